@@ -1,0 +1,409 @@
+"""The video catalog: Postgres (SQLite only in the embedded demo) through an Airflow connection.
+
+Status model (ARCHITECTURE.md): video ``queued → probing → transcoding → publishing → ready`` or ``failed``
+(with ``error_code`` and ``error_message``); rendition ``pending → running (progress) → done | failed``.
+Every change appends to ``video_events``, the history the UI shows. Each run of a video builds a new
+version; ``publish`` switches ``current_version`` in one transaction, so readers only see complete versions.
+Updates from a run that is no longer the video's latest are ignored, so a stale run cannot overwrite a newer one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from vodflow.probe import SourceInfo
+
+log = logging.getLogger(__name__)
+
+QUEUED, PROBING, TRANSCODING, PUBLISHING, READY, FAILED = (
+    "queued", "probing", "transcoding", "publishing", "ready", "failed")
+VIDEO_STATUSES = (QUEUED, PROBING, TRANSCODING, PUBLISHING, READY, FAILED)
+ACTIVE_STATUSES = (QUEUED, PROBING, TRANSCODING, PUBLISHING)
+PENDING, RUNNING, DONE = "pending", "running", "done"
+RENDITION_STATUSES = (PENDING, RUNNING, DONE, FAILED)
+VERSION_BUILDING, VERSION_PUBLISHED, VERSION_FAILED, VERSION_DELETED = "building", "published", "failed", "deleted"
+
+metadata = sa.MetaData()
+videos = sa.Table(
+    "videos", metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("source_uri", sa.Text, nullable=False),
+    sa.Column("source_etag", sa.String(128)),
+    sa.Column("source_size", sa.BigInteger),
+    sa.Column("title", sa.String(200)),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("error_code", sa.String(32)),
+    sa.Column("error_message", sa.Text),
+    sa.Column("duration", sa.Float),
+    sa.Column("width", sa.Integer),
+    sa.Column("height", sa.Integer),
+    sa.Column("fps", sa.Float),
+    sa.Column("has_audio", sa.Boolean),
+    sa.Column("video_codec", sa.String(32)),
+    sa.Column("audio_codec", sa.String(32)),
+    sa.Column("ladder_version", sa.Integer),
+    sa.Column("current_version", sa.Integer),
+    sa.Column("latest_version", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("master_uri", sa.Text),
+    sa.Column("poster_uri", sa.Text),
+    sa.Column("dag_run_id", sa.String(250)),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("started_at", sa.DateTime(timezone=True)),
+    sa.Column("finished_at", sa.DateTime(timezone=True)),
+)
+video_versions = sa.Table(
+    "video_versions", metadata,
+    sa.Column("video_id", sa.String(64), sa.ForeignKey("videos.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("dag_run_id", sa.String(250), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("ladder_version", sa.Integer),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("published_at", sa.DateTime(timezone=True)),
+    sa.UniqueConstraint("video_id", "dag_run_id", name="uq_video_versions_run"),
+)
+renditions = sa.Table(
+    "renditions", metadata,
+    sa.Column("video_id", sa.String(64), sa.ForeignKey("videos.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(32), primary_key=True),
+    sa.Column("width", sa.Integer, nullable=False),
+    sa.Column("height", sa.Integer, nullable=False),
+    sa.Column("video_kbps", sa.Integer),
+    sa.Column("audio_kbps", sa.Integer),
+    sa.Column("bandwidth", sa.Integer),
+    sa.Column("average_bandwidth", sa.Integer),
+    sa.Column("codecs", sa.String(64)),
+    sa.Column("frame_rate", sa.Float),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("progress", sa.Float, nullable=False, server_default="0"),
+    sa.Column("bytes", sa.BigInteger),
+    sa.Column("segments", sa.Integer),
+    sa.Column("playlist_uri", sa.Text),
+    sa.Column("error_message", sa.Text),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+video_events = sa.Table(
+    "video_events", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("video_id", sa.String(64), sa.ForeignKey("videos.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("detail", sa.Text),
+)
+sa.Index("ix_videos_status", videos.c.status)
+sa.Index("ix_videos_created_at", videos.c.created_at)
+sa.Index("ix_video_events_video_id", video_events.c.video_id, video_events.c.id)
+
+schema_version = sa.Table(
+    "vodflow_schema_version", sa.MetaData(),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("applied_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+
+def _migration_1(conn: Connection) -> None:
+    """Initial schema: videos, video_versions, renditions, video_events."""
+    metadata.create_all(conn, tables=[videos, video_versions, renditions, video_events])
+
+
+# Append-only: a released migration is never edited; a schema change is a new function here.
+MIGRATIONS: list[Callable[[Connection], None]] = [_migration_1]
+SCHEMA_VERSION = len(MIGRATIONS)
+_ADVISORY_LOCK_ID = 0x766F64666C6F77  # "vodflow"
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _aware(value: Any) -> Any:
+    if isinstance(value, datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+class Superseded(Exception):
+    """A newer version of the video was published (or is being built by a newer run)."""
+
+
+@dataclass(frozen=True)
+class VariantRecord:
+    name: str
+    bandwidth: int
+    average_bandwidth: int
+    playlist_uri: str
+
+
+@dataclass(frozen=True)
+class RenditionPlan:
+    name: str
+    width: int
+    height: int
+    video_kbps: int
+    audio_kbps: int
+    frame_rate: float
+
+
+class Catalog:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    # Schema ------------------------------------------------------------------------------------------------
+    def schema_version(self) -> int:
+        with self.engine.connect() as conn:
+            if not sa.inspect(conn).has_table(schema_version.name):
+                return 0
+            return int(conn.execute(sa.select(sa.func.max(schema_version.c.version))).scalar() or 0)
+
+    def migrate(self) -> int:
+        """Apply pending migrations; safe to call from many processes at once."""
+        if self.schema_version() >= SCHEMA_VERSION:
+            return SCHEMA_VERSION
+        with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:id)"), {"id": _ADVISORY_LOCK_ID})
+            schema_version.create(conn, checkfirst=True)
+            current = int(conn.execute(sa.select(sa.func.max(schema_version.c.version))).scalar() or 0)
+            for number, migration in enumerate(MIGRATIONS[current:], start=current + 1):
+                log.info("Catalog migration %d: %s", number, (migration.__doc__ or "").strip())
+                migration(conn)
+                conn.execute(schema_version.insert().values(version=number, applied_at=now()))
+        return SCHEMA_VERSION
+
+    # Helpers -----------------------------------------------------------------------------------------------
+    @staticmethod
+    def _event(conn: Connection, video_id: str, kind: str, **detail: Any) -> None:
+        conn.execute(video_events.insert().values(
+            video_id=video_id, at=now(), kind=kind, detail=json.dumps(detail, default=str) if detail else None))
+
+    @staticmethod
+    def _owned(video_id: str, run_id: str) -> sa.ColumnElement[bool]:
+        return sa.and_(videos.c.id == video_id, videos.c.dag_run_id == run_id)
+
+    def _set_status(self, conn: Connection, video_id: str, run_id: str, status: str, **values: Any) -> bool:
+        result = conn.execute(
+            videos.update().where(self._owned(video_id, run_id)).values(status=status, updated_at=now(), **values))
+        if result.rowcount:
+            self._event(conn, video_id, "status", status=status)
+        return bool(result.rowcount)
+
+    # Writes from the pipeline ------------------------------------------------------------------------------
+    def register(self, *, video_id: str, source_uri: str, etag: str, size: int, title: str | None,
+                 run_id: str, ladder_version: int) -> int:
+        """Create or claim the video for this run and allocate the version it builds. Idempotent per run."""
+        with self.engine.begin() as conn:
+            existing = conn.execute(
+                sa.select(video_versions.c.version).where(
+                    video_versions.c.video_id == video_id, video_versions.c.dag_run_id == run_id)
+            ).scalar()
+            if existing is not None:
+                return int(existing)
+            row = conn.execute(
+                sa.select(videos.c.latest_version).where(videos.c.id == video_id).with_for_update()
+            ).first()
+            stamp = now()
+            if row is None:
+                conn.execute(videos.insert().values(
+                    id=video_id, source_uri=source_uri, source_etag=etag, source_size=size,
+                    title=title, status=QUEUED, latest_version=0, created_at=stamp, updated_at=stamp))
+                latest = 0
+            else:
+                latest = int(row.latest_version)
+            version = latest + 1
+            values: dict[str, Any] = dict(
+                latest_version=version, status=QUEUED, dag_run_id=run_id, error_code=None, error_message=None,
+                source_uri=source_uri, source_etag=etag, source_size=size, started_at=stamp, finished_at=None,
+                updated_at=stamp)
+            if title:
+                values["title"] = title
+            conn.execute(videos.update().where(videos.c.id == video_id).values(**values))
+            conn.execute(video_versions.insert().values(
+                video_id=video_id, version=version, dag_run_id=run_id, status=VERSION_BUILDING,
+                ladder_version=ladder_version, created_at=stamp))
+            self._event(conn, video_id, "status", status=QUEUED, version=version, run_id=run_id)
+            return version
+
+    def set_status(self, video_id: str, run_id: str, status: str) -> bool:
+        with self.engine.begin() as conn:
+            return self._set_status(conn, video_id, run_id, status)
+
+    def record_source(self, video_id: str, run_id: str, source: SourceInfo) -> None:
+        facts = dict(duration=source.duration, width=source.width, height=source.height,
+                     fps=round(source.fps_float, 3), has_audio=source.has_audio, video_codec=source.video_codec,
+                     audio_codec=source.audio_codec)
+        with self.engine.begin() as conn:
+            conn.execute(videos.update().where(self._owned(video_id, run_id)).values(**facts, updated_at=now()))
+            self._event(conn, video_id, "probed", **facts, vfr=source.vfr, hdr=source.hdr,
+                        interlaced=source.interlaced, rotation=source.rotation)
+
+    def plan_renditions(self, video_id: str, run_id: str, version: int, plans: Iterable[RenditionPlan]) -> None:
+        plans = list(plans)
+        with self.engine.begin() as conn:
+            conn.execute(renditions.delete().where(
+                renditions.c.video_id == video_id, renditions.c.version == version))
+            stamp = now()
+            for plan in plans:
+                conn.execute(renditions.insert().values(
+                    video_id=video_id, version=version, name=plan.name, width=plan.width, height=plan.height,
+                    video_kbps=plan.video_kbps, audio_kbps=plan.audio_kbps, frame_rate=plan.frame_rate,
+                    status=PENDING, progress=0, updated_at=stamp))
+            self._set_status(conn, video_id, run_id, TRANSCODING)
+            self._event(conn, video_id, "planned", version=version, renditions=[p.name for p in plans])
+
+    def _rendition_where(self, video_id: str, version: int, name: str) -> sa.ColumnElement[bool]:
+        return sa.and_(renditions.c.video_id == video_id, renditions.c.version == version,
+                       renditions.c.name == name)
+
+    def rendition_started(self, video_id: str, version: int, name: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(renditions.update().where(self._rendition_where(video_id, version, name)).values(
+                status=RUNNING, progress=0, error_message=None, updated_at=now()))
+            self._event(conn, video_id, "rendition", name=name, status=RUNNING)
+
+    def rendition_progress(self, video_id: str, version: int, name: str, progress: float) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(renditions.update().where(
+                self._rendition_where(video_id, version, name), renditions.c.status == RUNNING
+            ).values(progress=round(min(progress, 99.9), 1), updated_at=now()))
+
+    def rendition_done(self, video_id: str, version: int, name: str, *, codecs: str, bytes_: int,
+                       segments: int) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(renditions.update().where(self._rendition_where(video_id, version, name)).values(
+                status=DONE, progress=100, codecs=codecs, bytes=bytes_, segments=segments, updated_at=now()))
+            self._event(conn, video_id, "rendition", name=name, status=DONE, bytes=bytes_)
+
+    def rendition_failed(self, video_id: str, version: int, name: str, message: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(renditions.update().where(self._rendition_where(video_id, version, name)).values(
+                status=FAILED, error_message=message[:2000], updated_at=now()))
+            self._event(conn, video_id, "rendition", name=name, status=FAILED, message=message[:500])
+
+    def publish(self, *, video_id: str, run_id: str, version: int, master_uri: str, poster_uri: str | None,
+                ladder_version: int, variants: Iterable[VariantRecord] = ()) -> list[int]:
+        """Make ``version`` the one readers see, in one transaction. Returns older versions that may be pruned."""
+        with self.engine.begin() as conn:
+            row = conn.execute(sa.select(videos.c.current_version, videos.c.dag_run_id)
+                               .where(videos.c.id == video_id).with_for_update()).first()
+            if row is None:
+                raise Superseded(f"video {video_id} no longer exists")
+            if row.current_version == version:
+                return []  # already published by an earlier try of this task
+            if row.current_version is not None and row.current_version > version:
+                raise Superseded(f"version {row.current_version} of {video_id} is newer than {version}")
+            stamp = now()
+            for variant in variants:
+                conn.execute(renditions.update().where(self._rendition_where(video_id, version, variant.name))
+                             .values(bandwidth=variant.bandwidth, average_bandwidth=variant.average_bandwidth,
+                                     playlist_uri=variant.playlist_uri, updated_at=stamp))
+            conn.execute(video_versions.update().where(
+                video_versions.c.video_id == video_id, video_versions.c.version == version
+            ).values(status=VERSION_PUBLISHED, published_at=stamp))
+            values: dict[str, Any] = dict(current_version=version, master_uri=master_uri, poster_uri=poster_uri,
+                                          ladder_version=ladder_version, updated_at=stamp)
+            if row.dag_run_id == run_id:
+                values.update(status=READY, error_code=None, error_message=None, finished_at=stamp)
+            conn.execute(videos.update().where(videos.c.id == video_id).values(**values))
+            self._event(conn, video_id, "status", status=READY, version=version, master_uri=master_uri)
+            older = conn.execute(sa.select(video_versions.c.version).where(
+                video_versions.c.video_id == video_id, video_versions.c.version < version,
+                video_versions.c.status == VERSION_PUBLISHED).order_by(video_versions.c.version.desc())).scalars()
+            return [int(v) for v in older]
+
+    def mark_version(self, video_id: str, version: int, status: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(video_versions.update().where(
+                video_versions.c.video_id == video_id, video_versions.c.version == version).values(status=status))
+
+    def fail(self, *, video_id: str, run_id: str, version: int | None, code: str, message: str) -> bool:
+        """Record a failure of this run. Returns False when the run no longer owns the video."""
+        with self.engine.begin() as conn:
+            if version is not None:
+                conn.execute(video_versions.update().where(
+                    video_versions.c.video_id == video_id, video_versions.c.version == version,
+                    video_versions.c.status == VERSION_BUILDING).values(status=VERSION_FAILED))
+                conn.execute(renditions.update().where(
+                    renditions.c.video_id == video_id, renditions.c.version == version,
+                    renditions.c.status.in_((PENDING, RUNNING))).values(status=FAILED, updated_at=now()))
+            result = conn.execute(videos.update().where(
+                self._owned(video_id, run_id), videos.c.status != READY
+            ).values(status=FAILED, error_code=code, error_message=message[:2000], finished_at=now(),
+                     updated_at=now()))
+            if result.rowcount:
+                self._event(conn, video_id, "status", status=FAILED, error_code=code, message=message[:500])
+            return bool(result.rowcount)
+
+    # Reads -------------------------------------------------------------------------------------------------
+    def get_video(self, video_id: str) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(videos).where(videos.c.id == video_id)).mappings().first()
+            return {k: _aware(v) for k, v in row.items()} if row else None
+
+    def get_renditions(self, video_id: str, version: int) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(renditions).where(
+                renditions.c.video_id == video_id, renditions.c.version == version
+            ).order_by((renditions.c.width * renditions.c.height).desc())).mappings().all()
+            return [{k: _aware(v) for k, v in row.items()} for row in rows]
+
+    def get_versions(self, video_id: str) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(video_versions).where(video_versions.c.video_id == video_id)
+                                .order_by(video_versions.c.version)).mappings().all()
+            return [{k: _aware(v) for k, v in row.items()} for row in rows]
+
+    def get_events(self, video_id: str, after_id: int = 0, limit: int = 500) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(video_events).where(
+                video_events.c.video_id == video_id, video_events.c.id > after_id
+            ).order_by(video_events.c.id).limit(limit)).mappings().all()
+            return [{**{k: _aware(v) for k, v in row.items()},
+                     "detail": json.loads(row["detail"]) if row["detail"] else {}} for row in rows]
+
+
+def engine_url_for_connection(conn_id: str) -> sa.URL:
+    """SQLAlchemy URL from an Airflow connection: the postgres provider's hook, or a SQLite file path."""
+    from airflow.sdk import BaseHook
+
+    connection = BaseHook.get_connection(conn_id)
+    if connection.conn_type == "sqlite":
+        return sa.make_url(f"sqlite:///{connection.host}")
+    from airflow.providers.postgres.hooks.postgres import PostgresHook
+
+    return PostgresHook(postgres_conn_id=conn_id).sqlalchemy_url
+
+
+def make_engine(url: sa.URL | str) -> Engine:
+    url = sa.make_url(url)
+    if url.get_backend_name() == "sqlite":
+        engine = sa.create_engine(url, connect_args={"timeout": 30})
+
+        @sa.event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+        return engine
+    return sa.create_engine(url, pool_pre_ping=True, pool_size=2, max_overflow=4, pool_recycle=1800)
+
+
+@lru_cache(maxsize=4)
+def catalog_for_connection(conn_id: str) -> Catalog:
+    """One engine per process and connection; the schema is brought up to date on first use."""
+    catalog = Catalog(make_engine(engine_url_for_connection(conn_id)))
+    catalog.migrate()
+    return catalog

@@ -1,0 +1,35 @@
+"""`vodflow` command line: the demo, catalog migrations."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+
+def _db(args: argparse.Namespace) -> int:
+    from vodflow.catalog import catalog_for_connection
+    from vodflow.settings import load_settings
+
+    catalog = catalog_for_connection(load_settings().catalog_conn_id)  # migrates on first use
+    print(f"catalog schema version {catalog.schema_version()}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    parser = argparse.ArgumentParser(prog="vodflow")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("demo", help="run the pipeline end to end on this machine", add_help=False)
+    db = sub.add_parser("db", help="catalog schema")
+    db.add_argument("action", choices=["migrate"])
+    args, rest = parser.parse_known_args(argv)
+    if args.command == "demo":
+        from vodflow.demo import main as demo_main
+
+        return demo_main(rest)
+    return _db(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,178 @@
+"""Encode one rendition to HLS with ffmpeg, then measure what was written.
+
+Every rendition of a video is encoded with the same rules so the variants switch cleanly: a constant output
+frame rate, an IDR keyframe forced every 2 s on the output timeline (scene-cut off, closed GOPs), 6 s MPEG-TS
+segments cut on those keyframes. Commands are built with ffmpeg-python and run as argument lists.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import ffmpeg
+import m3u8
+
+from vodflow import errors
+from vodflow.errors import BadInput, MediaToolError, VodflowError
+from vodflow.hls import IFrame, MeasuredRendition, Segment
+from vodflow.ladder import Rendition
+from vodflow.mpegts import PTS_HZ, avc_codec_string, index_segment
+from vodflow.probe import ALLOWED_DEMUXERS, FILE_PROTOCOLS, SourceInfo
+from vodflow.process import RunResult, run_ffmpeg
+
+log = logging.getLogger(__name__)
+
+AAC_LC = "mp4a.40.2"
+SEGMENT_PATTERN = "seg_%05d.ts"
+# HDR (PQ/HLG) to SDR BT.709: linearise, tone-map, back to BT.709 limited range.
+TONEMAP_CHAIN = [
+    ("zscale", {"t": "linear", "npl": 100}),
+    ("format", {"pix_fmts": "gbrpf32le"}),
+    ("zscale", {"p": "bt709"}),
+    ("tonemap", {"tonemap": "hable", "desat": 0}),
+    ("zscale", {"t": "bt709", "m": "bt709", "r": "tv"}),
+]
+DECODE_FAILURE_MARKERS = ("Invalid data found", "moov atom not found", "error reading header",
+                          "Error while decoding", "corrupt", "Invalid NAL unit")
+
+
+@dataclass(frozen=True)
+class EncoderSettings:
+    preset: str = "veryfast"
+    keyframe_seconds: int = 2
+    segment_seconds: int = 6
+    threads: int = 0  # 0: let x264 decide
+    timeout_base: float = 600.0
+    timeout_per_source_second: float = 6.0
+
+    def timeout_for(self, duration: float) -> float:
+        """Sized from the source duration: a stuck encode is stopped, a long one is not."""
+        return self.timeout_base + self.timeout_per_source_second * duration
+
+
+def normalize_picture(video: ffmpeg.nodes.FilterableStream, source: SourceInfo) -> ffmpeg.nodes.FilterableStream:
+    """Progressive SDR pictures from any source: deinterlace, tone-map HDR to BT.709."""
+    if source.interlaced:
+        video = video.filter("bwdif", mode="send_frame")
+    if source.hdr:
+        for name, options in TONEMAP_CHAIN:
+            video = video.filter(name, **options)
+    return video
+
+
+def build_encode_command(src: str, out_dir: str, source: SourceInfo, rendition: Rendition,
+                         settings: EncoderSettings) -> list[str]:
+    """The ffmpeg argument list for one rendition. ``src`` is a local file path we chose, never user input."""
+    stream = ffmpeg.input(src, protocol_whitelist=FILE_PROTOCOLS, format_whitelist=ALLOWED_DEMUXERS)
+    video = (
+        normalize_picture(stream["v:0"], source)
+        .filter("fps", fps=rendition.fps)
+        .filter("scale", rendition.width, rendition.height, flags="lanczos")
+        .filter("setsar", 1)
+        .filter("format", "yuv420p")
+    )
+    outputs = [video]
+    options: dict[str, object] = {
+        "c:v": "libx264",
+        "preset": settings.preset,
+        "profile:v": "high",
+        "b:v": f"{rendition.video_kbps}k",
+        "maxrate": f"{rendition.maxrate_kbps}k",
+        "bufsize": f"{rendition.bufsize_kbits}k",
+        "force_key_frames": f"expr:gte(t,n_forced*{settings.keyframe_seconds})",
+        "forced-idr": 1,
+        "sc_threshold": 0,
+        # x264 must never add a keyframe of its own between the forced ones.
+        "g": 2 * math.ceil(float(Fraction(rendition.fps)) * settings.keyframe_seconds),
+        "x264-params": "scenecut=0:open-gop=0",
+        "map_metadata": -1,  # drop user metadata (GPS position, device, titles) from published media
+        "map_chapters": -1,
+        "max_muxing_queue_size": 4096,
+        "f": "hls",
+        "hls_time": settings.segment_seconds,
+        "hls_playlist_type": "vod",
+        "hls_segment_type": "mpegts",
+        "hls_list_size": 0,
+        "hls_flags": "independent_segments",
+        "hls_segment_filename": os.path.join(out_dir, SEGMENT_PATTERN),
+    }
+    if settings.threads:
+        options["threads"] = settings.threads
+    if rendition.audio_kbps:
+        outputs.append(stream["a:0"].filter("aresample", **{"async": 1}))
+        options.update({"c:a": "aac", "b:a": f"{rendition.audio_kbps}k", "ar": 48000, "ac": 2})
+    command = ffmpeg.output(*outputs, os.path.join(out_dir, "index.m3u8"), **options)
+    return ["ffmpeg", "-hide_banner", "-nostdin", "-y", "-loglevel", "warning", *command.get_args()]
+
+
+def classify_failure(result: RunResult) -> VodflowError:
+    tail = result.stderr_tail
+    last = next((line for line in reversed(tail.splitlines()) if line.strip()), "no output")[:300]
+    if result.returncode < 0:
+        return MediaToolError(f"ffmpeg was killed by signal {-result.returncode}", tail)
+    if "No space left on device" in tail:
+        return MediaToolError("the scratch disk is full (No space left on device)", tail)
+    if any(marker in tail for marker in DECODE_FAILURE_MARKERS):
+        return BadInput(errors.UNREADABLE, f"The video cannot be decoded; the file is corrupt. ffmpeg said: {last}")
+    return MediaToolError(f"ffmpeg failed with exit code {result.returncode}: {last}", tail)
+
+
+def measure_output(out_dir: str, rendition: Rendition) -> MeasuredRendition:
+    """Read back the segments ffmpeg wrote: durations, sizes, keyframe positions and the real codec profile."""
+    playlist = m3u8.load(os.path.join(out_dir, "index.m3u8"))
+    segments: list[Segment] = []
+    keyframes: list[tuple[str, int, int, int]] = []  # (uri, offset, length, pts)
+    first_pts: int | None = None
+    codec: str | None = None
+    for entry in playlist.segments:
+        data = Path(out_dir, entry.uri).read_bytes()
+        index = index_segment(data)
+        segments.append(Segment(uri=entry.uri, duration=float(entry.duration), size=len(data)))
+        if not index.pes or not index.pes[0].keyframe:
+            raise MediaToolError(f"{rendition.name}/{entry.uri} does not start with a keyframe")
+        if codec is None and index.sps:
+            codec = avc_codec_string(index.sps)
+        for position, pes in enumerate(index.pes):
+            if first_pts is None and pes.pts is not None:
+                first_pts = pes.pts
+            if pes.keyframe and pes.pts is not None:
+                keyframes.append((entry.uri, pes.offset, index.end_of(position) - pes.offset, pes.pts))
+    if not segments or codec is None or first_pts is None:
+        raise MediaToolError(f"{rendition.name}: ffmpeg produced no playable video")
+    end_pts = first_pts + sum(s.duration for s in segments) * PTS_HZ
+    iframes = [
+        IFrame(uri=uri, offset=offset, length=length,
+               duration=round(((keyframes[i + 1][3] if i + 1 < len(keyframes) else end_pts) - pts) / PTS_HZ, 6))
+        for i, (uri, offset, length, pts) in enumerate(keyframes)
+    ]
+    codecs = f"{codec},{AAC_LC}" if rendition.audio_kbps else codec
+    return MeasuredRendition(name=rendition.name, width=rendition.width, height=rendition.height,
+                             frame_rate=rendition.fps, codecs=codecs, video_codec=codec,
+                             segments=segments, iframes=iframes)
+
+
+def encode_rendition(src: str, out_dir: str, source: SourceInfo, rendition: Rendition,
+                     settings: EncoderSettings, on_progress: Callable[[float], None] | None = None
+                     ) -> MeasuredRendition:
+    os.makedirs(out_dir, exist_ok=True)
+    args = build_encode_command(src, out_dir, source, rendition, settings)
+    result = run_ffmpeg(args, duration=source.duration, timeout=settings.timeout_for(source.duration),
+                        on_progress=on_progress)
+    if result.returncode != 0:
+        raise classify_failure(result)
+    if result.stderr_tail.strip():
+        log.warning("ffmpeg warnings for %s:\n%s", rendition.name, result.stderr_tail.strip()[-2000:])
+    measured = measure_output(out_dir, rendition)
+    missing = source.duration - measured.duration
+    if missing > max(1.0, 0.02 * source.duration):
+        raise BadInput(errors.UNREADABLE, f"Only {measured.duration:.1f} s of the {source.duration:.1f} s video "
+                       "could be decoded; the file is truncated (an interrupted upload?) or corrupt.")
+    log.info("%s: %d segments, %.1f s, %.1f MB in %.1f s", rendition.name, len(measured.segments),
+             measured.duration, measured.bytes / 1e6, result.elapsed)
+    return measured

@@ -1,0 +1,212 @@
+"""HLS playlists from measured renditions. Pure: no I/O, no Airflow.
+
+We measure instead of trusting ffmpeg's own playlists (Apple HLS Authoring Spec 5.1): BANDWIDTH is the peak
+segment bitrate per RFC 8216 (the highest bitrate over any run of contiguous segments lasting 0.5-1.5x the
+target duration), AVERAGE-BANDWIDTH the mean over the whole rendition, and one target duration, rounded
+half-up as RFC 8216 4.3.3.1 requires, is shared by every playlist (Apple 8.2).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from fractions import Fraction
+from typing import Any
+
+import m3u8
+
+MEDIA_PLAYLIST = "index.m3u8"
+IFRAME_PLAYLIST = "iframes.m3u8"
+MASTER_PLAYLIST = "master.m3u8"
+# The variant a player should start with (Apple 9.x: the first listed variant is where playback starts):
+# the best one whose peak still fits a modest connection.
+START_VARIANT_MAX_BPS = 2_500_000
+
+
+@dataclass(frozen=True)
+class Segment:
+    uri: str  # relative to the rendition's playlist
+    duration: float
+    size: int  # bytes
+
+
+@dataclass(frozen=True)
+class IFrame:
+    """A keyframe inside a segment, for the I-frame (trick play) playlist."""
+
+    uri: str
+    offset: int
+    length: int
+    duration: float
+
+
+@dataclass
+class MeasuredRendition:
+    """A finished rendition as the transcode task measured it from its own output files."""
+
+    name: str
+    width: int
+    height: int
+    frame_rate: str  # fraction string
+    codecs: str  # e.g. "avc1.64001f,mp4a.40.2"
+    video_codec: str  # e.g. "avc1.64001f"
+    segments: list[Segment]
+    iframes: list[IFrame] = field(default_factory=list)
+
+    @property
+    def playlist_uri(self) -> str:
+        return f"{self.name}/{MEDIA_PLAYLIST}"
+
+    @property
+    def iframe_playlist_uri(self) -> str:
+        return f"{self.name}/{IFRAME_PLAYLIST}"
+
+    @property
+    def bytes(self) -> int:
+        return sum(s.size for s in self.segments)
+
+    @property
+    def duration(self) -> float:
+        return sum(s.duration for s in self.segments)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> MeasuredRendition:
+        data = dict(data)
+        data["segments"] = [Segment(**s) for s in data["segments"]]
+        data["iframes"] = [IFrame(**f) for f in data.get("iframes", [])]
+        return cls(**data)
+
+
+def round_half_up(value: float) -> int:
+    return math.floor(value + 0.5)
+
+
+def target_duration(durations: list[float]) -> int:
+    """EXT-X-TARGETDURATION: every EXTINF rounded to the nearest integer must not exceed it."""
+    return max((round_half_up(d) for d in durations), default=1) or 1
+
+
+def average_bitrate(segments: list[Segment]) -> int:
+    total = sum(s.duration for s in segments)
+    return round(sum(s.size for s in segments) * 8 / total) if total > 0 else 0
+
+
+def peak_bitrate(segments: list[Segment], target: int) -> int:
+    """RFC 8216 4.3.4.2 peak: the highest bitrate of any contiguous run lasting 0.5-1.5x the target duration."""
+    best = 0.0
+    low, high = 0.5 * target, 1.5 * target
+    for start in range(len(segments)):
+        size = duration = 0.0
+        for seg in segments[start:]:
+            size += seg.size
+            duration += seg.duration
+            if duration > high + 1e-9:
+                break
+            if duration >= low - 1e-9:
+                best = max(best, size * 8 / duration)
+    if best == 0.0:  # everything shorter than half a target: the whole thing is the only sensible window
+        return average_bitrate(segments)
+    return math.ceil(best)
+
+
+def media_playlist(segments: list[Segment], target: int) -> str:
+    playlist = m3u8.M3U8()
+    playlist.version = 3
+    playlist.target_duration = target
+    playlist.media_sequence = 0
+    playlist.playlist_type = "vod"
+    playlist.is_independent_segments = True
+    playlist.is_endlist = True
+    for seg in segments:
+        playlist.segments.append(m3u8.Segment(uri=seg.uri, duration=round(seg.duration, 6)))
+    return _with_trailing_newline(playlist.dumps())
+
+
+def iframe_playlist(iframes: list[IFrame], target: int) -> str:
+    playlist = m3u8.M3U8()
+    playlist.version = 4  # EXT-X-I-FRAMES-ONLY and EXT-X-BYTERANGE
+    playlist.target_duration = target
+    playlist.media_sequence = 0
+    playlist.playlist_type = "vod"
+    playlist.is_independent_segments = True
+    playlist.is_i_frames_only = True
+    playlist.is_endlist = True
+    for frame in iframes:
+        playlist.segments.append(
+            m3u8.Segment(uri=frame.uri, duration=round(frame.duration, 6), byterange=f"{frame.length}@{frame.offset}")
+        )
+    return _with_trailing_newline(playlist.dumps())
+
+
+def iframe_peak_bitrate(iframes: list[IFrame]) -> int:
+    return math.ceil(max((f.length * 8 / f.duration for f in iframes if f.duration > 0), default=0))
+
+
+def frame_rate_value(fraction: str) -> float:
+    return round(float(Fraction(fraction)), 3)
+
+
+@dataclass(frozen=True)
+class VariantStats:
+    name: str
+    bandwidth: int
+    average_bandwidth: int
+
+
+def variant_stats(rendition: MeasuredRendition, target: int) -> VariantStats:
+    return VariantStats(rendition.name, peak_bitrate(rendition.segments, target), average_bitrate(rendition.segments))
+
+
+def order_variants(stats: list[VariantStats]) -> list[str]:
+    """Start variant first, the rest by ascending bandwidth."""
+    ascending = sorted(stats, key=lambda s: s.bandwidth)
+    fitting = [s for s in ascending if s.bandwidth <= START_VARIANT_MAX_BPS]
+    start = fitting[-1] if fitting else ascending[0]
+    return [start.name] + [s.name for s in ascending if s.name != start.name]
+
+
+def master_playlist(renditions: list[MeasuredRendition], target: int) -> str:
+    """Multivariant playlist; every variant has measured BANDWIDTH/AVERAGE-BANDWIDTH, CODECS, RESOLUTION, FRAME-RATE."""
+    by_name = {r.name: r for r in renditions}
+    stats = {r.name: variant_stats(r, target) for r in renditions}
+    playlist = m3u8.M3U8()
+    playlist.version = 4 if any(r.iframes for r in renditions) else 3
+    playlist.is_independent_segments = True
+    for name in order_variants(list(stats.values())):
+        rendition, stat = by_name[name], stats[name]
+        playlist.add_playlist(
+            m3u8.Playlist(
+                uri=rendition.playlist_uri,
+                stream_info={
+                    "bandwidth": stat.bandwidth,
+                    "average_bandwidth": stat.average_bandwidth,
+                    "resolution": f"{rendition.width}x{rendition.height}",
+                    "codecs": rendition.codecs,
+                    "frame_rate": frame_rate_value(rendition.frame_rate),
+                },
+                media=[],
+                base_uri=None,
+            )
+        )
+    for rendition in sorted(renditions, key=lambda r: stats[r.name].bandwidth):
+        if not rendition.iframes:
+            continue
+        playlist.add_iframe_playlist(
+            m3u8.IFramePlaylist(
+                base_uri=None,
+                uri=rendition.iframe_playlist_uri,
+                iframe_stream_info={
+                    "bandwidth": iframe_peak_bitrate(rendition.iframes),
+                    "resolution": f"{rendition.width}x{rendition.height}",
+                    "codecs": rendition.video_codec,
+                },
+            )
+        )
+    return _with_trailing_newline(playlist.dumps())
+
+
+def _with_trailing_newline(text: str) -> str:
+    return text if text.endswith("\n") else text + "\n"

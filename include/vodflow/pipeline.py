@@ -1,0 +1,308 @@
+"""The steps of ``transcode_video`` as plain functions; the DAG file only wires them.
+
+Values passed between steps are plain dicts (they travel as XCom). Every step takes the ``job`` produced by
+``register``. Bad input raises ``BadInput`` (the DAG's retry policy fails it at once); anything else is
+retried. ``record_failure`` is the tasks' failure callback: the one place a failure reaches the catalog.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from vodflow import errors, hls, layout
+from vodflow.catalog import (
+    PROBING,
+    PUBLISHING,
+    VERSION_DELETED,
+    VERSION_FAILED,
+    Catalog,
+    RenditionPlan,
+    Superseded,
+    VariantRecord,
+    catalog_for_connection,
+)
+from vodflow.encode import encode_rendition
+from vodflow.errors import BadInput, VodflowError
+from vodflow.hls import MeasuredRendition
+from vodflow.ladder import LADDER_VERSION, Rendition, plan_ladder, resolve_rungs
+from vodflow.layout import S3Location, parse_source_uri
+from vodflow.probe import SourceInfo, check_limits, probe
+from vodflow.process import Throttle
+from vodflow.scratch import shared_source
+from vodflow.settings import Settings, load_settings
+from vodflow.storage import Storage
+from vodflow.thumbnails import make_pictures
+
+log = logging.getLogger(__name__)
+PRESIGN_SECONDS = 3600
+
+
+@dataclass(frozen=True)
+class Job:
+    """Who and what a run is about; returned by ``register`` and handed to every later step."""
+
+    video_id: str
+    version: int
+    run_id: str
+    source_uri: str
+    etag: str
+    size: int
+    title: str
+    ladder: str | list[str]
+    callback_url: str | None = None
+
+    @property
+    def source(self) -> S3Location:
+        return parse_source_uri(self.source_uri)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Job:
+        return cls(**data)
+
+
+@dataclass
+class Context:
+    """The connections a step works through, built from settings."""
+
+    settings: Settings
+    catalog: Catalog
+    storage: Storage
+
+    @classmethod
+    def load(cls) -> Context:
+        settings = load_settings()
+        return cls(settings, catalog_for_connection(settings.catalog_conn_id),
+                   Storage(settings.aws_conn_id, settings.bucket))
+
+
+def _scratch(ctx: Context, job: Job, *parts: str) -> str:
+    path = os.path.join(ctx.settings.scratch_dir, job.video_id, f"v{job.version}", *parts)
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
+# Steps -------------------------------------------------------------------------------------------------------
+def register(params: dict[str, Any], run_id: str, ctx: Context | None = None) -> dict[str, Any]:
+    """Validate the request, identify the video, create or claim its catalog row and allocate a version."""
+    ctx = ctx or Context.load()
+    raw_source = str(params.get("source") or "")
+    ladder = params.get("ladder") or ctx.settings.default_ladder
+    problem: str | None = None
+    try:
+        location = parse_source_uri(raw_source)
+        resolve_rungs(ladder)
+    except ValueError as exc:
+        problem = str(exc)
+        location = S3Location("invalid", raw_source[:200] or "empty")
+    info = None
+    missing: BadInput | None = None
+    if problem is None:
+        try:
+            info = ctx.storage.head(location)
+        except BadInput as exc:
+            missing = exc
+    video_id = params.get("video_id") or layout.derive_video_id(location.bucket, location.key,
+                                                                info.etag if info else "")
+    job = Job(video_id=video_id, version=0, run_id=run_id, source_uri=location.uri, etag=info.etag if info else "",
+              size=info.size if info else 0, title=params.get("title") or layout.title_from_key(location.key),
+              ladder=ladder, callback_url=params.get("callback_url"))
+    version = ctx.catalog.register(video_id=job.video_id, source_uri=job.source_uri, etag=job.etag, size=job.size,
+                                   title=job.title, run_id=run_id, ladder_version=LADDER_VERSION)
+    job = Job(**{**job.to_dict(), "version": version})
+    log.info("Video %s version %d from %s (%d bytes)", job.video_id, version, job.source_uri, job.size)
+    if problem is not None:
+        _fail(ctx, job, BadInput(errors.INVALID_REQUEST, f"Invalid request: {problem}."))
+    if missing is not None:
+        _fail(ctx, job, missing)
+    return job.to_dict()
+
+
+def probe_source(job_data: dict[str, Any], ctx: Context | None = None) -> dict[str, Any]:
+    """Read the source's container headers (not the whole file) and refuse what we cannot transcode."""
+    ctx = ctx or Context.load()
+    job = Job.from_dict(job_data)
+    ctx.catalog.set_status(job.video_id, job.run_id, PROBING)
+    if job.size == 0:
+        raise BadInput(errors.EMPTY_FILE, "The file is empty (0 bytes).")
+    if job.size > ctx.settings.limits.max_size_bytes:
+        raise BadInput(errors.TOO_LARGE, f"The file is {job.size / 1024**3:.2f} GiB; the maximum is "
+                       f"{ctx.settings.limits.max_size_bytes / 1024**3:g} GiB.")
+    head = ctx.storage.read_head(job.source)
+    url = ctx.storage.presigned_get(job.source, PRESIGN_SECONDS)
+    source = probe(url, job.size, head)
+    check_limits(source, ctx.settings.limits)
+    ctx.catalog.record_source(job.video_id, job.run_id, source)
+    log.info("Source: %dx%d %s fps %.2f s, %s%s%s%s", source.width, source.height, source.fps, source.duration,
+             source.video_codec, " +audio" if source.has_audio else " (no audio)", " HDR" if source.hdr else "",
+             " interlaced" if source.interlaced else "")
+    return source.to_dict()
+
+
+def plan(job_data: dict[str, Any], source_data: dict[str, Any], ctx: Context | None = None) -> list[dict[str, Any]]:
+    ctx = ctx or Context.load()
+    job = Job.from_dict(job_data)
+    width, height, fps, has_audio = (source_data[k] for k in ("width", "height", "fps", "has_audio"))
+    ladder = plan_ladder(width, height, fps, has_audio, job.ladder)
+    ctx.catalog.plan_renditions(job.video_id, job.run_id, job.version, [
+        RenditionPlan(r.name, r.width, r.height, r.video_kbps, r.audio_kbps, round(hls.frame_rate_value(r.fps), 3))
+        for r in ladder.renditions
+    ])
+    log.info("Ladder v%d: %s", ladder.version,
+             ", ".join(f"{r.name} {r.width}x{r.height} {r.video_kbps}k" for r in ladder.renditions))
+    return [r.to_dict() for r in ladder.renditions]
+
+
+def transcode(job_data: dict[str, Any], source_data: dict[str, Any], rendition_data: dict[str, Any],
+              ctx: Context | None = None) -> dict[str, Any]:
+    """Encode one rendition and upload its segments under the (not yet published) version prefix."""
+    ctx = ctx or Context.load()
+    job, source, rendition = (Job.from_dict(job_data), SourceInfo.from_dict(source_data),
+                              Rendition.from_dict(rendition_data))
+    ctx.catalog.rendition_started(job.video_id, job.version, rendition.name)
+    workdir = _scratch(ctx, job, f"{rendition.name}-{os.getpid()}")
+    throttle = Throttle(interval=2.0, step=1.0)
+
+    def report(percent: float) -> None:
+        if throttle.ready(percent):
+            ctx.catalog.rendition_progress(job.video_id, job.version, rendition.name, percent)
+
+    source_dir = Path(ctx.settings.scratch_dir, job.video_id, f"v{job.version}", "source")
+    try:
+        with shared_source(source_dir, lambda path: ctx.storage.download(job.source, path)) as src_path:
+            measured = encode_rendition(src_path, workdir, source, rendition, ctx.settings.encoder,
+                                        on_progress=report)
+        prefix = f"{layout.hls_prefix(job.video_id, job.version)}{rendition.name}/"
+        ctx.storage.upload_tree(workdir, prefix, exclude=("index.m3u8",))
+        ctx.catalog.rendition_done(job.video_id, job.version, rendition.name, codecs=measured.codecs,
+                                   bytes_=measured.bytes, segments=len(measured.segments))
+        return measured.to_dict()
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def thumbnails(job_data: dict[str, Any], source_data: dict[str, Any], ctx: Context | None = None) -> dict[str, Any]:
+    ctx = ctx or Context.load()
+    job, source = Job.from_dict(job_data), SourceInfo.from_dict(source_data)
+    workdir = _scratch(ctx, job, f"thumbs-{os.getpid()}")
+    try:
+        url = ctx.storage.presigned_get(job.source, PRESIGN_SECONDS)
+        pictures = make_pictures(url, source, workdir)
+        prefix = layout.thumbs_prefix(job.video_id, job.version)
+        ctx.storage.upload_tree(workdir, prefix)
+        return {"poster": prefix + "poster.jpg",
+                "thumbnails": [prefix + p.filename for p in pictures if p.filename != "poster.jpg"]}
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def publish(job_data: dict[str, Any], measured_data: list[dict[str, Any]], pictures: dict[str, Any] | None,
+            ctx: Context | None = None) -> dict[str, Any]:
+    """Write every playlist (the multivariant one last), then switch the catalog to this version at once."""
+    ctx = ctx or Context.load()
+    job = Job.from_dict(job_data)
+    ctx.catalog.set_status(job.video_id, job.run_id, PUBLISHING)
+    renditions = [MeasuredRendition.from_dict(m) for m in measured_data]
+    target = hls.target_duration([s.duration for r in renditions for s in r.segments])
+    prefix = layout.hls_prefix(job.video_id, job.version)
+    variants = []
+    for rendition in renditions:
+        ctx.storage.put_text(prefix + rendition.playlist_uri, hls.media_playlist(rendition.segments, target))
+        ctx.storage.put_text(prefix + rendition.iframe_playlist_uri, hls.iframe_playlist(rendition.iframes, target))
+        stats = hls.variant_stats(rendition, target)
+        variants.append(VariantRecord(rendition.name, stats.bandwidth, stats.average_bandwidth,
+                                      _s3_uri(ctx, prefix + rendition.playlist_uri)))
+    master_key = prefix + hls.MASTER_PLAYLIST
+    ctx.storage.put_text(master_key, hls.master_playlist(renditions, target))
+    poster = _s3_uri(ctx, pictures["poster"]) if pictures else None
+    try:
+        older = ctx.catalog.publish(video_id=job.video_id, run_id=job.run_id, version=job.version,
+                                    master_uri=_s3_uri(ctx, master_key), poster_uri=poster,
+                                    ladder_version=LADDER_VERSION, variants=variants)
+    except Superseded as exc:
+        log.warning("Not publishing version %d: %s", job.version, exc)
+        ctx.storage.delete_prefix(layout.version_prefix(job.video_id, job.version))
+        ctx.catalog.mark_version(job.video_id, job.version, VERSION_DELETED)
+        return {"video_id": job.video_id, "version": job.version, "published": False}
+    for old in older[ctx.settings.keep_old_versions:]:
+        ctx.storage.delete_prefix(layout.version_prefix(job.video_id, old))
+        ctx.catalog.mark_version(job.video_id, old, VERSION_DELETED)
+    log.info("Published %s version %d: %s", job.video_id, job.version, _s3_uri(ctx, master_key))
+    notify(ctx, job)
+    return {"video_id": job.video_id, "version": job.version, "published": True,
+            "master_uri": _s3_uri(ctx, master_key), "target_duration": target,
+            "variants": [asdict(v) for v in variants]}
+
+
+def finish(job_data: dict[str, Any], ctx: Context | None = None) -> None:
+    """Teardown, runs whatever happened: an unpublished version is removed and the video never stays active."""
+    ctx = ctx or Context.load()
+    job = Job.from_dict(job_data)
+    shutil.rmtree(os.path.join(ctx.settings.scratch_dir, job.video_id, f"v{job.version}"), ignore_errors=True)
+    versions = {v["version"]: v for v in ctx.catalog.get_versions(job.video_id)}
+    mine = versions.get(job.version)
+    if mine and mine["status"] == "published":
+        return
+    ctx.catalog.fail(video_id=job.video_id, run_id=job.run_id, version=job.version, code=errors.INTERNAL_ERROR,
+                     message="The run ended without publishing (a task was stopped or failed).")
+    deleted = ctx.storage.delete_prefix(layout.version_prefix(job.video_id, job.version))
+    ctx.catalog.mark_version(job.video_id, job.version, VERSION_FAILED)
+    log.info("Removed %d unpublished objects of %s version %d", deleted, job.video_id, job.version)
+
+
+# Failure handling ---------------------------------------------------------------------------------------------
+def _fail(ctx: Context, job: Job, error: BadInput) -> None:
+    ctx.catalog.fail(video_id=job.video_id, run_id=job.run_id, version=job.version, code=error.code,
+                     message=error.message)
+    raise error
+
+
+def describe_failure(exception: BaseException | None, task_id: str, attempts: int) -> tuple[str, str]:
+    """(error_code, message) for the catalog: a bad-input reason as is, anything else summarised."""
+    if isinstance(exception, BadInput):
+        return exception.code, exception.message
+    if isinstance(exception, VodflowError):
+        return exception.code, f"{task_id} failed after {attempts} attempt(s): {exception.message}"
+    detail = f"{type(exception).__name__}: {exception}" if exception else "the task was stopped"
+    return errors.INTERNAL_ERROR, f"{task_id} failed after {attempts} attempt(s): {detail}"[:2000]
+
+
+def record_failure(job_data: dict[str, Any] | None, task_id: str, rendition: str | None,
+                   exception: BaseException | None, attempts: int, ctx: Context | None = None) -> None:
+    if not job_data:
+        log.error("%s failed before the video was registered: %s", task_id, exception)
+        return
+    ctx = ctx or Context.load()
+    job = Job.from_dict(job_data)
+    code, message = describe_failure(exception, task_id, attempts)
+    log.error("Video %s failed (%s): %s", job.video_id, code, message)
+    if rendition:
+        ctx.catalog.rendition_failed(job.video_id, job.version, rendition, message)
+    if ctx.catalog.fail(video_id=job.video_id, run_id=job.run_id, version=job.version, code=code, message=message):
+        notify(ctx, job)
+
+
+def notify(ctx: Context, job: Job) -> None:
+    """POST the video's final state to the request's callback_url; a dead callback never fails the video."""
+    if not job.callback_url:
+        return
+    import requests
+
+    video = ctx.catalog.get_video(job.video_id) or {}
+    body = {key: video.get(key) for key in ("id", "status", "error_code", "error_message", "current_version",
+                                            "master_uri", "poster_uri", "duration")}
+    try:
+        requests.post(job.callback_url, json=body, timeout=10).raise_for_status()
+    except requests.RequestException as exc:
+        log.warning("Callback to %s failed: %s", job.callback_url, exc)
+
+
+def _s3_uri(ctx: Context, key: str) -> str:
+    return f"s3://{ctx.settings.bucket}/{key}"

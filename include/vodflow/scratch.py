@@ -1,0 +1,75 @@
+"""Worker-local scratch space.
+
+Renditions of one video that land on the same worker share one downloaded copy of the source: the first
+task downloads it under a file lock, each user leaves a marker, and the last one out deletes it. Markers of
+processes that died (a killed task) do not count, so a crash cannot pin a source on disk forever.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import shutil
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+SOURCE_NAME = "source"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@contextlib.contextmanager
+def _locked(directory: Path) -> Iterator[None]:
+    """An exclusive lock on ``directory``, robust against the directory being deleted while we waited."""
+    while True:
+        directory.mkdir(parents=True, exist_ok=True)
+        lock_path = directory / ".lock"
+        with open(lock_path, "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                if os.path.exists(lock_path) and os.fstat(lock.fileno()).st_ino == os.stat(lock_path).st_ino:
+                    yield
+                    return
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _live_users(directory: Path) -> list[Path]:
+    users = []
+    for marker in directory.glob("user-*"):
+        pid = int(marker.name.split("-")[1])
+        if _pid_alive(pid):
+            users.append(marker)
+        else:
+            marker.unlink(missing_ok=True)
+    return users
+
+
+@contextlib.contextmanager
+def shared_source(directory: Path, fetch: Callable[[str], object]) -> Iterator[str]:
+    """Yield the path of the source copy in ``directory``, fetching it first if no one has yet."""
+    marker = directory / f"user-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    path = directory / SOURCE_NAME
+    with _locked(directory):
+        if not path.exists():
+            partial = directory / f".{SOURCE_NAME}.partial"
+            fetch(str(partial))
+            os.replace(partial, path)
+        marker.touch()
+    try:
+        yield str(path)
+    finally:
+        with _locked(directory):
+            marker.unlink(missing_ok=True)
+            if not _live_users(directory):
+                shutil.rmtree(directory, ignore_errors=True)

@@ -1,0 +1,70 @@
+"""Settings: the ``[vodflow]`` section of the Airflow configuration (``AIRFLOW__VODFLOW__<KEY>`` in the
+environment), with safe defaults. Connections are Airflow connections; nothing names a host.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from vodflow.encode import EncoderSettings
+from vodflow.probe import Limits
+
+SECTION = "vodflow"
+
+
+@dataclass(frozen=True)
+class Settings:
+    bucket: str = "vodflow"
+    aws_conn_id: str = "aws_default"
+    catalog_conn_id: str = "vodflow_catalog"
+    scratch_dir: str = field(default_factory=lambda: os.path.join(tempfile.gettempdir(), "vodflow"))
+    public_base_url: str = ""  # e.g. a CDN in front of the bucket; empty: the plugin serves media itself
+    default_ladder: str = "default"
+    keep_old_versions: int = 1  # previous versions kept after a publish, for players still on them
+    limits: Limits = field(default_factory=Limits)
+    encoder: EncoderSettings = field(default_factory=EncoderSettings)
+
+
+def _conf():
+    from airflow.sdk.configuration import conf
+
+    return conf
+
+
+@lru_cache(maxsize=1)
+def load_settings() -> Settings:
+    conf = _conf()
+
+    def get(key: str, default: str) -> str:
+        return conf.get(SECTION, key, fallback=default)
+
+    def getfloat(key: str, default: float) -> float:
+        return float(get(key, str(default)))
+
+    defaults, limits, encoder = Settings(), Limits(), EncoderSettings()
+    return Settings(
+        bucket=get("bucket", defaults.bucket),
+        aws_conn_id=get("aws_conn_id", defaults.aws_conn_id),
+        catalog_conn_id=get("catalog_conn_id", defaults.catalog_conn_id),
+        scratch_dir=get("scratch_dir", defaults.scratch_dir),
+        public_base_url=get("public_base_url", defaults.public_base_url).rstrip("/"),
+        default_ladder=get("default_ladder", defaults.default_ladder),
+        keep_old_versions=int(getfloat("keep_old_versions", defaults.keep_old_versions)),
+        limits=Limits(
+            min_duration=getfloat("min_duration_seconds", limits.min_duration),
+            max_duration=getfloat("max_duration_seconds", limits.max_duration),
+            max_size_bytes=int(getfloat("max_size_bytes", limits.max_size_bytes)),
+            min_dimension=int(getfloat("min_dimension", limits.min_dimension)),
+            max_dimension=int(getfloat("max_dimension", limits.max_dimension)),
+        ),
+        encoder=EncoderSettings(
+            preset=get("x264_preset", encoder.preset),
+            threads=int(getfloat("encoder_threads", encoder.threads)),
+            timeout_base=getfloat("encode_timeout_base_seconds", encoder.timeout_base),
+            timeout_per_source_second=getfloat("encode_timeout_per_source_second",
+                                               encoder.timeout_per_source_second),
+        ),
+    )

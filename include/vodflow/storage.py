@@ -1,0 +1,116 @@
+"""S3 through the amazon provider's S3Hook and an Airflow connection.
+
+The endpoint (AWS, MinIO, a local test server) is the connection's business; nothing here knows which.
+Uploads set the right Content-Type on every object and mark it immutable: a version prefix never changes.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from vodflow import errors
+from vodflow.errors import BadInput
+from vodflow.layout import IMMUTABLE_CACHE_CONTROL, S3Location, content_type
+
+log = logging.getLogger(__name__)
+UPLOAD_WORKERS = 8
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    size: int
+    etag: str
+    content_type: str | None
+
+
+class Storage:
+    def __init__(self, aws_conn_id: str, bucket: str) -> None:
+        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+        self.bucket = bucket
+        self.hook = S3Hook(aws_conn_id=aws_conn_id)
+
+    @property
+    def client(self):
+        """The boto3 client the hook built from the Airflow connection (cached by the hook)."""
+        return self.hook.get_conn()
+
+    # Sources -----------------------------------------------------------------------------------------------
+    def head(self, location: S3Location) -> ObjectInfo:
+        from botocore.exceptions import ClientError
+
+        try:
+            response = self.client.head_object(Bucket=location.bucket, Key=location.key)
+        except ClientError as exc:
+            code = str(exc.response.get("Error", {}).get("Code"))
+            if code in ("404", "NoSuchKey", "NotFound", "NoSuchBucket"):
+                raise BadInput(errors.SOURCE_MISSING, f"There is no object at {location.uri}.") from exc
+            raise
+        return ObjectInfo(size=int(response["ContentLength"]), etag=str(response.get("ETag", "")).strip('"'),
+                          content_type=response.get("ContentType"))
+
+    def read_head(self, location: S3Location, length: int = 4096) -> bytes:
+        response = self.client.get_object(Bucket=location.bucket, Key=location.key, Range=f"bytes=0-{length - 1}")
+        return response["Body"].read()
+
+    def presigned_get(self, location: S3Location, expires_in: int = 3600) -> str:
+        url = self.hook.generate_presigned_url(
+            "get_object", params={"Bucket": location.bucket, "Key": location.key}, expires_in=expires_in
+        )
+        if not url:
+            raise RuntimeError(f"could not presign {location.uri}")
+        return url
+
+    def download(self, location: S3Location, path: str) -> str:
+        self.client.download_file(location.bucket, location.key, path, Config=self.hook.transfer_config)
+        return path
+
+    # Published media ---------------------------------------------------------------------------------------
+    def upload_file(self, path: str, key: str) -> int:
+        self.client.upload_file(
+            path, self.bucket, key, Config=self.hook.transfer_config,
+            ExtraArgs={"ContentType": content_type(key), "CacheControl": IMMUTABLE_CACHE_CONTROL},
+        )
+        return os.path.getsize(path)
+
+    def put_text(self, key: str, text: str) -> None:
+        self.client.put_object(Bucket=self.bucket, Key=key, Body=text.encode("utf-8"),
+                               ContentType=content_type(key), CacheControl=IMMUTABLE_CACHE_CONTROL)
+
+    def upload_tree(self, local_dir: str, key_prefix: str, exclude: tuple[str, ...] = ()) -> list[str]:
+        """Upload every file under ``local_dir`` to ``key_prefix`` in parallel; returns the keys."""
+        files = [p for p in sorted(Path(local_dir).rglob("*")) if p.is_file() and p.name not in exclude]
+        keys = [key_prefix + p.relative_to(local_dir).as_posix() for p in files]
+        with ThreadPoolExecutor(max_workers=UPLOAD_WORKERS) as pool:
+            list(pool.map(self.upload_file, [str(p) for p in files], keys))
+        return keys
+
+    def list_keys(self, prefix: str) -> list[str]:
+        paginator = self.client.get_paginator("list_objects_v2")
+        keys: list[str] = []
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+            keys.extend(obj["Key"] for obj in page.get("Contents", []))
+        return keys
+
+    def delete_prefix(self, prefix: str) -> int:
+        if not prefix or not prefix.endswith("/"):
+            raise ValueError(f"refusing to delete a prefix that is not a folder: {prefix!r}")
+        keys = self.list_keys(prefix)
+        for start in range(0, len(keys), 1000):
+            self.hook.delete_objects(self.bucket, keys[start : start + 1000])
+        if keys:
+            log.info("Deleted %d objects under s3://%s/%s", len(keys), self.bucket, prefix)
+        return len(keys)
+
+    def download_tree(self, prefix: str, local_dir: str) -> list[str]:
+        paths: list[str] = []
+        for key in self.list_keys(prefix):
+            target = Path(local_dir, key[len(prefix):])
+            target.parent.mkdir(parents=True, exist_ok=True)
+            self.client.download_file(self.bucket, key, str(target))
+            paths.append(str(target))
+        return paths
