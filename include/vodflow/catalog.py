@@ -336,8 +336,9 @@ class Catalog:
                 conn.execute(renditions.update().where(
                     renditions.c.video_id == video_id, renditions.c.version == version,
                     renditions.c.status.in_((PENDING, RUNNING))).values(status=FAILED, updated_at=now()))
+            # Only an active video fails: the first reason recorded stands, and `ready` is never undone.
             result = conn.execute(videos.update().where(
-                self._owned(video_id, run_id), videos.c.status != READY
+                self._owned(video_id, run_id), videos.c.status.in_(ACTIVE_STATUSES)
             ).values(status=FAILED, error_code=code, error_message=message[:2000], finished_at=now(),
                      updated_at=now()))
             if result.rowcount:

@@ -208,5 +208,16 @@ def master_playlist(renditions: list[MeasuredRendition], target: int) -> str:
     return _with_trailing_newline(playlist.dumps())
 
 
+def render_playlists(renditions: list[MeasuredRendition]) -> tuple[int, dict[str, str]]:
+    """(target duration, {path relative to the hls/ folder: playlist text}) with master.m3u8 last."""
+    target = target_duration([s.duration for r in renditions for s in r.segments])
+    files: dict[str, str] = {}
+    for rendition in renditions:
+        files[rendition.playlist_uri] = media_playlist(rendition.segments, target)
+        files[rendition.iframe_playlist_uri] = iframe_playlist(rendition.iframes, target)
+    files[MASTER_PLAYLIST] = master_playlist(renditions, target)
+    return target, files
+
+
 def _with_trailing_newline(text: str) -> str:
     return text if text.endswith("\n") else text + "\n"

@@ -22,6 +22,7 @@ BUFSIZE_FACTOR = 2.0
 # A source this much larger (in pixels) than the best rung it fills gets an extra rendition at its own size.
 NATIVE_MARGIN = 1.25
 MIN_VIDEO_KBPS = 150
+MIN_SIDE = 16  # a scaled rendition thinner than this is useless (extreme aspect ratios)
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,8 @@ def plan_ladder(width: int, height: int, fps: str, has_audio: bool,
         if min(box_w / width, box_h / height) > 1:
             continue  # the source is smaller than this box: it would be an upscale
         w, h = fit_within(width, height, rung.box_width, rung.box_height)
+        if min(w, h) < MIN_SIDE:
+            continue
         planned.append(_rendition(rung.name, w, h, rung, box_w * box_h, fps, fps_factor, has_audio))
 
     src_pixels = width * height

@@ -210,17 +210,16 @@ def publish(job_data: dict[str, Any], measured_data: list[dict[str, Any]], pictu
     job = Job.from_dict(job_data)
     ctx.catalog.set_status(job.video_id, job.run_id, PUBLISHING)
     renditions = [MeasuredRendition.from_dict(m) for m in measured_data]
-    target = hls.target_duration([s.duration for r in renditions for s in r.segments])
+    target, playlists = hls.render_playlists(renditions)
     prefix = layout.hls_prefix(job.video_id, job.version)
-    variants = []
-    for rendition in renditions:
-        ctx.storage.put_text(prefix + rendition.playlist_uri, hls.media_playlist(rendition.segments, target))
-        ctx.storage.put_text(prefix + rendition.iframe_playlist_uri, hls.iframe_playlist(rendition.iframes, target))
-        stats = hls.variant_stats(rendition, target)
-        variants.append(VariantRecord(rendition.name, stats.bandwidth, stats.average_bandwidth,
-                                      _s3_uri(ctx, prefix + rendition.playlist_uri)))
+    for relative, text in playlists.items():  # master.m3u8 comes last
+        ctx.storage.put_text(prefix + relative, text)
+    variants = [
+        VariantRecord(stats.name, stats.bandwidth, stats.average_bandwidth, _s3_uri(ctx, prefix + r.playlist_uri))
+        for r in renditions
+        for stats in [hls.variant_stats(r, target)]
+    ]
     master_key = prefix + hls.MASTER_PLAYLIST
-    ctx.storage.put_text(master_key, hls.master_playlist(renditions, target))
     poster = _s3_uri(ctx, pictures["poster"]) if pictures else None
     try:
         older = ctx.catalog.publish(video_id=job.video_id, run_id=job.run_id, version=job.version,

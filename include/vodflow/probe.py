@@ -137,7 +137,7 @@ def _ratio(value: str | None) -> Fraction | None:
     if not value or value in ("0/0", "N/A"):
         return None
     try:
-        num, _, den = value.partition("/")
+        num, _, den = value.replace(":", "/").partition("/")  # frame rates use "/", aspect ratios ":"
         fraction = Fraction(int(num), int(den or 1))
     except (ValueError, ZeroDivisionError):
         return None

@@ -13,7 +13,7 @@ from vodflow.ladder import LADDERS, RUNGS
 # s3://bucket/key: a valid bucket name, a key without control characters and without "." or ".." segments.
 SOURCE_PATTERN = (
     r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/"
-    r"(?!(?:.*/)?\.\.?(?:/|$))[^\x00-\x1f\x7f]+$"
+    r"(?!(?:.*/)?\.\.?(?:/|$))(?!.*/$)[^\x00-\x1f\x7f]+$"
 )
 VIDEO_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
 TITLE_PATTERN = r"^[^\x00-\x1f\x7f]*$"

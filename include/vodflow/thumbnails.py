@@ -45,8 +45,8 @@ def picture_command(url: str, at: float, out_path: str, source: SourceInfo, box:
                     representative: bool, protocols: str) -> list[str]:
     width, height = fit_within(source.width, source.height, *box)
     if representative:
-        # The poster is chosen among a few keyframes from ``at`` on: only those frames are decoded.
-        stream = ffmpeg.input(url, ss=at, skip_frame="nokey", protocol_whitelist=protocols,
+        # The poster is chosen among a few keyframes from the one at or before ``at``: only those are decoded.
+        stream = ffmpeg.input(url, ss=at, skip_frame="nokey", noaccurate_seek=None, protocol_whitelist=protocols,
                               format_whitelist=ALLOWED_DEMUXERS)
         video = normalize_picture(stream["v:0"], source).filter("thumbnail", POSTER_CANDIDATES)
     else:
@@ -69,6 +69,10 @@ def make_pictures(url: str, source: SourceInfo, out_dir: str, *,
         path = os.path.join(out_dir, filename)
         result = run_ffmpeg(picture_command(url, at, path, source, box, representative, protocols),
                             timeout=PICTURE_TIMEOUT, redact=url)
+        if result.returncode == 0 and representative and not os.path.exists(path):
+            # No keyframe to choose from near ``at``: take the exact frame instead.
+            result = run_ffmpeg(picture_command(url, at, path, source, box, False, protocols),
+                                timeout=PICTURE_TIMEOUT, redact=url)
         if result.returncode != 0 or not os.path.exists(path):
             raise classify_failure(result)
         pictures.append(Picture(filename, at, *fit_within(source.width, source.height, *box)))

@@ -1,0 +1,52 @@
+# vodflow — the two commands are `make demo` and `make test`. Everything else is what they need.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VIDEO ?=
+STAMP := $(VENV)/.installed
+
+help:
+	@echo "make demo [VIDEO=path]  run the pipeline end to end on this machine; output in demo-output/"
+	@echo "make test               lint + unit, integration and end-to-end tests"
+	@echo "make venv | ffmpeg | lint | unit | lock | clean"
+
+$(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "vodflow needs Python 3.11")'
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements.txt -r requirements-dev.txt -c constraints.txt
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps -e .
+	@touch $@
+
+venv: $(STAMP)
+
+# ffmpeg comes from the OS (Debian: apt-get install ffmpeg).
+ffmpeg:
+	@command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || { \
+		echo "Installing ffmpeg with apt-get"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq ffmpeg; }
+
+demo: venv ffmpeg
+	$(VENV)/bin/vodflow demo $(if $(VIDEO),--video "$(VIDEO)")
+
+lint: venv
+	$(VENV)/bin/ruff check .
+
+unit: venv
+	$(VENV)/bin/pytest -q tests/unit
+
+test: venv ffmpeg lint
+	$(VENV)/bin/pytest tests
+
+# Refresh the lock after changing requirements*.txt.
+lock: venv
+	{ head -2 constraints.txt; $(VENV)/bin/pip freeze --exclude-editable | grep -v '^vodflow'; } > constraints.txt.new
+	mv constraints.txt.new constraints.txt
+
+clean:
+	rm -rf .demo demo-output artifacts .pytest_cache .ruff_cache
+
+.PHONY: help venv ffmpeg demo lint unit test lock clean

@@ -1,0 +1,84 @@
+"""transcode_video through the real Airflow stack: REST trigger, scheduler, LocalExecutor, mapped tasks."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+
+from vodflow import errors, layout
+from vodflow.client import ApiError
+from vodflow.conformance import check_tree
+
+pytestmark = pytest.mark.e2e
+DAG = "transcode_video"
+
+
+def upload(stack, path: Path, name: str) -> str:
+    key = f"uploads/e2e-{uuid.uuid4().hex[:8]}/{name}"
+    stack.storage.client.upload_file(str(path), "vodflow", key)
+    return f"s3://vodflow/{key}"
+
+
+def video_of(stack, run_id: str) -> dict:
+    import sqlalchemy as sa
+
+    from vodflow.catalog import videos
+
+    with stack.catalog.engine.connect() as conn:
+        video_id = conn.execute(sa.select(videos.c.id).where(videos.c.dag_run_id == run_id)).scalar()
+    return stack.catalog.get_video(video_id)
+
+
+@pytest.mark.parametrize("conf,word", [
+    ({"source": "http://example.com/a.mp4"}, "source"),
+    ({"source": "s3://vodflow/uploads/../x.mp4"}, "source"),
+    ({"source": "s3://vodflow/uploads/a.mp4", "ladder": "enormous"}, "ladder"),
+    ({"title": "no source"}, "source"),
+    ({"source": "s3://vodflow/uploads/" + "x" * 2048}, "source"),
+])
+def test_bad_conf_is_refused_at_trigger_time(embedded_stack, conf, word):
+    with pytest.raises(ApiError) as caught:
+        embedded_stack.client.trigger(DAG, conf)
+    assert 400 <= caught.value.status_code < 500
+    assert word in str(caught.value.detail)
+
+
+def test_a_good_and_a_corrupt_upload(embedded_stack, media, tmp_path):
+    stack = embedded_stack
+    good = stack.client.trigger(DAG, {"source": upload(stack, media["landscape"], "holiday.mp4")})
+    bad = stack.client.trigger(DAG, {"source": upload(stack, media.bad("truncated.mp4"), "broken.mp4")})
+    good_run = stack.client.wait_for_run(DAG, good, timeout=600)
+    bad_run = stack.client.wait_for_run(DAG, bad, timeout=600)
+
+    # The good one: ready, one complete version in the bucket, conformant, every rendition on its own task.
+    assert good_run["state"] == "success"
+    video = video_of(stack, good)
+    assert (video["status"], video["current_version"], video["title"]) == ("ready", 1, "holiday")
+    tasks = stack.client.task_instances(DAG, good)
+    transcodes = [t for t in tasks if t["task_id"] == "transcode"]
+    assert sorted(t["rendered_map_index"] for t in transcodes) == ["1080p", "360p", "480p", "720p"]
+    assert {t["queue"] for t in transcodes} == {"transcode"}
+    assert all(t["state"] == "success" and t["try_number"] == 1 for t in tasks)
+    prefix = layout.version_prefix(video["id"], 1)
+    stack.storage.download_tree(prefix, str(tmp_path))
+    report = check_tree(tmp_path / "hls", expected_duration=video["duration"], expect_audio=True)
+    assert report.ok, report.summary()
+    assert (tmp_path / "thumbs" / "poster.jpg").stat().st_size > 1000
+    renditions = stack.catalog.get_renditions(video["id"], 1)
+    assert [(r["name"], r["status"], r["progress"]) for r in renditions] == [
+        ("1080p", "done", 100), ("720p", "done", 100), ("480p", "done", 100), ("360p", "done", 100)]
+    assert all(r["bandwidth"] >= r["average_bandwidth"] > 0 for r in renditions)
+
+    # The corrupt one: failed with its reason, nothing published, no retry spent, no scratch left.
+    assert bad_run["state"] == "failed"
+    broken = video_of(stack, bad)
+    assert (broken["status"], broken["error_code"]) == ("failed", errors.UNREADABLE)
+    assert "truncated" in broken["error_message"]
+    assert broken["current_version"] is None
+    assert stack.storage.list_keys(layout.video_prefix(broken["id"])) == []
+    states = {t["task_id"]: (t["state"], t["try_number"]) for t in stack.client.task_instances(DAG, bad)}
+    assert states["probe"] == ("failed", 1), states
+    assert states["plan"][0] == "upstream_failed" and states["publish"][0] == "upstream_failed"
+    assert not any((stack.state_dir / "scratch" / broken["id"]).rglob("*"))

@@ -1,0 +1,173 @@
+"""The catalog on a real Postgres (and on SQLite, the embedded demo's backend)."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+
+import pytest
+import sqlalchemy as sa
+
+from vodflow.catalog import (
+    FAILED,
+    PROBING,
+    QUEUED,
+    READY,
+    SCHEMA_VERSION,
+    TRANSCODING,
+    Catalog,
+    RenditionPlan,
+    Superseded,
+    VariantRecord,
+    engine_url_for_connection,
+    make_engine,
+)
+from vodflow.probe import SourceInfo
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(params=["postgres", "sqlite"])
+def catalog(request, pg_database, tmp_path) -> Catalog:
+    url = pg_database if request.param == "postgres" else f"sqlite:///{tmp_path / 'catalog.db'}"
+    catalog = Catalog(make_engine(url))
+    catalog.migrate()
+    yield catalog
+    catalog.engine.dispose()
+
+
+def new_id() -> str:
+    return f"vid_{uuid.uuid4().hex[:12]}"
+
+
+def register(catalog: Catalog, video_id: str, run_id: str) -> int:
+    return catalog.register(video_id=video_id, source_uri="s3://vodflow/uploads/a.mp4", etag="e1", size=10,
+                            title="A", run_id=run_id, ladder_version=1)
+
+
+SOURCE = SourceInfo(duration=12.5, width=1920, height=1080, fps="30000/1001", vfr=False, video_codec="h264",
+                    pix_fmt="yuv420p", bit_depth=8, hdr=False, interlaced=False, rotation=0, has_audio=True,
+                    audio_codec="aac", audio_channels=2, format_name="mov", size_bytes=10, bitrate=1)
+
+
+def test_migrations_are_recorded_and_idempotent(catalog):
+    assert catalog.schema_version() == SCHEMA_VERSION
+    assert catalog.migrate() == SCHEMA_VERSION
+    tables = set(sa.inspect(catalog.engine).get_table_names())
+    assert {"videos", "renditions", "video_events", "video_versions", "vodflow_schema_version"} <= tables
+
+
+def test_concurrent_first_migrations_on_postgres(pg_database):
+    """Many workers starting at once on an empty database: exactly one applies each migration."""
+    name = f"vodflow_mig_{uuid.uuid4().hex[:8]}"
+    from tests.conftest import _create_database, _drop_database
+
+    url = _create_database(name)
+    try:
+        catalogs = [Catalog(make_engine(url)) for _ in range(4)]
+        failures: list[BaseException] = []
+
+        def run(c: Catalog) -> None:
+            try:
+                c.migrate()
+            except BaseException as exc:  # collected and asserted below
+                failures.append(exc)
+
+        threads = [threading.Thread(target=run, args=(c,)) for c in catalogs]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not failures
+        with catalogs[0].engine.connect() as conn:
+            versions = conn.execute(sa.text("SELECT version FROM vodflow_schema_version")).scalars().all()
+        assert versions == list(range(1, SCHEMA_VERSION + 1))
+        for c in catalogs:
+            c.engine.dispose()
+    finally:
+        _drop_database(name)
+
+
+def test_a_video_goes_through_the_status_model_with_history(catalog):
+    video_id = new_id()
+    assert register(catalog, video_id, "run1") == 1
+    assert register(catalog, video_id, "run1") == 1, "registering the same run again is idempotent"
+    catalog.set_status(video_id, "run1", PROBING)
+    catalog.record_source(video_id, "run1", SOURCE)
+    catalog.plan_renditions(video_id, "run1", 1, [RenditionPlan("720p", 1280, 720, 3000, 128, 29.97),
+                                                  RenditionPlan("360p", 640, 360, 800, 96, 29.97)])
+    catalog.rendition_started(video_id, 1, "720p")
+    catalog.rendition_progress(video_id, 1, "720p", 42.0)
+    rows = {r["name"]: r for r in catalog.get_renditions(video_id, 1)}
+    assert rows["720p"]["status"] == "running" and rows["720p"]["progress"] == 42.0
+    assert rows["360p"]["status"] == "pending"
+    catalog.rendition_done(video_id, 1, "720p", codecs="avc1.64001f,mp4a.40.2", bytes_=1000, segments=2)
+    catalog.rendition_done(video_id, 1, "360p", codecs="avc1.64001e,mp4a.40.2", bytes_=300, segments=2)
+    older = catalog.publish(video_id=video_id, run_id="run1", version=1, master_uri="s3://b/m.m3u8",
+                            poster_uri="s3://b/p.jpg", ladder_version=1,
+                            variants=[VariantRecord("720p", 3_300_000, 3_200_000, "s3://b/720p/index.m3u8")])
+    assert older == []
+    video = catalog.get_video(video_id)
+    assert video["status"] == READY and video["current_version"] == 1 and video["duration"] == 12.5
+    assert video["fps"] == pytest.approx(29.97) and video["finished_at"] >= video["started_at"]
+    assert video["created_at"].tzinfo is not None
+    rows = {r["name"]: r for r in catalog.get_renditions(video_id, 1)}
+    assert rows["720p"]["bandwidth"] == 3_300_000 and rows["720p"]["progress"] == 100
+    statuses = [e["detail"]["status"] for e in catalog.get_events(video_id) if e["kind"] == "status"]
+    assert statuses == [QUEUED, PROBING, TRANSCODING, READY]
+    kinds = [e["kind"] for e in catalog.get_events(video_id)]
+    assert "probed" in kinds and "planned" in kinds and kinds.count("rendition") == 3
+
+
+def test_a_new_run_builds_a_new_version_and_the_switch_is_monotonic(catalog):
+    video_id = new_id()
+    assert register(catalog, video_id, "run1") == 1
+    assert register(catalog, video_id, "run2") == 2
+    # run2 owns the video now: run1 can no longer change its status
+    assert not catalog.set_status(video_id, "run1", PROBING)
+    assert catalog.publish(video_id=video_id, run_id="run2", version=2, master_uri="m2", poster_uri=None,
+                           ladder_version=1) == []
+    with pytest.raises(Superseded):
+        catalog.publish(video_id=video_id, run_id="run1", version=1, master_uri="m1", poster_uri=None,
+                        ladder_version=1)
+    assert catalog.get_video(video_id)["master_uri"] == "m2"
+    # publishing the same version twice (a retried task) is harmless
+    assert catalog.publish(video_id=video_id, run_id="run2", version=2, master_uri="m2", poster_uri=None,
+                           ladder_version=1) == []
+    assert register(catalog, video_id, "run3") == 3
+    older = catalog.publish(video_id=video_id, run_id="run3", version=3, master_uri="m3", poster_uri=None,
+                            ladder_version=1)
+    assert older == [2]  # v1 was never published
+
+
+def test_failure_keeps_the_published_version_readable(catalog):
+    video_id = new_id()
+    register(catalog, video_id, "run1")
+    catalog.publish(video_id=video_id, run_id="run1", version=1, master_uri="m1", poster_uri=None, ladder_version=1)
+    register(catalog, video_id, "run2")
+    catalog.plan_renditions(video_id, "run2", 2, [RenditionPlan("720p", 1280, 720, 3000, 128, 30)])
+    assert catalog.fail(video_id=video_id, run_id="run2", version=2, code="unreadable", message="broken")
+    video = catalog.get_video(video_id)
+    assert video["status"] == FAILED and video["error_code"] == "unreadable"
+    assert video["current_version"] == 1 and video["master_uri"] == "m1"
+    assert catalog.get_renditions(video_id, 2)[0]["status"] == FAILED
+    assert {v["version"]: v["status"] for v in catalog.get_versions(video_id)} == {1: "published", 2: "failed"}
+    assert not catalog.fail(video_id=video_id, run_id="someone-else", version=None, code="x", message="y")
+
+
+def test_deleting_a_video_removes_its_rows(catalog):
+    video_id = new_id()
+    register(catalog, video_id, "run1")
+    catalog.plan_renditions(video_id, "run1", 1, [RenditionPlan("720p", 1280, 720, 3000, 128, 30)])
+    from vodflow.catalog import videos
+
+    with catalog.engine.begin() as conn:
+        conn.execute(videos.delete().where(videos.c.id == video_id))
+    assert catalog.get_video(video_id) is None
+    assert catalog.get_renditions(video_id, 1) == [] and catalog.get_events(video_id) == []
+
+
+def test_engine_from_airflow_connection(airflow_env, pg_database):
+    url = engine_url_for_connection("vodflow_catalog")
+    assert url.get_backend_name() == "postgresql"
+    assert url.database == sa.make_url(pg_database).database

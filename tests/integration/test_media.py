@@ -1,0 +1,113 @@
+"""Real ffmpeg on real encoded media: probe, encode every rendition, assemble, and check the result as a player
+(and Apple's authoring rules) would: ffprobe on every segment, parsed playlists, measured bitrates."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from vodflow import errors
+from vodflow.conformance import check_tree
+from vodflow.encode import EncoderSettings, encode_rendition
+from vodflow.errors import BadInput
+from vodflow.hls import render_playlists
+from vodflow.ladder import plan_ladder
+from vodflow.mpegts import index_segment
+from vodflow.probe import FILE_PROTOCOLS, SourceInfo, probe
+from vodflow.thumbnails import make_pictures
+
+pytestmark = pytest.mark.integration
+
+
+def probe_file(path: Path) -> SourceInfo:
+    with open(path, "rb") as f:
+        head = f.read(4096)
+    return probe(str(path), path.stat().st_size, head, protocols=FILE_PROTOCOLS)
+
+
+def encode_ladder(path: Path, out: Path) -> tuple[SourceInfo, Path]:
+    """What the DAG does, minus S3: every rendition in parallel, then the playlists."""
+    source = probe_file(path)
+    ladder = plan_ladder(source.width, source.height, source.fps, source.has_audio)
+    hls_dir = out / "hls"
+    with ThreadPoolExecutor(max_workers=len(ladder.renditions)) as pool:
+        measured = list(pool.map(lambda r: encode_rendition(str(path), str(hls_dir / r.name), source, r,
+                                                            EncoderSettings()), ladder.renditions))
+    for rendition_dir in hls_dir.iterdir():
+        (rendition_dir / "index.m3u8").unlink()  # ffmpeg's own playlist is not published
+    _, files = render_playlists(measured)
+    for relative, text in files.items():
+        (hls_dir / relative).write_text(text)
+    return source, hls_dir
+
+
+@pytest.mark.parametrize("name,expected_top,renditions", [
+    ("landscape", (1920, 1080), 4),
+    ("portrait", (720, 1280), 3),
+    ("no_audio", (1280, 720), 3),
+])
+def test_ladder_is_conformant_hls(media, tmp_path, name, expected_top, renditions):
+    source, hls_dir = encode_ladder(media[name], tmp_path)
+    report = check_tree(hls_dir, expected_duration=source.duration, expect_audio=source.has_audio)
+    assert report.ok, report.summary()
+    master = (hls_dir / "master.m3u8").read_text()
+    assert master.count("#EXT-X-STREAM-INF") == renditions
+    assert f"RESOLUTION={expected_top[0]}x{expected_top[1]}" in master
+    assert ("mp4a.40.2" in master) == source.has_audio
+
+
+def test_segment_index_agrees_with_ffprobe(media, tmp_path):
+    """The production measurement (our TS parser) against ffprobe on a real segment."""
+    _, hls_dir = encode_ladder(media["small"], tmp_path)
+    segment = next((hls_dir / "240p").glob("seg_*.ts"))
+    out = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v", "-show_entries",  # noqa: S603
+                          "packet=pos,flags,pts", "-of", "json", str(segment)],
+                         capture_output=True, text=True, check=True).stdout
+    packets = json.loads(out)["packets"]
+    index = index_segment(segment.read_bytes())
+    assert [p.offset for p in index.keyframes] == [int(p["pos"]) for p in packets if "K" in p["flags"]]
+    assert [p.pts for p in index.pes] == [int(p["pts"]) for p in packets]
+
+
+def test_pictures_are_real_jpegs_of_the_right_size(media, tmp_path):
+    source = probe_file(media["portrait"])
+    pictures = make_pictures(str(media["portrait"]), source, str(tmp_path), protocols=FILE_PROTOCOLS)
+    assert pictures[0].filename == "poster.jpg" and len(pictures) == 6  # 10 s: a thumbnail every 2 s
+    for picture in pictures:
+        out = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "stream=codec_name,width,height",  # noqa: S603
+                              "-of", "json", str(tmp_path / picture.filename)], capture_output=True, text=True,
+                             check=True).stdout
+        stream = json.loads(out)["streams"][0]
+        assert stream["codec_name"] == "mjpeg"
+        assert (stream["width"], stream["height"]) == (picture.width, picture.height)
+    assert (pictures[0].width, pictures[0].height) == (720, 1280)
+    assert (pictures[1].width, pictures[1].height) == (180, 320)
+    sizes = {(tmp_path / p.filename).read_bytes() for p in pictures[1:]}
+    assert len(sizes) == len(pictures) - 1, "thumbnails at different instants must differ"
+
+
+@pytest.mark.parametrize("name,code", [
+    ("empty.mp4", errors.EMPTY_FILE),
+    ("text.mp4", errors.NOT_A_VIDEO),
+    ("image.mp4", errors.NOT_A_VIDEO),
+    ("truncated.mp4", errors.UNREADABLE),
+    ("audio-only.m4a", errors.NO_VIDEO_STREAM),
+])
+def test_bad_files_are_refused_at_probe(media, name, code):
+    with pytest.raises(BadInput) as caught:
+        probe_file(media.bad(name))
+    assert caught.value.code == code
+    assert len(caught.value.message) > 15
+
+
+def test_file_cut_after_its_header_is_caught_by_the_encoder(media, tmp_path):
+    path = media.bad("cut-faststart.mp4")
+    source = probe_file(path)  # the header is intact, so probing succeeds
+    rendition = plan_ladder(source.width, source.height, source.fps, source.has_audio).renditions[-1]
+    with pytest.raises(BadInput) as caught:
+        encode_rendition(str(path), str(tmp_path / "out"), source, rendition, EncoderSettings())
+    assert caught.value.code == errors.UNREADABLE and "truncated" in caught.value.message

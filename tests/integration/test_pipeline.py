@@ -1,0 +1,114 @@
+"""The DAG's steps as plain functions, in order, against S3 over HTTP and the Postgres catalog.
+
+The Airflow wiring is tested end to end in tests/e2e; here each step's contract is checked in detail.
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+
+from vodflow import errors, layout, pipeline
+from vodflow.conformance import check_tree
+from vodflow.errors import BadInput
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def ctx(airflow_env) -> pipeline.Context:
+    return pipeline.Context.load()
+
+
+def upload(ctx: pipeline.Context, path: Path, key: str) -> str:
+    ctx.storage.client.upload_file(str(path), "vodflow", key)
+    return f"s3://vodflow/{key}"
+
+
+def run_all(ctx: pipeline.Context, params: dict, run_id: str) -> dict:
+    job = pipeline.register(params, run_id, ctx)
+    source = pipeline.probe_source(job, ctx)
+    renditions = pipeline.plan(job, source, ctx)
+    measured = [pipeline.transcode(job, source, r, ctx) for r in renditions]
+    pictures = pipeline.thumbnails(job, source, ctx)
+    result = pipeline.publish(job, measured, pictures, ctx)
+    pipeline.finish(job, ctx)
+    return {"job": job, "source": source, "result": result}
+
+
+def test_a_video_is_published_whole(ctx, media, tmp_path):
+    key = f"uploads/{uuid.uuid4().hex[:6]}/-i etc passwd; rm -rf.mp4"  # a hostile name is only a name
+    run = run_all(ctx, {"source": upload(ctx, media["small"], key), "title": "<b>Small</b>"}, "run-a")
+    job = run["job"]
+    assert job["video_id"] == layout.derive_video_id("vodflow", key, job["etag"])
+    video = ctx.catalog.get_video(job["video_id"])
+    assert video["status"] == "ready" and video["current_version"] == 1 and video["title"] == "<b>Small</b>"
+    assert video["master_uri"] == f"s3://vodflow/videos/{job['video_id']}/v1/hls/master.m3u8"
+    assert video["poster_uri"].endswith("/v1/thumbs/poster.jpg")
+
+    prefix = layout.version_prefix(job["video_id"], 1)
+    keys = set(ctx.storage.list_keys(prefix))
+    assert f"{prefix}hls/master.m3u8" in keys
+    assert {f"{prefix}hls/240p/index.m3u8", f"{prefix}hls/240p/iframes.m3u8", f"{prefix}thumbs/poster.jpg",
+            f"{prefix}thumbs/001.jpg", f"{prefix}thumbs/002.jpg"} <= keys
+    assert any(k.endswith(".ts") for k in keys)
+    ctx.storage.download_tree(prefix, str(tmp_path))
+    report = check_tree(tmp_path / "hls", expected_duration=video["duration"], expect_audio=True)
+    assert report.ok, report.summary()
+    renditions = ctx.catalog.get_renditions(job["video_id"], 1)
+    assert [(r["name"], r["status"], r["progress"]) for r in renditions] == [("240p", "done", 100)]
+    assert renditions[0]["bytes"] == sum(p.stat().st_size for p in (tmp_path / "hls" / "240p").glob("*.ts"))
+    scratch = Path(ctx.settings.scratch_dir, job["video_id"])
+    assert not scratch.exists() or not any(scratch.rglob("*")), "scratch must be cleaned"
+
+
+def test_reprocessing_publishes_new_versions_and_prunes_old_ones(ctx, media):
+    source = upload(ctx, media["small"], f"uploads/{uuid.uuid4().hex[:6]}/again.mp4")
+    video_id = f"again-{uuid.uuid4().hex[:6]}"
+    for number in (1, 2, 3):
+        run = run_all(ctx, {"source": source, "video_id": video_id}, f"run-{number}")
+        assert run["job"]["version"] == number
+    video = ctx.catalog.get_video(video_id)
+    assert video["current_version"] == 3
+    versions = {v["version"]: v["status"] for v in ctx.catalog.get_versions(video_id)}
+    assert versions == {1: "deleted", 2: "published", 3: "published"}  # the previous version is kept
+    assert ctx.storage.list_keys(layout.version_prefix(video_id, 1)) == []
+    assert ctx.storage.list_keys(layout.version_prefix(video_id, 2))
+
+
+def test_bad_input_fails_with_its_reason_and_publishes_nothing(ctx, media):
+    source = upload(ctx, media.bad("text.mp4"), f"uploads/{uuid.uuid4().hex[:6]}/notes.mp4")
+    job = pipeline.register({"source": source}, "run-bad", ctx)
+    with pytest.raises(BadInput) as caught:
+        pipeline.probe_source(job, ctx)
+    pipeline.record_failure(job, "probe", None, caught.value, 1, ctx)
+    pipeline.finish(job, ctx)
+    video = ctx.catalog.get_video(job["video_id"])
+    assert (video["status"], video["error_code"]) == ("failed", errors.NOT_A_VIDEO)
+    assert video["error_message"] == "The file is text, not a video."
+    assert video["current_version"] is None
+    assert ctx.storage.list_keys(layout.video_prefix(job["video_id"])) == []
+
+
+def test_missing_source_and_invalid_request_are_recorded(ctx):
+    with pytest.raises(BadInput) as caught:
+        pipeline.register({"source": "s3://vodflow/uploads/does-not-exist.mp4"}, "run-missing", ctx)
+    assert caught.value.code == errors.SOURCE_MISSING
+    video_id = layout.derive_video_id("vodflow", "uploads/does-not-exist.mp4", "")
+    assert ctx.catalog.get_video(video_id)["error_code"] == errors.SOURCE_MISSING
+
+    with pytest.raises(BadInput) as caught:
+        pipeline.register({"source": "s3://vodflow/uploads/../etc/passwd", "video_id": "bad-req"}, "run-inv", ctx)
+    assert caught.value.code == errors.INVALID_REQUEST
+    assert ctx.catalog.get_video("bad-req")["status"] == "failed"
+
+
+def test_an_unexpected_failure_is_recorded_as_internal_error(ctx, media):
+    source = upload(ctx, media["small"], f"uploads/{uuid.uuid4().hex[:6]}/x.mp4")
+    job = pipeline.register({"source": source}, "run-x", ctx)
+    pipeline.record_failure(job, "transcode", "240p", ConnectionError("S3 went away"), 4, ctx)
+    video = ctx.catalog.get_video(job["video_id"])
+    assert video["error_code"] == errors.INTERNAL_ERROR
+    assert video["error_message"] == "transcode failed after 4 attempt(s): ConnectionError: S3 went away"
