@@ -11,11 +11,13 @@ import contextlib
 import fcntl
 import os
 import shutil
+import socket
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 SOURCE_NAME = "source"
+_HOST = socket.gethostname().replace("-", "_")
 
 
 def _pid_alive(pid: int) -> bool:
@@ -45,10 +47,11 @@ def _locked(directory: Path) -> Iterator[None]:
 
 
 def _live_users(directory: Path) -> list[Path]:
+    """Markers of processes that may still use the copy. Another host's processes cannot be checked: they count."""
     users = []
     for marker in directory.glob("user-*"):
-        pid = int(marker.name.split("-")[1])
-        if _pid_alive(pid):
+        _, host, pid, _ = marker.name.rsplit("-", 3)
+        if host != _HOST or _pid_alive(int(pid)):
             users.append(marker)
         else:
             marker.unlink(missing_ok=True)
@@ -58,7 +61,7 @@ def _live_users(directory: Path) -> list[Path]:
 @contextlib.contextmanager
 def shared_source(directory: Path, fetch: Callable[[str], object]) -> Iterator[str]:
     """Yield the path of the source copy in ``directory``, fetching it first if no one has yet."""
-    marker = directory / f"user-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    marker = directory / f"user-{_HOST}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     path = directory / SOURCE_NAME
     with _locked(directory):
         if not path.exists():

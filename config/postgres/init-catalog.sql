@@ -1,0 +1,2 @@
+-- The video catalog lives in its own database next to Airflow's metadata database.
+CREATE DATABASE vodflow;
