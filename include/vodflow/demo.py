@@ -39,7 +39,9 @@ def _terminate(signum: int, _frame: object) -> None:
 
 
 def run_demo(video: str | None, output_root: Path, state_dir: Path) -> int:
-    signal.signal(signal.SIGTERM, _terminate)
+    # Explicit handlers: a process started in the background may inherit SIGINT as "ignored".
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _terminate)
     started = time.monotonic()
     shutil.rmtree(state_dir, ignore_errors=True)
     state_dir.mkdir(parents=True)
