@@ -111,7 +111,8 @@ def register(params: dict[str, Any], run_id: str, ctx: Context | None = None) ->
             missing = exc
     video_id = params.get("video_id") or layout.derive_video_id(location.bucket, location.key,
                                                                 info.etag if info else "")
-    job = Job(video_id=video_id, version=0, run_id=run_id, source_uri=location.uri, etag=info.etag if info else "",
+    source_uri = location.uri if problem is None else raw_source[:1100]  # record what was asked for
+    job = Job(video_id=video_id, version=0, run_id=run_id, source_uri=source_uri, etag=info.etag if info else "",
               size=info.size if info else 0, title=params.get("title") or layout.title_from_key(location.key),
               ladder=ladder, callback_url=params.get("callback_url"))
     version = ctx.catalog.register(video_id=job.video_id, source_uri=job.source_uri, etag=job.etag, size=job.size,

@@ -102,7 +102,8 @@ def test_missing_source_and_invalid_request_are_recorded(ctx):
     with pytest.raises(BadInput) as caught:
         pipeline.register({"source": "s3://vodflow/uploads/../etc/passwd", "video_id": "bad-req"}, "run-inv", ctx)
     assert caught.value.code == errors.INVALID_REQUEST
-    assert ctx.catalog.get_video("bad-req")["status"] == "failed"
+    rejected = ctx.catalog.get_video("bad-req")
+    assert rejected["status"] == "failed" and rejected["source_uri"] == "s3://vodflow/uploads/../etc/passwd"
 
 
 def test_an_unexpected_failure_is_recorded_as_internal_error(ctx, media):
