@@ -1,7 +1,7 @@
 # vodflow: the official Airflow 3.3 image plus ffmpeg, the pinned requirements and the vodflow package.
 FROM apache/airflow:3.3.2-python3.11
 
-USER root
+USER 0
 # ffmpeg from Debian, as on the machines vodflow is tested on.
 # hadolint ignore=DL3008
 RUN apt-get update \
@@ -9,15 +9,16 @@ RUN apt-get update \
     && apt-get clean \
     && rm -rf /var/lib/apt/lists/*
 
-USER airflow
+# The official image runs as the airflow user (uid 50000, gid 0).
+USER 50000
 WORKDIR /opt/vodflow
-COPY --chown=airflow:root requirements.txt constraints.txt ./
+COPY --chown=50000:0 requirements.txt constraints.txt ./
 RUN pip install --no-cache-dir -r requirements.txt -c constraints.txt
 
-COPY --chown=airflow:root pyproject.toml ./
-COPY --chown=airflow:root include ./include
+COPY --chown=50000:0 pyproject.toml ./
+COPY --chown=50000:0 include ./include
 RUN pip install --no-cache-dir --no-deps .
 
-COPY --chown=airflow:root dags /opt/airflow/dags
-COPY --chown=airflow:root plugins /opt/airflow/plugins
+COPY --chown=50000:0 dags /opt/airflow/dags
+COPY --chown=50000:0 plugins /opt/airflow/plugins
 WORKDIR /opt/airflow

@@ -11,6 +11,7 @@ STAMP := $(VENV)/.installed
 help:
 	@echo "make demo [VIDEO=path]  run the pipeline end to end on this machine; output in demo-output/"
 	@echo "make test               lint + unit, integration and end-to-end tests"
+	@echo "make stack [WORKERS=n]   Airflow on Celery without Docker (this machine's Postgres and Redis)"
 	@echo "make venv | ffmpeg | lint | unit | lock | clean"
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
@@ -32,6 +33,11 @@ ffmpeg:
 demo: venv ffmpeg
 	$(VENV)/bin/vodflow demo $(if $(VIDEO),--video "$(VIDEO)")
 
+# Options: POSTGRES=<metadata DB URL> CATALOG=<catalog DB URL> REDIS=<broker URL> WORKERS=<n> S3=<endpoint URL>
+stack: venv ffmpeg
+	$(VENV)/bin/vodflow stack $(if $(POSTGRES),--postgres "$(POSTGRES)") $(if $(CATALOG),--catalog "$(CATALOG)") \
+		$(if $(REDIS),--redis "$(REDIS)") $(if $(WORKERS),--workers $(WORKERS)) $(if $(S3),--s3-endpoint "$(S3)")
+
 lint: venv
 	$(VENV)/bin/ruff check .
 
@@ -47,6 +53,6 @@ lock: venv
 	mv constraints.txt.new constraints.txt
 
 clean:
-	rm -rf .demo demo-output artifacts .pytest_cache .ruff_cache
+	rm -rf .demo .stack demo-output artifacts .pytest_cache .ruff_cache
 
-.PHONY: help venv ffmpeg demo lint unit test lock clean
+.PHONY: help venv ffmpeg demo stack lint unit test lock clean

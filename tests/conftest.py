@@ -18,6 +18,7 @@ os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="vodflow-test-airf
 import pytest
 import sqlalchemy as sa
 
+from vodflow.devstack import create_database, drop_database
 from vodflow.samples import SampleSpec, make_sample
 
 PG_ADMIN_URL = os.environ.get("VODFLOW_TEST_PG", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
@@ -82,31 +83,23 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> Media:
     return Media(tmp_path_factory.mktemp("media"))
 
 
-def _create_database(name: str) -> str:
-    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return str(sa.make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False))
+def create_test_database(name: str) -> str:
+    return create_database(PG_ADMIN_URL, name)
 
 
-def _drop_database(name: str) -> None:
-    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"), {"n": name})
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
-    admin.dispose()
+def drop_test_database(name: str) -> None:
+    drop_database(PG_ADMIN_URL, name)
 
 
 @pytest.fixture(scope="session")
 def pg_database() -> Iterator[str]:
     """A Postgres database of its own for the session, dropped afterwards. Yields its SQLAlchemy URL."""
     name = f"vodflow_test_{uuid.uuid4().hex[:10]}"
-    url = _create_database(name)
+    url = create_test_database(name)
     try:
         yield url
     finally:
-        _drop_database(name)
+        drop_test_database(name)
 
 
 def airflow_connection_json(url: str) -> str:
@@ -135,7 +128,8 @@ def airflow_env(s3: str, pg_database: str, tmp_path_factory: pytest.TempPathFact
     """Airflow connections and [vodflow] settings in this process's environment, as a worker would have them."""
     scratch = tmp_path_factory.mktemp("scratch")
     env = {
-        "AIRFLOW_CONN_AWS_DEFAULT": json.dumps({"conn_type": "aws", "login": "test", "password": "test",
+        "AIRFLOW_CONN_AWS_DEFAULT": json.dumps({"conn_type": "aws", "login": "vodflow-test",
+                                                "password": "vodflow-test-secret",
                                                 "extra": {"endpoint_url": s3, "region_name": "us-east-1"}}),
         "AIRFLOW_CONN_VODFLOW_CATALOG": airflow_connection_json(pg_database),
         "AIRFLOW__VODFLOW__BUCKET": "vodflow",

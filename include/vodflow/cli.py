@@ -1,4 +1,4 @@
-"""`vodflow` command line: the demo, catalog migrations."""
+"""`vodflow` command line: the demo, the Celery stack, submitting videos, catalog migrations."""
 
 from __future__ import annotations
 
@@ -21,6 +21,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="vodflow")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("demo", help="run the pipeline end to end on this machine", add_help=False)
+    sub.add_parser("stack", help="run Airflow on Celery (no Docker) against your Postgres and Redis", add_help=False)
+    sub.add_parser("submit", help="upload a video, transcode it, follow its progress", add_help=False)
     db = sub.add_parser("db", help="catalog schema")
     db.add_argument("action", choices=["migrate"])
     args, rest = parser.parse_known_args(argv)
@@ -28,6 +30,14 @@ def main(argv: list[str] | None = None) -> int:
         from vodflow.demo import main as demo_main
 
         return demo_main(rest)
+    if args.command == "stack":
+        from vodflow.stack import main as stack_main
+
+        return stack_main(rest)
+    if args.command == "submit":
+        from vodflow.submit import main as submit_main
+
+        return submit_main(rest)
     return _db(args)
 
 

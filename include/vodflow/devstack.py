@@ -21,6 +21,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
@@ -30,7 +31,8 @@ from vodflow.client import AirflowClient
 log = logging.getLogger(__name__)
 REPO = Path(__file__).resolve().parents[2]
 CONFIG_DIR = REPO / "config"
-USERS = {"admin": "admin", "viewer": "viewer"}
+# Local stacks only (never a deployment): user -> (password, FAB role).
+USERS = {"admin": ("admin", "Admin"), "viewer": ("viewer", "Viewer")}
 
 
 def free_port() -> int:
@@ -39,7 +41,8 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _session_members(sid: int) -> list[int]:
+def session_members(sid: int) -> list[int]:
+    """Live processes of session ``sid``."""
     members = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -49,7 +52,8 @@ def _session_members(sid: int) -> list[int]:
         except OSError:
             continue
         fields = stat[stat.rindex(")") + 2 :].split()
-        if int(fields[3]) == sid:  # fields after the command: state ppid pgrp session ...
+        # fields after the command: state ppid pgrp session ...; a zombie is already dead, only unreaped
+        if int(fields[3]) == sid and fields[0] != "Z":
             members.append(int(entry.name))
     return members
 
@@ -78,14 +82,14 @@ class ManagedProcess:
             return
         sid = self.proc.pid
         for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
-            members = _session_members(sid)
+            members = session_members(sid)
             if not members:
                 break
             for pid in members:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, sig)
             deadline = time.monotonic() + wait
-            while time.monotonic() < deadline and _session_members(sid):
+            while time.monotonic() < deadline and session_members(sid):
                 if self.proc.poll() is None:
                     with contextlib.suppress(subprocess.TimeoutExpired):
                         self.proc.wait(timeout=0.2)
@@ -119,12 +123,13 @@ def _wait_http(url: str, timeout: float, what: str, process: ManagedProcess | No
 class LocalS3:
     """moto's standalone S3 server on a free loopback port: a real HTTP endpoint for the demo and tests."""
 
-    def __init__(self, state_dir: Path, port: int | None = None) -> None:
+    def __init__(self, state_dir: Path, port: int | None = None, cpus: str | None = None) -> None:
         self.port = port or free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
-        bin_dir = Path(sys.executable).parent
-        self.process = ManagedProcess("s3", [str(bin_dir / "moto_server"), "-H", "127.0.0.1", "-p", str(self.port)],
-                                      dict(os.environ), state_dir / "logs" / "s3.log")
+        command = [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(self.port)]
+        if cpus is not None:
+            command = ["taskset", "-c", cpus, *command]
+        self.process = ManagedProcess("s3", command, dict(os.environ), state_dir / "logs" / "s3.log")
 
     def start(self, buckets: Iterable[str] = ()) -> LocalS3:
         self.process.start()
@@ -135,6 +140,37 @@ class LocalS3:
 
     def stop(self) -> None:
         self.process.stop(grace=5)
+
+
+def create_database(admin_url: str, name: str, exist_ok: bool = False) -> str:
+    """CREATE DATABASE ``name`` on the server of ``admin_url``; returns the new database's URL."""
+    import sqlalchemy as sa
+
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            exists = conn.execute(sa.text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first()
+            if exists and not exist_ok:
+                raise RuntimeError(f"database {name} already exists")
+            if not exists:
+                conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    finally:
+        admin.dispose()
+    return sa.make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+
+
+def drop_database(admin_url: str, name: str) -> None:
+    """Drop a database we created, disconnecting whoever still uses it."""
+    import sqlalchemy as sa
+
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"),
+                         {"n": name})
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
+    finally:
+        admin.dispose()
 
 
 def render_env(template: Path, values: dict[str, str]) -> dict[str, str]:
@@ -149,11 +185,36 @@ def render_env(template: Path, values: dict[str, str]) -> dict[str, str]:
     return rendered
 
 
+@dataclass
+class Component:
+    """One long-running Airflow process: ``airflow <args>`` with extra environment."""
+
+    name: str
+    args: list[str]
+    env: dict[str, str] = field(default_factory=dict)
+    cpus: str | None = None  # e.g. "1": pin the process and its children with taskset
+
+
+EMBEDDED_COMPONENTS = [Component("api-server", ["api-server"]), Component("scheduler", ["scheduler"]),
+                       Component("dag-processor", ["dag-processor"])]
+
+
+def worker_hostname() -> str:
+    """``[core] hostname_callable`` for local stacks: each worker process reports its own name."""
+    return os.environ.get("VODFLOW_WORKER_NAME") or socket.getfqdn()
+
+
+def celery_worker(name: str, queues: str, concurrency: int) -> Component:
+    return Component(name, ["celery", "worker", "--queues", queues, "--concurrency", str(concurrency),
+                            "--celery-hostname", f"{name}@%h", "--without-mingle", "--without-gossip"],
+                     {"VODFLOW_WORKER_NAME": name, "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port())})
+
+
 class AirflowStack:
-    """api-server, scheduler, dag-processor (and what else ``components`` names) for one state directory."""
+    """Airflow's processes for one state directory, configured from an env template in ``config/``."""
 
     def __init__(self, state_dir: Path, template: str = "embedded.env", values: dict[str, str] | None = None,
-                 components: Iterable[str] = ("api-server", "scheduler", "dag-processor"),
+                 components: Iterable[Component] = EMBEDDED_COMPONENTS,
                  extra_env: dict[str, str] | None = None) -> None:
         self.state_dir = state_dir.resolve()
         self.api_port = int((values or {}).get("API_PORT") or free_port())
@@ -165,7 +226,10 @@ class AirflowStack:
             "PARALLELISM": str(max(8, (os.cpu_count() or 2) + 2)),
             "FERNET_KEY": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
             "JWT_SECRET": secrets.token_urlsafe(32),
+            "S3_ACCESS_KEY": "vodflow",
             "S3_SECRET": "vodflow-local",
+            "BUCKET": "vodflow",
+            "HEARTBEAT_TIMEOUT": "300",
             **(values or {}),
         }
         self.config = render_env(CONFIG_DIR / template, self.values)
@@ -173,27 +237,36 @@ class AirflowStack:
         bin_dir = str(Path(sys.executable).parent)
         self.env["PATH"] = bin_dir + os.pathsep + self.env.get("PATH", "")  # Airflow spawns `airflow` from PATH
         self.components = list(components)
-        self.processes: list[ManagedProcess] = []
+        self.processes: dict[str, ManagedProcess] = {}
         self.base_url = f"http://127.0.0.1:{self.api_port}"
+
+    @property
+    def fab(self) -> bool:
+        return "fab_auth_manager" in self.config.get("AIRFLOW__CORE__AUTH_MANAGER", "")
 
     def _airflow(self, *args: str) -> list[str]:
         return [str(Path(sys.executable).parent / "airflow"), *args]
 
     def prepare(self) -> None:
-        """Create the state directory, the users' passwords, the metadata DB and the catalog schema."""
+        """Create the state directory, the metadata DB, the users and the catalog schema."""
         for sub in ("airflow", "logs", "scratch"):
             (self.state_dir / sub).mkdir(parents=True, exist_ok=True)
         passwords = self.state_dir / "passwords.json"
         if not passwords.exists():
-            passwords.write_text(json.dumps(USERS) + "\n")
+            passwords.write_text(json.dumps({user: password for user, (password, _) in USERS.items()}) + "\n")
         self.run_cli("db", "migrate")
+        if self.fab:
+            self.run_cli("fab-db", "migrate")
+            for user, (password, role) in USERS.items():
+                self.run_cli("users", "create", "--username", user, "--password", password, "--role", role,
+                             "--email", f"{user}@vodflow.invalid", "--firstname", user, "--lastname", "vodflow")
         self.run_cli_module("vodflow.cli", "db", "migrate")
 
     def run_cli(self, *args: str, timeout: float = 300) -> str:
         result = subprocess.run(self._airflow(*args), env=self.env, capture_output=True, text=True,  # noqa: S603
                                 timeout=timeout, check=False)
         if result.returncode != 0:
-            raise RuntimeError(f"airflow {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+            raise RuntimeError(f"airflow {args[0]} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
         return result.stdout
 
     def run_cli_module(self, module: str, *args: str, timeout: float = 120) -> str:
@@ -203,28 +276,53 @@ class AirflowStack:
             raise RuntimeError(f"{module} {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
         return result.stdout
 
+    def start_component(self, component: Component) -> ManagedProcess:
+        command = self._airflow(*component.args)
+        if component.cpus is not None:
+            command = ["taskset", "-c", component.cpus, *command]
+        process = ManagedProcess(component.name, command, {**self.env, **component.env},
+                                 self.state_dir / "logs" / f"{component.name}.log").start()
+        self.processes[component.name] = process
+        return process
+
     def start(self, timeout: float = 120.0) -> AirflowStack:
         for component in self.components:
-            command = self._airflow(*component.split())
-            name = component.replace(" ", "-")
-            self.processes.append(ManagedProcess(name, command, self.env, self.state_dir / "logs" / f"{name}.log")
-                                  .start())
-        api = next((p for p in self.processes if p.name == "api-server"), None)
-        _wait_http(f"{self.base_url}/api/v2/monitor/health", timeout, "Airflow api-server", api)
+            self.start_component(component)
+        _wait_http(f"{self.base_url}/api/v2/monitor/health", timeout, "Airflow api-server",
+                   self.processes.get("api-server"))
         return self
 
+    def component(self, name: str) -> Component:
+        return next(c for c in self.components if c.name == name)
+
     def client(self, username: str = "admin") -> AirflowClient:
-        return AirflowClient(self.base_url, username, USERS[username])
+        return AirflowClient(self.base_url, username, USERS[username][0])
 
     def check_alive(self) -> None:
-        dead = [p for p in self.processes if not p.alive]
+        dead = [p for p in self.processes.values() if not p.alive]
         if dead:
             raise RuntimeError("; ".join(f"{p.name} exited:\n{p.tail()}" for p in dead))
 
     def stop(self) -> None:
-        for process in reversed(self.processes):
+        for process in reversed(list(self.processes.values())):
             process.stop()
         self.processes.clear()
 
     def clean(self) -> None:
         shutil.rmtree(self.state_dir, ignore_errors=True)
+
+
+def celery_stack(state_dir: Path, *, airflow_db_url: str, redis_url: str, catalog_conn: str, s3_endpoint: str,
+                 s3_access_key: str = "vodflow", s3_secret: str = "vodflow-local", bucket: str = "vodflow",
+                 transcode_workers: int = 1, transcode_concurrency: int = 4, default_concurrency: int = 4,
+                 heartbeat_timeout: int = 300, triggerer: bool = True) -> AirflowStack:
+    """Airflow on CeleryExecutor against existing Postgres/Redis: one `default` worker, N `transcode` workers."""
+    components = [*EMBEDDED_COMPONENTS, celery_worker("default-1", "default", default_concurrency)]
+    components += [celery_worker(f"transcode-{i}", "transcode", transcode_concurrency)
+                   for i in range(1, transcode_workers + 1)]
+    if triggerer:
+        components.append(Component("triggerer", ["triggerer"]))
+    return AirflowStack(state_dir, "celery.env", {
+        "AIRFLOW_DB_URL": airflow_db_url, "REDIS_URL": redis_url, "CATALOG_CONN": catalog_conn,
+        "S3_ENDPOINT": s3_endpoint, "S3_ACCESS_KEY": s3_access_key, "S3_SECRET": s3_secret, "BUCKET": bucket,
+        "HEARTBEAT_TIMEOUT": str(heartbeat_timeout)}, components)

@@ -23,7 +23,7 @@ from vodflow.errors import BadInput, MediaToolError, VodflowError
 from vodflow.hls import IFrame, MeasuredRendition, Segment
 from vodflow.ladder import Rendition
 from vodflow.mpegts import PTS_HZ, avc_codec_string, index_segment
-from vodflow.probe import ALLOWED_DEMUXERS, FILE_PROTOCOLS, SourceInfo
+from vodflow.probe import ALLOWED_DEMUXERS, FILE_PROTOCOLS, HTTP_PROTOCOLS, SourceInfo
 from vodflow.process import RunResult, run_ffmpeg
 
 log = logging.getLogger(__name__)
@@ -66,18 +66,8 @@ def normalize_picture(video: ffmpeg.nodes.FilterableStream, source: SourceInfo) 
     return video
 
 
-def build_encode_command(src: str, out_dir: str, source: SourceInfo, rendition: Rendition,
-                         settings: EncoderSettings) -> list[str]:
-    """The ffmpeg argument list for one rendition. ``src`` is a local file path we chose, never user input."""
-    stream = ffmpeg.input(src, protocol_whitelist=FILE_PROTOCOLS, format_whitelist=ALLOWED_DEMUXERS)
-    video = (
-        normalize_picture(stream["v:0"], source)
-        .filter("fps", fps=rendition.fps)
-        .filter("scale", rendition.width, rendition.height, flags="lanczos")
-        .filter("setsar", 1)
-        .filter("format", "yuv420p")
-    )
-    outputs = [video]
+def output_options(rendition: Rendition, settings: EncoderSettings, out_dir: str) -> dict[str, object]:
+    """ffmpeg output options for one rendition: the same in every command shape, so outputs are identical."""
     options: dict[str, object] = {
         "c:v": "libx264",
         "preset": settings.preset,
@@ -105,10 +95,64 @@ def build_encode_command(src: str, out_dir: str, source: SourceInfo, rendition: 
     if settings.threads:
         options["threads"] = settings.threads
     if rendition.audio_kbps:
-        outputs.append(stream["a:0"].filter("aresample", **{"async": 1}))
         options.update({"c:a": "aac", "b:a": f"{rendition.audio_kbps}k", "ar": 48000, "ac": 2})
-    command = ffmpeg.output(*outputs, os.path.join(out_dir, "index.m3u8"), **options)
-    return ["ffmpeg", "-hide_banner", "-nostdin", "-y", "-loglevel", "warning", *command.get_args()]
+    return options
+
+
+def _scaled(video: ffmpeg.nodes.FilterableStream, rendition: Rendition) -> ffmpeg.nodes.FilterableStream:
+    return (video.filter("scale", rendition.width, rendition.height, flags="lanczos")
+            .filter("setsar", 1).filter("format", "yuv420p"))
+
+
+def source_input(src: str) -> ffmpeg.nodes.FilterableStream:
+    """The source as an ffmpeg input: a local file, or a presigned HTTP(S) URL read as it is encoded.
+
+    Either way only whitelisted demuxers open it, and an HTTP read that breaks off is resumed where it stopped.
+    """
+    if src.startswith(("http://", "https://")):
+        return ffmpeg.input(src, protocol_whitelist=HTTP_PROTOCOLS, format_whitelist=ALLOWED_DEMUXERS,
+                            reconnect=1, reconnect_on_network_error=1, reconnect_on_http_error="5xx",
+                            reconnect_delay_max=30, rw_timeout=60_000_000)
+    return ffmpeg.input(src, protocol_whitelist=FILE_PROTOCOLS, format_whitelist=ALLOWED_DEMUXERS)
+
+
+def _command(output: ffmpeg.nodes.OutputStream) -> list[str]:
+    return ["ffmpeg", "-hide_banner", "-nostdin", "-y", "-loglevel", "warning", *output.get_args()]
+
+
+def build_encode_command(src: str, out_dir: str, source: SourceInfo, rendition: Rendition,
+                         settings: EncoderSettings) -> list[str]:
+    """The ffmpeg argument list for one rendition. ``src`` is a path or URL we made, never user input."""
+    stream = source_input(src)
+    video = _scaled(normalize_picture(stream["v:0"], source).filter("fps", fps=rendition.fps), rendition)
+    outputs = [video]
+    if rendition.audio_kbps:
+        outputs.append(stream["a:0"].filter("aresample", **{"async": 1}))
+    return _command(ffmpeg.output(*outputs, os.path.join(out_dir, "index.m3u8"),
+                                  **output_options(rendition, settings, out_dir)))
+
+
+def build_multi_encode_command(src: str, out_root: str, source: SourceInfo, renditions: list[Rendition],
+                               settings: EncoderSettings) -> list[str]:
+    """One ffmpeg that decodes the source once and encodes every rendition (into ``out_root/<name>/``)."""
+    stream = source_input(src)
+    fps = {r.fps for r in renditions}
+    if len(fps) != 1:
+        raise ValueError("renditions decoded together must share a frame rate")
+    video = normalize_picture(stream["v:0"], source).filter("fps", fps=fps.pop())
+    videos = video.filter_multi_output("split", len(renditions))
+    audio_renditions = [r for r in renditions if r.audio_kbps]
+    audios = (stream["a:0"].filter("aresample", **{"async": 1}).filter_multi_output("asplit", len(audio_renditions))
+              if audio_renditions else None)
+    outputs = []
+    for i, rendition in enumerate(renditions):
+        out_dir = os.path.join(out_root, rendition.name)
+        streams = [_scaled(videos.stream(i), rendition)]
+        if rendition.audio_kbps and audios is not None:
+            streams.append(audios.stream(audio_renditions.index(rendition)))
+        outputs.append(ffmpeg.output(*streams, os.path.join(out_dir, "index.m3u8"),
+                                     **output_options(rendition, settings, out_dir)))
+    return _command(ffmpeg.merge_outputs(*outputs))
 
 
 def classify_failure(result: RunResult) -> VodflowError:
@@ -163,7 +207,7 @@ def encode_rendition(src: str, out_dir: str, source: SourceInfo, rendition: Rend
     os.makedirs(out_dir, exist_ok=True)
     args = build_encode_command(src, out_dir, source, rendition, settings)
     result = run_ffmpeg(args, duration=source.duration, timeout=settings.timeout_for(source.duration),
-                        on_progress=on_progress)
+                        on_progress=on_progress, redact=src if "://" in src else None)
     if result.returncode != 0:
         raise classify_failure(result)
     if result.stderr_tail.strip():

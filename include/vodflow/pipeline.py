@@ -7,9 +7,12 @@ retried. ``record_failure`` is the tasks' failure callback: the one place a fail
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
+import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -33,7 +36,7 @@ from vodflow.ladder import LADDER_VERSION, Rendition, plan_ladder, resolve_rungs
 from vodflow.layout import S3Location, parse_source_uri
 from vodflow.probe import SourceInfo, check_limits, probe
 from vodflow.process import Throttle
-from vodflow.scratch import shared_source
+from vodflow.scratch import shared_source, work_dir
 from vodflow.settings import Settings, load_settings
 from vodflow.storage import Storage
 from vodflow.thumbnails import make_pictures
@@ -83,10 +86,9 @@ class Context:
                    Storage(settings.aws_conn_id, settings.bucket))
 
 
-def _scratch(ctx: Context, job: Job, *parts: str) -> str:
-    path = os.path.join(ctx.settings.scratch_dir, job.video_id, f"v{job.version}", *parts)
-    os.makedirs(path, exist_ok=True)
-    return path
+def _scratch(ctx: Context, job: Job) -> Path:
+    """This video version's scratch folder on this worker."""
+    return Path(ctx.settings.scratch_dir, job.video_id, f"v{job.version}")
 
 
 # Steps -------------------------------------------------------------------------------------------------------
@@ -168,20 +170,32 @@ def transcode(job_data: dict[str, Any], source_data: dict[str, Any], rendition_d
     job, source, rendition = (Job.from_dict(job_data), SourceInfo.from_dict(source_data),
                               Rendition.from_dict(rendition_data))
     ctx.catalog.rendition_started(job.video_id, job.version, rendition.name)
-    workdir = _scratch(ctx, job, f"{rendition.name}-{os.getpid()}")
+    workdir = str(work_dir(_scratch(ctx, job), rendition.name))
     throttle = Throttle(interval=2.0, step=1.0)
 
     def report(percent: float) -> None:
         if throttle.ready(percent):
             ctx.catalog.rendition_progress(job.video_id, job.version, rendition.name, percent)
 
-    source_dir = Path(ctx.settings.scratch_dir, job.video_id, f"v{job.version}", "source")
     try:
-        with shared_source(source_dir, lambda path: ctx.storage.download(job.source, path)) as src_path:
-            measured = encode_rendition(src_path, workdir, source, rendition, ctx.settings.encoder,
-                                        on_progress=report)
+        # Read the source as it is encoded: no wait for a download, no copy of a huge upload on the worker.
+        url = ctx.storage.presigned_get(job.source, int(ctx.settings.encoder.timeout_for(source.duration)) + 3600)
+        log.info("Source ready")
+        try:
+            measured = encode_rendition(url, workdir, source, rendition, ctx.settings.encoder, on_progress=report)
+        except BadInput as exc:
+            # Before blaming the upload, rule out the network: encode again from a downloaded copy.
+            log.warning("Streamed encode says %s; confirming from a local copy", exc.code)
+            shutil.rmtree(workdir, ignore_errors=True)
+            os.makedirs(workdir)
+            with shared_source(_scratch(ctx, job) / "source",
+                               lambda path: ctx.storage.download(job.source, path)) as local:
+                measured = encode_rendition(local, workdir, source, rendition, ctx.settings.encoder,
+                                            on_progress=report)
+        started = time.monotonic()
         prefix = f"{layout.hls_prefix(job.video_id, job.version)}{rendition.name}/"
-        ctx.storage.upload_tree(workdir, prefix, exclude=("index.m3u8",))
+        keys = ctx.storage.upload_tree(workdir, prefix, exclude=("index.m3u8",))
+        log.info("Uploaded %d objects (%.1f MB) in %.2f s", len(keys), measured.bytes / 1e6, time.monotonic() - started)
         ctx.catalog.rendition_done(job.video_id, job.version, rendition.name, codecs=measured.codecs,
                                    bytes_=measured.bytes, segments=len(measured.segments))
         return measured.to_dict()
@@ -192,7 +206,7 @@ def transcode(job_data: dict[str, Any], source_data: dict[str, Any], rendition_d
 def thumbnails(job_data: dict[str, Any], source_data: dict[str, Any], ctx: Context | None = None) -> dict[str, Any]:
     ctx = ctx or Context.load()
     job, source = Job.from_dict(job_data), SourceInfo.from_dict(source_data)
-    workdir = _scratch(ctx, job, f"thumbs-{os.getpid()}")
+    workdir = str(work_dir(_scratch(ctx, job), "thumbs"))
     try:
         url = ctx.storage.presigned_get(job.source, PRESIGN_SECONDS)
         pictures = make_pictures(url, source, workdir)
@@ -213,8 +227,10 @@ def publish(job_data: dict[str, Any], measured_data: list[dict[str, Any]], pictu
     renditions = [MeasuredRendition.from_dict(m) for m in measured_data]
     target, playlists = hls.render_playlists(renditions)
     prefix = layout.hls_prefix(job.video_id, job.version)
-    for relative, text in playlists.items():  # master.m3u8 comes last
-        ctx.storage.put_text(prefix + relative, text)
+    master = playlists.pop(hls.MASTER_PLAYLIST)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(lambda item: ctx.storage.put_text(prefix + item[0], item[1]), playlists.items()))
+    ctx.storage.put_text(prefix + hls.MASTER_PLAYLIST, master)  # last: a complete tree, or no master at all
     variants = [
         VariantRecord(stats.name, stats.bandwidth, stats.average_bandwidth, _s3_uri(ctx, prefix + r.playlist_uri))
         for r in renditions
@@ -245,7 +261,10 @@ def finish(job_data: dict[str, Any], ctx: Context | None = None) -> None:
     """Teardown, runs whatever happened: an unpublished version is removed and the video never stays active."""
     ctx = ctx or Context.load()
     job = Job.from_dict(job_data)
-    shutil.rmtree(os.path.join(ctx.settings.scratch_dir, job.video_id, f"v{job.version}"), ignore_errors=True)
+    scratch = _scratch(ctx, job)
+    shutil.rmtree(scratch, ignore_errors=True)
+    with contextlib.suppress(OSError):
+        os.rmdir(scratch.parent)  # the video's folder, once no version of it is being worked on here
     versions = {v["version"]: v for v in ctx.catalog.get_versions(job.video_id)}
     mine = versions.get(job.version)
     if mine and mine["status"] == "published":

@@ -10,6 +10,7 @@ import collections
 import contextlib
 import ctypes
 import logging
+import os
 import signal
 import subprocess
 import threading
@@ -24,9 +25,14 @@ log = logging.getLogger(__name__)
 PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-    with contextlib.suppress(OSError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+def _child_setup(niceness: int) -> Callable[[], None]:
+    def setup() -> None:  # pragma: no cover - runs in the child between fork and exec
+        with contextlib.suppress(OSError):
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if niceness:
+            os.nice(niceness)
+
+    return setup
 
 
 def parse_progress(lines: list[str]) -> dict[str, str]:
@@ -75,10 +81,12 @@ class RunResult:
 
 
 def run_ffmpeg(args: list[str], *, duration: float = 0.0, timeout: float,
-               on_progress: Callable[[float], None] | None = None, redact: str | None = None) -> RunResult:
+               on_progress: Callable[[float], None] | None = None, redact: str | None = None,
+               niceness: int = 0) -> RunResult:
     """Run an ffmpeg argument list to completion; call ``on_progress(percent)`` as it advances.
 
-    ``args`` must not contain ``-progress``; it is added here. Raises MediaToolError on timeout.
+    ``args`` must not contain ``-progress``; it is added here. ``niceness`` lowers the CPU priority of work
+    that is not on the critical path. Raises MediaToolError on timeout.
     """
     command = [args[0], "-progress", "pipe:1", "-nostats", *args[1:]]
     shown = " ".join(command) if not redact else " ".join(command).replace(redact, "<source>")
@@ -86,7 +94,7 @@ def run_ffmpeg(args: list[str], *, duration: float = 0.0, timeout: float,
     started = time.monotonic()
     proc = subprocess.Popen(  # noqa: S603 - argument list, no shell
         command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        preexec_fn=_die_with_parent, text=True, errors="replace",
+        preexec_fn=_child_setup(niceness), text=True, errors="replace",
     )
     stderr_tail: collections.deque[str] = collections.deque(maxlen=40)
     reader = threading.Thread(target=lambda: stderr_tail.extend(proc.stderr or []), daemon=True)

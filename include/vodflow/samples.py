@@ -36,8 +36,9 @@ def make_sample(path: str, spec: SampleSpec = SampleSpec()) -> str:
     if spec.codec == "libx264":
         # About what a phone or camera uploads: ~12 Mbps at 1080p30, scaled by pixel rate.
         kbps = max(300, int(12000 * spec.width * spec.height / (1920 * 1080) * float(Fraction(spec.fps)) / 30))
+        # Keyframes every 2 s, as phones and cameras write them (x264's default would be every 250 frames).
         args += ["-preset", "ultrafast", "-b:v", f"{kbps}k", "-maxrate", f"{kbps * 3 // 2}k",
-                 "-bufsize", f"{kbps * 2}k"]
+                 "-bufsize", f"{kbps * 2}k", "-g", str(round(2 * float(Fraction(spec.fps))))]
     if spec.audio:
         args += ["-c:a", "aac", "-b:a", "160k", "-ac", "2"]
     args += [*spec.extra_output_args, path]

@@ -2,7 +2,8 @@
 
 Renditions of one video that land on the same worker share one downloaded copy of the source: the first
 task downloads it under a file lock, each user leaves a marker, and the last one out deletes it. Markers of
-processes that died (a killed task) do not count, so a crash cannot pin a source on disk forever.
+processes that died (a killed task) do not count, so a crash cannot pin a source on disk forever. Work
+directories carry their owner's host and PID for the same reason: a later task removes those of dead owners.
 """
 
 from __future__ import annotations
@@ -51,11 +52,27 @@ def _live_users(directory: Path) -> list[Path]:
     users = []
     for marker in directory.glob("user-*"):
         _, host, pid, _ = marker.name.rsplit("-", 3)
-        if host != _HOST or _pid_alive(int(pid)):
+        if not _owner_is_dead(host, pid):
             users.append(marker)
         else:
             marker.unlink(missing_ok=True)
     return users
+
+
+def _owner_is_dead(host: str, pid: str) -> bool:
+    return host == _HOST and pid.isdigit() and not _pid_alive(int(pid))
+
+
+def work_dir(parent: Path, name: str) -> Path:
+    """A fresh ``<name>-<host>-<pid>`` directory under ``parent``; leftovers of dead owners are removed first."""
+    parent.mkdir(parents=True, exist_ok=True)
+    for old in parent.glob(f"{name}-*"):
+        _, host, pid = old.name.rsplit("-", 2)
+        if _owner_is_dead(host, pid):
+            shutil.rmtree(old, ignore_errors=True)
+    path = parent / f"{name}-{_HOST}-{os.getpid()}"
+    path.mkdir()
+    return path
 
 
 @contextlib.contextmanager

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import ffmpeg
 
 from vodflow.encode import classify_failure, normalize_picture
+from vodflow.errors import MediaToolError
 from vodflow.ladder import fit_within
 from vodflow.probe import ALLOWED_DEMUXERS, HTTP_PROTOCOLS, SourceInfo
 from vodflow.process import run_ffmpeg
@@ -22,6 +24,7 @@ THUMB_BOX = (320, 180)
 MAX_THUMBNAILS = 10
 POSTER_CANDIDATES = 5  # keyframes the poster is chosen from
 PICTURE_TIMEOUT = 120.0
+PICTURE_NICENESS = 10
 
 
 @dataclass(frozen=True)
@@ -42,15 +45,20 @@ def thumbnail_times(duration: float, count: int = MAX_THUMBNAILS) -> list[float]
 
 
 def picture_command(url: str, at: float, out_path: str, source: SourceInfo, box: tuple[int, int],
-                    representative: bool, protocols: str) -> list[str]:
+                    representative: bool, protocols: str, keyframe_only: bool = True) -> list[str]:
     width, height = fit_within(source.width, source.height, *box)
     if representative:
         # The poster is chosen among a few keyframes from the one at or before ``at``: only those are decoded.
         stream = ffmpeg.input(url, ss=at, skip_frame="nokey", noaccurate_seek=None, protocol_whitelist=protocols,
                               format_whitelist=ALLOWED_DEMUXERS)
         video = normalize_picture(stream["v:0"], source).filter("thumbnail", POSTER_CANDIDATES)
+    elif keyframe_only:
+        # The keyframe at or before ``at``: one decoded frame, whatever the source's GOP length.
+        stream = ffmpeg.input(url, ss=at, skip_frame="nokey", noaccurate_seek=None, protocol_whitelist=protocols,
+                              format_whitelist=ALLOWED_DEMUXERS)
+        video = normalize_picture(stream["v:0"], source)
     else:
-        # Thumbnails are exact: decoding from the previous keyframe up to ``at`` costs half a GOP on average.
+        # Exact: decodes from the previous keyframe up to ``at`` (half a GOP on average).
         stream = ffmpeg.input(url, ss=at, protocol_whitelist=protocols, format_whitelist=ALLOWED_DEMUXERS)
         video = normalize_picture(stream["v:0"], source)
     video = video.filter("scale", width, height, flags="lanczos").filter("setsar", 1)
@@ -58,22 +66,36 @@ def picture_command(url: str, at: float, out_path: str, source: SourceInfo, box:
     return ["ffmpeg", "-hide_banner", "-nostdin", "-y", "-loglevel", "error", *output.get_args()]
 
 
+def _render(url: str, at: float, path: str, source: SourceInfo, box: tuple[int, int], representative: bool,
+            protocols: str, keyframe_only: bool) -> bool:
+    # Pictures are only needed by publish, after the encodes: they yield the CPU to them.
+    result = run_ffmpeg(picture_command(url, at, path, source, box, representative, protocols, keyframe_only),
+                        timeout=PICTURE_TIMEOUT, redact=url, niceness=PICTURE_NICENESS)
+    if result.returncode != 0:
+        raise classify_failure(result)
+    return os.path.exists(path)
+
+
 def make_pictures(url: str, source: SourceInfo, out_dir: str, *,
                   protocols: str = HTTP_PROTOCOLS) -> list[Picture]:
-    """poster.jpg plus 001.jpg... in ``out_dir``."""
+    """poster.jpg plus 001.jpg... in ``out_dir``.
+
+    Pictures come from keyframes (one decoded frame each). When the source's keyframes are further apart than
+    the thumbnails, neighbours land on the same keyframe: those are made again from the exact instant.
+    """
     os.makedirs(out_dir, exist_ok=True)
     plan = [("poster.jpg", poster_time(source.duration), POSTER_BOX, True)]
     plan += [(f"{i:03d}.jpg", t, THUMB_BOX, False) for i, t in enumerate(thumbnail_times(source.duration), 1)]
-    pictures = []
+    pictures: list[Picture] = []
+    seen: set[bytes] = set()
     for filename, at, box, representative in plan:
         path = os.path.join(out_dir, filename)
-        result = run_ffmpeg(picture_command(url, at, path, source, box, representative, protocols),
-                            timeout=PICTURE_TIMEOUT, redact=url)
-        if result.returncode == 0 and representative and not os.path.exists(path):
-            # No keyframe to choose from near ``at``: take the exact frame instead.
-            result = run_ffmpeg(picture_command(url, at, path, source, box, False, protocols),
-                                timeout=PICTURE_TIMEOUT, redact=url)
-        if result.returncode != 0 or not os.path.exists(path):
-            raise classify_failure(result)
+        made = _render(url, at, path, source, box, representative, protocols, keyframe_only=True)
+        if not made or (not representative and Path(path).read_bytes() in seen):
+            made = _render(url, at, path, source, box, False, protocols, keyframe_only=False)
+        if not made:
+            raise MediaToolError(f"ffmpeg produced no picture at {at:.2f} s")
+        if not representative:
+            seen.add(Path(path).read_bytes())
         pictures.append(Picture(filename, at, *fit_within(source.width, source.height, *box)))
     return pictures

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import os
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import redis
 
+from tests.conftest import airflow_connection_json, create_test_database, drop_test_database
 from vodflow.catalog import Catalog, make_engine
 from vodflow.client import AirflowClient
-from vodflow.devstack import AirflowStack
+from vodflow.devstack import AirflowStack, celery_stack
 from vodflow.storage import Storage
+
+REDIS_URL = os.environ.get("VODFLOW_TEST_REDIS", "redis://127.0.0.1:6379/11")
 
 
 @dataclass
@@ -23,7 +29,7 @@ class Stack:
     state_dir: Path
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def embedded_stack(s3: str, airflow_env, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """What `make demo` runs: SQLite metadata DB, LocalExecutor, SQLite catalog, S3 at a local endpoint."""
     state = tmp_path_factory.mktemp("embedded")
@@ -37,3 +43,31 @@ def embedded_stack(s3: str, airflow_env, tmp_path_factory: pytest.TempPathFactor
                     Storage("aws_default", "vodflow"), state)
     finally:
         airflow.stop()
+
+
+@pytest.fixture(scope="module")
+def celery(s3: str, airflow_env, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """The distributed stack on this machine's servers: Postgres (fresh databases), Redis (its own DB index),
+    FAB auth, one `default` and one `transcode` Celery worker."""
+    suffix = uuid.uuid4().hex[:8]
+    metadata_db, catalog_db = f"vodflow_af_{suffix}", f"vodflow_cat_{suffix}"
+    broker = redis.Redis.from_url(REDIS_URL)
+    broker.flushdb()
+    metadata_url, catalog_url = create_test_database(metadata_db), create_test_database(catalog_db)
+    state = tmp_path_factory.mktemp("celery")
+    airflow = celery_stack(state, airflow_db_url=metadata_url, redis_url=REDIS_URL,
+                           catalog_conn=airflow_connection_json(catalog_url), s3_endpoint=s3,
+                           transcode_workers=1, transcode_concurrency=4, heartbeat_timeout=20, triggerer=False)
+    catalog = Catalog(make_engine(catalog_url))
+    try:
+        airflow.prepare()
+        airflow.start()
+        client = airflow.client()
+        client.wait_for_dag("transcode_video")
+        yield Stack(airflow, client, catalog, Storage("aws_default", "vodflow"), state)
+    finally:
+        airflow.stop()
+        catalog.engine.dispose()
+        drop_test_database(metadata_db)
+        drop_test_database(catalog_db)
+        broker.flushdb()

@@ -60,9 +60,9 @@ def test_migrations_are_recorded_and_idempotent(catalog):
 def test_concurrent_first_migrations_on_postgres(pg_database):
     """Many workers starting at once on an empty database: exactly one applies each migration."""
     name = f"vodflow_mig_{uuid.uuid4().hex[:8]}"
-    from tests.conftest import _create_database, _drop_database
+    from tests.conftest import create_test_database, drop_test_database
 
-    url = _create_database(name)
+    url = create_test_database(name)
     try:
         catalogs = [Catalog(make_engine(url)) for _ in range(4)]
         failures: list[BaseException] = []
@@ -85,7 +85,7 @@ def test_concurrent_first_migrations_on_postgres(pg_database):
         for c in catalogs:
             c.engine.dispose()
     finally:
-        _drop_database(name)
+        drop_test_database(name)
 
 
 def test_a_video_goes_through_the_status_model_with_history(catalog):

@@ -111,3 +111,27 @@ def test_file_cut_after_its_header_is_caught_by_the_encoder(media, tmp_path):
     with pytest.raises(BadInput) as caught:
         encode_rendition(str(path), str(tmp_path / "out"), source, rendition, EncoderSettings())
     assert caught.value.code == errors.UNREADABLE and "truncated" in caught.value.message
+
+
+def test_decode_once_encodes_the_same_conformant_ladder(media, tmp_path):
+    """build_multi_encode_command: one decode split to every rendition, measured like the per-rendition shape."""
+    from vodflow.encode import build_multi_encode_command, measure_output
+    from vodflow.process import run_ffmpeg
+
+    source = probe_file(media["portrait"])
+    ladder = plan_ladder(source.width, source.height, source.fps, source.has_audio)
+    hls_dir = tmp_path / "hls"
+    for r in ladder.renditions:
+        (hls_dir / r.name).mkdir(parents=True)
+    args = build_multi_encode_command(str(media["portrait"]), str(hls_dir), source, list(ladder.renditions),
+                                      EncoderSettings())
+    assert args.count("-i") == 1
+    assert run_ffmpeg(args, duration=source.duration, timeout=300).returncode == 0
+    measured = [measure_output(str(hls_dir / r.name), r) for r in ladder.renditions]
+    for r in ladder.renditions:
+        (hls_dir / r.name / "index.m3u8").unlink()
+    _, files = render_playlists(measured)
+    for relative, text in files.items():
+        (hls_dir / relative).write_text(text)
+    report = check_tree(hls_dir, expected_duration=source.duration, expect_audio=True)
+    assert report.ok, report.summary()

@@ -113,3 +113,15 @@ def test_an_unexpected_failure_is_recorded_as_internal_error(ctx, media):
     video = ctx.catalog.get_video(job["video_id"])
     assert video["error_code"] == errors.INTERNAL_ERROR
     assert video["error_message"] == "transcode failed after 4 attempt(s): ConnectionError: S3 went away"
+
+
+def test_a_truncated_upload_is_confirmed_locally_before_it_is_blamed(ctx, media):
+    """Streaming from S3 sees a short file; the task re-encodes from a downloaded copy, then says `unreadable`."""
+    source = upload(ctx, media.bad("cut-faststart.mp4"), f"uploads/{uuid.uuid4().hex[:6]}/cut.mp4")
+    job = pipeline.register({"source": source}, "run-cut", ctx)
+    info = pipeline.probe_source(job, ctx)  # the header is intact
+    rendition = pipeline.plan(job, info, ctx)[-1]
+    with pytest.raises(BadInput) as caught:
+        pipeline.transcode(job, info, rendition, ctx)
+    assert caught.value.code == errors.UNREADABLE and "truncated" in caught.value.message
+    assert not any(Path(ctx.settings.scratch_dir, job["video_id"]).rglob("source*")), "local copy removed"

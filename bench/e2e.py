@@ -1,0 +1,231 @@
+"""End-to-end benchmark: REST trigger → video `ready` on a real Airflow stack, against bare ffmpeg doing the same
+ladder on the same machine in the same run. Prints ratios and where the time goes; asserts nothing.
+
+    .venv/bin/python bench/e2e.py                      # Celery stack, 30 s 1080p30 clip, default ladder
+    .venv/bin/python bench/e2e.py --executor local     # the embedded LocalExecutor stack (make demo's)
+
+(a) bare ffmpeg, one process per rendition, all in parallel (what the DAG's mapped tasks do);
+(b) bare ffmpeg, one process decoding once and splitting to every rendition.
+The Celery stack uses this machine's Postgres and Redis (fresh databases, dropped afterwards).
+
+--pin (Celery only) is the production-like shape on a small machine: Airflow's control plane (api-server,
+scheduler, dag-processor, default-queue worker) and the S3 endpoint on CPU 0, the transcode worker on CPU 1,
+and bare ffmpeg on CPU 1 too, so both sides get the same encoding capacity.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from datetime import datetime
+from pathlib import Path
+
+import redis
+import sqlalchemy as sa
+
+from vodflow.catalog import Catalog, make_engine, videos
+from vodflow.devstack import AirflowStack, LocalS3, celery_stack, create_database, drop_database
+from vodflow.encode import EncoderSettings, build_encode_command, build_multi_encode_command
+from vodflow.ladder import plan_ladder
+from vodflow.probe import FILE_PROTOCOLS, probe
+from vodflow.samples import SampleSpec, make_sample
+
+PG_ADMIN = os.environ.get("VODFLOW_TEST_PG", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("VODFLOW_BENCH_REDIS", "redis://127.0.0.1:6379/12")
+DAG = "transcode_video"
+
+
+def bare(src: Path, work: Path, cpus: str | None = None) -> tuple[float, float]:
+    source = probe(str(src), src.stat().st_size, src.read_bytes()[:4096], protocols=FILE_PROTOCOLS)
+    renditions = list(plan_ladder(source.width, source.height, source.fps, source.has_audio).renditions)
+    settings = EncoderSettings()
+    shutil.rmtree(work, ignore_errors=True)
+    for r in renditions:
+        (work / "a" / r.name).mkdir(parents=True)
+        (work / "b" / r.name).mkdir(parents=True)
+    pin = ["taskset", "-c", cpus] if cpus is not None else []
+    started = time.monotonic()
+    procs = [subprocess.Popen([*pin, *build_encode_command(str(src), str(work / "a" / r.name), source, r,  # noqa: S603
+                                                           settings)]) for r in renditions]
+    assert all(p.wait() == 0 for p in procs)
+    parallel = time.monotonic() - started
+    started = time.monotonic()
+    subprocess.run([*pin, *build_multi_encode_command(str(src), str(work / "b"), source, renditions,  # noqa: S603
+                                                      settings)], check=True)
+    once = time.monotonic() - started
+    return parallel, once
+
+
+def _iso(value: str | None) -> float | None:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() if value else None
+
+
+def _log_events(state: Path, run_id: str, map_index: int) -> dict[str, float]:
+    """Timestamps of the transcode task's own log lines (download, ffmpeg start/end, upload)."""
+    found: dict[str, float] = {}
+    for path in state.glob(f"logs/dag_id={DAG}/run_id={run_id}/task_id=transcode/map_index={map_index}/attempt=*.log"):
+        for line in path.read_text().splitlines():
+            event = json.loads(line)
+            at = _iso(event["timestamp"])
+            text = str(event.get("event", ""))
+            found.setdefault("first", at)
+            found["last"] = at
+            for key, marker in (("source", "Source ready"), ("ffmpeg", "Running: ffmpeg"),
+                                ("encoded", " segments, "), ("uploaded", "Uploaded ")):
+                if marker in text:
+                    found[key] = at
+    return found
+
+
+def run_pipeline(stack: AirflowStack, catalog: Catalog, storage_client, src: Path, label: str) -> dict:
+    key = f"uploads/bench-{uuid.uuid4().hex[:6]}/{src.name}"
+    storage_client.upload_file(str(src), "vodflow", key)
+    client = stack.client()
+    ready_at: dict[str, float] = {}
+    first_transcode: dict[str, float] = {}
+    run_holder: dict[str, str] = {}
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.is_set():
+            run_id = run_holder.get("id")
+            if run_id:
+                with catalog.engine.connect() as conn:
+                    status = conn.execute(sa.select(videos.c.status).where(videos.c.dag_run_id == run_id)).scalar()
+                if status == "ready" and "t" not in ready_at:
+                    ready_at["t"] = time.time()
+                if "t" not in first_transcode:
+                    tis = client.task_instances(DAG, run_id)
+                    if any(t["task_id"] == "transcode" and t["state"] in ("running", "success") for t in tis):
+                        first_transcode["t"] = time.time()
+            time.sleep(0.1)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    started = time.time()
+    run_holder["id"] = client.trigger(DAG, {"source": f"s3://vodflow/{key}"})
+    run = client.wait_for_run(DAG, run_holder["id"], timeout=1800, poll=0.5)
+    stop.set()
+    watcher.join()
+    if run["state"] != "success" or "t" not in ready_at:
+        raise RuntimeError(f"{label}: run {run['state']}")
+    tis = client.task_instances(DAG, run_holder["id"])
+    return {"label": label, "start": started, "ready": ready_at["t"] - started,
+            "first_transcode": first_transcode.get("t", started) - started, "run_id": run_holder["id"], "tis": tis}
+
+
+def breakdown(result: dict, state: Path) -> None:
+    t0 = result["start"]
+    tis = sorted(result["tis"], key=lambda t: _iso(t["start_date"]) or 0)
+    print("  task timeline (s after the trigger request):")
+    for ti in tis:
+        name = ti["task_id"] + (f"[{ti['rendered_map_index']}]" if ti["rendered_map_index"] else "")
+        start, end = _iso(ti["start_date"]), _iso(ti["end_date"])
+        queued = _iso(ti.get("queued_when"))
+        line = (f"    {name:<20} queued {queued - t0:6.2f}  start {start - t0:6.2f}  end {end - t0:6.2f}"
+                f"  ({end - start:5.2f})")
+        if ti["task_id"] == "transcode":
+            ev = _log_events(state, result["run_id"], ti["map_index"])
+            if {"first", "source", "ffmpeg", "encoded", "uploaded"} <= ev.keys():
+                line += (f"  start-up {ev['source'] - start:4.2f} (source {ev['source'] - ev['first']:4.2f})"
+                         f"  encode {ev['encoded'] - ev['ffmpeg']:5.2f}  upload {ev['uploaded'] - ev['encoded']:4.2f}")
+        print(line)
+    transcodes = [t for t in tis if t["task_id"] == "transcode"]
+    first_start = min(_iso(t["start_date"]) for t in transcodes)
+    last_end = max(_iso(t["end_date"]) for t in transcodes)
+    register = next(t for t in tis if t["task_id"] == "register")
+    publish = next(t for t in tis if t["task_id"] == "publish")
+    publish_seconds = _iso(publish["end_date"]) - _iso(publish["start_date"])
+    print(f"  before the first encode: {first_start - t0:.2f} s (trigger → register start "
+          f"{_iso(register['start_date']) - t0:.2f} s); encodes {last_end - first_start:.2f} s; "
+          f"last encode → ready {result['ready'] - (last_end - t0):.2f} s (publish {publish_seconds:.2f} s)")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--executor", choices=["celery", "local"], default="celery")
+    parser.add_argument("--duration", type=float, default=30.0)
+    parser.add_argument("--runs", type=int, default=2, help="measured runs (after one warm-up)")
+    parser.add_argument("--pin", action="store_true", help="control plane on CPU 0, encoding on CPU 1")
+    args = parser.parse_args()
+    if args.pin and (args.executor != "celery" or (os.cpu_count() or 1) < 2):
+        parser.error("--pin needs the Celery executor and at least 2 CPUs")
+
+    work = Path(tempfile.mkdtemp(prefix="vodflow-bench-"))
+    src = work / "clip-1080p30.mp4"
+    make_sample(str(src), SampleSpec(1920, 1080, args.duration, "30", audio=True))
+    warm = work / "warmup.mp4"
+    make_sample(str(warm), SampleSpec(1920, 1080, 2.0, "30", audio=True))
+    print(f"source: {src.stat().st_size / 1e6:.1f} MB, {args.duration:g} s 1080p30 with audio; {os.cpu_count()} cores")
+
+    s3 = LocalS3(work, cpus="0" if args.pin else None).start(buckets=["vodflow"])
+    suffix = uuid.uuid4().hex[:8]
+    databases: list[str] = []
+    stack: AirflowStack | None = None
+    try:
+        if args.executor == "celery":
+            databases = [f"vodflow_bench_af_{suffix}", f"vodflow_bench_cat_{suffix}"]
+            metadata_url, catalog_url = (create_database(PG_ADMIN, name) for name in databases)
+            redis.Redis.from_url(REDIS_URL).flushdb()
+            parsed = sa.make_url(catalog_url)
+            catalog_conn = json.dumps({"conn_type": "postgres", "host": parsed.host, "port": parsed.port or 5432,
+                                       "login": parsed.username, "schema": parsed.database})
+            stack = celery_stack(work / "stack", airflow_db_url=metadata_url, redis_url=REDIS_URL,
+                                 catalog_conn=catalog_conn, s3_endpoint=s3.endpoint, triggerer=False)
+            if args.pin:
+                for component in stack.components:
+                    component.cpus = "1" if component.name.startswith("transcode") else "0"
+        else:
+            catalog_url = f"sqlite:///{work / 'stack' / 'catalog.db'}"
+            stack = AirflowStack(work / "stack", "embedded.env", {"S3_ENDPOINT": s3.endpoint})
+        stack.prepare()
+        stack.start()
+        stack.client().wait_for_dag(DAG)
+        import boto3
+
+        s3_client = boto3.client("s3", endpoint_url=s3.endpoint, aws_access_key_id="bench",
+                                 aws_secret_access_key="bench-secret", region_name="us-east-1")
+        catalog = Catalog(make_engine(catalog_url))
+        warmup = run_pipeline(stack, catalog, s3_client, warm, "warm-up")
+        print(f"warm-up run (2 s clip, cold workers): trigger → ready {warmup['ready']:.2f} s")
+        results, bare_a, bare_b = [], [], []
+        for i in range(args.runs):
+            a, b = bare(src, work / "bare", cpus="1" if args.pin else None)
+            bare_a.append(a)
+            bare_b.append(b)
+            results.append(run_pipeline(stack, catalog, s3_client, src, f"run {i + 1}"))
+            r = results[-1]
+            print(f"\nrun {i + 1}: pipeline trigger → ready {r['ready']:.2f} s | bare (a) per-rendition parallel "
+                  f"{a:.2f} s | bare (b) decode once {b:.2f} s | trigger → first transcode running "
+                  f"{r['first_transcode']:.2f} s")
+            breakdown(r, work / "stack")
+        pipeline = statistics.median(r["ready"] for r in results)
+        a, b = statistics.median(bare_a), statistics.median(bare_b)
+        shape = "pinned: control plane CPU 0, encoding CPU 1" if args.pin else "everything shares every CPU"
+        print(f"\n=== {args.executor} executor ({shape}), {args.duration:g} s 1080p30, default ladder, "
+              f"median of {args.runs} ===")
+        print(f"pipeline trigger → ready : {pipeline:7.2f} s")
+        print(f"bare ffmpeg (a) parallel : {a:7.2f} s   ratio {pipeline / a:.2f}  (goal ≤ 1.10)")
+        print(f"bare ffmpeg (b) once     : {b:7.2f} s   ratio {pipeline / b:.2f}  (goal ≤ 1.20)")
+        print(f"trigger → first transcode running: {statistics.median(r['first_transcode'] for r in results):.2f} s")
+        return 0
+    finally:
+        if stack is not None:
+            stack.stop()
+        s3.stop()
+        for name in databases:
+            drop_database(PG_ADMIN, name)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

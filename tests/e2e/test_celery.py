@@ -1,0 +1,115 @@
+"""The distributed stack: CeleryExecutor on Redis and Postgres, REST-triggered, surviving a dead worker."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+
+import pytest
+
+from tests.e2e.test_transcode_video import upload, video_of
+from vodflow import layout
+from vodflow.client import ApiError
+from vodflow.conformance import check_tree
+from vodflow.devstack import session_members
+from vodflow.samples import SampleSpec, make_sample
+
+pytestmark = pytest.mark.e2e
+DAG = "transcode_video"
+
+
+def test_rest_trigger_runs_renditions_on_the_transcode_workers(celery, media, tmp_path):
+    with pytest.raises(ApiError) as caught:
+        celery.client.trigger(DAG, {"source": "ftp://nope/x.mp4"})
+    assert caught.value.status_code == 400 and "source" in str(caught.value.detail)
+
+    run_id = celery.client.trigger(DAG, {"source": upload(celery, media["landscape"], "celery.mp4")})
+    run = celery.client.wait_for_run(DAG, run_id, timeout=600)
+    assert run["state"] == "success"
+    tasks = celery.client.task_instances(DAG, run_id)
+    transcodes = [t for t in tasks if t["task_id"] == "transcode"]
+    assert len(transcodes) == 4
+    assert {(t["queue"], t["hostname"]) for t in transcodes} == {("transcode", "transcode-1")}
+    assert {(t["queue"], t["hostname"]) for t in tasks if t["task_id"] != "transcode"} == {("default", "default-1")}
+
+    video = video_of(celery, run_id)
+    assert (video["status"], video["current_version"]) == ("ready", 1)
+    celery.storage.download_tree(layout.version_prefix(video["id"], 1), str(tmp_path))
+    report = check_tree(tmp_path / "hls", expected_duration=video["duration"], expect_audio=True)
+    assert report.ok, report.summary()
+
+
+def _wait_until_transcoding(celery, run_id: str, timeout: float = 180) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        video = video_of(celery, run_id)
+        if video:
+            rows = celery.catalog.get_renditions(video["id"], video["latest_version"])
+            if any(r["status"] == "running" and r["progress"] >= 5 for r in rows):
+                return video
+        time.sleep(0.3)
+    raise TimeoutError("no rendition started transcoding")
+
+
+def test_a_worker_killed_mid_rendition_is_survived(celery, media, tmp_path):
+    source = tmp_path / "long.mp4"
+    make_sample(str(source), SampleSpec(1280, 720, 30.0, "30", audio=True))
+    run_id = celery.client.trigger(DAG, {"source": upload(celery, source, "killed.mp4")})
+    video = _wait_until_transcoding(celery, run_id)
+
+    worker = celery.airflow.processes["transcode-1"]
+    victims = session_members(worker.proc.pid)
+    for pid in victims:  # the whole worker: main process, pool, task processes, ffmpeg
+        os.kill(pid, signal.SIGKILL)
+    worker.proc.wait(timeout=10)
+    time.sleep(1)
+    assert not session_members(worker.proc.pid), "processes survived SIGKILL"
+    celery.airflow.start_component(celery.airflow.component("transcode-1"))
+
+    run = celery.client.wait_for_run(DAG, run_id, timeout=600)
+    assert run["state"] == "success"
+    tasks = celery.client.task_instances(DAG, run_id)
+    assert max(t["try_number"] for t in tasks if t["task_id"] == "transcode") >= 2, "the killed try was retried"
+    final = celery.catalog.get_video(video["id"])
+    assert (final["status"], final["current_version"]) == ("ready", 1)
+    assert {v["version"]: v["status"] for v in celery.catalog.get_versions(video["id"])} == {1: "published"}
+    assert {k.split("/")[2] for k in celery.storage.list_keys(layout.video_prefix(video["id"]))} == {"v1"}
+    celery.storage.download_tree(layout.version_prefix(video["id"], 1), str(tmp_path / "out"))
+    report = check_tree(tmp_path / "out" / "hls", expected_duration=final["duration"], expect_audio=True)
+    assert report.ok, report.summary()
+    assert not (celery.state_dir / "scratch" / video["id"]).exists(), "orphaned scratch"
+    stray = subprocess.run(["pgrep", "-f", str(celery.state_dir / "scratch" / video["id"])],  # noqa: S603
+                           capture_output=True, text=True).stdout.split()
+    assert not stray, "an ffmpeg of the killed worker is still running"
+
+
+def test_five_videos_at_once(celery, tmp_path):
+    runs = []
+    for i in range(5):
+        path = tmp_path / f"clip{i}.mp4"
+        make_sample(str(path), SampleSpec(854, 480, 6.0 + i, "30", audio=i % 2 == 0))
+        runs.append(celery.client.trigger(DAG, {"source": upload(celery, path, path.name)}))
+    states = [celery.client.wait_for_run(DAG, run_id, timeout=600)["state"] for run_id in runs]
+    assert states == ["success"] * 5
+    videos = [video_of(celery, run_id) for run_id in runs]
+    assert [v["status"] for v in videos] == ["ready"] * 5
+    assert len({v["id"] for v in videos}) == 5
+    assert [v["duration"] for v in videos] == pytest.approx([6.0, 7.0, 8.0, 9.0, 10.0], abs=0.1)
+
+
+def test_vodflow_submit_uploads_triggers_and_follows(celery, media):
+    env = {**os.environ, "VODFLOW_PASSWORD": "admin"}
+    result = subprocess.run(  # noqa: S603 - fixed argument list
+        [sys.executable, "-m", "vodflow.cli", "submit", str(media["small"]), "--api", celery.airflow.base_url,
+         "--via", "s3", "--title", f"submitted {uuid.uuid4().hex[:4]}", "--ladder", "240p"],
+        env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert any(line.startswith("uploaded small.mp4 -> s3://vodflow/uploads/") for line in lines), lines
+    assert lines[-1] == "ready"
+    run_id = next(line for line in lines if line.startswith("run ")).removeprefix("run ")
+    assert video_of(celery, run_id)["status"] == "ready"
