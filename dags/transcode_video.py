@@ -15,9 +15,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from airflow.exceptions import AirflowSkipException
 from airflow.sdk import ExceptionRetryPolicy, Param, RetryAction, RetryRule, dag, get_current_context, task, teardown
 
 from vodflow import pipeline
+from vodflow.catalog import AlreadyActive
 from vodflow.errors import BadInput
 from vodflow.request import DEFAULTS, SCHEMAS
 
@@ -62,7 +64,10 @@ def transcode_video() -> None:
     @task
     def register() -> dict[str, Any]:
         context = get_current_context()
-        return pipeline.register(dict(context["params"]), context["run_id"])
+        try:
+            return pipeline.register(dict(context["params"]), context["run_id"])
+        except AlreadyActive as busy:  # the same video twice at once: the first run wins, this one stands down
+            raise AirflowSkipException(str(busy)) from None
 
     @task
     def probe(job: dict[str, Any]) -> dict[str, Any]:

@@ -13,11 +13,12 @@ import json
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from vodflow.probe import SourceInfo
@@ -56,6 +57,7 @@ videos = sa.Table(
     sa.Column("master_uri", sa.Text),
     sa.Column("poster_uri", sa.Text),
     sa.Column("dag_run_id", sa.String(250)),
+    sa.Column("source_uploaded_at", sa.DateTime(timezone=True)),  # the source object's Last-Modified
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("started_at", sa.DateTime(timezone=True)),
@@ -101,9 +103,29 @@ video_events = sa.Table(
     sa.Column("kind", sa.String(32), nullable=False),
     sa.Column("detail", sa.Text),
 )
+# Every (bucket, key, etag) the upload watcher has seen: the primary key is what makes "exactly once" hold
+# across overlapping watcher runs and restarts. State: claimed (a run is being started) → triggered, or known
+# (the video already existed, e.g. an app triggered it over the REST API itself).
+uploads = sa.Table(
+    "uploads", metadata,
+    sa.Column("bucket", sa.String(63), primary_key=True),
+    sa.Column("key", sa.String(1024), primary_key=True),
+    sa.Column("etag", sa.String(128), primary_key=True),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("last_modified", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("video_id", sa.String(64), nullable=False),
+    sa.Column("dag_run_id", sa.String(250), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("claimed_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("triggered_at", sa.DateTime(timezone=True)),
+)
+UPLOAD_CLAIMED, UPLOAD_TRIGGERED, UPLOAD_KNOWN = "claimed", "triggered", "known"
 sa.Index("ix_videos_status", videos.c.status)
 sa.Index("ix_videos_created_at", videos.c.created_at)
 sa.Index("ix_video_events_video_id", video_events.c.video_id, video_events.c.id)
+sa.Index("ix_videos_source_uploaded_at", videos.c.source_uploaded_at)
+sa.Index("ix_videos_source", videos.c.source_uri, videos.c.source_etag)
+sa.Index("ix_uploads_last_modified", uploads.c.last_modified)
 
 schema_version = sa.Table(
     "vodflow_schema_version", sa.MetaData(),
@@ -117,10 +139,29 @@ def _migration_1(conn: Connection) -> None:
     metadata.create_all(conn, tables=[videos, video_versions, renditions, video_events])
 
 
+def _migration_2(conn: Connection) -> None:
+    """Upload watcher and reprocessing: `uploads` claims, `videos.source_uploaded_at`.
+
+    Migration 1 creates tables from the current definitions, so on a new database the column already exists:
+    add only what is missing.
+    """
+    inspector = sa.inspect(conn)
+    if "source_uploaded_at" not in {c["name"] for c in inspector.get_columns("videos")}:
+        kind = "TIMESTAMP WITH TIME ZONE" if conn.dialect.name == "postgresql" else "DATETIME"
+        conn.execute(sa.text(f"ALTER TABLE videos ADD COLUMN source_uploaded_at {kind}"))
+    uploads.create(conn, checkfirst=True)
+    existing = {i["name"] for i in inspector.get_indexes("videos")}
+    for index in videos.indexes:
+        if index.name not in existing:
+            index.create(conn)
+
+
 # Append-only: a released migration is never edited; a schema change is a new function here.
-MIGRATIONS: list[Callable[[Connection], None]] = [_migration_1]
+MIGRATIONS: list[Callable[[Connection], None]] = [_migration_1, _migration_2]
 SCHEMA_VERSION = len(MIGRATIONS)
 _ADVISORY_LOCK_ID = 0x766F64666C6F77  # "vodflow"
+# A run that has written nothing about its video for this long is presumed dead (see ``register``).
+ACTIVE_RUN_STALE_AFTER = timedelta(hours=2)
 
 
 def now() -> datetime:
@@ -135,6 +176,25 @@ def _aware(value: Any) -> Any:
 
 class Superseded(Exception):
     """A newer version of the video was published (or is being built by a newer run)."""
+
+
+class AlreadyActive(Exception):
+    """Another run is building this video right now; a second run would only race it."""
+
+    def __init__(self, video_id: str, run_id: str) -> None:
+        super().__init__(f"video {video_id} is already being processed by run {run_id}")
+        self.video_id, self.run_id = video_id, run_id
+
+
+@dataclass(frozen=True)
+class UploadObject:
+    """An object the upload watcher found under the watched prefix."""
+
+    bucket: str
+    key: str
+    etag: str
+    size: int
+    last_modified: datetime
 
 
 @dataclass(frozen=True)
@@ -200,7 +260,7 @@ class Catalog:
 
     # Writes from the pipeline ------------------------------------------------------------------------------
     def register(self, *, video_id: str, source_uri: str, etag: str, size: int, title: str | None,
-                 run_id: str, ladder_version: int) -> int:
+                 run_id: str, ladder_version: int, uploaded_at: datetime | None = None) -> int:
         """Create or claim the video for this run and allocate the version it builds. Idempotent per run."""
         with self.engine.begin() as conn:
             existing = conn.execute(
@@ -209,22 +269,35 @@ class Catalog:
             ).scalar()
             if existing is not None:
                 return int(existing)
-            row = conn.execute(
-                sa.select(videos.c.latest_version).where(videos.c.id == video_id).with_for_update()
-            ).first()
             stamp = now()
-            if row is None:
-                conn.execute(videos.insert().values(
-                    id=video_id, source_uri=source_uri, source_etag=etag, source_size=size,
-                    title=title, status=QUEUED, latest_version=0, created_at=stamp, updated_at=stamp))
+            # Insert-if-absent first: of two runs registering a new video at once, one creates the row and the
+            # other waits for it and then sees an active video, instead of failing on the primary key.
+            insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+            created = conn.execute(insert(videos).values(
+                id=video_id, source_uri=source_uri, source_etag=etag, source_size=size, title=title,
+                status=QUEUED, latest_version=0, created_at=stamp, updated_at=stamp,
+            ).on_conflict_do_nothing(index_elements=["id"]).returning(videos.c.id)).first() is not None
+            row = conn.execute(
+                sa.select(videos.c.latest_version, videos.c.status, videos.c.dag_run_id, videos.c.updated_at)
+                .where(videos.c.id == video_id).with_for_update()
+            ).first()
+            if created:
                 latest = 0
             else:
+                if row.status in ACTIVE_STATUSES and row.dag_run_id != run_id:
+                    idle = stamp - self._last_activity(conn, video_id, row)
+                    if idle < ACTIVE_RUN_STALE_AFTER:
+                        raise AlreadyActive(video_id, row.dag_run_id)
+                    # The other run has written nothing for hours: it died without its teardown. Take over;
+                    # versions keep the switch monotonic even if it wakes up.
+                    self._event(conn, video_id, "takeover", previous_run_id=row.dag_run_id, run_id=run_id,
+                                idle_seconds=int(idle.total_seconds()))
                 latest = int(row.latest_version)
             version = latest + 1
             values: dict[str, Any] = dict(
                 latest_version=version, status=QUEUED, dag_run_id=run_id, error_code=None, error_message=None,
-                source_uri=source_uri, source_etag=etag, source_size=size, started_at=stamp, finished_at=None,
-                updated_at=stamp)
+                source_uri=source_uri, source_etag=etag, source_size=size, source_uploaded_at=uploaded_at,
+                started_at=stamp, finished_at=None, updated_at=stamp)
             if title:
                 values["title"] = title
             conn.execute(videos.update().where(videos.c.id == video_id).values(**values))
@@ -233,6 +306,12 @@ class Catalog:
                 ladder_version=ladder_version, created_at=stamp))
             self._event(conn, video_id, "status", status=QUEUED, version=version, run_id=run_id)
             return version
+
+    @staticmethod
+    def _last_activity(conn: Connection, video_id: str, row: Any) -> datetime:
+        progress = conn.execute(sa.select(sa.func.max(renditions.c.updated_at)).where(
+            renditions.c.video_id == video_id, renditions.c.version == row.latest_version)).scalar()
+        return max(_aware(t) for t in (row.updated_at, progress) if t is not None)
 
     def set_status(self, video_id: str, run_id: str, status: str) -> bool:
         with self.engine.begin() as conn:
@@ -337,13 +416,158 @@ class Catalog:
                     renditions.c.video_id == video_id, renditions.c.version == version,
                     renditions.c.status.in_((PENDING, RUNNING))).values(status=FAILED, updated_at=now()))
             # Only an active video fails: the first reason recorded stands, and `ready` is never undone.
-            result = conn.execute(videos.update().where(
-                self._owned(video_id, run_id), videos.c.status.in_(ACTIVE_STATUSES)
-            ).values(status=FAILED, error_code=code, error_message=message[:2000], finished_at=now(),
-                     updated_at=now()))
-            if result.rowcount:
-                self._event(conn, video_id, "status", status=FAILED, error_code=code, message=message[:500])
-            return bool(result.rowcount)
+            row = conn.execute(sa.select(videos.c.current_version).where(
+                self._owned(video_id, run_id), videos.c.status.in_(ACTIVE_STATUSES)).with_for_update()).first()
+            if row is None:
+                return False
+            # A video that already has a published version stays ready on it: the failed rebuild is noted.
+            status = FAILED if row.current_version is None else READY
+            conn.execute(videos.update().where(videos.c.id == video_id).values(
+                status=status, error_code=code, error_message=message[:2000], finished_at=now(), updated_at=now()))
+            self._event(conn, video_id, "status", status=status, error_code=code, message=message[:500],
+                        **({"still_serving_version": row.current_version} if status == READY else {}))
+            return True
+
+    # Upload watcher --------------------------------------------------------------------------------------
+    def claim_uploads(self, bucket: str, found: Iterable[UploadObject], video_id_for: Callable[[UploadObject], str],
+                      run_id_for: Callable[[str], str]) -> list[dict[str, Any]]:
+        """Claim each (bucket, key, etag) once; returns the claims that still need their run started.
+
+        The insert that wins the primary key is the claim, so overlapping watcher runs cannot both claim an
+        object. Claims from an earlier watcher run that died before starting the run are returned again; the
+        run id is deterministic, so starting it twice is a no-op.
+        """
+        stamp = now()
+        with self.engine.begin() as conn:
+            insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+            for obj in found:
+                video_id = video_id_for(obj)
+                # Already registered, whatever its id: an app uploaded it and started the run itself.
+                exists = conn.execute(sa.select(videos.c.id).where(
+                    videos.c.source_uri == f"s3://{obj.bucket}/{obj.key}", videos.c.source_etag == obj.etag)).first()
+                conn.execute(insert(uploads).values(
+                    bucket=obj.bucket, key=obj.key, etag=obj.etag, size=obj.size, last_modified=obj.last_modified,
+                    video_id=video_id, dag_run_id=run_id_for(video_id),
+                    state=UPLOAD_KNOWN if exists else UPLOAD_CLAIMED, claimed_at=stamp,
+                ).on_conflict_do_nothing(index_elements=["bucket", "key", "etag"]))
+            rows = conn.execute(sa.select(uploads).where(uploads.c.state == UPLOAD_CLAIMED,
+                                                         uploads.c.bucket == bucket)
+                                .order_by(uploads.c.last_modified)).mappings().all()
+            return [{k: _aware(v) for k, v in row.items()} for row in rows]
+
+    def pending_claims(self, bucket: str) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).select_from(uploads).where(
+                uploads.c.bucket == bucket, uploads.c.state == UPLOAD_CLAIMED)).scalar() or 0)
+
+    def mark_uploads_triggered(self, run_ids: Iterable[str]) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(uploads.update().where(uploads.c.dag_run_id.in_(list(run_ids)),
+                                                uploads.c.state == UPLOAD_CLAIMED)
+                         .values(state=UPLOAD_TRIGGERED, triggered_at=now()))
+
+    def seen_uploads(self, bucket: str, since: datetime) -> set[tuple[str, str]]:
+        """(key, etag) of every object already handled that was modified at or after ``since``."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(uploads.c.key, uploads.c.etag).where(
+                uploads.c.bucket == bucket, uploads.c.last_modified >= since))
+            return {(row.key, row.etag) for row in rows}
+
+    def latest_upload(self, bucket: str) -> datetime | None:
+        with self.engine.connect() as conn:
+            return _aware(conn.execute(sa.select(sa.func.max(uploads.c.last_modified))
+                                       .where(uploads.c.bucket == bucket)).scalar())
+
+    # Reprocessing ------------------------------------------------------------------------------------------
+    def videos_uploaded_between(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
+        """Videos whose source was uploaded in [start, end) and that no run is building right now."""
+        uploaded = sa.func.coalesce(videos.c.source_uploaded_at, videos.c.created_at)
+        return self._video_rows(sa.and_(uploaded >= start, uploaded < end,
+                                        videos.c.status.not_in(ACTIVE_STATUSES)), uploaded)
+
+    def outdated_videos(self, ladder_version: int, limit: int) -> list[dict[str, Any]]:
+        """Published videos encoded with an older ladder than ``ladder_version``, oldest first."""
+        return self._video_rows(sa.and_(videos.c.status == READY, videos.c.ladder_version < ladder_version),
+                                videos.c.updated_at, limit)
+
+    def _video_rows(self, where: sa.ColumnElement[bool], order: Any, limit: int | None = None
+                    ) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            query = sa.select(videos).where(where).order_by(order, videos.c.id)
+            rows = conn.execute(query.limit(limit) if limit else query).mappings().all()
+            return [{k: _aware(v) for k, v in row.items()} for row in rows]
+
+    # Operator view -----------------------------------------------------------------------------------------
+    def list_videos(self, *, status: str | None = None, search: str | None = None, run_id: str | None = None,
+                    limit: int = 50, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+        """A page of videos, newest first, each with its latest version's renditions; and the total count."""
+        where: list[sa.ColumnElement[bool]] = []
+        if status:
+            where.append(videos.c.status == status)
+        if run_id:
+            where.append(videos.c.dag_run_id == run_id)
+        if search:
+            pattern = "%" + search.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            where.append(sa.or_(sa.func.lower(videos.c.title).like(pattern, escape="\\"),
+                                sa.func.lower(videos.c.id).like(pattern, escape="\\")))
+        with self.engine.connect() as conn:
+            total = int(conn.execute(sa.select(sa.func.count()).select_from(videos).where(*where)).scalar() or 0)
+            rows = conn.execute(sa.select(videos).where(*where)
+                                .order_by(videos.c.created_at.desc(), videos.c.id).limit(limit).offset(offset)
+                                ).mappings().all()
+            found = [{k: _aware(v) for k, v in row.items()} for row in rows]
+            if found:
+                wanted = sa.tuple_(renditions.c.video_id, renditions.c.version).in_(
+                    [(v["id"], v["latest_version"]) for v in found])
+                by_video: dict[str, list[dict[str, Any]]] = {}
+                for row in conn.execute(sa.select(renditions).where(wanted).order_by(
+                        (renditions.c.width * renditions.c.height).desc())).mappings():
+                    by_video.setdefault(row["video_id"], []).append({k: _aware(v) for k, v in row.items()})
+                for video in found:
+                    video["renditions"] = by_video.get(video["id"], [])
+        return found, total
+
+    def delete_video(self, video_id: str) -> bool:
+        """Remove a video's rows (renditions, versions, events cascade). Refused while a run is building it."""
+        with self.engine.begin() as conn:
+            row = conn.execute(sa.select(videos.c.status).where(videos.c.id == video_id).with_for_update()).first()
+            if row is None:
+                return False
+            if row.status in ACTIVE_STATUSES:
+                raise AlreadyActive(video_id, "")
+            for table in (renditions, video_versions, video_events):
+                conn.execute(table.delete().where(table.c.video_id == video_id))
+            conn.execute(videos.delete().where(videos.c.id == video_id))
+            return True
+
+    def stats(self, since: datetime) -> dict[str, Any]:
+        """Counts by status, what finished since ``since``, and the mean processing time of those that succeeded."""
+        with self.engine.connect() as conn:
+            by_status = dict.fromkeys(VIDEO_STATUSES, 0)
+            by_status.update({row.status: int(row.n) for row in conn.execute(
+                sa.select(videos.c.status, sa.func.count().label("n")).group_by(videos.c.status))})
+            finished = conn.execute(sa.select(videos.c.status, videos.c.started_at, videos.c.finished_at).where(
+                videos.c.finished_at >= since)).all()
+        durations = [(_aware(f) - _aware(s)).total_seconds() for st, s, f in finished if st == READY and s and f]
+        return {"by_status": by_status,
+                "completed_today": sum(1 for r in finished if r.status == READY),
+                "failed_today": sum(1 for r in finished if r.status == FAILED),
+                "average_processing_seconds": round(sum(durations) / len(durations), 1) if durations else None,
+                "active": sum(by_status[s] for s in ACTIVE_STATUSES), "queued": by_status[QUEUED]}
+
+    def activity_marker(self, video_id: str) -> tuple[Any, ...]:
+        """Changes whenever the video or its renditions change: what a live view polls."""
+        with self.engine.connect() as conn:
+            video = conn.execute(sa.select(videos.c.updated_at, videos.c.latest_version)
+                                 .where(videos.c.id == video_id)).first()
+            if video is None:
+                return ()
+            last = conn.execute(sa.select(sa.func.max(renditions.c.updated_at), sa.func.sum(renditions.c.progress))
+                                .where(renditions.c.video_id == video_id,
+                                       renditions.c.version == video.latest_version)).first()
+            events = conn.execute(sa.select(sa.func.max(video_events.c.id))
+                                  .where(video_events.c.video_id == video_id)).scalar()
+            return (video.updated_at, video.latest_version, *last, events)
 
     # Reads -------------------------------------------------------------------------------------------------
     def get_video(self, video_id: str) -> dict[str, Any] | None:

@@ -53,9 +53,25 @@ class AirflowClient:
             raise ApiError(response)
         return response.json() if response.content else None
 
-    def trigger(self, dag_id: str, conf: dict[str, Any]) -> str:
-        run = self.request("POST", f"/api/v2/dags/{dag_id}/dagRuns", json={"logical_date": None, "conf": conf})
-        return run["dag_run_id"]
+    def trigger(self, dag_id: str, conf: dict[str, Any], run_id: str | None = None, attempts: int = 1) -> str:
+        """Start a run. With a ``run_id`` of your own, a trigger whose answer was lost (timeout, 5xx) can be sent
+        again safely: a second create of the same run is a 409, which means it exists."""
+        body: dict[str, Any] = {"logical_date": None, "conf": conf}
+        if run_id:
+            body["dag_run_id"] = run_id
+        for attempt in range(1, attempts + 1):
+            try:
+                return self.request("POST", f"/api/v2/dags/{dag_id}/dagRuns", json=body)["dag_run_id"]
+            except ApiError as exc:
+                if run_id and attempt > 1 and exc.status_code == 409:
+                    return run_id
+                if not run_id or exc.status_code < 500 or attempt == attempts:
+                    raise
+            except requests.RequestException:
+                if not run_id or attempt == attempts:
+                    raise
+            time.sleep(2.0 * attempt)
+        raise AssertionError("unreachable")
 
     def run(self, dag_id: str, run_id: str) -> dict[str, Any]:
         return self.request("GET", f"/api/v2/dags/{dag_id}/dagRuns/{requests.utils.quote(run_id, safe='')}")

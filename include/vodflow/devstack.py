@@ -195,8 +195,9 @@ class Component:
     cpus: str | None = None  # e.g. "1": pin the process and its children with taskset
 
 
+# The triggerer runs deferred tasks: the upload watcher waits there without holding a worker slot.
 EMBEDDED_COMPONENTS = [Component("api-server", ["api-server"]), Component("scheduler", ["scheduler"]),
-                       Component("dag-processor", ["dag-processor"])]
+                       Component("dag-processor", ["dag-processor"]), Component("triggerer", ["triggerer"])]
 
 
 def worker_hostname() -> str:
@@ -317,11 +318,10 @@ def celery_stack(state_dir: Path, *, airflow_db_url: str, redis_url: str, catalo
                  transcode_workers: int = 1, transcode_concurrency: int = 4, default_concurrency: int = 4,
                  heartbeat_timeout: int = 300, triggerer: bool = True) -> AirflowStack:
     """Airflow on CeleryExecutor against existing Postgres/Redis: one `default` worker, N `transcode` workers."""
-    components = [*EMBEDDED_COMPONENTS, celery_worker("default-1", "default", default_concurrency)]
+    components = [c for c in EMBEDDED_COMPONENTS if triggerer or c.name != "triggerer"]
+    components.append(celery_worker("default-1", "default", default_concurrency))
     components += [celery_worker(f"transcode-{i}", "transcode", transcode_concurrency)
                    for i in range(1, transcode_workers + 1)]
-    if triggerer:
-        components.append(Component("triggerer", ["triggerer"]))
     return AirflowStack(state_dir, "celery.env", {
         "AIRFLOW_DB_URL": airflow_db_url, "REDIS_URL": redis_url, "CATALOG_CONN": catalog_conn,
         "S3_ENDPOINT": s3_endpoint, "S3_ACCESS_KEY": s3_access_key, "S3_SECRET": s3_secret, "BUCKET": bucket,

@@ -24,6 +24,13 @@ class Settings:
     public_base_url: str = ""  # e.g. a CDN in front of the bucket; empty: the plugin serves media itself
     default_ladder: str = "default"
     keep_old_versions: int = 1  # previous versions kept after a publish, for players still on them
+    watch_prefix: str = "uploads/"  # watch_uploads starts a run for each new object under it
+    watch_poll_seconds: float = 5.0
+    watch_settle_seconds: float = 10.0  # an app that uploads and triggers itself goes first
+    watch_lookback_seconds: float = 7200.0  # >= the upload URL's life: S3 may date an object by its start
+    watch_run_seconds: float = 6 * 3600.0  # a quiet watcher run ends (skipped) after this; the next one starts
+    upload_url_expiry_seconds: int = 3600
+    reprocess_outdated_per_run: int = 50  # videos on an older ladder re-encoded per scheduled run
     limits: Limits = field(default_factory=Limits)
     encoder: EncoderSettings = field(default_factory=EncoderSettings)
 
@@ -53,6 +60,13 @@ def load_settings() -> Settings:
         public_base_url=get("public_base_url", defaults.public_base_url).rstrip("/"),
         default_ladder=get("default_ladder", defaults.default_ladder),
         keep_old_versions=int(getfloat("keep_old_versions", defaults.keep_old_versions)),
+        watch_prefix=get("watch_prefix", defaults.watch_prefix),
+        watch_poll_seconds=getfloat("watch_poll_seconds", defaults.watch_poll_seconds),
+        watch_settle_seconds=getfloat("watch_settle_seconds", defaults.watch_settle_seconds),
+        watch_lookback_seconds=getfloat("watch_lookback_seconds", defaults.watch_lookback_seconds),
+        watch_run_seconds=getfloat("watch_run_seconds", defaults.watch_run_seconds),
+        upload_url_expiry_seconds=int(getfloat("upload_url_expiry_seconds", defaults.upload_url_expiry_seconds)),
+        reprocess_outdated_per_run=int(getfloat("reprocess_outdated_per_run", defaults.reprocess_outdated_per_run)),
         limits=Limits(
             min_duration=getfloat("min_duration_seconds", limits.min_duration),
             max_duration=getfloat("max_duration_seconds", limits.max_duration),

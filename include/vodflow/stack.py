@@ -72,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         stack.start()
         print(f"Airflow UI and REST API: {stack.base_url}  (users: "
               + ", ".join(f"{u}/{p}" for u, (p, _) in USERS.items()) + ")")
+        print(f"Videos (operator view): {stack.base_url}/plugin/videos   JSON API: {stack.base_url}/vodflow/api/videos")
         print(f"S3 endpoint: {args.s3_endpoint or s3.endpoint}  bucket: {args.bucket}")
         print(f"Processes: {', '.join(stack.processes)}; logs in {state / 'logs'}")
         print("Ctrl-C stops everything this command started.", flush=True)

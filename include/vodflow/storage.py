@@ -10,6 +10,7 @@ import logging
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from vodflow import errors
@@ -25,6 +26,7 @@ class ObjectInfo:
     size: int
     etag: str
     content_type: str | None
+    last_modified: datetime | None = None
 
 
 class Storage:
@@ -51,7 +53,7 @@ class Storage:
                 raise BadInput(errors.SOURCE_MISSING, f"There is no object at {location.uri}.") from exc
             raise
         return ObjectInfo(size=int(response["ContentLength"]), etag=str(response.get("ETag", "")).strip('"'),
-                          content_type=response.get("ContentType"))
+                          content_type=response.get("ContentType"), last_modified=response.get("LastModified"))
 
     def read_head(self, location: S3Location, length: int = 4096) -> bytes:
         response = self.client.get_object(Bucket=location.bucket, Key=location.key, Range=f"bytes=0-{length - 1}")
@@ -64,6 +66,35 @@ class Storage:
         if not url:
             raise RuntimeError(f"could not presign {location.uri}")
         return url
+
+    def presigned_put(self, key: str, content_type: str, content_length: int, expires_in: int) -> str:
+        """A URL that lets its holder PUT exactly this key, with exactly this type and size, until it expires.
+
+        Signature V4, so Content-Type and Content-Length are signed headers: S3 refuses a PUT that sends
+        another type or size. (Botocore's default for presigning can be V2, which signs neither.)
+        """
+        client = self._client_with(signature_version="s3v4")
+        return client.generate_presigned_url(
+            "put_object", ExpiresIn=expires_in, HttpMethod="PUT",
+            Params={"Bucket": self.bucket, "Key": key, "ContentType": content_type,
+                    "ContentLength": content_length},
+        )
+
+    def _client_with(self, **config: object):
+        """A client from the same Airflow connection with extra botocore config merged in."""
+        from botocore.config import Config
+
+        base = self.hook.config or Config()
+        return self.hook.get_client_type(config=base.merge(Config(**config)))
+
+    def list_objects(self, prefix: str) -> list[dict]:
+        """Every object under ``prefix`` with its Key, ETag (unquoted), Size and LastModified."""
+        paginator = self.client.get_paginator("list_objects_v2")
+        found: list[dict] = []
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+            for obj in page.get("Contents", []):
+                found.append({**obj, "ETag": str(obj.get("ETag", "")).strip('"')})
+        return found
 
     def download(self, location: S3Location, path: str) -> str:
         self.client.download_file(location.bucket, location.key, path, Config=self.hook.transfer_config)

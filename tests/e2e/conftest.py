@@ -7,11 +7,13 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import redis
 
 from tests.conftest import airflow_connection_json, create_test_database, drop_test_database
+from tests.tcpproxy import CuttableProxy
 from vodflow.catalog import Catalog, make_engine
 from vodflow.client import AirflowClient
 from vodflow.devstack import AirflowStack, celery_stack
@@ -27,22 +29,34 @@ class Stack:
     catalog: Catalog
     storage: Storage
     state_dir: Path
+    s3_proxy: CuttableProxy | None = None  # the stack reaches S3 through it, so a test can cut S3 off
 
 
-@pytest.fixture(scope="module")
+WATCH_PREFIX = "uploads/watched/"  # the watcher's prefix in tests: other tests' uploads must not start runs
+
+
+@pytest.fixture(scope="session")
 def embedded_stack(s3: str, airflow_env, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """What `make demo` runs: SQLite metadata DB, LocalExecutor, SQLite catalog, S3 at a local endpoint."""
     state = tmp_path_factory.mktemp("embedded")
-    airflow = AirflowStack(state, "embedded.env", {"S3_ENDPOINT": s3})
+    upstream = urlsplit(s3)
+    proxy = CuttableProxy(upstream.hostname, upstream.port).start()
+    airflow = AirflowStack(state, "embedded.env", {"S3_ENDPOINT": proxy.endpoint}, extra_env={
+        "AIRFLOW__VODFLOW__MAX_DURATION_SECONDS": "120",  # so that a limit can be tested with a short file
+        "AIRFLOW__VODFLOW__WATCH_PREFIX": WATCH_PREFIX, "AIRFLOW__VODFLOW__WATCH_POLL_SECONDS": "1",
+        "AIRFLOW__VODFLOW__WATCH_SETTLE_SECONDS": "2",
+        "AIRFLOW__VODFLOW__WATCH_RUN_SECONDS": "30"})  # quiet watcher runs end (skipped) during the tests too
     airflow.prepare()
     airflow.start()
     try:
         client = airflow.client()
+        client.timeout = 120  # a loaded 2-core machine can keep the API busy
         client.wait_for_dag("transcode_video")
         yield Stack(airflow, client, Catalog(make_engine(f"sqlite:///{state / 'catalog.db'}")),
-                    Storage("aws_default", "vodflow"), state)
+                    Storage("aws_default", "vodflow"), state, proxy)
     finally:
         airflow.stop()
+        proxy.stop()
 
 
 @pytest.fixture(scope="module")
@@ -63,6 +77,7 @@ def celery(s3: str, airflow_env, tmp_path_factory: pytest.TempPathFactory) -> It
         airflow.prepare()
         airflow.start()
         client = airflow.client()
+        client.timeout = 120  # a loaded 2-core machine can keep the API busy
         client.wait_for_dag("transcode_video")
         yield Stack(airflow, client, catalog, Storage("aws_default", "vodflow"), state)
     finally:

@@ -4,23 +4,27 @@ from __future__ import annotations
 
 import threading
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
 
 from vodflow.catalog import (
+    ACTIVE_RUN_STALE_AFTER,
     FAILED,
     PROBING,
     QUEUED,
     READY,
     SCHEMA_VERSION,
     TRANSCODING,
+    AlreadyActive,
     Catalog,
     RenditionPlan,
     Superseded,
     VariantRecord,
     engine_url_for_connection,
     make_engine,
+    videos,
 )
 from vodflow.probe import SourceInfo
 
@@ -122,7 +126,15 @@ def test_a_video_goes_through_the_status_model_with_history(catalog):
 def test_a_new_run_builds_a_new_version_and_the_switch_is_monotonic(catalog):
     video_id = new_id()
     assert register(catalog, video_id, "run1") == 1
+    with pytest.raises(AlreadyActive):  # run1 is building it: a second run at once stands down
+        register(catalog, video_id, "run2")
+    assert register(catalog, video_id, "run1") == 1  # a retried register of the same run is fine
+    # run1 went silent for hours (died without its teardown): run2 may take over
+    with catalog.engine.begin() as conn:
+        conn.execute(videos.update().where(videos.c.id == video_id).values(
+            updated_at=datetime.now(UTC) - ACTIVE_RUN_STALE_AFTER - timedelta(minutes=1)))
     assert register(catalog, video_id, "run2") == 2
+    assert "takeover" in [e["kind"] for e in catalog.get_events(video_id)]
     # run2 owns the video now: run1 can no longer change its status
     assert not catalog.set_status(video_id, "run1", PROBING)
     assert catalog.publish(video_id=video_id, run_id="run2", version=2, master_uri="m2", poster_uri=None,
@@ -148,7 +160,8 @@ def test_failure_keeps_the_published_version_readable(catalog):
     catalog.plan_renditions(video_id, "run2", 2, [RenditionPlan("720p", 1280, 720, 3000, 128, 30)])
     assert catalog.fail(video_id=video_id, run_id="run2", version=2, code="unreadable", message="broken")
     video = catalog.get_video(video_id)
-    assert video["status"] == FAILED and video["error_code"] == "unreadable"
+    # Still served from version 1, so still ready; the failed rebuild's reason is kept
+    assert video["status"] == READY and video["error_code"] == "unreadable"
     assert video["current_version"] == 1 and video["master_uri"] == "m1"
     assert catalog.get_renditions(video_id, 2)[0]["status"] == FAILED
     assert {v["version"]: v["status"] for v in catalog.get_versions(video_id)} == {1: "published", 2: "failed"}
@@ -171,3 +184,28 @@ def test_engine_from_airflow_connection(airflow_env, pg_database):
     url = engine_url_for_connection("vodflow_catalog")
     assert url.get_backend_name() == "postgresql"
     assert url.database == sa.make_url(pg_database).database
+
+
+def test_two_runs_registering_a_new_video_at_once_one_wins(pg_database):
+    """The same upload triggered twice at the same moment: one run builds it, the other is told so."""
+    video_id = new_id()
+    outcomes: list[object] = []
+    barrier = threading.Barrier(2)
+
+    def run(run_id: str) -> None:
+        catalog = Catalog(make_engine(pg_database))
+        barrier.wait()
+        try:
+            outcomes.append(register(catalog, video_id, run_id))
+        except AlreadyActive as exc:
+            outcomes.append(exc)
+        finally:
+            catalog.engine.dispose()
+
+    threads = [threading.Thread(target=run, args=(f"run{i}",)) for i in (1, 2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(type(o).__name__ for o in outcomes) == ["AlreadyActive", "int"]
+    assert 1 in outcomes

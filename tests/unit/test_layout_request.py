@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import jsonschema
 import pytest
 
 from vodflow.layout import content_type, derive_video_id, hls_prefix, parse_source_uri, title_from_key
 from vodflow.request import DEFAULTS, SCHEMAS
+from vodflow.uploads import UploadRequestError, check_request, new_upload_key, sanitize_filename
 
 GOOD = ["s3://vodflow/uploads/clip.mp4", "s3://my.bucket-1/uploads/a b/ünïcode (1).MOV",
         "s3://vodflow/uploads/-i /etc/passwd", "s3://vodflow/uploads/..hidden.mp4"]
@@ -65,3 +68,48 @@ def test_layout_and_content_types():
     assert content_type("a/poster.jpg") == "image/jpeg"
     assert content_type("a/b.mp4") == "video/mp4"
     assert title_from_key("uploads/my_holiday_clip.mp4") == "my holiday clip"
+
+
+# Upload requests --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(("name", "expected"), [
+    ("holiday.mp4", "holiday.mp4"),
+    ("../../etc/passwd", "passwd"),
+    ("C:\\Users\\me\\My Video.MOV", "My_Video.mov"),
+    ("-i /etc/passwd", "passwd"),
+    ("-i evil.mp4", "i_evil.mp4"),
+    ("<script>alert(1)</script>.mp4", "script.mp4"),  # "/" ends a folder name
+    ("<b>x&y;</b>.mp4", "b.mp4"),
+    ("&lt;img src=x onerror=1&gt;.mp4", "lt_img_src_x_onerror_1_gt.mp4"),
+    ("vidéo été.mp4", "vid_o_t.mp4"),
+    ("...", "upload"),
+    (".hidden", "upload.hidden"),
+    ("a" * 500 + ".mp4", "a" * 116 + ".mp4"),  # 120 characters in all
+    ("bad\x00name\n.mp4", "bad_name.mp4"),
+])
+def test_sanitize_filename(name, expected):
+    assert sanitize_filename(name) == expected
+
+
+def test_upload_request_checks():
+    ok = check_request({"filename": "a.mp4", "content_type": "video/mp4", "size": 10}, max_size_bytes=100)
+    assert (ok.filename, ok.content_type, ok.size) == ("a.mp4", "video/mp4", 10)
+    assert check_request({"filename": "a.bin", "size": 1}, 100).content_type == "application/octet-stream"
+    for body, reason in [
+        ({"content_type": "video/mp4", "size": 10}, "filename"),
+        ({"filename": "a.mp4", "content_type": "text/html", "size": 10}, "content_type"),
+        ({"filename": "a.mp4", "content_type": "video/mp4\r\nX-Evil: 1", "size": 10}, "content_type"),
+        ({"filename": "a.mp4", "size": 0}, "size"),
+        ({"filename": "a.mp4", "size": True}, "size"),
+        ({"filename": "a.mp4", "size": "10"}, "size"),
+        ({"filename": "a.mp4", "size": 101}, "maximum"),
+    ]:
+        with pytest.raises(UploadRequestError, match=reason):
+            check_request(body, max_size_bytes=100)
+
+
+def test_new_upload_keys_are_fresh_and_dated():
+    at = datetime(2026, 11, 22, tzinfo=UTC)
+    first, second = new_upload_key("a.mp4", at), new_upload_key("a.mp4", at)
+    assert first != second
+    assert first.startswith("uploads/2026/11/22/") and first.endswith("/a.mp4")
+    parse_source_uri(f"s3://vodflow/{first}")
