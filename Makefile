@@ -12,7 +12,8 @@ help:
 	@echo "make demo [VIDEO=path]  run the pipeline end to end on this machine; output in demo-output/"
 	@echo "make test               lint + unit, integration and end-to-end tests"
 	@echo "make stack [WORKERS=n]   Airflow on Celery without Docker (this machine's Postgres and Redis)"
-	@echo "make venv | ffmpeg | lint | unit | lock | clean"
+	@echo "make soak               20 videos at once on the Celery stack; prints wall time and ratios"
+	@echo "make venv | ffmpeg | browser | lint | unit | lock | clean"
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "vodflow needs Python 3.11")'
@@ -30,6 +31,17 @@ ffmpeg:
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq ffmpeg; }
 
+# The browser test drives Debian's Chromium with playwright-core from npm (never a downloaded browser).
+BROWSER_DEPS := tests/browser/node_modules/.package-lock.json
+browser: $(BROWSER_DEPS)
+	@command -v chromium >/dev/null || { \
+		echo "Installing chromium with apt-get"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; }
+
+$(BROWSER_DEPS): tests/browser/package.json tests/browser/package-lock.json
+	cd tests/browser && npm ci --no-audit --no-fund --silent
+
 demo: venv ffmpeg
 	$(VENV)/bin/vodflow demo $(if $(VIDEO),--video "$(VIDEO)")
 
@@ -38,13 +50,17 @@ stack: venv ffmpeg
 	$(VENV)/bin/vodflow stack $(if $(POSTGRES),--postgres "$(POSTGRES)") $(if $(CATALOG),--catalog "$(CATALOG)") \
 		$(if $(REDIS),--redis "$(REDIS)") $(if $(WORKERS),--workers $(WORKERS)) $(if $(S3),--s3-endpoint "$(S3)")
 
+# Not part of `make test`: 20 videos at once on the Celery stack (this machine's Postgres and Redis), ~10 min.
+soak: venv ffmpeg
+	$(PY) bench/load.py
+
 lint: venv
 	$(VENV)/bin/ruff check .
 
 unit: venv
 	$(VENV)/bin/pytest -q tests/unit
 
-test: venv ffmpeg lint
+test: venv ffmpeg browser lint
 	$(VENV)/bin/pytest tests
 
 # Refresh the lock after changing requirements*.txt.
@@ -53,6 +69,6 @@ lock: venv
 	mv constraints.txt.new constraints.txt
 
 clean:
-	rm -rf .demo .stack demo-output artifacts .pytest_cache .ruff_cache
+	rm -rf .demo .stack demo-output artifacts .pytest_cache .ruff_cache tests/browser/node_modules
 
-.PHONY: help venv ffmpeg demo stack lint unit test lock clean
+.PHONY: soak help venv ffmpeg browser demo stack lint unit test lock clean

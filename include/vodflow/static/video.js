@@ -1,0 +1,97 @@
+"use strict";
+(() => {
+  const { el, api } = vodflow;
+  const $ = (id) => document.getElementById(id);
+  const query = new URLSearchParams(location.search);
+  let video = null;
+  let playing = null;
+  let stream = null;
+
+  function renderVideo(v) {
+    video = v;
+    document.title = `${v.title || v.id} · vodflow`;
+    $("title").textContent = v.title || v.id;
+    $("summary").replaceChildren(vodflow.badge(v.status), " ", el("code", { text: v.id }),
+      ` · ${vodflow.duration(v.duration)} · ${v.width ? `${v.width}×${v.height}` : "size unknown"}`,
+      v.fps ? ` · ${v.fps} fps` : "", ` · version ${v.current_version ?? "–"} published, ${v.latest_version} latest`);
+    $("error").textContent = v.error_message ? `${v.error_code}: ${v.error_message}` : "";
+    const active = ["queued", "probing", "transcoding", "publishing"].includes(v.status);
+    $("retry").hidden = !(v.status === "failed" || (v.error_code && !active));
+    $("delete").disabled = active;
+    $("delete").title = active ? "A video is deleted when its run has ended." : "";
+    if (v.dag_run_id) $("run-link").href = vodflow.airflow(`/dags/transcode_video/runs/${encodeURIComponent(v.dag_run_id)}`);
+    $("renditions").replaceChildren(...v.renditions.map((r) => el("tr", { "data-rendition": r.name },
+      el("td", { text: r.name }), el("td", { text: `${r.width}×${r.height}` }),
+      el("td", { class: "num", text: r.bandwidth ? `${Math.round(r.average_bandwidth / 1000)} kbps avg · ${Math.round(r.bandwidth / 1000)} peak` : `${r.video_kbps} kbps target` }),
+      el("td", {}, el("code", { text: r.codecs || "–" })),
+      el("td", {}, vodflow.bar(r.progress, r.status), ` ${r.progress.toFixed(0)} %`),
+      el("td", {}, vodflow.badge(r.status)), el("td", { class: "num", text: vodflow.bytes(r.bytes) }),
+      el("td", {}, v.dag_run_id ? el("a", { target: "_top", text: "log",
+        href: vodflow.airflow(`/dags/transcode_video/runs/${encodeURIComponent(v.dag_run_id)}/tasks/transcode`) }) : ""))));
+    if (v.poster_url) $("player").poster = v.poster_url;
+    if (v.master_url && v.master_url !== playing) play(v.master_url);
+    if (!v.master_url) $("player-note").textContent = "Nothing published yet.";
+  }
+
+  function play(url) {
+    playing = url;
+    const player = $("player");
+    $("player-note").textContent = `Playing version ${video.current_version}.`;
+    if (window.Hls && Hls.isSupported()) {
+      const hls = new Hls();
+      hls.on(Hls.Events.ERROR, (_e, data) => { if (data.fatal) $("player-note").textContent = `Player error: ${data.details}`; });
+      hls.loadSource(url);
+      hls.attachMedia(player);
+    } else if (player.canPlayType("application/vnd.apple.mpegurl")) {
+      player.src = url;
+    }
+    player.play().catch(() => {});
+  }
+
+  function addEvent(e) {
+    if (e.id <= lastEvent) return;
+    lastEvent = e.id;
+    const detail = Object.entries(e.detail || {}).map(([k, v]) => `${k}=${typeof v === "object" ? JSON.stringify(v) : v}`).join(" ");
+    $("events").prepend(el("tr", {}, el("td", { class: "muted", text: new Date(e.at).toLocaleString() }),
+                           el("td", { text: e.kind }), el("td", {}, el("code", { text: detail }))));
+  }
+
+  let lastEvent = 0;
+  function follow(id) {
+    if (stream) stream.close();
+    stream = new EventSource(`../api/videos/${encodeURIComponent(id)}/events?after=${lastEvent}`);
+    stream.addEventListener("video", (m) => renderVideo(JSON.parse(m.data)));
+    stream.addEventListener("history", (m) => addEvent(JSON.parse(m.data)));
+    stream.addEventListener("end", () => { stream.close(); stream = null; });
+  }
+
+  async function load() {
+    let id = query.get("id");
+    if (!id && query.get("run_id")) {
+      const found = await api(`videos?run_id=${encodeURIComponent(query.get("run_id"))}`);
+      if (!found.videos.length) { $("title").textContent = "No video belongs to this run."; return; }
+      id = found.videos[0].id;
+    }
+    const v = await api(`videos/${encodeURIComponent(id)}`);
+    $("events").replaceChildren();
+    for (const e of v.events) addEvent(e);
+    renderVideo(v);
+    follow(id);
+  }
+
+  $("retry").addEventListener("click", async () => {
+    try {
+      const r = await api(`videos/${encodeURIComponent(video.id)}/retry`, { method: "POST" });
+      $("action").textContent = `Retrying: run ${r.dag_run_id}`;
+      setTimeout(() => follow(video.id), 1000);
+    } catch (error) { $("action").textContent = `Retry refused: ${error.message}`; }
+  });
+  $("delete").addEventListener("click", async () => {
+    if (!confirm(`Delete "${video.title || video.id}"? Its published media and history are removed; the upload stays.`)) return;
+    try {
+      await api(`videos/${encodeURIComponent(video.id)}`, { method: "DELETE" });
+      location.href = "videos";
+    } catch (error) { $("action").textContent = `Delete refused: ${error.message}`; }
+  });
+  load().catch((error) => { $("title").textContent = `Could not load the video: ${error.message}`; });
+})();

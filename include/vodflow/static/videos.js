@@ -1,0 +1,60 @@
+"use strict";
+(() => {
+  const { el, api } = vodflow;
+  const PAGE = 25;
+  const state = { offset: 0, total: 0 };
+  const $ = (id) => document.getElementById(id);
+
+  function renditions(video) {
+    const cell = el("div");
+    for (const r of video.renditions) {
+      cell.append(el("div", { class: "rend", "data-rendition": r.name }, el("label", { text: r.name }),
+                     vodflow.bar(r.progress, r.status), ` ${r.progress.toFixed(0)} % `, el("span", { class: "muted", text: r.status })));
+    }
+    return cell;
+  }
+
+  function row(video) {
+    const link = el("a", { href: `video?id=${encodeURIComponent(video.id)}`, text: video.title || video.id });
+    return el("tr", { "data-video": video.id },
+      el("td", {}, link, el("div", { class: "muted" }, el("code", { text: video.id }))),
+      el("td", {}, vodflow.badge(video.status)),
+      el("td", { class: "num", text: vodflow.duration(video.duration) }),
+      el("td", { text: video.width ? `${video.width}×${video.height}` : "–" }),
+      el("td", {}, renditions(video)),
+      el("td", { class: "error", text: video.error_message ? `${video.error_code}: ${video.error_message}` : "" }),
+      el("td", { class: "muted", text: vodflow.age(video.created_at) }));
+  }
+
+  async function refresh() {
+    const params = new URLSearchParams({ limit: PAGE, offset: state.offset });
+    if ($("status").value) params.set("status", $("status").value);
+    if ($("search").value.trim()) params.set("q", $("search").value.trim());
+    try {
+      const [page, stats] = await Promise.all([api(`videos?${params}`), api("stats")]);
+      state.total = page.total;
+      $("rows").replaceChildren(...page.videos.map(row));
+      if (!page.videos.length) $("rows").append(el("tr", {}, el("td", { colspan: "7", class: "muted", text: "No videos." })));
+      $("page").textContent = page.total ? `${state.offset + 1}–${state.offset + page.videos.length} of ${page.total}` : "";
+      $("prev").disabled = state.offset === 0;
+      $("next").disabled = state.offset + PAGE >= page.total;
+      const s = stats.by_status;
+      $("stats").replaceChildren(...[
+        ["ready", s.ready], ["in progress", stats.active], ["failed", s.failed], ["completed today", stats.completed_today],
+        ["failed today", stats.failed_today], ["avg. processing", stats.average_processing_seconds == null ? "–" : `${stats.average_processing_seconds} s`],
+        ["tasks waiting", stats.queue_length],
+      ].map(([label, value]) => el("div", {}, el("b", { text: String(value) }), label)));
+      $("live").textContent = `updated ${new Date().toLocaleTimeString()}`;
+    } catch (error) {
+      $("live").textContent = `could not refresh: ${error.message}`;
+    }
+  }
+
+  $("status").addEventListener("change", () => { state.offset = 0; refresh(); });
+  let typing;
+  $("search").addEventListener("input", () => { clearTimeout(typing); typing = setTimeout(() => { state.offset = 0; refresh(); }, 250); });
+  $("prev").addEventListener("click", () => { state.offset = Math.max(0, state.offset - PAGE); refresh(); });
+  $("next").addEventListener("click", () => { state.offset += PAGE; refresh(); });
+  refresh();
+  setInterval(refresh, 2000);
+})();

@@ -1,0 +1,203 @@
+"""The operator view against the running api-server with the plugin loaded: JSON API, SSE during a real
+transcode, media for the player, retry, delete, permissions, and a headless Chromium walk through the pages."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from tests.conftest import ARTIFACTS
+from vodflow import layout
+
+pytestmark = pytest.mark.e2e
+DAG = "transcode_video"
+BROWSER_DIR = Path(__file__).resolve().parents[1] / "browser"
+
+
+def upload(stack, path: Path, name: str) -> tuple[str, str]:
+    key = f"uploads/plugin-{uuid.uuid4().hex[:8]}/{name}"
+    stack.storage.client.upload_file(str(path), "vodflow", key)
+    return key, f"s3://vodflow/{key}"
+
+
+def get(stack, path: str, user: str = "admin", **kwargs: Any) -> requests.Response:
+    client = stack.client if user == "admin" else stack.airflow.client(user)
+    return requests.get(f"{stack.airflow.base_url}/vodflow{path}", timeout=30,
+                        headers={"Authorization": f"Bearer {client.token()}"}, **kwargs)
+
+
+def call(stack, method: str, path: str, user: str = "admin") -> requests.Response:
+    client = stack.client if user == "admin" else stack.airflow.client(user)
+    return requests.request(method, f"{stack.airflow.base_url}/vodflow{path}", timeout=30,
+                            headers={"Authorization": f"Bearer {client.token()}"})
+
+
+def sse(stack, video_id: str, into: list[tuple[str, dict]], timeout: float = 300) -> None:
+    """Read the SSE stream until it ends, appending (event, data)."""
+    response = requests.get(f"{stack.airflow.base_url}/vodflow/api/videos/{video_id}/events", stream=True,
+                            timeout=timeout, headers={"Authorization": f"Bearer {stack.client.token()}"})
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/event-stream")
+    event = "message"
+    for line in response.iter_lines(decode_unicode=True):
+        if line.startswith("event: "):
+            event = line[7:]
+        elif line.startswith("data: "):
+            into.append((event, json.loads(line[6:])))
+            if event == "end":
+                return
+
+
+@pytest.fixture(scope="module")
+def watched(embedded_stack, media) -> dict[str, Any]:
+    """A real transcode followed over SSE from the moment it is triggered; delete refused while it runs."""
+    stack = embedded_stack
+    _, source = upload(stack, media["landscape"], "plugin.mp4")
+    video_id = f"plug-{uuid.uuid4().hex[:8]}"
+    title = "<script>alert(1)</script> & co"
+    run_id = stack.client.trigger(DAG, {"source": source, "video_id": video_id, "title": title})
+    events: list[tuple[str, dict]] = []
+    # The stream starts once the run has registered the video.
+    deadline = time.monotonic() + 120
+    while get(stack, f"/api/videos/{video_id}").status_code == 404:
+        assert time.monotonic() < deadline, "the run never registered its video"
+        time.sleep(0.3)
+    reader = threading.Thread(target=sse, args=(stack, video_id, events))
+    reader.start()
+    refused_delete = None
+    while reader.is_alive():
+        status = get(stack, f"/api/videos/{video_id}").json()["status"]
+        if status == "transcoding" and refused_delete is None:
+            refused_delete = call(stack, "DELETE", f"/api/videos/{video_id}")
+        time.sleep(0.5)
+    reader.join()
+    stack.client.wait_for_run(DAG, run_id, timeout=300)
+    return {"video_id": video_id, "run_id": run_id, "events": events, "refused_delete": refused_delete}
+
+
+def test_sse_pushes_increasing_progress_then_ready(watched):
+    snapshots = [data for event, data in watched["events"] if event == "video"]
+    statuses = [s["status"] for s in snapshots]
+    assert statuses[-1] == "ready" and "transcoding" in statuses
+    progress = [s["progress"] for s in snapshots if s["status"] == "transcoding"]
+    assert len(progress) >= 3, progress
+    assert progress == sorted(progress) and progress[-1] > progress[0], progress
+    assert any(0 < p < 100 for p in progress)
+    history = [data["kind"] for event, data in watched["events"] if event == "history"]
+    assert "planned" in history and "rendition" in history
+    assert watched["events"][-1] == ("end", {"status": "ready"})
+
+
+def test_video_api_describes_the_video_and_serves_its_media(embedded_stack, watched):
+    stack, video_id = embedded_stack, watched["video_id"]
+    video = get(stack, f"/api/videos/{video_id}").json()
+    assert video["status"] == "ready" and video["progress"] == 100 and video["current_version"] == 1
+    assert video["title"] == "<script>alert(1)</script> & co"
+    assert [r["name"] for r in video["renditions"]] == ["1080p", "720p", "480p", "360p"]
+    for r in video["renditions"]:
+        assert r["status"] == "done" and r["codecs"].startswith("avc1.") and r["bandwidth"] > 0 and r["bytes"] > 0
+    assert video["dag_run_id"] == watched["run_id"]
+    assert {e["kind"] for e in video["events"]} >= {"status", "probed", "planned", "rendition"}
+    master = get(stack, video["master_url"].removeprefix("/vodflow"))
+    assert master.status_code == 200 and master.headers["content-type"] == "application/vnd.apple.mpegurl"
+    assert "#EXT-X-STREAM-INF" in master.text
+    first_variant = next(line for line in master.text.splitlines() if line.endswith("index.m3u8"))
+    base = video["master_url"].removeprefix("/vodflow").rsplit("/", 1)[0]
+    playlist = get(stack, f"{base}/{first_variant}")
+    segment = next(line for line in playlist.text.splitlines() if line.endswith(".ts"))
+    ts = get(stack, f"{base}/{first_variant.rsplit('/', 1)[0]}/{segment}")
+    assert ts.headers["content-type"] == "video/mp2t" and ts.content[:1] == b"\x47"
+    assert get(stack, f"/api/videos/{video_id}/media/../../secrets").status_code == 404
+    assert get(stack, f"/api/videos/{video_id}/media/v1/hls/x.txt").status_code == 404
+
+    listing = get(stack, "/api/videos", params={"q": video_id[5:], "status": "ready"}).json()
+    assert [v["id"] for v in listing["videos"]] == [video_id] and listing["total"] == 1
+    assert get(stack, "/api/videos", params={"run_id": watched["run_id"]}).json()["videos"][0]["id"] == video_id
+    page = get(stack, "/api/videos", params={"limit": 1, "offset": 0}).json()
+    assert len(page["videos"]) == 1 and page["total"] >= 1
+    assert get(stack, "/api/videos", params={"status": "bogus"}).status_code == 422
+    stats = get(stack, "/api/stats").json()
+    assert stats["by_status"]["ready"] >= 1 and stats["completed_today"] >= 1
+    assert stats["average_processing_seconds"] > 0 and stats["queue_length"] >= 0
+
+
+def test_delete_is_refused_while_transcoding_then_removes_media_and_rows(embedded_stack, watched):
+    stack, video_id = embedded_stack, watched["video_id"]
+    assert watched["refused_delete"] is not None and watched["refused_delete"].status_code == 409
+    assert call(stack, "DELETE", f"/api/videos/{video_id}", user="viewer").status_code == 403
+    video = get(stack, f"/api/videos/{video_id}").json()
+    source_key = layout.parse_source_uri(video["source_uri"]).key
+    response = call(stack, "DELETE", f"/api/videos/{video_id}")
+    assert response.status_code == 200 and response.json()["deleted_objects"] > 10
+    assert stack.storage.list_keys(layout.video_prefix(video_id)) == []
+    assert stack.catalog.get_video(video_id) is None
+    assert get(stack, f"/api/videos/{video_id}").status_code == 404
+    assert stack.storage.head(layout.parse_source_uri(video["source_uri"])).size > 0  # the upload stays
+    assert source_key.startswith("uploads/")
+
+
+def test_retry_reruns_a_failed_video_and_publishes_a_new_version(embedded_stack, media):
+    stack = embedded_stack
+    key = f"uploads/plugin-{uuid.uuid4().hex[:8]}/late.mp4"
+    video_id = f"retry-{uuid.uuid4().hex[:8]}"
+    run_id = stack.client.trigger(DAG, {"source": f"s3://vodflow/{key}", "video_id": video_id})
+    assert stack.client.wait_for_run(DAG, run_id, timeout=300)["state"] == "failed"
+    assert stack.catalog.get_video(video_id)["error_code"] == "source_missing"
+    assert call(stack, "POST", f"/api/videos/{video_id}/retry", user="viewer").status_code == 403
+    stack.storage.client.upload_file(str(media["small"]), "vodflow", key)  # the upload arrives late
+    response = call(stack, "POST", f"/api/videos/{video_id}/retry")
+    assert response.status_code == 202, response.text
+    retry_run = response.json()["dag_run_id"]
+    assert stack.client.wait_for_run(DAG, retry_run, timeout=300)["state"] == "success"
+    video = stack.catalog.get_video(video_id)
+    assert (video["status"], video["current_version"], video["error_code"]) == ("ready", 2, None)
+    assert call(stack, "POST", f"/api/videos/{video_id}/retry").status_code == 409  # ready: nothing to retry
+
+
+def test_every_route_refuses_anonymous_callers(embedded_stack, watched):
+    base = f"{embedded_stack.airflow.base_url}/vodflow"
+    vid = watched["video_id"]
+    routes = [("GET", "/api/videos"), ("GET", f"/api/videos/{vid}"), ("GET", f"/api/videos/{vid}/events"),
+              ("GET", f"/api/videos/{vid}/media/v1/hls/master.m3u8"), ("POST", f"/api/videos/{vid}/retry"),
+              ("DELETE", f"/api/videos/{vid}"), ("GET", "/api/stats"), ("POST", "/api/uploads"),
+              ("GET", "/ui/videos"), ("GET", "/ui/video?id=x"), ("GET", "/static/hls.light.min.js"),
+              ("GET", "/static/video.js")]
+    for method, path in routes:
+        for headers in ({}, {"Authorization": "Bearer not-a-token"}, {"Cookie": "_token=forged"}):
+            status = requests.request(method, base + path, headers=headers, timeout=10).status_code
+            assert status in (401, 403), (method, path, headers, status)
+    assert get(embedded_stack, "/ui/videos", user="viewer").status_code == 200
+    assert get(embedded_stack, "/ui/videos").headers["content-security-policy"].startswith("default-src 'self'")
+
+
+def test_an_operator_follows_a_video_in_the_airflow_ui(embedded_stack, media):
+    stack = embedded_stack
+    _, source = upload(stack, media["small"], "browser.mp4")
+    video_id = f"ui-{uuid.uuid4().hex[:8]}"
+    title = "<img src=x onerror=alert(1)>"
+    run_id = stack.client.trigger(DAG, {"source": source, "video_id": video_id, "title": title})
+    assert stack.client.wait_for_run(DAG, run_id, timeout=300)["state"] == "success"
+    shots = ARTIFACTS / "screenshots"
+    shots.mkdir(parents=True, exist_ok=True)
+    command = ["node", str(BROWSER_DIR / "videos.mjs"), stack.airflow.base_url, "admin", "admin", video_id, run_id,
+               str(shots)]
+    result = subprocess.run(command, cwd=BROWSER_DIR, capture_output=True, text=True, timeout=180,  # noqa: S603
+                            check=False)
+    findings = json.loads(result.stdout.strip().splitlines()[-1]) if result.stdout.strip() else {}
+    assert "error" not in findings and result.returncode == 0, (findings, result.stderr[-2000:])
+    assert findings["list_status"] == "ready"
+    assert findings["list_bars"] >= 1 and set(findings["list_bar_values"]) == {100}
+    assert findings["list_title"] == "<img src=x onerror=alert(1)>"  # shown as text, never run
+    assert findings["detail_renditions"] >= 1 and findings["history_rows"] >= 3
+    assert findings["playback"]["t"] > 1.0 and findings["playback"]["w"] > 0, findings
+    assert findings["run_tab_title"] == title
+    assert findings["dialogs"] == []
+    for shot in ("videos-list.png", "video-page.png", "run-tab.png"):
+        assert (shots / shot).stat().st_size > 10_000
