@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
@@ -155,13 +156,19 @@ def build_multi_encode_command(src: str, out_root: str, source: SourceInfo, rend
     return _command(ffmpeg.merge_outputs(*outputs))
 
 
-def classify_failure(result: RunResult) -> VodflowError:
+MIN_FREE_SCRATCH_BYTES = 64 * 1024 * 1024
+
+
+def classify_failure(result: RunResult, out_dir: str | None = None) -> VodflowError:
+    """The reason an ffmpeg run failed: the video's fault (BadInput) or the machine's (retried)."""
     tail = result.stderr_tail
     last = next((line for line in reversed(tail.splitlines()) if line.strip()), "no output")[:300]
     if result.returncode < 0:
         return MediaToolError(f"ffmpeg was killed by signal {-result.returncode}", tail)
-    if "No space left on device" in tail:
-        return MediaToolError("the scratch disk is full (No space left on device)", tail)
+    # ffmpeg often reports a full disk only as "Failed to open file" or "Input/output error": look at the disk.
+    if "No space left on device" in tail or (out_dir and _free_bytes(out_dir) < MIN_FREE_SCRATCH_BYTES):
+        where = f" at {out_dir}" if out_dir else ""
+        return MediaToolError(f"the scratch disk is full{where} (No space left on device); ffmpeg said: {last}", tail)
     if any(marker in tail for marker in DECODE_FAILURE_MARKERS):
         return BadInput(errors.UNREADABLE, f"The video cannot be decoded; the file is corrupt. ffmpeg said: {last}")
     return MediaToolError(f"ffmpeg failed with exit code {result.returncode}: {last}", tail)
@@ -201,6 +208,24 @@ def measure_output(out_dir: str, rendition: Rendition) -> MeasuredRendition:
                              segments=segments, iframes=iframes)
 
 
+def _free_bytes(path: str) -> int:
+    """Free space of the filesystem holding ``path`` (or its nearest existing parent)."""
+    current = os.path.abspath(path)
+    while True:
+        try:
+            return shutil.disk_usage(current).free
+        except OSError:
+            parent = os.path.dirname(current)
+            if parent == current:
+                return MIN_FREE_SCRATCH_BYTES  # cannot tell: say nothing about the disk
+            current = parent
+
+
+def _raise_if_disk_full(out_dir: str) -> None:
+    if _free_bytes(out_dir) < MIN_FREE_SCRATCH_BYTES:
+        raise MediaToolError(f"the scratch disk is full at {out_dir} (No space left on device)")
+
+
 def encode_rendition(src: str, out_dir: str, source: SourceInfo, rendition: Rendition,
                      settings: EncoderSettings, on_progress: Callable[[float], None] | None = None
                      ) -> MeasuredRendition:
@@ -209,12 +234,18 @@ def encode_rendition(src: str, out_dir: str, source: SourceInfo, rendition: Rend
     result = run_ffmpeg(args, duration=source.duration, timeout=settings.timeout_for(source.duration),
                         on_progress=on_progress, redact=src if "://" in src else None)
     if result.returncode != 0:
-        raise classify_failure(result)
+        raise classify_failure(result, out_dir)
     if result.stderr_tail.strip():
         log.warning("ffmpeg warnings for %s:\n%s", rendition.name, result.stderr_tail.strip()[-2000:])
-    measured = measure_output(out_dir, rendition)
+    # ffmpeg may exit 0 after failed writes: short or broken output on a full disk is the machine's fault.
+    try:
+        measured = measure_output(out_dir, rendition)
+    except MediaToolError:
+        _raise_if_disk_full(out_dir)
+        raise
     missing = source.duration - measured.duration
     if missing > max(1.0, 0.02 * source.duration):
+        _raise_if_disk_full(out_dir)
         raise BadInput(errors.UNREADABLE, f"Only {measured.duration:.1f} s of the {source.duration:.1f} s video "
                        "could be decoded; the file is truncated (an interrupted upload?) or corrupt.")
     log.info("%s: %d segments, %.1f s, %.1f MB in %.1f s", rendition.name, len(measured.segments),

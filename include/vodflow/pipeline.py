@@ -118,7 +118,8 @@ def register(params: dict[str, Any], run_id: str, ctx: Context | None = None) ->
               size=info.size if info else 0, title=params.get("title") or layout.title_from_key(location.key),
               ladder=ladder, callback_url=params.get("callback_url"))
     version = ctx.catalog.register(video_id=job.video_id, source_uri=job.source_uri, etag=job.etag, size=job.size,
-                                   title=job.title, run_id=run_id, ladder_version=LADDER_VERSION)
+                                   title=job.title, run_id=run_id, ladder_version=LADDER_VERSION,
+                                   uploaded_at=info.last_modified if info else None)
     job = Job(**{**job.to_dict(), "version": version})
     log.info("Video %s version %d from %s (%d bytes)", job.video_id, version, job.source_uri, job.size)
     if problem is not None:

@@ -176,6 +176,10 @@ def output_frame_rate(avg: Fraction | None, real: Fraction | None) -> tuple[Frac
     nearest = min(STANDARD_FPS, key=lambda standard: abs(float(rate) - float(standard)))
     if abs(float(rate) - float(nearest)) / float(nearest) <= 0.015:
         return nearest, vfr
+    if vfr:
+        # An irregular source's average (e.g. 12.981) is no rate a player or a 90 kHz timestamp grid can state
+        # exactly: encode it at the nearest whole rate, which FRAME-RATE then declares exactly.
+        return Fraction(max(1, round(float(rate)))), vfr
     return rate.limit_denominator(1001), vfr
 
 

@@ -72,7 +72,7 @@ def _render(url: str, at: float, path: str, source: SourceInfo, box: tuple[int, 
     result = run_ffmpeg(picture_command(url, at, path, source, box, representative, protocols, keyframe_only),
                         timeout=PICTURE_TIMEOUT, redact=url, niceness=PICTURE_NICENESS)
     if result.returncode != 0:
-        raise classify_failure(result)
+        raise classify_failure(result, os.path.dirname(path))
     return os.path.exists(path)
 
 

@@ -113,3 +113,43 @@ def test_vodflow_submit_uploads_triggers_and_follows(celery, media):
     assert lines[-1] == "ready"
     run_id = next(line for line in lines if line.startswith("run ")).removeprefix("run ")
     assert video_of(celery, run_id)["status"] == "ready"
+
+
+def _restart_postgres() -> None:
+    version = sorted(os.listdir("/etc/postgresql"))[-1]
+    subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "restart", "-m", "fast"],  # noqa: S603
+                   check=True, timeout=120)
+
+
+def _restart_redis() -> None:
+    subprocess.run(["redis-cli", "-h", "127.0.0.1", "-p", "6379", "shutdown", "nosave"],
+                   check=False, timeout=30, capture_output=True)
+    time.sleep(1)
+    subprocess.run(["redis-server", "--daemonize", "yes", "--bind", "127.0.0.1", "--port", "6379",
+                    "--save", "", "--appendonly", "no"], check=True, timeout=30)
+
+
+@pytest.mark.skipif(not os.path.isdir("/etc/postgresql") or os.geteuid() != 0,
+                    reason="restarts this machine's PostgreSQL and Redis (root, Debian cluster layout)")
+@pytest.mark.parametrize("service", ["postgres", "redis"])
+def test_a_restarted_database_or_broker_is_survived(celery, tmp_path, service):
+    """Postgres (metadata DB, result backend and catalog) or Redis (the broker, which keeps nothing on disk)
+    restarts while renditions are transcoding: the video still ends ready with one complete version."""
+    source = tmp_path / "clip.mp4"
+    make_sample(str(source), SampleSpec(1280, 720, 20.0, "30", audio=True))
+    run_id = celery.client.trigger(DAG, {"source": upload(celery, source, f"{service}.mp4")})
+    video = _wait_until_transcoding(celery, run_id)
+    if service == "postgres":
+        _restart_postgres()
+    else:
+        _restart_redis()
+    run = celery.client.wait_for_run(DAG, run_id, timeout=900)
+    celery.airflow.check_alive()
+    assert run["state"] == "success", [(t["task_id"], t["state"], t["try_number"])
+                                       for t in celery.client.task_instances(DAG, run_id)]
+    final = celery.catalog.get_video(video["id"])
+    assert (final["status"], final["current_version"]) == ("ready", 1)
+    assert {v["version"]: v["status"] for v in celery.catalog.get_versions(video["id"])} == {1: "published"}
+    celery.storage.download_tree(layout.version_prefix(video["id"], 1), str(tmp_path / "out"))
+    report = check_tree(tmp_path / "out" / "hls", expected_duration=final["duration"], expect_audio=True)
+    assert report.ok, report.summary()

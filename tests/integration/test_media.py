@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -13,7 +14,7 @@ import pytest
 from vodflow import errors
 from vodflow.conformance import check_tree
 from vodflow.encode import EncoderSettings, encode_rendition
-from vodflow.errors import BadInput
+from vodflow.errors import BadInput, MediaToolError
 from vodflow.hls import render_playlists
 from vodflow.ladder import plan_ladder
 from vodflow.mpegts import index_segment
@@ -135,3 +136,21 @@ def test_decode_once_encodes_the_same_conformant_ladder(media, tmp_path):
         (hls_dir / relative).write_text(text)
     report = check_tree(hls_dir, expected_duration=source.duration, expect_audio=True)
     assert report.ok, report.summary()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a small tmpfs needs root")
+def test_a_full_scratch_disk_is_the_machines_fault_not_the_videos(media, tmp_path):
+    """ffmpeg may even exit 0 after failed writes; the short output must not be blamed on the upload."""
+    path = media["landscape"]
+    source = probe_file(path)
+    rendition = plan_ladder(source.width, source.height, source.fps, source.has_audio).renditions[0]
+    full = tmp_path / "full"
+    full.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(full)], check=True)  # noqa: S603
+    try:
+        with pytest.raises(MediaToolError) as caught:
+            encode_rendition(str(path), str(full / "out"), source, rendition, EncoderSettings())
+        assert not isinstance(caught.value, BadInput)
+        assert "scratch disk is full" in str(caught.value)
+    finally:
+        subprocess.run(["umount", "-l", str(full)], check=False)  # noqa: S603

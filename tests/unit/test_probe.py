@@ -48,6 +48,11 @@ def test_variable_frame_rate_is_snapped_to_a_standard_rate():
     assert info.vfr and info.fps == "30000/1001"
 
 
+def test_an_irregular_average_rate_is_encoded_at_the_nearest_whole_rate():
+    info = parse_probe(ffprobe(video={"avg_frame_rate": "12981/1000", "r_frame_rate": "30/1"}), 1)
+    assert info.vfr and info.fps == "13/1"
+
+
 def test_30_stays_30_and_odd_rates_are_kept():
     assert parse_probe(ffprobe(video={}), 1).fps == "30/1"
     assert parse_probe(ffprobe(video={"avg_frame_rate": "12/1", "r_frame_rate": "12/1"}), 1).fps == "12/1"
