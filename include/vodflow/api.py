@@ -16,14 +16,23 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
+import sqlalchemy as sa
 from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity
 from airflow.api_fastapi.core_api.security import GetUserDep, requires_access_dag
 from fastapi import Body, Depends, FastAPI, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import FileResponse, Response, StreamingResponse
+from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 
 from vodflow import layout
-from vodflow.catalog import ACTIVE_STATUSES, FAILED, VIDEO_STATUSES, AlreadyActive, Catalog, catalog_for_connection
+from vodflow.catalog import (
+    ACTIVE_STATUSES,
+    FAILED,
+    VIDEO_STATUSES,
+    AlreadyActive,
+    Catalog,
+    catalog_for_connection,
+    is_disconnect,
+)
 from vodflow.layout import content_type, parse_source_uri
 from vodflow.settings import load_settings
 from vodflow.storage import Storage
@@ -42,8 +51,21 @@ SSE_HEARTBEAT_SECONDS = 15.0
 app = FastAPI(title="vodflow", description="Videos transcoded by vodflow: uploads, status, progress, media.")
 
 
+# A request waits this long for a restarting catalog database, then gets 503 (tasks wait much longer).
+API_RECONNECT_SECONDS = 5.0
+
+
+@app.exception_handler(sa.exc.DBAPIError)
+async def _database_unavailable(request: Request, exc: sa.exc.DBAPIError) -> JSONResponse:
+    if not is_disconnect(exc):
+        raise exc
+    log.warning("Catalog database unavailable for %s: %s", request.url.path, exc.orig)
+    return JSONResponse({"detail": "the catalog database is unavailable; retry shortly"}, status_code=503,
+                        headers={"Retry-After": "5"})
+
+
 def _catalog() -> Catalog:
-    return catalog_for_connection(load_settings().catalog_conn_id)
+    return catalog_for_connection(load_settings().catalog_conn_id, API_RECONNECT_SECONDS)
 
 
 def _storage() -> Storage:

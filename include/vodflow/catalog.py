@@ -9,13 +9,16 @@ Updates from a run that is no longer the video's latest are ignored, so a stale 
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
+import random
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -174,6 +177,49 @@ def _aware(value: Any) -> Any:
     return value
 
 
+P = ParamSpec("P")
+T = TypeVar("T")
+# How long a catalog call keeps retrying while the database is unreachable (e.g. Postgres restarting).
+RECONNECT_SECONDS = 90.0
+
+
+def is_disconnect(exc: BaseException) -> bool:
+    """The database went away or refused a new connection (restart, failover); not a query error."""
+    if isinstance(exc, sa.exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    if isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError):
+        text = str(exc.orig if isinstance(exc, sa.exc.DBAPIError) else exc).lower()
+        return any(sign in text for sign in (
+            "server closed the connection", "connection refused", "shutting down", "starting up",
+            "terminating connection", "connection failed", "could not connect", "connection is closed",
+            "ssl connection has been closed", "consuming input failed"))
+    return False
+
+
+def reconnecting(method: Callable[P, T]) -> Callable[P, T]:
+    """Retry a catalog call (one transaction) while the database is away, instead of failing the task.
+
+    A transaction interrupted by a lost connection was rolled back, so running it again is safe; the writes
+    are idempotent per run besides (status updates, progress, insert-if-absent)."""
+
+    @functools.wraps(method)
+    def call(*args: P.args, **kwargs: P.kwargs) -> T:
+        deadline = time.monotonic() + getattr(args[0], "reconnect_seconds", RECONNECT_SECONDS)
+        delay = 0.5
+        while True:
+            try:
+                return method(*args, **kwargs)
+            except sa.exc.DBAPIError as exc:
+                if not is_disconnect(exc) or time.monotonic() + delay > deadline:
+                    raise
+                log.warning("Catalog database unreachable (%s); retrying %s in %.1f s",
+                            str(exc.orig).strip().splitlines()[0] if exc.orig else exc, method.__name__, delay)
+                time.sleep(delay * random.uniform(0.8, 1.2))
+                delay = min(delay * 2, 10.0)
+
+    return call
+
+
 class Superseded(Exception):
     """A newer version of the video was published (or is being built by a newer run)."""
 
@@ -216,16 +262,19 @@ class RenditionPlan:
 
 
 class Catalog:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, reconnect_seconds: float = RECONNECT_SECONDS) -> None:
         self.engine = engine
+        self.reconnect_seconds = reconnect_seconds  # 0: fail at once (e.g. an HTTP request answering 503)
 
     # Schema ------------------------------------------------------------------------------------------------
+    @reconnecting
     def schema_version(self) -> int:
         with self.engine.connect() as conn:
             if not sa.inspect(conn).has_table(schema_version.name):
                 return 0
             return int(conn.execute(sa.select(sa.func.max(schema_version.c.version))).scalar() or 0)
 
+    @reconnecting
     def migrate(self) -> int:
         """Apply pending migrations; safe to call from many processes at once."""
         if self.schema_version() >= SCHEMA_VERSION:
@@ -259,6 +308,7 @@ class Catalog:
         return bool(result.rowcount)
 
     # Writes from the pipeline ------------------------------------------------------------------------------
+    @reconnecting
     def register(self, *, video_id: str, source_uri: str, etag: str, size: int, title: str | None,
                  run_id: str, ladder_version: int, uploaded_at: datetime | None = None) -> int:
         """Create or claim the video for this run and allocate the version it builds. Idempotent per run."""
@@ -313,10 +363,12 @@ class Catalog:
             renditions.c.video_id == video_id, renditions.c.version == row.latest_version)).scalar()
         return max(_aware(t) for t in (row.updated_at, progress) if t is not None)
 
+    @reconnecting
     def set_status(self, video_id: str, run_id: str, status: str) -> bool:
         with self.engine.begin() as conn:
             return self._set_status(conn, video_id, run_id, status)
 
+    @reconnecting
     def record_source(self, video_id: str, run_id: str, source: SourceInfo) -> None:
         facts = dict(duration=source.duration, width=source.width, height=source.height,
                      fps=round(source.fps_float, 3), has_audio=source.has_audio, video_codec=source.video_codec,
@@ -326,6 +378,7 @@ class Catalog:
             self._event(conn, video_id, "probed", **facts, vfr=source.vfr, hdr=source.hdr,
                         interlaced=source.interlaced, rotation=source.rotation)
 
+    @reconnecting
     def plan_renditions(self, video_id: str, run_id: str, version: int, plans: Iterable[RenditionPlan]) -> None:
         plans = list(plans)
         with self.engine.begin() as conn:
@@ -344,6 +397,7 @@ class Catalog:
         return sa.and_(renditions.c.video_id == video_id, renditions.c.version == version,
                        renditions.c.name == name)
 
+    @reconnecting
     def rendition_started(self, video_id: str, version: int, name: str) -> None:
         with self.engine.begin() as conn:
             conn.execute(renditions.update().where(self._rendition_where(video_id, version, name)).values(
@@ -356,6 +410,7 @@ class Catalog:
                 self._rendition_where(video_id, version, name), renditions.c.status == RUNNING
             ).values(progress=round(min(progress, 99.9), 1), updated_at=now()))
 
+    @reconnecting
     def rendition_done(self, video_id: str, version: int, name: str, *, codecs: str, bytes_: int,
                        segments: int) -> None:
         with self.engine.begin() as conn:
@@ -363,12 +418,14 @@ class Catalog:
                 status=DONE, progress=100, codecs=codecs, bytes=bytes_, segments=segments, updated_at=now()))
             self._event(conn, video_id, "rendition", name=name, status=DONE, bytes=bytes_)
 
+    @reconnecting
     def rendition_failed(self, video_id: str, version: int, name: str, message: str) -> None:
         with self.engine.begin() as conn:
             conn.execute(renditions.update().where(self._rendition_where(video_id, version, name)).values(
                 status=FAILED, error_message=message[:2000], updated_at=now()))
             self._event(conn, video_id, "rendition", name=name, status=FAILED, message=message[:500])
 
+    @reconnecting
     def publish(self, *, video_id: str, run_id: str, version: int, master_uri: str, poster_uri: str | None,
                 ladder_version: int, variants: Iterable[VariantRecord] = ()) -> list[int]:
         """Make ``version`` the one readers see, in one transaction. Returns older versions that may be pruned."""
@@ -400,11 +457,13 @@ class Catalog:
                 video_versions.c.status == VERSION_PUBLISHED).order_by(video_versions.c.version.desc())).scalars()
             return [int(v) for v in older]
 
+    @reconnecting
     def mark_version(self, video_id: str, version: int, status: str) -> None:
         with self.engine.begin() as conn:
             conn.execute(video_versions.update().where(
                 video_versions.c.video_id == video_id, video_versions.c.version == version).values(status=status))
 
+    @reconnecting
     def fail(self, *, video_id: str, run_id: str, version: int | None, code: str, message: str) -> bool:
         """Record a failure of this run. Returns False when the run no longer owns the video."""
         with self.engine.begin() as conn:
@@ -429,6 +488,7 @@ class Catalog:
             return True
 
     # Upload watcher --------------------------------------------------------------------------------------
+    @reconnecting
     def claim_uploads(self, bucket: str, found: Iterable[UploadObject], video_id_for: Callable[[UploadObject], str],
                       run_id_for: Callable[[str], str]) -> list[dict[str, Any]]:
         """Claim each (bucket, key, etag) once; returns the claims that still need their run started.
@@ -455,17 +515,20 @@ class Catalog:
                                 .order_by(uploads.c.last_modified)).mappings().all()
             return [{k: _aware(v) for k, v in row.items()} for row in rows]
 
+    @reconnecting
     def pending_claims(self, bucket: str) -> int:
         with self.engine.connect() as conn:
             return int(conn.execute(sa.select(sa.func.count()).select_from(uploads).where(
                 uploads.c.bucket == bucket, uploads.c.state == UPLOAD_CLAIMED)).scalar() or 0)
 
+    @reconnecting
     def mark_uploads_triggered(self, run_ids: Iterable[str]) -> None:
         with self.engine.begin() as conn:
             conn.execute(uploads.update().where(uploads.c.dag_run_id.in_(list(run_ids)),
                                                 uploads.c.state == UPLOAD_CLAIMED)
                          .values(state=UPLOAD_TRIGGERED, triggered_at=now()))
 
+    @reconnecting
     def seen_uploads(self, bucket: str, since: datetime) -> set[tuple[str, str]]:
         """(key, etag) of every object already handled that was modified at or after ``since``."""
         with self.engine.connect() as conn:
@@ -473,18 +536,21 @@ class Catalog:
                 uploads.c.bucket == bucket, uploads.c.last_modified >= since))
             return {(row.key, row.etag) for row in rows}
 
+    @reconnecting
     def latest_upload(self, bucket: str) -> datetime | None:
         with self.engine.connect() as conn:
             return _aware(conn.execute(sa.select(sa.func.max(uploads.c.last_modified))
                                        .where(uploads.c.bucket == bucket)).scalar())
 
     # Reprocessing ------------------------------------------------------------------------------------------
+    @reconnecting
     def videos_uploaded_between(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
         """Videos whose source was uploaded in [start, end) and that no run is building right now."""
         uploaded = sa.func.coalesce(videos.c.source_uploaded_at, videos.c.created_at)
         return self._video_rows(sa.and_(uploaded >= start, uploaded < end,
                                         videos.c.status.not_in(ACTIVE_STATUSES)), uploaded)
 
+    @reconnecting
     def outdated_videos(self, ladder_version: int, limit: int) -> list[dict[str, Any]]:
         """Published videos encoded with an older ladder than ``ladder_version``, oldest first."""
         return self._video_rows(sa.and_(videos.c.status == READY, videos.c.ladder_version < ladder_version),
@@ -498,6 +564,7 @@ class Catalog:
             return [{k: _aware(v) for k, v in row.items()} for row in rows]
 
     # Operator view -----------------------------------------------------------------------------------------
+    @reconnecting
     def list_videos(self, *, status: str | None = None, search: str | None = None, run_id: str | None = None,
                     limit: int = 50, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
         """A page of videos, newest first, each with its latest version's renditions; and the total count."""
@@ -527,6 +594,7 @@ class Catalog:
                     video["renditions"] = by_video.get(video["id"], [])
         return found, total
 
+    @reconnecting
     def delete_video(self, video_id: str) -> bool:
         """Remove a video's rows (renditions, versions, events cascade). Refused while a run is building it."""
         with self.engine.begin() as conn:
@@ -540,6 +608,7 @@ class Catalog:
             conn.execute(videos.delete().where(videos.c.id == video_id))
             return True
 
+    @reconnecting
     def stats(self, since: datetime) -> dict[str, Any]:
         """Counts by status, what finished since ``since``, and the mean processing time of those that succeeded."""
         with self.engine.connect() as conn:
@@ -555,6 +624,7 @@ class Catalog:
                 "average_processing_seconds": round(sum(durations) / len(durations), 1) if durations else None,
                 "active": sum(by_status[s] for s in ACTIVE_STATUSES), "queued": by_status[QUEUED]}
 
+    @reconnecting
     def activity_marker(self, video_id: str) -> tuple[Any, ...]:
         """Changes whenever the video or its renditions change: what a live view polls."""
         with self.engine.connect() as conn:
@@ -570,11 +640,13 @@ class Catalog:
             return (video.updated_at, video.latest_version, *last, events)
 
     # Reads -------------------------------------------------------------------------------------------------
+    @reconnecting
     def get_video(self, video_id: str) -> dict[str, Any] | None:
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(videos).where(videos.c.id == video_id)).mappings().first()
             return {k: _aware(v) for k, v in row.items()} if row else None
 
+    @reconnecting
     def get_renditions(self, video_id: str, version: int) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(renditions).where(
@@ -582,12 +654,14 @@ class Catalog:
             ).order_by((renditions.c.width * renditions.c.height).desc())).mappings().all()
             return [{k: _aware(v) for k, v in row.items()} for row in rows]
 
+    @reconnecting
     def get_versions(self, video_id: str) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(video_versions).where(video_versions.c.video_id == video_id)
                                 .order_by(video_versions.c.version)).mappings().all()
             return [{k: _aware(v) for k, v in row.items()} for row in rows]
 
+    @reconnecting
     def get_events(self, video_id: str, after_id: int = 0, limit: int = 500) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(video_events).where(
@@ -627,8 +701,8 @@ def make_engine(url: sa.URL | str) -> Engine:
 
 
 @lru_cache(maxsize=4)
-def catalog_for_connection(conn_id: str) -> Catalog:
+def catalog_for_connection(conn_id: str, reconnect_seconds: float = RECONNECT_SECONDS) -> Catalog:
     """One engine per process and connection; the schema is brought up to date on first use."""
-    catalog = Catalog(make_engine(engine_url_for_connection(conn_id)))
+    catalog = Catalog(make_engine(engine_url_for_connection(conn_id)), reconnect_seconds)
     catalog.migrate()
     return catalog

@@ -3,6 +3,11 @@
 Every process starts in a session of its own; stopping kills every process still in that session (found in
 /proc), so Airflow's task processes and their ffmpeg children go too, and nothing that we did not start is
 touched. Configuration comes from the env templates in ``config/``.
+
+Airflow's scheduler, dag-processor and triggerer exit when their database goes away (a Postgres restart) and
+expect a supervisor to start them again — docker compose's ``restart: always`` in the full stack. Here
+``AirflowStack`` is that supervisor: a component that exits is started again, with a growing delay while it
+keeps dying right after start (the database still down, a bad setting), as docker does.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import socket
 import string
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -64,8 +70,10 @@ class ManagedProcess:
     def __init__(self, name: str, command: list[str], env: dict[str, str], log_path: Path) -> None:
         self.name, self.command, self.env, self.log_path = name, command, env, log_path
         self.proc: subprocess.Popen[bytes] | None = None
+        self.started_at = 0.0
 
     def start(self) -> ManagedProcess:
+        self.started_at = time.monotonic()
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as out:
             self.proc = subprocess.Popen(  # noqa: S603 - fixed argument lists
@@ -211,13 +219,24 @@ def celery_worker(name: str, queues: str, concurrency: int) -> Component:
                      {"VODFLOW_WORKER_NAME": name, "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port())})
 
 
+# Restart policy: a component that exits is started again after RESTART_DELAYS[n] seconds, n = how many times
+# in a row it died within CRASH_LOOP_SECONDS of starting (capped at the last delay).
+RESTART_DELAYS = (1.0, 2.0, 5.0, 10.0, 30.0)
+CRASH_LOOP_SECONDS = 60.0
+
+
 class AirflowStack:
     """Airflow's processes for one state directory, configured from an env template in ``config/``."""
 
     def __init__(self, state_dir: Path, template: str = "embedded.env", values: dict[str, str] | None = None,
                  components: Iterable[Component] = EMBEDDED_COMPONENTS,
-                 extra_env: dict[str, str] | None = None) -> None:
+                 extra_env: dict[str, str] | None = None, supervise: bool = True) -> None:
         self.state_dir = state_dir.resolve()
+        self.supervise = supervise
+        self.restarts: dict[str, int] = {}  # component -> times the supervisor restarted it
+        self._lock = threading.RLock()
+        self._stopping = threading.Event()
+        self._supervisor: threading.Thread | None = None
         self.api_port = int((values or {}).get("API_PORT") or free_port())
         self.values = {
             "STATE_DIR": str(self.state_dir),
@@ -281,9 +300,10 @@ class AirflowStack:
         command = self._airflow(*component.args)
         if component.cpus is not None:
             command = ["taskset", "-c", component.cpus, *command]
-        process = ManagedProcess(component.name, command, {**self.env, **component.env},
-                                 self.state_dir / "logs" / f"{component.name}.log").start()
-        self.processes[component.name] = process
+        with self._lock:
+            process = ManagedProcess(component.name, command, {**self.env, **component.env},
+                                     self.state_dir / "logs" / f"{component.name}.log").start()
+            self.processes[component.name] = process
         return process
 
     def start(self, timeout: float = 120.0) -> AirflowStack:
@@ -291,7 +311,51 @@ class AirflowStack:
             self.start_component(component)
         _wait_http(f"{self.base_url}/api/v2/monitor/health", timeout, "Airflow api-server",
                    self.processes.get("api-server"))
+        if self.supervise and self._supervisor is None:
+            self._stopping.clear()
+            self._supervisor = threading.Thread(target=self._supervise, name="vodflow-supervisor", daemon=True)
+            self._supervisor.start()
         return self
+
+    def restart(self, name: str) -> ManagedProcess:
+        """Stop a component (its whole session) and start it again, as an operator restarting a service."""
+        with self._lock:
+            self.processes[name].stop()
+            return self.start_component(self.component(name))
+
+    def wait_restarted(self, name: str, after: int, timeout: float = 60.0) -> ManagedProcess:
+        """Wait until the supervisor has restarted ``name`` more than ``after`` times in all."""
+        deadline = time.monotonic() + timeout
+        while self.restarts.get(name, 0) <= after:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{name} was not restarted within {timeout:.0f} s")
+            time.sleep(0.2)
+        return self.processes[name]
+
+    def _supervise(self) -> None:
+        quick_deaths: dict[str, int] = {}
+        due: dict[str, float] = {}  # component -> when to start it again
+        while not self._stopping.wait(0.5):
+            with self._lock:
+                if self._stopping.is_set():
+                    return
+                for name, process in list(self.processes.items()):
+                    if process.alive:
+                        continue
+                    if name not in due:
+                        quick = time.monotonic() - process.started_at < CRASH_LOOP_SECONDS
+                        quick_deaths[name] = quick_deaths.get(name, 0) + 1 if quick else 0
+                        delay = RESTART_DELAYS[min(quick_deaths[name], len(RESTART_DELAYS) - 1)]
+                        log.warning("%s exited (code %s); restarting it in %.0f s%s", name,
+                                    process.proc.returncode if process.proc else None, delay,
+                                    f" (died {quick_deaths[name]} times in a row right after start)"
+                                    if quick_deaths[name] else "")
+                        process.stop(grace=5)  # whatever is left of its session (task processes, ffmpeg)
+                        due[name] = time.monotonic() + delay
+                    elif time.monotonic() >= due[name]:
+                        del due[name]
+                        self.start_component(self.component(name))
+                        self.restarts[name] = self.restarts.get(name, 0) + 1
 
     def component(self, name: str) -> Component:
         return next(c for c in self.components if c.name == name)
@@ -300,14 +364,21 @@ class AirflowStack:
         return AirflowClient(self.base_url, username, USERS[username][0])
 
     def check_alive(self) -> None:
-        dead = [p for p in self.processes.values() if not p.alive]
+        """Raise if a component exited and no supervisor will start it again."""
+        with self._lock:
+            dead = [p for p in self.processes.values() if not p.alive and self._supervisor is None]
         if dead:
             raise RuntimeError("; ".join(f"{p.name} exited:\n{p.tail()}" for p in dead))
 
     def stop(self) -> None:
-        for process in reversed(list(self.processes.values())):
-            process.stop()
-        self.processes.clear()
+        self._stopping.set()
+        if self._supervisor is not None:
+            self._supervisor.join(timeout=30)
+            self._supervisor = None
+        with self._lock:
+            for process in reversed(list(self.processes.values())):
+                process.stop()
+            self.processes.clear()
 
     def clean(self) -> None:
         shutil.rmtree(self.state_dir, ignore_errors=True)

@@ -17,6 +17,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
+
 from vodflow import errors, hls, layout
 from vodflow.catalog import (
     PROBING,
@@ -28,6 +30,7 @@ from vodflow.catalog import (
     Superseded,
     VariantRecord,
     catalog_for_connection,
+    is_disconnect,
 )
 from vodflow.encode import encode_rendition
 from vodflow.errors import BadInput, VodflowError
@@ -176,7 +179,12 @@ def transcode(job_data: dict[str, Any], source_data: dict[str, Any], rendition_d
 
     def report(percent: float) -> None:
         if throttle.ready(percent):
-            ctx.catalog.rendition_progress(job.video_id, job.version, rendition.name, percent)
+            try:
+                ctx.catalog.rendition_progress(job.video_id, job.version, rendition.name, percent)
+            except sa.exc.DBAPIError as exc:  # progress is best effort: never stop an encode for it
+                if not is_disconnect(exc):
+                    raise
+                log.warning("Progress %.0f %% not recorded: catalog database unreachable", percent)
 
     try:
         # Read the source as it is encoded: no wait for a download, no copy of a huge upload on the worker.

@@ -46,8 +46,7 @@ def all_finished(stack, dag_id: str, prefix: str, count: int) -> list[dict[str, 
 
 def restart(stack, *names: str) -> None:
     for name in names:
-        stack.airflow.processes[name].stop()
-        stack.airflow.start_component(stack.airflow.component(name))
+        stack.airflow.restart(name)
 
 
 def backfill_create(stack, *args: str) -> None:
