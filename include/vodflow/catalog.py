@@ -192,7 +192,8 @@ def is_disconnect(exc: BaseException) -> bool:
         return any(sign in text for sign in (
             "server closed the connection", "connection refused", "shutting down", "starting up",
             "terminating connection", "connection failed", "could not connect", "connection is closed",
-            "ssl connection has been closed", "consuming input failed"))
+            "ssl connection has been closed", "consuming input failed", "connection reset", "broken pipe",
+            "could not receive data", "could not send data"))
     return False
 
 

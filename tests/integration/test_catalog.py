@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
 
+from tests.tcpproxy import CuttableProxy
 from vodflow.catalog import (
     ACTIVE_RUN_STALE_AFTER,
     FAILED,
@@ -209,3 +211,49 @@ def test_two_runs_registering_a_new_video_at_once_one_wins(pg_database):
         thread.join()
     assert sorted(type(o).__name__ for o in outcomes) == ["AlreadyActive", "int"]
     assert 1 in outcomes
+
+
+@pytest.fixture
+def catalog_behind_proxy(pg_database):
+    """The catalog reaching Postgres through a TCP proxy that a test can cut (as a restart would)."""
+    url = sa.make_url(pg_database)
+    proxy = CuttableProxy(url.host or "127.0.0.1", url.port or 5432).start()
+    catalog = Catalog(make_engine(url.set(host="127.0.0.1", port=proxy.port)), reconnect_seconds=30)
+    catalog.migrate()
+    yield catalog, proxy
+    catalog.engine.dispose()
+    proxy.stop()
+
+
+def test_a_call_waits_for_the_database_to_come_back(catalog_behind_proxy):
+    catalog, proxy = catalog_behind_proxy
+    video_id = new_id()
+    register(catalog, video_id, "run-1")
+    proxy.cut()  # open connections dropped, new ones refused: Postgres restarting
+    threading.Timer(3.0, proxy.restore).start()
+    started = time.monotonic()
+    assert catalog.set_status(video_id, "run-1", PROBING)
+    assert time.monotonic() - started >= 2.5  # it really waited through the outage
+    assert proxy.refused >= 1
+    assert catalog.get_video(video_id)["status"] == PROBING
+
+
+def test_a_database_that_stays_away_fails_the_call_after_the_budget(catalog_behind_proxy):
+    catalog, proxy = catalog_behind_proxy
+    catalog.reconnect_seconds = 2
+    register(catalog, new_id(), "run-1")
+    proxy.cut()
+    started = time.monotonic()
+    with pytest.raises(sa.exc.OperationalError):
+        catalog.get_video(new_id())
+    assert 1.0 <= time.monotonic() - started < 10
+
+
+def test_a_query_error_is_not_retried(catalog_behind_proxy):
+    catalog, _ = catalog_behind_proxy
+    catalog.reconnect_seconds = 30
+    started = time.monotonic()
+    with pytest.raises(sa.exc.DBAPIError):
+        catalog.plan_renditions("no-such-video", "run-1", 1, [  # violates the foreign key at once
+            RenditionPlan("720p", 1280, 720, 3000, 128, 30.0)])
+    assert time.monotonic() - started < 2
