@@ -37,6 +37,7 @@ def video_of(stack, run_id: str) -> dict:
     ({"source": "s3://vodflow/uploads/a.mp4", "ladder": "enormous"}, "ladder"),
     ({"title": "no source"}, "source"),
     ({"source": "s3://vodflow/uploads/" + "x" * 2048}, "source"),
+    ({"source": "s3://vodflow/uploads/a\x01\x1bb.mp4"}, "source"),
 ])
 def test_bad_conf_is_refused_at_trigger_time(embedded_stack, conf, word):
     with pytest.raises(ApiError) as caught:
