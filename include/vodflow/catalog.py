@@ -365,6 +365,12 @@ class Catalog:
         return max(_aware(t) for t in (row.updated_at, progress) if t is not None)
 
     @reconnecting
+    def add_event(self, video_id: str, kind: str, **detail: Any) -> None:
+        """A line in the video's history (e.g. the per-title ladder a run chose)."""
+        with self.engine.begin() as conn:
+            self._event(conn, video_id, kind, **detail)
+
+    @reconnecting
     def set_status(self, video_id: str, run_id: str, status: str) -> bool:
         with self.engine.begin() as conn:
             return self._set_status(conn, video_id, run_id, status)

@@ -100,21 +100,22 @@ def output_options(rendition: Rendition, settings: EncoderSettings, out_dir: str
     return options
 
 
-def _scaled(video: ffmpeg.nodes.FilterableStream, rendition: Rendition) -> ffmpeg.nodes.FilterableStream:
+def scaled(video: ffmpeg.nodes.FilterableStream, rendition: Rendition) -> ffmpeg.nodes.FilterableStream:
     return (video.filter("scale", rendition.width, rendition.height, flags="lanczos")
             .filter("setsar", 1).filter("format", "yuv420p"))
 
 
-def source_input(src: str) -> ffmpeg.nodes.FilterableStream:
+def source_input(src: str, **options: object) -> ffmpeg.nodes.FilterableStream:
     """The source as an ffmpeg input: a local file, or a presigned HTTP(S) URL read as it is encoded.
 
     Either way only whitelisted demuxers open it, and an HTTP read that breaks off is resumed where it stopped.
+    ``options`` are further input options (e.g. ``ss``/``t`` to read one window).
     """
     if src.startswith(("http://", "https://")):
         return ffmpeg.input(src, protocol_whitelist=HTTP_PROTOCOLS, format_whitelist=ALLOWED_DEMUXERS,
                             reconnect=1, reconnect_on_network_error=1, reconnect_on_http_error="5xx",
-                            reconnect_delay_max=30, rw_timeout=60_000_000)
-    return ffmpeg.input(src, protocol_whitelist=FILE_PROTOCOLS, format_whitelist=ALLOWED_DEMUXERS)
+                            reconnect_delay_max=30, rw_timeout=60_000_000, **options)
+    return ffmpeg.input(src, protocol_whitelist=FILE_PROTOCOLS, format_whitelist=ALLOWED_DEMUXERS, **options)
 
 
 def _command(output: ffmpeg.nodes.OutputStream) -> list[str]:
@@ -125,7 +126,7 @@ def build_encode_command(src: str, out_dir: str, source: SourceInfo, rendition: 
                          settings: EncoderSettings) -> list[str]:
     """The ffmpeg argument list for one rendition. ``src`` is a path or URL we made, never user input."""
     stream = source_input(src)
-    video = _scaled(normalize_picture(stream["v:0"], source).filter("fps", fps=rendition.fps), rendition)
+    video = scaled(normalize_picture(stream["v:0"], source).filter("fps", fps=rendition.fps), rendition)
     outputs = [video]
     if rendition.audio_kbps:
         outputs.append(stream["a:0"].filter("aresample", **{"async": 1}))
@@ -148,7 +149,7 @@ def build_multi_encode_command(src: str, out_root: str, source: SourceInfo, rend
     outputs = []
     for i, rendition in enumerate(renditions):
         out_dir = os.path.join(out_root, rendition.name)
-        streams = [_scaled(videos.stream(i), rendition)]
+        streams = [scaled(videos.stream(i), rendition)]
         if rendition.audio_kbps and audios is not None:
             streams.append(audios.stream(audio_renditions.index(rendition)))
         outputs.append(ffmpeg.output(*streams, os.path.join(out_dir, "index.m3u8"),

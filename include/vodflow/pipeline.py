@@ -32,10 +32,11 @@ from vodflow.catalog import (
     catalog_for_connection,
     is_disconnect,
 )
+from vodflow.complexity import measure_complexity
 from vodflow.encode import encode_rendition
 from vodflow.errors import BadInput, VodflowError
 from vodflow.hls import MeasuredRendition
-from vodflow.ladder import LADDER_VERSION, Rendition, plan_ladder, resolve_rungs
+from vodflow.ladder import LADDER_VERSION, Ladder, Rendition, adapt_ladder, plan_ladder, resolve_rungs
 from vodflow.layout import S3Location, parse_source_uri
 from vodflow.probe import SourceInfo, check_limits, probe
 from vodflow.process import Throttle
@@ -61,6 +62,7 @@ class Job:
     title: str
     ladder: str | list[str]
     callback_url: str | None = None
+    adaptive: bool = False
 
     @property
     def source(self) -> S3Location:
@@ -119,7 +121,8 @@ def register(params: dict[str, Any], run_id: str, ctx: Context | None = None) ->
     source_uri = location.uri if problem is None else raw_source[:1100]  # record what was asked for
     job = Job(video_id=video_id, version=0, run_id=run_id, source_uri=source_uri, etag=info.etag if info else "",
               size=info.size if info else 0, title=params.get("title") or layout.title_from_key(location.key),
-              ladder=ladder, callback_url=params.get("callback_url"))
+              ladder=ladder, callback_url=params.get("callback_url"),
+              adaptive=bool(ctx.settings.adaptive_ladder if params.get("adaptive") is None else params["adaptive"]))
     version = ctx.catalog.register(video_id=job.video_id, source_uri=job.source_uri, etag=job.etag, size=job.size,
                                    title=job.title, run_id=run_id, ladder_version=LADDER_VERSION,
                                    uploaded_at=info.last_modified if info else None)
@@ -158,6 +161,8 @@ def plan(job_data: dict[str, Any], source_data: dict[str, Any], ctx: Context | N
     job = Job.from_dict(job_data)
     width, height, fps, has_audio = (source_data[k] for k in ("width", "height", "fps", "has_audio"))
     ladder = plan_ladder(width, height, fps, has_audio, job.ladder)
+    if job.adaptive:
+        ladder = _adapt(ctx, job, SourceInfo.from_dict(source_data), ladder)
     ctx.catalog.plan_renditions(job.video_id, job.run_id, job.version, [
         RenditionPlan(r.name, r.width, r.height, r.video_kbps, r.audio_kbps, round(hls.frame_rate_value(r.fps), 3))
         for r in ladder.renditions
@@ -165,6 +170,18 @@ def plan(job_data: dict[str, Any], source_data: dict[str, Any], ctx: Context | N
     log.info("Ladder v%d: %s", ladder.version,
              ", ".join(f"{r.name} {r.width}x{r.height} {r.video_kbps}k" for r in ladder.renditions))
     return [r.to_dict() for r in ladder.renditions]
+
+
+def _adapt(ctx: Context, job: Job, source: SourceInfo, ladder: Ladder) -> Ladder:
+    """Per-title bitrates from trial encodes of a few windows of the source (read through a presigned URL)."""
+    url = ctx.storage.presigned_get(job.source, PRESIGN_SECONDS)
+    complexity = measure_complexity(url, source, list(ladder.renditions), crf=ctx.settings.adaptive_crf,
+                                    preset=ctx.settings.encoder.preset)
+    adapted = adapt_ladder(ladder, complexity.kbps)
+    ctx.catalog.add_event(job.video_id, "ladder_adapted", crf=complexity.crf, seconds=complexity.seconds_sampled,
+                          needed_kbps=complexity.kbps, fixed_kbps={r.name: r.video_kbps for r in ladder.renditions},
+                          chosen_kbps={r.name: r.video_kbps for r in adapted.renditions})
+    return adapted
 
 
 def transcode(job_data: dict[str, Any], source_data: dict[str, Any], rendition_data: dict[str, Any],

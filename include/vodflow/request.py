@@ -49,6 +49,13 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "title": "Ladder",
         "description": f"A ladder name ({', '.join(sorted(LADDERS))}) or a list of rungs ({', '.join(RUNGS)}).",
     },
+    "adaptive": {
+        "type": ["null", "boolean"],
+        "title": "Per-title ladder",
+        "description": "Optional. Set each rung's bitrate from a quick complexity probe of this video (easy "
+                       "content gets fewer bits, never more than the fixed ladder). Default: the adaptive_ladder "
+                       "setting.",
+    },
     "callback_url": {
         "type": ["null", "string"],
         "pattern": r"^https?://[^\s]+$",
@@ -57,4 +64,5 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "description": "Optional. Receives a JSON POST when the video is ready or failed.",
     },
 }
-DEFAULTS: dict[str, Any] = {"video_id": None, "title": None, "ladder": "default", "callback_url": None}
+DEFAULTS: dict[str, Any] = {"video_id": None, "title": None, "ladder": "default", "adaptive": None,
+                            "callback_url": None}

@@ -6,6 +6,7 @@ costs an encoder roughly what camera footage does; the sound is a tone with a be
 
 from __future__ import annotations
 
+import os
 import subprocess
 from dataclasses import dataclass
 from fractions import Fraction
@@ -44,3 +45,44 @@ def make_sample(path: str, spec: SampleSpec = SampleSpec()) -> str:
     args += [*spec.extra_output_args, path]
     subprocess.run(args, check=True)  # noqa: S603 - fixed argument list
     return path
+
+
+FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
+
+
+def make_lecture_sample(path: str, width: int = 1280, height: int = 720, duration: float = 20.0,
+                        fps: str = "30") -> str:
+    """Easy content, as a recorded lecture is: slides of text that change every 5 s, and a small moving
+    picture in a corner where the speaker would be."""
+    line_h = height // 12
+    slide = f"color=c=white:size={width}x{height}:rate={fps}"
+    topics = ["chunked encoding", "keyframe grid", "aligned renditions", "one join", "per title ladder"]
+    for number in range(int(duration // 5) + 1):  # a new slide every 5 s
+        shown = f":enable='between(t,{5 * number},{5 * number + 5})'"
+        for line in range(4):
+            y = line_h * (2 + 2 * line)
+            if _has_font():
+                text = f"Slide {number + 1} {topics[(number + line) % len(topics)]}"
+                slide += (f",drawtext=fontfile={FONT}:text='{text}':fontcolor=black:fontsize={line_h * 2 // 3}"
+                          f":x={width // 12}:y={y}{shown}")
+            else:  # bars where the text would be
+                slide += (f",drawbox=x={width // 12}:y={y}:w={width // (2 + (number + line) % 3)}:h={line_h // 2}"
+                          f":c=black:t=fill{shown}")
+    speaker = f"testsrc2=size={width // 4 // 2 * 2}x{height // 4 // 2 * 2}:rate={fps},noise=alls=4:allf=t"
+    graph = f"{slide}[slide];{speaker}[speaker];[slide][speaker]overlay=x=W-w-{width // 40}:y=H-h-{height // 40}[out0]"
+    args = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-f", "lavfi", "-i", graph,
+            "-f", "lavfi", "-i", "sine=frequency=220:sample_rate=48000", "-t", f"{duration}",
+            "-c:v", "libx264", "-preset", "ultrafast", "-qp", "10", "-pix_fmt", "yuv420p",
+            "-g", str(round(2 * float(Fraction(fps)))), "-c:a", "aac", "-b:a", "128k", "-ac", "2", path]
+    subprocess.run(args, check=True)  # noqa: S603 - fixed argument list
+    return path
+
+
+def make_action_sample(path: str, width: int = 1280, height: int = 720, duration: float = 20.0,
+                       fps: str = "30") -> str:
+    """Hard content: full-frame motion with heavy grain, as sport or a handheld night shot costs an encoder."""
+    return make_sample(path, SampleSpec(width, height, duration, fps, audio=True, noise=30))
+
+
+def _has_font() -> bool:
+    return os.path.exists(FONT)

@@ -23,6 +23,8 @@ class Settings:
     scratch_dir: str = field(default_factory=lambda: os.path.join(tempfile.gettempdir(), "vodflow"))
     public_base_url: str = ""  # e.g. a CDN in front of the bucket; empty: the plugin serves media itself
     default_ladder: str = "default"
+    adaptive_ladder: bool = False  # per-title bitrates from a complexity probe, when a run does not say
+    adaptive_crf: int = 18  # the constant quality the complexity probe encodes at (bench/quality.py)
     keep_old_versions: int = 1  # previous versions kept after a publish, for players still on them
     watch_prefix: str = "uploads/"  # watch_uploads starts a run for each new object under it
     watch_poll_seconds: float = 5.0
@@ -59,6 +61,8 @@ def load_settings() -> Settings:
         scratch_dir=get("scratch_dir", defaults.scratch_dir),
         public_base_url=get("public_base_url", defaults.public_base_url).rstrip("/"),
         default_ladder=get("default_ladder", defaults.default_ladder),
+        adaptive_ladder=get("adaptive_ladder", str(defaults.adaptive_ladder)).strip().lower() in ("true", "1", "yes"),
+        adaptive_crf=int(getfloat("adaptive_crf", defaults.adaptive_crf)),
         keep_old_versions=int(getfloat("keep_old_versions", defaults.keep_old_versions)),
         watch_prefix=get("watch_prefix", defaults.watch_prefix),
         watch_poll_seconds=getfloat("watch_poll_seconds", defaults.watch_poll_seconds),
