@@ -149,3 +149,20 @@ def test_complexity_windows_lie_inside_the_source(duration, count):
     windows = sample_windows(duration)
     assert len(windows) == count
     assert all(start >= 0 and length > 0 and start + length <= duration + 1e-6 for start, length in windows)
+
+
+# Chunks ----------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("duration,seconds,starts,frames", [
+    (31.0, 12, [0, 12, 24], [360, 360, None]),
+    (26.0, 12, [0, 12], [360, None]),  # a 2 s tail joins the chunk before it
+    (3600.0, 60, list(range(0, 3600, 60)), [1800] * 59 + [None]),
+    (10.0, 60, [0], [None]),
+    (100.0, 10, list(range(0, 96, 12)), [360] * 7 + [None]),  # rounded to the 6 s segment grid
+])
+def test_chunks_lie_on_the_segment_grid(duration, seconds, starts, frames):
+    from vodflow.chunks import plan_chunks
+
+    planned = plan_chunks(duration, "30", seconds)
+    assert [c.start for c in planned] == starts
+    assert [c.frames for c in planned] == frames
+    assert all(c.start % 6 == 0 for c in planned)
