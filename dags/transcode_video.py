@@ -1,12 +1,15 @@
 """
 ### transcode_video — one run per video: S3 source in, adaptive HLS out, catalog written
 
-`register → probe → plan → transcode (one mapped task per rendition, queue "transcode") → publish`,
-with `thumbnails` beside the encodes and `finish` as the teardown that runs whatever happened.
+`register → probe → plan → transcode (one mapped task per rendition, queue "transcode") → join → publish`,
+with `thumbnails` beside the encodes and `finish` as the teardown that runs whatever happened. A source longer
+than `chunk_threshold_seconds` is encoded in chunks instead (one mapped task per chunk, every rendition decoded
+once, plus one for the audio), which `join` turns into continuous renditions once every chunk is done.
 
 Trigger with conf `{"source": "s3://bucket/uploads/clip.mp4"}` (optional `video_id`, `title`, `ladder`,
-`callback_url`). A bad conf is refused when the run is triggered. Bad input (not a video, truncated, too long,
-…) fails at once with its reason in the catalog and the UI; transient faults are retried with backoff.
+`adaptive`, `chunk_seconds`, `callback_url`). A bad conf is refused when the run is triggered. Bad input (not
+a video, truncated, too long, …) fails at once with its reason in the catalog and the UI; transient faults are
+retried with backoff.
 The logic lives in `include/vodflow`; this file only wires it.
 """
 
@@ -77,11 +80,16 @@ def transcode_video() -> None:
     def plan(job: dict[str, Any], source: dict[str, Any]) -> list[dict[str, Any]]:
         return pipeline.plan(job, source)
 
-    # The encode's own timeout is sized from the source duration; this is only the backstop.
-    @task(queue=TRANSCODE_QUEUE, map_index_template="{{ rendition_name }}", execution_timeout=timedelta(hours=12))
-    def transcode(job: dict[str, Any], source: dict[str, Any], rendition: dict[str, Any]) -> dict[str, Any]:
-        get_current_context()["rendition_name"] = rendition["name"]
-        return pipeline.transcode(job, source, rendition)
+    # One work item: a rendition ("720p"), or for a long source a chunk of every rendition ("chunk 03") or the
+    # audio. The encode's own timeout is sized from the source duration; this is only the backstop.
+    @task(queue=TRANSCODE_QUEUE, map_index_template="{{ work_label }}", execution_timeout=timedelta(hours=12))
+    def transcode(job: dict[str, Any], source: dict[str, Any], item: dict[str, Any]) -> dict[str, Any]:
+        get_current_context()["work_label"] = item["label"]
+        return pipeline.transcode(job, source, item)
+
+    @task(queue=TRANSCODE_QUEUE)
+    def join(job: dict[str, Any], items: list[dict[str, Any]], results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return pipeline.join(job, items, list(results))
 
     @task
     def thumbnails(job: dict[str, Any], source: dict[str, Any]) -> dict[str, Any]:
@@ -97,8 +105,9 @@ def transcode_video() -> None:
 
     job = register()
     source = probe(job)
-    encoded = transcode.partial(job=job, source=source).expand(rendition=plan(job, source))
-    published = publish(job, encoded, thumbnails(job, source))
+    work = plan(job, source)
+    encoded = transcode.partial(job=job, source=source).expand(item=work)
+    published = publish(job, join(job, work, encoded), thumbnails(job, source))
     published >> finish(job).as_teardown(setups=job)
 
 

@@ -411,6 +411,18 @@ class Catalog:
                 status=RUNNING, progress=0, error_message=None, updated_at=now()))
             self._event(conn, video_id, "rendition", name=name, status=RUNNING)
 
+    @reconnecting
+    def renditions_progress_at_least(self, video_id: str, version: int, names: Iterable[str],
+                                     progress: float) -> None:
+        """Chunked encodes: every rendition advances together, and a chunk finishing late never moves it back."""
+        value = round(min(progress, 99.9), 1)
+        with self.engine.begin() as conn:
+            conn.execute(renditions.update().where(
+                renditions.c.video_id == video_id, renditions.c.version == version,
+                renditions.c.name.in_(list(names)), renditions.c.status.in_((PENDING, RUNNING)),
+            ).values(status=RUNNING, updated_at=now(), progress=sa.case(
+                (renditions.c.progress < value, value), else_=renditions.c.progress)))
+
     def rendition_progress(self, video_id: str, version: int, name: str, progress: float) -> None:
         with self.engine.begin() as conn:
             conn.execute(renditions.update().where(

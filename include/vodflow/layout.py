@@ -84,6 +84,11 @@ def hls_prefix(video_id: str, version: int) -> str:
     return f"{version_prefix(video_id, version)}hls/"
 
 
+def chunks_prefix(video_id: str, version: int) -> str:
+    """Chunked encodes' intermediate files, between the chunk tasks and the join (deleted by the join)."""
+    return f"{version_prefix(video_id, version)}chunks/"
+
+
 def thumbs_prefix(video_id: str, version: int) -> str:
     return f"{version_prefix(video_id, version)}thumbs/"
 

@@ -32,9 +32,10 @@ from vodflow.catalog import (
     catalog_for_connection,
     is_disconnect,
 )
+from vodflow.chunks import Chunk, encode_audio, encode_chunk, join_rendition, plan_chunks
 from vodflow.complexity import measure_complexity
 from vodflow.encode import encode_rendition
-from vodflow.errors import BadInput, VodflowError
+from vodflow.errors import BadInput, MediaToolError, VodflowError
 from vodflow.hls import MeasuredRendition
 from vodflow.ladder import LADDER_VERSION, Ladder, Rendition, adapt_ladder, plan_ladder, resolve_rungs
 from vodflow.layout import S3Location, parse_source_uri
@@ -63,6 +64,7 @@ class Job:
     ladder: str | list[str]
     callback_url: str | None = None
     adaptive: bool = False
+    chunk_seconds: float | None = None  # None: the settings decide; 0: never chunk
 
     @property
     def source(self) -> S3Location:
@@ -122,7 +124,8 @@ def register(params: dict[str, Any], run_id: str, ctx: Context | None = None) ->
     job = Job(video_id=video_id, version=0, run_id=run_id, source_uri=source_uri, etag=info.etag if info else "",
               size=info.size if info else 0, title=params.get("title") or layout.title_from_key(location.key),
               ladder=ladder, callback_url=params.get("callback_url"),
-              adaptive=bool(ctx.settings.adaptive_ladder if params.get("adaptive") is None else params["adaptive"]))
+              adaptive=bool(ctx.settings.adaptive_ladder if params.get("adaptive") is None else params["adaptive"]),
+              chunk_seconds=params.get("chunk_seconds"))
     version = ctx.catalog.register(video_id=job.video_id, source_uri=job.source_uri, etag=job.etag, size=job.size,
                                    title=job.title, run_id=run_id, ladder_version=LADDER_VERSION,
                                    uploaded_at=info.last_modified if info else None)
@@ -157,19 +160,35 @@ def probe_source(job_data: dict[str, Any], ctx: Context | None = None) -> dict[s
 
 
 def plan(job_data: dict[str, Any], source_data: dict[str, Any], ctx: Context | None = None) -> list[dict[str, Any]]:
+    """The ladder, and the work items the mapped ``transcode`` task runs: one per rendition, or for a long
+    source one per chunk (every rendition of that stretch) plus one for the audio."""
     ctx = ctx or Context.load()
     job = Job.from_dict(job_data)
-    width, height, fps, has_audio = (source_data[k] for k in ("width", "height", "fps", "has_audio"))
-    ladder = plan_ladder(width, height, fps, has_audio, job.ladder)
+    source = SourceInfo.from_dict(source_data)
+    ladder = plan_ladder(source.width, source.height, source.fps, source.has_audio, job.ladder)
     if job.adaptive:
-        ladder = _adapt(ctx, job, SourceInfo.from_dict(source_data), ladder)
+        ladder = _adapt(ctx, job, source, ladder)
     ctx.catalog.plan_renditions(job.video_id, job.run_id, job.version, [
         RenditionPlan(r.name, r.width, r.height, r.video_kbps, r.audio_kbps, round(hls.frame_rate_value(r.fps), 3))
         for r in ladder.renditions
     ])
     log.info("Ladder v%d: %s", ladder.version,
              ", ".join(f"{r.name} {r.width}x{r.height} {r.video_kbps}k" for r in ladder.renditions))
-    return [r.to_dict() for r in ladder.renditions]
+    renditions = [r.to_dict() for r in ladder.renditions]
+    chunk_seconds = job.chunk_seconds
+    if chunk_seconds is None:
+        chunk_seconds = ctx.settings.chunk_seconds if source.duration > ctx.settings.chunk_threshold_seconds else 0
+    planned = plan_chunks(source.duration, ladder.renditions[0].fps, chunk_seconds) if chunk_seconds else []
+    if len(planned) < 2:
+        return [{"kind": "rendition", "label": r["name"], "rendition": r} for r in renditions]
+    items = [{"kind": "chunk", "label": c.label, "chunk": c.to_dict(), "chunks": len(planned),
+              "renditions": renditions} for c in planned]
+    if source.has_audio:
+        items.append({"kind": "audio", "label": "audio",
+                      "bitrates": sorted({r.audio_kbps for r in ladder.renditions if r.audio_kbps})})
+    ctx.catalog.add_event(job.video_id, "chunked", chunks=len(planned), seconds=planned[1].start)
+    log.info("Encoding in %d chunks of %g s", len(planned), planned[1].start)
+    return items
 
 
 def _adapt(ctx: Context, job: Job, source: SourceInfo, ladder: Ladder) -> Ladder:
@@ -184,8 +203,18 @@ def _adapt(ctx: Context, job: Job, source: SourceInfo, ladder: Ladder) -> Ladder
     return adapted
 
 
-def transcode(job_data: dict[str, Any], source_data: dict[str, Any], rendition_data: dict[str, Any],
+def transcode(job_data: dict[str, Any], source_data: dict[str, Any], item: dict[str, Any],
               ctx: Context | None = None) -> dict[str, Any]:
+    """Run one work item of ``plan``: a whole rendition, one chunk of every rendition, or the audio."""
+    if item["kind"] == "chunk":
+        return encode_chunk_item(job_data, source_data, item, ctx)
+    if item["kind"] == "audio":
+        return encode_audio_item(job_data, source_data, item, ctx)
+    return encode_rendition_item(job_data, source_data, item["rendition"], ctx)
+
+
+def encode_rendition_item(job_data: dict[str, Any], source_data: dict[str, Any], rendition_data: dict[str, Any],
+                          ctx: Context | None = None) -> dict[str, Any]:
     """Encode one rendition and upload its segments under the (not yet published) version prefix."""
     ctx = ctx or Context.load()
     job, source, rendition = (Job.from_dict(job_data), SourceInfo.from_dict(source_data),
@@ -225,6 +254,87 @@ def transcode(job_data: dict[str, Any], source_data: dict[str, Any], rendition_d
         ctx.catalog.rendition_done(job.video_id, job.version, rendition.name, codecs=measured.codecs,
                                    bytes_=measured.bytes, segments=len(measured.segments))
         return measured.to_dict()
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def encode_chunk_item(job_data: dict[str, Any], source_data: dict[str, Any], item: dict[str, Any],
+                      ctx: Context | None = None) -> dict[str, Any]:
+    """Encode one chunk of the source for every rendition (decoded once); park the pieces in the bucket."""
+    ctx = ctx or Context.load()
+    job, source, chunk = Job.from_dict(job_data), SourceInfo.from_dict(source_data), Chunk.from_dict(item["chunk"])
+    renditions = [Rendition.from_dict(r) for r in item["renditions"]]
+    names = [r.name for r in renditions]
+    ctx.catalog.renditions_progress_at_least(job.video_id, job.version, names, 0)
+    workdir = str(work_dir(_scratch(ctx, job), f"chunk{chunk.index:03d}"))
+    try:
+        url = ctx.storage.presigned_get(job.source, int(ctx.settings.encoder.timeout_for(source.duration)) + 3600)
+        files = encode_chunk(url, workdir, source, chunk, renditions, ctx.settings.encoder)
+        prefix = layout.chunks_prefix(job.video_id, job.version)
+        keys = {}
+        for name, path in files.items():
+            keys[name] = f"{prefix}{os.path.basename(path)}"
+            ctx.storage.upload_file(path, keys[name])
+        done = sum(1 for key in ctx.storage.list_keys(prefix) if key.rsplit("/", 1)[1].startswith(f"{names[0]}.c"))
+        ctx.catalog.renditions_progress_at_least(job.video_id, job.version, names, 95.0 * done / item["chunks"])
+        return {"kind": "chunk", "index": chunk.index, "keys": keys}
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def encode_audio_item(job_data: dict[str, Any], source_data: dict[str, Any], item: dict[str, Any],
+                      ctx: Context | None = None) -> dict[str, Any]:
+    """The whole audio track, once per AAC bitrate: audio is never cut, so no seam can click."""
+    ctx = ctx or Context.load()
+    job, source = Job.from_dict(job_data), SourceInfo.from_dict(source_data)
+    workdir = str(work_dir(_scratch(ctx, job), "audio"))
+    try:
+        url = ctx.storage.presigned_get(job.source, int(ctx.settings.encoder.timeout_for(source.duration)) + 3600)
+        files = encode_audio(url, workdir, source, list(item["bitrates"]), ctx.settings.encoder)
+        prefix = layout.chunks_prefix(job.video_id, job.version)
+        keys = {}
+        for kbps, path in files.items():
+            keys[str(kbps)] = f"{prefix}{os.path.basename(path)}"
+            ctx.storage.upload_file(path, keys[str(kbps)])
+        return {"kind": "audio", "keys": keys}
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def join(job_data: dict[str, Any], items: list[dict[str, Any]], results: list[dict[str, Any]],
+         ctx: Context | None = None) -> list[dict[str, Any]]:
+    """After every work item has finished, once: the measured renditions for ``publish``. A chunked encode is
+    joined here, per rendition, into one continuous HLS rendition (stream copy) and uploaded."""
+    if all(item["kind"] == "rendition" for item in items):
+        return list(results)
+    ctx = ctx or Context.load()
+    job = Job.from_dict(job_data)
+    chunk_keys = sorted((r for r in results if r["kind"] == "chunk"), key=lambda r: r["index"])
+    audio_keys = next((r["keys"] for r in results if r["kind"] == "audio"), {})
+    renditions = [Rendition.from_dict(r) for r in next(i for i in items if i["kind"] == "chunk")["renditions"]]
+    if len(chunk_keys) != items[0]["chunks"]:
+        raise MediaToolError(f"{len(chunk_keys)} of {items[0]['chunks']} chunks were encoded")
+    workdir = _scratch(ctx, job) / "join"
+    measured_all = []
+    try:
+        parts_dir = workdir / "parts"
+        parts_dir.mkdir(parents=True, exist_ok=True)
+        for key in [k for r in chunk_keys for k in r["keys"].values()] + list(audio_keys.values()):
+            ctx.storage.download(S3Location(ctx.storage.bucket, key), str(parts_dir / key.rsplit("/", 1)[1]))
+        for rendition in renditions:
+            parts = [str(parts_dir / r["keys"][rendition.name].rsplit("/", 1)[1]) for r in chunk_keys]
+            audio = (str(parts_dir / audio_keys[str(rendition.audio_kbps)].rsplit("/", 1)[1])
+                     if rendition.audio_kbps else None)
+            out_dir = workdir / rendition.name
+            measured = join_rendition(parts, audio, str(out_dir), rendition, ctx.settings.encoder)
+            ctx.storage.upload_tree(str(out_dir), f"{layout.hls_prefix(job.video_id, job.version)}{rendition.name}/",
+                                    exclude=("index.m3u8",))
+            ctx.catalog.rendition_done(job.video_id, job.version, rendition.name, codecs=measured.codecs,
+                                       bytes_=measured.bytes, segments=len(measured.segments))
+            measured_all.append(measured.to_dict())
+            shutil.rmtree(out_dir, ignore_errors=True)
+        ctx.storage.delete_prefix(layout.chunks_prefix(job.video_id, job.version))
+        return measured_all
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 

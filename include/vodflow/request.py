@@ -56,6 +56,14 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                        "content gets fewer bits, never more than the fixed ladder). Default: the adaptive_ladder "
                        "setting.",
     },
+    "chunk_seconds": {
+        "type": ["null", "number"],
+        "minimum": 0,
+        "maximum": 3600,
+        "title": "Chunk length",
+        "description": "Optional. Encode in chunks of about this many seconds, in parallel (0: never). Default: "
+                       "chunk_seconds for sources longer than chunk_threshold_seconds.",
+    },
     "callback_url": {
         "type": ["null", "string"],
         "pattern": r"^https?://[^\s]+$",
@@ -65,4 +73,4 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     },
 }
 DEFAULTS: dict[str, Any] = {"video_id": None, "title": None, "ladder": "default", "adaptive": None,
-                            "callback_url": None}
+                            "chunk_seconds": None, "callback_url": None}

@@ -24,6 +24,8 @@ class Settings:
     public_base_url: str = ""  # e.g. a CDN in front of the bucket; empty: the plugin serves media itself
     default_ladder: str = "default"
     adaptive_ladder: bool = False  # per-title bitrates from a complexity probe, when a run does not say
+    chunk_threshold_seconds: float = 120.0  # longer sources are encoded in chunks, in parallel
+    chunk_seconds: float = 30.0  # chunk length (rounded to the 6 s segment grid)
     adaptive_crf: int = 18  # the constant quality the complexity probe encodes at (bench/quality.py)
     keep_old_versions: int = 1  # previous versions kept after a publish, for players still on them
     watch_prefix: str = "uploads/"  # watch_uploads starts a run for each new object under it
@@ -63,6 +65,8 @@ def load_settings() -> Settings:
         default_ladder=get("default_ladder", defaults.default_ladder),
         adaptive_ladder=get("adaptive_ladder", str(defaults.adaptive_ladder)).strip().lower() in ("true", "1", "yes"),
         adaptive_crf=int(getfloat("adaptive_crf", defaults.adaptive_crf)),
+        chunk_threshold_seconds=getfloat("chunk_threshold_seconds", defaults.chunk_threshold_seconds),
+        chunk_seconds=getfloat("chunk_seconds", defaults.chunk_seconds),
         keep_old_versions=int(getfloat("keep_old_versions", defaults.keep_old_versions)),
         watch_prefix=get("watch_prefix", defaults.watch_prefix),
         watch_poll_seconds=getfloat("watch_poll_seconds", defaults.watch_poll_seconds),

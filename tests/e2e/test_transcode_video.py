@@ -112,3 +112,27 @@ def test_a_per_title_ladder_spends_fewer_bits_on_easy_content(embedded_stack, tm
     report = check_tree(tmp_path / "out" / "hls", expected_duration=video["duration"], expect_audio=True)
     assert report.ok, report.summary()
     assert all(r["bandwidth"] < fixed[r["name"]] * 1000 for r in renditions)
+
+
+def test_a_long_video_is_encoded_in_chunks_on_the_transcode_queue(embedded_stack, tmp_path):
+    """conf chunk_seconds on a 31 s source: mapped tasks named by chunk (and one for the audio) on the transcode
+    queue, one join after all of them, a conformant published tree and no intermediate pieces left."""
+    from vodflow.samples import SampleSpec, make_sample
+
+    stack = embedded_stack
+    source = Path(make_sample(str(tmp_path / "long.mp4"), SampleSpec(854, 480, 31.0, "30", audio=True)))
+    run_id = stack.client.trigger(DAG, {"source": upload(stack, source, "long.mp4"), "chunk_seconds": 12})
+    assert stack.client.wait_for_run(DAG, run_id, timeout=600)["state"] == "success"
+    tasks = stack.client.task_instances(DAG, run_id)
+    work = [t for t in tasks if t["task_id"] == "transcode"]
+    assert sorted(t["rendered_map_index"] for t in work) == ["audio", "chunk 00", "chunk 01", "chunk 02"]
+    assert {(t["queue"], t["state"]) for t in work} == {("transcode", "success")}
+    joins = [t for t in tasks if t["task_id"] == "join"]
+    assert len(joins) == 1 and joins[0]["try_number"] == 1
+    assert joins[0]["start_date"] >= max(t["end_date"] for t in work)  # the join ran once, after every chunk
+    video = video_of(stack, run_id)
+    assert (video["status"], video["current_version"]) == ("ready", 1)
+    assert not stack.storage.list_keys(layout.chunks_prefix(video["id"], 1))
+    stack.storage.download_tree(layout.version_prefix(video["id"], 1), str(tmp_path / "out"))
+    report = check_tree(tmp_path / "out" / "hls", expected_duration=video["duration"], expect_audio=True)
+    assert report.ok, report.summary()

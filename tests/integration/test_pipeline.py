@@ -30,12 +30,13 @@ def upload(ctx: pipeline.Context, path: Path, key: str) -> str:
 def run_all(ctx: pipeline.Context, params: dict, run_id: str) -> dict:
     job = pipeline.register(params, run_id, ctx)
     source = pipeline.probe_source(job, ctx)
-    renditions = pipeline.plan(job, source, ctx)
-    measured = [pipeline.transcode(job, source, r, ctx) for r in renditions]
+    items = pipeline.plan(job, source, ctx)
+    results = [pipeline.transcode(job, source, item, ctx) for item in items]
+    measured = pipeline.join(job, items, results, ctx)
     pictures = pipeline.thumbnails(job, source, ctx)
     result = pipeline.publish(job, measured, pictures, ctx)
     pipeline.finish(job, ctx)
-    return {"job": job, "source": source, "result": result}
+    return {"job": job, "source": source, "result": result, "items": items}
 
 
 def test_a_video_is_published_whole(ctx, media, tmp_path):
@@ -120,8 +121,28 @@ def test_a_truncated_upload_is_confirmed_locally_before_it_is_blamed(ctx, media)
     source = upload(ctx, media.bad("cut-faststart.mp4"), f"uploads/{uuid.uuid4().hex[:6]}/cut.mp4")
     job = pipeline.register({"source": source}, "run-cut", ctx)
     info = pipeline.probe_source(job, ctx)  # the header is intact
-    rendition = pipeline.plan(job, info, ctx)[-1]
+    rendition = pipeline.plan(job, info, ctx)[-1]  # a work item: the lowest rendition
     with pytest.raises(BadInput) as caught:
         pipeline.transcode(job, info, rendition, ctx)
     assert caught.value.code == errors.UNREADABLE and "truncated" in caught.value.message
     assert not any(Path(ctx.settings.scratch_dir, job["video_id"]).rglob("source*")), "local copy removed"
+
+
+def test_a_long_video_is_encoded_in_chunks_and_joined_once(ctx, tmp_path):
+    """31 s in 12 s chunks (conf chunk_seconds): three chunk items and one audio item, joined into renditions
+    that pass every HLS check; the intermediate pieces are gone from the bucket afterwards."""
+    from vodflow.samples import SampleSpec, make_sample
+
+    path = Path(make_sample(str(tmp_path / "long.mp4"), SampleSpec(640, 360, 31.0, "30", audio=True)))
+    run = run_all(ctx, {"source": upload(ctx, path, f"uploads/{uuid.uuid4().hex[:6]}/long.mp4"), "chunk_seconds": 12,
+                        "ladder": ["360p", "240p"]}, "run-chunked")
+    assert [item["label"] for item in run["items"]] == ["chunk 00", "chunk 01", "chunk 02", "audio"]
+    video_id = run["job"]["video_id"]
+    video = ctx.catalog.get_video(video_id)
+    assert (video["status"], video["current_version"]) == ("ready", 1)
+    assert [(r["name"], r["status"], r["progress"]) for r in ctx.catalog.get_renditions(video_id, 1)] == [
+        ("360p", "done", 100), ("240p", "done", 100)]
+    assert not ctx.storage.list_keys(layout.chunks_prefix(video_id, 1))
+    ctx.storage.download_tree(layout.version_prefix(video_id, 1), str(tmp_path / "out"))
+    report = check_tree(tmp_path / "out" / "hls", expected_duration=31.0, expect_audio=True)
+    assert report.ok, report.summary()

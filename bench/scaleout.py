@@ -1,0 +1,141 @@
+"""Scale-out: one long video on 1 single-core transcode worker vs 2 (each pinned to its own core with taskset).
+Prints times and ratios; asserts nothing.
+
+    .venv/bin/python bench/scaleout.py [--duration 180] [--chunk 30]
+
+Runs, on the Celery stack (this machine's Postgres and Redis, fresh databases):
+  1. chunked, 1 worker   2. chunked, 2 workers   3. one task per rendition (no chunks), 2 workers
+Goal: chunked with 2 workers ≥ 1.8× faster than with 1. It also times the two possible chunk shapes with bare
+ffmpeg on one chunk — every rendition from one decode vs one process per rendition — in CPU seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import redis
+import sqlalchemy as sa
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from e2e import PG_ADMIN, REDIS_URL
+
+from vodflow.chunks import build_chunk_command, plan_chunks
+from vodflow.devstack import LocalS3, celery_stack, create_database, drop_database
+from vodflow.encode import EncoderSettings
+from vodflow.ladder import plan_ladder
+from vodflow.probe import FILE_PROTOCOLS, probe
+from vodflow.samples import SampleSpec, make_sample
+
+DAG = "transcode_video"
+
+
+def cpu_seconds(command: list[str]) -> float:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    subprocess.run(command, check=True, capture_output=True)  # noqa: S603 - argument list
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def chunk_shapes(src: Path, work: Path, chunk_seconds: float) -> tuple[float, float]:
+    """CPU seconds for one chunk: all renditions from one decode, and one ffmpeg per rendition."""
+    source = probe(str(src), src.stat().st_size, src.read_bytes()[:4096], protocols=FILE_PROTOCOLS)
+    renditions = list(plan_ladder(source.width, source.height, source.fps, source.has_audio).renditions)
+    chunk = plan_chunks(source.duration, renditions[0].fps, chunk_seconds)[1]
+    settings = EncoderSettings(threads=1)
+    work.mkdir(parents=True, exist_ok=True)
+    once = cpu_seconds(build_chunk_command(str(src), str(work), source, chunk, renditions, settings))
+    apart = sum(cpu_seconds(build_chunk_command(str(src), str(work), source, chunk, [r], settings))
+                for r in renditions)
+    return once, apart
+
+
+def timed_run(stack, s3_client, src: Path, conf: dict) -> tuple[float, int]:
+    key = f"uploads/scaleout/{uuid.uuid4().hex[:8]}.mp4"
+    s3_client.upload_file(str(src), "vodflow", key)
+    client = stack.client()
+    client.timeout = 120
+    started = time.monotonic()
+    run_id = client.trigger(DAG, {"source": f"s3://vodflow/{key}", **conf})
+    run = client.wait_for_run(DAG, run_id, timeout=3600, poll=0.5)
+    elapsed = time.monotonic() - started
+    if run["state"] != "success":
+        raise RuntimeError(f"run {run_id} ended {run['state']}")
+    items = [t for t in client.task_instances(DAG, run_id) if t["task_id"] == "transcode"]
+    return elapsed, len(items)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", type=float, default=180.0)
+    parser.add_argument("--chunk", type=float, default=30.0)
+    args = parser.parse_args()
+    if (os.cpu_count() or 1) < 2:
+        parser.error("needs at least 2 CPUs")
+    work = Path(tempfile.mkdtemp(prefix="vodflow-scaleout-"))
+    src = work / "long-720p.mp4"
+    make_sample(str(src), SampleSpec(1280, 720, args.duration, "30", audio=True))
+    print(f"{args.duration:g} s 720p30 with audio, default ladder (720p/480p/360p), chunks of {args.chunk:g} s; "
+          f"{os.cpu_count()} cores")
+    once, apart = chunk_shapes(src, work / "shapes", args.chunk)
+    print(f"one chunk, bare ffmpeg, 1 thread: every rendition from one decode {once:.1f} CPU s; one ffmpeg per "
+          f"rendition {apart:.1f} CPU s ({apart / once:.2f}x)")
+
+    s3 = LocalS3(work).start(buckets=["vodflow"])
+    suffix = uuid.uuid4().hex[:8]
+    databases = [f"vodflow_scale_af_{suffix}", f"vodflow_scale_cat_{suffix}"]
+    stack = None
+    try:
+        metadata_url, catalog_url = (create_database(PG_ADMIN, name) for name in databases)
+        redis.Redis.from_url(REDIS_URL).flushdb()
+        parsed = sa.make_url(catalog_url)
+        catalog_conn = json.dumps({"conn_type": "postgres", "host": parsed.host, "port": parsed.port or 5432,
+                                   "login": parsed.username, "schema": parsed.database})
+        stack = celery_stack(work / "stack", airflow_db_url=metadata_url, redis_url=REDIS_URL,
+                             catalog_conn=catalog_conn, s3_endpoint=s3.endpoint, transcode_workers=2,
+                             transcode_concurrency=1, triggerer=False)
+        for component in stack.components:  # single-core workers, x264 told so
+            if component.name.startswith("transcode-"):
+                component.cpus = str(int(component.name.rsplit("-", 1)[1]) - 1)
+                component.env["AIRFLOW__VODFLOW__ENCODER_THREADS"] = "1"
+        second = stack.component("transcode-2")
+        stack.components.remove(second)
+        stack.prepare()
+        stack.start()
+        stack.client().wait_for_dag(DAG)
+        import boto3
+
+        s3_client = boto3.client("s3", endpoint_url=s3.endpoint, aws_access_key_id="bench",
+                                 aws_secret_access_key="bench-secret", region_name="us-east-1")
+        chunked = {"chunk_seconds": args.chunk}
+        one, items = timed_run(stack, s3_client, src, chunked)
+        print(f"chunked, 1 worker : {one:7.1f} s  ({items} work items)")
+        stack.components.append(second)
+        stack.start_component(second)
+        time.sleep(5)
+        two, items = timed_run(stack, s3_client, src, chunked)
+        print(f"chunked, 2 workers: {two:7.1f} s  ({items} work items)   speed-up {one / two:.2f}x  (goal ≥ 1.8)")
+        whole, items = timed_run(stack, s3_client, src, {"chunk_seconds": 0})
+        print(f"per rendition, 2 workers: {whole:7.1f} s  ({items} work items)   speed-up over chunked 1 worker "
+              f"{one / whole:.2f}x")
+        return 0
+    finally:
+        if stack is not None:
+            stack.stop()
+        s3.stop()
+        for name in databases:
+            drop_database(PG_ADMIN, name)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
