@@ -29,19 +29,17 @@ import uuid
 from datetime import datetime
 from pathlib import Path
 
-import redis
 import sqlalchemy as sa
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchstack import DAG, celery_bench_stack, embedded_bench_stack, s3_client
+
 from vodflow.catalog import Catalog, make_engine, videos
-from vodflow.devstack import AirflowStack, LocalS3, celery_stack, create_database, drop_database
+from vodflow.devstack import AirflowStack, LocalS3
 from vodflow.encode import EncoderSettings, build_encode_command, build_multi_encode_command
 from vodflow.ladder import plan_ladder
 from vodflow.probe import FILE_PROTOCOLS, probe
 from vodflow.samples import SampleSpec, make_sample
-
-PG_ADMIN = os.environ.get("VODFLOW_TEST_PG", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
-REDIS_URL = os.environ.get("VODFLOW_BENCH_REDIS", "redis://127.0.0.1:6379/12")
-DAG = "transcode_video"
 
 
 def bare(src: Path, work: Path, cpus: str | None = None) -> tuple[float, float]:
@@ -168,63 +166,47 @@ def main() -> int:
     print(f"source: {src.stat().st_size / 1e6:.1f} MB, {args.duration:g} s 1080p30 with audio; {os.cpu_count()} cores")
 
     s3 = LocalS3(work, cpus="0" if args.pin else None).start(buckets=["vodflow"])
-    suffix = uuid.uuid4().hex[:8]
-    databases: list[str] = []
-    stack: AirflowStack | None = None
-    try:
-        if args.executor == "celery":
-            databases = [f"vodflow_bench_af_{suffix}", f"vodflow_bench_cat_{suffix}"]
-            metadata_url, catalog_url = (create_database(PG_ADMIN, name) for name in databases)
-            redis.Redis.from_url(REDIS_URL).flushdb()
-            parsed = sa.make_url(catalog_url)
-            catalog_conn = json.dumps({"conn_type": "postgres", "host": parsed.host, "port": parsed.port or 5432,
-                                       "login": parsed.username, "schema": parsed.database})
-            stack = celery_stack(work / "stack", airflow_db_url=metadata_url, redis_url=REDIS_URL,
-                                 catalog_conn=catalog_conn, s3_endpoint=s3.endpoint, triggerer=False)
-            if args.pin:
-                for component in stack.components:
-                    component.cpus = "1" if component.name.startswith("transcode") else "0"
-        else:
-            catalog_url = f"sqlite:///{work / 'stack' / 'catalog.db'}"
-            stack = AirflowStack(work / "stack", "embedded.env", {"S3_ENDPOINT": s3.endpoint})
-        stack.prepare()
-        stack.start()
-        stack.client().wait_for_dag(DAG)
-        import boto3
 
-        s3_client = boto3.client("s3", endpoint_url=s3.endpoint, aws_access_key_id="bench",
-                                 aws_secret_access_key="bench-secret", region_name="us-east-1")
-        catalog = Catalog(make_engine(catalog_url))
-        warmup = run_pipeline(stack, catalog, s3_client, warm, "warm-up")
-        print(f"warm-up run (2 s clip, cold workers): trigger → ready {warmup['ready']:.2f} s")
-        results, bare_a, bare_b = [], [], []
-        for i in range(args.runs):
-            a, b = bare(src, work / "bare", cpus="1" if args.pin else None)
-            bare_a.append(a)
-            bare_b.append(b)
-            results.append(run_pipeline(stack, catalog, s3_client, src, f"run {i + 1}"))
-            r = results[-1]
-            print(f"\nrun {i + 1}: pipeline trigger → ready {r['ready']:.2f} s | bare (a) per-rendition parallel "
-                  f"{a:.2f} s | bare (b) decode once {b:.2f} s | trigger → first transcode running "
-                  f"{r['first_transcode']:.2f} s")
-            breakdown(r, work / "stack")
-        pipeline = statistics.median(r["ready"] for r in results)
-        a, b = statistics.median(bare_a), statistics.median(bare_b)
-        shape = "pinned: control plane CPU 0, encoding CPU 1" if args.pin else "everything shares every CPU"
-        print(f"\n=== {args.executor} executor ({shape}), {args.duration:g} s 1080p30, default ladder, "
-              f"median of {args.runs} ===")
-        print(f"pipeline trigger → ready : {pipeline:7.2f} s")
-        print(f"bare ffmpeg (a) parallel : {a:7.2f} s   ratio {pipeline / a:.2f}  (goal ≤ 1.10)")
-        print(f"bare ffmpeg (b) once     : {b:7.2f} s   ratio {pipeline / b:.2f}  (goal ≤ 1.20)")
-        print(f"trigger → first transcode running: {statistics.median(r['first_transcode'] for r in results):.2f} s")
-        return 0
+    def pin(stack: AirflowStack) -> None:
+        for component in stack.components:
+            component.cpus = "1" if component.name.startswith("transcode") else "0"
+
+    started = (celery_bench_stack(work, s3.endpoint, "bench", configure=pin if args.pin else None)
+               if args.executor == "celery" else embedded_bench_stack(work, s3.endpoint))
+    try:
+        with started as (stack, catalog_url):
+            return measure(args, stack, catalog_url, s3_client(s3.endpoint), src, warm, work)
     finally:
-        if stack is not None:
-            stack.stop()
         s3.stop()
-        for name in databases:
-            drop_database(PG_ADMIN, name)
         shutil.rmtree(work, ignore_errors=True)
+
+
+def measure(args: argparse.Namespace, stack: AirflowStack, catalog_url: str, s3, src: Path, warm: Path,
+            work: Path) -> int:
+    catalog = Catalog(make_engine(catalog_url))
+    warmup = run_pipeline(stack, catalog, s3, warm, "warm-up")
+    print(f"warm-up run (2 s clip, cold workers): trigger → ready {warmup['ready']:.2f} s")
+    results, bare_a, bare_b = [], [], []
+    for i in range(args.runs):
+        a, b = bare(src, work / "bare", cpus="1" if args.pin else None)
+        bare_a.append(a)
+        bare_b.append(b)
+        results.append(run_pipeline(stack, catalog, s3, src, f"run {i + 1}"))
+        r = results[-1]
+        print(f"\nrun {i + 1}: pipeline trigger → ready {r['ready']:.2f} s | bare (a) per-rendition parallel "
+              f"{a:.2f} s | bare (b) decode once {b:.2f} s | trigger → first transcode running "
+              f"{r['first_transcode']:.2f} s")
+        breakdown(r, work / "stack")
+    pipeline = statistics.median(r["ready"] for r in results)
+    a, b = statistics.median(bare_a), statistics.median(bare_b)
+    shape = "pinned: control plane CPU 0, encoding CPU 1" if args.pin else "everything shares every CPU"
+    print(f"\n=== {args.executor} executor ({shape}), {args.duration:g} s 1080p30, default ladder, "
+          f"median of {args.runs} ===")
+    print(f"pipeline trigger → ready : {pipeline:7.2f} s")
+    print(f"bare ffmpeg (a) parallel : {a:7.2f} s   ratio {pipeline / a:.2f}  (goal ≤ 1.10)")
+    print(f"bare ffmpeg (b) once     : {b:7.2f} s   ratio {pipeline / b:.2f}  (goal ≤ 1.20)")
+    print(f"trigger → first transcode running: {statistics.median(r['first_transcode'] for r in results):.2f} s")
+    return 0
 
 
 if __name__ == "__main__":

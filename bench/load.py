@@ -13,7 +13,6 @@ did not end ready):
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import sys
@@ -23,17 +22,15 @@ import time
 import uuid
 from pathlib import Path
 
-import redis
 import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from e2e import PG_ADMIN, REDIS_URL, bare
+from benchstack import DAG, celery_bench_stack, s3_client
+from e2e import bare
 
 from vodflow.catalog import Catalog, make_engine, videos
-from vodflow.devstack import LocalS3, celery_stack, create_database, drop_database
+from vodflow.devstack import AirflowStack, LocalS3
 from vodflow.samples import SampleSpec, make_sample
-
-DAG = "transcode_video"
 
 
 def cpu_busy_sampler(samples: list[tuple[float, float]], stop: threading.Event) -> None:
@@ -60,70 +57,55 @@ def main() -> int:
     print(f"{args.videos} videos of {args.duration:g} s 720p30 with audio (ladder 720p/480p/360p); "
           f"{os.cpu_count()} cores")
     s3 = LocalS3(work).start(buckets=["vodflow"])
-    suffix = uuid.uuid4().hex[:8]
-    databases = [f"vodflow_load_af_{suffix}", f"vodflow_load_cat_{suffix}"]
-    stack = None
     try:
-        metadata_url, catalog_url = (create_database(PG_ADMIN, name) for name in databases)
-        redis.Redis.from_url(REDIS_URL).flushdb()
-        parsed = sa.make_url(catalog_url)
-        catalog_conn = json.dumps({"conn_type": "postgres", "host": parsed.host, "port": parsed.port or 5432,
-                                   "login": parsed.username, "schema": parsed.database})
-        stack = celery_stack(work / "stack", airflow_db_url=metadata_url, redis_url=REDIS_URL,
-                             catalog_conn=catalog_conn, s3_endpoint=s3.endpoint, triggerer=False)
-        stack.prepare()
-        stack.start()
-        client = stack.client()
-        client.timeout = 120
-        client.wait_for_dag(DAG)
-        import boto3
-
-        s3_client = boto3.client("s3", endpoint_url=s3.endpoint, aws_access_key_id="load",
-                                 aws_secret_access_key="load-secret", region_name="us-east-1")
-        keys = [f"uploads/load/{i:02d}-{uuid.uuid4().hex[:6]}.mp4" for i in range(args.videos)]
-        for key in keys:
-            s3_client.upload_file(str(src), "vodflow", key)
-        samples: list[tuple[float, float]] = []
-        stop = threading.Event()
-        sampler = threading.Thread(target=cpu_busy_sampler, args=(samples, stop), daemon=True)
-        sampler.start()
-        started = time.monotonic()
-        runs = [client.trigger(DAG, {"source": f"s3://vodflow/{key}"}) for key in keys]
-        print(f"triggered {len(runs)} runs in {time.monotonic() - started:.1f} s")
-        states = [client.wait_for_run(DAG, run_id, timeout=3600, poll=2.0)["state"] for run_id in runs]
-        wall = time.monotonic() - started
-        stop.set()
-        catalog = Catalog(make_engine(catalog_url))
-        with catalog.engine.connect() as conn:
-            statuses = conn.execute(sa.select(videos.c.status, sa.func.count()).group_by(videos.c.status)).all()
-        busy = [b for t, b in samples if t - started > 5]  # after the first encodes began
-        gaps, longest, current = 0, 0.0, 0.0
-        for _, b in samples:
-            current = current + 1 if b < 0.5 else 0.0
-            longest = max(longest, current)
-            gaps += b < 0.5
-        print(f"runs: {sorted(set(states))}  videos: {dict(statuses)}")
-        print(f"pipeline wall time            : {wall:7.1f} s")
-        print(f"CPU busy (mean of 1 s samples): {100 * sum(busy) / max(len(busy), 1):5.1f} %; "
-              f"samples under 50 %: {gaps} of {len(samples)}; longest such stretch {longest:.0f} s")
-        stack.stop()
-        stack = None
+        with celery_bench_stack(work, s3.endpoint, "load") as (stack, catalog_url):
+            wall, states, statuses = load(stack, catalog_url, s3_client(s3.endpoint), src, args.videos)
         total_a = total_b = 0.0
-        for _ in keys:
+        for _ in range(args.videos):
             a, b = bare(src, work / "bare", cpus=None)
             total_a, total_b = total_a + a, total_b + b
         print(f"bare ffmpeg back to back (a)  : {total_a:7.1f} s  (each video's renditions in parallel)  "
               f"ratio {wall / total_a:.2f}")
         print(f"bare ffmpeg back to back (b)  : {total_b:7.1f} s  (each video decoded once)              "
               f"ratio {wall / total_b:.2f}")
-        return 0 if set(states) == {"success"} and dict(statuses) == {"ready": len(keys)} else 1
+        return 0 if set(states) == {"success"} and statuses == {"ready": args.videos} else 1
     finally:
-        if stack is not None:
-            stack.stop()
         s3.stop()
-        for name in databases:
-            drop_database(PG_ADMIN, name)
         shutil.rmtree(work, ignore_errors=True)
+
+
+def load(stack: AirflowStack, catalog_url: str, s3, src: Path, count: int) -> tuple[float, list[str], dict]:
+    """Trigger ``count`` runs at once; wait for all; print wall time and how busy the CPUs were."""
+    client = stack.client()
+    client.timeout = 120
+    keys = [f"uploads/load/{i:02d}-{uuid.uuid4().hex[:6]}.mp4" for i in range(count)]
+    for key in keys:
+        s3.upload_file(str(src), "vodflow", key)
+    samples: list[tuple[float, float]] = []
+    stop = threading.Event()
+    sampler = threading.Thread(target=cpu_busy_sampler, args=(samples, stop), daemon=True)
+    sampler.start()
+    started = time.monotonic()
+    runs = [client.trigger(DAG, {"source": f"s3://vodflow/{key}"}) for key in keys]
+    print(f"triggered {len(runs)} runs in {time.monotonic() - started:.1f} s")
+    states = [client.wait_for_run(DAG, run_id, timeout=3600, poll=2.0)["state"] for run_id in runs]
+    wall = time.monotonic() - started
+    stop.set()
+    catalog = Catalog(make_engine(catalog_url))
+    with catalog.engine.connect() as conn:
+        statuses = dict(conn.execute(sa.select(videos.c.status, sa.func.count()).group_by(videos.c.status)).all())
+    catalog.engine.dispose()
+    busy = [b for t, b in samples if t - started > 5]  # after the first encodes began
+    gaps, longest, current = 0, 0.0, 0.0
+    for _, b in samples:
+        current = current + 1 if b < 0.5 else 0.0
+        longest = max(longest, current)
+        gaps += b < 0.5
+    print(f"runs: {sorted(set(states))}  videos: {statuses}")
+    print(f"pipeline wall time            : {wall:7.1f} s")
+    print(f"CPU busy (mean of 1 s samples): {100 * sum(busy) / max(len(busy), 1):5.1f} %; "
+          f"samples under 50 %: {gaps} of {len(samples)}; longest such stretch {longest:.0f} s")
+    return wall, states, statuses
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ ffmpeg on one chunk — every rendition from one decode vs one process per rendi
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import resource
 import shutil
@@ -21,22 +20,18 @@ import sys
 import tempfile
 import time
 import uuid
+from datetime import datetime
 from pathlib import Path
 
-import redis
-import sqlalchemy as sa
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from e2e import PG_ADMIN, REDIS_URL
+from benchstack import DAG, celery_bench_stack, s3_client
 
 from vodflow.chunks import build_chunk_command, plan_chunks
-from vodflow.devstack import LocalS3, celery_stack, create_database, drop_database
+from vodflow.devstack import AirflowStack, Component, LocalS3
 from vodflow.encode import EncoderSettings
 from vodflow.ladder import plan_ladder
 from vodflow.probe import FILE_PROTOCOLS, probe
 from vodflow.samples import SampleSpec, make_sample
-
-DAG = "transcode_video"
 
 
 def cpu_seconds(command: list[str]) -> float:
@@ -59,9 +54,9 @@ def chunk_shapes(src: Path, work: Path, chunk_seconds: float) -> tuple[float, fl
     return once, apart
 
 
-def timed_run(stack, s3_client, src: Path, conf: dict) -> tuple[float, int]:
+def timed_run(stack: AirflowStack, s3, src: Path, conf: dict) -> tuple[float, int]:
     key = f"uploads/scaleout/{uuid.uuid4().hex[:8]}.mp4"
-    s3_client.upload_file(str(src), "vodflow", key)
+    s3.upload_file(str(src), "vodflow", key)
     client = stack.client()
     client.timeout = 120
     started = time.monotonic()
@@ -70,14 +65,26 @@ def timed_run(stack, s3_client, src: Path, conf: dict) -> tuple[float, int]:
     elapsed = time.monotonic() - started
     if run["state"] != "success":
         raise RuntimeError(f"run {run_id} ended {run['state']}")
-    items = [t for t in client.task_instances(DAG, run_id) if t["task_id"] == "transcode"]
-    return elapsed, len(items)
+    tasks = client.task_instances(DAG, run_id)
+    t0 = min(_seconds(t["start_date"]) for t in tasks if t["start_date"])
+    timeline = sorted((_seconds(t["start_date"]) - t0, _seconds(t["end_date"]) - t0, t["task_id"],
+                       t.get("rendered_map_index") or "", _seconds(t["queued_when"]) - t0 if t.get("queued_when")
+                       else 0.0) for t in tasks if t["start_date"])
+    print("    task (queued) start-end: " + "; ".join(
+        f"{name}{' ' + label if label and label != 'None' else ''} ({queued:.0f}) {start:.0f}-{end:.0f}s"
+        for start, end, name, label, queued in timeline))
+    return elapsed, sum(1 for t in tasks if t["task_id"] == "transcode")
+
+
+def _seconds(iso: str) -> float:
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration", type=float, default=180.0)
     parser.add_argument("--chunk", type=float, default=30.0)
+    parser.add_argument("--keep", action="store_true", help="keep the work directory (stack logs) and say where")
     args = parser.parse_args()
     if (os.cpu_count() or 1) < 2:
         parser.error("needs at least 2 CPUs")
@@ -91,50 +98,46 @@ def main() -> int:
           f"rendition {apart:.1f} CPU s ({apart / once:.2f}x)")
 
     s3 = LocalS3(work).start(buckets=["vodflow"])
-    suffix = uuid.uuid4().hex[:8]
-    databases = [f"vodflow_scale_af_{suffix}", f"vodflow_scale_cat_{suffix}"]
-    stack = None
-    try:
-        metadata_url, catalog_url = (create_database(PG_ADMIN, name) for name in databases)
-        redis.Redis.from_url(REDIS_URL).flushdb()
-        parsed = sa.make_url(catalog_url)
-        catalog_conn = json.dumps({"conn_type": "postgres", "host": parsed.host, "port": parsed.port or 5432,
-                                   "login": parsed.username, "schema": parsed.database})
-        stack = celery_stack(work / "stack", airflow_db_url=metadata_url, redis_url=REDIS_URL,
-                             catalog_conn=catalog_conn, s3_endpoint=s3.endpoint, transcode_workers=2,
-                             transcode_concurrency=1, triggerer=False)
-        for component in stack.components:  # single-core workers, x264 told so
-            if component.name.startswith("transcode-"):
-                component.cpus = str(int(component.name.rsplit("-", 1)[1]) - 1)
-                component.env["AIRFLOW__VODFLOW__ENCODER_THREADS"] = "1"
-        second = stack.component("transcode-2")
-        stack.components.remove(second)
-        stack.prepare()
-        stack.start()
-        stack.client().wait_for_dag(DAG)
-        import boto3
+    spare: list[Component] = []
 
-        s3_client = boto3.client("s3", endpoint_url=s3.endpoint, aws_access_key_id="bench",
-                                 aws_secret_access_key="bench-secret", region_name="us-east-1")
-        chunked = {"chunk_seconds": args.chunk}
-        one, items = timed_run(stack, s3_client, src, chunked)
-        print(f"chunked, 1 worker : {one:7.1f} s  ({items} work items)")
-        stack.components.append(second)
-        stack.start_component(second)
-        time.sleep(5)
-        two, items = timed_run(stack, s3_client, src, chunked)
-        print(f"chunked, 2 workers: {two:7.1f} s  ({items} work items)   speed-up {one / two:.2f}x  (goal ≥ 1.8)")
-        whole, items = timed_run(stack, s3_client, src, {"chunk_seconds": 0})
-        print(f"per rendition, 2 workers: {whole:7.1f} s  ({items} work items)   speed-up over chunked 1 worker "
-              f"{one / whole:.2f}x")
-        return 0
+    def configure(stack: AirflowStack) -> None:
+        single_core_workers(stack)
+        spare.append(stack.component("transcode-2"))  # started for the second run only
+        stack.components.remove(spare[0])
+
+    try:
+        with celery_bench_stack(work, s3.endpoint, "scale", configure=configure, transcode_workers=2,
+                                transcode_concurrency=1) as (stack, _):
+            return compare(stack, spare[0], s3_client(s3.endpoint), src, args.chunk)
     finally:
-        if stack is not None:
-            stack.stop()
         s3.stop()
-        for name in databases:
-            drop_database(PG_ADMIN, name)
-        shutil.rmtree(work, ignore_errors=True)
+        if args.keep:
+            print(f"kept {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def single_core_workers(stack: AirflowStack) -> None:
+    """Each transcode worker pinned to its own core, and x264 told so."""
+    for component in stack.components:
+        if component.name.startswith("transcode-"):
+            component.cpus = str(int(component.name.rsplit("-", 1)[1]) - 1)
+            component.env["AIRFLOW__VODFLOW__ENCODER_THREADS"] = "1"
+
+
+def compare(stack: AirflowStack, second: Component, s3, src: Path, chunk_seconds: float) -> int:
+    chunked = {"chunk_seconds": chunk_seconds}
+    one, items = timed_run(stack, s3, src, chunked)
+    print(f"chunked, 1 worker : {one:7.1f} s  ({items} work items)")
+    stack.components.append(second)
+    stack.start_component(second)
+    time.sleep(5)
+    two, items = timed_run(stack, s3, src, chunked)
+    print(f"chunked, 2 workers: {two:7.1f} s  ({items} work items)   speed-up {one / two:.2f}x  (goal ≥ 1.8)")
+    whole, items = timed_run(stack, s3, src, {"chunk_seconds": 0})
+    print(f"per rendition, 2 workers: {whole:7.1f} s  ({items} work items)   speed-up over chunked 1 worker "
+          f"{one / whole:.2f}x")
+    return 0
 
 
 if __name__ == "__main__":

@@ -29,3 +29,6 @@ def _warm_up() -> None:
 
 _warm_up()
 CELERY_CONFIG = dict(DEFAULT_CELERY_CONFIG)
+# Renditions and chunks are long tasks: a worker must not reserve a task it cannot start yet while another
+# worker sits idle (Redis brokers; Celery >= 5.6).
+CELERY_CONFIG["worker_disable_prefetch"] = True

@@ -33,15 +33,6 @@ from vodflow.probe import SourceInfo
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(params=["postgres", "sqlite"])
-def catalog(request, pg_database, tmp_path) -> Catalog:
-    url = pg_database if request.param == "postgres" else f"sqlite:///{tmp_path / 'catalog.db'}"
-    catalog = Catalog(make_engine(url))
-    catalog.migrate()
-    yield catalog
-    catalog.engine.dispose()
-
-
 def new_id() -> str:
     return f"vid_{uuid.uuid4().hex[:12]}"
 

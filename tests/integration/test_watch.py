@@ -16,15 +16,6 @@ pytestmark = pytest.mark.integration
 T0 = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
 
-@pytest.fixture(params=["postgres", "sqlite"])
-def catalog(request, pg_database, tmp_path) -> Catalog:
-    url = pg_database if request.param == "postgres" else f"sqlite:///{tmp_path / 'catalog.db'}"
-    catalog = Catalog(make_engine(url))
-    catalog.migrate()
-    yield catalog
-    catalog.engine.dispose()
-
-
 def objects(bucket: str, *names: str, etag: str = "e1") -> list[UploadObject]:
     return [UploadObject(bucket, f"uploads/{n}", etag, 100, T0 + timedelta(seconds=i)) for i, n in enumerate(names)]
 

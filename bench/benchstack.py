@@ -1,0 +1,68 @@
+"""The Airflow stacks the benchmarks run on, started and torn down the same way by every benchmark."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from vodflow.devstack import AirflowStack, celery_stack, create_database, drop_database
+from vodflow.stack import catalog_connection
+
+PG_ADMIN = os.environ.get("VODFLOW_TEST_PG", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("VODFLOW_BENCH_REDIS", "redis://127.0.0.1:6379/12")
+DAG = "transcode_video"
+
+
+@contextmanager
+def celery_bench_stack(work: Path, s3_endpoint: str, name: str,
+                       configure: Callable[[AirflowStack], None] | None = None,
+                       **options: Any) -> Iterator[tuple[AirflowStack, str]]:
+    """The Celery stack on fresh databases of this machine's Postgres and a flushed Redis DB; yields the started
+    stack (``transcode_video`` parsed) and the catalog's URL; drops the databases after."""
+    suffix = uuid.uuid4().hex[:8]
+    databases = [f"vodflow_{name}_af_{suffix}", f"vodflow_{name}_cat_{suffix}"]
+    stack = None
+    try:
+        metadata_url, catalog_url = (create_database(PG_ADMIN, database) for database in databases)
+        redis.Redis.from_url(REDIS_URL).flushdb()
+        stack = celery_stack(work / "stack", airflow_db_url=metadata_url, redis_url=REDIS_URL,
+                             catalog_conn=catalog_connection(catalog_url), s3_endpoint=s3_endpoint,
+                             triggerer=False, **options)
+        if configure is not None:
+            configure(stack)
+        yield _started(stack), catalog_url
+    finally:
+        if stack is not None:
+            stack.stop()
+        for database in databases:
+            drop_database(PG_ADMIN, database)
+
+
+@contextmanager
+def embedded_bench_stack(work: Path, s3_endpoint: str) -> Iterator[tuple[AirflowStack, str]]:
+    """What `make demo` runs: SQLite, LocalExecutor."""
+    stack = AirflowStack(work / "stack", "embedded.env", {"S3_ENDPOINT": s3_endpoint})
+    try:
+        yield _started(stack), f"sqlite:///{work / 'stack' / 'catalog.db'}"
+    finally:
+        stack.stop()
+
+
+def _started(stack: AirflowStack) -> AirflowStack:
+    stack.prepare()
+    stack.start()
+    stack.client().wait_for_dag(DAG)
+    return stack
+
+
+def s3_client(endpoint: str):
+    import boto3
+
+    return boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="bench", aws_secret_access_key="bench-secret",
+                        region_name="us-east-1")
