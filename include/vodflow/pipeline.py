@@ -183,9 +183,9 @@ def plan(job_data: dict[str, Any], source_data: dict[str, Any], ctx: Context | N
         return [{"kind": "rendition", "label": r["name"], "rendition": r} for r in renditions]
     items = [{"kind": "chunk", "label": c.label, "chunk": c.to_dict(), "chunks": len(planned),
               "renditions": renditions} for c in planned]
-    if source.has_audio:
-        items.append({"kind": "audio", "label": "audio",
-                      "bitrates": sorted({r.audio_kbps for r in ladder.renditions if r.audio_kbps})})
+    if source.has_audio:  # first: the whole track is the longest single item, so it must not be the tail
+        items.insert(0, {"kind": "audio", "label": "audio",
+                         "bitrates": sorted({r.audio_kbps for r in ladder.renditions if r.audio_kbps})})
     ctx.catalog.add_event(job.video_id, "chunked", chunks=len(planned), seconds=planned[1].start)
     log.info("Encoding in %d chunks of %g s", len(planned), planned[1].start)
     return items
@@ -312,8 +312,9 @@ def join(job_data: dict[str, Any], items: list[dict[str, Any]], results: list[di
     chunk_keys = sorted((r for r in results if r["kind"] == "chunk"), key=lambda r: r["index"])
     audio_keys = next((r["keys"] for r in results if r["kind"] == "audio"), {})
     renditions = [Rendition.from_dict(r) for r in next(i for i in items if i["kind"] == "chunk")["renditions"]]
-    if len(chunk_keys) != items[0]["chunks"]:
-        raise MediaToolError(f"{len(chunk_keys)} of {items[0]['chunks']} chunks were encoded")
+    expected = next(i for i in items if i["kind"] == "chunk")["chunks"]
+    if len(chunk_keys) != expected:
+        raise MediaToolError(f"{len(chunk_keys)} of {expected} chunks were encoded")
     workdir = _scratch(ctx, job) / "join"
     measured_all = []
     try:

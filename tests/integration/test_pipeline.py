@@ -129,14 +129,14 @@ def test_a_truncated_upload_is_confirmed_locally_before_it_is_blamed(ctx, media)
 
 
 def test_a_long_video_is_encoded_in_chunks_and_joined_once(ctx, tmp_path):
-    """31 s in 12 s chunks (conf chunk_seconds): three chunk items and one audio item, joined into renditions
+    """31 s in 12 s chunks (conf chunk_seconds): one audio item and three chunk items, joined into renditions
     that pass every HLS check; the intermediate pieces are gone from the bucket afterwards."""
     from vodflow.samples import SampleSpec, make_sample
 
     path = Path(make_sample(str(tmp_path / "long.mp4"), SampleSpec(640, 360, 31.0, "30", audio=True)))
     run = run_all(ctx, {"source": upload(ctx, path, f"uploads/{uuid.uuid4().hex[:6]}/long.mp4"), "chunk_seconds": 12,
                         "ladder": ["360p", "240p"]}, "run-chunked")
-    assert [item["label"] for item in run["items"]] == ["chunk 00", "chunk 01", "chunk 02", "audio"]
+    assert [item["label"] for item in run["items"]] == ["audio", "chunk 00", "chunk 01", "chunk 02"]
     video_id = run["job"]["video_id"]
     video = ctx.catalog.get_video(video_id)
     assert (video["status"], video["current_version"]) == ("ready", 1)
