@@ -5,7 +5,7 @@ motion with heavy grain), every rendition is encoded with the pipeline's own enc
 adaptive ladder — and compared with the source scaled to the rendition's size by ffmpeg's ssim filter.
 Goal: ≥ 30 % fewer bytes on the easy source with SSIM no lower; on the hard source SSIM no lower.
 
-    .venv/bin/python bench/quality.py [--duration 20] [--height 1080]
+    .venv/bin/python bench/quality.py [--duration 20] [--height 1080] [--crf 18]
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from vodflow.encode import EncoderSettings, encode_rendition
 from vodflow.ladder import Ladder, adapt_ladder, plan_ladder
 from vodflow.probe import FILE_PROTOCOLS, SourceInfo, probe
 from vodflow.samples import make_action_sample, make_lecture_sample
+from vodflow.settings import Settings
 
 
 def probe_file(path: Path) -> SourceInfo:
@@ -55,6 +56,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration", type=float, default=20.0)
     parser.add_argument("--height", type=int, default=1080)
+    parser.add_argument("--crf", type=int, default=Settings().adaptive_crf, help="the complexity probe's quality")
     args = parser.parse_args()
     width = args.height * 16 // 9 // 2 * 2
     work = Path(tempfile.mkdtemp(prefix="vodflow-quality-"))
@@ -65,7 +67,7 @@ def main() -> int:
             source = probe_file(src)
             fixed = plan_ladder(source.width, source.height, source.fps, source.has_audio)
             started = time.monotonic()
-            complexity = measure_complexity(str(src), source, list(fixed.renditions))
+            complexity = measure_complexity(str(src), source, list(fixed.renditions), crf=args.crf)
             probe_seconds = time.monotonic() - started
             adaptive = adapt_ladder(fixed, complexity.kbps)
             rows_fixed = encode_ladder(src, source, fixed, work / "fixed" / label.split()[0])
