@@ -139,7 +139,11 @@ def encode_chunk(src: str, work_dir: str, source: SourceInfo, chunk: Chunk, rend
     if result.returncode != 0:
         raise classify_failure(result, work_dir)
     log.info("%s: %s in %.1f s", chunk.label, ", ".join(r.name for r in renditions), result.elapsed)
-    return {r.name: chunk_file(work_dir, chunk, r.name) for r in renditions}
+    files = {r.name: chunk_file(work_dir, chunk, r.name) for r in renditions}
+    for path in files.values():  # a chunk past the end of a truncated source has no frames: say so in the join
+        if not os.path.exists(path):
+            open(path, "wb").close()
+    return files
 
 
 def encode_audio(src: str, work_dir: str, source: SourceInfo, bitrates: list[int],

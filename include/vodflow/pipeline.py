@@ -182,7 +182,7 @@ def plan(job_data: dict[str, Any], source_data: dict[str, Any], ctx: Context | N
     if len(planned) < 2:
         return [{"kind": "rendition", "label": r["name"], "rendition": r} for r in renditions]
     items = [{"kind": "chunk", "label": c.label, "chunk": c.to_dict(), "chunks": len(planned),
-              "renditions": renditions} for c in planned]
+              "duration": source.duration, "renditions": renditions} for c in planned]
     if source.has_audio:  # first: the whole track is the longest single item, so it must not be the tail
         items.insert(0, {"kind": "audio", "label": "audio",
                          "bitrates": sorted({r.audio_kbps for r in ladder.renditions if r.audio_kbps})})
@@ -328,6 +328,10 @@ def join(job_data: dict[str, Any], items: list[dict[str, Any]], results: list[di
                      if rendition.audio_kbps else None)
             out_dir = workdir / rendition.name
             measured = join_rendition(parts, audio, str(out_dir), rendition, ctx.settings.encoder)
+            duration = next(i for i in items if i["kind"] == "chunk")["duration"]
+            if duration - measured.duration > max(1.0, 0.02 * duration):  # chunks past the end came out empty
+                raise BadInput(errors.UNREADABLE, f"Only {measured.duration:.1f} s of the {duration:.1f} s video "
+                               "could be decoded; the file is truncated (an interrupted upload?) or corrupt.")
             ctx.storage.upload_tree(str(out_dir), f"{layout.hls_prefix(job.video_id, job.version)}{rendition.name}/",
                                     exclude=("index.m3u8",))
             ctx.catalog.rendition_done(job.video_id, job.version, rendition.name, codecs=measured.codecs,

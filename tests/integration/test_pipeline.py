@@ -146,3 +146,17 @@ def test_a_long_video_is_encoded_in_chunks_and_joined_once(ctx, tmp_path):
     ctx.storage.download_tree(layout.version_prefix(video_id, 1), str(tmp_path / "out"))
     report = check_tree(tmp_path / "out" / "hls", expected_duration=31.0, expect_audio=True)
     assert report.ok, report.summary()
+
+
+def test_a_truncated_upload_in_a_chunked_run_fails_as_unreadable(ctx, media):
+    """The header says 10 s, the data stops at 4 s: the chunk past the cut comes out empty, and the join
+    refuses to publish a short video instead of calling it ready."""
+    source = upload(ctx, media.bad("cut-faststart.mp4"), f"uploads/{uuid.uuid4().hex[:6]}/cut.mp4")
+    job = pipeline.register({"source": source, "chunk_seconds": 6, "ladder": ["240p"]}, "run-cut-chunked", ctx)
+    info = pipeline.probe_source(job, ctx)
+    items = pipeline.plan(job, info, ctx)
+    assert [item["label"] for item in items] == ["audio", "chunk 00", "chunk 01"]
+    results = [pipeline.transcode(job, info, item, ctx) for item in items]
+    with pytest.raises(BadInput) as caught:
+        pipeline.join(job, items, results, ctx)
+    assert caught.value.code == errors.UNREADABLE and "truncated" in caught.value.message
