@@ -1,11 +1,15 @@
-"""The Airflow stacks the benchmarks run on, started and torn down the same way by every benchmark."""
+"""What every benchmark shares: the Airflow stacks it runs on (started and torn down the same way), timing."""
 
 from __future__ import annotations
 
 import os
+import resource
+import subprocess
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -66,3 +70,17 @@ def s3_client(endpoint: str):
 
     return boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="bench", aws_secret_access_key="bench-secret",
                         region_name="us-east-1")
+
+
+def iso_seconds(value: str | None) -> float | None:
+    """An API timestamp (ISO 8601) as seconds since the epoch."""
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() if value else None
+
+
+def wall_and_cpu(command: list[str]) -> tuple[float, float]:
+    """Run an argument list to completion: its wall time and the CPU time it used (user + system)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.monotonic()
+    subprocess.run(command, check=True, capture_output=True)  # noqa: S603 - argument list
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.monotonic() - started, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)

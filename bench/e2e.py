@@ -26,13 +26,12 @@ import tempfile
 import threading
 import time
 import uuid
-from datetime import datetime
 from pathlib import Path
 
 import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchstack import DAG, celery_bench_stack, embedded_bench_stack, s3_client
+from benchstack import DAG, celery_bench_stack, embedded_bench_stack, iso_seconds, s3_client
 
 from vodflow.catalog import Catalog, make_engine, videos
 from vodflow.devstack import AirflowStack, LocalS3
@@ -63,17 +62,13 @@ def bare(src: Path, work: Path, cpus: str | None = None) -> tuple[float, float]:
     return parallel, once
 
 
-def _iso(value: str | None) -> float | None:
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() if value else None
-
-
 def _log_events(state: Path, run_id: str, map_index: int) -> dict[str, float]:
     """Timestamps of the transcode task's own log lines (download, ffmpeg start/end, upload)."""
     found: dict[str, float] = {}
     for path in state.glob(f"logs/dag_id={DAG}/run_id={run_id}/task_id=transcode/map_index={map_index}/attempt=*.log"):
         for line in path.read_text().splitlines():
             event = json.loads(line)
-            at = _iso(event["timestamp"])
+            at = iso_seconds(event["timestamp"])
             text = str(event.get("event", ""))
             found.setdefault("first", at)
             found["last"] = at
@@ -123,12 +118,12 @@ def run_pipeline(stack: AirflowStack, catalog: Catalog, storage_client, src: Pat
 
 def breakdown(result: dict, state: Path) -> None:
     t0 = result["start"]
-    tis = sorted(result["tis"], key=lambda t: _iso(t["start_date"]) or 0)
+    tis = sorted(result["tis"], key=lambda t: iso_seconds(t["start_date"]) or 0)
     print("  task timeline (s after the trigger request):")
     for ti in tis:
         name = ti["task_id"] + (f"[{ti['rendered_map_index']}]" if ti["rendered_map_index"] else "")
-        start, end = _iso(ti["start_date"]), _iso(ti["end_date"])
-        queued = _iso(ti.get("queued_when"))
+        start, end = iso_seconds(ti["start_date"]), iso_seconds(ti["end_date"])
+        queued = iso_seconds(ti.get("queued_when"))
         line = (f"    {name:<20} queued {queued - t0:6.2f}  start {start - t0:6.2f}  end {end - t0:6.2f}"
                 f"  ({end - start:5.2f})")
         if ti["task_id"] == "transcode":
@@ -138,13 +133,13 @@ def breakdown(result: dict, state: Path) -> None:
                          f"  encode {ev['encoded'] - ev['ffmpeg']:5.2f}  upload {ev['uploaded'] - ev['encoded']:4.2f}")
         print(line)
     transcodes = [t for t in tis if t["task_id"] == "transcode"]
-    first_start = min(_iso(t["start_date"]) for t in transcodes)
-    last_end = max(_iso(t["end_date"]) for t in transcodes)
+    first_start = min(iso_seconds(t["start_date"]) for t in transcodes)
+    last_end = max(iso_seconds(t["end_date"]) for t in transcodes)
     register = next(t for t in tis if t["task_id"] == "register")
     publish = next(t for t in tis if t["task_id"] == "publish")
-    publish_seconds = _iso(publish["end_date"]) - _iso(publish["start_date"])
+    publish_seconds = iso_seconds(publish["end_date"]) - iso_seconds(publish["start_date"])
     print(f"  before the first encode: {first_start - t0:.2f} s (trigger → register start "
-          f"{_iso(register['start_date']) - t0:.2f} s); encodes {last_end - first_start:.2f} s; "
+          f"{iso_seconds(register['start_date']) - t0:.2f} s); encodes {last_end - first_start:.2f} s; "
           f"last encode → ready {result['ready'] - (last_end - t0):.2f} s (publish {publish_seconds:.2f} s)")
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -20,19 +19,12 @@ from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchstack import wall_and_cpu
 from quality import probe_file, ssim
 
 from vodflow.encode import EncoderSettings, build_encode_command
 from vodflow.ladder import plan_ladder
 from vodflow.samples import SampleSpec, make_action_sample, make_lecture_sample, make_sample
-
-
-def run(command: list[str]) -> tuple[float, float]:
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    started = time.monotonic()
-    subprocess.run(command, check=True, capture_output=True)  # noqa: S603 - argument list
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return time.monotonic() - started, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def with_crf(command: list[str], crf: int) -> list[str]:
@@ -48,7 +40,7 @@ def encode(src: Path, out: Path, settings: EncoderSettings, crf: int | None = No
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
     command = build_encode_command(str(src), str(out), source, rendition, settings)
-    wall, cpu = run(with_crf(command, crf) if crf is not None else command)
+    wall, cpu = wall_and_cpu(with_crf(command, crf) if crf is not None else command)
     size = sum(p.stat().st_size for p in out.glob("*.ts"))
     return wall, cpu, size, ssim(src, out / "index.m3u8", rendition.width, rendition.height)
 

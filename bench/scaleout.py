@@ -13,18 +13,15 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from datetime import datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchstack import DAG, celery_bench_stack, s3_client
+from benchstack import DAG, celery_bench_stack, iso_seconds, s3_client, wall_and_cpu
 
 from vodflow.chunks import build_chunk_command, plan_chunks
 from vodflow.devstack import AirflowStack, Component, LocalS3
@@ -34,13 +31,6 @@ from vodflow.probe import FILE_PROTOCOLS, probe
 from vodflow.samples import SampleSpec, make_sample
 
 
-def cpu_seconds(command: list[str]) -> float:
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    subprocess.run(command, check=True, capture_output=True)  # noqa: S603 - argument list
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-
-
 def chunk_shapes(src: Path, work: Path, chunk_seconds: float) -> tuple[float, float]:
     """CPU seconds for one chunk: all renditions from one decode, and one ffmpeg per rendition."""
     source = probe(str(src), src.stat().st_size, src.read_bytes()[:4096], protocols=FILE_PROTOCOLS)
@@ -48,8 +38,8 @@ def chunk_shapes(src: Path, work: Path, chunk_seconds: float) -> tuple[float, fl
     chunk = plan_chunks(source.duration, renditions[0].fps, chunk_seconds)[1]
     settings = EncoderSettings(threads=1)
     work.mkdir(parents=True, exist_ok=True)
-    once = cpu_seconds(build_chunk_command(str(src), str(work), source, chunk, renditions, settings))
-    apart = sum(cpu_seconds(build_chunk_command(str(src), str(work), source, chunk, [r], settings))
+    once = wall_and_cpu(build_chunk_command(str(src), str(work), source, chunk, renditions, settings))[1]
+    apart = sum(wall_and_cpu(build_chunk_command(str(src), str(work), source, chunk, [r], settings))[1]
                 for r in renditions)
     return once, apart
 
@@ -66,18 +56,15 @@ def timed_run(stack: AirflowStack, s3, src: Path, conf: dict) -> tuple[float, in
     if run["state"] != "success":
         raise RuntimeError(f"run {run_id} ended {run['state']}")
     tasks = client.task_instances(DAG, run_id)
-    t0 = min(_seconds(t["start_date"]) for t in tasks if t["start_date"])
-    timeline = sorted((_seconds(t["start_date"]) - t0, _seconds(t["end_date"]) - t0, t["task_id"],
-                       t.get("rendered_map_index") or "", _seconds(t["queued_when"]) - t0 if t.get("queued_when")
+    t0 = min(iso_seconds(t["start_date"]) for t in tasks if t["start_date"])
+    timeline = sorted((iso_seconds(t["start_date"]) - t0, iso_seconds(t["end_date"]) - t0, t["task_id"],
+                       t.get("rendered_map_index") or "", iso_seconds(t["queued_when"]) - t0 if t.get("queued_when")
                        else 0.0) for t in tasks if t["start_date"])
     print("    task (queued) start-end: " + "; ".join(
         f"{name}{' ' + label if label and label != 'None' else ''} ({queued:.0f}) {start:.0f}-{end:.0f}s"
         for start, end, name, label, queued in timeline))
     return elapsed, sum(1 for t in tasks if t["task_id"] == "transcode")
 
-
-def _seconds(iso: str) -> float:
-    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
 
 
 def main() -> int:

@@ -28,6 +28,7 @@ import ffmpeg
 from vodflow.encode import (
     EncoderSettings,
     classify_failure,
+    ffmpeg_command,
     measure_output,
     normalize_picture,
     output_options,
@@ -99,8 +100,7 @@ def build_chunk_command(src: str, work_dir: str, source: SourceInfo, chunk: Chun
             options["frames:v"] = chunk.frames
         outputs.append(scaled(branches.stream(i), rendition).output(chunk_file(work_dir, chunk, rendition.name),
                                                                    **options))
-    return ["ffmpeg", "-hide_banner", "-nostdin", "-y", "-loglevel", "warning",
-            *ffmpeg.merge_outputs(*outputs).get_args()]
+    return ffmpeg_command(ffmpeg.merge_outputs(*outputs))
 
 
 def build_audio_command(src: str, work_dir: str, bitrates: list[int]) -> list[str]:
@@ -110,8 +110,7 @@ def build_audio_command(src: str, work_dir: str, bitrates: list[int]) -> list[st
     outputs = [branches.stream(i).output(audio_file(work_dir, kbps), **{
         "c:a": "aac", "b:a": f"{kbps}k", "ar": 48000, "ac": 2, "vn": None, "map_metadata": -1})
         for i, kbps in enumerate(bitrates)]
-    return ["ffmpeg", "-hide_banner", "-nostdin", "-y", "-loglevel", "warning",
-            *ffmpeg.merge_outputs(*outputs).get_args()]
+    return ffmpeg_command(ffmpeg.merge_outputs(*outputs))
 
 
 def build_join_command(parts: list[str], audio: str | None, out_dir: str, rendition: Rendition,
@@ -123,8 +122,7 @@ def build_join_command(parts: list[str], audio: str | None, out_dir: str, rendit
         streams.append(ffmpeg.input(audio, protocol_whitelist=FILE_PROTOCOLS)["a:0"])
     hls = {k: v for k, v in output_options(rendition, settings, out_dir).items()
            if k.startswith("hls_") or k in ("f", "map_metadata", "map_chapters")}
-    return ["ffmpeg", "-hide_banner", "-nostdin", "-y", "-loglevel", "warning",
-            *ffmpeg.output(*streams, os.path.join(out_dir, "index.m3u8"), c="copy", **hls).get_args()]
+    return ffmpeg_command(ffmpeg.output(*streams, os.path.join(out_dir, "index.m3u8"), c="copy", **hls))
 
 
 def encode_chunk(src: str, work_dir: str, source: SourceInfo, chunk: Chunk, renditions: list[Rendition],

@@ -118,7 +118,7 @@ def source_input(src: str, **options: object) -> ffmpeg.nodes.FilterableStream:
     return ffmpeg.input(src, protocol_whitelist=FILE_PROTOCOLS, format_whitelist=ALLOWED_DEMUXERS, **options)
 
 
-def _command(output: ffmpeg.nodes.OutputStream) -> list[str]:
+def ffmpeg_command(output: ffmpeg.nodes.OutputStream) -> list[str]:
     return ["ffmpeg", "-hide_banner", "-nostdin", "-y", "-loglevel", "warning", *output.get_args()]
 
 
@@ -130,7 +130,7 @@ def build_encode_command(src: str, out_dir: str, source: SourceInfo, rendition: 
     outputs = [video]
     if rendition.audio_kbps:
         outputs.append(stream["a:0"].filter("aresample", **{"async": 1}))
-    return _command(ffmpeg.output(*outputs, os.path.join(out_dir, "index.m3u8"),
+    return ffmpeg_command(ffmpeg.output(*outputs, os.path.join(out_dir, "index.m3u8"),
                                   **output_options(rendition, settings, out_dir)))
 
 
@@ -154,7 +154,7 @@ def build_multi_encode_command(src: str, out_root: str, source: SourceInfo, rend
             streams.append(audios.stream(audio_renditions.index(rendition)))
         outputs.append(ffmpeg.output(*streams, os.path.join(out_dir, "index.m3u8"),
                                      **output_options(rendition, settings, out_dir)))
-    return _command(ffmpeg.merge_outputs(*outputs))
+    return ffmpeg_command(ffmpeg.merge_outputs(*outputs))
 
 
 MIN_FREE_SCRATCH_BYTES = 64 * 1024 * 1024

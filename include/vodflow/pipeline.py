@@ -93,6 +93,21 @@ class Context:
                    Storage(settings.aws_conn_id, settings.bucket))
 
 
+def _encode_url(ctx: Context, job: Job, source: SourceInfo) -> str:
+    """The source for an encoder to read as it goes: valid for as long as the encode may take, and an hour."""
+    return ctx.storage.presigned_get(job.source, int(ctx.settings.encoder.timeout_for(source.duration)) + 3600)
+
+
+def _park(ctx: Context, job: Job, files: dict[Any, str]) -> dict[str, str]:
+    """Upload a chunked run's pieces to the version's ``chunks/`` prefix, for the join; name → key."""
+    prefix = layout.chunks_prefix(job.video_id, job.version)
+    keys = {}
+    for name, path in files.items():
+        keys[str(name)] = f"{prefix}{os.path.basename(path)}"
+        ctx.storage.upload_file(path, keys[str(name)])
+    return keys
+
+
 def _scratch(ctx: Context, job: Job) -> Path:
     """This video version's scratch folder on this worker."""
     return Path(ctx.settings.scratch_dir, job.video_id, f"v{job.version}")
@@ -234,7 +249,7 @@ def encode_rendition_item(job_data: dict[str, Any], source_data: dict[str, Any],
 
     try:
         # Read the source as it is encoded: no wait for a download, no copy of a huge upload on the worker.
-        url = ctx.storage.presigned_get(job.source, int(ctx.settings.encoder.timeout_for(source.duration)) + 3600)
+        url = _encode_url(ctx, job, source)
         log.info("Source ready")
         try:
             measured = encode_rendition(url, workdir, source, rendition, ctx.settings.encoder, on_progress=report)
@@ -268,14 +283,10 @@ def encode_chunk_item(job_data: dict[str, Any], source_data: dict[str, Any], ite
     ctx.catalog.renditions_progress_at_least(job.video_id, job.version, names, 0)
     workdir = str(work_dir(_scratch(ctx, job), f"chunk{chunk.index:03d}"))
     try:
-        url = ctx.storage.presigned_get(job.source, int(ctx.settings.encoder.timeout_for(source.duration)) + 3600)
-        files = encode_chunk(url, workdir, source, chunk, renditions, ctx.settings.encoder)
-        prefix = layout.chunks_prefix(job.video_id, job.version)
-        keys = {}
-        for name, path in files.items():
-            keys[name] = f"{prefix}{os.path.basename(path)}"
-            ctx.storage.upload_file(path, keys[name])
-        done = sum(1 for key in ctx.storage.list_keys(prefix) if key.rsplit("/", 1)[1].startswith(f"{names[0]}.c"))
+        url = _encode_url(ctx, job, source)
+        keys = _park(ctx, job, encode_chunk(url, workdir, source, chunk, renditions, ctx.settings.encoder))
+        done = sum(1 for key in ctx.storage.list_keys(layout.chunks_prefix(job.video_id, job.version))
+                   if key.rsplit("/", 1)[1].startswith(f"{names[0]}.c"))
         ctx.catalog.renditions_progress_at_least(job.video_id, job.version, names, 95.0 * done / item["chunks"])
         return {"kind": "chunk", "index": chunk.index, "keys": keys}
     finally:
@@ -289,14 +300,9 @@ def encode_audio_item(job_data: dict[str, Any], source_data: dict[str, Any], ite
     job, source = Job.from_dict(job_data), SourceInfo.from_dict(source_data)
     workdir = str(work_dir(_scratch(ctx, job), "audio"))
     try:
-        url = ctx.storage.presigned_get(job.source, int(ctx.settings.encoder.timeout_for(source.duration)) + 3600)
-        files = encode_audio(url, workdir, source, list(item["bitrates"]), ctx.settings.encoder)
-        prefix = layout.chunks_prefix(job.video_id, job.version)
-        keys = {}
-        for kbps, path in files.items():
-            keys[str(kbps)] = f"{prefix}{os.path.basename(path)}"
-            ctx.storage.upload_file(path, keys[str(kbps)])
-        return {"kind": "audio", "keys": keys}
+        url = _encode_url(ctx, job, source)
+        return {"kind": "audio", "keys": _park(ctx, job, encode_audio(url, workdir, source, list(item["bitrates"]),
+                                                                     ctx.settings.encoder))}
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
@@ -311,10 +317,11 @@ def join(job_data: dict[str, Any], items: list[dict[str, Any]], results: list[di
     job = Job.from_dict(job_data)
     chunk_keys = sorted((r for r in results if r["kind"] == "chunk"), key=lambda r: r["index"])
     audio_keys = next((r["keys"] for r in results if r["kind"] == "audio"), {})
-    renditions = [Rendition.from_dict(r) for r in next(i for i in items if i["kind"] == "chunk")["renditions"]]
-    expected = next(i for i in items if i["kind"] == "chunk")["chunks"]
-    if len(chunk_keys) != expected:
-        raise MediaToolError(f"{len(chunk_keys)} of {expected} chunks were encoded")
+    planned = next(i for i in items if i["kind"] == "chunk")  # every chunk item carries the same plan
+    renditions = [Rendition.from_dict(r) for r in planned["renditions"]]
+    duration = planned["duration"]
+    if len(chunk_keys) != planned["chunks"]:
+        raise MediaToolError(f"{len(chunk_keys)} of {planned['chunks']} chunks were encoded")
     workdir = _scratch(ctx, job) / "join"
     measured_all = []
     try:
@@ -328,7 +335,6 @@ def join(job_data: dict[str, Any], items: list[dict[str, Any]], results: list[di
                      if rendition.audio_kbps else None)
             out_dir = workdir / rendition.name
             measured = join_rendition(parts, audio, str(out_dir), rendition, ctx.settings.encoder)
-            duration = next(i for i in items if i["kind"] == "chunk")["duration"]
             if duration - measured.duration > max(1.0, 0.02 * duration):  # chunks past the end came out empty
                 raise BadInput(errors.UNREADABLE, f"Only {measured.duration:.1f} s of the {duration:.1f} s video "
                                "could be decoded; the file is truncated (an interrupted upload?) or corrupt.")

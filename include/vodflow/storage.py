@@ -121,11 +121,7 @@ class Storage:
         return keys
 
     def list_keys(self, prefix: str) -> list[str]:
-        paginator = self.client.get_paginator("list_objects_v2")
-        keys: list[str] = []
-        for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
-            keys.extend(obj["Key"] for obj in page.get("Contents", []))
-        return keys
+        return [obj["Key"] for obj in self.list_objects(prefix)]
 
     def delete_prefix(self, prefix: str) -> int:
         if not prefix or not prefix.endswith("/"):
