@@ -27,6 +27,7 @@ import ffmpeg
 
 from vodflow.encode import (
     EncoderSettings,
+    ExtraOutputs,
     classify_failure,
     ffmpeg_command,
     measure_output,
@@ -34,6 +35,7 @@ from vodflow.encode import (
     output_options,
     scaled,
     source_input,
+    split_picture,
 )
 from vodflow.hls import MeasuredRendition
 from vodflow.ladder import Rendition
@@ -49,6 +51,7 @@ class Chunk:
     index: int
     start: float  # seconds into the output timeline (a multiple of the segment length)
     frames: int | None  # output frames in this chunk; None for the last one (to the end of the source)
+    first_frame: int = 0  # the chunk's first frame on the output frame grid: the frames of the chunks before it
 
     @property
     def label(self) -> str:
@@ -69,7 +72,8 @@ def plan_chunks(duration: float, fps: str, chunk_seconds: float, segment_seconds
     if duration - count * step > step / 2:
         count += 1  # a tail longer than half a chunk is a chunk of its own
     rate = Fraction(fps)
-    return [Chunk(index=i, start=float(i * step), frames=None if i == count - 1 else int(step * rate))
+    frames = int(step * rate)
+    return [Chunk(index=i, start=float(i * step), frames=None if i == count - 1 else frames, first_frame=i * frames)
             for i in range(count)]
 
 
@@ -82,13 +86,14 @@ def audio_file(work_dir: str, kbps: int) -> str:
 
 
 def build_chunk_command(src: str, work_dir: str, source: SourceInfo, chunk: Chunk, renditions: list[Rendition],
-                        settings: EncoderSettings) -> list[str]:
-    """Decode one chunk of the source once; encode every rendition's video (no audio) into MPEG-TS files."""
+                        settings: EncoderSettings, extra_outputs: ExtraOutputs | None = None) -> list[str]:
+    """Decode one chunk of the source once; encode every rendition's video (no audio) into MPEG-TS files.
+
+    ``extra_outputs`` may add outputs fed from the same decoded picture (the pictures in this chunk)."""
     fps = renditions[0].fps
     stream = source_input(src, ss=f"{chunk.start:.6f}") if chunk.start else source_input(src)
     video = normalize_picture(stream["v:0"], source).filter("fps", fps=fps)
-    branches = video.filter_multi_output("split", len(renditions))
-    outputs = []
+    branches, outputs = split_picture(video, len(renditions), extra_outputs)
     for i, rendition in enumerate(renditions):
         options = {k: v for k, v in output_options(rendition, settings, work_dir).items()
                    if not k.startswith("hls_") and k not in ("f", "c:a", "b:a", "ar", "ac")}
@@ -126,12 +131,14 @@ def build_join_command(parts: list[str], audio: str | None, out_dir: str, rendit
 
 
 def encode_chunk(src: str, work_dir: str, source: SourceInfo, chunk: Chunk, renditions: list[Rendition],
-                 settings: EncoderSettings, on_progress: Any = None) -> dict[str, str]:
+                 settings: EncoderSettings, on_progress: Any = None,
+                 extra_outputs: ExtraOutputs | None = None) -> dict[str, str]:
     """Encode one chunk for every rendition; returns rendition name → file."""
     os.makedirs(work_dir, exist_ok=True)
     seconds = (chunk.frames / float(Fraction(renditions[0].fps)) if chunk.frames is not None
                else max(source.duration - chunk.start, 1.0))
-    result = run_ffmpeg(build_chunk_command(src, work_dir, source, chunk, renditions, settings), duration=seconds,
+    result = run_ffmpeg(build_chunk_command(src, work_dir, source, chunk, renditions, settings, extra_outputs),
+                        duration=seconds,
                         timeout=settings.timeout_for(seconds * len(renditions)), on_progress=on_progress,
                         redact=src if "://" in src else None)
     if result.returncode != 0:

@@ -28,6 +28,8 @@ from vodflow.probe import ALLOWED_DEMUXERS, FILE_PROTOCOLS, HTTP_PROTOCOLS, Sour
 from vodflow.process import RunResult, run_ffmpeg
 
 log = logging.getLogger(__name__)
+# Adds outputs fed from one branch of the decoded, normalised, constant-rate picture (e.g. the thumbnails).
+ExtraOutputs = Callable[[ffmpeg.nodes.FilterableStream], list[ffmpeg.nodes.OutputStream]]
 
 AAC_LC = "mp4a.40.2"
 SEGMENT_PATTERN = "seg_%05d.ts"
@@ -134,19 +136,33 @@ def build_encode_command(src: str, out_dir: str, source: SourceInfo, rendition: 
                                   **output_options(rendition, settings, out_dir)))
 
 
+def split_picture(video: ffmpeg.nodes.FilterableStream, count: int, extra_outputs: ExtraOutputs | None
+                  ) -> tuple[ffmpeg.nodes.FilterNode, list[ffmpeg.nodes.OutputStream]]:
+    """``count`` branches of the decoded picture for the renditions, plus what ``extra_outputs`` adds."""
+    extra: list[ffmpeg.nodes.OutputStream] = []
+    if extra_outputs is not None:
+        # Built on a branch of its own; it adds nothing (an unused split output would stall the graph) or more.
+        tee = video.filter_multi_output("split", count + 1)
+        extra = extra_outputs(tee.stream(count))
+        if extra:
+            return tee, extra
+    return video.filter_multi_output("split", count), extra
+
+
 def build_multi_encode_command(src: str, out_root: str, source: SourceInfo, renditions: list[Rendition],
-                               settings: EncoderSettings) -> list[str]:
-    """One ffmpeg that decodes the source once and encodes every rendition (into ``out_root/<name>/``)."""
+                               settings: EncoderSettings, extra_outputs: ExtraOutputs | None = None) -> list[str]:
+    """One ffmpeg that decodes the source once and encodes every rendition (into ``out_root/<name>/``).
+
+    ``extra_outputs`` may add outputs fed from the same decoded picture (the poster and thumbnails)."""
     stream = source_input(src)
     fps = {r.fps for r in renditions}
     if len(fps) != 1:
         raise ValueError("renditions decoded together must share a frame rate")
     video = normalize_picture(stream["v:0"], source).filter("fps", fps=fps.pop())
-    videos = video.filter_multi_output("split", len(renditions))
+    videos, outputs = split_picture(video, len(renditions), extra_outputs)
     audio_renditions = [r for r in renditions if r.audio_kbps]
     audios = (stream["a:0"].filter("aresample", **{"async": 1}).filter_multi_output("asplit", len(audio_renditions))
               if audio_renditions else None)
-    outputs = []
     for i, rendition in enumerate(renditions):
         out_dir = os.path.join(out_root, rendition.name)
         streams = [scaled(videos.stream(i), rendition)]
@@ -227,28 +243,48 @@ def _raise_if_disk_full(out_dir: str) -> None:
         raise MediaToolError(f"the scratch disk is full at {out_dir} (No space left on device)")
 
 
+def encode_renditions(src: str, out_root: str, source: SourceInfo, renditions: list[Rendition],
+                      settings: EncoderSettings, on_progress: Callable[[float], None] | None = None,
+                      extra_outputs: ExtraOutputs | None = None) -> list[MeasuredRendition]:
+    """Every rendition from one decode of the source (into ``out_root/<name>/``), each measured."""
+    outputs = [(os.path.join(out_root, r.name), r) for r in renditions]
+    for out_dir, _ in outputs:
+        os.makedirs(out_dir, exist_ok=True)
+    args = build_multi_encode_command(src, out_root, source, renditions, settings, extra_outputs)
+    return _run_and_measure(args, src, out_root, source, outputs, settings, on_progress)
+
+
 def encode_rendition(src: str, out_dir: str, source: SourceInfo, rendition: Rendition,
                      settings: EncoderSettings, on_progress: Callable[[float], None] | None = None
                      ) -> MeasuredRendition:
+    """One rendition into ``out_dir``, in a process of its own (the benches compare the two shapes)."""
     os.makedirs(out_dir, exist_ok=True)
     args = build_encode_command(src, out_dir, source, rendition, settings)
-    result = run_ffmpeg(args, duration=source.duration, timeout=settings.timeout_for(source.duration),
+    return _run_and_measure(args, src, out_dir, source, [(out_dir, rendition)], settings, on_progress)[0]
+
+
+def _run_and_measure(args: list[str], src: str, scratch: str, source: SourceInfo,
+                     outputs: list[tuple[str, Rendition]], settings: EncoderSettings,
+                     on_progress: Callable[[float], None] | None) -> list[MeasuredRendition]:
+    result = run_ffmpeg(args, duration=source.duration,
+                        timeout=settings.timeout_for(source.duration * len(outputs)),
                         on_progress=on_progress, redact=src if "://" in src else None)
     if result.returncode != 0:
-        raise classify_failure(result, out_dir)
+        raise classify_failure(result, scratch)
+    names = ", ".join(r.name for _, r in outputs)
     if result.stderr_tail.strip():
-        log.warning("ffmpeg warnings for %s:\n%s", rendition.name, result.stderr_tail.strip()[-2000:])
+        log.warning("ffmpeg warnings for %s:\n%s", names, result.stderr_tail.strip()[-2000:])
     # ffmpeg may exit 0 after failed writes: short or broken output on a full disk is the machine's fault.
     try:
-        measured = measure_output(out_dir, rendition)
+        measured = [measure_output(out_dir, r) for out_dir, r in outputs]
     except MediaToolError:
-        _raise_if_disk_full(out_dir)
+        _raise_if_disk_full(scratch)
         raise
-    missing = source.duration - measured.duration
-    if missing > max(1.0, 0.02 * source.duration):
-        _raise_if_disk_full(out_dir)
-        raise BadInput(errors.UNREADABLE, f"Only {measured.duration:.1f} s of the {source.duration:.1f} s video "
+    shortest = min(m.duration for m in measured)
+    if source.duration - shortest > max(1.0, 0.02 * source.duration):
+        _raise_if_disk_full(scratch)
+        raise BadInput(errors.UNREADABLE, f"Only {shortest:.1f} s of the {source.duration:.1f} s video "
                        "could be decoded; the file is truncated (an interrupted upload?) or corrupt.")
-    log.info("%s: %d segments, %.1f s, %.1f MB in %.1f s", rendition.name, len(measured.segments),
-             measured.duration, measured.bytes / 1e6, result.elapsed)
+    log.info("%s: %d segments, %.1f s, %.1f MB in %.1f s", names, len(measured[0].segments),
+             measured[0].duration, sum(m.bytes for m in measured) / 1e6, result.elapsed)
     return measured

@@ -13,13 +13,13 @@ import pytest
 
 from vodflow import errors
 from vodflow.conformance import check_tree
-from vodflow.encode import EncoderSettings, encode_rendition
+from vodflow.encode import EncoderSettings, encode_rendition, encode_renditions
 from vodflow.errors import BadInput, MediaToolError
 from vodflow.hls import render_playlists
 from vodflow.ladder import plan_ladder
 from vodflow.mpegts import index_segment
 from vodflow.probe import FILE_PROTOCOLS, SourceInfo, probe
-from vodflow.thumbnails import make_pictures
+from vodflow.thumbnails import picture_outputs, plan_pictures
 
 pytestmark = pytest.mark.integration
 
@@ -74,21 +74,29 @@ def test_segment_index_agrees_with_ffprobe(media, tmp_path):
     assert [p.pts for p in index.pes] == [int(p["pts"]) for p in packets]
 
 
-def test_pictures_are_real_jpegs_of_the_right_size(media, tmp_path):
+def test_pictures_come_from_the_encodes_decode(media, tmp_path):
+    """The poster and thumbnails are extra outputs of the renditions' ffmpeg: real JPEGs of the planned sizes,
+    each thumbnail a different instant, next to a conformant ladder."""
     source = probe_file(media["portrait"])
-    pictures = make_pictures(str(media["portrait"]), source, str(tmp_path), protocols=FILE_PROTOCOLS)
-    assert pictures[0].filename == "poster.jpg" and len(pictures) == 6  # 10 s: a thumbnail every 2 s
-    for picture in pictures:
+    renditions = list(plan_ladder(source.width, source.height, source.fps, source.has_audio).renditions)
+    plan = plan_pictures(source.width, source.height, source.duration, renditions[0].fps)
+    pictures = tmp_path / "thumbs"
+    pictures.mkdir()
+    encode_renditions(str(media["portrait"]), str(tmp_path / "hls"), source, renditions, EncoderSettings(),
+                      extra_outputs=lambda video: picture_outputs(video, plan, str(pictures)))
+    names = sorted(p.name for p in pictures.iterdir())
+    assert names == ["001.jpg", "002.jpg", "003.jpg", "004.jpg", "005.jpg", "poster.jpg"]  # 10 s: every 2 s
+    for name in names:
         out = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "stream=codec_name,width,height",  # noqa: S603
-                              "-of", "json", str(tmp_path / picture.filename)], capture_output=True, text=True,
+                              "-of", "json", str(pictures / name)], capture_output=True, text=True,
                              check=True).stdout
         stream = json.loads(out)["streams"][0]
         assert stream["codec_name"] == "mjpeg"
-        assert (stream["width"], stream["height"]) == (picture.width, picture.height)
-    assert (pictures[0].width, pictures[0].height) == (720, 1280)
-    assert (pictures[1].width, pictures[1].height) == (180, 320)
-    sizes = {(tmp_path / p.filename).read_bytes() for p in pictures[1:]}
-    assert len(sizes) == len(pictures) - 1, "thumbnails at different instants must differ"
+        size = plan.poster_size if name == "poster.jpg" else plan.thumb_size
+        assert (stream["width"], stream["height"]) == size
+    assert plan.poster_size == (720, 1280) and plan.thumb_size == (180, 320)
+    thumbs = {(pictures / name).read_bytes() for name in names if name != "poster.jpg"}
+    assert len(thumbs) == 5, "thumbnails at different instants must differ"
 
 
 @pytest.mark.parametrize("name,code", [
