@@ -1,11 +1,31 @@
 """
-### reprocess_videos — re-transcode the uploads of each day, and videos on an older ladder
+### reprocess_videos — repair what failed or died, re-encode older ladders; a whole range only when asked
 
-Daily. A run's data interval selects the videos whose source was uploaded in it, so
-`airflow backfill create --dag-id reprocess_videos --from-date 2026-11-01 --to-date 2026-11-02` re-transcodes
-exactly those days. Scheduled and manual runs also re-encode (`[vodflow] reprocess_outdated_per_run` at a time)
-published videos whose ladder version is older than the current one. Each video gets a new version; the old one
-stays readable until the switch. The logic lives in `include/vodflow/reprocess.py`.
+Daily. **A scheduled run never re-encodes a `ready` video**: each upload costs one encode. It starts a
+`transcode_video` run, with the video's stored request (ladder, adaptive, chunking, callback, title), for
+
+* videos of its interval (and the one before: a video still running at midnight) that never reached `ready`
+  for a reason a retry can fix: `failed` with an error that is not bad input (e.g. `internal_error`), or a run
+  that died (active, silent for over 2 h; the new run takes over). Bad input is never retried, and a video whose
+  last run was already a reprocess run is left for a person: the schedule retries a failure once;
+* published videos on an older ladder version, `[vodflow] reprocess_outdated_per_run` at a time.
+
+Param **`mode`**: `repair` (default, the above) or `all` — re-transcode every video of the range that no run
+is building (today's ready ones included). Which range:
+
+* scheduled run: its data interval (the run for 2026-11-01 covers [2026-11-01, 2026-11-02));
+* manual run **with a logical date**: that run's data interval (for "now": yesterday, UTC);
+* manual run **without a logical date** (the Trigger button's default): no range. `repair` sweeps every
+  retryable video up to now (the operator's "fix everything broken"); `all` is refused (the run fails at once
+  saying so) — it would re-encode the whole library; give a logical date or backfill the dates instead;
+* backfill: each day is one run with that day's range, in `repair` unless asked:
+  `airflow backfill create --dag-id reprocess_videos --from-date 2026-11-01 --to-date 2026-11-02
+  --dag-run-conf '{"mode": "all"}'` re-transcodes exactly those days' uploads. Backfills skip the older-ladder
+  batch.
+
+Each video gets a new version; the old one stays playable until the switch. Run ids are deterministic per
+(video, reprocess run), so clearing and re-running a reprocess run starts nothing twice. The logic lives in
+`include/vodflow/reprocess.py`.
 """
 
 from __future__ import annotations
@@ -14,7 +34,8 @@ from datetime import datetime
 from typing import Any
 
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
-from airflow.sdk import CronDataIntervalTimetable, dag, get_current_context, task
+from airflow.sdk import CronDataIntervalTimetable, Param, dag, get_current_context, task
+from airflow.sdk.exceptions import AirflowFailException
 
 from vodflow import reprocess
 
@@ -25,6 +46,10 @@ from vodflow import reprocess
     schedule=CronDataIntervalTimetable("@daily", timezone="UTC"),
     start_date=datetime(2026, 1, 1),
     catchup=False,
+    params={"mode": Param(reprocess.REPAIR, type="string", enum=list(reprocess.MODES), title="Mode",
+                          description="repair: only what failed (not bad input) or died, and older ladders. "
+                                      "all: every video of the run's range, ready ones too (needs a range: "
+                                      "a logical date or a backfill).")},
     tags=["vodflow"],
     doc_md=__doc__,
 )
@@ -33,8 +58,14 @@ def reprocess_videos() -> None:
     def select() -> list[dict[str, Any]]:
         context = get_current_context()
         dag_run = context["dag_run"]
-        return reprocess.select_runs(context["data_interval_start"], context["data_interval_end"],
-                                     dag_run.run_id, include_outdated=dag_run.run_type != "backfill")
+        # Airflow 3: a manual run without a logical date has no data interval (the keys are absent).
+        start, end = context.get("data_interval_start"), context.get("data_interval_end")
+        try:
+            return reprocess.select_runs(start, end, dag_run.run_id, mode=context["params"]["mode"],
+                                         scheduled=dag_run.run_type == "scheduled",
+                                         include_outdated=dag_run.run_type != "backfill")
+        except reprocess.RangeRequired as refused:  # a retry would be refused the same way
+            raise AirflowFailException(str(refused)) from None
 
     TriggerDagRunOperator.partial(
         task_id="reprocess", trigger_dag_id="transcode_video", skip_when_already_exists=True,

@@ -34,6 +34,7 @@ from vodflow.catalog import (
     is_disconnect,
 )
 from vodflow.layout import content_type, parse_source_uri
+from vodflow.request import RequestError, check_fields, check_overrides, rerun_request
 from vodflow.settings import load_settings
 from vodflow.storage import Storage
 from vodflow.uploads import UploadRequestError, check_request, grant_upload
@@ -207,12 +208,20 @@ def media(video_id: str, path: str) -> Response:
 
 
 @app.post("/api/videos/{video_id}/retry", status_code=202, dependencies=[CanTrigger])
-def retry_video(request: Request, video_id: str, user: GetUserDep) -> dict[str, Any]:
-    """Run a failed video again (same source, same id); it publishes a new version."""
+def retry_video(request: Request, video_id: str, user: GetUserDep,
+                overrides: Annotated[dict[str, Any] | None, Body(examples=[{"ladder": ["720p", "360p"]}])] = None
+                ) -> dict[str, Any]:
+    """Run a failed video again with its original request (ladder, adaptive, chunking, callback, title), same
+    source and id; it publishes a new version. An optional JSON body changes request fields for this run and
+    the ones after it (``{"ladder": "full"}``; a null removes a field); ``source`` and ``video_id`` are fixed."""
     from airflow.api.common.trigger_dag import trigger_dag
     from airflow.utils.types import DagRunTriggeredByType
 
     video = _video_or_404(_catalog(), video_id)
+    try:
+        changes = check_overrides(overrides or {})
+    except RequestError as exc:
+        raise HTTPException(status_code=400, detail=str(exc)) from None  # names the field first
     if video["status"] in ACTIVE_STATUSES:
         raise HTTPException(status_code=409, detail=f"Video {video_id} is {video['status']}: it is running already.")
     if video["status"] != FAILED and not video["error_code"]:
@@ -221,12 +230,18 @@ def retry_video(request: Request, video_id: str, user: GetUserDep) -> dict[str, 
         parse_source_uri(video["source_uri"])
     except ValueError:
         raise HTTPException(status_code=409, detail="This request was invalid; there is no source to retry.") from None
-    conf = {"source": video["source_uri"], "video_id": video_id, "title": video["title"]}
+    conf = rerun_request(video, changes)
+    try:  # the stored request passed when it was made; a field the schemas no longer accept must be overridden
+        check_fields(conf)
+    except RequestError as exc:
+        raise HTTPException(status_code=400, detail=f"{exc.field}: the video's stored request is no longer valid "
+                                                    f"({exc}); override {exc.field}") from None
     run_id = f"retry__{video_id}__{datetime.now(UTC):%Y%m%dT%H%M%S%f}"
     trigger_dag(DAG_ID, triggered_by=DagRunTriggeredByType.REST_API, triggering_user_name=user.get_name(),
                 run_id=run_id, conf=conf, run_after=datetime.now(UTC))
-    log.info("Retry of %s by %s: run %s", video_id, user.get_name(), run_id)
-    return {"video_id": video_id, "dag_run_id": run_id}
+    log.info("Retry of %s by %s: run %s%s", video_id, user.get_name(), run_id,
+             f" (changed: {', '.join(sorted(changes))})" if changes else "")
+    return {"video_id": video_id, "dag_run_id": run_id, "conf": conf}
 
 
 @app.delete("/api/videos/{video_id}", dependencies=[CanEdit])

@@ -61,6 +61,7 @@ videos = sa.Table(
     sa.Column("poster_uri", sa.Text),
     sa.Column("dag_run_id", sa.String(250)),
     sa.Column("source_uploaded_at", sa.DateTime(timezone=True)),  # the source object's Last-Modified
+    sa.Column("request", sa.Text),  # JSON: the latest run's validated request, what a retry or reprocess reuses
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("started_at", sa.DateTime(timezone=True)),
@@ -129,6 +130,7 @@ sa.Index("ix_video_events_video_id", video_events.c.video_id, video_events.c.id)
 sa.Index("ix_videos_source_uploaded_at", videos.c.source_uploaded_at)
 sa.Index("ix_videos_source", videos.c.source_uri, videos.c.source_etag)
 sa.Index("ix_uploads_last_modified", uploads.c.last_modified)
+upload_time = sa.func.coalesce(videos.c.source_uploaded_at, videos.c.created_at)  # when the source arrived
 
 schema_version = sa.Table(
     "vodflow_schema_version", sa.MetaData(),
@@ -159,8 +161,17 @@ def _migration_2(conn: Connection) -> None:
             index.create(conn)
 
 
+def _migration_3(conn: Connection) -> None:
+    """Kept request: `videos.request`, so a retry or reprocess run gets the video's ladder, options and callback.
+
+    As in migration 2, a new database already has the column (migration 1 uses the current definitions).
+    """
+    if "request" not in {c["name"] for c in sa.inspect(conn).get_columns("videos")}:
+        conn.execute(sa.text("ALTER TABLE videos ADD COLUMN request TEXT"))
+
+
 # Append-only: a released migration is never edited; a schema change is a new function here.
-MIGRATIONS: list[Callable[[Connection], None]] = [_migration_1, _migration_2]
+MIGRATIONS: list[Callable[[Connection], None]] = [_migration_1, _migration_2, _migration_3]
 SCHEMA_VERSION = len(MIGRATIONS)
 _ADVISORY_LOCK_ID = 0x766F64666C6F77  # "vodflow"
 # A run that has written nothing about its video for this long is presumed dead (see ``register``).
@@ -311,8 +322,12 @@ class Catalog:
     # Writes from the pipeline ------------------------------------------------------------------------------
     @reconnecting
     def register(self, *, video_id: str, source_uri: str, etag: str, size: int, title: str | None,
-                 run_id: str, ladder_version: int, uploaded_at: datetime | None = None) -> int:
-        """Create or claim the video for this run and allocate the version it builds. Idempotent per run."""
+                 run_id: str, ladder_version: int, uploaded_at: datetime | None = None,
+                 request: dict[str, Any] | None = None) -> int:
+        """Create or claim the video for this run and allocate the version it builds. Idempotent per run.
+
+        ``request`` (the run's validated conf) replaces the stored one: the latest run's request is what a
+        retry or reprocess run starts from."""
         with self.engine.begin() as conn:
             existing = conn.execute(
                 sa.select(video_versions.c.version).where(
@@ -351,6 +366,8 @@ class Catalog:
                 started_at=stamp, finished_at=None, updated_at=stamp)
             if title:
                 values["title"] = title
+            if request is not None:
+                values["request"] = json.dumps(request, sort_keys=True)
             conn.execute(videos.update().where(videos.c.id == video_id).values(**values))
             conn.execute(video_versions.insert().values(
                 video_id=video_id, version=version, dag_run_id=run_id, status=VERSION_BUILDING,
@@ -562,21 +579,20 @@ class Catalog:
                                        .where(uploads.c.bucket == bucket)).scalar())
 
     # Reprocessing ------------------------------------------------------------------------------------------
-    @reconnecting
     def videos_uploaded_between(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
         """Videos whose source was uploaded in [start, end) and that no run is building right now."""
-        uploaded = sa.func.coalesce(videos.c.source_uploaded_at, videos.c.created_at)
-        return self._video_rows(sa.and_(uploaded >= start, uploaded < end,
-                                        videos.c.status.not_in(ACTIVE_STATUSES)), uploaded)
+        return self.video_rows(sa.and_(upload_time >= start, upload_time < end,
+                                       videos.c.status.not_in(ACTIVE_STATUSES)), upload_time)
 
-    @reconnecting
     def outdated_videos(self, ladder_version: int, limit: int) -> list[dict[str, Any]]:
         """Published videos encoded with an older ladder than ``ladder_version``, oldest first."""
-        return self._video_rows(sa.and_(videos.c.status == READY, videos.c.ladder_version < ladder_version),
-                                videos.c.updated_at, limit)
+        return self.video_rows(sa.and_(videos.c.status == READY, videos.c.ladder_version < ladder_version),
+                               videos.c.updated_at, limit)
 
-    def _video_rows(self, where: sa.ColumnElement[bool], order: Any, limit: int | None = None
-                    ) -> list[dict[str, Any]]:
+    @reconnecting
+    def video_rows(self, where: sa.ColumnElement[bool], order: Any, limit: int | None = None
+                   ) -> list[dict[str, Any]]:
+        """Videos matching a condition on the catalog's tables (selection queries live with their users)."""
         with self.engine.connect() as conn:
             query = sa.select(videos).where(where).order_by(order, videos.c.id)
             rows = conn.execute(query.limit(limit) if limit else query).mappings().all()

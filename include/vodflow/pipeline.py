@@ -41,6 +41,7 @@ from vodflow.ladder import LADDER_VERSION, Ladder, Rendition, adapt_ladder, plan
 from vodflow.layout import S3Location, parse_source_uri
 from vodflow.probe import SourceInfo, check_limits, probe
 from vodflow.process import Throttle
+from vodflow.request import kept_request
 from vodflow.scratch import shared_source, work_dir
 from vodflow.settings import Settings, load_settings
 from vodflow.storage import Storage
@@ -143,7 +144,8 @@ def register(params: dict[str, Any], run_id: str, ctx: Context | None = None) ->
               chunk_seconds=params.get("chunk_seconds"))
     version = ctx.catalog.register(video_id=job.video_id, source_uri=job.source_uri, etag=job.etag, size=job.size,
                                    title=job.title, run_id=run_id, ladder_version=LADDER_VERSION,
-                                   uploaded_at=info.last_modified if info else None)
+                                   uploaded_at=info.last_modified if info else None,
+                                   request=kept_request(params, job.video_id))  # what a retry or reprocess reuses
     job = Job(**{**job.to_dict(), "version": version})
     log.info("Video %s version %d from %s (%d bytes)", job.video_id, version, job.source_uri, job.size)
     if problem is not None:

@@ -2,11 +2,18 @@
 
 Airflow validates a run's conf against these when it is triggered, so a bad request is refused with a 4xx
 by the REST API (and by the trigger form) before any task runs. The pipeline re-checks the same rules.
+The catalog keeps each video's request, so a retry or reprocess run asks for what the first run asked for.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from typing import Any
+
+from jsonschema import FormatChecker
+from jsonschema.exceptions import best_match
+from jsonschema.validators import validator_for
 
 from vodflow.ladder import LADDERS, RUNGS
 
@@ -74,3 +81,48 @@ SCHEMAS: dict[str, dict[str, Any]] = {
 }
 DEFAULTS: dict[str, Any] = {"video_id": None, "title": None, "ladder": "default", "adaptive": None,
                             "chunk_seconds": None, "callback_url": None}
+
+# A re-run (retry, reprocess) is the same video from the same upload: these two are never changed by one.
+FIXED_ON_RERUN = ("source", "video_id")
+
+
+class RequestError(ValueError):
+    """A request field that is unknown or has a bad value; ``field`` names it for the caller."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def check_fields(fields: Mapping[str, Any]) -> None:
+    """Each field must be a known request key whose value its schema accepts (what Airflow's Params check)."""
+    for name, value in fields.items():
+        if name not in SCHEMAS:
+            raise RequestError(name, f"unknown request field {name!r}; known: {', '.join(SCHEMAS)}")
+        schema = SCHEMAS[name]
+        error = best_match(validator_for(schema)(schema, format_checker=FormatChecker()).iter_errors(value))
+        if error is not None:
+            raise RequestError(name, f"{name}: {error.message}")
+
+
+def check_overrides(overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """Fields a retry may change (ladder, title, …), checked; never ``source`` or ``video_id``."""
+    for name in overrides:
+        if name in FIXED_ON_RERUN:
+            raise RequestError(name, f"{name} cannot be changed on a retry: it is the same video from the same upload")
+    check_fields(overrides)
+    return dict(overrides)
+
+
+def kept_request(params: Mapping[str, Any], video_id: str) -> dict[str, Any]:
+    """What the catalog keeps of a run's request: its known, non-null fields and the video's id."""
+    return {**{k: v for k, v in params.items() if k in SCHEMAS and v is not None}, "video_id": video_id}
+
+
+def rerun_request(video: Mapping[str, Any], overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The conf that runs a catalog video again: its stored request (source, title and id for a row from before
+    the request was kept), with ``overrides`` applied (a null removes a field) and the video's own id."""
+    stored = json.loads(video["request"]) if video.get("request") else {
+        "source": video["source_uri"], "title": video.get("title")}
+    merged = {**{k: v for k, v in stored.items() if k in SCHEMAS}, **(overrides or {})}
+    return {**{k: v for k, v in merged.items() if v is not None}, "video_id": video["id"]}

@@ -16,6 +16,7 @@ import requests
 
 from tests.conftest import ARTIFACTS
 from vodflow import layout
+from vodflow.samples import SampleSpec, make_sample
 
 pytestmark = pytest.mark.e2e
 DAG = "transcode_video"
@@ -143,22 +144,44 @@ def test_delete_is_refused_while_transcoding_then_removes_media_and_rows(embedde
     assert source_key.startswith("uploads/")
 
 
-def test_retry_reruns_a_failed_video_and_publishes_a_new_version(embedded_stack, media):
+def test_retry_reruns_a_failed_video_with_its_request_and_publishes_a_new_version(embedded_stack, tmp_path):
     stack = embedded_stack
     key = f"uploads/plugin-{uuid.uuid4().hex[:8]}/late.mp4"
     video_id = f"retry-{uuid.uuid4().hex[:8]}"
-    run_id = stack.client.trigger(DAG, {"source": f"s3://vodflow/{key}", "video_id": video_id})
+    # Not the defaults: on a 640x360 source the default ladder makes 360p only, this one 360p and 240p.
+    request = {"source": f"s3://vodflow/{key}", "video_id": video_id, "ladder": ["360p", "240p"], "adaptive": True}
+    run_id = stack.client.trigger(DAG, request)
     assert stack.client.wait_for_run(DAG, run_id, timeout=300)["state"] == "failed"
     assert stack.catalog.get_video(video_id)["error_code"] == "source_missing"
-    assert call(stack, "POST", f"/api/videos/{video_id}/retry", user="viewer").status_code == 403
-    stack.storage.client.upload_file(str(media["small"]), "vodflow", key)  # the upload arrives late
-    response = call(stack, "POST", f"/api/videos/{video_id}/retry")
+
+    def retry(body: dict[str, Any] | None = None, user: str = "admin") -> requests.Response:
+        client = stack.client if user == "admin" else stack.airflow.client(user)
+        return requests.post(f"{stack.airflow.base_url}/vodflow/api/videos/{video_id}/retry", json=body,
+                             headers={"Authorization": f"Bearer {client.token()}"}, timeout=30)
+
+    assert retry(user="viewer").status_code == 403
+    assert retry({"title": "x"}, user="viewer").status_code == 403
+    for body, field in (({"ladder": ["999p"]}, "ladder"), ({"chunk_seconds": -1}, "chunk_seconds"),
+                        ({"bogus": 1}, "bogus"), ({"source": "s3://vodflow/uploads/other.mp4"}, "source"),
+                        ({"video_id": "someone-else"}, "video_id")):
+        refused = retry(body)
+        assert refused.status_code == 400 and field in refused.json()["detail"], (body, refused.text)
+    assert stack.catalog.get_video(video_id)["latest_version"] == 1  # nothing was started
+    late = tmp_path / "late.mp4"
+    make_sample(str(late), SampleSpec(640, 360, 2.0, "30", audio=True))
+    stack.storage.client.upload_file(str(late), "vodflow", key)  # the upload arrives late
+    response = retry({"title": "Second try"})
     assert response.status_code == 202, response.text
     retry_run = response.json()["dag_run_id"]
+    kept = {**request, "title": "Second try"}  # the first request, the override on top
+    assert stack.client.run(DAG, retry_run)["conf"] == kept == response.json()["conf"]
     assert stack.client.wait_for_run(DAG, retry_run, timeout=300)["state"] == "success"
     video = stack.catalog.get_video(video_id)
     assert (video["status"], video["current_version"], video["error_code"]) == ("ready", 2, None)
-    assert call(stack, "POST", f"/api/videos/{video_id}/retry").status_code == 409  # ready: nothing to retry
+    assert video["title"] == "Second try" and json.loads(video["request"]) == kept
+    assert [r["name"] for r in stack.catalog.get_renditions(video_id, 2)] == ["360p", "240p"]
+    assert any(e["kind"] == "ladder_adapted" for e in stack.catalog.get_events(video_id))  # adaptive kept
+    assert retry().status_code == 409  # ready: nothing to retry
 
 
 def test_every_route_refuses_anonymous_callers(embedded_stack, watched):

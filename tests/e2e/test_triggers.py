@@ -32,13 +32,16 @@ def wait_until(check: Callable[[], Any], timeout: float, what: str, poll: float 
         time.sleep(poll)
 
 
-def runs(stack, dag_id: str, prefix: str = "") -> list[dict[str, Any]]:
-    found = stack.client.request("GET", f"/api/v2/dags/{dag_id}/dagRuns", params={"limit": 100})["dag_runs"]
-    return [r for r in found if r["dag_run_id"].startswith(prefix)]
+def runs(stack, dag_id: str, prefix: str = "", ending: tuple[str, ...] = ("",)) -> list[dict[str, Any]]:
+    """The DAG's runs whose id starts with ``prefix`` and ends with one of ``ending`` (other tests' runs too)."""
+    found = stack.client.request("GET", f"/api/v2/dags/{dag_id}/dagRuns",
+                                 params={"limit": 100, "run_id_prefix_pattern": prefix or None})["dag_runs"]
+    return [r for r in found if r["dag_run_id"].startswith(prefix) and r["dag_run_id"].endswith(ending)]
 
 
-def all_finished(stack, dag_id: str, prefix: str, count: int) -> list[dict[str, Any]] | None:
-    found = runs(stack, dag_id, prefix)
+def all_finished(stack, dag_id: str, prefix: str, count: int,
+                 ending: tuple[str, ...] = ("",)) -> list[dict[str, Any]] | None:
+    found = runs(stack, dag_id, prefix, ending)
     if len(found) >= count and all(r["state"] in ("success", "failed") for r in found):
         return found
     return None
@@ -154,11 +157,16 @@ def test_backfill_reprocesses_exactly_the_uploads_of_the_range(embedded_stack):
     before = {v: stack.catalog.get_video(v)["current_version"] for v in uploaded}
     titles = {v: stack.catalog.get_video(v)["title"] for v in uploaded}
 
-    backfill_create(stack, "--dag-id", "reprocess_videos", "--from-date", "2026-11-01", "--to-date", "2026-11-02")
+    # A backfill repairs by default; re-transcoding the range's good videos is asked for with mode "all".
+    backfill_create(stack, "--dag-id", "reprocess_videos", "--from-date", "2026-11-01", "--to-date", "2026-11-02",
+                    "--dag-run-conf", '{"mode": "all"}')
     backfill = wait_until(lambda: all_finished(stack, "reprocess_videos", "backfill__", 2), 300,
                           "the backfill's reprocess_videos runs")
     assert len(backfill) == 2 and {r["state"] for r in backfill} == {"success"}, backfill
-    reprocessed = wait_until(lambda: all_finished(stack, DAG, "reprocess__", 2), 300, "the reprocess runs")
+    assert [r["conf"] for r in backfill] == [{"mode": "all"}] * 2
+    started = tuple(f"__{r['dag_run_id']}" for r in backfill)  # reprocess__<video>__<backfill run id>
+    reprocessed = wait_until(lambda: all_finished(stack, DAG, "reprocess__", 2, ending=started), 300,
+                             "the reprocess runs")
     assert sorted(r["conf"]["video_id"] for r in reprocessed) == sorted(ready[:2])
     assert {r["state"] for r in reprocessed} == {"success"}
     for video_id in ready[:2]:
