@@ -1,10 +1,11 @@
 """
 ### transcode_video — one run per video: S3 source in, adaptive HLS out, catalog written
 
-`register → probe → plan → transcode (one mapped task per rendition, queue "transcode") → join → publish`,
-with `thumbnails` beside the encodes and `finish` as the teardown that runs whatever happened. A source longer
-than `chunk_threshold_seconds` is encoded in chunks instead (one mapped task per chunk, every rendition decoded
-once, plus one for the audio), which `join` turns into continuous renditions once every chunk is done.
+`prepare (register → probe → plan) → transcode (mapped over work items, queue "transcode") → publish`, with
+`finish` as the teardown that runs whatever happened. A work item is every rendition of the video and its
+poster and thumbnails from one decode; a source longer than `chunk_threshold_seconds` is encoded in chunks
+instead (one item per chunk, every rendition decoded once, plus one for the audio), which `publish` joins into
+continuous renditions once every chunk is done.
 
 Trigger with conf `{"source": "s3://bucket/uploads/clip.mp4"}` (optional `video_id`, `title`, `ladder`,
 `adaptive`, `chunk_seconds`, `callback_url`). A bad conf is refused when the run is triggered. Bad input (not
@@ -18,8 +19,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from airflow.exceptions import AirflowSkipException
 from airflow.sdk import ExceptionRetryPolicy, Param, RetryAction, RetryRule, dag, get_current_context, task, teardown
+from airflow.sdk.exceptions import AirflowSkipException
 
 from vodflow import pipeline
 from vodflow.catalog import AlreadyActive
@@ -30,11 +31,14 @@ TRANSCODE_QUEUE = "transcode"
 
 
 def _record_failure(context: dict[str, Any]) -> None:
-    """Failure callback of every task: the video goes `failed` with the task's reason."""
+    """Failure callback of every task: the video goes `failed` with the reason, named by the step that failed."""
     ti = context["ti"]
-    job = ti.xcom_pull(task_ids="register") if ti.task_id != "register" else None
-    rendition = ti.rendered_map_index if ti.task_id == "transcode" else None
-    pipeline.record_failure(job, ti.task_id, rendition, context.get("exception"), ti.try_number)
+    if ti.task_id == "prepare":  # the job is known once register has run; `prepare` says which step it is in
+        job, step = context.get("vodflow_job"), context.get("vodflow_step", ti.task_id)
+    else:
+        job, step = ti.xcom_pull(task_ids="prepare", key="job"), ti.task_id
+    item = ti.rendered_map_index if ti.task_id == "transcode" else None
+    pipeline.record_failure(job, step, item, context.get("exception"), ti.try_number)
 
 
 DEFAULT_ARGS: dict[str, Any] = {
@@ -65,50 +69,40 @@ DEFAULT_ARGS: dict[str, Any] = {
 )
 def transcode_video() -> None:
     @task
-    def register() -> dict[str, Any]:
+    def prepare() -> list[dict[str, Any]]:
+        """The work items (what `transcode` maps over); the job and the probed source go out as XComs too."""
         context = get_current_context()
+
+        def on_step(step: str, job: dict[str, Any] | None) -> None:
+            context.update(vodflow_step=step, vodflow_job=job)  # type: ignore[typeddict-unknown-key]
+
         try:
-            return pipeline.register(dict(context["params"]), context["run_id"])
+            prepared = pipeline.prepare(dict(context["params"]), context["run_id"], on_step)
         except AlreadyActive as busy:  # the same video twice at once: the first run wins, this one stands down
             raise AirflowSkipException(str(busy)) from None
+        context["ti"].xcom_push("job", prepared["job"])
+        context["ti"].xcom_push("source", prepared["source"])
+        return prepared["items"]
 
-    @task
-    def probe(job: dict[str, Any]) -> dict[str, Any]:
-        return pipeline.probe_source(job)
-
-    @task
-    def plan(job: dict[str, Any], source: dict[str, Any]) -> list[dict[str, Any]]:
-        return pipeline.plan(job, source)
-
-    # One work item: a rendition ("720p"), or for a long source a chunk of every rendition ("chunk 03") or the
-    # audio. The encode's own timeout is sized from the source duration; this is only the backstop.
+    # One work item: every rendition ("1080p 720p 480p 360p"), or for a long source a chunk of every rendition
+    # ("chunk 03") or the audio. The encode's own timeout is sized from the source duration; this is the backstop.
     @task(queue=TRANSCODE_QUEUE, map_index_template="{{ work_label }}", execution_timeout=timedelta(hours=12))
     def transcode(job: dict[str, Any], source: dict[str, Any], item: dict[str, Any]) -> dict[str, Any]:
         get_current_context()["work_label"] = item["label"]
         return pipeline.transcode(job, source, item)
 
-    @task(queue=TRANSCODE_QUEUE)
-    def join(job: dict[str, Any], items: list[dict[str, Any]], results: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        return pipeline.join(job, items, list(results))
-
     @task
-    def thumbnails(job: dict[str, Any], source: dict[str, Any]) -> dict[str, Any]:
-        return pipeline.thumbnails(job, source)
-
-    @task
-    def publish(job: dict[str, Any], measured: list[dict[str, Any]], pictures: dict[str, Any]) -> dict[str, Any]:
-        return pipeline.publish(job, list(measured), pictures)
+    def publish(job: dict[str, Any], items: list[dict[str, Any]], results: list[dict[str, Any]]) -> dict[str, Any]:
+        return pipeline.publish(job, list(items), list(results))
 
     @teardown
     def finish(job: dict[str, Any]) -> None:
         pipeline.finish(job)
 
-    job = register()
-    source = probe(job)
-    work = plan(job, source)
-    encoded = transcode.partial(job=job, source=source).expand(item=work)
-    published = publish(job, join(job, work, encoded), thumbnails(job, source))
-    published >> finish(job).as_teardown(setups=job)
+    work = prepare()
+    job = work["job"]
+    encoded = transcode.partial(job=job, source=work["source"]).expand(item=work)
+    publish(job, work, encoded) >> finish(job).as_teardown(setups=work)
 
 
 transcode_video()

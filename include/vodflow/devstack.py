@@ -242,7 +242,7 @@ class AirflowStack:
             "STATE_DIR": str(self.state_dir),
             "REPO": str(REPO),
             "API_PORT": str(self.api_port),
-            # Enough executor slots for every rendition of a default ladder plus thumbnails at once.
+            # Enough executor slots for a few videos at once (a prepare, a transcode and a publish each).
             "PARALLELISM": str(max(8, (os.cpu_count() or 2) + 2)),
             "FERNET_KEY": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
             "JWT_SECRET": secrets.token_urlsafe(32),

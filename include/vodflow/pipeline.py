@@ -12,6 +12,7 @@ import logging
 import os
 import shutil
 import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -34,7 +35,7 @@ from vodflow.catalog import (
 )
 from vodflow.chunks import Chunk, encode_audio, encode_chunk, join_rendition, plan_chunks
 from vodflow.complexity import measure_complexity
-from vodflow.encode import encode_rendition
+from vodflow.encode import encode_renditions
 from vodflow.errors import BadInput, MediaToolError, VodflowError
 from vodflow.hls import MeasuredRendition
 from vodflow.ladder import LADDER_VERSION, Ladder, Rendition, adapt_ladder, plan_ladder, resolve_rungs
@@ -45,7 +46,7 @@ from vodflow.request import kept_request
 from vodflow.scratch import shared_source, work_dir
 from vodflow.settings import Settings, load_settings
 from vodflow.storage import Storage
-from vodflow.thumbnails import make_pictures
+from vodflow.thumbnails import POSTER, PicturePlan, picture_outputs, plan_pictures
 
 log = logging.getLogger(__name__)
 PRESIGN_SECONDS = 3600
@@ -192,14 +193,18 @@ def plan(job_data: dict[str, Any], source_data: dict[str, Any], ctx: Context | N
     log.info("Ladder v%d: %s", ladder.version,
              ", ".join(f"{r.name} {r.width}x{r.height} {r.video_kbps}k" for r in ladder.renditions))
     renditions = [r.to_dict() for r in ladder.renditions]
+    fps = ladder.renditions[0].fps
+    pictures = plan_pictures(source.width, source.height, source.duration, fps).to_dict()
     chunk_seconds = job.chunk_seconds
     if chunk_seconds is None:
         chunk_seconds = ctx.settings.chunk_seconds if source.duration > ctx.settings.chunk_threshold_seconds else 0
-    planned = plan_chunks(source.duration, ladder.renditions[0].fps, chunk_seconds) if chunk_seconds else []
+    planned = plan_chunks(source.duration, fps, chunk_seconds) if chunk_seconds else []
     if len(planned) < 2:
-        return [{"kind": "rendition", "label": r["name"], "rendition": r} for r in renditions]
+        # One item, one decode: every rendition and the pictures from a single ffmpeg (README, Speed).
+        return [{"kind": "renditions", "label": " ".join(r["name"] for r in renditions),
+                 "renditions": renditions, "pictures": pictures}]
     items = [{"kind": "chunk", "label": c.label, "chunk": c.to_dict(), "chunks": len(planned),
-              "duration": source.duration, "renditions": renditions} for c in planned]
+              "duration": source.duration, "renditions": renditions, "pictures": pictures} for c in planned]
     if source.has_audio:  # first: the whole track is the longest single item, so it must not be the tail
         items.insert(0, {"kind": "audio", "label": "audio",
                          "bitrates": sorted({r.audio_kbps for r in ladder.renditions if r.audio_kbps})})
@@ -220,59 +225,105 @@ def _adapt(ctx: Context, job: Job, source: SourceInfo, ladder: Ladder) -> Ladder
     return adapted
 
 
+def prepare(params: dict[str, Any], run_id: str, on_step: Callable[[str, dict[str, Any] | None], None],
+            ctx: Context | None = None) -> dict[str, Any]:
+    """register → probe → plan in one task: each is too short to pay a task's start-up of its own.
+
+    ``on_step(name, job)`` is told each step as it starts, so a failure can name its step and reach the video.
+    """
+    ctx = ctx or Context.load()
+    on_step("register", None)
+    job = register(params, run_id, ctx)
+    on_step("probe", job)
+    source = probe_source(job, ctx)
+    on_step("plan", job)
+    return {"job": job, "source": source, "items": plan(job, source, ctx)}
+
+
+@contextlib.contextmanager
+def _source_for_encoder(ctx: Context, job: Job, source: SourceInfo) -> Iterator[str]:
+    """Where the encoder reads the source: a local copy for a source small enough to download in a moment
+    (ffmpeg then starts at once, instead of waiting on HTTP round trips for the index and every seek), the
+    presigned URL (read as it is encoded: no wait, no disk) for anything larger."""
+    if job.size > ctx.settings.local_copy_max_bytes:
+        yield _encode_url(ctx, job, source)
+        return
+    with shared_source(_scratch(ctx, job) / "source", lambda path: ctx.storage.download(job.source, path)) as local:
+        yield local
+
+
 def transcode(job_data: dict[str, Any], source_data: dict[str, Any], item: dict[str, Any],
               ctx: Context | None = None) -> dict[str, Any]:
-    """Run one work item of ``plan``: a whole rendition, one chunk of every rendition, or the audio."""
-    if item["kind"] == "chunk":
-        return encode_chunk_item(job_data, source_data, item, ctx)
-    if item["kind"] == "audio":
-        return encode_audio_item(job_data, source_data, item, ctx)
-    return encode_rendition_item(job_data, source_data, item["rendition"], ctx)
+    """Run one work item of ``plan``: every rendition of a video, one chunk of every rendition, or the audio."""
+    handler = WORK_ITEM_HANDLERS.get(item["kind"])
+    if handler is None:
+        raise ValueError(f"unknown work item kind {item['kind']!r}")
+    return handler(job_data, source_data, item, ctx)
 
 
-def encode_rendition_item(job_data: dict[str, Any], source_data: dict[str, Any], rendition_data: dict[str, Any],
-                          ctx: Context | None = None) -> dict[str, Any]:
-    """Encode one rendition and upload its segments under the (not yet published) version prefix."""
+def encode_renditions_item(job_data: dict[str, Any], source_data: dict[str, Any], item: dict[str, Any],
+                           ctx: Context | None = None) -> dict[str, Any]:
+    """Every rendition and the pictures from one decode; upload them under the (not yet published) version."""
     ctx = ctx or Context.load()
-    job, source, rendition = (Job.from_dict(job_data), SourceInfo.from_dict(source_data),
-                              Rendition.from_dict(rendition_data))
-    ctx.catalog.rendition_started(job.video_id, job.version, rendition.name)
-    workdir = str(work_dir(_scratch(ctx, job), rendition.name))
+    job, source = Job.from_dict(job_data), SourceInfo.from_dict(source_data)
+    renditions = [Rendition.from_dict(r) for r in item["renditions"]]
+    names = [r.name for r in renditions]
+    pictures = PicturePlan.from_dict(item["pictures"])
+    ctx.catalog.renditions_progress_at_least(job.video_id, job.version, names, 0)
+    workdir = str(work_dir(_scratch(ctx, job), "encode"))
+    hls_dir, pictures_dir = os.path.join(workdir, "hls"), os.path.join(workdir, "thumbs")
     throttle = Throttle(interval=2.0, step=1.0)
 
     def report(percent: float) -> None:
         if throttle.ready(percent):
-            try:
-                ctx.catalog.rendition_progress(job.video_id, job.version, rendition.name, percent)
-            except sa.exc.DBAPIError as exc:  # progress is best effort: never stop an encode for it
-                if not is_disconnect(exc):
-                    raise
-                log.warning("Progress %.0f %% not recorded: catalog database unreachable", percent)
+            _best_effort_progress(ctx, job, names, percent)
+
+    def encode(src: str) -> list[MeasuredRendition]:
+        shutil.rmtree(workdir, ignore_errors=True)
+        os.makedirs(pictures_dir)
+        return encode_renditions(src, hls_dir, source, renditions, ctx.settings.encoder, on_progress=report,
+                                 extra_outputs=lambda video: picture_outputs(video, pictures, pictures_dir))
 
     try:
-        # Read the source as it is encoded: no wait for a download, no copy of a huge upload on the worker.
-        url = _encode_url(ctx, job, source)
-        log.info("Source ready")
-        try:
-            measured = encode_rendition(url, workdir, source, rendition, ctx.settings.encoder, on_progress=report)
-        except BadInput as exc:
-            # Before blaming the upload, rule out the network: encode again from a downloaded copy.
-            log.warning("Streamed encode says %s; confirming from a local copy", exc.code)
-            shutil.rmtree(workdir, ignore_errors=True)
-            os.makedirs(workdir)
-            with shared_source(_scratch(ctx, job) / "source",
-                               lambda path: ctx.storage.download(job.source, path)) as local:
-                measured = encode_rendition(local, workdir, source, rendition, ctx.settings.encoder,
-                                            on_progress=report)
+        with _source_for_encoder(ctx, job, source) as src:
+            try:
+                measured = encode(src)
+            except BadInput as exc:
+                if "://" not in src:
+                    raise
+                # Before blaming the upload, rule out the network: encode again from a downloaded copy.
+                log.warning("Streamed encode says %s; confirming from a local copy", exc.code)
+                with shared_source(_scratch(ctx, job) / "source",
+                                   lambda path: ctx.storage.download(job.source, path)) as local:
+                    measured = encode(local)
         started = time.monotonic()
-        prefix = f"{layout.hls_prefix(job.video_id, job.version)}{rendition.name}/"
-        keys = ctx.storage.upload_tree(workdir, prefix, exclude=("index.m3u8",))
-        log.info("Uploaded %d objects (%.1f MB) in %.2f s", len(keys), measured.bytes / 1e6, time.monotonic() - started)
-        ctx.catalog.rendition_done(job.video_id, job.version, rendition.name, codecs=measured.codecs,
-                                   bytes_=measured.bytes, segments=len(measured.segments))
-        return measured.to_dict()
+        keys = ctx.storage.upload_tree(hls_dir, layout.hls_prefix(job.video_id, job.version), exclude=("index.m3u8",))
+        picture_keys = _upload_pictures(ctx, job, pictures_dir)
+        log.info("Uploaded %d objects (%.1f MB) in %.2f s", len(keys) + len(picture_keys),
+                 sum(m.bytes for m in measured) / 1e6, time.monotonic() - started)
+        for m in measured:
+            ctx.catalog.rendition_done(job.video_id, job.version, m.name, codecs=m.codecs, bytes_=m.bytes,
+                                       segments=len(m.segments))
+        return {"kind": "renditions", "measured": [m.to_dict() for m in measured], "pictures": picture_keys}
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _best_effort_progress(ctx: Context, job: Job, names: list[str], percent: float) -> None:
+    """Progress is best effort: never stop an encode for it."""
+    try:
+        ctx.catalog.renditions_progress_at_least(job.video_id, job.version, names, percent)
+    except sa.exc.DBAPIError as exc:
+        if not is_disconnect(exc):
+            raise
+        log.warning("Progress %.0f %% not recorded: catalog database unreachable", percent)
+
+
+def _upload_pictures(ctx: Context, job: Job, folder: str) -> list[str]:
+    """The pictures an encode wrote (some, all or none of the plan's): keys, sorted."""
+    if not os.path.isdir(folder) or not os.listdir(folder):
+        return []
+    return sorted(ctx.storage.upload_tree(folder, layout.thumbs_prefix(job.video_id, job.version)))
 
 
 def encode_chunk_item(job_data: dict[str, Any], source_data: dict[str, Any], item: dict[str, Any],
@@ -283,14 +334,21 @@ def encode_chunk_item(job_data: dict[str, Any], source_data: dict[str, Any], ite
     renditions = [Rendition.from_dict(r) for r in item["renditions"]]
     names = [r.name for r in renditions]
     ctx.catalog.renditions_progress_at_least(job.video_id, job.version, names, 0)
+    pictures = PicturePlan.from_dict(item["pictures"])
     workdir = str(work_dir(_scratch(ctx, job), f"chunk{chunk.index:03d}"))
+    pictures_dir = os.path.join(workdir, "thumbs")
+    os.makedirs(pictures_dir)
     try:
         url = _encode_url(ctx, job, source)
-        keys = _park(ctx, job, encode_chunk(url, workdir, source, chunk, renditions, ctx.settings.encoder))
+        keys = _park(ctx, job, encode_chunk(
+            url, workdir, source, chunk, renditions, ctx.settings.encoder,
+            extra_outputs=lambda video: picture_outputs(video, pictures, pictures_dir, first_frame=chunk.first_frame,
+                                                        frames=chunk.frames)))
+        picture_keys = _upload_pictures(ctx, job, pictures_dir)
         done = sum(1 for key in ctx.storage.list_keys(layout.chunks_prefix(job.video_id, job.version))
                    if key.rsplit("/", 1)[1].startswith(f"{names[0]}.c"))
         ctx.catalog.renditions_progress_at_least(job.video_id, job.version, names, 95.0 * done / item["chunks"])
-        return {"kind": "chunk", "index": chunk.index, "keys": keys}
+        return {"kind": "chunk", "index": chunk.index, "keys": keys, "pictures": picture_keys}
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
@@ -309,14 +367,18 @@ def encode_audio_item(job_data: dict[str, Any], source_data: dict[str, Any], ite
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def join(job_data: dict[str, Any], items: list[dict[str, Any]], results: list[dict[str, Any]],
-         ctx: Context | None = None) -> list[dict[str, Any]]:
-    """After every work item has finished, once: the measured renditions for ``publish``. A chunked encode is
-    joined here, per rendition, into one continuous HLS rendition (stream copy) and uploaded."""
-    if all(item["kind"] == "rendition" for item in items):
-        return list(results)
-    ctx = ctx or Context.load()
-    job = Job.from_dict(job_data)
+WorkItemHandler = Callable[[dict[str, Any], dict[str, Any], dict[str, Any], "Context | None"], dict[str, Any]]
+# Every kind of work item ``plan`` makes, and what runs it: a kind without a handler is an error, not a default.
+WORK_ITEM_HANDLERS: dict[str, WorkItemHandler] = {
+    "renditions": encode_renditions_item,
+    "chunk": encode_chunk_item,
+    "audio": encode_audio_item,
+}
+
+
+def join_chunks(ctx: Context, job: Job, items: list[dict[str, Any]], results: list[dict[str, Any]]
+                ) -> list[MeasuredRendition]:
+    """A chunked encode, per rendition, joined into one continuous HLS rendition (stream copy) and uploaded."""
     chunk_keys = sorted((r for r in results if r["kind"] == "chunk"), key=lambda r: r["index"])
     audio_keys = next((r["keys"] for r in results if r["kind"] == "audio"), {})
     planned = next(i for i in items if i["kind"] == "chunk")  # every chunk item carries the same plan
@@ -344,7 +406,7 @@ def join(job_data: dict[str, Any], items: list[dict[str, Any]], results: list[di
                                     exclude=("index.m3u8",))
             ctx.catalog.rendition_done(job.video_id, job.version, rendition.name, codecs=measured.codecs,
                                        bytes_=measured.bytes, segments=len(measured.segments))
-            measured_all.append(measured.to_dict())
+            measured_all.append(measured)
             shutil.rmtree(out_dir, ignore_errors=True)
         ctx.storage.delete_prefix(layout.chunks_prefix(job.video_id, job.version))
         return measured_all
@@ -352,28 +414,18 @@ def join(job_data: dict[str, Any], items: list[dict[str, Any]], results: list[di
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def thumbnails(job_data: dict[str, Any], source_data: dict[str, Any], ctx: Context | None = None) -> dict[str, Any]:
-    ctx = ctx or Context.load()
-    job, source = Job.from_dict(job_data), SourceInfo.from_dict(source_data)
-    workdir = str(work_dir(_scratch(ctx, job), "thumbs"))
-    try:
-        url = ctx.storage.presigned_get(job.source, PRESIGN_SECONDS)
-        pictures = make_pictures(url, source, workdir)
-        prefix = layout.thumbs_prefix(job.video_id, job.version)
-        ctx.storage.upload_tree(workdir, prefix)
-        return {"poster": prefix + "poster.jpg",
-                "thumbnails": [prefix + p.filename for p in pictures if p.filename != "poster.jpg"]}
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
-
-
-def publish(job_data: dict[str, Any], measured_data: list[dict[str, Any]], pictures: dict[str, Any] | None,
+def publish(job_data: dict[str, Any], items: list[dict[str, Any]], results: list[dict[str, Any]],
             ctx: Context | None = None) -> dict[str, Any]:
-    """Write every playlist (the multivariant one last), then switch the catalog to this version at once."""
+    """After every work item, once: join a chunked encode, write every playlist (the multivariant one last),
+    then switch the catalog to this version at once."""
     ctx = ctx or Context.load()
     job = Job.from_dict(job_data)
     ctx.catalog.set_status(job.video_id, job.run_id, PUBLISHING)
-    renditions = [MeasuredRendition.from_dict(m) for m in measured_data]
+    if any(item["kind"] == "chunk" for item in items):
+        renditions = join_chunks(ctx, job, items, results)
+    else:
+        renditions = [MeasuredRendition.from_dict(m) for r in results for m in r["measured"]]
+    pictures = sorted(key for r in results for key in r.get("pictures", []))
     target, playlists = hls.render_playlists(renditions)
     prefix = layout.hls_prefix(job.video_id, job.version)
     master = playlists.pop(hls.MASTER_PLAYLIST)
@@ -386,7 +438,11 @@ def publish(job_data: dict[str, Any], measured_data: list[dict[str, Any]], pictu
         for stats in [hls.variant_stats(r, target)]
     ]
     master_key = prefix + hls.MASTER_PLAYLIST
-    poster = _s3_uri(ctx, pictures["poster"]) if pictures else None
+    poster_key = layout.thumbs_prefix(job.video_id, job.version) + POSTER
+    poster = _s3_uri(ctx, poster_key) if poster_key in pictures else None
+    if poster is None:
+        log.warning("No poster was made; publishing without one")
+        ctx.catalog.add_event(job.video_id, "warning", message="No poster could be made; published without one.")
     try:
         older = ctx.catalog.publish(video_id=job.video_id, run_id=job.run_id, version=job.version,
                                     master_uri=_s3_uri(ctx, master_key), poster_uri=poster,
@@ -442,17 +498,18 @@ def describe_failure(exception: BaseException | None, task_id: str, attempts: in
     return errors.INTERNAL_ERROR, f"{task_id} failed after {attempts} attempt(s): {detail}"[:2000]
 
 
-def record_failure(job_data: dict[str, Any] | None, task_id: str, rendition: str | None,
+def record_failure(job_data: dict[str, Any] | None, step: str, work_label: str | None,
                    exception: BaseException | None, attempts: int, ctx: Context | None = None) -> None:
+    """The failure of ``step`` (a task, or a step of ``prepare``), and of the work item ``work_label`` if any."""
     if not job_data:
-        log.error("%s failed before the video was registered: %s", task_id, exception)
+        log.error("%s failed before the video was registered: %s", step, exception)
         return
     ctx = ctx or Context.load()
     job = Job.from_dict(job_data)
-    code, message = describe_failure(exception, task_id, attempts)
+    code, message = describe_failure(exception, step, attempts)
     log.error("Video %s failed (%s): %s", job.video_id, code, message)
-    if rendition:
-        ctx.catalog.rendition_failed(job.video_id, job.version, rendition, message)
+    for name in (work_label or "").split():  # a renditions item's label is its renditions' names
+        ctx.catalog.rendition_failed(job.video_id, job.version, name, message)
     if ctx.catalog.fail(video_id=job.video_id, run_id=job.run_id, version=job.version, code=code, message=message):
         notify(ctx, job)
 

@@ -30,7 +30,7 @@ class Case:
     name: str
     make: Any  # (media, directory) -> path
     code: str | None  # expected error code; None: must end ready
-    failing_task: str = "probe"
+    failing_task: str = "prepare"  # register → probe → plan: probe refuses these
 
 
 def _ffmpeg(*args: str) -> None:
@@ -177,8 +177,8 @@ def test_the_same_video_twice_at_once_runs_once(embedded_stack, media):
     runs = [stack.client.wait_for_run(DAG, r, timeout=300) for r in (first, second)]
     assert [r["state"] for r in runs] == ["success", "success"]
     registers = [{t["task_id"]: t["state"] for t in stack.client.task_instances(DAG, r)} for r in (first, second)]
-    assert sorted(tasks["register"] for tasks in registers) == ["skipped", "success"], registers
-    loser = next(tasks for tasks in registers if tasks["register"] == "skipped")
+    assert sorted(tasks["prepare"] for tasks in registers) == ["skipped", "success"], registers
+    loser = next(tasks for tasks in registers if tasks["prepare"] == "skipped")
     assert loser["publish"] == "skipped" and loser["transcode"] in ("skipped", None)
     video_id = layout.derive_video_id("vodflow", key, stack.storage.head(layout.parse_source_uri(conf["source"])).etag)
     video = stack.catalog.get_video(video_id)

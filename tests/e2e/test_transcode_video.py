@@ -58,13 +58,14 @@ def test_a_good_and_a_corrupt_upload(embedded_stack, media, tmp_path):
     good_run = stack.client.wait_for_run(DAG, good, timeout=600)
     bad_run = stack.client.wait_for_run(DAG, bad, timeout=600)
 
-    # The good one: ready, one complete version in the bucket, conformant, every rendition on its own task.
+    # The good one: ready, one complete version in the bucket, conformant, every rendition from one decode.
     assert good_run["state"] == "success"
     video = video_of(stack, good)
     assert (video["status"], video["current_version"], video["title"]) == ("ready", 1, "holiday")
     tasks = stack.client.task_instances(DAG, good)
     transcodes = [t for t in tasks if t["task_id"] == "transcode"]
-    assert sorted(t["rendered_map_index"] for t in transcodes) == ["1080p", "360p", "480p", "720p"]
+    assert [t["rendered_map_index"] for t in transcodes] == ["1080p 720p 480p 360p"]
+    assert sorted(t["task_id"] for t in tasks) == ["finish", "prepare", "publish", "transcode"]
     assert {t["queue"] for t in transcodes} == {"transcode"}
     assert all(t["state"] == "success" and t["try_number"] == 1 for t in tasks)
     prefix = layout.version_prefix(video["id"], 1)
@@ -85,8 +86,8 @@ def test_a_good_and_a_corrupt_upload(embedded_stack, media, tmp_path):
     assert broken["current_version"] is None
     assert stack.storage.list_keys(layout.video_prefix(broken["id"])) == []
     states = {t["task_id"]: (t["state"], t["try_number"]) for t in stack.client.task_instances(DAG, bad)}
-    assert states["probe"] == ("failed", 1), states
-    assert states["plan"][0] == "upstream_failed" and states["publish"][0] == "upstream_failed"
+    assert states["prepare"] == ("failed", 1), states
+    assert states["transcode"][0] == "upstream_failed" and states["publish"][0] == "upstream_failed"
     assert not any((stack.state_dir / "scratch" / broken["id"]).rglob("*"))
 
 
@@ -116,7 +117,8 @@ def test_a_per_title_ladder_spends_fewer_bits_on_easy_content(embedded_stack, tm
 
 def test_a_long_video_is_encoded_in_chunks_on_the_transcode_queue(embedded_stack, tmp_path):
     """conf chunk_seconds on a 31 s source: mapped tasks named by chunk (and one for the audio) on the transcode
-    queue, one join after all of them, a conformant published tree and no intermediate pieces left."""
+    queue, one publish (which joins them) after all of them, a conformant published tree with the pictures
+    every chunk made, and no intermediate pieces left."""
     from vodflow.samples import SampleSpec, make_sample
 
     stack = embedded_stack
@@ -127,7 +129,7 @@ def test_a_long_video_is_encoded_in_chunks_on_the_transcode_queue(embedded_stack
     work = [t for t in tasks if t["task_id"] == "transcode"]
     assert sorted(t["rendered_map_index"] for t in work) == ["audio", "chunk 00", "chunk 01", "chunk 02"]
     assert {(t["queue"], t["state"]) for t in work} == {("transcode", "success")}
-    joins = [t for t in tasks if t["task_id"] == "join"]
+    joins = [t for t in tasks if t["task_id"] == "publish"]
     assert len(joins) == 1 and joins[0]["try_number"] == 1
     assert joins[0]["start_date"] >= max(t["end_date"] for t in work)  # the join ran once, after every chunk
     video = video_of(stack, run_id)
@@ -136,3 +138,5 @@ def test_a_long_video_is_encoded_in_chunks_on_the_transcode_queue(embedded_stack
     stack.storage.download_tree(layout.version_prefix(video["id"], 1), str(tmp_path / "out"))
     report = check_tree(tmp_path / "out" / "hls", expected_duration=video["duration"], expect_audio=True)
     assert report.ok, report.summary()
+    assert sorted(p.name for p in (tmp_path / "out" / "thumbs").iterdir()) == [
+        *(f"{i:03d}.jpg" for i in range(1, 11)), "poster.jpg"]

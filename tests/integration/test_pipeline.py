@@ -5,6 +5,7 @@ The Airflow wiring is tested end to end in tests/e2e; here each step's contract 
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from pathlib import Path
 
@@ -28,13 +29,12 @@ def upload(ctx: pipeline.Context, path: Path, key: str) -> str:
 
 
 def run_all(ctx: pipeline.Context, params: dict, run_id: str) -> dict:
-    job = pipeline.register(params, run_id, ctx)
-    source = pipeline.probe_source(job, ctx)
-    items = pipeline.plan(job, source, ctx)
+    steps: list[str] = []
+    prepared = pipeline.prepare(params, run_id, lambda step, job: steps.append(step), ctx)
+    assert steps == ["register", "probe", "plan"]
+    job, source, items = prepared["job"], prepared["source"], prepared["items"]
     results = [pipeline.transcode(job, source, item, ctx) for item in items]
-    measured = pipeline.join(job, items, results, ctx)
-    pictures = pipeline.thumbnails(job, source, ctx)
-    result = pipeline.publish(job, measured, pictures, ctx)
+    result = pipeline.publish(job, items, results, ctx)
     pipeline.finish(job, ctx)
     return {"job": job, "source": source, "result": result, "items": items}
 
@@ -116,14 +116,18 @@ def test_an_unexpected_failure_is_recorded_as_internal_error(ctx, media):
     assert video["error_message"] == "transcode failed after 4 attempt(s): ConnectionError: S3 went away"
 
 
-def test_a_truncated_upload_is_confirmed_locally_before_it_is_blamed(ctx, media):
-    """Streaming from S3 sees a short file; the task re-encodes from a downloaded copy, then says `unreadable`."""
+@pytest.mark.parametrize("local_copy_max_bytes", [0, 1 << 30], ids=["streamed", "local-copy"])
+def test_a_truncated_upload_is_confirmed_locally_before_it_is_blamed(ctx, media, local_copy_max_bytes):
+    """Streaming from S3 sees a short file; the task re-encodes from a downloaded copy, then says `unreadable`.
+    A source small enough to be copied first is judged on that copy."""
+    ctx.settings = dataclasses.replace(ctx.settings, local_copy_max_bytes=local_copy_max_bytes)
     source = upload(ctx, media.bad("cut-faststart.mp4"), f"uploads/{uuid.uuid4().hex[:6]}/cut.mp4")
-    job = pipeline.register({"source": source}, "run-cut", ctx)
+    job = pipeline.register({"source": source}, f"run-cut-{local_copy_max_bytes}", ctx)
     info = pipeline.probe_source(job, ctx)  # the header is intact
-    rendition = pipeline.plan(job, info, ctx)[-1]  # a work item: the lowest rendition
+    [item] = pipeline.plan(job, info, ctx)  # one work item: every rendition from one decode
+    assert item["kind"] == "renditions"
     with pytest.raises(BadInput) as caught:
-        pipeline.transcode(job, info, rendition, ctx)
+        pipeline.transcode(job, info, item, ctx)
     assert caught.value.code == errors.UNREADABLE and "truncated" in caught.value.message
     assert not any(Path(ctx.settings.scratch_dir, job["video_id"]).rglob("source*")), "local copy removed"
 
@@ -143,6 +147,10 @@ def test_a_long_video_is_encoded_in_chunks_and_joined_once(ctx, tmp_path):
     assert [(r["name"], r["status"], r["progress"]) for r in ctx.catalog.get_renditions(video_id, 1)] == [
         ("360p", "done", 100), ("240p", "done", 100)]
     assert not ctx.storage.list_keys(layout.chunks_prefix(video_id, 1))
+    # Each chunk made the pictures in its stretch: the whole set, as an unchunked run makes it.
+    thumbs = ctx.storage.list_keys(layout.thumbs_prefix(video_id, 1))
+    assert sorted(k.rsplit("/", 1)[1] for k in thumbs) == [f"{i:03d}.jpg" for i in range(1, 11)] + ["poster.jpg"]
+    assert video["poster_uri"].endswith("/v1/thumbs/poster.jpg")
     ctx.storage.download_tree(layout.version_prefix(video_id, 1), str(tmp_path / "out"))
     report = check_tree(tmp_path / "out" / "hls", expected_duration=31.0, expect_audio=True)
     assert report.ok, report.summary()
@@ -158,5 +166,5 @@ def test_a_truncated_upload_in_a_chunked_run_fails_as_unreadable(ctx, media):
     assert [item["label"] for item in items] == ["audio", "chunk 00", "chunk 01"]
     results = [pipeline.transcode(job, info, item, ctx) for item in items]
     with pytest.raises(BadInput) as caught:
-        pipeline.join(job, items, results, ctx)
+        pipeline.publish(job, items, results, ctx)
     assert caught.value.code == errors.UNREADABLE and "truncated" in caught.value.message
