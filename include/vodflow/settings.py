@@ -27,9 +27,6 @@ class Settings:
     chunk_threshold_seconds: float = 120.0  # longer sources are encoded in chunks, in parallel
     chunk_seconds: float = 30.0  # chunk length (rounded to the 6 s segment grid)
     adaptive_crf: int = 18  # the constant quality the complexity probe encodes at (bench/quality.py)
-    # Sources up to this size are downloaded before an unchunked encode (ffmpeg starts at once); larger ones are
-    # read through a presigned URL as they are encoded (README, Speed).
-    local_copy_max_bytes: int = 256 * 1024 * 1024
     keep_old_versions: int = 1  # previous versions kept after a publish, for players still on them
     watch_prefix: str = "uploads/"  # watch_uploads starts a run for each new object under it
     watch_poll_seconds: float = 5.0
@@ -70,7 +67,6 @@ def load_settings() -> Settings:
         adaptive_crf=int(getfloat("adaptive_crf", defaults.adaptive_crf)),
         chunk_threshold_seconds=getfloat("chunk_threshold_seconds", defaults.chunk_threshold_seconds),
         chunk_seconds=getfloat("chunk_seconds", defaults.chunk_seconds),
-        local_copy_max_bytes=int(getfloat("local_copy_max_bytes", defaults.local_copy_max_bytes)),
         keep_old_versions=int(getfloat("keep_old_versions", defaults.keep_old_versions)),
         watch_prefix=get("watch_prefix", defaults.watch_prefix),
         watch_poll_seconds=getfloat("watch_poll_seconds", defaults.watch_poll_seconds),

@@ -29,12 +29,22 @@ class ObjectInfo:
     last_modified: datetime | None = None
 
 
+def _s3_hook(aws_conn_id: str):
+    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+    class VodflowS3Hook(S3Hook):
+        def _get_caller(self, target_function_name: str = "execute") -> str:
+            # The hook names its caller in the user agent by walking the whole stack (inspect.stack()), over half
+            # of an S3 client's creation cost in every task (0.1 CPU s, measured). The caller is always vodflow.
+            return "vodflow"
+
+    return VodflowS3Hook(aws_conn_id=aws_conn_id)
+
+
 class Storage:
     def __init__(self, aws_conn_id: str, bucket: str) -> None:
-        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-
         self.bucket = bucket
-        self.hook = S3Hook(aws_conn_id=aws_conn_id)
+        self.hook = _s3_hook(aws_conn_id)
 
     @property
     def client(self):

@@ -5,7 +5,6 @@ The Airflow wiring is tested end to end in tests/e2e; here each step's contract 
 
 from __future__ import annotations
 
-import dataclasses
 import uuid
 from pathlib import Path
 
@@ -116,19 +115,17 @@ def test_an_unexpected_failure_is_recorded_as_internal_error(ctx, media):
     assert video["error_message"] == "transcode failed after 4 attempt(s): ConnectionError: S3 went away"
 
 
-@pytest.mark.parametrize("local_copy_max_bytes", [0, 1 << 30], ids=["streamed", "local-copy"])
-def test_a_truncated_upload_is_confirmed_locally_before_it_is_blamed(ctx, media, local_copy_max_bytes):
-    """Streaming from S3 sees a short file; the task re-encodes from a downloaded copy, then says `unreadable`.
-    A source small enough to be copied first is judged on that copy."""
-    ctx.settings = dataclasses.replace(ctx.settings, local_copy_max_bytes=local_copy_max_bytes)
+def test_a_truncated_upload_is_confirmed_locally_before_it_is_blamed(ctx, media, caplog):
+    """Streaming from S3 sees a short file; the task re-encodes from a downloaded copy, then says `unreadable`."""
     source = upload(ctx, media.bad("cut-faststart.mp4"), f"uploads/{uuid.uuid4().hex[:6]}/cut.mp4")
-    job = pipeline.register({"source": source}, f"run-cut-{local_copy_max_bytes}", ctx)
+    job = pipeline.register({"source": source}, "run-cut", ctx)
     info = pipeline.probe_source(job, ctx)  # the header is intact
     [item] = pipeline.plan(job, info, ctx)  # one work item: every rendition from one decode
     assert item["kind"] == "renditions"
     with pytest.raises(BadInput) as caught:
         pipeline.transcode(job, info, item, ctx)
     assert caught.value.code == errors.UNREADABLE and "truncated" in caught.value.message
+    assert "confirming from a local copy" in caplog.text
     assert not any(Path(ctx.settings.scratch_dir, job["video_id"]).rglob("source*")), "local copy removed"
 
 
