@@ -5,9 +5,13 @@ did not end ready):
 - total wall time, trigger of the first → `ready` of the last;
 - how busy the CPUs were from the first encode to the last (1 s samples of /proc/stat) and the longest stretch
   below half load (an idle gap between tasks would show here);
-- the same work done by bare ffmpeg, video after video (each video's renditions in parallel), and the ratio.
+- the same work done by bare ffmpeg, video after video (each video's renditions in parallel), and the ratio;
+- CPU seconds per upload (user + system) of the pipeline — every process of the stack, from the first trigger
+  until the last run finished (`benchstack.CpuMeter`) — and of bare ffmpeg (getrusage), and their ratio;
+- the idle baseline: the stack's CPU per second with nothing to do, measured before the load, printed on its
+  own (it is part of the pipeline's figure, not subtracted from it).
 
-    .venv/bin/python bench/load.py [--videos 20] [--duration 10]
+    .venv/bin/python bench/load.py [--videos 20] [--duration 10] [--idle 10]
 """
 
 from __future__ import annotations
@@ -25,8 +29,8 @@ from pathlib import Path
 import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchstack import DAG, celery_bench_stack, s3_client
-from e2e import bare
+from benchstack import DAG, CpuMeter, CpuUsage, celery_bench_stack, s3_client, stack_meter
+from e2e import bare, idle_line
 
 from vodflow.catalog import Catalog, make_engine, videos
 from vodflow.devstack import AirflowStack, LocalS3
@@ -50,6 +54,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--videos", type=int, default=20)
     parser.add_argument("--duration", type=float, default=10.0)
+    parser.add_argument("--idle", type=float, default=10.0, help="seconds of the idle baseline (the stack's CPU "
+                        "with nothing to do)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="vodflow-load-"))
     src = work / "clip.mp4"
@@ -59,23 +65,39 @@ def main() -> int:
     s3 = LocalS3(work).start(buckets=["vodflow"])
     try:
         with celery_bench_stack(work, s3.endpoint, "load") as (stack, catalog_url):
-            wall, states, statuses = load(stack, catalog_url, s3_client(s3.endpoint), src, args.videos)
-        total_a = total_b = 0.0
+            meter = stack_meter(stack, s3, catalog_url)
+            idle = meter.idle(args.idle)
+            print(f"idle baseline, the stack's CPU: {idle_line(idle)}")
+            wall, states, statuses, cpu = load(stack, catalog_url, s3_client(s3.endpoint), src, args.videos, meter)
+        total_a = total_b = cpu_a = cpu_b = 0.0
         for _ in range(args.videos):
-            a, b = bare(src, work / "bare", cpus=None)
-            total_a, total_b = total_a + a, total_b + b
+            run = bare(src, work / "bare", cpus=None)
+            total_a, total_b = total_a + run.parallel, total_b + run.once
+            cpu_a, cpu_b = cpu_a + run.parallel_cpu, cpu_b + run.once_cpu
         print(f"bare ffmpeg back to back (a)  : {total_a:7.1f} s  (each video's renditions in parallel)  "
               f"ratio {wall / total_a:.2f}")
         print(f"bare ffmpeg back to back (b)  : {total_b:7.1f} s  (each video decoded once)              "
               f"ratio {wall / total_b:.2f}")
+        n = args.videos
+        print("CPU seconds per upload (user + system; pipeline: every process of the stack, first trigger → last "
+              "run finished):")
+        print(f"pipeline                      : {cpu.seconds / n:7.2f} CPU s  ({cpu.seconds:.1f} in all: "
+              f"{cpu.breakdown()})")
+        print(f"bare ffmpeg (a)               : {cpu_a / n:7.2f} CPU s  ratio {cpu.seconds / cpu_a:.2f}")
+        print(f"bare ffmpeg (b)               : {cpu_b / n:7.2f} CPU s  ratio {cpu.seconds / cpu_b:.2f}")
+        print(f"idle baseline (not subtracted above): {idle.seconds / idle.wall:.3f} CPU s per s of the stack doing "
+              f"nothing, i.e. {idle.seconds / idle.wall * cpu.wall / n:.2f} CPU s per upload over the "
+              f"{cpu.wall:.1f} s of the load")
         return 0 if set(states) == {"success"} and statuses == {"ready": args.videos} else 1
     finally:
         s3.stop()
         shutil.rmtree(work, ignore_errors=True)
 
 
-def load(stack: AirflowStack, catalog_url: str, s3, src: Path, count: int) -> tuple[float, list[str], dict]:
-    """Trigger ``count`` runs at once; wait for all; print wall time and how busy the CPUs were."""
+def load(stack: AirflowStack, catalog_url: str, s3, src: Path, count: int,
+         meter: CpuMeter) -> tuple[float, list[str], dict, CpuUsage]:
+    """Trigger ``count`` runs at once; wait for all; print wall time and how busy the CPUs were; the stack's CPU
+    over the same time."""
     client = stack.client()
     client.timeout = 120
     keys = [f"uploads/load/{i:02d}-{uuid.uuid4().hex[:6]}.mp4" for i in range(count)]
@@ -85,11 +107,12 @@ def load(stack: AirflowStack, catalog_url: str, s3, src: Path, count: int) -> tu
     stop = threading.Event()
     sampler = threading.Thread(target=cpu_busy_sampler, args=(samples, stop), daemon=True)
     sampler.start()
-    started = time.monotonic()
-    runs = [client.trigger(DAG, {"source": f"s3://vodflow/{key}"}) for key in keys]
-    print(f"triggered {len(runs)} runs in {time.monotonic() - started:.1f} s")
-    states = [client.wait_for_run(DAG, run_id, timeout=3600, poll=2.0)["state"] for run_id in runs]
-    wall = time.monotonic() - started
+    with meter.window() as cpu:
+        started = time.monotonic()
+        runs = [client.trigger(DAG, {"source": f"s3://vodflow/{key}"}) for key in keys]
+        print(f"triggered {len(runs)} runs in {time.monotonic() - started:.1f} s")
+        states = [client.wait_for_run(DAG, run_id, timeout=3600, poll=2.0)["state"] for run_id in runs]
+        wall = time.monotonic() - started
     stop.set()
     catalog = Catalog(make_engine(catalog_url))
     with catalog.engine.connect() as conn:
@@ -105,7 +128,7 @@ def load(stack: AirflowStack, catalog_url: str, s3, src: Path, count: int) -> tu
     print(f"pipeline wall time            : {wall:7.1f} s")
     print(f"CPU busy (mean of 1 s samples): {100 * sum(busy) / max(len(busy), 1):5.1f} %; "
           f"samples under 50 %: {gaps} of {len(samples)}; longest such stretch {longest:.0f} s")
-    return wall, states, statuses
+    return wall, states, statuses, cpu
 
 
 if __name__ == "__main__":
