@@ -24,6 +24,7 @@ from airflow.sdk.exceptions import AirflowSkipException
 
 from vodflow import pipeline
 from vodflow.catalog import AlreadyActive
+from vodflow.dag_ids import TRANSCODE_VIDEO
 from vodflow.errors import BadInput
 from vodflow.request import DEFAULTS, SCHEMAS
 
@@ -56,7 +57,7 @@ DEFAULT_ARGS: dict[str, Any] = {
 
 
 @dag(
-    dag_id="transcode_video",
+    dag_id=TRANSCODE_VIDEO,
     schedule=None,
     start_date=datetime(2026, 1, 1),
     catchup=False,
@@ -70,39 +71,40 @@ DEFAULT_ARGS: dict[str, Any] = {
 def transcode_video() -> None:
     @task
     def prepare() -> list[dict[str, Any]]:
-        """The work items (what `transcode` maps over); the job and the probed source go out as XComs too."""
+        """The work items (what `transcode` maps over); the job, the probed source and the plan go out as XComs."""
         context = get_current_context()
 
-        def on_step(step: str, job: dict[str, Any] | None) -> None:
-            context.update(vodflow_step=step, vodflow_job=job)  # type: ignore[typeddict-unknown-key]
+        def on_step(step: str, job: pipeline.Job | None) -> None:
+            context.update(vodflow_step=step, vodflow_job=job.to_dict() if job else None)  # type: ignore[typeddict-unknown-key]
 
         try:
-            prepared = pipeline.prepare(dict(context["params"]), context["run_id"], on_step)
+            job, probed, plan, items = pipeline.prepare(dict(context["params"]), context["run_id"], on_step)
         except AlreadyActive as busy:  # the same video twice at once: the first run wins, this one stands down
             raise AirflowSkipException(str(busy)) from None
-        context["ti"].xcom_push("job", prepared["job"])
-        context["ti"].xcom_push("source", prepared["source"])
-        return prepared["items"]
+        for key, value in (("job", job), ("probed", probed), ("plan", plan)):
+            context["ti"].xcom_push(key, value.to_dict())
+        return [item.to_dict() for item in items]
 
-    # One work item: every rendition ("1080p 720p 480p 360p"), or for a long source a chunk of every rendition
-    # ("chunk 03") or the audio. The encode's own timeout is sized from the source duration; this is the backstop.
+    # One work item: the whole video ("1080p 720p 480p 360p"), or for a long source a chunk of it ("chunk 03") or
+    # the audio. The encode's own timeout is sized from the source duration; this is only the backstop.
     @task(queue=TRANSCODE_QUEUE, map_index_template="{{ work_label }}", execution_timeout=timedelta(hours=12))
-    def transcode(job: dict[str, Any], source: dict[str, Any], item: dict[str, Any]) -> dict[str, Any]:
+    def transcode(job: dict[str, Any], probed: dict[str, Any], plan: dict[str, Any],
+                  item: dict[str, Any]) -> dict[str, Any]:
         get_current_context()["work_label"] = item["label"]
-        return pipeline.transcode(job, source, item)
+        return pipeline.transcode_dicts(job, probed, plan, item)
 
     @task
-    def publish(job: dict[str, Any], items: list[dict[str, Any]], results: list[dict[str, Any]]) -> dict[str, Any]:
-        return pipeline.publish(job, list(items), list(results))
+    def publish(job: dict[str, Any], plan: dict[str, Any], results: list[dict[str, Any]]) -> dict[str, Any]:
+        return pipeline.publish_dicts(job, plan, list(results))
 
     @teardown
     def finish(job: dict[str, Any]) -> None:
-        pipeline.finish(job)
+        pipeline.finish(pipeline.Job.from_dict(job))
 
     work = prepare()
-    job = work["job"]
-    encoded = transcode.partial(job=job, source=work["source"]).expand(item=work)
-    publish(job, work, encoded) >> finish(job).as_teardown(setups=work)
+    job, plan = work["job"], work["plan"]
+    encoded = transcode.partial(job=job, probed=work["probed"], plan=plan).expand(item=work)
+    publish(job, plan, encoded) >> finish(job).as_teardown(setups=work)
 
 
 transcode_video()

@@ -225,6 +225,13 @@ def measure_output(out_dir: str, rendition: Rendition) -> MeasuredRendition:
                              segments=segments, iframes=iframes)
 
 
+def check_complete(decoded: float, duration: float) -> None:
+    """Refuse an encode that is shorter than its source: the upload is truncated or corrupt."""
+    if duration - decoded > max(1.0, 0.02 * duration):
+        raise BadInput(errors.UNREADABLE, f"Only {decoded:.1f} s of the {duration:.1f} s video could be decoded; "
+                       "the file is truncated (an interrupted upload?) or corrupt.")
+
+
 def _free_bytes(path: str) -> int:
     """Free space of the filesystem holding ``path`` (or its nearest existing parent)."""
     current = os.path.abspath(path)
@@ -280,11 +287,11 @@ def _run_and_measure(args: list[str], src: str, scratch: str, source: SourceInfo
     except MediaToolError:
         _raise_if_disk_full(scratch)
         raise
-    shortest = min(m.duration for m in measured)
-    if source.duration - shortest > max(1.0, 0.02 * source.duration):
-        _raise_if_disk_full(scratch)
-        raise BadInput(errors.UNREADABLE, f"Only {shortest:.1f} s of the {source.duration:.1f} s video "
-                       "could be decoded; the file is truncated (an interrupted upload?) or corrupt.")
+    try:
+        check_complete(min(m.duration for m in measured), source.duration)
+    except BadInput:
+        _raise_if_disk_full(scratch)  # a short output on a full disk is the machine's fault
+        raise
     log.info("%s: %d segments, %.1f s, %.1f MB in %.1f s", names, len(measured[0].segments),
              measured[0].duration, sum(m.bytes for m in measured) / 1e6, result.elapsed)
     return measured

@@ -1,0 +1,8 @@
+"""The DAG ids the library refers to (the API, the CLI, the demo, the triggering DAGs); the DAG files use them.
+
+Here and not in ``dags/``: the library never imports a DAG file. No imports, so any process can use it.
+"""
+
+from __future__ import annotations
+
+TRANSCODE_VIDEO = "transcode_video"

@@ -1,0 +1,135 @@
+"""``prepare``: register → probe → plan, one task. Each step is too short to pay a task's start-up of its own
+(≈0.5 CPU s and a scheduler hop); the failure callback still names the step that failed."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from vodflow import errors, hls, layout
+from vodflow.catalog import PROBING, RenditionPlan
+from vodflow.chunks import plan_chunks
+from vodflow.complexity import measure_complexity
+from vodflow.errors import BadInput
+from vodflow.ladder import LADDER_VERSION, Ladder, adapt_ladder, plan_ladder, resolve_rungs
+from vodflow.layout import S3Location, parse_source_uri
+from vodflow.pipeline.failures import fail_now
+from vodflow.pipeline.services import Job, Services
+from vodflow.pipeline.work import EncodePlan, WorkItem, plan_items
+from vodflow.probe import SourceInfo, check_limits, probe
+from vodflow.request import kept_request
+from vodflow.thumbnails import plan_pictures
+
+log = logging.getLogger(__name__)
+StepListener = Callable[[str, Job | None], None]
+
+
+def prepare(params: dict[str, Any], run_id: str, on_step: StepListener,
+            services: Services | None = None) -> tuple[Job, SourceInfo, EncodePlan, list[WorkItem]]:
+    """``on_step(name, job)`` is told each step as it starts, so a failure can name its step and reach the video."""
+    services = services or Services.load()
+    on_step("register", None)
+    job = register(params, run_id, services)
+    on_step("probe", job)
+    probed = probe_source(services, job)
+    on_step("plan", job)
+    plan, items = plan_work(services, job, probed)
+    return job, probed, plan, items
+
+
+def register(params: dict[str, Any], run_id: str, services: Services) -> Job:
+    """Validate the request, identify the video, create or claim its catalog row and allocate a version."""
+    raw_source = str(params.get("source") or "")
+    ladder = params.get("ladder") or services.settings.default_ladder
+    problem: str | None = None
+    try:
+        location = parse_source_uri(raw_source)
+        resolve_rungs(ladder)
+    except ValueError as exc:
+        problem = str(exc)
+        location = S3Location("invalid", raw_source[:200] or "empty")
+    info = None
+    missing: BadInput | None = None
+    if problem is None:
+        try:
+            info = services.storage.head(location)
+        except BadInput as exc:
+            missing = exc
+    video_id = params.get("video_id") or layout.derive_video_id(location.bucket, location.key,
+                                                                info.etag if info else "")
+    adaptive = services.settings.adaptive_ladder if params.get("adaptive") is None else params["adaptive"]
+    job = Job(video_id=video_id, version=0, run_id=run_id,
+              source_uri=location.uri if problem is None else raw_source[:1100],  # record what was asked for
+              etag=info.etag if info else "", size=info.size if info else 0,
+              title=params.get("title") or layout.title_from_key(location.key), ladder=ladder,
+              callback_url=params.get("callback_url"), adaptive=bool(adaptive),
+              chunk_seconds=params.get("chunk_seconds"))
+    version = services.catalog.register(
+        video_id=job.video_id, source_uri=job.source_uri, etag=job.etag, size=job.size, title=job.title,
+        run_id=run_id, ladder_version=LADDER_VERSION, uploaded_at=info.last_modified if info else None,
+        request=kept_request(params, job.video_id))  # what a retry or reprocess reuses
+    job = Job(**{**job.to_dict(), "version": version})
+    log.info("Video %s version %d from %s (%d bytes)", job.video_id, version, job.source_uri, job.size)
+    if problem is not None:
+        fail_now(services, job, BadInput(errors.INVALID_REQUEST, f"Invalid request: {problem}."))
+    if missing is not None:
+        fail_now(services, job, missing)
+    return job
+
+
+def probe_source(services: Services, job: Job) -> SourceInfo:
+    """Read the source's container headers (not the whole file) and refuse what we cannot transcode."""
+    services.catalog.set_status(job.video_id, job.run_id, PROBING)
+    if job.size == 0:
+        raise BadInput(errors.EMPTY_FILE, "The file is empty (0 bytes).")
+    limits = services.settings.limits
+    if job.size > limits.max_size_bytes:
+        raise BadInput(errors.TOO_LARGE, f"The file is {job.size / 1024**3:.2f} GiB; the maximum is "
+                       f"{limits.max_size_bytes / 1024**3:g} GiB.")
+    probed = probe(services.source_url(job), job.size, services.storage.read_head(job.location))
+    check_limits(probed, limits)
+    services.catalog.record_source(job.video_id, job.run_id, probed)
+    log.info("Source: %dx%d %s fps %.2f s, %s%s%s%s", probed.width, probed.height, probed.fps, probed.duration,
+             probed.video_codec, " +audio" if probed.has_audio else " (no audio)", " HDR" if probed.hdr else "",
+             " interlaced" if probed.interlaced else "")
+    return probed
+
+
+def plan_work(services: Services, job: Job, probed: SourceInfo) -> tuple[EncodePlan, list[WorkItem]]:
+    """The ladder (per-title if asked), its `pending` renditions, and the work items ``transcode`` is mapped
+    over: the whole video, or for a long source one per chunk plus the audio."""
+    ladder = plan_ladder(probed.width, probed.height, probed.fps, probed.has_audio, job.ladder)
+    if job.adaptive:
+        ladder = _adapt(services, job, probed, ladder)
+    services.catalog.plan_renditions(job.video_id, job.run_id, job.version, [
+        RenditionPlan(r.name, r.width, r.height, r.video_kbps, r.audio_kbps, round(hls.frame_rate_value(r.fps), 3))
+        for r in ladder.renditions
+    ])
+    log.info("Ladder v%d: %s", ladder.version,
+             ", ".join(f"{r.name} {r.width}x{r.height} {r.video_kbps}k" for r in ladder.renditions))
+    fps = ladder.renditions[0].fps
+    chunk_seconds = job.chunk_seconds
+    if chunk_seconds is None:
+        long = probed.duration > services.settings.chunk_threshold_seconds
+        chunk_seconds = services.settings.chunk_seconds if long else 0
+    chunks = plan_chunks(probed.duration, fps, chunk_seconds) if chunk_seconds else []
+    plan = EncodePlan(renditions=tuple(ladder.renditions), duration=probed.duration,
+                      pictures=plan_pictures(probed.width, probed.height, probed.duration, fps),
+                      chunks=len(chunks) if len(chunks) > 1 else 0)
+    if plan.chunks:
+        services.catalog.add_event(job.video_id, "chunked", chunks=plan.chunks, seconds=chunks[1].start)
+        log.info("Encoding in %d chunks of %g s", plan.chunks, chunks[1].start)
+    return plan, plan_items(plan, chunks, probed.has_audio)
+
+
+def _adapt(services: Services, job: Job, probed: SourceInfo, ladder: Ladder) -> Ladder:
+    """Per-title bitrates from trial encodes of a few windows of the source (read through a presigned URL)."""
+    complexity = measure_complexity(services.source_url(job), probed, list(ladder.renditions),
+                                    crf=services.settings.adaptive_crf, preset=services.settings.encoder.preset)
+    adapted = adapt_ladder(ladder, complexity.kbps)
+    services.catalog.add_event(
+        job.video_id, "ladder_adapted", crf=complexity.crf, seconds=complexity.seconds_sampled,
+        needed_kbps=complexity.kbps, fixed_kbps={r.name: r.video_kbps for r in ladder.renditions},
+        chosen_kbps={r.name: r.video_kbps for r in adapted.renditions})
+    return adapted

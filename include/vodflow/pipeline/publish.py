@@ -1,0 +1,131 @@
+"""``publish`` (after every work item, once: join a chunked run, write the playlists, switch the catalog) and
+``finish`` (the teardown: whatever happened, no unpublished version is left and the video is never left active)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict
+from typing import Any
+
+from vodflow import errors, hls, layout
+from vodflow.catalog import PUBLISHING, VERSION_DELETED, VERSION_FAILED, VERSION_PUBLISHED, Superseded, VariantRecord
+from vodflow.chunks import join_rendition
+from vodflow.encode import check_complete
+from vodflow.errors import MediaToolError
+from vodflow.hls import MeasuredRendition
+from vodflow.ladder import LADDER_VERSION
+from vodflow.layout import S3Location
+from vodflow.pipeline.failures import notify
+from vodflow.pipeline.services import Job, Services
+from vodflow.pipeline.work import AudioResult, ChunkResult, EncodePlan, WholeVideoResult, WorkResult, result_from_dict
+from vodflow.thumbnails import POSTER
+
+log = logging.getLogger(__name__)
+
+
+def publish(job: Job, plan: EncodePlan, results: list[WorkResult], services: Services | None = None
+            ) -> dict[str, Any]:
+    """Write every playlist (the multivariant one last), then switch the catalog to this version at once."""
+    services = services or Services.load()
+    services.catalog.set_status(job.video_id, job.run_id, PUBLISHING)
+    if plan.chunks:
+        renditions = join_chunks(services, job, plan, results)
+    else:
+        renditions = [m for r in results if isinstance(r, WholeVideoResult) for m in r.measured]
+    pictures = {key for r in results for key in r.pictures}
+    target, playlists = hls.render_playlists(renditions)
+    prefix = layout.hls_prefix(job.video_id, job.version)
+    master = playlists.pop(hls.MASTER_PLAYLIST)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(lambda item: services.storage.put_text(prefix + item[0], item[1]), playlists.items()))
+    services.storage.put_text(prefix + hls.MASTER_PLAYLIST, master)  # last: a complete tree, or no master at all
+    variants = [VariantRecord(stats.name, stats.bandwidth, stats.average_bandwidth,
+                              services.s3_uri(prefix + r.playlist_uri))
+                for r in renditions for stats in [hls.variant_stats(r, target)]]
+    master_uri = services.s3_uri(prefix + hls.MASTER_PLAYLIST)
+    poster_key = layout.thumbs_prefix(job.video_id, job.version) + POSTER
+    if poster_key not in pictures:  # pictures are best effort: never a reason to withhold a video
+        log.warning("No poster was made; publishing without one")
+        services.catalog.add_event(job.video_id, "warning", message="No poster could be made; published without one.")
+    try:
+        older = services.catalog.publish(
+            video_id=job.video_id, run_id=job.run_id, version=job.version, master_uri=master_uri,
+            poster_uri=services.s3_uri(poster_key) if poster_key in pictures else None,
+            ladder_version=LADDER_VERSION, variants=variants)
+    except Superseded as exc:
+        log.warning("Not publishing version %d: %s", job.version, exc)
+        services.storage.delete_prefix(layout.version_prefix(job.video_id, job.version))
+        services.catalog.mark_version(job.video_id, job.version, VERSION_DELETED)
+        return {"video_id": job.video_id, "version": job.version, "published": False}
+    for old in older[services.settings.keep_old_versions:]:
+        services.storage.delete_prefix(layout.version_prefix(job.video_id, old))
+        services.catalog.mark_version(job.video_id, old, VERSION_DELETED)
+    log.info("Published %s version %d: %s", job.video_id, job.version, master_uri)
+    notify(services, job)
+    return {"video_id": job.video_id, "version": job.version, "published": True, "master_uri": master_uri,
+            "target_duration": target, "variants": [asdict(v) for v in variants]}
+
+
+def publish_dicts(job: dict[str, Any], plan: dict[str, Any], results: list[dict[str, Any]],
+                  services: Services | None = None) -> dict[str, Any]:
+    """The task boundary: XCom dicts in, typed values inside."""
+    return publish(Job.from_dict(job), EncodePlan.from_dict(plan), [result_from_dict(r) for r in results], services)
+
+
+def join_chunks(services: Services, job: Job, plan: EncodePlan, results: list[WorkResult]
+                ) -> list[MeasuredRendition]:
+    """A chunked encode, per rendition, joined into one continuous HLS rendition (stream copy) and uploaded."""
+    chunks = sorted((r for r in results if isinstance(r, ChunkResult)), key=lambda r: r.index)
+    audio = next((r.keys for r in results if isinstance(r, AudioResult)), {})
+    if len(chunks) != plan.chunks:
+        raise MediaToolError(f"{len(chunks)} of {plan.chunks} chunks were encoded")
+    workdir = services.scratch(job) / "join"
+    parts_dir = workdir / "parts"
+
+    def local(key: str) -> str:
+        return str(parts_dir / key.rsplit("/", 1)[1])
+
+    measured_all = []
+    try:
+        parts_dir.mkdir(parents=True, exist_ok=True)
+        for key in [k for r in chunks for k in r.keys.values()] + list(audio.values()):
+            services.storage.download(S3Location(services.storage.bucket, key), local(key))
+        for rendition in plan.renditions:
+            out_dir = workdir / rendition.name
+            measured = join_rendition([local(r.keys[rendition.name]) for r in chunks],
+                                      local(audio[str(rendition.audio_kbps)]) if rendition.audio_kbps else None,
+                                      str(out_dir), rendition, services.settings.encoder)
+            check_complete(measured.duration, plan.duration)  # chunks past a truncated end come out empty
+            services.storage.upload_tree(str(out_dir), f"{layout.hls_prefix(job.video_id, job.version)}"
+                                         f"{rendition.name}/", exclude=("index.m3u8",))
+            services.catalog.rendition_done(job.video_id, job.version, rendition.name, codecs=measured.codecs,
+                                            bytes_=measured.bytes, segments=len(measured.segments))
+            measured_all.append(measured)
+            shutil.rmtree(out_dir, ignore_errors=True)
+        services.storage.delete_prefix(layout.chunks_prefix(job.video_id, job.version))
+        return measured_all
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def finish(job: Job, services: Services | None = None) -> None:
+    """Teardown, runs whatever happened: an unpublished version is removed and the video never stays active."""
+    services = services or Services.load()
+    scratch = services.scratch(job)
+    shutil.rmtree(scratch, ignore_errors=True)
+    with contextlib.suppress(OSError):
+        os.rmdir(scratch.parent)  # the video's folder, once no version of it is being worked on here
+    versions = {v["version"]: v for v in services.catalog.get_versions(job.video_id)}
+    mine = versions.get(job.version)
+    if mine and mine["status"] == VERSION_PUBLISHED:
+        return
+    services.catalog.fail(video_id=job.video_id, run_id=job.run_id, version=job.version,
+                          code=errors.INTERNAL_ERROR, message="The run ended without publishing (a task was stopped "
+                          "or failed).")
+    deleted = services.storage.delete_prefix(layout.version_prefix(job.video_id, job.version))
+    services.catalog.mark_version(job.video_id, job.version, VERSION_FAILED)
+    log.info("Removed %d unpublished objects of %s version %d", deleted, job.video_id, job.version)

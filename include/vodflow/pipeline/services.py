@@ -1,0 +1,84 @@
+"""What every step works on (the job) and through (settings, catalog, storage)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from vodflow import layout
+from vodflow.catalog import Catalog, catalog_for_connection
+from vodflow.layout import S3Location, parse_source_uri
+from vodflow.probe import SourceInfo
+from vodflow.settings import Settings, load_settings
+from vodflow.storage import Storage
+
+PRESIGN_SECONDS = 3600
+
+
+@dataclass(frozen=True)
+class Job:
+    """Who and what a run is about: made by ``register``, handed to every later step."""
+
+    video_id: str
+    version: int
+    run_id: str
+    source_uri: str  # s3://bucket/key as requested (the catalog's record of it)
+    etag: str
+    size: int
+    title: str
+    ladder: str | list[str]
+    callback_url: str | None = None
+    adaptive: bool = False
+    chunk_seconds: float | None = None  # None: the settings decide; 0: never chunk
+
+    @property
+    def location(self) -> S3Location:
+        """Where the uploaded source is."""
+        return parse_source_uri(self.source_uri)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Job:
+        return cls(**data)
+
+
+@dataclass
+class Services:
+    """The connections a step works through, built once per task from settings."""
+
+    settings: Settings
+    catalog: Catalog
+    storage: Storage
+
+    @classmethod
+    def load(cls) -> Services:
+        settings = load_settings()
+        return cls(settings, catalog_for_connection(settings.catalog_conn_id),
+                   Storage(settings.aws_conn_id, settings.bucket))
+
+    def scratch(self, job: Job) -> Path:
+        """This video version's scratch folder on this worker."""
+        return Path(self.settings.scratch_dir, job.video_id, f"v{job.version}")
+
+    def source_url(self, job: Job, probed: SourceInfo | None = None) -> str:
+        """A presigned URL of the source; for an encoder, valid for as long as the encode may take, and an hour."""
+        seconds = PRESIGN_SECONDS
+        if probed is not None:
+            seconds += int(self.settings.encoder.timeout_for(probed.duration))
+        return self.storage.presigned_get(job.location, seconds)
+
+    def s3_uri(self, key: str) -> str:
+        return f"s3://{self.settings.bucket}/{key}"
+
+    def park(self, job: Job, files: dict[Any, str]) -> dict[str, str]:
+        """Upload a chunked run's pieces to the version's ``chunks/`` prefix, for the join; name → key."""
+        prefix = layout.chunks_prefix(job.video_id, job.version)
+        keys = {}
+        for name, path in files.items():
+            keys[str(name)] = f"{prefix}{os.path.basename(path)}"
+            self.storage.upload_file(path, keys[str(name)])
+        return keys

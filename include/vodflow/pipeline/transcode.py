@@ -1,0 +1,161 @@
+"""``transcode``: run one work item — the whole video, one chunk of it, or a chunked run's audio — on a
+``transcode`` worker, and upload what it made under the (not yet published) version."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import time
+from collections.abc import Callable
+from typing import Any
+
+import sqlalchemy as sa
+
+from vodflow import layout
+from vodflow.catalog import is_disconnect
+from vodflow.chunks import encode_audio, encode_chunk
+from vodflow.encode import encode_renditions
+from vodflow.errors import BadInput
+from vodflow.hls import MeasuredRendition
+from vodflow.pipeline.services import Job, Services
+from vodflow.pipeline.work import (
+    AudioResult,
+    ChunkOfVideo,
+    ChunkResult,
+    EncodePlan,
+    WholeAudio,
+    WholeVideo,
+    WholeVideoResult,
+    WorkItem,
+    WorkResult,
+    item_from_dict,
+)
+from vodflow.probe import SourceInfo
+from vodflow.process import Throttle
+from vodflow.scratch import shared_source, work_dir
+from vodflow.thumbnails import picture_outputs
+
+log = logging.getLogger(__name__)
+
+
+def transcode(job: Job, probed: SourceInfo, plan: EncodePlan, item: WorkItem,
+              services: Services | None = None) -> WorkResult:
+    handler = HANDLERS.get(type(item))
+    if handler is None:
+        raise TypeError(f"no handler for work item {item!r}")
+    return handler(services or Services.load(), job, probed, plan, item)
+
+
+def transcode_dicts(job: dict[str, Any], probed: dict[str, Any], plan: dict[str, Any], item: dict[str, Any],
+                    services: Services | None = None) -> dict[str, Any]:
+    """The task boundary: XCom dicts in, typed values inside, a dict out."""
+    return transcode(Job.from_dict(job), SourceInfo.from_dict(probed), EncodePlan.from_dict(plan),
+                     item_from_dict(item), services).to_dict()
+
+
+def encode_whole_video(services: Services, job: Job, probed: SourceInfo, plan: EncodePlan,
+                       item: WholeVideo) -> WholeVideoResult:
+    """Every rendition and the pictures from one decode of the source."""
+    names = plan.names
+    services.catalog.renditions_started(job.video_id, job.version, names)
+    workdir = str(work_dir(services.scratch(job), "encode"))
+    hls_dir, pictures_dir = os.path.join(workdir, "hls"), os.path.join(workdir, "thumbs")
+    throttle = Throttle(interval=2.0, step=1.0)
+
+    def report(percent: float) -> None:
+        if throttle.ready(percent):
+            _best_effort_progress(services, job, names, percent)
+
+    def encode(src: str) -> list[MeasuredRendition]:
+        shutil.rmtree(workdir, ignore_errors=True)
+        os.makedirs(pictures_dir)
+        return encode_renditions(src, hls_dir, probed, list(plan.renditions), services.settings.encoder,
+                                 on_progress=report,
+                                 extra_outputs=lambda video: picture_outputs(video, plan.pictures, pictures_dir))
+
+    try:
+        # Read the source as it is encoded: no wait for a download, no copy of a huge upload on the worker
+        # (a download first was no faster even for a 46 MB source: README, Speed).
+        try:
+            measured = encode(services.source_url(job, probed))
+        except BadInput as exc:
+            # Before blaming the upload, rule out the network: encode again from a downloaded copy.
+            log.warning("Streamed encode says %s; confirming from a local copy", exc.code)
+            with shared_source(services.scratch(job) / "source",
+                               lambda path: services.storage.download(job.location, path)) as local:
+                measured = encode(local)
+        started = time.monotonic()
+        keys = services.storage.upload_tree(hls_dir, layout.hls_prefix(job.video_id, job.version),
+                                            exclude=("index.m3u8",))
+        pictures = _upload_pictures(services, job, pictures_dir)
+        log.info("Uploaded %d objects (%.1f MB) in %.2f s", len(keys) + len(pictures),
+                 sum(m.bytes for m in measured) / 1e6, time.monotonic() - started)
+        for m in measured:
+            services.catalog.rendition_done(job.video_id, job.version, m.name, codecs=m.codecs, bytes_=m.bytes,
+                                            segments=len(m.segments))
+        return WholeVideoResult(measured=tuple(measured), pictures=tuple(pictures))
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def encode_chunk_of_video(services: Services, job: Job, probed: SourceInfo, plan: EncodePlan,
+                          item: ChunkOfVideo) -> ChunkResult:
+    """One chunk of the source for every rendition (decoded once), and the pictures in it; the pieces are parked
+    in the bucket for the join."""
+    chunk, names = item.chunk, plan.names
+    services.catalog.renditions_progress_at_least(job.video_id, job.version, names, 0)
+    workdir = str(work_dir(services.scratch(job), f"chunk{chunk.index:03d}"))
+    pictures_dir = os.path.join(workdir, "thumbs")
+    os.makedirs(pictures_dir)
+    try:
+        pieces = encode_chunk(
+            services.source_url(job, probed), workdir, probed, chunk, list(plan.renditions),
+            services.settings.encoder,
+            extra_outputs=lambda video: picture_outputs(video, plan.pictures, pictures_dir,
+                                                        first_frame=chunk.first_frame, frames=chunk.frames))
+        keys = services.park(job, pieces)
+        pictures = _upload_pictures(services, job, pictures_dir)
+        done = sum(1 for key in services.storage.list_keys(layout.chunks_prefix(job.video_id, job.version))
+                   if key.rsplit("/", 1)[1].startswith(f"{names[0]}.c"))
+        services.catalog.renditions_progress_at_least(job.video_id, job.version, names, 95.0 * done / plan.chunks)
+        return ChunkResult(index=chunk.index, keys=keys, pictures=tuple(pictures))
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def encode_whole_audio(services: Services, job: Job, probed: SourceInfo, plan: EncodePlan,
+                       item: WholeAudio) -> AudioResult:
+    """The whole audio track, once per AAC bitrate."""
+    workdir = str(work_dir(services.scratch(job), "audio"))
+    try:
+        tracks = encode_audio(services.source_url(job, probed), workdir, probed, plan.audio_bitrates,
+                              services.settings.encoder)
+        return AudioResult(keys=services.park(job, tracks))
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+# Every kind of work item ``plan_work`` makes, and what runs it: a kind without a handler is an error.
+HANDLERS: dict[type, Callable[[Services, Job, SourceInfo, EncodePlan, Any], WorkResult]] = {
+    WholeVideo: encode_whole_video,
+    ChunkOfVideo: encode_chunk_of_video,
+    WholeAudio: encode_whole_audio,
+}
+
+
+def _best_effort_progress(services: Services, job: Job, names: list[str], percent: float) -> None:
+    """Progress is best effort: never stop an encode for it."""
+    try:
+        services.catalog.renditions_progress_at_least(job.video_id, job.version, names, percent)
+    except sa.exc.DBAPIError as exc:
+        if not is_disconnect(exc):
+            raise
+        log.warning("Progress %.0f %% not recorded: catalog database unreachable", percent)
+
+
+def _upload_pictures(services: Services, job: Job, folder: str) -> list[str]:
+    """The pictures an encode wrote (some, all or none of the plan's): keys, sorted."""
+    if not os.path.isdir(folder) or not os.listdir(folder):
+        return []
+    return sorted(services.storage.upload_tree(folder, layout.thumbs_prefix(job.video_id, job.version)))

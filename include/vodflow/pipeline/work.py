@@ -1,0 +1,173 @@
+"""The work of one video as typed values: the plan ``prepare`` makes once, the items ``transcode`` is mapped
+over, and what each item hands to ``publish``. Pure; no Airflow.
+
+XCom stays JSON: each value crosses a task boundary through its ``to_dict``/``from_dict`` (items and results by
+their ``kind``), and nowhere else. The plan travels once per task, not copied into every item.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from vodflow.chunks import Chunk
+from vodflow.hls import MeasuredRendition
+from vodflow.ladder import Rendition
+from vodflow.thumbnails import PicturePlan
+
+
+@dataclass(frozen=True)
+class EncodePlan:
+    """What every work item of a video encodes: the ladder, the pictures, and how the timeline is cut."""
+
+    renditions: tuple[Rendition, ...]
+    pictures: PicturePlan
+    duration: float  # the source's, in seconds
+    chunks: int = 0  # 0: the whole video is one item
+
+    @property
+    def names(self) -> list[str]:
+        return [r.name for r in self.renditions]
+
+    @property
+    def audio_bitrates(self) -> list[int]:
+        return sorted({r.audio_kbps for r in self.renditions if r.audio_kbps})
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"renditions": [r.to_dict() for r in self.renditions], "pictures": self.pictures.to_dict(),
+                "duration": self.duration, "chunks": self.chunks}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> EncodePlan:
+        return cls(renditions=tuple(Rendition.from_dict(r) for r in data["renditions"]),
+                   pictures=PicturePlan.from_dict(data["pictures"]), duration=data["duration"],
+                   chunks=data["chunks"])
+
+
+# Work items -----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class WholeVideo:
+    """Every rendition and the pictures from one decode of the whole source."""
+
+    kind: ClassVar[str] = "renditions"
+    label: str  # the renditions' names, e.g. "1080p 720p 480p 360p" (the mapped task's name in the UI)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "label": self.label}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> WholeVideo:
+        return cls(label=data["label"])
+
+
+@dataclass(frozen=True)
+class ChunkOfVideo:
+    """One stretch of a long source, every rendition's video and the pictures in it, decoded once."""
+
+    kind: ClassVar[str] = "chunk"
+    chunk: Chunk
+
+    @property
+    def label(self) -> str:
+        return self.chunk.label
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "label": self.label, "chunk": self.chunk.to_dict()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ChunkOfVideo:
+        return cls(chunk=Chunk.from_dict(data["chunk"]))
+
+
+@dataclass(frozen=True)
+class WholeAudio:
+    """A chunked run's audio: the whole track once per bitrate (audio is never cut, so no seam can click)."""
+
+    kind: ClassVar[str] = "audio"
+    label: ClassVar[str] = "audio"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "label": self.label}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> WholeAudio:
+        return cls()
+
+
+WorkItem = WholeVideo | ChunkOfVideo | WholeAudio
+ITEM_KINDS: dict[str, type[WholeVideo] | type[ChunkOfVideo] | type[WholeAudio]] = {
+    cls.kind: cls for cls in (WholeVideo, ChunkOfVideo, WholeAudio)}
+
+
+def item_from_dict(data: dict[str, Any]) -> WorkItem:
+    """The item a dict (an XCom) describes; an unknown kind is an error, never a default."""
+    kind = data.get("kind")
+    if kind not in ITEM_KINDS:
+        raise ValueError(f"unknown work item kind {kind!r}")
+    return ITEM_KINDS[kind].from_dict(data)
+
+
+def plan_items(plan: EncodePlan, chunks: list[Chunk], has_audio: bool) -> list[WorkItem]:
+    """One item for the whole video, or one per chunk plus the audio first (the whole track is the longest
+    single item, so it must not be the tail)."""
+    if len(chunks) < 2:
+        return [WholeVideo(label=" ".join(plan.names))]
+    items: list[WorkItem] = [ChunkOfVideo(chunk) for chunk in chunks]
+    return [WholeAudio(), *items] if has_audio and plan.audio_bitrates else items
+
+
+# Results --------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class WholeVideoResult:
+    kind: ClassVar[str] = "renditions"
+    measured: tuple[MeasuredRendition, ...]
+    pictures: tuple[str, ...] = ()  # keys of the pictures this item uploaded
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "measured": [m.to_dict() for m in self.measured], "pictures": list(self.pictures)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> WholeVideoResult:
+        return cls(measured=tuple(MeasuredRendition.from_dict(m) for m in data["measured"]),
+                   pictures=tuple(data["pictures"]))
+
+
+@dataclass(frozen=True)
+class ChunkResult:
+    kind: ClassVar[str] = "chunk"
+    index: int
+    keys: dict[str, str] = field(default_factory=dict)  # rendition name → parked piece
+    pictures: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "index": self.index, "keys": self.keys, "pictures": list(self.pictures)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ChunkResult:
+        return cls(index=data["index"], keys=dict(data["keys"]), pictures=tuple(data["pictures"]))
+
+
+@dataclass(frozen=True)
+class AudioResult:
+    kind: ClassVar[str] = "audio"
+    keys: dict[str, str] = field(default_factory=dict)  # AAC bitrate (kbps, as text) → parked track
+    pictures: ClassVar[tuple[str, ...]] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "keys": self.keys}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> AudioResult:
+        return cls(keys=dict(data["keys"]))
+
+
+WorkResult = WholeVideoResult | ChunkResult | AudioResult
+RESULT_KINDS: dict[str, type[WholeVideoResult] | type[ChunkResult] | type[AudioResult]] = {
+    cls.kind: cls for cls in (WholeVideoResult, ChunkResult, AudioResult)}
+
+
+def result_from_dict(data: dict[str, Any]) -> WorkResult:
+    kind = data.get("kind")
+    if kind not in RESULT_KINDS:
+        raise ValueError(f"unknown work result kind {kind!r}")
+    return RESULT_KINDS[kind].from_dict(data)
