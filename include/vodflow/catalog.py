@@ -24,6 +24,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
+from vodflow import catalog_migrations
 from vodflow.probe import SourceInfo
 
 log = logging.getLogger(__name__)
@@ -33,7 +34,6 @@ QUEUED, PROBING, TRANSCODING, PUBLISHING, READY, FAILED = (
 VIDEO_STATUSES = (QUEUED, PROBING, TRANSCODING, PUBLISHING, READY, FAILED)
 ACTIVE_STATUSES = (QUEUED, PROBING, TRANSCODING, PUBLISHING)
 PENDING, RUNNING, DONE = "pending", "running", "done"
-RENDITION_STATUSES = (PENDING, RUNNING, DONE, FAILED)
 VERSION_BUILDING, VERSION_PUBLISHED, VERSION_FAILED, VERSION_DELETED = "building", "published", "failed", "deleted"
 
 metadata = sa.MetaData()
@@ -132,48 +132,8 @@ sa.Index("ix_videos_source", videos.c.source_uri, videos.c.source_etag)
 sa.Index("ix_uploads_last_modified", uploads.c.last_modified)
 upload_time = sa.func.coalesce(videos.c.source_uploaded_at, videos.c.created_at)  # when the source arrived
 
-schema_version = sa.Table(
-    "vodflow_schema_version", sa.MetaData(),
-    sa.Column("version", sa.Integer, primary_key=True),
-    sa.Column("applied_at", sa.DateTime(timezone=True), nullable=False),
-)
-
-
-def _migration_1(conn: Connection) -> None:
-    """Initial schema: videos, video_versions, renditions, video_events."""
-    metadata.create_all(conn, tables=[videos, video_versions, renditions, video_events])
-
-
-def _migration_2(conn: Connection) -> None:
-    """Upload watcher and reprocessing: `uploads` claims, `videos.source_uploaded_at`.
-
-    Migration 1 creates tables from the current definitions, so on a new database the column already exists:
-    add only what is missing.
-    """
-    inspector = sa.inspect(conn)
-    if "source_uploaded_at" not in {c["name"] for c in inspector.get_columns("videos")}:
-        kind = "TIMESTAMP WITH TIME ZONE" if conn.dialect.name == "postgresql" else "DATETIME"
-        conn.execute(sa.text(f"ALTER TABLE videos ADD COLUMN source_uploaded_at {kind}"))
-    uploads.create(conn, checkfirst=True)
-    existing = {i["name"] for i in inspector.get_indexes("videos")}
-    for index in videos.indexes:
-        if index.name not in existing:
-            index.create(conn)
-
-
-def _migration_3(conn: Connection) -> None:
-    """Kept request: `videos.request`, so a retry or reprocess run gets the video's ladder, options and callback.
-
-    As in migration 2, a new database already has the column (migration 1 uses the current definitions).
-    """
-    if "request" not in {c["name"] for c in sa.inspect(conn).get_columns("videos")}:
-        conn.execute(sa.text("ALTER TABLE videos ADD COLUMN request TEXT"))
-
-
-# Append-only: a released migration is never edited; a schema change is a new function here.
-MIGRATIONS: list[Callable[[Connection], None]] = [_migration_1, _migration_2, _migration_3]
-SCHEMA_VERSION = len(MIGRATIONS)
-_ADVISORY_LOCK_ID = 0x766F64666C6F77  # "vodflow"
+# The schema is Alembic's: numbered revisions in vodflow/catalog_migrations/versions, applied by ``migrate``.
+SCHEMA_VERSION = catalog_migrations.HEAD  # the revision this code reads and writes
 # A run that has written nothing about its video for this long is presumed dead (see ``register``).
 ACTIVE_RUN_STALE_AFTER = timedelta(hours=2)
 
@@ -281,25 +241,19 @@ class Catalog:
     # Schema ------------------------------------------------------------------------------------------------
     @reconnecting
     def schema_version(self) -> int:
+        """The database's schema version: its Alembic revision's number (a catalog from before Alembic: its
+        ``vodflow_schema_version``); 0 for an empty database."""
         with self.engine.connect() as conn:
-            if not sa.inspect(conn).has_table(schema_version.name):
-                return 0
-            return int(conn.execute(sa.select(sa.func.max(schema_version.c.version))).scalar() or 0)
+            return catalog_migrations.current_version(conn)
 
     @reconnecting
     def migrate(self) -> int:
-        """Apply pending migrations; safe to call from many processes at once."""
-        if self.schema_version() >= SCHEMA_VERSION:
-            return SCHEMA_VERSION
-        with self.engine.begin() as conn:
-            if conn.dialect.name == "postgresql":
-                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:id)"), {"id": _ADVISORY_LOCK_ID})
-            schema_version.create(conn, checkfirst=True)
-            current = int(conn.execute(sa.select(sa.func.max(schema_version.c.version))).scalar() or 0)
-            for number, migration in enumerate(MIGRATIONS[current:], start=current + 1):
-                log.info("Catalog migration %d: %s", number, (migration.__doc__ or "").strip())
-                migration(conn)
-                conn.execute(schema_version.insert().values(version=number, applied_at=now()))
+        """Apply pending migrations (Alembic; a pre-Alembic catalog is stamped first); safe to call from many
+        processes at once."""
+        with self.engine.connect() as conn:  # a catalog from before Alembic counts as behind: it gets stamped
+            current = catalog_migrations.current_version(conn, before_alembic=False)
+        if current < SCHEMA_VERSION:
+            catalog_migrations.upgrade(self.engine)
         return SCHEMA_VERSION
 
     # Helpers -----------------------------------------------------------------------------------------------
@@ -422,16 +376,20 @@ class Catalog:
                        renditions.c.name == name)
 
     @reconnecting
-    def rendition_started(self, video_id: str, version: int, name: str) -> None:
+    def renditions_started(self, video_id: str, version: int, names: Iterable[str]) -> None:
+        """The renditions one encode makes (a whole video's, decoded once) start together, from 0 %."""
+        names = list(names)
         with self.engine.begin() as conn:
-            conn.execute(renditions.update().where(self._rendition_where(video_id, version, name)).values(
-                status=RUNNING, progress=0, error_message=None, updated_at=now()))
-            self._event(conn, video_id, "rendition", name=name, status=RUNNING)
+            conn.execute(renditions.update().where(
+                renditions.c.video_id == video_id, renditions.c.version == version, renditions.c.name.in_(names),
+            ).values(status=RUNNING, progress=0, error_message=None, updated_at=now()))
+            for name in names:
+                self._event(conn, video_id, "rendition", name=name, status=RUNNING)
 
     @reconnecting
     def renditions_progress_at_least(self, video_id: str, version: int, names: Iterable[str],
                                      progress: float) -> None:
-        """Chunked encodes: every rendition advances together, and a chunk finishing late never moves it back."""
+        """Renditions encoded together advance together; a report arriving late (a chunk) never moves one back."""
         value = round(min(progress, 99.9), 1)
         with self.engine.begin() as conn:
             conn.execute(renditions.update().where(
@@ -439,12 +397,6 @@ class Catalog:
                 renditions.c.name.in_(list(names)), renditions.c.status.in_((PENDING, RUNNING)),
             ).values(status=RUNNING, updated_at=now(), progress=sa.case(
                 (renditions.c.progress < value, value), else_=renditions.c.progress)))
-
-    def rendition_progress(self, video_id: str, version: int, name: str, progress: float) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(renditions.update().where(
-                self._rendition_where(video_id, version, name), renditions.c.status == RUNNING
-            ).values(progress=round(min(progress, 99.9), 1), updated_at=now()))
 
     @reconnecting
     def rendition_done(self, video_id: str, version: int, name: str, *, codecs: str, bytes_: int,

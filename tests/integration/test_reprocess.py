@@ -13,16 +13,15 @@ import pytest
 import sqlalchemy as sa
 
 from tests.conftest import create_test_database, drop_test_database
+from tests.integration.test_catalog_migrations import build_release_catalog
 from vodflow import errors, layout, pipeline
 from vodflow.catalog import (
     ACTIVE_RUN_STALE_AFTER,
-    MIGRATIONS,
     SCHEMA_VERSION,
     Catalog,
     RenditionPlan,
     make_engine,
     renditions,
-    schema_version,
     videos,
 )
 from vodflow.ladder import LADDER_VERSION
@@ -103,13 +102,8 @@ def chosen(runs: list[dict[str, Any]]) -> set[str]:
 
 def test_migration_3_upgrades_a_version_2_catalog_and_keeps_its_rows(empty_url):
     engine = make_engine(empty_url)
-    with engine.begin() as conn:  # a catalog as release 2 left it (no request column), with a video in it
-        for migration in MIGRATIONS[:2]:
-            migration(conn)
-        schema_version.create(conn)
-        for number in (1, 2):
-            conn.execute(schema_version.insert().values(version=number, applied_at=DAY))
-        conn.execute(sa.text("ALTER TABLE videos DROP COLUMN request"))
+    build_release_catalog(engine, 2)  # a catalog as release 2 left it (no request column), with a video in it
+    with engine.begin() as conn:
         conn.execute(sa.text(
             "INSERT INTO videos (id, source_uri, title, status, latest_version, created_at, updated_at) "
             "VALUES ('old', 's3://vodflow/uploads/old.mp4', 'Old one', 'failed', 1, :t, :t)"), {"t": DAY})
@@ -231,8 +225,8 @@ def test_a_week_of_daily_runs_encodes_each_upload_once(catalog):
 
 
 @pytest.fixture
-def ctx(airflow_env) -> pipeline.Context:
-    return pipeline.Context.load()
+def ctx(airflow_env) -> pipeline.Services:
+    return pipeline.Services.load()
 
 
 def test_register_keeps_the_runs_own_request(ctx, media):
@@ -242,12 +236,12 @@ def test_register_keeps_the_runs_own_request(ctx, media):
     params = {"source": f"s3://vodflow/{key}", "video_id": None, "title": None, "ladder": ["720p", "360p"],
               "adaptive": True, "chunk_seconds": None, "callback_url": None, "stray": "x"}
     job = pipeline.register(params, "upload__kept", ctx)
-    video_id = job["video_id"]
-    assert video_id == layout.derive_video_id("vodflow", key, job["etag"])
+    video_id = job.video_id
+    assert video_id == layout.derive_video_id("vodflow", key, job.etag)
     stored = json.loads(ctx.catalog.get_video(video_id)["request"])
     assert stored == {"source": f"s3://vodflow/{key}", "video_id": video_id, "ladder": ["720p", "360p"],
                       "adaptive": True}
-    ctx.catalog.fail(video_id=video_id, run_id="upload__kept", version=job["version"], code=errors.INTERNAL_ERROR,
+    ctx.catalog.fail(video_id=video_id, run_id="upload__kept", version=job.version, code=errors.INTERNAL_ERROR,
                      message="the worker died")
     retry = rerun_request(ctx.catalog.get_video(video_id), {"ladder": "mobile", "title": "New"})
     assert retry == {**stored, "ladder": "mobile", "title": "New"}

@@ -9,7 +9,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from vodflow.catalog import MIGRATIONS, SCHEMA_VERSION, Catalog, UploadObject, make_engine, schema_version
+from tests.integration.test_catalog_migrations import build_release_catalog
+from vodflow.catalog import SCHEMA_VERSION, Catalog, UploadObject, make_engine
 from vodflow.watch import EPOCH, Watermark, new_objects, upload_run_id, video_id_for
 
 pytestmark = pytest.mark.integration
@@ -101,13 +102,8 @@ def test_new_objects_filter():
 
 def test_migration_2_upgrades_a_version_1_catalog(tmp_path):
     engine = make_engine(f"sqlite:///{tmp_path / 'v1.db'}")
-    with engine.begin() as conn:  # a catalog as the first release left it, with a video in it
-        MIGRATIONS[0](conn)
-        schema_version.create(conn)
-        conn.execute(schema_version.insert().values(version=1, applied_at=T0))
-        for index in ("ix_videos_source_uploaded_at", "ix_videos_source"):
-            conn.execute(sa.text(f"DROP INDEX {index}"))
-        conn.execute(sa.text("ALTER TABLE videos DROP COLUMN source_uploaded_at"))
+    build_release_catalog(engine, 1)  # a catalog as the first release left it, with a video in it
+    with engine.begin() as conn:
         conn.execute(sa.text(
             "INSERT INTO videos (id, source_uri, status, latest_version, created_at, updated_at) "
             "VALUES ('old', 's3://b/uploads/old.mp4', 'ready', 1, :t, :t)"), {"t": T0})
