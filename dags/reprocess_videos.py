@@ -38,6 +38,7 @@ from airflow.sdk import CronDataIntervalTimetable, Param, dag, get_current_conte
 from airflow.sdk.exceptions import AirflowFailException
 
 from vodflow import reprocess
+from vodflow.dag_ids import TRANSCODE_VIDEO
 
 
 @dag(
@@ -68,7 +69,7 @@ def reprocess_videos() -> None:
             raise AirflowFailException(str(refused)) from None
 
     TriggerDagRunOperator.partial(
-        task_id="reprocess", trigger_dag_id="transcode_video", skip_when_already_exists=True,
+        task_id="reprocess", trigger_dag_id=TRANSCODE_VIDEO, skip_when_already_exists=True,
         map_index_template="{{ task.trigger_run_id }}",
     ).expand_kwargs(select())
 

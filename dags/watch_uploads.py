@@ -17,6 +17,7 @@ from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOpe
 from airflow.sdk import dag, task
 
 from vodflow import watch
+from vodflow.dag_ids import TRANSCODE_VIDEO
 from vodflow.settings import load_settings
 
 
@@ -46,7 +47,7 @@ def watch_uploads() -> None:
 
     runs = claim()
     started = TriggerDagRunOperator.partial(
-        task_id="start_transcode", trigger_dag_id="transcode_video", skip_when_already_exists=True,
+        task_id="start_transcode", trigger_dag_id=TRANSCODE_VIDEO, skip_when_already_exists=True,
         map_index_template="{{ task.trigger_run_id }}",
     ).expand_kwargs(runs)
     waited >> runs

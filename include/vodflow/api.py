@@ -27,24 +27,25 @@ from vodflow import layout
 from vodflow.catalog import (
     ACTIVE_STATUSES,
     FAILED,
+    READY,
     VIDEO_STATUSES,
     AlreadyActive,
     Catalog,
     catalog_for_connection,
     is_disconnect,
 )
+from vodflow.dag_ids import TRANSCODE_VIDEO
 from vodflow.layout import content_type, parse_source_uri
 from vodflow.request import RequestError, check_fields, check_overrides, rerun_request
 from vodflow.settings import load_settings
-from vodflow.storage import Storage
+from vodflow.storage import ObjectMissing, Storage
 from vodflow.uploads import UploadRequestError, check_request, grant_upload
 
 log = logging.getLogger(__name__)
-DAG_ID = "transcode_video"
 STATIC = Path(__file__).with_name("static")
-CanRead = Depends(requires_access_dag("GET", DagAccessEntity.RUN, DAG_ID))
-CanTrigger = Depends(requires_access_dag("POST", DagAccessEntity.RUN, DAG_ID))
-CanEdit = Depends(requires_access_dag("PUT", None, DAG_ID))
+CanRead = Depends(requires_access_dag("GET", DagAccessEntity.RUN, TRANSCODE_VIDEO))
+CanTrigger = Depends(requires_access_dag("POST", DagAccessEntity.RUN, TRANSCODE_VIDEO))
+CanEdit = Depends(requires_access_dag("PUT", None, TRANSCODE_VIDEO))
 MEDIA_PATH = re.compile(r"^v[0-9]{1,6}/(hls|thumbs)/[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)?\.(m3u8|ts|jpg)$")
 SSE_POLL_SECONDS = 0.5
 SSE_HEARTBEAT_SECONDS = 15.0
@@ -99,7 +100,7 @@ def _rendition_json(r: dict[str, Any]) -> dict[str, Any]:
 
 
 def video_json(request: Request, video: dict[str, Any], renditions: list[dict[str, Any]]) -> dict[str, Any]:
-    progress = 100.0 if video["status"] == "ready" and not video["error_code"] else (
+    progress = 100.0 if video["status"] == READY and not video["error_code"] else (
         round(sum(r["progress"] for r in renditions) / len(renditions), 1) if renditions else 0.0)
     return {
         "id": video["id"], "title": video["title"], "status": video["status"],
@@ -198,11 +199,10 @@ def media(video_id: str, path: str) -> Response:
     """A published object (playlist, segment, picture), for players when no public base URL is configured."""
     if not layout.VIDEO_ID_RE.match(video_id) or not MEDIA_PATH.match(path):
         raise HTTPException(status_code=404, detail="No such media.")
-    storage = _storage()
     key = layout.video_prefix(video_id) + path
     try:
-        body = storage.client.get_object(Bucket=storage.bucket, Key=key)["Body"].read()
-    except storage.client.exceptions.NoSuchKey:
+        body = _storage().get_bytes(key)
+    except ObjectMissing:
         raise HTTPException(status_code=404, detail="No such media.") from None
     return Response(body, media_type=content_type(key), headers={"Cache-Control": "private, max-age=3600"})
 
@@ -237,8 +237,8 @@ def retry_video(request: Request, video_id: str, user: GetUserDep,
         raise HTTPException(status_code=400, detail=f"{exc.field}: the video's stored request is no longer valid "
                                                     f"({exc}); override {exc.field}") from None
     run_id = f"retry__{video_id}__{datetime.now(UTC):%Y%m%dT%H%M%S%f}"
-    trigger_dag(DAG_ID, triggered_by=DagRunTriggeredByType.REST_API, triggering_user_name=user.get_name(),
-                run_id=run_id, conf=conf, run_after=datetime.now(UTC))
+    trigger_dag(TRANSCODE_VIDEO, triggered_by=DagRunTriggeredByType.REST_API,
+                triggering_user_name=user.get_name(), run_id=run_id, conf=conf, run_after=datetime.now(UTC))
     log.info("Retry of %s by %s: run %s%s", video_id, user.get_name(), run_id,
              f" (changed: {', '.join(sorted(changes))})" if changes else "")
     return {"video_id": video_id, "dag_run_id": run_id, "conf": conf}
@@ -272,13 +272,12 @@ def stats() -> dict[str, Any]:
 
 def _queued_transcode_tasks() -> int:
     """Task instances of transcode_video waiting for a worker slot (scheduled or queued)."""
-    import sqlalchemy as sa
     from airflow.models.taskinstance import TaskInstance
     from airflow.utils.session import create_session
 
     with create_session() as session:
         return int(session.scalar(sa.select(sa.func.count()).select_from(TaskInstance).where(
-            TaskInstance.dag_id == DAG_ID, TaskInstance.state.in_(("scheduled", "queued")))) or 0)
+            TaskInstance.dag_id == TRANSCODE_VIDEO, TaskInstance.state.in_(("scheduled", "queued")))) or 0)
 
 
 @app.post("/api/uploads", status_code=201, dependencies=[CanTrigger])

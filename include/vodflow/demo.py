@@ -13,19 +13,18 @@ import signal
 import sys
 import time
 from pathlib import Path
-
-import sqlalchemy as sa
+from typing import Any
 
 from vodflow import layout
-from vodflow.catalog import Catalog, catalog_for_connection, videos
+from vodflow.catalog import READY, Catalog, catalog_for_connection
 from vodflow.client import AirflowClient
 from vodflow.conformance import check_tree
+from vodflow.dag_ids import TRANSCODE_VIDEO
 from vodflow.devstack import REPO, AirflowStack, LocalS3
 from vodflow.samples import SampleSpec, make_sample
 from vodflow.settings import load_settings
 from vodflow.storage import Storage
 
-DAG_ID = "transcode_video"
 BAR_WIDTH = 20
 
 
@@ -60,14 +59,14 @@ def run_demo(video: str | None, output_root: Path, state_dir: Path) -> int:
         source_path = Path(video) if video else _sample(state_dir)
         key = f"uploads/{source_path.name}"
         storage = Storage(load_settings().aws_conn_id, "vodflow")
-        storage.client.upload_file(str(source_path), "vodflow", key)
-        print(f"[demo] uploaded {source_path} -> s3://vodflow/{key}", flush=True)
+        source = storage.upload_source(str(source_path), key)
+        print(f"[demo] uploaded {source_path} -> {source}", flush=True)
 
         client = stack.client()
-        client.wait_for_dag(DAG_ID, timeout=120)
+        client.wait_for_dag(TRANSCODE_VIDEO, timeout=120)
         trigger_at = time.monotonic()
-        run_id = client.trigger(DAG_ID, {"source": f"s3://vodflow/{key}", "title": source_path.stem})
-        print(f"[demo] triggered {DAG_ID} run {run_id} over the REST API", flush=True)
+        run_id = client.trigger(TRANSCODE_VIDEO, {"source": source, "title": source_path.stem})
+        print(f"[demo] triggered {TRANSCODE_VIDEO} run {run_id} over the REST API", flush=True)
         run = _follow(stack, client, run_id)
         elapsed = time.monotonic() - trigger_at
         return _report(run, run_id, elapsed, output_root, storage, time.monotonic() - started)
@@ -91,9 +90,10 @@ def _catalog() -> Catalog:
     return catalog_for_connection(load_settings().catalog_conn_id)
 
 
-def _video_of_run(catalog: Catalog, run_id: str) -> str | None:
-    with catalog.engine.connect() as conn:
-        return conn.execute(sa.select(videos.c.id).where(videos.c.dag_run_id == run_id)).scalar()
+def _video_of_run(catalog: Catalog, run_id: str) -> dict[str, Any] | None:
+    """The video the run builds, with its latest version's renditions; None until the run has registered it."""
+    found, _ = catalog.list_videos(run_id=run_id, limit=1)
+    return found[0] if found else None
 
 
 def _follow(stack: AirflowStack, client: AirflowClient, run_id: str) -> dict:
@@ -103,25 +103,23 @@ def _follow(stack: AirflowStack, client: AirflowClient, run_id: str) -> dict:
     def show(run: dict) -> None:
         nonlocal last_line
         stack.check_alive()
-        video_id = _video_of_run(catalog, run_id)
+        video = _video_of_run(catalog, run_id)
         line = f"run {run['state']}"
-        if video_id:
-            video = catalog.get_video(video_id) or {}
-            line = f"{video.get('status', '?'):<12}"
-            for r in catalog.get_renditions(video_id, video.get("latest_version") or 0):
+        if video:
+            line = f"{video['status']:<12}"
+            for r in video["renditions"]:
                 line += f" {r['name']} [{_bar(r['progress'])}] {r['progress']:3.0f}%"
         if line != last_line:
             print(f"[demo] {line}", flush=True)
             last_line = line
 
-    return client.wait_for_run(DAG_ID, run_id, timeout=1800, poll=1.0, on_poll=show)
+    return client.wait_for_run(TRANSCODE_VIDEO, run_id, timeout=1800, poll=1.0, on_poll=show)
 
 
 def _report(run: dict, run_id: str, elapsed: float, output_root: Path, storage: Storage, total: float) -> int:
     catalog = _catalog()
-    video_id = _video_of_run(catalog, run_id)
-    video = catalog.get_video(video_id) if video_id else None
-    if run["state"] != "success" or not video or video["status"] != "ready":
+    video = _video_of_run(catalog, run_id)
+    if run["state"] != "success" or not video or video["status"] != READY:
         print(f"[demo] FAILED: run {run['state']}", flush=True)
         if video:
             print(f"[demo] video {video['id']}: {video['status']} ({video['error_code']}): {video['error_message']}")

@@ -86,10 +86,6 @@ class Ladder:
     version: int
     renditions: tuple[Rendition, ...]
 
-    @property
-    def names(self) -> list[str]:
-        return [r.name for r in self.renditions]
-
 
 def resolve_rungs(ladder: str | list[str] | None) -> list[Rung]:
     """A ladder name ("default", "full", "mobile") or an explicit list of rung names, highest first."""

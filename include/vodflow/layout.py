@@ -43,10 +43,6 @@ class S3Location:
     def uri(self) -> str:
         return f"s3://{self.bucket}/{self.key}"
 
-    @property
-    def filename(self) -> str:
-        return posixpath.basename(self.key)
-
 
 def parse_source_uri(uri: str) -> S3Location:
     """Validate an ``s3://bucket/key`` source URI; ValueError says what is wrong with it."""

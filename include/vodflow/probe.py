@@ -1,8 +1,8 @@
 """ffprobe → SourceInfo, and every way a source can be bad, each with its code and a human message.
 
-Parsing (``parse_probe``, ``sniff``, ``check_limits``) is pure; ``probe`` runs ffprobe with an argument list,
-a demuxer whitelist (an uploaded "video" must not be able to make ffmpeg read playlists, concat lists or
-local files) and a protocol whitelist.
+Parsing (``parse_probe``, ``sniff``, ``check_limits``, ``check_size``) is pure; ``probe`` runs ffprobe with an
+argument list, a demuxer whitelist (an uploaded "video" must not be able to make ffmpeg read playlists, concat
+lists or local files) and a protocol whitelist.
 """
 
 from __future__ import annotations
@@ -73,6 +73,14 @@ class Limits:
     max_size_bytes: int = 20 * 1024**3
     min_dimension: int = 16
     max_dimension: int = 8192
+
+
+def check_size(size_bytes: int, max_size_bytes: int) -> None:
+    """The size limit, wherever a size is known: an upload request (before the file is sent), a run's source
+    (before anything is read). Raises BadInput ``too_large``."""
+    if size_bytes > max_size_bytes:
+        raise BadInput(errors.TOO_LARGE, f"The file is {size_bytes:,} bytes ({size_bytes / 1024**3:.2f} GiB); "
+                       f"the maximum is {max_size_bytes:,} bytes ({max_size_bytes / 1024**3:g} GiB).")
 
 
 def sniff(head: bytes) -> tuple[str, str] | None:
@@ -258,9 +266,7 @@ def check_limits(source: SourceInfo, limits: Limits) -> None:
     if source.duration > limits.max_duration:
         raise BadInput(errors.TOO_LARGE, f"The video is {source.duration / 60:.1f} min long; "
                        f"the maximum is {limits.max_duration / 60:g} min.")
-    if source.size_bytes > limits.max_size_bytes:
-        raise BadInput(errors.TOO_LARGE, f"The file is {source.size_bytes / 1024**3:.2f} GiB; "
-                       f"the maximum is {limits.max_size_bytes / 1024**3:g} GiB.")
+    check_size(source.size_bytes, limits.max_size_bytes)
     smaller, larger = sorted((source.width, source.height))
     if smaller < limits.min_dimension or larger > limits.max_dimension:
         raise BadInput(errors.UNSUPPORTED_DIMENSIONS, f"The video is {source.width}x{source.height}; "

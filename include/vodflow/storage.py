@@ -12,13 +12,22 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vodflow import errors
 from vodflow.errors import BadInput
 from vodflow.layout import IMMUTABLE_CACHE_CONTROL, S3Location, content_type
 
+if TYPE_CHECKING:
+    from botocore.exceptions import ClientError
+
 log = logging.getLogger(__name__)
 UPLOAD_WORKERS = 8
+MISSING_CODES = ("404", "NoSuchKey", "NotFound", "NoSuchBucket")
+
+
+class ObjectMissing(LookupError):
+    """There is no object at this key (or no such bucket)."""
 
 
 @dataclass(frozen=True)
@@ -41,6 +50,11 @@ def _s3_hook(aws_conn_id: str):
     return VodflowS3Hook(aws_conn_id=aws_conn_id)
 
 
+def _is_missing(exc: ClientError) -> bool:
+    """The error says the object or the bucket does not exist."""
+    return str(exc.response.get("Error", {}).get("Code")) in MISSING_CODES
+
+
 class Storage:
     def __init__(self, aws_conn_id: str, bucket: str) -> None:
         self.bucket = bucket
@@ -58,8 +72,7 @@ class Storage:
         try:
             response = self.client.head_object(Bucket=location.bucket, Key=location.key)
         except ClientError as exc:
-            code = str(exc.response.get("Error", {}).get("Code"))
-            if code in ("404", "NoSuchKey", "NotFound", "NoSuchBucket"):
+            if _is_missing(exc):
                 raise BadInput(errors.SOURCE_MISSING, f"There is no object at {location.uri}.") from exc
             raise
         return ObjectInfo(size=int(response["ContentLength"]), etag=str(response.get("ETag", "")).strip('"'),
@@ -106,6 +119,12 @@ class Storage:
                 found.append({**obj, "ETag": str(obj.get("ETag", "")).strip('"')})
         return found
 
+    def upload_source(self, path: str, key: str) -> str:
+        """Put a local video into this bucket as a source (what an app's upload does); returns its s3:// URI."""
+        self.client.upload_file(path, self.bucket, key, Config=self.hook.transfer_config,
+                                ExtraArgs={"ContentType": content_type(key)})
+        return S3Location(self.bucket, key).uri
+
     def download(self, location: S3Location, path: str) -> str:
         self.client.download_file(location.bucket, location.key, path, Config=self.hook.transfer_config)
         return path
@@ -117,6 +136,17 @@ class Storage:
             ExtraArgs={"ContentType": content_type(key), "CacheControl": IMMUTABLE_CACHE_CONTROL},
         )
         return os.path.getsize(path)
+
+    def get_bytes(self, key: str) -> bytes:
+        """The whole object at ``key`` in this bucket (a playlist, a segment, a picture); ObjectMissing if none."""
+        from botocore.exceptions import ClientError
+
+        try:
+            return self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        except ClientError as exc:
+            if _is_missing(exc):
+                raise ObjectMissing(f"There is no object at s3://{self.bucket}/{key}.") from exc
+            raise
 
     def put_text(self, key: str, text: str) -> None:
         self.client.put_object(Bucket=self.bucket, Key=key, Body=text.encode("utf-8"),

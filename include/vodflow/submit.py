@@ -11,15 +11,15 @@ import argparse
 import os
 import sys
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
 import requests
 
+from vodflow.catalog import FAILED, READY
 from vodflow.client import AirflowClient, ApiError
-
-DAG_ID = "transcode_video"
+from vodflow.dag_ids import TRANSCODE_VIDEO
+from vodflow.uploads import new_upload_key, sanitize_filename
 
 
 def upload_presigned(client: AirflowClient, path: Path) -> str:
@@ -35,9 +35,7 @@ def upload_presigned(client: AirflowClient, path: Path) -> str:
 def upload_direct(path: Path, bucket: str, conn_id: str) -> str:
     from vodflow.storage import Storage
 
-    key = f"uploads/{uuid.uuid4().hex[:12]}/{path.name}"
-    Storage(conn_id, bucket).client.upload_file(str(path), bucket, key)
-    return f"s3://{bucket}/{key}"
+    return Storage(conn_id, bucket).upload_source(str(path), new_upload_key(sanitize_filename(path.name)))
 
 
 def _bar(fraction: float, width: int = 30) -> str:
@@ -55,11 +53,11 @@ def describe(client: AirflowClient, run_id: str) -> tuple[str, float, str]:
         v = video[0]
         detail = " ".join(f"{r['name']} {r['progress']:.0f}%" for r in v.get("renditions", []))
         return v["status"], v.get("progress", 0) / 100, detail
-    tasks = client.task_instances(DAG_ID, run_id)
+    tasks = client.task_instances(TRANSCODE_VIDEO, run_id)
     done = sum(t["state"] in ("success", "skipped") for t in tasks)
     detail = " ".join(f"{t['rendered_map_index']}:{t['state'] or 'waiting'}" for t in tasks
                       if t["task_id"] == "transcode")
-    return client.run(DAG_ID, run_id)["state"], done / max(len(tasks), 1), detail
+    return client.run(TRANSCODE_VIDEO, run_id)["state"], done / max(len(tasks), 1), detail
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -94,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
             conf["ladder"] = args.ladder.split(",") if "," in args.ladder or args.ladder[0].isdigit() else args.ladder
         if args.video_id:
             conf["video_id"] = args.video_id
-        run_id = client.trigger(DAG_ID, conf)
+        run_id = client.trigger(TRANSCODE_VIDEO, conf)
     except (ApiError, requests.RequestException) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -109,12 +107,12 @@ def main(argv: list[str] | None = None) -> int:
         if line != last:
             print(("\r" + line.ljust(100)) if tty else line, end="" if tty else "\n", flush=True)
             last = line
-        if state in ("ready", "success", "failed"):
+        if state in (READY, "success", FAILED):  # a video's status (plugin API) or a run's state (REST API)
             break
         time.sleep(1.0)
     if tty:
         print()
-    if state in ("ready", "success"):
+    if state in (READY, "success"):
         print("ready")
         return 0
     print("failed", file=sys.stderr)

@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from vodflow.errors import BadInput
 from vodflow.layout import UPLOADS_PREFIX
+from vodflow.probe import check_size
 
 MAX_FILENAME_CHARS = 120
 ALLOWED_GENERIC_TYPES = ("application/octet-stream",)
@@ -74,8 +76,10 @@ def check_request(body: dict[str, Any], max_size_bytes: int) -> UploadRequest:
     size = body.get("size")
     if isinstance(size, bool) or not isinstance(size, int) or size <= 0:
         raise UploadRequestError("size is required: the exact file size in bytes (a positive integer)")
-    if size > max_size_bytes:
-        raise UploadRequestError(f"the file is {size} bytes; the maximum is {max_size_bytes} bytes")
+    try:
+        check_size(size, max_size_bytes)
+    except BadInput as exc:
+        raise UploadRequestError(exc.message) from None
     return UploadRequest(sanitize_filename(filename), content_type, size)
 
 

@@ -6,7 +6,8 @@ import pytest
 
 from vodflow import errors
 from vodflow.errors import BadInput
-from vodflow.probe import Limits, check_limits, classify_probe_failure, parse_probe, sniff
+from vodflow.probe import Limits, check_limits, check_size, classify_probe_failure, parse_probe, sniff
+from vodflow.uploads import UploadRequestError, check_request
 
 
 def ffprobe(video=None, audio=None, **fmt):
@@ -100,6 +101,20 @@ def test_limits():
         with pytest.raises(BadInput) as caught:
             check_limits(info, limits)
         assert caught.value.code == code and text in caught.value.message
+
+
+def test_one_size_limit_for_upload_requests_and_sources():
+    check_size(100, 100)
+    with pytest.raises(BadInput) as caught:
+        check_size(101, 100)
+    assert caught.value.code == errors.TOO_LARGE
+    assert "101 bytes" in caught.value.message and "maximum is 100 bytes" in caught.value.message
+    with pytest.raises(UploadRequestError) as refused:  # an app asking to upload it is told the same
+        check_request({"filename": "a.mp4", "size": 101}, max_size_bytes=100)
+    assert str(refused.value) == caught.value.message
+    with pytest.raises(BadInput) as probed:  # and so is a run whose source it is
+        check_limits(parse_probe(ffprobe(video={}, duration="30"), 101), Limits(max_size_bytes=100))
+    assert probed.value.message == caught.value.message
 
 
 def test_8k_is_within_default_limits():

@@ -17,7 +17,7 @@ from vodflow.layout import S3Location, parse_source_uri
 from vodflow.pipeline.failures import fail_now
 from vodflow.pipeline.services import Job, Services
 from vodflow.pipeline.work import EncodePlan, WorkItem, plan_items
-from vodflow.probe import SourceInfo, check_limits, probe
+from vodflow.probe import SourceInfo, check_limits, check_size, probe
 from vodflow.request import kept_request
 from vodflow.thumbnails import plan_pictures
 
@@ -84,9 +84,7 @@ def probe_source(services: Services, job: Job) -> SourceInfo:
     if job.size == 0:
         raise BadInput(errors.EMPTY_FILE, "The file is empty (0 bytes).")
     limits = services.settings.limits
-    if job.size > limits.max_size_bytes:
-        raise BadInput(errors.TOO_LARGE, f"The file is {job.size / 1024**3:.2f} GiB; the maximum is "
-                       f"{limits.max_size_bytes / 1024**3:g} GiB.")
+    check_size(job.size, limits.max_size_bytes)
     probed = probe(services.source_url(job), job.size, services.storage.read_head(job.location))
     check_limits(probed, limits)
     services.catalog.record_source(job.video_id, job.run_id, probed)
