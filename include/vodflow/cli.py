@@ -9,7 +9,7 @@ import sys
 
 def _db(args: argparse.Namespace) -> int:
     from vodflow.catalog import catalog_for_connection
-    from vodflow.catalog_migrations import revision_id
+    from vodflow.catalog.migrations import revision_id
     from vodflow.settings import load_settings
 
     catalog = catalog_for_connection(load_settings().catalog_conn_id)  # migrates (Alembic) on first use

@@ -24,9 +24,9 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection, Engine
 
 from tests.conftest import airflow_connection_json, create_test_database, drop_test_database
-from vodflow import catalog_migrations
 from vodflow.catalog import SCHEMA_VERSION, Catalog, RenditionPlan, make_engine, metadata
-from vodflow.catalog_migrations import VERSION_TABLE, legacy_versions, revision_id
+from vodflow.catalog import migrations as catalog_migrations
+from vodflow.catalog.migrations import VERSION_TABLE, legacy_versions, revision_id
 
 pytestmark = pytest.mark.integration
 T0 = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)

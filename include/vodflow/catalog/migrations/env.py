@@ -1,10 +1,10 @@
-"""Alembic environment of the catalog: migrates the connection that ``vodflow.catalog_migrations`` hands over
+"""Alembic environment of the catalog: migrates the connection that ``vodflow.catalog.migrations`` hands over
 in ``config.attributes["connection"]``, inside that connection's transaction."""
 
 from alembic import context
 
 from vodflow.catalog import metadata
-from vodflow.catalog_migrations import VERSION_TABLE
+from vodflow.catalog.migrations import VERSION_TABLE
 
 
 def include_name(name: str | None, type_: str, parent_names: dict) -> bool:

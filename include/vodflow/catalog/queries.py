@@ -1,0 +1,221 @@
+"""Reads and the queries behind the watcher, reprocessing and the operator view."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine
+
+from vodflow.catalog.connection import reconnecting
+from vodflow.catalog.records import AlreadyActive, UploadObject
+from vodflow.catalog.schema import (
+    ACTIVE_STATUSES,
+    FAILED,
+    QUEUED,
+    READY,
+    UPLOAD_CLAIMED,
+    UPLOAD_KNOWN,
+    UPLOAD_TRIGGERED,
+    VIDEO_STATUSES,
+    aware,
+    now,
+    renditions,
+    upload_time,
+    uploads,
+    video_events,
+    video_versions,
+    videos,
+)
+
+
+class CatalogQueries:
+    """Mixed into ``Catalog``: everything that reads (and the watcher's claims and deletes)."""
+
+    engine: Engine
+
+    # Upload watcher --------------------------------------------------------------------------------------
+    @reconnecting
+    def claim_uploads(self, bucket: str, found: Iterable[UploadObject], video_id_for: Callable[[UploadObject], str],
+                      run_id_for: Callable[[str], str]) -> list[dict[str, Any]]:
+        """Claim each (bucket, key, etag) once; returns the claims that still need their run started.
+
+        The insert that wins the primary key is the claim, so overlapping watcher runs cannot both claim an
+        object. Claims from an earlier watcher run that died before starting the run are returned again; the
+        run id is deterministic, so starting it twice is a no-op.
+        """
+        stamp = now()
+        with self.engine.begin() as conn:
+            insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+            for obj in found:
+                video_id = video_id_for(obj)
+                # Already registered, whatever its id: an app uploaded it and started the run itself.
+                exists = conn.execute(sa.select(videos.c.id).where(
+                    videos.c.source_uri == f"s3://{obj.bucket}/{obj.key}", videos.c.source_etag == obj.etag)).first()
+                conn.execute(insert(uploads).values(
+                    bucket=obj.bucket, key=obj.key, etag=obj.etag, size=obj.size, last_modified=obj.last_modified,
+                    video_id=video_id, dag_run_id=run_id_for(video_id),
+                    state=UPLOAD_KNOWN if exists else UPLOAD_CLAIMED, claimed_at=stamp,
+                ).on_conflict_do_nothing(index_elements=["bucket", "key", "etag"]))
+            rows = conn.execute(sa.select(uploads).where(uploads.c.state == UPLOAD_CLAIMED,
+                                                         uploads.c.bucket == bucket)
+                                .order_by(uploads.c.last_modified)).mappings().all()
+            return [{k: aware(v) for k, v in row.items()} for row in rows]
+
+    @reconnecting
+    def pending_claims(self, bucket: str) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).select_from(uploads).where(
+                uploads.c.bucket == bucket, uploads.c.state == UPLOAD_CLAIMED)).scalar() or 0)
+
+    @reconnecting
+    def mark_uploads_triggered(self, run_ids: Iterable[str]) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(uploads.update().where(uploads.c.dag_run_id.in_(list(run_ids)),
+                                                uploads.c.state == UPLOAD_CLAIMED)
+                         .values(state=UPLOAD_TRIGGERED, triggered_at=now()))
+
+    @reconnecting
+    def seen_uploads(self, bucket: str, since: datetime) -> set[tuple[str, str]]:
+        """(key, etag) of every object already handled that was modified at or after ``since``."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(uploads.c.key, uploads.c.etag).where(
+                uploads.c.bucket == bucket, uploads.c.last_modified >= since))
+            return {(row.key, row.etag) for row in rows}
+
+    @reconnecting
+    def latest_upload(self, bucket: str) -> datetime | None:
+        with self.engine.connect() as conn:
+            return aware(conn.execute(sa.select(sa.func.max(uploads.c.last_modified))
+                                       .where(uploads.c.bucket == bucket)).scalar())
+
+    # Reprocessing ------------------------------------------------------------------------------------------
+    def videos_uploaded_between(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
+        """Videos whose source was uploaded in [start, end) and that no run is building right now."""
+        return self.video_rows(sa.and_(upload_time >= start, upload_time < end,
+                                       videos.c.status.not_in(ACTIVE_STATUSES)), upload_time)
+
+    def outdated_videos(self, ladder_version: int, limit: int) -> list[dict[str, Any]]:
+        """Published videos encoded with an older ladder than ``ladder_version``, oldest first."""
+        return self.video_rows(sa.and_(videos.c.status == READY, videos.c.ladder_version < ladder_version),
+                               videos.c.updated_at, limit)
+
+    @reconnecting
+    def video_rows(self, where: sa.ColumnElement[bool], order: Any, limit: int | None = None
+                   ) -> list[dict[str, Any]]:
+        """Videos matching a condition on the catalog's tables (selection queries live with their users)."""
+        with self.engine.connect() as conn:
+            query = sa.select(videos).where(where).order_by(order, videos.c.id)
+            rows = conn.execute(query.limit(limit) if limit else query).mappings().all()
+            return [{k: aware(v) for k, v in row.items()} for row in rows]
+
+    # Operator view -----------------------------------------------------------------------------------------
+    @reconnecting
+    def list_videos(self, *, status: str | None = None, search: str | None = None, run_id: str | None = None,
+                    limit: int = 50, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+        """A page of videos, newest first, each with its latest version's renditions; and the total count."""
+        where: list[sa.ColumnElement[bool]] = []
+        if status:
+            where.append(videos.c.status == status)
+        if run_id:
+            where.append(videos.c.dag_run_id == run_id)
+        if search:
+            pattern = "%" + search.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            where.append(sa.or_(sa.func.lower(videos.c.title).like(pattern, escape="\\"),
+                                sa.func.lower(videos.c.id).like(pattern, escape="\\")))
+        with self.engine.connect() as conn:
+            total = int(conn.execute(sa.select(sa.func.count()).select_from(videos).where(*where)).scalar() or 0)
+            rows = conn.execute(sa.select(videos).where(*where)
+                                .order_by(videos.c.created_at.desc(), videos.c.id).limit(limit).offset(offset)
+                                ).mappings().all()
+            found = [{k: aware(v) for k, v in row.items()} for row in rows]
+            if found:
+                wanted = sa.tuple_(renditions.c.video_id, renditions.c.version).in_(
+                    [(v["id"], v["latest_version"]) for v in found])
+                by_video: dict[str, list[dict[str, Any]]] = {}
+                for row in conn.execute(sa.select(renditions).where(wanted).order_by(
+                        (renditions.c.width * renditions.c.height).desc())).mappings():
+                    by_video.setdefault(row["video_id"], []).append({k: aware(v) for k, v in row.items()})
+                for video in found:
+                    video["renditions"] = by_video.get(video["id"], [])
+        return found, total
+
+    @reconnecting
+    def delete_video(self, video_id: str) -> bool:
+        """Remove a video's rows (renditions, versions, events cascade). Refused while a run is building it."""
+        with self.engine.begin() as conn:
+            row = conn.execute(sa.select(videos.c.status).where(videos.c.id == video_id).with_for_update()).first()
+            if row is None:
+                return False
+            if row.status in ACTIVE_STATUSES:
+                raise AlreadyActive(video_id, "")
+            for table in (renditions, video_versions, video_events):
+                conn.execute(table.delete().where(table.c.video_id == video_id))
+            conn.execute(videos.delete().where(videos.c.id == video_id))
+            return True
+
+    @reconnecting
+    def stats(self, since: datetime) -> dict[str, Any]:
+        """Counts by status, what finished since ``since``, and the mean processing time of those that succeeded."""
+        with self.engine.connect() as conn:
+            by_status = dict.fromkeys(VIDEO_STATUSES, 0)
+            by_status.update({row.status: int(row.n) for row in conn.execute(
+                sa.select(videos.c.status, sa.func.count().label("n")).group_by(videos.c.status))})
+            finished = conn.execute(sa.select(videos.c.status, videos.c.started_at, videos.c.finished_at).where(
+                videos.c.finished_at >= since)).all()
+        durations = [(aware(f) - aware(s)).total_seconds() for st, s, f in finished if st == READY and s and f]
+        return {"by_status": by_status,
+                "completed_today": sum(1 for r in finished if r.status == READY),
+                "failed_today": sum(1 for r in finished if r.status == FAILED),
+                "average_processing_seconds": round(sum(durations) / len(durations), 1) if durations else None,
+                "active": sum(by_status[s] for s in ACTIVE_STATUSES), "queued": by_status[QUEUED]}
+
+    @reconnecting
+    def activity_marker(self, video_id: str) -> tuple[Any, ...]:
+        """Changes whenever the video or its renditions change: what a live view polls."""
+        with self.engine.connect() as conn:
+            video = conn.execute(sa.select(videos.c.updated_at, videos.c.latest_version)
+                                 .where(videos.c.id == video_id)).first()
+            if video is None:
+                return ()
+            last = conn.execute(sa.select(sa.func.max(renditions.c.updated_at), sa.func.sum(renditions.c.progress))
+                                .where(renditions.c.video_id == video_id,
+                                       renditions.c.version == video.latest_version)).first()
+            events = conn.execute(sa.select(sa.func.max(video_events.c.id))
+                                  .where(video_events.c.video_id == video_id)).scalar()
+            return (video.updated_at, video.latest_version, *last, events)
+
+    # Reads -------------------------------------------------------------------------------------------------
+    @reconnecting
+    def get_video(self, video_id: str) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(videos).where(videos.c.id == video_id)).mappings().first()
+            return {k: aware(v) for k, v in row.items()} if row else None
+
+    @reconnecting
+    def get_renditions(self, video_id: str, version: int) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(renditions).where(
+                renditions.c.video_id == video_id, renditions.c.version == version
+            ).order_by((renditions.c.width * renditions.c.height).desc())).mappings().all()
+            return [{k: aware(v) for k, v in row.items()} for row in rows]
+
+    @reconnecting
+    def get_versions(self, video_id: str) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(video_versions).where(video_versions.c.video_id == video_id)
+                                .order_by(video_versions.c.version)).mappings().all()
+            return [{k: aware(v) for k, v in row.items()} for row in rows]
+
+    @reconnecting
+    def get_events(self, video_id: str, after_id: int = 0, limit: int = 500) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(video_events).where(
+                video_events.c.video_id == video_id, video_events.c.id > after_id
+            ).order_by(video_events.c.id).limit(limit)).mappings().all()
+            return [{**{k: aware(v) for k, v in row.items()},
+                     "detail": json.loads(row["detail"]) if row["detail"] else {}} for row in rows]

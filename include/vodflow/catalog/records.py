@@ -1,0 +1,47 @@
+"""Values the catalog takes and the refusals it raises."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+
+class Superseded(Exception):
+    """A newer version of the video was published (or is being built by a newer run)."""
+
+
+class AlreadyActive(Exception):
+    """Another run is building this video right now; a second run would only race it."""
+
+    def __init__(self, video_id: str, run_id: str) -> None:
+        super().__init__(f"video {video_id} is already being processed by run {run_id}")
+        self.video_id, self.run_id = video_id, run_id
+
+
+@dataclass(frozen=True)
+class UploadObject:
+    """An object the upload watcher found under the watched prefix."""
+
+    bucket: str
+    key: str
+    etag: str
+    size: int
+    last_modified: datetime
+
+
+@dataclass(frozen=True)
+class VariantRecord:
+    name: str
+    bandwidth: int
+    average_bandwidth: int
+    playlist_uri: str
+
+
+@dataclass(frozen=True)
+class RenditionPlan:
+    name: str
+    width: int
+    height: int
+    video_kbps: int
+    audio_kbps: int
+    frame_rate: float

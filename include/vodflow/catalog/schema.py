@@ -1,0 +1,133 @@
+"""The catalog's tables and the words it speaks: statuses (ARCHITECTURE.md's status model) and version states.
+
+Status model: video ``queued → probing → transcoding → publishing → ready`` or ``failed`` (with ``error_code``
+and ``error_message``); rendition ``pending → running (progress) → done | failed``. Every change appends to
+``video_events``, the history the UI shows.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from vodflow.catalog.migrations import HEAD
+
+QUEUED, PROBING, TRANSCODING, PUBLISHING, READY, FAILED = (
+    "queued", "probing", "transcoding", "publishing", "ready", "failed")
+VIDEO_STATUSES = (QUEUED, PROBING, TRANSCODING, PUBLISHING, READY, FAILED)
+ACTIVE_STATUSES = (QUEUED, PROBING, TRANSCODING, PUBLISHING)
+PENDING, RUNNING, DONE = "pending", "running", "done"
+VERSION_BUILDING, VERSION_PUBLISHED, VERSION_FAILED, VERSION_DELETED = "building", "published", "failed", "deleted"
+
+metadata = sa.MetaData()
+videos = sa.Table(
+    "videos", metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("source_uri", sa.Text, nullable=False),
+    sa.Column("source_etag", sa.String(128)),
+    sa.Column("source_size", sa.BigInteger),
+    sa.Column("title", sa.String(200)),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("error_code", sa.String(32)),
+    sa.Column("error_message", sa.Text),
+    sa.Column("duration", sa.Float),
+    sa.Column("width", sa.Integer),
+    sa.Column("height", sa.Integer),
+    sa.Column("fps", sa.Float),
+    sa.Column("has_audio", sa.Boolean),
+    sa.Column("video_codec", sa.String(32)),
+    sa.Column("audio_codec", sa.String(32)),
+    sa.Column("ladder_version", sa.Integer),
+    sa.Column("current_version", sa.Integer),
+    sa.Column("latest_version", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("master_uri", sa.Text),
+    sa.Column("poster_uri", sa.Text),
+    sa.Column("dag_run_id", sa.String(250)),
+    sa.Column("source_uploaded_at", sa.DateTime(timezone=True)),  # the source object's Last-Modified
+    sa.Column("request", sa.Text),  # JSON: the latest run's validated request, what a retry or reprocess reuses
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("started_at", sa.DateTime(timezone=True)),
+    sa.Column("finished_at", sa.DateTime(timezone=True)),
+)
+video_versions = sa.Table(
+    "video_versions", metadata,
+    sa.Column("video_id", sa.String(64), sa.ForeignKey("videos.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("dag_run_id", sa.String(250), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("ladder_version", sa.Integer),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("published_at", sa.DateTime(timezone=True)),
+    sa.UniqueConstraint("video_id", "dag_run_id", name="uq_video_versions_run"),
+)
+renditions = sa.Table(
+    "renditions", metadata,
+    sa.Column("video_id", sa.String(64), sa.ForeignKey("videos.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(32), primary_key=True),
+    sa.Column("width", sa.Integer, nullable=False),
+    sa.Column("height", sa.Integer, nullable=False),
+    sa.Column("video_kbps", sa.Integer),
+    sa.Column("audio_kbps", sa.Integer),
+    sa.Column("bandwidth", sa.Integer),
+    sa.Column("average_bandwidth", sa.Integer),
+    sa.Column("codecs", sa.String(64)),
+    sa.Column("frame_rate", sa.Float),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("progress", sa.Float, nullable=False, server_default="0"),
+    sa.Column("bytes", sa.BigInteger),
+    sa.Column("segments", sa.Integer),
+    sa.Column("playlist_uri", sa.Text),
+    sa.Column("error_message", sa.Text),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+video_events = sa.Table(
+    "video_events", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("video_id", sa.String(64), sa.ForeignKey("videos.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("detail", sa.Text),
+)
+# Every (bucket, key, etag) the upload watcher has seen: the primary key is what makes "exactly once" hold
+# across overlapping watcher runs and restarts. State: claimed (a run is being started) → triggered, or known
+# (the video already existed, e.g. an app triggered it over the REST API itself).
+uploads = sa.Table(
+    "uploads", metadata,
+    sa.Column("bucket", sa.String(63), primary_key=True),
+    sa.Column("key", sa.String(1024), primary_key=True),
+    sa.Column("etag", sa.String(128), primary_key=True),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("last_modified", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("video_id", sa.String(64), nullable=False),
+    sa.Column("dag_run_id", sa.String(250), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("claimed_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("triggered_at", sa.DateTime(timezone=True)),
+)
+UPLOAD_CLAIMED, UPLOAD_TRIGGERED, UPLOAD_KNOWN = "claimed", "triggered", "known"
+sa.Index("ix_videos_status", videos.c.status)
+sa.Index("ix_videos_created_at", videos.c.created_at)
+sa.Index("ix_video_events_video_id", video_events.c.video_id, video_events.c.id)
+sa.Index("ix_videos_source_uploaded_at", videos.c.source_uploaded_at)
+sa.Index("ix_videos_source", videos.c.source_uri, videos.c.source_etag)
+sa.Index("ix_uploads_last_modified", uploads.c.last_modified)
+upload_time = sa.func.coalesce(videos.c.source_uploaded_at, videos.c.created_at)  # when the source arrived
+
+# The schema is Alembic's: numbered revisions in vodflow/catalog/migrations/versions, applied by ``migrate``.
+SCHEMA_VERSION = HEAD  # the revision this code reads and writes
+# A run that has written nothing about its video for this long is presumed dead (see ``register``).
+ACTIVE_RUN_STALE_AFTER = timedelta(hours=2)
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def aware(value: Any) -> Any:
+    if isinstance(value, datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
