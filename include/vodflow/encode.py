@@ -33,13 +33,17 @@ ExtraOutputs = Callable[[ffmpeg.nodes.FilterableStream], list[ffmpeg.nodes.Outpu
 
 AAC_LC = "mp4a.40.2"
 SEGMENT_PATTERN = "seg_%05d.ts"
-# HDR (PQ/HLG) to SDR BT.709: linearise, tone-map, back to BT.709 limited range.
+# HDR (PQ/HLG) to SDR BT.709: linearise, tone-map, back to BT.709 limited range. The last zscale itself makes
+# the YUV (its BT.709 matrix, dithered to 8 bits): left in RGB, the picture was turned into YUV by the scale filter
+# with swscale's default BT.601 matrix, and the encoder got no matrix to write. So the frames carry BT.709
+# primaries, transfer and matrix, and ffmpeg writes all three into the stream.
 TONEMAP_CHAIN = [
     ("zscale", {"t": "linear", "npl": 100}),
     ("format", {"pix_fmts": "gbrpf32le"}),
     ("zscale", {"p": "bt709"}),
     ("tonemap", {"tonemap": "hable", "desat": 0}),
-    ("zscale", {"t": "bt709", "m": "bt709", "r": "tv"}),
+    ("zscale", {"t": "bt709", "m": "bt709", "r": "tv", "d": "error_diffusion"}),
+    ("format", {"pix_fmts": "yuv420p"}),
 ]
 DECODE_FAILURE_MARKERS = ("Invalid data found", "moov atom not found", "error reading header",
                           "Error while decoding", "corrupt", "Invalid NAL unit")

@@ -1,18 +1,21 @@
 """Run ffmpeg: argument lists only, live progress, a hard timeout, and no orphan when the task dies.
 
-If the Airflow task process is killed (SIGKILL, a lost worker), PR_SET_PDEATHSIG makes the kernel kill ffmpeg
-too, so a dead task never leaves an encoder burning CPU and writing into a scratch directory.
+If the Airflow task process is killed (SIGKILL, the OOM killer), PR_SET_PDEATHSIG makes the kernel kill ffmpeg
+too. If the process above the task dies instead (a Celery worker killed or lost: its pool processes, the tasks'
+supervisors, die with it, and the task process is orphaned), the task's own watchdog notices it has lost its
+parent and stops ffmpeg. Either way a dead task never leaves an encoder burning CPU and writing into a scratch
+directory while the scheduler retries the task elsewhere.
 """
 
 from __future__ import annotations
 
 import collections
-import contextlib
 import ctypes
 import logging
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -23,12 +26,44 @@ from vodflow.errors import MediaToolError
 log = logging.getLogger(__name__)
 
 PR_SET_PDEATHSIG = 1
+PR_GET_PDEATHSIG = 2
+_SIGKILL = int(signal.SIGKILL)
+WATCH_SECONDS = 0.5  # how often the watchdog checks the timeout and whether this process lost its parent
+
+
+def _resolve_prctl() -> Callable[..., int] | None:
+    """libc's ``prctl``, looked up once, at import, in the parent.
+
+    ``preexec_fn`` runs in the child between fork and exec, where only the forking thread survives: a lock
+    another thread held at the fork (the dynamic loader's, taken by ``dlopen``/``dlsym``) stays locked forever
+    there. So the child must not load a library or look up a symbol; it only calls this ready function.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+    prctl.restype = ctypes.c_int
+    current = ctypes.c_int(0)  # one harmless call now, so nothing about calling it is done for the first time later
+    prctl(PR_GET_PDEATHSIG, ctypes.addressof(current), 0, 0, 0)
+    return prctl
+
+
+_PRCTL = _resolve_prctl()
 
 
 def _child_setup(niceness: int) -> Callable[[], None]:
+    """What the child does before exec: die with its parent, then lower its priority. Everything it needs is
+    resolved here, in the parent; the child makes plain system calls only."""
+    prctl, parent = _PRCTL, os.getpid()
+
     def setup() -> None:  # pragma: no cover - runs in the child between fork and exec
-        with contextlib.suppress(OSError):
-            ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if prctl is not None:
+            prctl(PR_SET_PDEATHSIG, _SIGKILL, 0, 0, 0)
+            if os.getppid() != parent:  # the parent died before the line above: nobody would send the signal
+                os.kill(os.getpid(), _SIGKILL)
         if niceness:
             os.nice(niceness)
 
@@ -86,12 +121,14 @@ def run_ffmpeg(args: list[str], *, duration: float = 0.0, timeout: float,
     """Run an ffmpeg argument list to completion; call ``on_progress(percent)`` as it advances.
 
     ``args`` must not contain ``-progress``; it is added here. ``niceness`` lowers the CPU priority of work
-    that is not on the critical path. Raises MediaToolError on timeout.
+    that is not on the critical path. Raises MediaToolError on timeout, and when this process loses its parent
+    (the task's supervisor died: the task is lost and will be retried) ffmpeg is stopped and MediaToolError raised.
     """
     command = [args[0], "-progress", "pipe:1", "-nostats", *args[1:]]
     shown = " ".join(command) if not redact else " ".join(command).replace(redact, "<source>")
     log.info("Running: %s", shown)
     started = time.monotonic()
+    parent = os.getppid()
     proc = subprocess.Popen(  # noqa: S603 - argument list, no shell
         command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         preexec_fn=_child_setup(niceness), text=True, errors="replace",
@@ -99,14 +136,22 @@ def run_ffmpeg(args: list[str], *, duration: float = 0.0, timeout: float,
     stderr_tail: collections.deque[str] = collections.deque(maxlen=40)
     reader = threading.Thread(target=lambda: stderr_tail.extend(proc.stderr or []), daemon=True)
     reader.start()
-    timed_out = threading.Event()
+    finished = threading.Event()
+    stopped: list[str] = []  # why the watchdog stopped ffmpeg
 
-    def _kill_on_timeout() -> None:
-        timed_out.set()
-        proc.kill()
+    def _watch() -> None:
+        deadline = started + timeout
+        while not finished.wait(max(0.0, min(WATCH_SECONDS, deadline - time.monotonic()))):
+            if time.monotonic() >= deadline:
+                stopped.append(f"ffmpeg did not finish within {timeout:.0f} s and was stopped")
+            elif os.getppid() != parent:  # reparented: whatever started this process is gone
+                stopped.append(f"the process that started this task (pid {parent}) is gone; ffmpeg was stopped")
+            else:
+                continue
+            proc.kill()
+            return
 
-    watchdog = threading.Timer(timeout, _kill_on_timeout)
-    watchdog.daemon = True
+    watchdog = threading.Thread(target=_watch, name="ffmpeg-watchdog", daemon=True)
     watchdog.start()
     try:
         block: list[str] = []
@@ -123,11 +168,12 @@ def run_ffmpeg(args: list[str], *, duration: float = 0.0, timeout: float,
         proc.wait()
         raise
     finally:
-        watchdog.cancel()
+        finished.set()
+        watchdog.join(timeout=5)
         reader.join(timeout=5)
     tail = "".join(stderr_tail)
     if redact:
         tail = tail.replace(redact, "<source>")
-    if timed_out.is_set():
-        raise MediaToolError(f"ffmpeg did not finish within {timeout:.0f} s and was stopped", tail)
+    if stopped:
+        raise MediaToolError(stopped[0], tail)
     return RunResult(returncode=returncode, stderr_tail=tail, elapsed=time.monotonic() - started)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import time
 import uuid
@@ -87,11 +88,33 @@ CASES = [
     Case("variable frame rate", vfr, None),
     Case("10-bit HDR (PQ, BT.2020)", sample(SampleSpec(1280, 720, 4.0, "30", pix_fmt="yuv420p10le", extra_output_args=(
         "-color_primaries", "bt2020", "-color_trc", "smpte2084", "-colorspace", "bt2020nc"))), None),
-    Case("interlaced", sample(SampleSpec(1280, 720, 4.0, "25", extra_output_args=(
-        "-flags", "+ilme+ildct", "-top", "1", "-field_order", "tt"))), None),
+    # 50 pictures a second woven into 25 frames, top field first, as a camera records 1080i/720i: the fields of
+    # a frame are 1/50 s apart, so moving edges comb (a progressive picture flagged interlaced would not).
+    Case("interlaced", sample(SampleSpec(1280, 720, 4.0, "50", extra_output_args=(
+        "-vf", "tinterlace=mode=interleave_top", "-flags", "+ilme+ildct", "-top", "1", "-field_order", "tt"))), None),
     Case("8K", sample(SampleSpec(7680, 4320, 2.0, "30", noise=0, audio=False)), None),
     Case("key like an ffmpeg option", sample(SampleSpec(320, 240, 2.0, "25")), None),
 ]
+
+
+def _idet(paths: list[Path]) -> dict[str, int]:
+    """What ffmpeg's idet filter sees in the pictures (not in the flags an encoder wrote, which libx264 sets to
+    progressive whatever it is given): frames combed top field first, bottom field first, or progressive."""
+    counts = dict.fromkeys(("TFF", "BFF", "Progressive", "Undetermined"), 0)
+    for path in paths:
+        stderr = subprocess.run(["ffmpeg", "-hide_banner", "-nostdin", "-v", "info", "-i", str(path),  # noqa: S603
+                                 "-map", "0:v:0", "-vf", "idet", "-f", "null", "-"],
+                                capture_output=True, text=True, check=True).stderr
+        line = next(line for line in stderr.splitlines() if "Multi frame detection:" in line)
+        for kind, count in re.findall(r"(TFF|BFF|Progressive|Undetermined):\s*(\d+)", line):
+            counts[kind] += int(count)
+    return counts
+
+
+def _combed(counts: dict[str, int]) -> float:
+    """The share of the frames idet could classify that are interlaced (combed)."""
+    decided = counts["TFF"] + counts["BFF"] + counts["Progressive"]
+    return (counts["TFF"] + counts["BFF"]) / decided if decided else 0.0
 
 
 def _ffprobe(path: Path) -> dict[str, Any]:
@@ -156,8 +179,14 @@ def test_awkward_but_valid_input_is_transcoded(embedded_stack, matrix, case, tmp
         assert (video["width"], video["height"]) == (720, 1280)
         assert all(r["height"] > r["width"] for r in renditions)
         assert "side_data_list" not in picture  # upright pixels, no rotation left for players to apply
-    if case.name.startswith("10-bit"):
-        assert picture.get("color_transfer") in (None, "bt709") and picture.get("color_primaries") in (None, "bt709")
+    if case.name.startswith("10-bit"):  # tone-mapped to SDR, and tagged so: untagged, a player has to guess
+        colour = {key: picture.get(key) for key in ("color_space", "color_transfer", "color_primaries")}
+        assert colour == dict.fromkeys(colour, "bt709"), colour
+    if case.name == "interlaced":  # deinterlaced, not just flagged progressive (libx264 flags it so anyway)
+        top = sorted((tmp_path / "hls" / renditions[0]["name"]).glob("*.ts"))  # the source's size: no scaling
+        source, published = _idet([item["path"]]), _idet(top)
+        assert renditions[0]["height"] == 720 and _combed(source) > 0.9 and source["TFF"] > source["BFF"], source
+        assert _combed(published) < 0.1, published
     if case.name == "8K":
         assert (renditions[0]["width"], renditions[0]["height"]) == (1920, 1080)
     if case.name == "odd dimensions 1281x721":

@@ -3,6 +3,7 @@ transcode, media for the player, retry, delete, permissions, and a headless Chro
 
 from __future__ import annotations
 
+import http.client
 import json
 import subprocess
 import threading
@@ -10,6 +11,7 @@ import time
 import uuid
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -39,6 +41,20 @@ def call(stack, method: str, path: str, user: str = "admin") -> requests.Respons
     client = stack.client if user == "admin" else stack.airflow.client(user)
     return requests.request(method, f"{stack.airflow.base_url}/vodflow{path}", timeout=30,
                             headers={"Authorization": f"Bearer {client.token()}"})
+
+
+def get_as_written(stack, path: str) -> tuple[int, Any]:
+    """GET ``/vodflow<path>`` byte for byte: requests (urllib3) would resolve ``..`` segments before sending."""
+    base = urlsplit(stack.airflow.base_url)
+    connection = http.client.HTTPConnection(base.hostname, base.port, timeout=30)
+    try:
+        connection.request("GET", f"/vodflow{path}", headers={"Authorization": f"Bearer {stack.client.token()}"})
+        response = connection.getresponse()
+        body = response.read()
+        is_json = response.getheader("content-type", "").startswith("application/json")
+        return response.status, json.loads(body) if is_json else body
+    finally:
+        connection.close()
 
 
 def sse(stack, video_id: str, into: list[tuple[str, dict]], timeout: float = 300) -> None:
@@ -115,7 +131,18 @@ def test_video_api_describes_the_video_and_serves_its_media(embedded_stack, watc
     segment = next(line for line in playlist.text.splitlines() if line.endswith(".ts"))
     ts = get(stack, f"{base}/{first_variant.rsplit('/', 1)[0]}/{segment}")
     assert ts.headers["content-type"] == "video/mp2t" and ts.content[:1] == b"\x47"
-    assert get(stack, f"/api/videos/{video_id}/media/../../secrets").status_code == 404
+    # Out of the video's folder, sent as written. Something waits at the key a route without its path check
+    # would read (the video's prefix + the path), so such a route would serve it; the refusal must be the media
+    # route's own ("No such media."), not routing's "Not Found" for a path that never reached it.
+    planted = layout.video_prefix(video_id) + "../../secrets"
+    stack.storage.client.put_object(Bucket="vodflow", Key=planted, Body=b"not for players")
+    try:  # the route's own read of that key would find it:
+        assert stack.storage.client.get_object(Bucket="vodflow", Key=planted)["Body"].read() == b"not for players"
+        for climbing in ("../../secrets", "%2e%2e/%2e%2e/secrets"):  # the second decodes to the first
+            answer = get_as_written(stack, f"/api/videos/{video_id}/media/{climbing}")
+            assert answer == (404, {"detail": "No such media."}), (climbing, answer)
+    finally:
+        stack.storage.client.delete_object(Bucket="vodflow", Key=planted)
     assert get(stack, f"/api/videos/{video_id}/media/v1/hls/x.txt").status_code == 404
 
     listing = get(stack, "/api/videos", params={"q": video_id[5:], "status": "ready"}).json()

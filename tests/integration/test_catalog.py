@@ -93,8 +93,9 @@ def test_a_video_goes_through_the_status_model_with_history(catalog):
     catalog.record_source(video_id, "run1", SOURCE)
     catalog.plan_renditions(video_id, "run1", 1, [RenditionPlan("720p", 1280, 720, 3000, 128, 29.97),
                                                   RenditionPlan("360p", 640, 360, 800, 96, 29.97)])
-    catalog.rendition_started(video_id, 1, "720p")
-    catalog.rendition_progress(video_id, 1, "720p", 42.0)
+    catalog.renditions_started(video_id, 1, ["720p"])
+    catalog.renditions_progress_at_least(video_id, 1, ["720p"], 42.0)
+    catalog.renditions_progress_at_least(video_id, 1, ["720p"], 17.0)  # a late report never moves it back
     rows = {r["name"]: r for r in catalog.get_renditions(video_id, 1)}
     assert rows["720p"]["status"] == "running" and rows["720p"]["progress"] == 42.0
     assert rows["360p"]["status"] == "pending"
@@ -161,16 +162,30 @@ def test_failure_keeps_the_published_version_readable(catalog):
     assert not catalog.fail(video_id=video_id, run_id="someone-else", version=None, code="x", message="y")
 
 
-def test_deleting_a_video_removes_its_rows(catalog):
-    video_id = new_id()
-    register(catalog, video_id, "run1")
-    catalog.plan_renditions(video_id, "run1", 1, [RenditionPlan("720p", 1280, 720, 3000, 128, 30)])
-    from vodflow.catalog import videos
+def test_deleting_a_video_removes_its_rows_and_is_refused_while_a_run_builds_it(catalog):
+    video_id, neighbour = new_id(), new_id()
+    for vid in (video_id, neighbour):
+        register(catalog, vid, "run1")
+        catalog.plan_renditions(vid, "run1", 1, [RenditionPlan("720p", 1280, 720, 3000, 128, 30)])
 
-    with catalog.engine.begin() as conn:
-        conn.execute(videos.delete().where(videos.c.id == video_id))
-    assert catalog.get_video(video_id) is None
-    assert catalog.get_renditions(video_id, 1) == [] and catalog.get_events(video_id) == []
+    def rows(vid: str) -> tuple[int, int, int]:
+        return (len(catalog.get_renditions(vid, 1)), len(catalog.get_versions(vid)), len(catalog.get_events(vid)))
+
+    kept = rows(video_id)
+    assert catalog.get_video(video_id)["status"] == TRANSCODING and min(kept) >= 1
+    with pytest.raises(AlreadyActive):  # a run is building it: nothing is removed under its feet
+        catalog.delete_video(video_id)
+    assert catalog.get_video(video_id)["status"] == TRANSCODING and rows(video_id) == kept
+
+    catalog.publish(video_id=video_id, run_id="run1", version=1, master_uri="m1", poster_uri=None, ladder_version=1)
+    assert catalog.delete_video(video_id) is True
+    assert catalog.get_video(video_id) is None and rows(video_id) == (0, 0, 0)
+    assert catalog.delete_video(video_id) is False  # nothing left to delete
+    assert catalog.get_video(neighbour)["status"] == TRANSCODING and rows(neighbour) == kept  # only that video
+
+    assert catalog.fail(video_id=neighbour, run_id="run1", version=1, code="unreadable", message="broken")
+    assert catalog.delete_video(neighbour) is True  # a failed video can be deleted too
+    assert catalog.get_video(neighbour) is None and rows(neighbour) == (0, 0, 0)
 
 
 def test_engine_from_airflow_connection(airflow_env, pg_database):

@@ -70,7 +70,16 @@ def test_iframe_playlist_has_byteranges():
 
 
 def test_master_playlist_has_every_required_attribute():
-    renditions = [rendition("1080p", 1920, 1080, [4_500_000] * 3), rendition("360p", 640, 360, [700_000] * 3)]
+    # 1080p: segments of 2.0, 6.0, 2.5 and 1.4 s (1.5 MB, 1.5 MB, 1 MB, 750 kB). Target 6: windows of 3-9 s.
+    #   a alone (2 s), c alone (2.5 s), d alone (1.4 s): too short; a+b+c (10.5 s), b+c+d (9.9 s): too long
+    #   a+b  (8.0 s): 3_000_000 B * 8 / 8.0 = 3_000_000 bps
+    #   b    (6.0 s): 1_500_000 B * 8 / 6.0 = 2_000_000 bps
+    #   b+c  (8.5 s): 2_500_000 B * 8 / 8.5 = 2_352_941.2 bps
+    #   c+d  (3.9 s): 1_750_000 B * 8 / 3.9 = 3_589_743.6 bps  <- the peak, rounded up: 3_589_744
+    #   (the short a alone would be 6 Mbps, d alone 4.29 Mbps; all four together 3_193_277 bps, the average)
+    # 360p: three 6.006 s segments of 700 kB, each a window alone: 5_600_000 / 6.006 = 932_400.9 bps
+    renditions = [rendition("1080p", 1920, 1080, [1_500_000, 1_500_000, 1_000_000, 750_000], [2.0, 6.0, 2.5, 1.4]),
+                  rendition("360p", 640, 360, [700_000] * 3)]
     text = master_playlist(renditions, 6)
     parsed = m3u8.loads(text)
     assert "#EXT-X-INDEPENDENT-SEGMENTS" in text
@@ -81,7 +90,9 @@ def test_master_playlist_has_every_required_attribute():
     top = next(p for p in parsed.playlists if p.uri == "1080p/index.m3u8")
     assert top.stream_info.resolution == (1920, 1080)
     assert top.stream_info.codecs == "avc1.64001f,mp4a.40.2"
-    assert top.stream_info.bandwidth == peak_bitrate(renditions[0].segments, 6)
+    assert (top.stream_info.bandwidth, top.stream_info.average_bandwidth) == (3_589_744, 3_193_277)
+    low = next(p for p in parsed.playlists if p.uri == "360p/index.m3u8")
+    assert (low.stream_info.bandwidth, low.stream_info.average_bandwidth) == (932_401, 932_401)
     assert [p.uri for p in parsed.iframe_playlists] == ["360p/iframes.m3u8", "1080p/iframes.m3u8"]
     assert all(p.iframe_stream_info.codecs == "avc1.64001f" for p in parsed.iframe_playlists)
 
