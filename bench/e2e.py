@@ -247,13 +247,14 @@ def measure(args: argparse.Namespace, stack: AirflowStack, catalog_url: str, s3,
     print(f"\n=== {args.executor} executor ({shape}), {args.duration:g} s 1080p30, default ladder, "
           f"median of {args.runs} ===")
     print(f"pipeline trigger → ready : {pipeline:7.2f} s")
-    print(f"bare ffmpeg (a) parallel : {a:7.2f} s   ratio {pipeline / a:.2f}  (goal ≤ 1.10)")
-    print(f"bare ffmpeg (b) once     : {b:7.2f} s   ratio {pipeline / b:.2f}  (goal ≤ 1.20)")
-    print(f"trigger → first transcode running: {statistics.median(r['first_transcode'] for r in results):.2f} s")
+    print(f"bare ffmpeg (a) parallel : {a:7.2f} s   ratio {pipeline / a:.2f}  (goal ≤ 1.15)")
+    print(f"bare ffmpeg (b) once     : {b:7.2f} s   ratio {pipeline / b:.2f}  (goal ≤ 1.30)")
+    print(f"trigger → first transcode running: {statistics.median(r['first_transcode'] for r in results):.2f} s"
+          "  (goal ≤ 2 s)")
     print("CPU seconds per upload (user + system; pipeline: every process of the stack, trigger → run finished):")
     print(f"pipeline                 : {pipeline_cpu:7.2f} CPU s")
     print(f"bare ffmpeg (a) parallel : {a_cpu:7.2f} CPU s   ratio {pipeline_cpu / a_cpu:.2f}")
-    print(f"bare ffmpeg (b) once     : {b_cpu:7.2f} CPU s   ratio {pipeline_cpu / b_cpu:.2f}")
+    print(f"bare ffmpeg (b) once     : {b_cpu:7.2f} CPU s   ratio {pipeline_cpu / b_cpu:.2f}  (goal ≤ 1.3)")
     print(f"idle baseline (not subtracted above): {idle.seconds / idle.wall:.3f} CPU s per s of the stack doing "
           f"nothing, i.e. {idle.seconds / idle.wall * run_wall:.2f} CPU s over a run's {run_wall:.2f} s")
     return 0
