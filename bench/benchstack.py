@@ -20,8 +20,8 @@ from typing import Any
 
 import redis
 
-from vodflow.devstack import AirflowStack, LocalS3, celery_stack, create_database, drop_database
-from vodflow.stack import catalog_connection
+from vodflow.devtools.devstack import AirflowStack, LocalS3, celery_stack, create_database, drop_database
+from vodflow.devtools.stack import catalog_connection
 
 PG_ADMIN = os.environ.get("VODFLOW_TEST_PG", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("VODFLOW_BENCH_REDIS", "redis://127.0.0.1:6379/12")
@@ -170,7 +170,7 @@ class CpuMeter:
 
     What is counted: every process of the stack's sessions (each component — api-server, scheduler,
     dag-processor, each Celery worker — and the S3 endpoint runs in a session of its own, see
-    ``vodflow.devstack``; their task processes and ffmpeg children stay in it), the Redis server, the Postgres
+    ``vodflow.devtools.devstack``; their task processes and ffmpeg children stay in it), the Redis server, the Postgres
     backends serving the stack's databases, and Postgres's shared processes (postmaster, checkpointer, WAL
     writer, ...). Not counted: this bench's process (its polling, this meter) and its children (bare ffmpeg),
     nor the backends of its own database connections (found by their client port).

@@ -54,11 +54,12 @@ from benchstack import (
 )
 
 from vodflow.catalog import Catalog, make_engine, videos
-from vodflow.devstack import AirflowStack, LocalS3
-from vodflow.encode import EncoderSettings, build_encode_command, build_multi_encode_command
-from vodflow.ladder import plan_ladder
-from vodflow.probe import FILE_PROTOCOLS, probe
-from vodflow.samples import SampleSpec, make_sample
+from vodflow.devtools.devstack import AirflowStack, LocalS3
+from vodflow.devtools.samples import SampleSpec, make_sample
+from vodflow.media.encode import build_encode_command, build_multi_encode_command
+from vodflow.media.ffmpeg import FILE_PROTOCOLS, EncoderSettings
+from vodflow.media.ladder import plan_ladder
+from vodflow.media.probe import probe
 
 
 class Bare(NamedTuple):

@@ -22,9 +22,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchstack import wall_and_cpu
 from quality import probe_file, ssim
 
-from vodflow.encode import EncoderSettings, build_encode_command
-from vodflow.ladder import plan_ladder
-from vodflow.samples import SampleSpec, make_action_sample, make_lecture_sample, make_sample
+from vodflow.devtools.samples import SampleSpec, make_action_sample, make_lecture_sample, make_sample
+from vodflow.media.encode import build_encode_command
+from vodflow.media.ffmpeg import EncoderSettings
+from vodflow.media.ladder import plan_ladder
 
 
 def with_crf(command: list[str], crf: int) -> list[str]:

@@ -33,8 +33,8 @@ from benchstack import DAG, CpuMeter, CpuUsage, celery_bench_stack, s3_client, s
 from e2e import bare, idle_line
 
 from vodflow.catalog import Catalog, make_engine, videos
-from vodflow.devstack import AirflowStack, LocalS3
-from vodflow.samples import SampleSpec, make_sample
+from vodflow.devtools.devstack import AirflowStack, LocalS3
+from vodflow.devtools.samples import SampleSpec, make_sample
 
 
 def cpu_busy_sampler(samples: list[tuple[float, float]], stop: threading.Event) -> None:

@@ -20,11 +20,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from vodflow.complexity import measure_complexity
-from vodflow.encode import EncoderSettings, encode_rendition
-from vodflow.ladder import Ladder, adapt_ladder, plan_ladder
-from vodflow.probe import FILE_PROTOCOLS, SourceInfo, probe
-from vodflow.samples import make_action_sample, make_lecture_sample
+from vodflow.devtools.samples import make_action_sample, make_lecture_sample
+from vodflow.media.complexity import measure_complexity
+from vodflow.media.encode import encode_rendition
+from vodflow.media.ffmpeg import FILE_PROTOCOLS, EncoderSettings
+from vodflow.media.ladder import Ladder, adapt_ladder, plan_ladder
+from vodflow.media.probe import SourceInfo, probe
 from vodflow.settings import Settings
 
 

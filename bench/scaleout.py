@@ -23,12 +23,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchstack import DAG, celery_bench_stack, iso_seconds, s3_client, wall_and_cpu
 
-from vodflow.chunks import build_chunk_command, plan_chunks
-from vodflow.devstack import AirflowStack, Component, LocalS3
-from vodflow.encode import EncoderSettings
-from vodflow.ladder import plan_ladder
-from vodflow.probe import FILE_PROTOCOLS, probe
-from vodflow.samples import SampleSpec, make_sample
+from vodflow.devtools.devstack import AirflowStack, Component, LocalS3
+from vodflow.devtools.samples import SampleSpec, make_sample
+from vodflow.media.chunks import build_chunk_command, plan_chunks
+from vodflow.media.ffmpeg import FILE_PROTOCOLS, EncoderSettings
+from vodflow.media.ladder import plan_ladder
+from vodflow.media.probe import probe
 
 
 def chunk_shapes(src: Path, work: Path, chunk_seconds: float) -> tuple[float, float]:

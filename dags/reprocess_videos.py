@@ -25,7 +25,7 @@ is building (today's ready ones included). Which range:
 
 Each video gets a new version; the old one stays playable until the switch. Run ids are deterministic per
 (video, reprocess run), so clearing and re-running a reprocess run starts nothing twice. The logic lives in
-`include/vodflow/reprocess.py`.
+`include/vodflow/triggers/reprocess.py`.
 """
 
 from __future__ import annotations
@@ -37,8 +37,8 @@ from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOpe
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowFailException
 
-from vodflow import reprocess
 from vodflow.dag_ids import TRANSCODE_VIDEO
+from vodflow.triggers import reprocess
 
 
 @dag(

@@ -5,7 +5,8 @@
 each new (bucket, key, etag) in the catalog; the first insert wins) → `start_transcode` (one mapped trigger
 per claim, run id `upload__<video_id>`, so a second start is a no-op) → `mark_started`.
 The DAG runs continuously, one run at a time. Settings: `[vodflow] watch_prefix`, `watch_poll_seconds`,
-`watch_settle_seconds`, `watch_lookback_seconds`, `watch_run_seconds`. The logic lives in `include/vodflow/watch.py`.
+`watch_settle_seconds`, `watch_lookback_seconds`, `watch_run_seconds`.
+The logic lives in `include/vodflow/triggers/watch.py`.
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ from typing import Any
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 from airflow.sdk import dag, task
 
-from vodflow import watch
 from vodflow.dag_ids import TRANSCODE_VIDEO
 from vodflow.settings import load_settings
+from vodflow.triggers import watch
 
 
 @dag(

@@ -6,7 +6,7 @@ from typing import Any, ClassVar
 
 from airflow.plugins_manager import AirflowPlugin
 
-from vodflow.api import app
+from vodflow.web.api import app
 
 
 class VodflowPlugin(AirflowPlugin):

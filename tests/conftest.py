@@ -18,8 +18,8 @@ os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="vodflow-test-airf
 import pytest
 import sqlalchemy as sa
 
-from vodflow.devstack import create_database, drop_database
-from vodflow.samples import SampleSpec, make_sample
+from vodflow.devtools.devstack import create_database, drop_database
+from vodflow.devtools.samples import SampleSpec, make_sample
 
 PG_ADMIN_URL = os.environ.get("VODFLOW_TEST_PG", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
@@ -114,7 +114,7 @@ def airflow_connection_json(url: str) -> str:
 @pytest.fixture(scope="session")
 def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """moto's S3 server on a free loopback port, bucket `vodflow` created. Yields the endpoint URL."""
-    from vodflow.devstack import LocalS3
+    from vodflow.devtools.devstack import LocalS3
 
     server = LocalS3(tmp_path_factory.mktemp("s3")).start(buckets=["vodflow"])
     try:

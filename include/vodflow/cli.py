@@ -28,15 +28,15 @@ def main(argv: list[str] | None = None) -> int:
     db.add_argument("action", choices=["migrate"])
     args, rest = parser.parse_known_args(argv)
     if args.command == "demo":
-        from vodflow.demo import main as demo_main
+        from vodflow.devtools.demo import main as demo_main
 
         return demo_main(rest)
     if args.command == "stack":
-        from vodflow.stack import main as stack_main
+        from vodflow.devtools.stack import main as stack_main
 
         return stack_main(rest)
     if args.command == "submit":
-        from vodflow.submit import main as submit_main
+        from vodflow.devtools.submit import main as submit_main
 
         return submit_main(rest)
     return _db(args)

@@ -9,8 +9,8 @@ import tempfile
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from vodflow.encode import EncoderSettings
-from vodflow.probe import Limits
+from vodflow.media.ffmpeg import EncoderSettings
+from vodflow.media.probe import Limits
 
 SECTION = "vodflow"
 

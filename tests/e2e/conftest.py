@@ -15,8 +15,8 @@ import redis
 from tests.conftest import airflow_connection_json, create_test_database, drop_test_database
 from tests.tcpproxy import CuttableProxy
 from vodflow.catalog import Catalog, make_engine
-from vodflow.client import AirflowClient
-from vodflow.devstack import AirflowStack, celery_stack
+from vodflow.devtools.client import AirflowClient
+from vodflow.devtools.devstack import AirflowStack, celery_stack
 from vodflow.storage import Storage
 
 REDIS_URL = os.environ.get("VODFLOW_TEST_REDIS", "redis://127.0.0.1:6379/11")

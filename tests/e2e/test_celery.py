@@ -14,10 +14,10 @@ import pytest
 
 from tests.e2e.test_transcode_video import upload, video_of
 from vodflow import layout
-from vodflow.client import ApiError
-from vodflow.conformance import check_tree
-from vodflow.devstack import session_members
-from vodflow.samples import SampleSpec, make_sample
+from vodflow.devtools.client import ApiError
+from vodflow.devtools.conformance import check_tree
+from vodflow.devtools.devstack import session_members
+from vodflow.devtools.samples import SampleSpec, make_sample
 
 pytestmark = pytest.mark.e2e
 DAG = "transcode_video"

@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 
 from vodflow import errors, layout
-from vodflow.conformance import check_tree
-from vodflow.samples import SampleSpec, make_sample
+from vodflow.devtools.conformance import check_tree
+from vodflow.devtools.samples import SampleSpec, make_sample
 
 pytestmark = pytest.mark.e2e
 DAG = "transcode_video"

@@ -18,7 +18,7 @@ import requests
 
 from tests.conftest import ARTIFACTS
 from vodflow import layout
-from vodflow.samples import SampleSpec, make_sample
+from vodflow.devtools.samples import SampleSpec, make_sample
 
 pytestmark = pytest.mark.e2e
 DAG = "transcode_video"

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from vodflow import errors, layout
-from vodflow.client import ApiError
-from vodflow.conformance import check_tree
+from vodflow.devtools.client import ApiError
+from vodflow.devtools.conformance import check_tree
 
 pytestmark = pytest.mark.e2e
 DAG = "transcode_video"
@@ -94,8 +94,8 @@ def test_a_good_and_a_corrupt_upload(embedded_stack, media, tmp_path):
 def test_a_per_title_ladder_spends_fewer_bits_on_easy_content(embedded_stack, tmp_path):
     """conf `adaptive: true` on a lecture-like source: the complexity probe lowers every rung below the fixed
     ladder, says so in the history, and the published tree is still conformant (declared = measured)."""
-    from vodflow.ladder import plan_ladder
-    from vodflow.samples import make_lecture_sample
+    from vodflow.devtools.samples import make_lecture_sample
+    from vodflow.media.ladder import plan_ladder
 
     stack = embedded_stack
     source = Path(make_lecture_sample(str(tmp_path / "lecture.mp4"), 1280, 720, 8.0))
@@ -119,7 +119,7 @@ def test_a_long_video_is_encoded_in_chunks_on_the_transcode_queue(embedded_stack
     """conf chunk_seconds on a 31 s source: mapped tasks named by chunk (and one for the audio) on the transcode
     queue, one publish (which joins them) after all of them, a conformant published tree with the pictures
     every chunk made, and no intermediate pieces left."""
-    from vodflow.samples import SampleSpec, make_sample
+    from vodflow.devtools.samples import SampleSpec, make_sample
 
     stack = embedded_stack
     source = Path(make_sample(str(tmp_path / "long.mp4"), SampleSpec(854, 480, 31.0, "30", audio=True)))

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from tests.e2e.conftest import WATCH_PREFIX
 from vodflow.catalog import videos
-from vodflow.samples import SampleSpec, make_sample
+from vodflow.devtools.samples import SampleSpec, make_sample
 
 pytestmark = pytest.mark.e2e
 DAG = "transcode_video"

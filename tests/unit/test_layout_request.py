@@ -9,7 +9,7 @@ import pytest
 
 from vodflow.layout import content_type, derive_video_id, hls_prefix, parse_source_uri, title_from_key
 from vodflow.request import DEFAULTS, SCHEMAS
-from vodflow.uploads import UploadRequestError, check_request, new_upload_key, sanitize_filename
+from vodflow.triggers.uploads import UploadRequestError, check_request, new_upload_key, sanitize_filename
 
 GOOD = ["s3://vodflow/uploads/clip.mp4", "s3://my.bucket-1/uploads/a b/ünïcode (1).MOV",
         "s3://vodflow/uploads/-i /etc/passwd", "s3://vodflow/uploads/..hidden.mp4"]

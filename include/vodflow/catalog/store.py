@@ -38,7 +38,7 @@ from vodflow.catalog.schema import (
     video_versions,
     videos,
 )
-from vodflow.probe import SourceInfo
+from vodflow.media.probe import SourceInfo
 
 log = logging.getLogger(__name__)
 

@@ -7,19 +7,20 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from vodflow import errors, hls, layout
+from vodflow import errors, layout
 from vodflow.catalog import PROBING, RenditionPlan
-from vodflow.chunks import plan_chunks
-from vodflow.complexity import measure_complexity
 from vodflow.errors import BadInput
-from vodflow.ladder import LADDER_VERSION, Ladder, adapt_ladder, plan_ladder, resolve_rungs
 from vodflow.layout import S3Location, parse_source_uri
+from vodflow.media import hls
+from vodflow.media.chunks import plan_chunks
+from vodflow.media.complexity import measure_complexity
+from vodflow.media.ladder import LADDER_VERSION, Ladder, adapt_ladder, plan_ladder, resolve_rungs
+from vodflow.media.probe import SourceInfo, check_limits, check_size, probe
+from vodflow.media.thumbnails import plan_pictures
 from vodflow.pipeline.failures import fail_now
 from vodflow.pipeline.services import Job, Services
 from vodflow.pipeline.work import EncodePlan, WorkItem, plan_items
-from vodflow.probe import SourceInfo, check_limits, check_size, probe
 from vodflow.request import kept_request
-from vodflow.thumbnails import plan_pictures
 
 log = logging.getLogger(__name__)
 StepListener = Callable[[str, Job | None], None]

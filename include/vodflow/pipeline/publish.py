@@ -11,18 +11,19 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from typing import Any
 
-from vodflow import errors, hls, layout
+from vodflow import errors, layout
 from vodflow.catalog import PUBLISHING, VERSION_DELETED, VERSION_FAILED, VERSION_PUBLISHED, Superseded, VariantRecord
-from vodflow.chunks import join_rendition
-from vodflow.encode import check_complete
 from vodflow.errors import MediaToolError
-from vodflow.hls import MeasuredRendition
-from vodflow.ladder import LADDER_VERSION
 from vodflow.layout import S3Location
+from vodflow.media import hls
+from vodflow.media.chunks import join_rendition
+from vodflow.media.encode import check_complete
+from vodflow.media.hls import MeasuredRendition
+from vodflow.media.ladder import LADDER_VERSION
+from vodflow.media.thumbnails import POSTER
 from vodflow.pipeline.failures import notify
 from vodflow.pipeline.services import Job, Services
 from vodflow.pipeline.work import AudioResult, ChunkResult, EncodePlan, WholeVideoResult, WorkResult, result_from_dict
-from vodflow.thumbnails import POSTER
 
 log = logging.getLogger(__name__)
 

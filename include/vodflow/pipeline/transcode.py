@@ -14,10 +14,14 @@ import sqlalchemy as sa
 
 from vodflow import layout
 from vodflow.catalog import is_disconnect
-from vodflow.chunks import encode_audio, encode_chunk
-from vodflow.encode import encode_renditions
 from vodflow.errors import BadInput
-from vodflow.hls import MeasuredRendition
+from vodflow.media.chunks import encode_audio, encode_chunk
+from vodflow.media.encode import encode_renditions
+from vodflow.media.hls import MeasuredRendition
+from vodflow.media.probe import SourceInfo
+from vodflow.media.process import Throttle
+from vodflow.media.thumbnails import picture_outputs
+from vodflow.pipeline.scratch import shared_source, work_dir
 from vodflow.pipeline.services import Job, Services
 from vodflow.pipeline.work import (
     AudioResult,
@@ -31,10 +35,6 @@ from vodflow.pipeline.work import (
     WorkResult,
     item_from_dict,
 )
-from vodflow.probe import SourceInfo
-from vodflow.process import Throttle
-from vodflow.scratch import shared_source, work_dir
-from vodflow.thumbnails import picture_outputs
 
 log = logging.getLogger(__name__)
 

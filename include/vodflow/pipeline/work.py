@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from vodflow.chunks import Chunk
-from vodflow.hls import MeasuredRendition
-from vodflow.ladder import Rendition
-from vodflow.thumbnails import PicturePlan
+from vodflow.media.chunks import Chunk
+from vodflow.media.hls import MeasuredRendition
+from vodflow.media.ladder import Rendition
+from vodflow.media.thumbnails import PicturePlan
 
 
 @dataclass(frozen=True)

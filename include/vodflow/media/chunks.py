@@ -1,0 +1,171 @@
+"""Chunked encoding of long sources: cut the work into time chunks, encode them anywhere, join once.
+
+Shape (decode once): one job per chunk decodes that stretch of the source once and encodes every rendition's
+video from it; one job encodes the whole audio once per audio bitrate; then, per rendition, the join
+concatenates its chunks (stream copy) and muxes the audio into one continuous HLS rendition.
+
+Why the seams are invisible:
+- chunks start on multiples of the segment length (6 s, itself a multiple of the 2 s keyframe grid), so every
+  chunk starts with an IDR on the same grid as an unchunked encode, and every segment lies within one chunk;
+- each chunk is cut by frame count (``frames``) after the constant-rate ``fps`` filter, and its timestamps are
+  shifted to its place in the video (``output_ts_offset``), so the concatenated MPEG-TS has no gap, duplicate
+  frame or timestamp jump;
+- audio is never chunked: it is encoded in one pass (no AAC priming or MDCT restart at a seam: no click).
+Planning here is pure; the three commands are argument lists built with ffmpeg-python.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from dataclasses import asdict, dataclass
+from fractions import Fraction
+from typing import Any
+
+import ffmpeg
+
+from vodflow.media.encode import ExtraOutputs, measure_output, split_picture
+from vodflow.media.ffmpeg import (
+    FILE_PROTOCOLS,
+    STRIP_METADATA,
+    EncoderSettings,
+    audio_codec_options,
+    classify_failure,
+    ffmpeg_command,
+    hls_muxer_options,
+    normalize_picture,
+    scaled,
+    source_input,
+    video_codec_options,
+)
+from vodflow.media.hls import MeasuredRendition
+from vodflow.media.ladder import Rendition
+from vodflow.media.probe import SourceInfo
+from vodflow.media.process import run_ffmpeg
+
+log = logging.getLogger(__name__)
+TS_BASE = 10.0  # seconds added to every chunk's timestamps (the join starts the rendition at zero again)
+
+
+@dataclass(frozen=True)
+class Chunk:
+    index: int
+    start: float  # seconds into the output timeline (a multiple of the segment length)
+    frames: int | None  # output frames in this chunk; None for the last one (to the end of the source)
+    first_frame: int = 0  # the chunk's first frame on the output frame grid: the frames of the chunks before it
+
+    @property
+    def label(self) -> str:
+        return f"chunk {self.index:02d}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Chunk:
+        return cls(**data)
+
+
+def plan_chunks(duration: float, fps: str, chunk_seconds: float, segment_seconds: int = 6) -> list[Chunk]:
+    """Chunks of about ``chunk_seconds`` on the segment grid; a short tail joins the chunk before it."""
+    step = max(segment_seconds, round(chunk_seconds / segment_seconds) * segment_seconds)
+    count = max(1, math.floor(duration / step))
+    if duration - count * step > step / 2:
+        count += 1  # a tail longer than half a chunk is a chunk of its own
+    rate = Fraction(fps)
+    frames = int(step * rate)
+    return [Chunk(index=i, start=float(i * step), frames=None if i == count - 1 else frames, first_frame=i * frames)
+            for i in range(count)]
+
+
+def chunk_file(work_dir: str, chunk: Chunk, rendition: str) -> str:
+    return os.path.join(work_dir, f"{rendition}.c{chunk.index:03d}.ts")
+
+
+def audio_file(work_dir: str, kbps: int) -> str:
+    return os.path.join(work_dir, f"audio-{kbps}k.m4a")
+
+
+def build_chunk_command(src: str, work_dir: str, source: SourceInfo, chunk: Chunk, renditions: list[Rendition],
+                        settings: EncoderSettings, extra_outputs: ExtraOutputs | None = None) -> list[str]:
+    """Decode one chunk of the source once; encode every rendition's video (no audio) into MPEG-TS files.
+
+    ``extra_outputs`` may add outputs fed from the same decoded picture (the pictures in this chunk)."""
+    fps = renditions[0].fps
+    stream = source_input(src, ss=f"{chunk.start:.6f}") if chunk.start else source_input(src)
+    video = normalize_picture(stream["v:0"], source).filter("fps", fps=fps)
+    branches, outputs = split_picture(video, len(renditions), extra_outputs)
+    for i, rendition in enumerate(renditions):
+        # Every chunk shifted by the same base too: with B-frames the first DTS is before the first PTS, and a
+        # muxer that shifts a negative DTS (the first chunk's) would move only that chunk.
+        options = {**video_codec_options(rendition, settings), **STRIP_METADATA, "an": None, "f": "mpegts",
+                   "output_ts_offset": f"{TS_BASE + chunk.start:.6f}", "muxdelay": 0, "muxpreload": 0}
+        if chunk.frames is not None:
+            options["frames:v"] = chunk.frames
+        outputs.append(scaled(branches.stream(i), rendition).output(chunk_file(work_dir, chunk, rendition.name),
+                                                                   **options))
+    return ffmpeg_command(ffmpeg.merge_outputs(*outputs))
+
+
+def build_audio_command(src: str, work_dir: str, bitrates: list[int]) -> list[str]:
+    """The whole audio track, encoded once per AAC bitrate (decoded once)."""
+    audio = source_input(src)["a:0"].filter("aresample", **{"async": 1})
+    branches = audio.filter_multi_output("asplit", len(bitrates))
+    outputs = [branches.stream(i).output(audio_file(work_dir, kbps), **audio_codec_options(kbps), **STRIP_METADATA,
+                                         vn=None)
+               for i, kbps in enumerate(bitrates)]
+    return ffmpeg_command(ffmpeg.merge_outputs(*outputs))
+
+
+def build_join_command(parts: list[str], audio: str | None, out_dir: str, rendition: Rendition,
+                       settings: EncoderSettings) -> list[str]:
+    """Concatenate a rendition's chunks (their timestamps already continue) and mux the audio, copying both."""
+    video = ffmpeg.input("concat:" + "|".join(parts), protocol_whitelist="concat,file", f="mpegts")
+    streams = [video["v:0"]]
+    if audio:
+        streams.append(ffmpeg.input(audio, protocol_whitelist=FILE_PROTOCOLS)["a:0"])
+    return ffmpeg_command(ffmpeg.output(*streams, os.path.join(out_dir, "index.m3u8"), c="copy", **STRIP_METADATA,
+                                        **hls_muxer_options(settings, out_dir)))
+
+
+def encode_chunk(src: str, work_dir: str, source: SourceInfo, chunk: Chunk, renditions: list[Rendition],
+                 settings: EncoderSettings, on_progress: Any = None,
+                 extra_outputs: ExtraOutputs | None = None) -> dict[str, str]:
+    """Encode one chunk for every rendition; returns rendition name → file."""
+    os.makedirs(work_dir, exist_ok=True)
+    seconds = (chunk.frames / float(Fraction(renditions[0].fps)) if chunk.frames is not None
+               else max(source.duration - chunk.start, 1.0))
+    result = run_ffmpeg(build_chunk_command(src, work_dir, source, chunk, renditions, settings, extra_outputs),
+                        duration=seconds,
+                        timeout=settings.timeout_for(seconds * len(renditions)), on_progress=on_progress,
+                        redact=src if "://" in src else None)
+    if result.returncode != 0:
+        raise classify_failure(result, work_dir)
+    log.info("%s: %s in %.1f s", chunk.label, ", ".join(r.name for r in renditions), result.elapsed)
+    files = {r.name: chunk_file(work_dir, chunk, r.name) for r in renditions}
+    for path in files.values():  # a chunk past the end of a truncated source has no frames: say so in the join
+        if not os.path.exists(path):
+            open(path, "wb").close()
+    return files
+
+
+def encode_audio(src: str, work_dir: str, source: SourceInfo, bitrates: list[int],
+                 settings: EncoderSettings) -> dict[int, str]:
+    os.makedirs(work_dir, exist_ok=True)
+    result = run_ffmpeg(build_audio_command(src, work_dir, bitrates), duration=source.duration,
+                        timeout=settings.timeout_for(source.duration), redact=src if "://" in src else None)
+    if result.returncode != 0:
+        raise classify_failure(result, work_dir)
+    log.info("audio %s in %.1f s", ", ".join(f"{k}k" for k in bitrates), result.elapsed)
+    return {kbps: audio_file(work_dir, kbps) for kbps in bitrates}
+
+
+def join_rendition(parts: list[str], audio: str | None, out_dir: str, rendition: Rendition,
+                   settings: EncoderSettings) -> MeasuredRendition:
+    """One continuous HLS rendition from its chunks, segmented on the keyframe grid; measured like any other."""
+    os.makedirs(out_dir, exist_ok=True)
+    result = run_ffmpeg(build_join_command(parts, audio, out_dir, rendition, settings), timeout=600.0)
+    if result.returncode != 0:
+        raise classify_failure(result, out_dir)
+    return measure_output(out_dir, rendition)

@@ -1,0 +1,188 @@
+"""Encode one rendition to HLS with ffmpeg, then measure what was written.
+
+Every rendition of a video is encoded with the same rules so the variants switch cleanly: a constant output
+frame rate, an IDR keyframe forced every 2 s on the output timeline (scene-cut off, closed GOPs), 6 s MPEG-TS
+segments cut on those keyframes. Commands are built with ffmpeg-python and run as argument lists.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import ffmpeg
+import m3u8
+
+from vodflow import errors
+from vodflow.errors import BadInput, MediaToolError
+from vodflow.media.ffmpeg import (
+    STRIP_METADATA,
+    EncoderSettings,
+    audio_codec_options,
+    classify_failure,
+    ffmpeg_command,
+    hls_muxer_options,
+    normalize_picture,
+    raise_if_disk_full,
+    scaled,
+    source_input,
+    video_codec_options,
+)
+from vodflow.media.hls import IFrame, MeasuredRendition, Segment
+from vodflow.media.ladder import Rendition
+from vodflow.media.mpegts import PTS_HZ, avc_codec_string, index_segment
+from vodflow.media.probe import SourceInfo
+from vodflow.media.process import run_ffmpeg
+
+log = logging.getLogger(__name__)
+# Adds outputs fed from one branch of the decoded, normalised, constant-rate picture (e.g. the thumbnails).
+ExtraOutputs = Callable[[ffmpeg.nodes.FilterableStream], list[ffmpeg.nodes.OutputStream]]
+
+AAC_LC = "mp4a.40.2"
+
+
+def output_options(rendition: Rendition, settings: EncoderSettings, out_dir: str) -> dict[str, object]:
+    """One HLS rendition's output: its codecs, no user metadata, the HLS muxer."""
+    options = {**video_codec_options(rendition, settings), **STRIP_METADATA, **hls_muxer_options(settings, out_dir)}
+    if rendition.audio_kbps:
+        options.update(audio_codec_options(rendition.audio_kbps))
+    return options
+
+
+def split_picture(video: ffmpeg.nodes.FilterableStream, count: int, extra_outputs: ExtraOutputs | None
+                  ) -> tuple[ffmpeg.nodes.FilterNode, list[ffmpeg.nodes.OutputStream]]:
+    """``count`` branches of the decoded picture for the renditions, plus what ``extra_outputs`` adds."""
+    extra: list[ffmpeg.nodes.OutputStream] = []
+    if extra_outputs is not None:
+        # Built on a branch of its own; it adds nothing (an unused split output would stall the graph) or more.
+        tee = video.filter_multi_output("split", count + 1)
+        extra = extra_outputs(tee.stream(count))
+        if extra:
+            return tee, extra
+    return video.filter_multi_output("split", count), extra
+
+
+def build_encode_command(src: str, out_dir: str, source: SourceInfo, rendition: Rendition,
+                         settings: EncoderSettings) -> list[str]:
+    """The ffmpeg argument list for one rendition. ``src`` is a path or URL we made, never user input."""
+    stream = source_input(src)
+    video = scaled(normalize_picture(stream["v:0"], source).filter("fps", fps=rendition.fps), rendition)
+    outputs = [video]
+    if rendition.audio_kbps:
+        outputs.append(stream["a:0"].filter("aresample", **{"async": 1}))
+    return ffmpeg_command(ffmpeg.output(*outputs, os.path.join(out_dir, "index.m3u8"),
+                                  **output_options(rendition, settings, out_dir)))
+
+
+def build_multi_encode_command(src: str, out_root: str, source: SourceInfo, renditions: list[Rendition],
+                               settings: EncoderSettings, extra_outputs: ExtraOutputs | None = None) -> list[str]:
+    """One ffmpeg that decodes the source once and encodes every rendition (into ``out_root/<name>/``).
+
+    ``extra_outputs`` may add outputs fed from the same decoded picture (the poster and thumbnails)."""
+    stream = source_input(src)
+    fps = {r.fps for r in renditions}
+    if len(fps) != 1:
+        raise ValueError("renditions decoded together must share a frame rate")
+    video = normalize_picture(stream["v:0"], source).filter("fps", fps=fps.pop())
+    videos, outputs = split_picture(video, len(renditions), extra_outputs)
+    audio_renditions = [r for r in renditions if r.audio_kbps]
+    audios = (stream["a:0"].filter("aresample", **{"async": 1}).filter_multi_output("asplit", len(audio_renditions))
+              if audio_renditions else None)
+    for i, rendition in enumerate(renditions):
+        out_dir = os.path.join(out_root, rendition.name)
+        streams = [scaled(videos.stream(i), rendition)]
+        if rendition.audio_kbps and audios is not None:
+            streams.append(audios.stream(audio_renditions.index(rendition)))
+        outputs.append(ffmpeg.output(*streams, os.path.join(out_dir, "index.m3u8"),
+                                     **output_options(rendition, settings, out_dir)))
+    return ffmpeg_command(ffmpeg.merge_outputs(*outputs))
+
+
+def measure_output(out_dir: str, rendition: Rendition) -> MeasuredRendition:
+    """Read back the segments ffmpeg wrote: durations, sizes, keyframe positions and the real codec profile."""
+    playlist = m3u8.load(os.path.join(out_dir, "index.m3u8"))
+    segments: list[Segment] = []
+    keyframes: list[tuple[str, int, int, int]] = []  # (uri, offset, length, pts)
+    first_pts: int | None = None
+    codec: str | None = None
+    for entry in playlist.segments:
+        data = Path(out_dir, entry.uri).read_bytes()
+        index = index_segment(data)
+        segments.append(Segment(uri=entry.uri, duration=float(entry.duration), size=len(data)))
+        if not index.pes or not index.pes[0].keyframe:
+            raise MediaToolError(f"{rendition.name}/{entry.uri} does not start with a keyframe")
+        if codec is None and index.sps:
+            codec = avc_codec_string(index.sps)
+        for position, pes in enumerate(index.pes):
+            if first_pts is None and pes.pts is not None:
+                first_pts = pes.pts
+            if pes.keyframe and pes.pts is not None:
+                keyframes.append((entry.uri, pes.offset, index.end_of(position) - pes.offset, pes.pts))
+    if not segments or codec is None or first_pts is None:
+        raise MediaToolError(f"{rendition.name}: ffmpeg produced no playable video")
+    end_pts = first_pts + sum(s.duration for s in segments) * PTS_HZ
+    iframes = [
+        IFrame(uri=uri, offset=offset, length=length,
+               duration=round(((keyframes[i + 1][3] if i + 1 < len(keyframes) else end_pts) - pts) / PTS_HZ, 6))
+        for i, (uri, offset, length, pts) in enumerate(keyframes)
+    ]
+    codecs = f"{codec},{AAC_LC}" if rendition.audio_kbps else codec
+    return MeasuredRendition(name=rendition.name, width=rendition.width, height=rendition.height,
+                             frame_rate=rendition.fps, codecs=codecs, video_codec=codec,
+                             segments=segments, iframes=iframes)
+
+
+def check_complete(decoded: float, duration: float) -> None:
+    """Refuse an encode that is shorter than its source: the upload is truncated or corrupt."""
+    if duration - decoded > max(1.0, 0.02 * duration):
+        raise BadInput(errors.UNREADABLE, f"Only {decoded:.1f} s of the {duration:.1f} s video could be decoded; "
+                       "the file is truncated (an interrupted upload?) or corrupt.")
+
+
+def encode_renditions(src: str, out_root: str, source: SourceInfo, renditions: list[Rendition],
+                      settings: EncoderSettings, on_progress: Callable[[float], None] | None = None,
+                      extra_outputs: ExtraOutputs | None = None) -> list[MeasuredRendition]:
+    """Every rendition from one decode of the source (into ``out_root/<name>/``), each measured."""
+    outputs = [(os.path.join(out_root, r.name), r) for r in renditions]
+    for out_dir, _ in outputs:
+        os.makedirs(out_dir, exist_ok=True)
+    args = build_multi_encode_command(src, out_root, source, renditions, settings, extra_outputs)
+    return _run_and_measure(args, src, out_root, source, outputs, settings, on_progress)
+
+
+def encode_rendition(src: str, out_dir: str, source: SourceInfo, rendition: Rendition,
+                     settings: EncoderSettings, on_progress: Callable[[float], None] | None = None
+                     ) -> MeasuredRendition:
+    """One rendition into ``out_dir``, in a process of its own (the benches compare the two shapes)."""
+    os.makedirs(out_dir, exist_ok=True)
+    args = build_encode_command(src, out_dir, source, rendition, settings)
+    return _run_and_measure(args, src, out_dir, source, [(out_dir, rendition)], settings, on_progress)[0]
+
+
+def _run_and_measure(args: list[str], src: str, scratch: str, source: SourceInfo,
+                     outputs: list[tuple[str, Rendition]], settings: EncoderSettings,
+                     on_progress: Callable[[float], None] | None) -> list[MeasuredRendition]:
+    result = run_ffmpeg(args, duration=source.duration,
+                        timeout=settings.timeout_for(source.duration * len(outputs)),
+                        on_progress=on_progress, redact=src if "://" in src else None)
+    if result.returncode != 0:
+        raise classify_failure(result, scratch)
+    names = ", ".join(r.name for _, r in outputs)
+    if result.stderr_tail.strip():
+        log.warning("ffmpeg warnings for %s:\n%s", names, result.stderr_tail.strip()[-2000:])
+    # ffmpeg may exit 0 after failed writes: short or broken output on a full disk is the machine's fault.
+    try:
+        measured = [measure_output(out_dir, r) for out_dir, r in outputs]
+    except MediaToolError:
+        raise_if_disk_full(scratch)
+        raise
+    try:
+        check_complete(min(m.duration for m in measured), source.duration)
+    except BadInput:
+        raise_if_disk_full(scratch)  # a short output on a full disk is the machine's fault
+        raise
+    log.info("%s: %d segments, %.1f s, %.1f MB in %.1f s", names, len(measured[0].segments),
+             measured[0].duration, sum(m.bytes for m in measured) / 1e6, result.elapsed)
+    return measured

@@ -1,0 +1,122 @@
+"""A poster frame and evenly spaced thumbnails, cut from the encode's own decode.
+
+Pictures are extra outputs of the ffmpeg that encodes the renditions (or a chunk of them): the decoded,
+normalised, constant-rate picture is split once more, ``select`` keeps only the frames wanted, and those are
+scaled and written as JPEGs. No second decode, no seek through the source, no task of its own competing with
+the encodes. Frames are addressed by their index on the output frame grid, so a chunk renders exactly the
+pictures that fall in its stretch and the whole set is the same whether a video is chunked or not.
+The poster is the most representative (ffmpeg's ``thumbnail`` filter) of a few frames half a second apart, so
+a fade or a black frame is not the poster. Pure planning plus ffmpeg-python graph building; nothing runs here.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import asdict, dataclass
+from fractions import Fraction
+from typing import Any
+
+import ffmpeg
+
+from vodflow.media.ladder import fit_within
+
+POSTER = "poster.jpg"
+POSTER_BOX = (1280, 720)
+THUMB_BOX = (320, 180)
+THUMB_PATTERN = "%03d.jpg"
+MAX_THUMBNAILS = 10
+POSTER_CANDIDATES = 5  # frames the poster is chosen from
+POSTER_CANDIDATE_SPACING = 0.5  # seconds between them
+
+
+@dataclass(frozen=True)
+class PicturePlan:
+    """Which output frames become pictures, and their sizes; the same for every work item of a video."""
+
+    poster_frame: int  # the first candidate; the others follow ``poster_stride`` frames apart
+    poster_stride: int
+    poster_size: tuple[int, int]
+    thumb_frames: tuple[int, ...]  # thumbnail i+1 (001.jpg, …) is output frame thumb_frames[i]
+    thumb_size: tuple[int, int]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PicturePlan:
+        return cls(poster_frame=data["poster_frame"], poster_stride=data["poster_stride"],
+                   poster_size=tuple(data["poster_size"]), thumb_frames=tuple(data["thumb_frames"]),
+                   thumb_size=tuple(data["thumb_size"]))
+
+    def thumbnail_names(self) -> list[str]:
+        return [THUMB_PATTERN % (i + 1) for i in range(len(self.thumb_frames))]
+
+
+def poster_time(duration: float) -> float:
+    return round(min(duration * 0.1, 10.0), 3)
+
+
+def thumbnail_times(duration: float, count: int = MAX_THUMBNAILS) -> list[float]:
+    count = max(1, min(count, int(duration // 2) or 1))
+    return [round((i + 0.5) * duration / count, 3) for i in range(count)]
+
+
+def plan_pictures(width: int, height: int, duration: float, fps: str) -> PicturePlan:
+    """Frames on the output grid (``fps``, the renditions' rate) for the poster and the thumbnails."""
+    rate = Fraction(fps)
+    last = max(0, math.floor(duration * rate) - 1)  # the last whole frame of the output
+
+    def frame(at: float) -> int:
+        return min(last, math.floor(at * rate))
+
+    # Candidates half a second apart, closer in a clip too short for that.
+    stride = max(1, min(round(POSTER_CANDIDATE_SPACING * rate), last // (POSTER_CANDIDATES - 1)))
+    poster = frame(poster_time(duration))
+    # Keep every candidate inside the video: a short clip gets its candidates from earlier on.
+    poster = max(0, min(poster, last - stride * (POSTER_CANDIDATES - 1)))
+    return PicturePlan(poster_frame=poster, poster_stride=stride,
+                       poster_size=fit_within(width, height, *POSTER_BOX),
+                       thumb_frames=tuple(frame(t) for t in thumbnail_times(duration)),
+                       thumb_size=fit_within(width, height, *THUMB_BOX))
+
+
+def picture_outputs(video: ffmpeg.nodes.FilterableStream, plan: PicturePlan, out_dir: str, *,
+                    first_frame: int = 0, frames: int | None = None) -> list[ffmpeg.nodes.OutputStream]:
+    """JPEG outputs for the pictures whose frames lie in [first_frame, first_frame + frames) of the output grid.
+
+    ``video`` is one branch of the decoded picture, already normalised and at the output frame rate, whose frame
+    0 is output frame ``first_frame`` (a chunk's first frame). Returns the outputs to merge into the command;
+    an empty list when no picture falls in the stretch (then the caller must not split a branch for it).
+    """
+    end = math.inf if frames is None else first_frame + frames
+    thumbs = [(i, n - first_frame) for i, n in enumerate(plan.thumb_frames) if first_frame <= n < end]
+    # Every poster candidate, or none: a chunk seam must not cut the poster's choice short.
+    has_poster = first_frame <= plan.poster_frame < end
+    wanted = [kind for kind, present in (("poster", has_poster), ("thumbs", bool(thumbs))) if present]
+    if not wanted:
+        return []
+    branches = video.filter_multi_output("split", len(wanted)) if len(wanted) > 1 else None
+    outputs = []
+    for i, kind in enumerate(wanted):
+        branch = branches.stream(i) if branches is not None else video
+        if kind == "poster":
+            start = plan.poster_frame - first_frame
+            picked = (branch.filter("select", f"gte(n,{start})*not(mod(n-{start},{plan.poster_stride}))"
+                                              f"*lt(n,{start + plan.poster_stride * POSTER_CANDIDATES})")
+                      .filter("thumbnail", POSTER_CANDIDATES))
+            outputs.append(_jpeg(picked, plan.poster_size, os.path.join(out_dir, POSTER), update=1))
+        else:
+            chosen = "+".join(f"eq(n,{n})" for _, n in thumbs)
+            picked = branch.filter("select", chosen)
+            outputs.append(_jpeg(picked, plan.thumb_size, os.path.join(out_dir, THUMB_PATTERN),
+                                 start_number=thumbs[0][0] + 1))
+    return outputs
+
+
+def _jpeg(video: ffmpeg.nodes.FilterableStream, size: tuple[int, int], path: str,
+          **options: object) -> ffmpeg.nodes.OutputStream:
+    scaled = video.filter("scale", size[0], size[1], flags="lanczos").filter("setsar", 1)
+    # passthrough: each selected frame written once, never duplicated to fill a constant rate.
+    return scaled.output(path, **{"q:v": 3, "fps_mode": "passthrough", "map_metadata": -1, "an": None},
+                         **options)

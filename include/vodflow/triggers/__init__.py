@@ -1,0 +1,1 @@
+"""What starts runs: the S3 watcher, presigned uploads, scheduled reprocessing."""

@@ -1,0 +1,327 @@
+"""The vodflow plugin's FastAPI app, mounted by Airflow's api-server under ``/vodflow``.
+
+JSON API (``/api/...``) and the operator pages (``/ui/...``) that Airflow shows in its nav and as a tab on each
+``transcode_video`` run. Every route depends on Airflow's own auth (a Bearer token, or the UI's session cookie
+inside the Airflow UI): anonymous requests get 401/403. Reading needs read access to ``transcode_video`` runs,
+uploading and retrying need permission to trigger it, deleting needs permission to edit it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import sqlalchemy as sa
+from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity
+from airflow.api_fastapi.core_api.security import GetUserDep, requires_access_dag
+from fastapi import Body, Depends, FastAPI, HTTPException, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
+
+from vodflow import layout
+from vodflow.catalog import (
+    ACTIVE_STATUSES,
+    FAILED,
+    READY,
+    VIDEO_STATUSES,
+    AlreadyActive,
+    Catalog,
+    catalog_for_connection,
+    is_disconnect,
+)
+from vodflow.dag_ids import TRANSCODE_VIDEO
+from vodflow.layout import content_type, parse_source_uri
+from vodflow.request import RequestError, check_fields, check_overrides, rerun_request
+from vodflow.settings import load_settings
+from vodflow.storage import ObjectMissing, Storage
+from vodflow.triggers.uploads import UploadRequestError, check_request, grant_upload
+
+log = logging.getLogger(__name__)
+STATIC = Path(__file__).with_name("static")
+CanRead = Depends(requires_access_dag("GET", DagAccessEntity.RUN, TRANSCODE_VIDEO))
+CanTrigger = Depends(requires_access_dag("POST", DagAccessEntity.RUN, TRANSCODE_VIDEO))
+CanEdit = Depends(requires_access_dag("PUT", None, TRANSCODE_VIDEO))
+MEDIA_PATH = re.compile(r"^v[0-9]{1,6}/(hls|thumbs)/[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)?\.(m3u8|ts|jpg)$")
+SSE_POLL_SECONDS = 0.5
+SSE_HEARTBEAT_SECONDS = 15.0
+
+app = FastAPI(title="vodflow", description="Videos transcoded by vodflow: uploads, status, progress, media.")
+
+
+# A request waits this long for a restarting catalog database, then gets 503 (tasks wait much longer).
+API_RECONNECT_SECONDS = 5.0
+
+
+@app.exception_handler(sa.exc.DBAPIError)
+async def _database_unavailable(request: Request, exc: sa.exc.DBAPIError) -> JSONResponse:
+    if not is_disconnect(exc):
+        raise exc
+    log.warning("Catalog database unavailable for %s: %s", request.url.path, exc.orig)
+    return JSONResponse({"detail": "the catalog database is unavailable; retry shortly"}, status_code=503,
+                        headers={"Retry-After": "5"})
+
+
+def _catalog() -> Catalog:
+    return catalog_for_connection(load_settings().catalog_conn_id, API_RECONNECT_SECONDS)
+
+
+def _storage() -> Storage:
+    settings = load_settings()
+    return Storage(settings.aws_conn_id, settings.bucket)
+
+
+def _iso(value: Any) -> Any:
+    return value.isoformat().replace("+00:00", "Z") if isinstance(value, datetime) else value
+
+
+def _media_url(request: Request, video_id: str, uri: str | None) -> str | None:
+    """Where a player fetches a published object: the public base URL (CDN, bucket) or this API."""
+    if not uri:
+        return None
+    key = parse_source_uri(uri).key
+    base = load_settings().public_base_url
+    if base:
+        return f"{base}/{key}"
+    relative = key[len(layout.video_prefix(video_id)):]
+    return f"{request.scope.get('root_path', '')}/api/videos/{video_id}/media/{relative}"
+
+
+def _rendition_json(r: dict[str, Any]) -> dict[str, Any]:
+    return {"name": r["name"], "status": r["status"], "progress": r["progress"], "width": r["width"],
+            "height": r["height"], "video_kbps": r["video_kbps"], "audio_kbps": r["audio_kbps"],
+            "bandwidth": r["bandwidth"], "average_bandwidth": r["average_bandwidth"], "codecs": r["codecs"],
+            "frame_rate": r["frame_rate"], "bytes": r["bytes"], "segments": r["segments"],
+            "error_message": r["error_message"], "updated_at": _iso(r["updated_at"])}
+
+
+def video_json(request: Request, video: dict[str, Any], renditions: list[dict[str, Any]]) -> dict[str, Any]:
+    progress = 100.0 if video["status"] == READY and not video["error_code"] else (
+        round(sum(r["progress"] for r in renditions) / len(renditions), 1) if renditions else 0.0)
+    return {
+        "id": video["id"], "title": video["title"], "status": video["status"],
+        "error_code": video["error_code"], "error_message": video["error_message"],
+        "source_uri": video["source_uri"], "source_size": video["source_size"],
+        "duration": video["duration"], "width": video["width"], "height": video["height"], "fps": video["fps"],
+        "has_audio": video["has_audio"], "ladder_version": video["ladder_version"],
+        "current_version": video["current_version"], "latest_version": video["latest_version"],
+        "dag_run_id": video["dag_run_id"], "progress": progress,
+        "master_url": _media_url(request, video["id"], video["master_uri"]),
+        "poster_url": _media_url(request, video["id"], video["poster_uri"]),
+        "created_at": _iso(video["created_at"]), "updated_at": _iso(video["updated_at"]),
+        "started_at": _iso(video["started_at"]), "finished_at": _iso(video["finished_at"]),
+        "renditions": [_rendition_json(r) for r in renditions],
+    }
+
+
+def _video_or_404(catalog: Catalog, video_id: str) -> dict[str, Any]:
+    video = catalog.get_video(video_id) if layout.VIDEO_ID_RE.match(video_id) else None
+    if video is None:
+        raise HTTPException(status_code=404, detail=f"No video {video_id!r}.")
+    return video
+
+
+# JSON API ------------------------------------------------------------------------------------------------------
+@app.get("/api/videos", dependencies=[CanRead])
+def list_videos(request: Request, status: Annotated[str | None, Query()] = None,
+                q: Annotated[str | None, Query(max_length=200)] = None,
+                run_id: Annotated[str | None, Query(max_length=250)] = None,
+                limit: Annotated[int, Query(ge=1, le=200)] = 50,
+                offset: Annotated[int, Query(ge=0)] = 0) -> dict[str, Any]:
+    """Videos, newest first: filter by ``status``, search ``q`` in title and id, or find the one a run built."""
+    if status and status not in VIDEO_STATUSES:
+        raise HTTPException(status_code=422, detail=f"status must be one of {', '.join(VIDEO_STATUSES)}")
+    found, total = _catalog().list_videos(status=status, search=q, run_id=run_id, limit=limit, offset=offset)
+    return {"videos": [video_json(request, v, v["renditions"]) for v in found], "total": total,
+            "limit": limit, "offset": offset}
+
+
+@app.get("/api/videos/{video_id}", dependencies=[CanRead])
+def get_video(request: Request, video_id: str) -> dict[str, Any]:
+    """One video: status, the latest version's renditions with progress, media URLs, versions and history."""
+    catalog = _catalog()
+    video = _video_or_404(catalog, video_id)
+    body = video_json(request, video, catalog.get_renditions(video_id, video["latest_version"]))
+    body["versions"] = [{k: _iso(v) for k, v in row.items() if k != "video_id"}
+                        for row in catalog.get_versions(video_id)]
+    body["events"] = [{**e, "at": _iso(e["at"])} for e in catalog.get_events(video_id)]
+    return body
+
+
+@app.get("/api/videos/{video_id}/events", dependencies=[CanRead])
+async def video_events(request: Request, video_id: str) -> StreamingResponse:
+    """Server-Sent Events: ``video`` (a snapshot with progress) whenever something changes, ``history`` for each
+    catalog event, and ``end`` once the video is no longer being processed."""
+    catalog = _catalog()
+    await run_in_threadpool(_video_or_404, catalog, video_id)
+    try:  # history already shown: ?after=<event id> (a page that loaded it), or Last-Event-ID (a reconnect)
+        after = int(request.query_params.get("after") or request.headers.get("Last-Event-ID") or 0)
+    except ValueError:
+        raise HTTPException(status_code=422, detail="after must be an event id") from None
+
+    async def stream():
+        nonlocal after
+        last: tuple[Any, ...] | None = None
+        quiet_since = asyncio.get_running_loop().time()
+        yield "retry: 2000\n\n"
+        while not await request.is_disconnected():
+            marker = await run_in_threadpool(catalog.activity_marker, video_id)
+            if not marker:
+                yield "event: end\ndata: {\"status\": \"deleted\"}\n\n"
+                return
+            if marker != last:
+                last = marker
+                video = await run_in_threadpool(catalog.get_video, video_id)
+                rows = await run_in_threadpool(catalog.get_renditions, video_id, video["latest_version"])
+                for event in await run_in_threadpool(catalog.get_events, video_id, after):
+                    after = event["id"]
+                    yield f"id: {after}\nevent: history\ndata: {json.dumps({**event, 'at': _iso(event['at'])})}\n\n"
+                yield f"event: video\ndata: {json.dumps(video_json(request, video, rows))}\n\n"
+                if video["status"] not in ACTIVE_STATUSES:
+                    yield f"event: end\ndata: {json.dumps({'status': video['status']})}\n\n"
+                    return
+                quiet_since = asyncio.get_running_loop().time()
+            elif asyncio.get_running_loop().time() - quiet_since > SSE_HEARTBEAT_SECONDS:
+                quiet_since = asyncio.get_running_loop().time()
+                yield ": still transcoding\n\n"
+            await asyncio.sleep(SSE_POLL_SECONDS)
+
+    return StreamingResponse(stream(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+
+@app.get("/api/videos/{video_id}/media/{path:path}", dependencies=[CanRead])
+def media(video_id: str, path: str) -> Response:
+    """A published object (playlist, segment, picture), for players when no public base URL is configured."""
+    if not layout.VIDEO_ID_RE.match(video_id) or not MEDIA_PATH.match(path):
+        raise HTTPException(status_code=404, detail="No such media.")
+    key = layout.video_prefix(video_id) + path
+    try:
+        body = _storage().get_bytes(key)
+    except ObjectMissing:
+        raise HTTPException(status_code=404, detail="No such media.") from None
+    return Response(body, media_type=content_type(key), headers={"Cache-Control": "private, max-age=3600"})
+
+
+@app.post("/api/videos/{video_id}/retry", status_code=202, dependencies=[CanTrigger])
+def retry_video(request: Request, video_id: str, user: GetUserDep,
+                overrides: Annotated[dict[str, Any] | None, Body(examples=[{"ladder": ["720p", "360p"]}])] = None
+                ) -> dict[str, Any]:
+    """Run a failed video again with its original request (ladder, adaptive, chunking, callback, title), same
+    source and id; it publishes a new version. An optional JSON body changes request fields for this run and
+    the ones after it (``{"ladder": "full"}``; a null removes a field); ``source`` and ``video_id`` are fixed."""
+    from airflow.api.common.trigger_dag import trigger_dag
+    from airflow.utils.types import DagRunTriggeredByType
+
+    video = _video_or_404(_catalog(), video_id)
+    try:
+        changes = check_overrides(overrides or {})
+    except RequestError as exc:
+        raise HTTPException(status_code=400, detail=str(exc)) from None  # names the field first
+    if video["status"] in ACTIVE_STATUSES:
+        raise HTTPException(status_code=409, detail=f"Video {video_id} is {video['status']}: it is running already.")
+    if video["status"] != FAILED and not video["error_code"]:
+        raise HTTPException(status_code=409, detail=f"Video {video_id} is ready; only a failed video is retried.")
+    try:
+        parse_source_uri(video["source_uri"])
+    except ValueError:
+        raise HTTPException(status_code=409, detail="This request was invalid; there is no source to retry.") from None
+    conf = rerun_request(video, changes)
+    try:  # the stored request passed when it was made; a field the schemas no longer accept must be overridden
+        check_fields(conf)
+    except RequestError as exc:
+        raise HTTPException(status_code=400, detail=f"{exc.field}: the video's stored request is no longer valid "
+                                                    f"({exc}); override {exc.field}") from None
+    run_id = f"retry__{video_id}__{datetime.now(UTC):%Y%m%dT%H%M%S%f}"
+    trigger_dag(TRANSCODE_VIDEO, triggered_by=DagRunTriggeredByType.REST_API,
+                triggering_user_name=user.get_name(), run_id=run_id, conf=conf, run_after=datetime.now(UTC))
+    log.info("Retry of %s by %s: run %s%s", video_id, user.get_name(), run_id,
+             f" (changed: {', '.join(sorted(changes))})" if changes else "")
+    return {"video_id": video_id, "dag_run_id": run_id, "conf": conf}
+
+
+@app.delete("/api/videos/{video_id}", dependencies=[CanEdit])
+def delete_video(video_id: str, user: GetUserDep) -> dict[str, Any]:
+    """Remove the published objects and the catalog rows; the source under ``uploads/`` stays."""
+    catalog, storage = _catalog(), _storage()
+    video = _video_or_404(catalog, video_id)
+    if video["status"] in ACTIVE_STATUSES:
+        raise HTTPException(status_code=409, detail=f"Video {video_id} is {video['status']}; delete it when it ends.")
+    deleted = storage.delete_prefix(layout.video_prefix(video_id))
+    try:
+        catalog.delete_video(video_id)
+    except AlreadyActive:  # a run started between the check and the delete: it will publish again
+        raise HTTPException(status_code=409, detail=f"Video {video_id} started processing; try again later.") from None
+    log.info("Deleted %s (%d objects) for %s", video_id, deleted, user.get_name())
+    return {"video_id": video_id, "deleted_objects": deleted}
+
+
+@app.get("/api/stats", dependencies=[CanRead])
+def stats() -> dict[str, Any]:
+    """Counts by status, completed and failed today (UTC), mean processing time, and what waits for a worker."""
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    body = _catalog().stats(today)
+    body["queue_length"] = _queued_transcode_tasks()
+    body["since"] = _iso(today)
+    return body
+
+
+def _queued_transcode_tasks() -> int:
+    """Task instances of transcode_video waiting for a worker slot (scheduled or queued)."""
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        return int(session.scalar(sa.select(sa.func.count()).select_from(TaskInstance).where(
+            TaskInstance.dag_id == TRANSCODE_VIDEO, TaskInstance.state.in_(("scheduled", "queued")))) or 0)
+
+
+@app.post("/api/uploads", status_code=201, dependencies=[CanTrigger])
+def create_upload(body: Annotated[dict[str, Any], Body(examples=[
+        {"filename": "holiday.mp4", "content_type": "video/mp4", "size": 73400320}])]) -> dict[str, Any]:
+    """A presigned PUT URL for a fresh key under ``uploads/``: send the file there with the returned headers.
+
+    S3 checks the signed Content-Type and Content-Length, so only the declared type and exact size are
+    accepted, until ``expires_at``. The upload watcher starts the transcode when the object lands.
+    """
+    settings = load_settings()
+    try:
+        request = check_request(body, settings.limits.max_size_bytes)
+    except UploadRequestError as exc:
+        raise HTTPException(status_code=422, detail=str(exc)) from None
+    grant = grant_upload(_storage(), request, settings.upload_url_expiry_seconds)
+    log.info("Upload granted: s3://%s/%s (%s, %d bytes)", settings.bucket, grant.key, request.content_type,
+             request.size)
+    return grant.to_dict()
+
+
+# Pages ---------------------------------------------------------------------------------------------------------
+_PAGE_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff",
+                 "Content-Security-Policy": "default-src 'self'; img-src 'self' data: blob: https: http:; "
+                                            "media-src 'self' blob: https: http:; connect-src 'self' https: http:; "
+                                            "style-src 'self' 'unsafe-inline'; script-src 'self'; "
+                                            "frame-ancestors 'self'"}
+
+
+@app.get("/ui/videos", dependencies=[CanRead])
+def videos_page() -> FileResponse:
+    return FileResponse(STATIC / "videos.html", media_type="text/html", headers=_PAGE_HEADERS)
+
+
+@app.get("/ui/video", dependencies=[CanRead])
+def video_page() -> FileResponse:
+    """One video, by ``?id=`` or by ``?run_id=`` (the tab on a transcode_video run)."""
+    return FileResponse(STATIC / "video.html", media_type="text/html", headers=_PAGE_HEADERS)
+
+
+@app.get("/static/{name}", dependencies=[CanRead])
+def static(name: str) -> FileResponse:
+    if name not in {"hls.light.min.js", "vodflow.css", "videos.js", "video.js", "common.js"}:
+        raise HTTPException(status_code=404, detail="Not found.")
+    kind = "text/css" if name.endswith(".css") else "text/javascript"
+    return FileResponse(STATIC / name, media_type=kind, headers={"Cache-Control": "private, max-age=300"})
+

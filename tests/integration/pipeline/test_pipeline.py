@@ -1,0 +1,168 @@
+"""The DAG's steps as plain functions, in order, against S3 over HTTP and the Postgres catalog.
+
+The Airflow wiring is tested end to end in tests/e2e; here each step's contract is checked in detail.
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+
+from vodflow import errors, layout, pipeline
+from vodflow.devtools.conformance import check_tree
+from vodflow.errors import BadInput
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def services(airflow_env) -> pipeline.Services:
+    return pipeline.Services.load()
+
+
+def upload(services: pipeline.Services, path: Path, key: str) -> str:
+    services.storage.client.upload_file(str(path), "vodflow", key)
+    return f"s3://vodflow/{key}"
+
+
+def run_all(services: pipeline.Services, params: dict, run_id: str) -> dict:
+    steps: list[str] = []
+    job, probed, plan, items = pipeline.prepare(params, run_id, lambda step, job: steps.append(step), services)
+    assert steps == ["register", "probe", "plan"]
+    # Through the XCom codecs, as the DAG's tasks call them.
+    results = [pipeline.transcode_dicts(job.to_dict(), probed.to_dict(), plan.to_dict(), item.to_dict(), services)
+               for item in items]
+    result = pipeline.publish_dicts(job.to_dict(), plan.to_dict(), results, services)
+    pipeline.finish(job, services)
+    return {"job": job, "probed": probed, "result": result, "items": items}
+
+
+def test_a_video_is_published_whole(services, media, tmp_path):
+    key = f"uploads/{uuid.uuid4().hex[:6]}/-i etc passwd; rm -rf.mp4"  # a hostile name is only a name
+    run = run_all(services, {"source": upload(services, media["small"], key), "title": "<b>Small</b>"}, "run-a")
+    job = run["job"]
+    assert job.video_id == layout.derive_video_id("vodflow", key, job.etag)
+    video = services.catalog.get_video(job.video_id)
+    assert video["status"] == "ready" and video["current_version"] == 1 and video["title"] == "<b>Small</b>"
+    assert video["master_uri"] == f"s3://vodflow/videos/{job.video_id}/v1/hls/master.m3u8"
+    assert video["poster_uri"].endswith("/v1/thumbs/poster.jpg")
+
+    prefix = layout.version_prefix(job.video_id, 1)
+    keys = set(services.storage.list_keys(prefix))
+    assert f"{prefix}hls/master.m3u8" in keys
+    assert {f"{prefix}hls/240p/index.m3u8", f"{prefix}hls/240p/iframes.m3u8", f"{prefix}thumbs/poster.jpg",
+            f"{prefix}thumbs/001.jpg", f"{prefix}thumbs/002.jpg"} <= keys
+    assert any(k.endswith(".ts") for k in keys)
+    services.storage.download_tree(prefix, str(tmp_path))
+    report = check_tree(tmp_path / "hls", expected_duration=video["duration"], expect_audio=True)
+    assert report.ok, report.summary()
+    renditions = services.catalog.get_renditions(job.video_id, 1)
+    assert [(r["name"], r["status"], r["progress"]) for r in renditions] == [("240p", "done", 100)]
+    assert renditions[0]["bytes"] == sum(p.stat().st_size for p in (tmp_path / "hls" / "240p").glob("*.ts"))
+    scratch = Path(services.settings.scratch_dir, job.video_id)
+    assert not scratch.exists() or not any(scratch.rglob("*")), "scratch must be cleaned"
+
+
+def test_reprocessing_publishes_new_versions_and_prunes_old_ones(services, media):
+    source = upload(services, media["small"], f"uploads/{uuid.uuid4().hex[:6]}/again.mp4")
+    video_id = f"again-{uuid.uuid4().hex[:6]}"
+    for number in (1, 2, 3):
+        run = run_all(services, {"source": source, "video_id": video_id}, f"run-{number}")
+        assert run["job"].version == number
+    video = services.catalog.get_video(video_id)
+    assert video["current_version"] == 3
+    versions = {v["version"]: v["status"] for v in services.catalog.get_versions(video_id)}
+    assert versions == {1: "deleted", 2: "published", 3: "published"}  # the previous version is kept
+    assert services.storage.list_keys(layout.version_prefix(video_id, 1)) == []
+    assert services.storage.list_keys(layout.version_prefix(video_id, 2))
+
+
+def test_bad_input_fails_with_its_reason_and_publishes_nothing(services, media):
+    source = upload(services, media.bad("text.mp4"), f"uploads/{uuid.uuid4().hex[:6]}/notes.mp4")
+    job = pipeline.register({"source": source}, "run-bad", services)
+    with pytest.raises(BadInput) as caught:
+        pipeline.probe_source(services, job)
+    pipeline.record_failure(job.to_dict(), "probe", None, caught.value, 1, services)
+    pipeline.finish(job, services)
+    video = services.catalog.get_video(job.video_id)
+    assert (video["status"], video["error_code"]) == ("failed", errors.NOT_A_VIDEO)
+    assert video["error_message"] == "The file is text, not a video."
+    assert video["current_version"] is None
+    assert services.storage.list_keys(layout.video_prefix(job.video_id)) == []
+
+
+def test_missing_source_and_invalid_request_are_recorded(services):
+    with pytest.raises(BadInput) as caught:
+        pipeline.register({"source": "s3://vodflow/uploads/does-not-exist.mp4"}, "run-missing", services)
+    assert caught.value.code == errors.SOURCE_MISSING
+    video_id = layout.derive_video_id("vodflow", "uploads/does-not-exist.mp4", "")
+    assert services.catalog.get_video(video_id)["error_code"] == errors.SOURCE_MISSING
+
+    with pytest.raises(BadInput) as caught:
+        pipeline.register({"source": "s3://vodflow/uploads/../etc/passwd", "video_id": "bad-req"}, "run-inv", services)
+    assert caught.value.code == errors.INVALID_REQUEST
+    rejected = services.catalog.get_video("bad-req")
+    assert rejected["status"] == "failed" and rejected["source_uri"] == "s3://vodflow/uploads/../etc/passwd"
+
+
+def test_an_unexpected_failure_is_recorded_as_internal_error(services, media):
+    source = upload(services, media["small"], f"uploads/{uuid.uuid4().hex[:6]}/x.mp4")
+    job = pipeline.register({"source": source}, "run-x", services)
+    pipeline.record_failure(job.to_dict(), "transcode", "240p", ConnectionError("S3 went away"), 4, services)
+    video = services.catalog.get_video(job.video_id)
+    assert video["error_code"] == errors.INTERNAL_ERROR
+    assert video["error_message"] == "transcode failed after 4 attempt(s): ConnectionError: S3 went away"
+
+
+def test_a_truncated_upload_is_confirmed_locally_before_it_is_blamed(services, media, caplog):
+    """Streaming from S3 sees a short file; the task re-encodes from a downloaded copy, then says `unreadable`."""
+    source = upload(services, media.bad("cut-faststart.mp4"), f"uploads/{uuid.uuid4().hex[:6]}/cut.mp4")
+    job = pipeline.register({"source": source}, "run-cut", services)
+    info = pipeline.probe_source(services, job)  # the header is intact
+    plan, [item] = pipeline.plan_work(services, job, info)  # one work item: every rendition from one decode
+    assert item.label == " ".join(plan.names)
+    with pytest.raises(BadInput) as caught:
+        pipeline.transcode(job, info, plan, item, services)
+    assert caught.value.code == errors.UNREADABLE and "truncated" in caught.value.message
+    assert "confirming from a local copy" in caplog.text
+    assert not any(Path(services.settings.scratch_dir, job.video_id).rglob("source*")), "local copy removed"
+
+
+def test_a_long_video_is_encoded_in_chunks_and_joined_once(services, tmp_path):
+    """31 s in 12 s chunks (conf chunk_seconds): one audio item and three chunk items, joined into renditions
+    that pass every HLS check; the intermediate pieces are gone from the bucket afterwards."""
+    from vodflow.devtools.samples import SampleSpec, make_sample
+
+    path = Path(make_sample(str(tmp_path / "long.mp4"), SampleSpec(640, 360, 31.0, "30", audio=True)))
+    source = upload(services, path, f"uploads/{uuid.uuid4().hex[:6]}/long.mp4")
+    run = run_all(services, {"source": source, "chunk_seconds": 12, "ladder": ["360p", "240p"]}, "run-chunked")
+    assert [item.label for item in run["items"]] == ["audio", "chunk 00", "chunk 01", "chunk 02"]
+    video_id = run["job"].video_id
+    video = services.catalog.get_video(video_id)
+    assert (video["status"], video["current_version"]) == ("ready", 1)
+    assert [(r["name"], r["status"], r["progress"]) for r in services.catalog.get_renditions(video_id, 1)] == [
+        ("360p", "done", 100), ("240p", "done", 100)]
+    assert not services.storage.list_keys(layout.chunks_prefix(video_id, 1))
+    # Each chunk made the pictures in its stretch: the whole set, as an unchunked run makes it.
+    thumbs = services.storage.list_keys(layout.thumbs_prefix(video_id, 1))
+    assert sorted(k.rsplit("/", 1)[1] for k in thumbs) == [f"{i:03d}.jpg" for i in range(1, 11)] + ["poster.jpg"]
+    assert video["poster_uri"].endswith("/v1/thumbs/poster.jpg")
+    services.storage.download_tree(layout.version_prefix(video_id, 1), str(tmp_path / "out"))
+    report = check_tree(tmp_path / "out" / "hls", expected_duration=31.0, expect_audio=True)
+    assert report.ok, report.summary()
+
+
+def test_a_truncated_upload_in_a_chunked_run_fails_as_unreadable(services, media):
+    """The header says 10 s, the data stops at 4 s: the chunk past the cut comes out empty, and the join
+    refuses to publish a short video instead of calling it ready."""
+    source = upload(services, media.bad("cut-faststart.mp4"), f"uploads/{uuid.uuid4().hex[:6]}/cut.mp4")
+    job = pipeline.register({"source": source, "chunk_seconds": 6, "ladder": ["240p"]}, "run-cut-chunked", services)
+    info = pipeline.probe_source(services, job)
+    plan, items = pipeline.plan_work(services, job, info)
+    assert [item.label for item in items] == ["audio", "chunk 00", "chunk 01"]
+    results = [pipeline.transcode(job, info, plan, item, services) for item in items]
+    with pytest.raises(BadInput) as caught:
+        pipeline.publish(job, plan, results, services)
+    assert caught.value.code == errors.UNREADABLE and "truncated" in caught.value.message

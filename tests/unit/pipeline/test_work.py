@@ -1,0 +1,67 @@
+"""Work items and results cross task boundaries as JSON: every kind round-trips, an unknown kind is an error."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from vodflow.media.chunks import plan_chunks
+from vodflow.media.hls import MeasuredRendition, Segment
+from vodflow.media.ladder import plan_ladder
+from vodflow.media.thumbnails import plan_pictures
+from vodflow.pipeline.work import (
+    AudioResult,
+    ChunkOfVideo,
+    ChunkResult,
+    EncodePlan,
+    WholeAudio,
+    WholeVideo,
+    WholeVideoResult,
+    item_from_dict,
+    plan_items,
+    result_from_dict,
+)
+
+
+def _plan(duration: float, has_audio: bool = True) -> EncodePlan:
+    ladder = plan_ladder(1920, 1080, "30", has_audio)
+    return EncodePlan(renditions=tuple(ladder.renditions), pictures=plan_pictures(1920, 1080, duration, "30"),
+                      duration=duration)
+
+
+def _through_json(value: dict) -> dict:
+    return json.loads(json.dumps(value))
+
+
+def test_a_short_video_is_one_item_named_by_its_renditions():
+    plan = _plan(30.0)
+    assert plan_items(plan, [], has_audio=True) == [WholeVideo(label="1080p 720p 480p 360p")]
+    assert EncodePlan.from_dict(_through_json(plan.to_dict())) == plan
+
+
+def test_a_chunked_video_has_the_audio_first_then_its_chunks():
+    chunks = plan_chunks(200.0, "30", 30)
+    items = plan_items(_plan(200.0), chunks, has_audio=True)
+    assert [i.label for i in items] == ["audio"] + [f"chunk {n:02d}" for n in range(len(chunks))]
+    assert plan_items(_plan(200.0, has_audio=False), chunks, has_audio=False)[0].label == "chunk 00"
+    for item in items:
+        assert item_from_dict(_through_json(item.to_dict())) == item
+    assert isinstance(items[0], WholeAudio) and isinstance(items[1], ChunkOfVideo)
+
+
+def test_results_round_trip():
+    measured = MeasuredRendition(name="360p", width=640, height=360, frame_rate="30", codecs="avc1.64001e,mp4a.40.2",
+                                 video_codec="avc1.64001e", segments=[Segment("seg_00000.ts", 6.0, 1000)], iframes=[])
+    for result in (WholeVideoResult(measured=(measured,), pictures=("videos/x/v1/thumbs/poster.jpg",)),
+                   ChunkResult(index=3, keys={"360p": "videos/x/v1/chunks/360p.c003.ts"}, pictures=()),
+                   AudioResult(keys={"96": "videos/x/v1/chunks/audio-96k.m4a"})):
+        assert result_from_dict(_through_json(result.to_dict())) == result
+
+
+@pytest.mark.parametrize("data", [{"kind": "rendition", "label": "720p"}, {"label": "x"}])
+def test_an_unknown_kind_is_an_error_not_a_default(data):
+    with pytest.raises(ValueError, match="unknown work item kind"):
+        item_from_dict(data)
+    with pytest.raises(ValueError, match="unknown work result kind"):
+        result_from_dict(data)
