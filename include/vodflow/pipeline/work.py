@@ -99,12 +99,16 @@ ITEM_KINDS: dict[str, type[WholeVideo] | type[ChunkOfVideo] | type[WholeAudio]] 
     cls.kind: cls for cls in (WholeVideo, ChunkOfVideo, WholeAudio)}
 
 
-def item_from_dict(data: dict[str, Any]) -> WorkItem:
-    """The item a dict (an XCom) describes; an unknown kind is an error, never a default."""
+def _decode(kinds: dict[str, Any], data: dict[str, Any], what: str) -> Any:
+    """The value a dict (an XCom) describes, by its ``kind``; an unknown kind is an error, never a default."""
     kind = data.get("kind")
-    if kind not in ITEM_KINDS:
-        raise ValueError(f"unknown work item kind {kind!r}")
-    return ITEM_KINDS[kind].from_dict(data)
+    if kind not in kinds:
+        raise ValueError(f"unknown {what} kind {kind!r}")
+    return kinds[kind].from_dict(data)
+
+
+def item_from_dict(data: dict[str, Any]) -> WorkItem:
+    return _decode(ITEM_KINDS, data, "work item")
 
 
 def plan_items(plan: EncodePlan, chunks: list[Chunk], has_audio: bool) -> list[WorkItem]:
@@ -167,7 +171,4 @@ RESULT_KINDS: dict[str, type[WholeVideoResult] | type[ChunkResult] | type[AudioR
 
 
 def result_from_dict(data: dict[str, Any]) -> WorkResult:
-    kind = data.get("kind")
-    if kind not in RESULT_KINDS:
-        raise ValueError(f"unknown work result kind {kind!r}")
-    return RESULT_KINDS[kind].from_dict(data)
+    return _decode(RESULT_KINDS, data, "work result")
