@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 import random
+import sqlite3
 import time
 from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar
@@ -77,9 +78,18 @@ def make_engine(url: sa.URL | str) -> Engine:
         @sa.event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
             cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            # Switching a new database to WAL needs it to itself, and SQLite answers "locked" at once instead of
+            # waiting while another connection is writing (processes starting together): try again shortly.
+            for attempt in range(50):
+                try:
+                    cursor.execute("PRAGMA journal_mode=WAL")
+                    break
+                except sqlite3.OperationalError as exc:
+                    if "locked" not in str(exc) or attempt == 49:
+                        raise
+                    time.sleep(random.uniform(0.05, 0.2))
             cursor.close()
 
         return engine

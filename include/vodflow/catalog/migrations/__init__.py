@@ -19,6 +19,8 @@ written after each upgrade (one row per version), so a release from before Alemb
 from __future__ import annotations
 
 import logging
+import random
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -91,9 +93,19 @@ def upgrade(engine: Engine) -> None:
         conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
         conn.commit()
         try:
-            with conn.begin():
-                conn.exec_driver_sql("BEGIN IMMEDIATE")
-                _upgrade(conn)
+            for attempt in range(20):
+                try:
+                    with conn.begin():
+                        conn.exec_driver_sql("BEGIN IMMEDIATE")
+                        _upgrade(conn)
+                    break
+                except sa.exc.OperationalError as exc:
+                    # SQLite answers "locked" at once, not after its busy timeout, where waiting could deadlock
+                    # (another migrator holds the lock this one needs next): the upgrade rolled back; start over.
+                    if "locked" not in str(exc) or attempt == 19:
+                        raise
+                    log.info("Catalog database locked by another migrator; trying again")
+                    time.sleep(random.uniform(0.1, 0.5))
         finally:
             conn.exec_driver_sql("PRAGMA foreign_keys=ON")
             conn.commit()
