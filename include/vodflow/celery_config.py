@@ -4,7 +4,8 @@ Each Airflow task on a Celery worker runs in a process forked (not exec'd) from 
 worker's main process has loaded before it forks its pool, every task inherits for free. Measured per task
 process without it (bench/e2e.py, py-spy and cProfile): Airflow loading the plugins folder for its listener
 manager, i.e. vodflow's FastAPI plugin with FastAPI, cadwyn and flask, 0.4 CPU s; botocore's S3 model and the
-S3 and Postgres hooks, 0.3 CPU s. Done once here, each task starts its own code about 0.5 s sooner.
+S3 and Postgres hooks, 0.3 CPU s. Done once here, each task starts its own code about 0.5 s sooner. It also
+makes the task supervisor wake when its task process exits (``vodflow.exit_wakeup``).
 Set ``[celery] celery_config_options = vodflow.celery_config.CELERY_CONFIG``.
 """
 
@@ -26,9 +27,11 @@ def _warm_up() -> None:
         from airflow.sdk.listener import get_listener_manager
 
         import vodflow.pipeline  # noqa: F401
+        from vodflow import exit_wakeup
 
         get_listener_manager()  # loads the plugins (cached): the task runner asks for it in every task
         boto3.session.Session().client("s3", region_name="us-east-1")  # loads the S3 model; sends nothing
+        exit_wakeup.install()  # a slot is free the moment its task ends, with heartbeats at Airflow's 5 s
     except Exception:  # a warm start is an optimisation: never stop a worker over it
         log.warning("vodflow warm-up skipped", exc_info=True)
 
