@@ -253,6 +253,51 @@ def test_s3_unreachable_for_30_s_while_renditions_upload(embedded_stack, media, 
     assert report.ok, report.summary()
 
 
+def test_s3_failing_the_uploads_until_airflow_retries_publishes_one_complete_version(embedded_stack, media,
+                                                                                      tmp_path):
+    """S3 answers 500 to every write under the video's prefix as the renditions finish, and keeps doing so until
+    Airflow has retried the task (boto's own retries cannot ride it out): the task fails as a transient fault, a
+    new try starts after the retry delay, and the video ends ready with one complete version. Reads, and so the
+    upload watcher, are untouched."""
+    stack = embedded_stack
+    proxy = stack.s3_proxy
+    key = f"uploads/s3-500-{uuid.uuid4().hex[:8]}/clip.mp4"
+    stack.storage.client.upload_file(str(media["landscape"]), "vodflow", key)
+    video_id = f"s3-500-{uuid.uuid4().hex[:8]}"
+    run_id = stack.client.trigger(DAG, {"source": f"s3://vodflow/{key}", "video_id": video_id})
+    deadline = time.monotonic() + 300
+    while True:
+        video = stack.catalog.get_video(video_id)
+        renditions = stack.catalog.get_renditions(video_id, 1) if video else []
+        if renditions and min(r["progress"] for r in renditions) >= 60:
+            break
+        assert time.monotonic() < deadline, "the encodes never got going"
+        time.sleep(0.2)
+    proxy.fail_writes(f"videos/{video_id}/")
+    try:
+        deadline = time.monotonic() + 300
+        while True:
+            transcode = next(t for t in stack.client.task_instances(DAG, run_id) if t["task_id"] == "transcode")
+            if transcode["try_number"] >= 2 and transcode["state"] in ("running", "queued", "scheduled"):
+                break
+            assert transcode["state"] != "failed", "the task failed for good instead of being retried"
+            assert time.monotonic() < deadline, f"Airflow never retried the task: {transcode}"
+            time.sleep(0.5)
+        failed_writes = proxy.failed_writes
+    finally:
+        proxy.restore()
+    run = stack.client.wait_for_run(DAG, run_id, timeout=600)
+    tasks = {t["task_id"]: t for t in stack.client.task_instances(DAG, run_id)}
+    assert failed_writes > 0
+    assert run["state"] == "success", [(t["task_id"], t["state"], t["try_number"]) for t in tasks.values()]
+    assert tasks["transcode"]["try_number"] == 2  # one retry: the fault was a fault of the moment, not the video
+    video = stack.catalog.get_video(video_id)
+    assert (video["status"], video["current_version"], video["error_code"]) == ("ready", 1, None)
+    stack.storage.download_tree(layout.version_prefix(video_id, 1), str(tmp_path))
+    report = check_tree(tmp_path / "hls", expected_duration=video["duration"], expect_audio=True)
+    assert report.ok, report.summary()
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="mounting a small tmpfs needs root")
 def test_a_full_scratch_disk_is_retried_and_survived(embedded_stack, media):
     """Scratch on a 1 MiB tmpfs: the encode fails with 'No space left on device' (a fault of the machine, not
