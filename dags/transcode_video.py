@@ -1,11 +1,12 @@
 """
 ### transcode_video — one run per video: S3 source in, adaptive HLS out, catalog written
 
-`prepare (register → probe → plan) → transcode (mapped over work items, queue "transcode") → publish`, with
-`finish` as the teardown that runs whatever happened. A work item is every rendition of the video and its
-poster and thumbnails from one decode; a source longer than `chunk_threshold_seconds` is encoded in chunks
-instead (one item per chunk, every rendition decoded once, plus one for the audio), which `publish` joins into
-continuous renditions once every chunk is done.
+`prepare (register → probe → plan) → transcode (mapped over work items, queue "transcode") → publish`. A work
+item is every rendition of the video and its poster and thumbnails from one decode; a source longer than
+`chunk_threshold_seconds` is encoded in chunks instead (one item per chunk, every rendition decoded once, plus
+one for the audio), which `publish` joins into continuous renditions once every chunk is done. `publish` is the
+teardown of `prepare`: it runs once every work item is done, whatever happened, and when one failed it removes
+what was uploaded instead of publishing (a cleanup task of its own would cost every video a task).
 
 Trigger with conf `{"source": "s3://bucket/uploads/clip.mp4"}` (optional `video_id`, `title`, `ladder`,
 `adaptive`, `chunk_seconds`, `callback_url`). A bad conf is refused when the run is triggered. Bad input (not
@@ -19,8 +20,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from airflow.sdk import ExceptionRetryPolicy, Param, RetryAction, RetryRule, dag, get_current_context, task, teardown
-from airflow.sdk.exceptions import AirflowSkipException
+from airflow.sdk import ExceptionRetryPolicy, Param, RetryAction, RetryRule, dag, get_current_context, task
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from vodflow import pipeline
 from vodflow.catalog import AlreadyActive
@@ -40,6 +41,8 @@ def _record_failure(context: dict[str, Any]) -> None:
         job, step = ti.xcom_pull(task_ids="prepare", key="job"), ti.task_id
     item = ti.rendered_map_index if ti.task_id == "transcode" else None
     pipeline.record_failure(job, step, item, context.get("exception"), ti.try_number)
+    if ti.task_id == "publish" and job:  # the last task: nothing after it removes a half-published version
+        pipeline.discard_unpublished(pipeline.Job.from_dict(job))
 
 
 DEFAULT_ARGS: dict[str, Any] = {
@@ -94,17 +97,19 @@ def transcode_video() -> None:
         return pipeline.transcode_dicts(job, probed, plan, item)
 
     @task
-    def publish(job: dict[str, Any], plan: dict[str, Any], results: list[dict[str, Any]]) -> dict[str, Any]:
-        return pipeline.publish_dicts(job, plan, list(results))
-
-    @teardown
-    def finish(job: dict[str, Any]) -> None:
-        pipeline.finish(pipeline.Job.from_dict(job))
+    def publish(job: dict[str, Any], plan: dict[str, Any], items: list[dict[str, Any]],
+                results: list[dict[str, Any]]) -> dict[str, Any]:
+        """A failed work item left no result: then nothing is published, and the run fails with this task."""
+        try:
+            return pipeline.publish_dicts(job, plan, list(items), list(results))
+        except pipeline.WorkItemsFailed as failed:
+            raise AirflowFailException(failed.message) from None
 
     work = prepare()
     job, plan = work["job"], work["plan"]
     encoded = transcode.partial(job=job, probed=work["probed"], plan=plan).expand(item=work)
-    publish(job, plan, encoded) >> finish(job).as_teardown(setups=work)
+    # A teardown whose failure fails the run: it is the run's outcome, publish or not.
+    publish(job, plan, work, encoded).as_teardown(setups=work, on_failure_fail_dagrun=True)
 
 
 transcode_video()

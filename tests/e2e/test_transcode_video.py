@@ -65,7 +65,7 @@ def test_a_good_and_a_corrupt_upload(embedded_stack, media, tmp_path):
     tasks = stack.client.task_instances(DAG, good)
     transcodes = [t for t in tasks if t["task_id"] == "transcode"]
     assert [t["rendered_map_index"] for t in transcodes] == ["1080p 720p 480p 360p"]
-    assert sorted(t["task_id"] for t in tasks) == ["finish", "prepare", "publish", "transcode"]
+    assert sorted(t["task_id"] for t in tasks) == ["prepare", "publish", "transcode"]
     assert {t["queue"] for t in transcodes} == {"transcode"}
     assert all(t["state"] == "success" and t["try_number"] == 1 for t in tasks)
     prefix = layout.version_prefix(video["id"], 1)

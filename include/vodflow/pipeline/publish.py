@@ -1,5 +1,8 @@
-"""``publish`` (after every work item, once: join a chunked run, write the playlists, switch the catalog) and
-``finish`` (the teardown: whatever happened, no unpublished version is left and the video is never left active)."""
+"""``publish``: the teardown of ``prepare``, once every work item is done. When every item delivered, it joins a
+chunked run, writes the playlists and switches the catalog; when one failed for good (its failure callback has
+said why), it discards the unpublished version instead. Either way no scratch, no half version and no active
+video is left behind (``discard_unpublished``, also called by the failure callback when publishing itself
+fails for good)."""
 
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ from typing import Any
 
 from vodflow import errors, layout
 from vodflow.catalog import PUBLISHING, VERSION_DELETED, VERSION_FAILED, VERSION_PUBLISHED, Superseded, VariantRecord
-from vodflow.errors import MediaToolError
+from vodflow.errors import MediaToolError, VodflowError
 from vodflow.layout import S3Location
 from vodflow.media import hls
 from vodflow.media.chunks import join_rendition
@@ -71,10 +74,25 @@ def publish(job: Job, plan: EncodePlan, results: list[WorkResult], services: Ser
             "target_duration": target, "variants": [asdict(v) for v in variants]}
 
 
-def publish_dicts(job: dict[str, Any], plan: dict[str, Any], results: list[dict[str, Any]],
-                  services: Services | None = None) -> dict[str, Any]:
-    """The task boundary: XCom dicts in, typed values inside."""
-    return publish(Job.from_dict(job), EncodePlan.from_dict(plan), [result_from_dict(r) for r in results], services)
+class WorkItemsFailed(VodflowError):
+    """Some work item failed for good, so there is nothing to publish; its own failure gave the video's reason."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(errors.INTERNAL_ERROR, message)
+
+
+def publish_dicts(job: dict[str, Any], plan: dict[str, Any], items: list[dict[str, Any]],
+                  results: list[dict[str, Any]], services: Services | None = None) -> dict[str, Any]:
+    """The task boundary: XCom dicts in, typed values inside. A work item that failed for good left no result."""
+    run, services = Job.from_dict(job), services or Services.load()
+    try:
+        if len(results) < len(items):
+            discard_unpublished(run, services)
+            raise WorkItemsFailed(f"{len(items) - len(results)} of {len(items)} work item(s) failed; nothing was "
+                                  "published")
+        return publish(run, EncodePlan.from_dict(plan), [result_from_dict(r) for r in results], services)
+    finally:
+        clean_scratch(run, services)
 
 
 def join_chunks(services: Services, job: Job, plan: EncodePlan, results: list[WorkResult]
@@ -113,13 +131,19 @@ def join_chunks(services: Services, job: Job, plan: EncodePlan, results: list[Wo
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def finish(job: Job, services: Services | None = None) -> None:
-    """Teardown, runs whatever happened: an unpublished version is removed and the video never stays active."""
-    services = services or Services.load()
+def clean_scratch(job: Job, services: Services) -> None:
+    """This machine's scratch for the run, and the video's folder once no version of it is worked on here."""
     scratch = services.scratch(job)
     shutil.rmtree(scratch, ignore_errors=True)
     with contextlib.suppress(OSError):
-        os.rmdir(scratch.parent)  # the video's folder, once no version of it is being worked on here
+        os.rmdir(scratch.parent)
+
+
+def discard_unpublished(job: Job, services: Services | None = None) -> None:
+    """A run that ends without publishing leaves nothing: its version's objects are removed and the video is not
+    left active. Idempotent: the failure callback may call it again after ``publish`` did."""
+    services = services or Services.load()
+    clean_scratch(job, services)
     versions = {v["version"]: v for v in services.catalog.get_versions(job.video_id)}
     mine = versions.get(job.version)
     if mine and mine["status"] == VERSION_PUBLISHED:

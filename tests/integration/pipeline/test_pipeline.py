@@ -34,8 +34,8 @@ def run_all(services: pipeline.Services, params: dict, run_id: str) -> dict:
     # Through the XCom codecs, as the DAG's tasks call them.
     results = [pipeline.transcode_dicts(job.to_dict(), probed.to_dict(), plan.to_dict(), item.to_dict(), services)
                for item in items]
-    result = pipeline.publish_dicts(job.to_dict(), plan.to_dict(), results, services)
-    pipeline.finish(job, services)
+    result = pipeline.publish_dicts(job.to_dict(), plan.to_dict(), [item.to_dict() for item in items], results,
+                                    services)
     return {"job": job, "probed": probed, "result": result, "items": items}
 
 
@@ -85,7 +85,7 @@ def test_bad_input_fails_with_its_reason_and_publishes_nothing(services, media):
     with pytest.raises(BadInput) as caught:
         pipeline.probe_source(services, job)
     pipeline.record_failure(job.to_dict(), "probe", None, caught.value, 1, services)
-    pipeline.finish(job, services)
+    pipeline.discard_unpublished(job, services)
     video = services.catalog.get_video(job.video_id)
     assert (video["status"], video["error_code"]) == ("failed", errors.NOT_A_VIDEO)
     assert video["error_message"] == "The file is text, not a video."
@@ -166,3 +166,27 @@ def test_a_truncated_upload_in_a_chunked_run_fails_as_unreadable(services, media
     with pytest.raises(BadInput) as caught:
         pipeline.publish(job, plan, results, services)
     assert caught.value.code == errors.UNREADABLE and "truncated" in caught.value.message
+
+
+def test_a_work_item_that_failed_for_good_means_nothing_is_published(services, media):
+    """`publish` is the run's teardown: with a chunk's result missing (that item failed for good and recorded
+    why), it publishes nothing, removes what the other items uploaded and leaves the video failed with the
+    item's reason; the version is marked failed and no scratch is left on this machine."""
+    source = upload(services, media["no_audio"], f"uploads/{uuid.uuid4().hex[:6]}/clip.mp4")
+    job, probed, plan, items = pipeline.prepare({"source": source, "chunk_seconds": 6, "ladder": ["240p"]},
+                                                "run-item-failed", lambda step, job: None, services)
+    assert [item.label for item in items] == ["chunk 00", "chunk 01"]
+    results = [pipeline.transcode_dicts(job.to_dict(), probed.to_dict(), plan.to_dict(), item.to_dict(), services)
+               for item in items[:-1]]
+    assert services.storage.list_keys(layout.version_prefix(job.video_id, job.version))  # the others uploaded
+    pipeline.record_failure(job.to_dict(), "transcode", items[-1].label, RuntimeError("worker lost"), 4, services)
+    with pytest.raises(pipeline.WorkItemsFailed, match="1 of"):
+        pipeline.publish_dicts(job.to_dict(), plan.to_dict(), [item.to_dict() for item in items], results,
+                               services)
+    assert services.storage.list_keys(layout.version_prefix(job.video_id, job.version)) == []
+    video = services.catalog.get_video(job.video_id)
+    assert (video["status"], video["error_code"], video["current_version"]) == ("failed", errors.INTERNAL_ERROR,
+                                                                                   None)
+    assert "transcode failed after 4 attempt(s): RuntimeError: worker lost" in video["error_message"]
+    assert [v["status"] for v in services.catalog.get_versions(job.video_id)] == ["failed"]
+    assert not services.scratch(job).exists()
