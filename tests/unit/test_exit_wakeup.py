@@ -61,3 +61,10 @@ def test_no_descriptor_is_left_open_after_the_children() -> None:
 
     gc.collect()
     assert len(os.listdir("/proc/self/fd")) <= before
+
+
+def test_the_celery_workers_configuration_installs_it() -> None:
+    """Workers load ``vodflow.celery_config`` (``[celery] celery_config_options``) before forking their pool."""
+    import vodflow.celery_config  # noqa: F401
+
+    assert getattr(WatchedSubprocess._register_pipe_readers, "_vodflow_exit_wakeup", False)
