@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import resource
+import subprocess
+import sys
 import time
 import uuid
 
@@ -64,7 +66,9 @@ def test_no_descriptor_is_left_open_after_the_children() -> None:
 
 
 def test_the_celery_workers_configuration_installs_it() -> None:
-    """Workers load ``vodflow.celery_config`` (``[celery] celery_config_options``) before forking their pool."""
-    import vodflow.celery_config  # noqa: F401
-
-    assert getattr(WatchedSubprocess._register_pipe_readers, "_vodflow_exit_wakeup", False)
+    """Workers load ``vodflow.celery_config`` (``[celery] celery_config_options``) before forking their pool; a
+    fresh interpreter, so that no other test has installed it already."""
+    check = ("import vodflow.celery_config\n"
+             "from airflow.sdk.execution_time.supervisor import WatchedSubprocess\n"
+             "assert getattr(WatchedSubprocess._register_pipe_readers, '_vodflow_exit_wakeup', False)")
+    subprocess.run([sys.executable, "-c", check], check=True, timeout=120)  # noqa: S603
