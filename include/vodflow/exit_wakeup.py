@@ -17,11 +17,8 @@ Called from ``vodflow.celery_config`` in the Celery worker's main process, befor
 from __future__ import annotations
 
 import io
-import logging
 import os
 from typing import Any
-
-log = logging.getLogger(__name__)
 
 _INSTALLED = "_vodflow_exit_wakeup"
 
