@@ -55,6 +55,34 @@ def _is_missing(exc: ClientError) -> bool:
     return str(exc.response.get("Error", {}).get("Code")) in MISSING_CODES
 
 
+
+_SHARED_LOADERS: dict[str | None, object] = {}
+
+
+def share_botocore_models() -> None:
+    """Every botocore session of this process shares one data loader, so service models are parsed once.
+
+    Each S3 client the provider's hook makes comes from a new botocore session, and each session parses S3's
+    service model and the endpoint rules again (JSON, ≈ 0.1 CPU s a client; several clients a task). Called in
+    the Celery worker before it forks (``vodflow.celery_config``), the parsed models are inherited by every task.
+    The models are read-only data, keyed by the same search path a session would use.
+    """
+    import botocore.loaders
+    import botocore.session
+
+    if getattr(botocore.session.create_loader, "_vodflow_shared", False):
+        return
+    create = botocore.loaders.create_loader
+
+    def shared_loader(search_path_string: str | None = None) -> object:
+        loader = _SHARED_LOADERS.get(search_path_string)
+        if loader is None:
+            loader = _SHARED_LOADERS[search_path_string] = create(search_path_string)
+        return loader
+
+    shared_loader._vodflow_shared = True  # type: ignore[attr-defined]
+    botocore.session.create_loader = shared_loader
+
 class Storage:
     def __init__(self, aws_conn_id: str, bucket: str) -> None:
         self.bucket = bucket
