@@ -35,8 +35,26 @@ class Settings:
     watch_run_seconds: float = 6 * 3600.0  # a quiet watcher run ends (skipped) after this; the next one starts
     upload_url_expiry_seconds: int = 3600
     reprocess_outdated_per_run: int = 50  # videos on an older ladder re-encoded per scheduled run
+    # Sources: only these buckets (comma-separated; empty: ``bucket``) and, if set, only under these prefixes.
+    source_buckets: tuple[str, ...] = ()
+    source_prefixes: tuple[str, ...] = ()
+    # Webhooks: the signing secret is the password of the connection ``webhook_conn_id`` (or ``webhook_secret``).
+    webhook_conn_id: str = "vodflow_webhook"
+    webhook_secret: str = ""
+    webhook_allowed_hosts: tuple[str, ...] = ()  # hosts called even on a non-public address (e.g. an internal app)
+    webhook_attempts: int = 4
+    webhook_backoff_seconds: float = 2.0
+    webhook_timeout_seconds: float = 10.0
     limits: Limits = field(default_factory=Limits)
     encoder: EncoderSettings = field(default_factory=EncoderSettings)
+
+    @property
+    def allowed_source_buckets(self) -> tuple[str, ...]:
+        return self.source_buckets or (self.bucket,)
+
+
+def _csv(value: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in value.split(",") if item.strip())
 
 
 def _conf():
@@ -75,6 +93,14 @@ def load_settings() -> Settings:
         watch_run_seconds=getfloat("watch_run_seconds", defaults.watch_run_seconds),
         upload_url_expiry_seconds=int(getfloat("upload_url_expiry_seconds", defaults.upload_url_expiry_seconds)),
         reprocess_outdated_per_run=int(getfloat("reprocess_outdated_per_run", defaults.reprocess_outdated_per_run)),
+        source_buckets=_csv(get("source_buckets", "")),
+        source_prefixes=_csv(get("source_prefixes", "")),
+        webhook_conn_id=get("webhook_conn_id", defaults.webhook_conn_id),
+        webhook_secret=get("webhook_secret", ""),
+        webhook_allowed_hosts=_csv(get("webhook_allowed_hosts", "")),
+        webhook_attempts=max(1, int(getfloat("webhook_attempts", defaults.webhook_attempts))),
+        webhook_backoff_seconds=getfloat("webhook_backoff_seconds", defaults.webhook_backoff_seconds),
+        webhook_timeout_seconds=getfloat("webhook_timeout_seconds", defaults.webhook_timeout_seconds),
         limits=Limits(
             min_duration=getfloat("min_duration_seconds", limits.min_duration),
             max_duration=getfloat("max_duration_seconds", limits.max_duration),
