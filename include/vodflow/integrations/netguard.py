@@ -31,8 +31,12 @@ class Destination:
     host: str
     port: int
     path: str
-    address: str
+    addresses: tuple[str, ...]  # every address checked, in the resolver's order: the only ones connected to
     allowlisted: bool
+
+    @property
+    def address(self) -> str:
+        return self.addresses[0]
 
 
 def system_resolver(host: str, port: int) -> list[str]:
@@ -109,4 +113,5 @@ def check_destination(url: str, allowlist: Iterable[str] = (), resolver: Resolve
             if why is not None:
                 raise DestinationRefused(f"callback_url's host {host!r} resolves to {address}, {why}; "
                                          f"only public addresses (or hosts in webhook_allowed_hosts) are called")
-    return Destination(scheme=scheme, host=host, port=port, path=path, address=addresses[0], allowlisted=allowlisted)
+    return Destination(scheme=scheme, host=host, port=port, path=path, addresses=tuple(addresses),
+                       allowlisted=allowlisted)

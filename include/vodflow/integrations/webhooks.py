@@ -91,10 +91,14 @@ def verify(secret: str, header: str, body: bytes, tolerance_seconds: float = 300
 
 def _connection(destination: Destination, timeout: float) -> http.client.HTTPConnection:
     """An HTTP(S) connection to the checked address; Host and SNI (and certificate checks) use the name."""
-    pinned = (destination.address, destination.port)
-
     def connect(_address: tuple[str, int], timeout: float = timeout, source_address: Any = None) -> socket.socket:
-        return socket.create_connection(pinned, timeout, source_address)
+        error: OSError | None = None
+        for address in destination.addresses:  # e.g. localhost: ::1 first, then 127.0.0.1
+            try:
+                return socket.create_connection((address, destination.port), timeout, source_address)
+            except OSError as exc:
+                error = exc
+        raise error or OSError("no address to connect to")
 
     if destination.scheme == "https":
         conn: http.client.HTTPConnection = http.client.HTTPSConnection(
