@@ -34,6 +34,9 @@ class Settings:
     watch_lookback_seconds: float = 7200.0  # >= the upload URL's life: S3 may date an object by its start
     watch_run_seconds: float = 6 * 3600.0  # a quiet watcher run ends (skipped) after this; the next one starts
     upload_url_expiry_seconds: int = 3600
+    multipart_threshold_bytes: int = 64 * 1024 * 1024  # larger uploads are multipart (a single PUT stops at 5 GB)
+    upload_part_size_bytes: int = 16 * 1024 * 1024  # preferred part size (raised so a file fits 10,000 parts)
+    upload_abort_after_hours: float = 24.0  # unfinished multipart uploads older than this are aborted
     reprocess_outdated_per_run: int = 50  # videos on an older ladder re-encoded per scheduled run
     # Sources: only these buckets (comma-separated; empty: ``bucket``) and, if set, only under these prefixes.
     source_buckets: tuple[str, ...] = ()
@@ -92,6 +95,9 @@ def load_settings() -> Settings:
         watch_lookback_seconds=getfloat("watch_lookback_seconds", defaults.watch_lookback_seconds),
         watch_run_seconds=getfloat("watch_run_seconds", defaults.watch_run_seconds),
         upload_url_expiry_seconds=int(getfloat("upload_url_expiry_seconds", defaults.upload_url_expiry_seconds)),
+        multipart_threshold_bytes=int(getfloat("multipart_threshold_bytes", defaults.multipart_threshold_bytes)),
+        upload_part_size_bytes=int(getfloat("upload_part_size_bytes", defaults.upload_part_size_bytes)),
+        upload_abort_after_hours=getfloat("upload_abort_after_hours", defaults.upload_abort_after_hours),
         reprocess_outdated_per_run=int(getfloat("reprocess_outdated_per_run", defaults.reprocess_outdated_per_run)),
         source_buckets=_csv(get("source_buckets", "")),
         source_prefixes=_csv(get("source_prefixes", "")),

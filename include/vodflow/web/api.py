@@ -41,8 +41,7 @@ from vodflow.pipeline.delete import delete_video as remove_video
 from vodflow.request import RequestError, check_overrides, rerun_request
 from vodflow.settings import load_settings
 from vodflow.storage import ObjectMissing, Storage
-from vodflow.triggers.uploads import UploadRequestError, check_request, grant_upload
-from vodflow.web import trigger
+from vodflow.web import trigger, upload_routes
 from vodflow.web.trigger import check_conf
 
 log = logging.getLogger(__name__)
@@ -56,6 +55,7 @@ SSE_HEARTBEAT_SECONDS = 15.0
 
 app = FastAPI(title="vodflow", description="Videos transcoded by vodflow: uploads, status, progress, media.")
 app.include_router(trigger.router)
+app.include_router(upload_routes.router)
 
 
 # A request waits this long for a restarting catalog database, then gets 503 (tasks wait much longer).
@@ -285,25 +285,6 @@ def _queued_transcode_tasks() -> int:
     with create_session() as session:
         return int(session.scalar(sa.select(sa.func.count()).select_from(TaskInstance).where(
             TaskInstance.dag_id == TRANSCODE_VIDEO, TaskInstance.state.in_(("scheduled", "queued")))) or 0)
-
-
-@app.post("/api/uploads", status_code=201, dependencies=[CanTrigger])
-def create_upload(body: Annotated[dict[str, Any], Body(examples=[
-        {"filename": "holiday.mp4", "content_type": "video/mp4", "size": 73400320}])]) -> dict[str, Any]:
-    """A presigned PUT URL for a fresh key under ``uploads/``: send the file there with the returned headers.
-
-    S3 checks the signed Content-Type and Content-Length, so only the declared type and exact size are
-    accepted, until ``expires_at``. The upload watcher starts the transcode when the object lands.
-    """
-    settings = load_settings()
-    try:
-        request = check_request(body, settings.limits.max_size_bytes)
-    except UploadRequestError as exc:
-        raise HTTPException(status_code=422, detail=str(exc)) from None
-    grant = grant_upload(_storage(), request, settings.upload_url_expiry_seconds)
-    log.info("Upload granted: s3://%s/%s (%s, %d bytes)", settings.bucket, grant.key, request.content_type,
-             request.size)
-    return grant.to_dict()
 
 
 # Pages ---------------------------------------------------------------------------------------------------------
