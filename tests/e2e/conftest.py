@@ -52,6 +52,7 @@ def embedded_stack(s3: str, airflow_env, tmp_path_factory: pytest.TempPathFactor
         "AIRFLOW__VODFLOW__WATCH_SETTLE_SECONDS": "2",
         "AIRFLOW__VODFLOW__WEBHOOK_SECRET": WEBHOOK_SECRET, "AIRFLOW__VODFLOW__WEBHOOK_ALLOWED_HOSTS": WEBHOOK_HOST,
         "AIRFLOW__VODFLOW__WEBHOOK_BACKOFF_SECONDS": "0.2",
+        "AIRFLOW__VODFLOW__UPLOAD_PART_SIZE_BYTES": str(5 * 1024 * 1024),  # S3's minimum: a 12 MiB file, 3 parts
         "AIRFLOW__VODFLOW__WATCH_RUN_SECONDS": "30"})  # quiet watcher runs end (skipped) during the tests too
     airflow.prepare()
     airflow.start()

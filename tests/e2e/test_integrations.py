@@ -5,6 +5,9 @@ is a 400 on the plugin's; a real run tells a loopback receiver (allowlisted by n
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 import uuid
 from typing import Any
@@ -15,7 +18,9 @@ import requests
 from tests.e2e.conftest import WEBHOOK_HOST, WEBHOOK_SECRET
 from tests.integration.integrations.test_webhooks import receiver_verifies
 from tests.receivers import Listener, Receiver
+from vodflow import layout
 from vodflow.devtools.client import ApiError
+from vodflow.devtools.upload_client import upload
 
 pytestmark = pytest.mark.e2e
 DAG = "transcode_video"
@@ -86,3 +91,44 @@ def test_a_run_started_by_the_plugin_sends_a_signed_ready_event(embedded_stack, 
         assert event["master_uri"] == f"s3://vodflow/videos/{video_id}/v1/hls/master.m3u8"
     finally:
         receiver.stop()
+
+
+def test_a_multipart_upload_through_the_plugin_resumes_after_an_interruption(embedded_stack, tmp_path, media):
+    stack = embedded_stack
+    path = tmp_path / "large.mp4"
+    path.write_bytes(os.urandom(12 * 1024 * 1024))
+    state = tmp_path / "state"
+    first = upload(stack.client, path, state, multipart=True, max_parts=1)  # the process "dies" after a part
+    assert first.parts_sent == 1 and not first.resumed
+    [pending] = [json.loads(p.read_text()) for p in state.glob("*.json")]
+    status = stack.client.request("GET", f"/vodflow/api/uploads/{pending['id']}")
+    assert [p["part_number"] for p in status["received"]] == [1]
+    assert [(p["part_number"], p["size"]) for p in status["missing"]] == [(2, 5 * 2**20), (3, 2 * 2**20)]
+    refused = requests.post(f"{stack.airflow.base_url}/vodflow/api/uploads/{pending['id']}/complete",
+                            json={"parts": [{"part_number": 1, "etag": status["received"][0]["etag"]}]},
+                            headers={"Authorization": f"Bearer {stack.client.token()}"}, timeout=30)
+    assert refused.status_code == 409 and "part 2" in refused.json()["detail"]
+    anonymous = requests.get(f"{stack.airflow.base_url}/vodflow/api/uploads/{pending['id']}", timeout=30)
+    assert anonymous.status_code in (401, 403)
+
+    second = upload(stack.client, path, state, multipart=True)  # run again: only the missing parts go
+    assert second.resumed and second.parts_sent == 2 and second.source == pending["source"]
+    key = layout.parse_source_uri(second.source).key
+    assert stack.storage.client.get_object(Bucket="vodflow", Key=key)["Body"].read() == path.read_bytes()
+    assert list(state.glob("*.json")) == []
+
+    aborted = stack.client.request("POST", "/vodflow/api/uploads", json={"filename": "x.mp4", "size": 6 * 2**20,
+                                                                          "multipart": True})
+    assert aborted["method"] == "multipart" and len(aborted["parts"]) == 2
+    stack.client.request("DELETE", f"/vodflow/api/uploads/{aborted['id']}")
+    with pytest.raises(ApiError) as caught:
+        stack.client.request("GET", f"/vodflow/api/uploads/{aborted['id']}")
+    assert caught.value.status_code == 404
+
+    result = subprocess.run(  # noqa: S603 - the CLI as a user runs it
+        [sys.executable, "-m", "vodflow.cli", "submit", str(media["small"]), "--api", stack.airflow.base_url,
+         "--multipart", "--no-wait", "--ladder", "240p"], capture_output=True, text=True, timeout=120,
+        env={**os.environ, "VODFLOW_PASSWORD": stack.client.password, "XDG_STATE_HOME": str(tmp_path / "xdg")},
+        check=False)
+    assert result.returncode == 0, result.stderr
+    assert "uploaded small.mp4 -> s3://vodflow/uploads/" in result.stdout and "MiB" in result.stderr
