@@ -24,6 +24,9 @@ SOURCE_PATTERN = (
 )
 VIDEO_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
 TITLE_PATTERN = r"^[^\x00-\x1f\x7f]*$"
+# One address, no display name, nothing that could break a header (no CR/LF, commas, angle brackets, quotes).
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+EMAIL_PATTERN = r"^[A-Za-z0-9.!#$%&*+/=?^_`{|}~-]{1,64}@" + _LABEL + r"(?:\." + _LABEL + r")+$"
 
 SCHEMAS: dict[str, dict[str, Any]] = {
     "source": {
@@ -78,9 +81,20 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "title": "Callback URL",
         "description": "Optional. Receives a JSON POST when the video is ready or failed.",
     },
+    "notify_email": {
+        "anyOf": [
+            {"type": "null"},
+            {"type": "string", "pattern": EMAIL_PATTERN, "maxLength": 254},
+            {"type": "array", "items": {"type": "string", "pattern": EMAIL_PATTERN, "maxLength": 254},
+             "minItems": 1, "maxItems": 10, "uniqueItems": True},
+        ],
+        "title": "Notify by email",
+        "description": "Optional. An address (or a list) told by email when the video is ready or failed. "
+                       "Default: the notify_email setting.",
+    },
 }
 DEFAULTS: dict[str, Any] = {"video_id": None, "title": None, "ladder": "default", "adaptive": None,
-                            "chunk_seconds": None, "callback_url": None}
+                            "chunk_seconds": None, "callback_url": None, "notify_email": None}
 
 # Characters a regex treats specially; escaped by hand because the pattern is also a JavaScript regex (Airflow's
 # trigger form), where Python's re.escape output (e.g. "\\-") is invalid in unicode mode.

@@ -48,6 +48,11 @@ class Settings:
     webhook_attempts: int = 4
     webhook_backoff_seconds: float = 2.0
     webhook_timeout_seconds: float = 10.0
+    # Email on ready/failed through Airflow's SMTP connection; the run's notify_email, else these addresses.
+    notify_email: tuple[str, ...] = ()
+    smtp_conn_id: str = "smtp_default"
+    email_from: str = ""  # empty: the connection's from_email
+    ui_base_url: str = ""  # where people reach Airflow (links in emails), e.g. https://airflow.example.com
     limits: Limits = field(default_factory=Limits)
     encoder: EncoderSettings = field(default_factory=EncoderSettings)
 
@@ -107,6 +112,10 @@ def load_settings() -> Settings:
         webhook_attempts=max(1, int(getfloat("webhook_attempts", defaults.webhook_attempts))),
         webhook_backoff_seconds=getfloat("webhook_backoff_seconds", defaults.webhook_backoff_seconds),
         webhook_timeout_seconds=getfloat("webhook_timeout_seconds", defaults.webhook_timeout_seconds),
+        notify_email=_csv(get("notify_email", "")),
+        smtp_conn_id=get("smtp_conn_id", defaults.smtp_conn_id),
+        email_from=get("email_from", ""),
+        ui_base_url=get("ui_base_url", "").rstrip("/"),
         limits=Limits(
             min_duration=getfloat("min_duration_seconds", limits.min_duration),
             max_duration=getfloat("max_duration_seconds", limits.max_duration),

@@ -3,11 +3,12 @@ included). A receiver that is down or slow never fails or holds up the video bey
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any
 
 from vodflow.catalog import FAILED, READY
-from vodflow.integrations import webhooks
+from vodflow.integrations import email, webhooks
 from vodflow.layout import parse_source_uri
 from vodflow.pipeline.services import Job, Services
 from vodflow.settings import Settings
@@ -48,11 +49,31 @@ def video_event(services: Services, job: Job) -> dict[str, Any] | None:
 
 
 def notify(services: Services, job: Job, policy: webhooks.DeliveryPolicy | None = None) -> None:
-    """POST the signed event to the request's callback_url; the outcome goes to the video's history."""
-    if not job.callback_url:
-        return
+    """Tell the app (signed webhook to callback_url) and people (email); neither ever fails the video."""
     event = video_event(services, job)
     if event is None:
+        return
+    if job.callback_url:
+        send_webhook(services, job, event, policy)
+    to = email.recipients(job.notify_email, services.settings.notify_email)
+    if to:
+        send_email(services, job, event, to)
+
+
+def send_email(services: Services, job: Job, event: dict[str, Any], to: tuple[str, ...]) -> None:
+    settings = services.settings
+    video = services.catalog.get_video(job.video_id) or {}
+    page = f"{settings.ui_base_url}/vodflow/ui/video?id={job.video_id}" if settings.ui_base_url else None
+    mail = email.compose(video, to, {"Video page": page, "Playlist": event.get("master_url")})
+    sent = email.send(mail, settings.smtp_conn_id, settings.email_from or None)
+    with contextlib.suppress(Exception):  # the history line is a courtesy
+        services.catalog.add_event(job.video_id, "email", to=list(to), sent=sent, subject=mail.subject)
+
+
+def send_webhook(services: Services, job: Job, event: dict[str, Any],
+                 policy: webhooks.DeliveryPolicy | None = None) -> None:
+    """POST the signed event to the request's callback_url; the outcome goes to the video's history."""
+    if not job.callback_url:
         return
     settings = services.settings
     secret = webhook_secret(settings)

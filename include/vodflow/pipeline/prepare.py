@@ -76,7 +76,7 @@ def register(params: dict[str, Any], run_id: str, services: Services) -> Job:
               etag=info.etag if info else "", size=info.size if info else 0,
               title=params.get("title") or layout.title_from_key(location.key), ladder=ladder,
               callback_url=callback_url, adaptive=bool(adaptive),
-              chunk_seconds=params.get("chunk_seconds"))
+              chunk_seconds=params.get("chunk_seconds"), notify_email=params.get("notify_email"))
     version = services.catalog.register(
         video_id=job.video_id, source_uri=job.source_uri, etag=job.etag, size=job.size, title=job.title,
         run_id=run_id, ladder_version=LADDER_VERSION, uploaded_at=info.last_modified if info else None,
