@@ -52,6 +52,7 @@ class Settings:
     notify_email: tuple[str, ...] = ()
     smtp_conn_id: str = "smtp_default"
     email_from: str = ""  # empty: the connection's from_email
+    metrics_token: str = ""  # bearer token Prometheus scrapes /vodflow/metrics with; empty: scrapes refused
     ui_base_url: str = ""  # where people reach Airflow (links in emails), e.g. https://airflow.example.com
     limits: Limits = field(default_factory=Limits)
     encoder: EncoderSettings = field(default_factory=EncoderSettings)
@@ -116,6 +117,7 @@ def load_settings() -> Settings:
         smtp_conn_id=get("smtp_conn_id", defaults.smtp_conn_id),
         email_from=get("email_from", ""),
         ui_base_url=get("ui_base_url", "").rstrip("/"),
+        metrics_token=get("metrics_token", ""),
         limits=Limits(
             min_duration=getfloat("min_duration_seconds", limits.min_duration),
             max_duration=getfloat("max_duration_seconds", limits.max_duration),

@@ -37,6 +37,7 @@ class Stack:
 # name `localhost` is allowlisted, so http://127.0.0.1 callbacks are still refused there.
 WEBHOOK_SECRET = secrets.token_hex(24)
 WEBHOOK_HOST = "localhost"
+METRICS_TOKEN = secrets.token_hex(24)
 WATCH_PREFIX = "uploads/watched/"  # the watcher's prefix in tests: other tests' uploads must not start runs
 
 
@@ -51,7 +52,7 @@ def embedded_stack(s3: str, airflow_env, tmp_path_factory: pytest.TempPathFactor
         "AIRFLOW__VODFLOW__WATCH_PREFIX": WATCH_PREFIX, "AIRFLOW__VODFLOW__WATCH_POLL_SECONDS": "1",
         "AIRFLOW__VODFLOW__WATCH_SETTLE_SECONDS": "2",
         "AIRFLOW__VODFLOW__WEBHOOK_SECRET": WEBHOOK_SECRET, "AIRFLOW__VODFLOW__WEBHOOK_ALLOWED_HOSTS": WEBHOOK_HOST,
-        "AIRFLOW__VODFLOW__WEBHOOK_BACKOFF_SECONDS": "0.2",
+        "AIRFLOW__VODFLOW__WEBHOOK_BACKOFF_SECONDS": "0.2", "AIRFLOW__VODFLOW__METRICS_TOKEN": METRICS_TOKEN,
         "AIRFLOW__VODFLOW__UPLOAD_PART_SIZE_BYTES": str(5 * 1024 * 1024),  # S3's minimum: a 12 MiB file, 3 parts
         "AIRFLOW__VODFLOW__WATCH_RUN_SECONDS": "30"})  # quiet watcher runs end (skipped) during the tests too
     airflow.prepare()

@@ -14,8 +14,9 @@ from typing import Any
 
 import pytest
 import requests
+from prometheus_client.parser import text_string_to_metric_families
 
-from tests.e2e.conftest import WEBHOOK_HOST, WEBHOOK_SECRET
+from tests.e2e.conftest import METRICS_TOKEN, WEBHOOK_HOST, WEBHOOK_SECRET
 from tests.integration.integrations.test_webhooks import receiver_verifies
 from tests.receivers import Listener, Receiver
 from vodflow import layout
@@ -132,3 +133,29 @@ def test_a_multipart_upload_through_the_plugin_resumes_after_an_interruption(emb
         check=False)
     assert result.returncode == 0, result.stderr
     assert "uploaded small.mp4 -> s3://vodflow/uploads/" in result.stdout and "MiB" in result.stderr
+
+
+def test_metrics_are_scraped_with_the_token_only(embedded_stack, media):
+    stack = embedded_stack
+    url = f"{stack.airflow.base_url}/vodflow/metrics"
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Bearer {stack.client.token()}"}):
+        assert requests.get(url, headers=headers, timeout=30).status_code == 401, headers  # an Airflow JWT: no
+
+    def scrape() -> dict[tuple[str, tuple], float]:
+        response = requests.get(url, headers={"Authorization": f"Bearer {METRICS_TOKEN}"}, timeout=30)
+        assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain")
+        return {(s.name, tuple(sorted(s.labels.items()))): s.value
+                for family in text_string_to_metric_families(response.text) for s in family.samples}
+
+    before = scrape()
+    key = f"uploads/metrics-{uuid.uuid4().hex[:8]}/m.mp4"
+    stack.storage.client.upload_file(str(media["small"]), "vodflow", key)
+    run_id = stack.client.trigger(DAG, {"source": f"s3://vodflow/{key}", "ladder": ["240p"]})
+    assert stack.client.wait_for_run(DAG, run_id, timeout=300)["state"] == "success"
+    after = scrape()
+    ready = ("vodflow_videos", (("status", "ready"),))
+    encodes = ("vodflow_encode_seconds_count", (("rendition", "240p"),))
+    # Other tests' runs may finish meanwhile in this shared stack: at least this one moved the counters.
+    assert after[ready] >= before[ready] + 1
+    assert after[encodes] >= before.get(encodes, 0) + 1
+    assert ("vodflow_transcode_tasks_waiting", ()) in after

@@ -42,6 +42,7 @@ from vodflow.request import RequestError, check_overrides, rerun_request
 from vodflow.settings import load_settings
 from vodflow.storage import ObjectMissing, Storage
 from vodflow.web import trigger, upload_routes
+from vodflow.web.metrics import metrics_endpoint
 from vodflow.web.trigger import check_conf
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,9 @@ async def _database_unavailable(request: Request, exc: sa.exc.DBAPIError) -> JSO
 
 def _catalog() -> Catalog:
     return catalog_for_connection(load_settings().catalog_conn_id, API_RECONNECT_SECONDS)
+
+
+app.add_api_route("/metrics", metrics_endpoint(_catalog), methods=["GET"], include_in_schema=False)
 
 
 def _storage() -> Storage:
