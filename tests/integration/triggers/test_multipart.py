@@ -13,6 +13,7 @@ import pytest
 import requests
 from botocore.exceptions import ClientError
 
+from tests.integration.triggers.test_uploads import gated_storage  # noqa: F401 - the fixture
 from vodflow.storage import Storage
 from vodflow.triggers import multipart
 from vodflow.triggers.uploads import UploadRequest
@@ -133,3 +134,20 @@ def test_stale_uploads_are_aborted(storage):
     assert fresh.upload_id not in {u["UploadId"] for u in storage.list_multipart_uploads("uploads/")}
     with pytest.raises(multipart.UploadNotFound):
         multipart.load(storage, fresh.id)
+
+
+def test_a_part_url_is_signed_for_its_exact_length(gated_storage, payload):  # noqa: F811 - the fixture
+    """Through a gateway that checks SigV4 query signatures as AWS and MinIO do (moto does not): a part URL
+    accepts exactly its planned length, so no client holding only the URLs can send more than the grant."""
+    storage, gateway = gated_storage
+    grant = multipart.start(storage, UploadRequest("signed.mp4", "video/mp4", 12 * MiB), 600, 10 * MiB)
+    first, last = grant["parts"]
+    assert requests.put(first["url"], data=payload[: 10 * MiB + 1], timeout=60).status_code == 403
+    assert requests.put(last["url"], data=payload[: 3 * MiB], timeout=60).status_code == 403
+    assert "SignatureDoesNotMatch" in gateway.refusals
+    put(first["url"], payload[: 10 * MiB])
+    put(last["url"], payload[: 2 * MiB])
+    loaded = multipart.load(storage, grant["id"])
+    state = multipart.status(storage, loaded, 600)
+    assert state["missing"] == [] and state["received_bytes"] == 12 * MiB
+    multipart.abort(storage, loaded)
