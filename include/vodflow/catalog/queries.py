@@ -68,6 +68,18 @@ class CatalogQueries:
             return [{k: aware(v) for k, v in row.items()} for row in rows]
 
     @reconnecting
+    def record_app_upload(self, obj: UploadObject, video_id: str, run_id: str) -> bool:
+        """An app started the run for this object itself: write the watcher's claim as ``known``, so the
+        watcher never starts it again, however late it looks. False when the watcher claimed it first."""
+        with self.engine.begin() as conn:
+            insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+            row = conn.execute(insert(uploads).values(
+                bucket=obj.bucket, key=obj.key, etag=obj.etag, size=obj.size, last_modified=obj.last_modified,
+                video_id=video_id, dag_run_id=run_id, state=UPLOAD_KNOWN, claimed_at=now(),
+            ).on_conflict_do_nothing(index_elements=["bucket", "key", "etag"]).returning(uploads.c.key)).first()
+            return row is not None
+
+    @reconnecting
     def pending_claims(self, bucket: str) -> int:
         with self.engine.connect() as conn:
             return int(conn.execute(sa.select(sa.func.count()).select_from(uploads).where(

@@ -105,7 +105,7 @@ def _connection(destination: Destination, timeout: float) -> http.client.HTTPCon
             destination.host, destination.port, timeout=timeout, context=ssl.create_default_context())
     else:
         conn = http.client.HTTPConnection(destination.host, destination.port, timeout=timeout)
-    conn._create_connection = connect  # type: ignore[attr-defined] - http.client's documented hook for this
+    conn._create_connection = connect  # type: ignore[attr-defined] - http.client opens its socket through this
     return conn
 
 

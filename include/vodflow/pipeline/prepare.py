@@ -8,7 +8,8 @@ from collections.abc import Callable
 from typing import Any
 
 from vodflow import errors, layout
-from vodflow.catalog import PROBING, RenditionPlan
+from vodflow.catalog import PROBING, RenditionPlan, UploadObject
+from vodflow.dag_ids import UPLOAD_RUN_PREFIX
 from vodflow.errors import BadInput
 from vodflow.integrations.netguard import DestinationRefused
 from vodflow.integrations.webhooks import check_callback
@@ -81,6 +82,10 @@ def register(params: dict[str, Any], run_id: str, services: Services) -> Job:
         video_id=job.video_id, source_uri=job.source_uri, etag=job.etag, size=job.size, title=job.title,
         run_id=run_id, ladder_version=LADDER_VERSION, uploaded_at=info.last_modified if info else None,
         request=kept_request(params, job.video_id))  # what a retry or reprocess reuses
+    if info is not None and info.last_modified is not None and not run_id.startswith(UPLOAD_RUN_PREFIX):
+        # Started by an app (or a retry): the watcher must not start this object again.
+        services.catalog.record_app_upload(UploadObject(location.bucket, location.key, info.etag, info.size,
+                                                        info.last_modified), job.video_id, run_id)
     job = Job(**{**job.to_dict(), "version": version})
     log.info("Video %s version %d from %s (%d bytes)", job.video_id, version, job.source_uri, job.size)
     if problem is not None:

@@ -28,6 +28,8 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from vodflow import layout
 from vodflow.catalog import Catalog, UploadObject, catalog_for_connection
+from vodflow.dag_ids import UPLOAD_RUN_PREFIX
+from vodflow.errors import BadInput
 from vodflow.settings import Settings, load_settings
 from vodflow.storage import Storage
 
@@ -45,7 +47,7 @@ class Watermark:
 
 
 def upload_run_id(video_id: str) -> str:
-    return f"upload__{video_id}"
+    return f"{UPLOAD_RUN_PREFIX}{video_id}"
 
 
 def video_id_for(obj: UploadObject) -> str:
@@ -254,3 +256,18 @@ def claim_new_uploads(settings: Settings | None = None) -> list[dict[str, Any]]:
 def mark_started(run_ids: Iterable[str], settings: Settings | None = None) -> None:
     settings = settings or load_settings()
     catalog_for_connection(settings.catalog_conn_id).mark_uploads_triggered(run_ids)
+
+
+def record_app_trigger(source: str, video_id: str | None, run_id: str, settings: Settings | None = None) -> bool:
+    """An app is starting a run for ``source`` itself (the checked trigger): write the watcher's claim now, as
+    ``known``, so the watcher never starts the object too — not even when the run's ``register`` comes later
+    than ``watch_settle_seconds``. False when there is nothing to claim (no such object) or it was claimed."""
+    settings = settings or load_settings()
+    location = layout.parse_source_uri(source)
+    try:
+        info = Storage(settings.aws_conn_id, settings.bucket).head(location)
+    except BadInput:
+        return False  # missing: the run itself will say so
+    obj = UploadObject(location.bucket, location.key, info.etag, info.size, info.last_modified or datetime.now(UTC))
+    return catalog_for_connection(settings.catalog_conn_id).record_app_upload(
+        obj, video_id or video_id_for(obj), run_id)

@@ -25,6 +25,7 @@ from vodflow.integrations.webhooks import check_callback
 from vodflow.layout import parse_source_uri
 from vodflow.request import RequestError, check_fields, check_source_allowed
 from vodflow.settings import Settings, load_settings
+from vodflow.triggers.watch import record_app_trigger
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -60,6 +61,7 @@ def start_video(user: GetUserDep, conf: Annotated[dict[str, Any], Body(examples=
         detail = str(exc) if str(exc).startswith(exc.field) else f"{exc.field}: {exc}"
         raise HTTPException(status_code=400, detail=detail) from None
     run_id = f"app__{datetime.now(UTC):%Y%m%dT%H%M%S}_{uuid.uuid4().hex[:8]}"
+    record_app_trigger(conf["source"], conf.get("video_id"), run_id)  # the watcher will not start it too
     from airflow.api.common.trigger_dag import trigger_dag  # here: workers import the plugin, not this
     from airflow.utils.types import DagRunTriggeredByType
 

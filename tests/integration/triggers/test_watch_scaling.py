@@ -67,3 +67,20 @@ def test_old_partitions_cost_no_list_pages(gated_storage):  # noqa: F811 - the f
     assert len(lists(gateway)) == 3, lists(gateway)
     since = watch.watermark(catalog, settings).since
     assert len(watch.list_candidates(storage.client, "vodflow", prefix, since)) == 3  # not the 2,000 old ones
+
+
+def test_an_app_triggered_upload_is_never_started_by_the_watcher(airflow_env):
+    """The checked trigger writes the watcher's claim (``known``) before the run exists; the watcher, even with
+    no settle time and the run's register still to come, does not start the object a second time."""
+    prefix = f"uploads/app-{uuid.uuid4().hex[:8]}/"
+    storage = Storage("aws_default", "vodflow")
+    mine, other = f"{prefix}{uuid.uuid4().hex}/mine.mp4", f"{prefix}{uuid.uuid4().hex}/theirs.mp4"
+    for key in (mine, other):
+        storage.client.put_object(Bucket="vodflow", Key=key, Body=b"\x00" * 16)
+    settings = dataclasses.replace(load_settings(), watch_prefix=prefix, watch_settle_seconds=0)
+    assert watch.record_app_trigger(f"s3://vodflow/{mine}", None, "app__test", settings)
+    assert not watch.record_app_trigger(f"s3://vodflow/{mine}", None, "app__again", settings)  # claimed once
+    assert not watch.record_app_trigger(f"s3://vodflow/{prefix}missing.mp4", None, "app__x", settings)
+    runs = [r for r in watch.claim_new_uploads(settings) if r["conf"]["source"].startswith(f"s3://vodflow/{prefix}")]
+    assert [r["conf"]["source"] for r in runs] == [f"s3://vodflow/{other}"]
+    watch.mark_started([r["trigger_run_id"] for r in runs], settings)
