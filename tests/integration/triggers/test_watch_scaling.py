@@ -84,3 +84,23 @@ def test_an_app_triggered_upload_is_never_started_by_the_watcher(airflow_env):
     runs = [r for r in watch.claim_new_uploads(settings) if r["conf"]["source"].startswith(f"s3://vodflow/{prefix}")]
     assert [r["conf"]["source"] for r in runs] == [f"s3://vodflow/{other}"]
     watch.mark_started([r["trigger_run_id"] for r in runs], settings)
+
+
+def test_the_triggerer_fires_for_a_new_object_with_the_bounded_listing(airflow_env):
+    """The deferred half (aiobotocore in the triggerer): the same listing, a dated and an undated object."""
+    import asyncio
+
+    prefix = f"uploads/async-{uuid.uuid4().hex[:8]}/"
+    storage = Storage("aws_default", "vodflow")
+    dated = f"{prefix}{datetime.now(UTC):%Y/%m/%d}/{uuid.uuid4().hex}/a.mp4"
+    for key in (dated, f"{prefix}folder/b.mp4", f"{prefix}2025/01/01/x/old.mp4"):
+        storage.client.put_object(Bucket="vodflow", Key=key, Body=b"\x00" * 16)
+    since = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    trigger = watch.NewUploadsTrigger("aws_default", "vodflow", prefix, since.isoformat(), [], 0, 0.2)
+
+    async def first_event():
+        async for event in trigger.run():
+            return event.payload
+
+    payload = asyncio.run(asyncio.wait_for(first_event(), 60))
+    assert payload["status"] == "found" and sorted(payload["keys"]) == sorted([dated, f"{prefix}folder/b.mp4"])
