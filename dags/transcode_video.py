@@ -27,9 +27,13 @@ from vodflow import pipeline
 from vodflow.catalog import AlreadyActive
 from vodflow.dag_ids import TRANSCODE_VIDEO
 from vodflow.errors import BadInput
-from vodflow.request import DEFAULTS, SCHEMAS
+from vodflow.request import DEFAULTS, param_schemas
+from vodflow.settings import load_settings
 
 TRANSCODE_QUEUE = "transcode"
+# The source allowlist is part of the conf schema, so the REST API refuses another bucket with a 400.
+_settings = load_settings()
+SCHEMAS = param_schemas(_settings.allowed_source_buckets, _settings.source_prefixes)
 
 
 def _record_failure(context: dict[str, Any]) -> None:

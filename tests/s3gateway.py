@@ -73,12 +73,14 @@ class PresignCheckingGateway:
         self.upstream = upstream.rstrip("/")
         self.secrets = secrets
         self.refusals: list[str] = []
+        self.requests: list[str] = []  # "METHOD path?query" of every request, for tests that count calls
         gateway = self
 
         class Handler(BaseHTTPRequestHandler):
             def _handle(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
+                gateway.requests.append(f"{self.command} {self.path}")
                 if "X-Amz-Signature=" in self.path:
                     error = check_presigned(self.command, self.path, dict(self.headers), gateway.secrets)
                     if error:

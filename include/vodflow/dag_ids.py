@@ -6,3 +6,4 @@ Here and not in ``dags/``: the library never imports a DAG file. No imports, so 
 from __future__ import annotations
 
 TRANSCODE_VIDEO = "transcode_video"
+UPLOAD_RUN_PREFIX = "upload__"  # run ids of the runs watch_uploads starts: upload__<video_id>

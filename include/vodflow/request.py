@@ -24,6 +24,9 @@ SOURCE_PATTERN = (
 )
 VIDEO_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
 TITLE_PATTERN = r"^[^\x00-\x1f\x7f]*$"
+# One address, no display name, nothing that could break a header (no CR/LF, commas, angle brackets, quotes).
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+EMAIL_PATTERN = r"^[A-Za-z0-9.!#$%&*+/=?^_`{|}~-]{1,64}@" + _LABEL + r"(?:\." + _LABEL + r")+$"
 
 SCHEMAS: dict[str, dict[str, Any]] = {
     "source": {
@@ -78,9 +81,58 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "title": "Callback URL",
         "description": "Optional. Receives a JSON POST when the video is ready or failed.",
     },
+    "notify_email": {
+        "anyOf": [
+            {"type": "null"},
+            {"type": "string", "pattern": EMAIL_PATTERN, "maxLength": 254},
+            {"type": "array", "items": {"type": "string", "pattern": EMAIL_PATTERN, "maxLength": 254},
+             "minItems": 1, "maxItems": 10, "uniqueItems": True},
+        ],
+        "title": "Notify by email",
+        "description": "Optional. An address (or a list) told by email when the video is ready or failed. "
+                       "Default: the notify_email setting.",
+    },
 }
 DEFAULTS: dict[str, Any] = {"video_id": None, "title": None, "ladder": "default", "adaptive": None,
-                            "chunk_seconds": None, "callback_url": None}
+                            "chunk_seconds": None, "callback_url": None, "notify_email": None}
+
+# Characters a regex treats specially; escaped by hand because the pattern is also a JavaScript regex (Airflow's
+# trigger form), where Python's re.escape output (e.g. "\\-") is invalid in unicode mode.
+_REGEX_SYNTAX = set("\\^$.*+?()[]{}|/")
+
+
+def _regex_literal(text: str) -> str:
+    return "".join(f"\\{c}" if c in _REGEX_SYNTAX else c for c in text)
+
+
+def source_allowlist_pattern(buckets: tuple[str, ...], prefixes: tuple[str, ...] = ()) -> str:
+    """``source``'s schema pattern, limited to the allowlisted buckets (and key prefixes, if any): Airflow's
+    Params check then refuses any other source at trigger time (HTTP 400), like any other bad field."""
+    allowed_buckets = "|".join(_regex_literal(b) for b in buckets)
+    allowed_prefixes = "|".join(_regex_literal(p) for p in prefixes)
+    lookahead = f"(?=s3://(?:{allowed_buckets})/{f'(?:{allowed_prefixes})' if prefixes else ''})"
+    return "^" + lookahead + SOURCE_PATTERN[1:]
+
+
+def param_schemas(buckets: tuple[str, ...], prefixes: tuple[str, ...] = ()) -> dict[str, dict[str, Any]]:
+    """The DAG's Params: SCHEMAS with the source allowlist built in."""
+    source = {**SCHEMAS["source"], "pattern": source_allowlist_pattern(buckets, prefixes),
+              "description": "The uploaded video: s3://bucket/key, in " + ", ".join(buckets)
+              + (f" under {', '.join(prefixes)}" if prefixes else "")}
+    return {**SCHEMAS, "source": source}
+
+
+def check_source_allowed(source: str, buckets: tuple[str, ...], prefixes: tuple[str, ...] = ()) -> None:
+    """RequestError unless ``source`` is in an allowlisted bucket (and under an allowlisted prefix, if any).
+
+    Workers can read more buckets than users should name: without this, a run is a way to read them."""
+    bucket, _, key = str(source).removeprefix("s3://").partition("/")
+    if bucket not in buckets:
+        raise RequestError("source", f"source: bucket {bucket!r} is not allowed; sources come from "
+                                     f"{', '.join(buckets)}")
+    if prefixes and not any(key.startswith(p) for p in prefixes):
+        raise RequestError("source", f"source: key {key!r} is not under an allowed prefix ({', '.join(prefixes)})")
+
 
 # A re-run (retry, reprocess) is the same video from the same upload: these two are never changed by one.
 FIXED_ON_RERUN = ("source", "video_id")

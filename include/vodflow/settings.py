@@ -34,9 +34,36 @@ class Settings:
     watch_lookback_seconds: float = 7200.0  # >= the upload URL's life: S3 may date an object by its start
     watch_run_seconds: float = 6 * 3600.0  # a quiet watcher run ends (skipped) after this; the next one starts
     upload_url_expiry_seconds: int = 3600
+    multipart_threshold_bytes: int = 64 * 1024 * 1024  # larger uploads are multipart (a single PUT stops at 5 GB)
+    upload_part_size_bytes: int = 16 * 1024 * 1024  # preferred part size (raised so a file fits 10,000 parts)
+    upload_abort_after_hours: float = 24.0  # unfinished multipart uploads older than this are aborted
     reprocess_outdated_per_run: int = 50  # videos on an older ladder re-encoded per scheduled run
+    # Sources: only these buckets (comma-separated; empty: ``bucket``) and, if set, only under these prefixes.
+    source_buckets: tuple[str, ...] = ()
+    source_prefixes: tuple[str, ...] = ()
+    # Webhooks: the signing secret is the password of the connection ``webhook_conn_id`` (or ``webhook_secret``).
+    webhook_conn_id: str = "vodflow_webhook"
+    webhook_secret: str = ""
+    webhook_allowed_hosts: tuple[str, ...] = ()  # hosts called even on a non-public address (e.g. an internal app)
+    webhook_attempts: int = 4
+    webhook_backoff_seconds: float = 2.0
+    webhook_timeout_seconds: float = 10.0
+    # Email on ready/failed through Airflow's SMTP connection; the run's notify_email, else these addresses.
+    notify_email: tuple[str, ...] = ()
+    smtp_conn_id: str = "smtp_default"
+    email_from: str = ""  # empty: the connection's from_email
+    metrics_token: str = ""  # bearer token Prometheus scrapes /vodflow/metrics with; empty: scrapes refused
+    ui_base_url: str = ""  # where people reach Airflow (links in emails), e.g. https://airflow.example.com
     limits: Limits = field(default_factory=Limits)
     encoder: EncoderSettings = field(default_factory=EncoderSettings)
+
+    @property
+    def allowed_source_buckets(self) -> tuple[str, ...]:
+        return self.source_buckets or (self.bucket,)
+
+
+def _csv(value: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in value.split(",") if item.strip())
 
 
 def _conf():
@@ -74,7 +101,23 @@ def load_settings() -> Settings:
         watch_lookback_seconds=getfloat("watch_lookback_seconds", defaults.watch_lookback_seconds),
         watch_run_seconds=getfloat("watch_run_seconds", defaults.watch_run_seconds),
         upload_url_expiry_seconds=int(getfloat("upload_url_expiry_seconds", defaults.upload_url_expiry_seconds)),
+        multipart_threshold_bytes=int(getfloat("multipart_threshold_bytes", defaults.multipart_threshold_bytes)),
+        upload_part_size_bytes=int(getfloat("upload_part_size_bytes", defaults.upload_part_size_bytes)),
+        upload_abort_after_hours=getfloat("upload_abort_after_hours", defaults.upload_abort_after_hours),
         reprocess_outdated_per_run=int(getfloat("reprocess_outdated_per_run", defaults.reprocess_outdated_per_run)),
+        source_buckets=_csv(get("source_buckets", "")),
+        source_prefixes=_csv(get("source_prefixes", "")),
+        webhook_conn_id=get("webhook_conn_id", defaults.webhook_conn_id),
+        webhook_secret=get("webhook_secret", ""),
+        webhook_allowed_hosts=_csv(get("webhook_allowed_hosts", "")),
+        webhook_attempts=max(1, int(getfloat("webhook_attempts", defaults.webhook_attempts))),
+        webhook_backoff_seconds=getfloat("webhook_backoff_seconds", defaults.webhook_backoff_seconds),
+        webhook_timeout_seconds=getfloat("webhook_timeout_seconds", defaults.webhook_timeout_seconds),
+        notify_email=_csv(get("notify_email", "")),
+        smtp_conn_id=get("smtp_conn_id", defaults.smtp_conn_id),
+        email_from=get("email_from", ""),
+        ui_base_url=get("ui_base_url", "").rstrip("/"),
+        metrics_token=get("metrics_token", ""),
         limits=Limits(
             min_duration=getfloat("min_duration_seconds", limits.min_duration),
             max_duration=getfloat("max_duration_seconds", limits.max_duration),

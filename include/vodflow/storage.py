@@ -131,6 +131,63 @@ class Storage:
                     "ContentLength": content_length},
         )
 
+    # Multipart uploads (sources above a single PUT's 5 GB) ------------------------------------------------
+    def create_multipart(self, key: str, content_type: str) -> str:
+        """Start an S3 multipart upload of ``key``; returns its UploadId."""
+        response = self.client.create_multipart_upload(Bucket=self.bucket, Key=key, ContentType=content_type)
+        return str(response["UploadId"])
+
+    def presigned_part(self, key: str, upload_id: str, part_number: int, content_length: int,
+                       expires_in: int) -> str:
+        """A URL for one UploadPart of exactly ``content_length`` bytes (SigV4 signs the length, as for PUT)."""
+        client = self._client_with(signature_version="s3v4")
+        return client.generate_presigned_url(
+            "upload_part", ExpiresIn=expires_in, HttpMethod="PUT",
+            Params={"Bucket": self.bucket, "Key": key, "UploadId": upload_id, "PartNumber": part_number,
+                    "ContentLength": content_length})
+
+    def list_parts(self, key: str, upload_id: str) -> list[dict]:
+        """The parts S3 has received: PartNumber, ETag (unquoted) and Size, in part order."""
+        parts: list[dict] = []
+        for page in self.client.get_paginator("list_parts").paginate(Bucket=self.bucket, Key=key,
+                                                                     UploadId=upload_id):
+            parts += [{"PartNumber": int(p["PartNumber"]), "ETag": str(p["ETag"]).strip('"'), "Size": int(p["Size"])}
+                      for p in page.get("Parts", [])]
+        return sorted(parts, key=lambda p: p["PartNumber"])
+
+    def complete_multipart(self, key: str, upload_id: str, parts: list[tuple[int, str]]) -> str:
+        """Assemble the object from (part number, ETag) pairs; returns the object's ETag."""
+        response = self.client.complete_multipart_upload(
+            Bucket=self.bucket, Key=key, UploadId=upload_id,
+            MultipartUpload={"Parts": [{"PartNumber": n, "ETag": f'"{etag}"'} for n, etag in parts]})
+        return str(response.get("ETag", "")).strip('"')
+
+    def abort_multipart(self, key: str, upload_id: str) -> None:
+        """Drop an unfinished upload and the parts S3 stored for it (idempotent)."""
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+        except ClientError as exc:
+            if str(exc.response.get("Error", {}).get("Code")) not in ("NoSuchUpload", *MISSING_CODES):
+                raise
+
+    def list_multipart_uploads(self, prefix: str) -> list[dict]:
+        """Unfinished multipart uploads under ``prefix``: Key, UploadId, Initiated."""
+        found: list[dict] = []
+        for page in self.client.get_paginator("list_multipart_uploads").paginate(Bucket=self.bucket,
+                                                                                 Prefix=prefix):
+            found += page.get("Uploads", [])
+        return found
+
+    def put_json(self, key: str, text: str) -> None:
+        """A small private record (an upload grant): JSON, never cached."""
+        self.client.put_object(Bucket=self.bucket, Key=key, Body=text.encode("utf-8"),
+                               ContentType="application/json", CacheControl="no-store")
+
+    def delete_key(self, key: str) -> None:
+        self.client.delete_object(Bucket=self.bucket, Key=key)
+
     def _client_with(self, **config: object):
         """A client from the same Airflow connection with extra botocore config merged in."""
         from botocore.config import Config

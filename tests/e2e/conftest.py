@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -32,6 +33,11 @@ class Stack:
     s3_proxy: CuttableProxy | None = None  # the stack reaches S3 through it, so a test can cut S3 off
 
 
+# Webhooks in the embedded stack: signed with a secret made for the session (never one in the repo); only the
+# name `localhost` is allowlisted, so http://127.0.0.1 callbacks are still refused there.
+WEBHOOK_SECRET = secrets.token_hex(24)
+WEBHOOK_HOST = "localhost"
+METRICS_TOKEN = secrets.token_hex(24)
 WATCH_PREFIX = "uploads/watched/"  # the watcher's prefix in tests: other tests' uploads must not start runs
 
 
@@ -45,6 +51,9 @@ def embedded_stack(s3: str, airflow_env, tmp_path_factory: pytest.TempPathFactor
         "AIRFLOW__VODFLOW__MAX_DURATION_SECONDS": "120",  # so that a limit can be tested with a short file
         "AIRFLOW__VODFLOW__WATCH_PREFIX": WATCH_PREFIX, "AIRFLOW__VODFLOW__WATCH_POLL_SECONDS": "1",
         "AIRFLOW__VODFLOW__WATCH_SETTLE_SECONDS": "2",
+        "AIRFLOW__VODFLOW__WEBHOOK_SECRET": WEBHOOK_SECRET, "AIRFLOW__VODFLOW__WEBHOOK_ALLOWED_HOSTS": WEBHOOK_HOST,
+        "AIRFLOW__VODFLOW__WEBHOOK_BACKOFF_SECONDS": "0.2", "AIRFLOW__VODFLOW__METRICS_TOKEN": METRICS_TOKEN,
+        "AIRFLOW__VODFLOW__UPLOAD_PART_SIZE_BYTES": str(5 * 1024 * 1024),  # S3's minimum: a 12 MiB file, 3 parts
         "AIRFLOW__VODFLOW__WATCH_RUN_SECONDS": "30"})  # quiet watcher runs end (skipped) during the tests too
     airflow.prepare()
     airflow.start()

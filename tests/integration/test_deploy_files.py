@@ -93,3 +93,18 @@ def test_every_variable_without_a_default_is_documented():
     assert needed <= documented, f"undocumented: {needed - documented}"
     assert not re.search(r"(PASSWORD|SECRET|FERNET_KEY)=\S", (REPO / ".env.example").read_text()), \
         ".env.example must not carry secrets"
+
+
+def test_flower_needs_a_login_and_prometheus_scrapes_with_a_token(compose):
+    services = compose["services"]
+    flower = services["flower"]
+    assert flower["environment"]["AIRFLOW__CELERY__FLOWER_BASIC_AUTH"] == "${FLOWER_BASIC_AUTH:-}"
+    assert "exit 1" in " ".join(flower["command"]) and "--user" in " ".join(flower["healthcheck"]["test"])
+    prometheus = services["prometheus"]
+    assert prometheus["profiles"] == ["metrics"]
+    config = yaml.safe_load((REPO / "config/prometheus/prometheus.yml").read_text())
+    [job] = config["scrape_configs"]
+    assert job["metrics_path"] == "/vodflow/metrics" and job["authorization"]["type"] == "Bearer"
+    assert job["static_configs"][0]["targets"] == ["airflow-apiserver:8080"]
+    env = services["airflow-apiserver"]["environment"]
+    assert env["AIRFLOW__VODFLOW__METRICS_TOKEN"] == "${VODFLOW_METRICS_TOKEN:-}"

@@ -15,6 +15,7 @@ from vodflow.catalog.connection import reconnecting
 from vodflow.catalog.records import AlreadyActive, UploadObject
 from vodflow.catalog.schema import (
     ACTIVE_STATUSES,
+    DELETING,
     FAILED,
     QUEUED,
     READY,
@@ -65,6 +66,18 @@ class CatalogQueries:
                                                          uploads.c.bucket == bucket)
                                 .order_by(uploads.c.last_modified)).mappings().all()
             return [{k: aware(v) for k, v in row.items()} for row in rows]
+
+    @reconnecting
+    def record_app_upload(self, obj: UploadObject, video_id: str, run_id: str) -> bool:
+        """An app started the run for this object itself: write the watcher's claim as ``known``, so the
+        watcher never starts it again, however late it looks. False when the watcher claimed it first."""
+        with self.engine.begin() as conn:
+            insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+            row = conn.execute(insert(uploads).values(
+                bucket=obj.bucket, key=obj.key, etag=obj.etag, size=obj.size, last_modified=obj.last_modified,
+                video_id=video_id, dag_run_id=run_id, state=UPLOAD_KNOWN, claimed_at=now(),
+            ).on_conflict_do_nothing(index_elements=["bucket", "key", "etag"]).returning(uploads.c.key)).first()
+            return row is not None
 
     @reconnecting
     def pending_claims(self, bucket: str) -> int:
@@ -143,6 +156,26 @@ class CatalogQueries:
                 for video in found:
                     video["renditions"] = by_video.get(video["id"], [])
         return found, total
+
+    @reconnecting
+    def begin_delete(self, video_id: str) -> bool:
+        """Step 1 of a delete: under the row lock, mark the video ``deleting`` (refused while a run builds it).
+
+        From then on no run can register it (``register`` stands down), so removing its media next can never
+        leave a ``ready`` video pointing at deleted objects. Repeating it on a ``deleting`` video is fine: a
+        delete that crashed half way is finished by deleting again. False when there is no such video."""
+        with self.engine.begin() as conn:
+            row = conn.execute(sa.select(videos.c.status, videos.c.dag_run_id).where(videos.c.id == video_id)
+                               .with_for_update()).first()
+            if row is None:
+                return False
+            if row.status in ACTIVE_STATUSES:
+                raise AlreadyActive(video_id, row.dag_run_id or "")
+            if row.status != DELETING:
+                conn.execute(videos.update().where(videos.c.id == video_id).values(status=DELETING, updated_at=now()))
+                conn.execute(video_events.insert().values(video_id=video_id, at=now(), kind="status",
+                                                          detail=json.dumps({"status": DELETING})))
+            return True
 
     @reconnecting
     def delete_video(self, video_id: str) -> bool:

@@ -18,6 +18,14 @@ class AlreadyActive(Exception):
         self.video_id, self.run_id = video_id, run_id
 
 
+class BeingDeleted(AlreadyActive):
+    """The video is being deleted: a run that would register it stands down (it would publish into a void)."""
+
+    def __init__(self, video_id: str) -> None:
+        Exception.__init__(self, f"video {video_id} is being deleted")
+        self.video_id, self.run_id = video_id, ""
+
+
 @dataclass(frozen=True)
 class UploadObject:
     """An object the upload watcher found under the watched prefix."""

@@ -16,7 +16,9 @@ from vodflow.catalog.migrations import HEAD
 
 QUEUED, PROBING, TRANSCODING, PUBLISHING, READY, FAILED = (
     "queued", "probing", "transcoding", "publishing", "ready", "failed")
-VIDEO_STATUSES = (QUEUED, PROBING, TRANSCODING, PUBLISHING, READY, FAILED)
+# ``deleting``: a delete has begun (media being removed); no run may register the video until it is gone.
+DELETING = "deleting"
+VIDEO_STATUSES = (QUEUED, PROBING, TRANSCODING, PUBLISHING, READY, FAILED, DELETING)
 ACTIVE_STATUSES = (QUEUED, PROBING, TRANSCODING, PUBLISHING)
 PENDING, RUNNING, DONE = "pending", "running", "done"
 VERSION_BUILDING, VERSION_PUBLISHED, VERSION_FAILED, VERSION_DELETED = "building", "published", "failed", "deleted"

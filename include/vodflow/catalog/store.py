@@ -16,10 +16,11 @@ from sqlalchemy.engine import Connection, Engine
 
 from vodflow.catalog import migrations
 from vodflow.catalog.connection import RECONNECT_SECONDS, reconnecting
-from vodflow.catalog.records import AlreadyActive, RenditionPlan, Superseded, VariantRecord
+from vodflow.catalog.records import AlreadyActive, BeingDeleted, RenditionPlan, Superseded, VariantRecord
 from vodflow.catalog.schema import (
     ACTIVE_RUN_STALE_AFTER,
     ACTIVE_STATUSES,
+    DELETING,
     DONE,
     FAILED,
     PENDING,
@@ -116,6 +117,8 @@ class PipelineWrites:
             if created:
                 latest = 0
             else:
+                if row.status == DELETING:  # media is being removed: registering now would resurrect a husk
+                    raise BeingDeleted(video_id)
                 if row.status in ACTIVE_STATUSES and row.dag_run_id != run_id:
                     idle = stamp - self._last_activity(conn, video_id, row)
                     if idle < ACTIVE_RUN_STALE_AFTER:
@@ -230,10 +233,10 @@ class PipelineWrites:
                 ladder_version: int, variants: Iterable[VariantRecord] = ()) -> list[int]:
         """Make ``version`` the one readers see, in one transaction. Returns older versions that may be pruned."""
         with self.engine.begin() as conn:
-            row = conn.execute(sa.select(videos.c.current_version, videos.c.dag_run_id)
+            row = conn.execute(sa.select(videos.c.current_version, videos.c.dag_run_id, videos.c.status)
                                .where(videos.c.id == video_id).with_for_update()).first()
-            if row is None:
-                raise Superseded(f"video {video_id} no longer exists")
+            if row is None or row.status == DELETING:
+                raise Superseded(f"video {video_id} no longer exists (or is being deleted)")
             if row.current_version == version:
                 return []  # already published by an earlier try of this task
             if row.current_version is not None and row.current_version > version:

@@ -12,12 +12,10 @@ keeps dying right after start (the database still down, a bad setting), as docke
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import json
 import logging
 import os
-import secrets
 import shutil
 import signal
 import socket
@@ -33,6 +31,7 @@ from pathlib import Path
 import requests
 
 from vodflow.devtools.client import AirflowClient
+from vodflow.devtools.stackstate import stack_secrets
 
 log = logging.getLogger(__name__)
 REPO = Path(__file__).resolve().parents[3]
@@ -230,7 +229,8 @@ class AirflowStack:
 
     def __init__(self, state_dir: Path, template: str = "embedded.env", values: dict[str, str] | None = None,
                  components: Iterable[Component] = EMBEDDED_COMPONENTS,
-                 extra_env: dict[str, str] | None = None, supervise: bool = True) -> None:
+                 extra_env: dict[str, str] | None = None, supervise: bool = True,
+                 secrets_from: Path | None = None) -> None:
         self.state_dir = state_dir.resolve()
         self.supervise = supervise
         self.restarts: dict[str, int] = {}  # component -> times the supervisor restarted it
@@ -244,14 +244,15 @@ class AirflowStack:
             "API_PORT": str(self.api_port),
             # Enough executor slots for a few videos at once (a prepare, a transcode and a publish each).
             "PARALLELISM": str(max(8, (os.cpu_count() or 2) + 2)),
-            "FERNET_KEY": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
-            "JWT_SECRET": secrets.token_urlsafe(32),
+            **stack_secrets(self.state_dir, secrets_from),  # FERNET_KEY, JWT_SECRET: kept in the state dir
+            "BIND_HOST": "127.0.0.1",
             "S3_ACCESS_KEY": "vodflow",
             "S3_SECRET": "vodflow-local",
             "BUCKET": "vodflow",
             "HEARTBEAT_TIMEOUT": "300",
             **(values or {}),
         }
+        self.values.setdefault("API_URL", f"http://127.0.0.1:{self.api_port}")  # what workers and links use
         self.config = render_env(CONFIG_DIR / template, self.values)
         self.env = {**os.environ, **self.config, **(extra_env or {})}
         bin_dir = str(Path(sys.executable).parent)
@@ -309,8 +310,9 @@ class AirflowStack:
     def start(self, timeout: float = 120.0) -> AirflowStack:
         for component in self.components:
             self.start_component(component)
-        _wait_http(f"{self.base_url}/api/v2/monitor/health", timeout, "Airflow api-server",
-                   self.processes.get("api-server"))
+        if "api-server" in self.processes:  # not for workers joining another machine's stack
+            _wait_http(f"{self.base_url}/api/v2/monitor/health", timeout, "Airflow api-server",
+                       self.processes.get("api-server"))
         if self.supervise and self._supervisor is None:
             self._stopping.clear()
             self._supervisor = threading.Thread(target=self._supervise, name="vodflow-supervisor", daemon=True)
@@ -387,13 +389,19 @@ class AirflowStack:
 def celery_stack(state_dir: Path, *, airflow_db_url: str, redis_url: str, catalog_conn: str, s3_endpoint: str,
                  s3_access_key: str = "vodflow", s3_secret: str = "vodflow-local", bucket: str = "vodflow",
                  transcode_workers: int = 1, transcode_concurrency: int = 4, default_concurrency: int = 4,
-                 heartbeat_timeout: int = 300, triggerer: bool = True) -> AirflowStack:
-    """Airflow on CeleryExecutor against existing Postgres/Redis: one `default` worker, N `transcode` workers."""
-    components = [c for c in EMBEDDED_COMPONENTS if triggerer or c.name != "triggerer"]
-    components.append(celery_worker("default-1", "default", default_concurrency))
+                 heartbeat_timeout: int = 300, triggerer: bool = True, api_port: int | None = None,
+                 bind_host: str = "127.0.0.1", advertise_host: str = "127.0.0.1", workers_only: bool = False,
+                 api_url: str | None = None, secrets_from: Path | None = None) -> AirflowStack:
+    """Airflow on CeleryExecutor against existing Postgres/Redis: one `default` worker, N `transcode` workers;
+    ``workers_only``: just those, joining the stack at ``api_url`` with its secrets (``secrets_from``)."""
+    components = [] if workers_only else [c for c in EMBEDDED_COMPONENTS if triggerer or c.name != "triggerer"]
+    if not workers_only:
+        components.append(celery_worker("default-1", "default", default_concurrency))
     components += [celery_worker(f"transcode-{i}", "transcode", transcode_concurrency)
                    for i in range(1, transcode_workers + 1)]
-    return AirflowStack(state_dir, "celery.env", {
-        "AIRFLOW_DB_URL": airflow_db_url, "REDIS_URL": redis_url, "CATALOG_CONN": catalog_conn,
-        "S3_ENDPOINT": s3_endpoint, "S3_ACCESS_KEY": s3_access_key, "S3_SECRET": s3_secret, "BUCKET": bucket,
-        "HEARTBEAT_TIMEOUT": str(heartbeat_timeout)}, components)
+    values = {"AIRFLOW_DB_URL": airflow_db_url, "REDIS_URL": redis_url, "CATALOG_CONN": catalog_conn,
+              "S3_ENDPOINT": s3_endpoint, "S3_ACCESS_KEY": s3_access_key, "S3_SECRET": s3_secret, "BUCKET": bucket,
+              "HEARTBEAT_TIMEOUT": str(heartbeat_timeout), "BIND_HOST": bind_host}
+    port = api_port or free_port()
+    values.update(API_PORT=str(port), API_URL=api_url or f"http://{advertise_host}:{port}")
+    return AirflowStack(state_dir, "celery.env", values, components, secrets_from=secrets_from)

@@ -2,6 +2,12 @@
 
 Starts api-server, scheduler, dag-processor, triggerer, one `default`-queue Celery worker and N
 `transcode`-queue workers, prints where everything is, and on Ctrl-C/SIGTERM stops exactly what it started.
+
+More machines: start the first one with ``--advertise-host <its address> --api-port 8080`` (the api-server then
+listens on every interface and tells workers that address), copy its ``<state>/secrets.json`` (Fernet key and
+JWT secret, kept across restarts) to the other machine, and run ``vodflow stack --worker-only --api-url
+http://<first>:8080 --secrets secrets.json`` there with the same --postgres, --catalog, --redis and
+--s3-endpoint: it starts only `transcode` workers.
 """
 
 from __future__ import annotations
@@ -34,6 +40,16 @@ def catalog_connection(url: str) -> str:
                        "login": parsed.username, "password": parsed.password or "", "schema": parsed.database})
 
 
+def multi_host(args: argparse.Namespace) -> dict[str, object]:
+    """celery_stack's options for a stack spread over machines (none: everything on loopback, as before)."""
+    if args.worker_only:
+        return {"workers_only": True, "api_url": args.api_url.rstrip("/"), "secrets_from": args.secrets}
+    options: dict[str, object] = {"api_port": args.api_port or None}
+    if args.advertise_host not in ("127.0.0.1", "localhost", "::1"):
+        options.update(bind_host="0.0.0.0", advertise_host=args.advertise_host)  # listen on every interface: asked for
+    return options
+
+
 def _stop(signum: int, _frame: object) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
@@ -51,7 +67,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=1, help="transcode-queue Celery workers")
     parser.add_argument("--concurrency", type=int, default=4, help="tasks per transcode worker")
     parser.add_argument("--state", default=str(REPO / ".stack"), help="logs, scratch and local state")
+    parser.add_argument("--advertise-host", default="127.0.0.1",
+                        help="address other machines reach this api-server at (not loopback: listen on all)")
+    parser.add_argument("--api-port", type=int, default=0, help="api-server port (default: a free one)")
+    parser.add_argument("--worker-only", action="store_true",
+                        help="only transcode workers, joining the stack at --api-url (needs --secrets, --s3-endpoint)")
+    parser.add_argument("--api-url", default="", help="with --worker-only: the first machine's api-server URL")
+    parser.add_argument("--secrets", type=Path, help="with --worker-only: a copy of the first machine's secrets.json")
     args = parser.parse_args(argv)
+    if args.worker_only and not (args.api_url and args.secrets and args.s3_endpoint):
+        parser.error("--worker-only needs --api-url, --secrets and --s3-endpoint (the first machine's)")
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _stop)
 
@@ -63,11 +88,18 @@ def main(argv: list[str] | None = None) -> int:
         if s3:
             s3.start(buckets=[args.bucket])
         stack = celery_stack(
-            state, airflow_db_url=ensure_database(args.postgres), redis_url=args.redis,
-            catalog_conn=catalog_connection(ensure_database(args.catalog)),
+            state, airflow_db_url=args.postgres if args.worker_only else ensure_database(args.postgres),
+            redis_url=args.redis,
+            catalog_conn=catalog_connection(args.catalog if args.worker_only else ensure_database(args.catalog)),
             s3_endpoint=args.s3_endpoint or s3.endpoint, s3_access_key=args.s3_access_key,
             s3_secret=args.s3_secret, bucket=args.bucket, transcode_workers=args.workers,
-            transcode_concurrency=args.concurrency)
+            transcode_concurrency=args.concurrency, **multi_host(args))
+        if args.worker_only:
+            stack.start()
+            print(f"{args.workers} transcode worker(s) joined {args.api_url}; logs in {state / 'logs'}", flush=True)
+            while True:
+                stack.check_alive()
+                time.sleep(2)
         stack.prepare()
         stack.start()
         print(f"Airflow UI and REST API: {stack.base_url}  (users: "

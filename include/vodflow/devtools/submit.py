@@ -1,7 +1,8 @@
 """`vodflow submit FILE`: upload a video, start its transcode over Airflow's REST API, show progress.
 
 Upload goes through a presigned PUT URL from the vodflow API (``--via presigned``, what apps do: the video
-never passes through Airflow) or straight to the bucket with the Airflow connection in this environment
+never passes through Airflow; a large file as a multipart upload that a second ``submit`` resumes)
+or straight to the bucket with the Airflow connection in this environment
 (``--via s3``, for operators). Exit status: 0 ready, 1 failed, 2 usage or connection problems.
 """
 
@@ -19,17 +20,23 @@ import requests
 from vodflow.catalog import FAILED, READY
 from vodflow.dag_ids import TRANSCODE_VIDEO
 from vodflow.devtools.client import AirflowClient, ApiError
+from vodflow.devtools.upload_client import upload
 from vodflow.triggers.uploads import new_upload_key, sanitize_filename
 
+STATE_DIR = Path(os.environ.get("XDG_STATE_HOME", Path.home() / ".local" / "state")) / "vodflow" / "uploads"
 
-def upload_presigned(client: AirflowClient, path: Path) -> str:
-    """Ask the vodflow API for a presigned PUT URL and send the file straight to S3."""
-    grant = client.request("POST", "/vodflow/api/uploads",
-                           json={"filename": path.name, "size": path.stat().st_size})
-    with open(path, "rb") as body:
-        response = requests.put(grant["url"], data=body, headers=grant.get("headers", {}), timeout=3600)
-    response.raise_for_status()
-    return grant["source"]
+
+def upload_presigned(client: AirflowClient, path: Path, multipart: bool | None = None,
+                     state_dir: Path = STATE_DIR) -> str:
+    """Through the vodflow API: a presigned PUT, or a multipart upload (large files) that resumes where an
+    interrupted ``submit`` of the same file stopped. Progress on stderr."""
+    def progress(sent: int, total: int) -> None:
+        print(f"\ruploading {_bar(sent / max(total, 1))} {sent / 2**20:,.0f}/{total / 2**20:,.0f} MiB",
+              end="", file=sys.stderr, flush=True)
+
+    result = upload(client, path, state_dir, multipart=multipart, progress=progress)
+    print(" (resumed)" if result.resumed else "", file=sys.stderr)
+    return result.source
 
 
 def upload_direct(path: Path, bucket: str, conn_id: str) -> str:
@@ -70,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--password", default=os.environ.get("VODFLOW_PASSWORD"),
                         help="(env VODFLOW_PASSWORD)")
     parser.add_argument("--via", choices=["presigned", "s3"], default="presigned")
+    parser.add_argument("--multipart", action=argparse.BooleanOptionalAction, default=None,
+                        help="multipart upload (default: the server decides by size; resumes an interrupted one)")
     parser.add_argument("--bucket", default=os.environ.get("AIRFLOW__VODFLOW__BUCKET", "vodflow"))
     parser.add_argument("--aws-conn-id", default="aws_default")
     parser.add_argument("--title")
@@ -84,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
 
     client = AirflowClient(args.api.rstrip("/"), args.user, args.password)
     try:
-        source = (upload_presigned(client, args.file) if args.via == "presigned"
+        source = (upload_presigned(client, args.file, args.multipart) if args.via == "presigned"
                   else upload_direct(args.file, args.bucket, args.aws_conn_id))
         print(f"uploaded {args.file.name} -> {source}", flush=True)
         conf: dict[str, Any] = {"source": source, "title": args.title or args.file.stem}

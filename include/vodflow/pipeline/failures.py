@@ -7,15 +7,17 @@ from typing import Any, NoReturn
 
 from vodflow import errors
 from vodflow.errors import BadInput, VodflowError
+from vodflow.pipeline.notify import notify
 from vodflow.pipeline.services import Job, Services
 
 log = logging.getLogger(__name__)
 
 
 def fail_now(services: Services, job: Job, error: BadInput) -> NoReturn:
-    """Record bad input found before the video has a run's failure callback to do it, and stop."""
-    services.catalog.fail(video_id=job.video_id, run_id=job.run_id, version=job.version, code=error.code,
-                          message=error.message)
+    """Record bad input found before the video has a run's failure callback to do it (and tell the app), and stop."""
+    if services.catalog.fail(video_id=job.video_id, run_id=job.run_id, version=job.version, code=error.code,
+                             message=error.message):
+        notify(services, job)
     raise error
 
 
@@ -44,18 +46,3 @@ def record_failure(job_data: dict[str, Any] | None, step: str, work_label: str |
     if services.catalog.fail(video_id=job.video_id, run_id=job.run_id, version=job.version, code=code,
                              message=message):
         notify(services, job)
-
-
-def notify(services: Services, job: Job) -> None:
-    """POST the video's final state to the request's callback_url; a dead callback never fails the video."""
-    if not job.callback_url:
-        return
-    import requests
-
-    video = services.catalog.get_video(job.video_id) or {}
-    body = {key: video.get(key) for key in ("id", "status", "error_code", "error_message", "current_version",
-                                            "master_uri", "poster_uri", "duration")}
-    try:
-        requests.post(job.callback_url, json=body, timeout=10).raise_for_status()
-    except requests.RequestException as exc:
-        log.warning("Callback to %s failed: %s", job.callback_url, exc)

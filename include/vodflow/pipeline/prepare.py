@@ -8,8 +8,11 @@ from collections.abc import Callable
 from typing import Any
 
 from vodflow import errors, layout
-from vodflow.catalog import PROBING, RenditionPlan
+from vodflow.catalog import PROBING, RenditionPlan, UploadObject
+from vodflow.dag_ids import UPLOAD_RUN_PREFIX
 from vodflow.errors import BadInput
+from vodflow.integrations.netguard import DestinationRefused
+from vodflow.integrations.webhooks import check_callback
 from vodflow.layout import S3Location, parse_source_uri
 from vodflow.media import hls
 from vodflow.media.chunks import plan_chunks
@@ -20,7 +23,7 @@ from vodflow.media.thumbnails import plan_pictures
 from vodflow.pipeline.failures import fail_now
 from vodflow.pipeline.services import Job, Services
 from vodflow.pipeline.work import EncodePlan, WorkItem, plan_items
-from vodflow.request import kept_request
+from vodflow.request import check_source_allowed, kept_request
 
 log = logging.getLogger(__name__)
 StepListener = Callable[[str, Job | None], None]
@@ -44,12 +47,21 @@ def register(params: dict[str, Any], run_id: str, services: Services) -> Job:
     raw_source = str(params.get("source") or "")
     ladder = params.get("ladder") or services.settings.default_ladder
     problem: str | None = None
+    callback_url = params.get("callback_url")
+    settings = services.settings
     try:
         location = parse_source_uri(raw_source)
         resolve_rungs(ladder)
+        # Re-checked here for runs triggered past the plugin's endpoint (Airflow's REST API checks the schema only).
+        check_source_allowed(location.uri, settings.allowed_source_buckets, settings.source_prefixes)
     except ValueError as exc:
         problem = str(exc)
         location = S3Location("invalid", raw_source[:200] or "empty")
+    if problem is None:
+        try:
+            check_callback(callback_url, settings.webhook_allowed_hosts)
+        except DestinationRefused as exc:
+            problem, callback_url = str(exc), None  # never call a refused destination, not even to say so
     info = None
     missing: BadInput | None = None
     if problem is None:
@@ -64,12 +76,16 @@ def register(params: dict[str, Any], run_id: str, services: Services) -> Job:
               source_uri=location.uri if problem is None else raw_source[:1100],  # record what was asked for
               etag=info.etag if info else "", size=info.size if info else 0,
               title=params.get("title") or layout.title_from_key(location.key), ladder=ladder,
-              callback_url=params.get("callback_url"), adaptive=bool(adaptive),
-              chunk_seconds=params.get("chunk_seconds"))
+              callback_url=callback_url, adaptive=bool(adaptive),
+              chunk_seconds=params.get("chunk_seconds"), notify_email=params.get("notify_email"))
     version = services.catalog.register(
         video_id=job.video_id, source_uri=job.source_uri, etag=job.etag, size=job.size, title=job.title,
         run_id=run_id, ladder_version=LADDER_VERSION, uploaded_at=info.last_modified if info else None,
         request=kept_request(params, job.video_id))  # what a retry or reprocess reuses
+    if info is not None and info.last_modified is not None and not run_id.startswith(UPLOAD_RUN_PREFIX):
+        # Started by an app (or a retry): the watcher must not start this object again.
+        services.catalog.record_app_upload(UploadObject(location.bucket, location.key, info.etag, info.size,
+                                                        info.last_modified), job.video_id, run_id)
     job = Job(**{**job.to_dict(), "version": version})
     log.info("Video %s version %d from %s (%d bytes)", job.video_id, version, job.source_uri, job.size)
     if problem is not None:

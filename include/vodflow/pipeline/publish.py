@@ -24,7 +24,7 @@ from vodflow.media.encode import check_complete
 from vodflow.media.hls import MeasuredRendition
 from vodflow.media.ladder import LADDER_VERSION
 from vodflow.media.thumbnails import POSTER
-from vodflow.pipeline.failures import notify
+from vodflow.pipeline.notify import notify
 from vodflow.pipeline.services import Job, Services
 from vodflow.pipeline.work import AudioResult, ChunkResult, EncodePlan, WholeVideoResult, WorkResult, result_from_dict
 
@@ -148,9 +148,10 @@ def discard_unpublished(job: Job, services: Services | None = None) -> None:
     mine = versions.get(job.version)
     if mine and mine["status"] == VERSION_PUBLISHED:
         return
-    services.catalog.fail(video_id=job.video_id, run_id=job.run_id, version=job.version,
-                          code=errors.INTERNAL_ERROR, message="The run ended without publishing (a task was stopped "
-                          "or failed).")
+    if services.catalog.fail(video_id=job.video_id, run_id=job.run_id, version=job.version,
+                             code=errors.INTERNAL_ERROR, message="The run ended without publishing (a task was "
+                             "stopped or failed)."):
+        notify(services, job)  # no failure callback ran (a killed task): this is the terminal state
     deleted = services.storage.delete_prefix(layout.version_prefix(job.video_id, job.version))
     services.catalog.mark_version(job.video_id, job.version, VERSION_FAILED)
     log.info("Removed %d unpublished objects of %s version %d", deleted, job.video_id, job.version)

@@ -32,6 +32,7 @@ class Job:
     callback_url: str | None = None
     adaptive: bool = False
     chunk_seconds: float | None = None  # None: the settings decide; 0: never chunk
+    notify_email: str | list[str] | None = None
 
     @property
     def location(self) -> S3Location:

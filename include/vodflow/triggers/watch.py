@@ -2,7 +2,9 @@
 
 Why a deferrable sensor that polls S3, not S3 event notifications: it works with any S3 endpoint (MinIO
 cannot feed SQS, and AWS needs extra infrastructure for it), and Airflow 3 has no S3-native event trigger for
-assets. While nothing arrives, the only cost is one LIST per poll in the triggerer: no worker slot is held.
+assets. While nothing arrives, the only cost is a few LISTs per poll in the triggerer: no worker slot is held. It lists
+only what can be new: date partitions (``uploads/YYYY/MM/DD/…``) from the watermark's day on (StartAfter),
+so millions of old uploads cost no LIST pages; other folders are listed whole.
 
 Exactly once does not rest on the sensor: the catalog's ``uploads`` table has (bucket, key, etag) as its
 primary key and the insert that wins it is the claim; the run id is derived from the video id, so starting a
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -25,6 +28,8 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from vodflow import layout
 from vodflow.catalog import Catalog, UploadObject, catalog_for_connection
+from vodflow.dag_ids import UPLOAD_RUN_PREFIX
+from vodflow.errors import BadInput
 from vodflow.settings import Settings, load_settings
 from vodflow.storage import Storage
 
@@ -42,7 +47,7 @@ class Watermark:
 
 
 def upload_run_id(video_id: str) -> str:
-    return f"upload__{video_id}"
+    return f"{UPLOAD_RUN_PREFIX}{video_id}"
 
 
 def video_id_for(obj: UploadObject) -> str:
@@ -70,6 +75,83 @@ def new_objects(listing: Iterable[dict[str, Any]], bucket: str, prefix: str, mar
         if (modified >= mark.since and modified <= settled_before and is_watchable(item["Key"], prefix)
                 and (item["Key"], etag) not in mark.seen):
             found.append(UploadObject(bucket, item["Key"], etag, int(item.get("Size", 0)), modified))
+    return found
+
+
+_YEAR_FOLDER = re.compile(r"^[0-9]{4}/$")
+_DATED = re.compile(r"^[0-9]{4}/")
+
+
+@dataclass(frozen=True)
+class ListRequest:
+    """One S3 LIST (paginated): under ``prefix``, after ``start_after``; ``dated_only`` stops at the first key
+    that is not in a ``YYYY/`` folder (the sorted listing has left the date partitions)."""
+
+    prefix: str
+    start_after: str = ""
+    delimiter: str = ""
+    dated_only: bool = False
+
+
+def listing_plan(prefix: str, since: datetime, top: dict[str, Any]) -> list[ListRequest]:
+    """What to LIST after the top-level listing of ``prefix`` (``top``: one delimited page set): only what can
+    be new. ``<prefix>YYYY/MM/DD/…`` (what ``POST /vodflow/api/uploads`` makes: the grant's UTC day) is listed
+    from the day before ``since`` on (StartAfter), so old partitions cost nothing however many objects they
+    hold; any other folder is listed whole. Objects directly under the prefix come with ``top``."""
+    requests: list[ListRequest] = []
+    dated = False
+    for folder in top.get("CommonPrefixes", []):
+        name = folder["Prefix"][len(prefix):]
+        if _YEAR_FOLDER.match(name):
+            dated = True
+        else:
+            requests.append(ListRequest(folder["Prefix"]))
+    if dated:
+        day_before = since - timedelta(days=1) if since > EPOCH + timedelta(days=1) else EPOCH
+        requests.insert(0, ListRequest(prefix, start_after=f"{prefix}{day_before:%Y/%m/%d}", dated_only=True))
+    return requests
+
+
+def take(page: dict[str, Any], request: ListRequest, prefix: str, into: list[dict[str, Any]]) -> bool:
+    """Add a LIST page's objects; False once a dated-only listing has left the date partitions."""
+    for item in page.get("Contents", []):
+        if request.dated_only and not _DATED.match(item["Key"][len(prefix):]):
+            return False
+        into.append(item)
+    return True
+
+
+def list_candidates(client: Any, bucket: str, prefix: str, since: datetime) -> list[dict[str, Any]]:
+    """Objects under ``prefix`` that can be new since ``since``, in a bounded number of LIST calls (sync)."""
+    paginator = client.get_paginator("list_objects_v2")
+    found: list[dict[str, Any]] = []
+    top: dict[str, Any] = {"CommonPrefixes": []}
+    for page in paginator.paginate(Bucket=bucket, Prefix=prefix, Delimiter="/"):
+        found.extend(page.get("Contents", []))
+        top["CommonPrefixes"] += page.get("CommonPrefixes", [])
+    for request in listing_plan(prefix, since, top):
+        args = {"Bucket": bucket, "Prefix": request.prefix, **({"StartAfter": request.start_after}
+                                                               if request.start_after else {})}
+        for page in paginator.paginate(**args):
+            if not take(page, request, prefix, found):
+                break
+    return [{**obj, "ETag": str(obj.get("ETag", "")).strip('"')} for obj in found]
+
+
+async def alist_candidates(client: Any, bucket: str, prefix: str, since: datetime) -> list[dict[str, Any]]:
+    """The same with an aiobotocore client (the triggerer)."""
+    paginator = client.get_paginator("list_objects_v2")
+    found: list[dict[str, Any]] = []
+    top: dict[str, Any] = {"CommonPrefixes": []}
+    async for page in paginator.paginate(Bucket=bucket, Prefix=prefix, Delimiter="/"):
+        found.extend(page.get("Contents", []))
+        top["CommonPrefixes"] += page.get("CommonPrefixes", [])
+    for request in listing_plan(prefix, since, top):
+        args = {"Bucket": bucket, "Prefix": request.prefix, **({"StartAfter": request.start_after}
+                                                               if request.start_after else {})}
+        async for page in paginator.paginate(**args):
+            if not take(page, request, prefix, found):
+                break
     return found
 
 
@@ -112,10 +194,7 @@ class NewUploadsTrigger(BaseTrigger):
         mark = Watermark(datetime.fromisoformat(self.since), frozenset((k, e) for k, e in self.seen))
         async with await hook.get_async_conn() as client:
             while True:
-                listing = []
-                async for page in client.get_paginator("list_objects_v2").paginate(
-                        Bucket=self.bucket, Prefix=self.prefix):
-                    listing.extend(page.get("Contents", []))
+                listing = await alist_candidates(client, self.bucket, self.prefix, mark.since)
                 cutoff = datetime.now(UTC) - timedelta(seconds=self.settle_seconds)
                 found = new_objects(listing, self.bucket, self.prefix, mark, cutoff)
                 if found:
@@ -137,8 +216,8 @@ class WaitForUploadsSensor(BaseSensorOperator):
         mark = watermark(catalog, settings)
         if catalog.pending_claims(settings.bucket):
             return {"status": "pending claims"}
-        found = new_objects(storage.list_objects(settings.watch_prefix), settings.bucket, settings.watch_prefix,
-                            mark, settled_before(settings))
+        found = new_objects(list_candidates(storage.client, settings.bucket, settings.watch_prefix, mark.since),
+                            settings.bucket, settings.watch_prefix, mark, settled_before(settings))
         if found:
             return {"status": "found", "count": len(found)}
         log.info("Waiting for new objects under s3://%s/%s (checking every %g s)", settings.bucket,
@@ -161,8 +240,9 @@ def claim_new_uploads(settings: Settings | None = None) -> list[dict[str, Any]]:
     settings = settings or load_settings()
     catalog = catalog_for_connection(settings.catalog_conn_id)
     storage = Storage(settings.aws_conn_id, settings.bucket)
-    found = new_objects(storage.list_objects(settings.watch_prefix), settings.bucket, settings.watch_prefix,
-                        watermark(catalog, settings), settled_before(settings))
+    mark = watermark(catalog, settings)
+    found = new_objects(list_candidates(storage.client, settings.bucket, settings.watch_prefix, mark.since),
+                        settings.bucket, settings.watch_prefix, mark, settled_before(settings))
     claims = catalog.claim_uploads(settings.bucket, found, video_id_for, upload_run_id)
     for obj in found:
         log.info("Found s3://%s/%s (etag %s, %d bytes)", obj.bucket, obj.key, obj.etag, obj.size)
@@ -176,3 +256,18 @@ def claim_new_uploads(settings: Settings | None = None) -> list[dict[str, Any]]:
 def mark_started(run_ids: Iterable[str], settings: Settings | None = None) -> None:
     settings = settings or load_settings()
     catalog_for_connection(settings.catalog_conn_id).mark_uploads_triggered(run_ids)
+
+
+def record_app_trigger(source: str, video_id: str | None, run_id: str, settings: Settings | None = None) -> bool:
+    """An app is starting a run for ``source`` itself (the checked trigger): write the watcher's claim now, as
+    ``known``, so the watcher never starts the object too — not even when the run's ``register`` comes later
+    than ``watch_settle_seconds``. False when there is nothing to claim (no such object) or it was claimed."""
+    settings = settings or load_settings()
+    location = layout.parse_source_uri(source)
+    try:
+        info = Storage(settings.aws_conn_id, settings.bucket).head(location)
+    except BadInput:
+        return False  # missing: the run itself will say so
+    obj = UploadObject(location.bucket, location.key, info.etag, info.size, info.last_modified or datetime.now(UTC))
+    return catalog_for_connection(settings.catalog_conn_id).record_app_upload(
+        obj, video_id or video_id_for(obj), run_id)

@@ -15,6 +15,7 @@ import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity
@@ -36,10 +37,13 @@ from vodflow.catalog import (
 )
 from vodflow.dag_ids import TRANSCODE_VIDEO
 from vodflow.layout import content_type, parse_source_uri
-from vodflow.request import RequestError, check_fields, check_overrides, rerun_request
+from vodflow.pipeline.delete import delete_video as remove_video
+from vodflow.request import RequestError, check_overrides, rerun_request
 from vodflow.settings import load_settings
 from vodflow.storage import ObjectMissing, Storage
-from vodflow.triggers.uploads import UploadRequestError, check_request, grant_upload
+from vodflow.web import trigger, upload_routes
+from vodflow.web.metrics import metrics_endpoint
+from vodflow.web.trigger import check_conf
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).with_name("static")
@@ -51,6 +55,8 @@ SSE_POLL_SECONDS = 0.5
 SSE_HEARTBEAT_SECONDS = 15.0
 
 app = FastAPI(title="vodflow", description="Videos transcoded by vodflow: uploads, status, progress, media.")
+app.include_router(trigger.router)
+app.include_router(upload_routes.router)
 
 
 # A request waits this long for a restarting catalog database, then gets 503 (tasks wait much longer).
@@ -68,6 +74,9 @@ async def _database_unavailable(request: Request, exc: sa.exc.DBAPIError) -> JSO
 
 def _catalog() -> Catalog:
     return catalog_for_connection(load_settings().catalog_conn_id, API_RECONNECT_SECONDS)
+
+
+app.add_api_route("/metrics", metrics_endpoint(_catalog), methods=["GET"], include_in_schema=False)
 
 
 def _storage() -> Storage:
@@ -231,8 +240,8 @@ def retry_video(request: Request, video_id: str, user: GetUserDep,
     except ValueError:
         raise HTTPException(status_code=409, detail="This request was invalid; there is no source to retry.") from None
     conf = rerun_request(video, changes)
-    try:  # the stored request passed when it was made; a field the schemas no longer accept must be overridden
-        check_fields(conf)
+    try:  # the stored request passed when it was made; a field the checks no longer accept must be overridden
+        check_conf(conf, load_settings())
     except RequestError as exc:
         raise HTTPException(status_code=400, detail=f"{exc.field}: the video's stored request is no longer valid "
                                                     f"({exc}); override {exc.field}") from None
@@ -246,18 +255,20 @@ def retry_video(request: Request, video_id: str, user: GetUserDep,
 
 @app.delete("/api/videos/{video_id}", dependencies=[CanEdit])
 def delete_video(video_id: str, user: GetUserDep) -> dict[str, Any]:
-    """Remove the published objects and the catalog rows; the source under ``uploads/`` stays."""
-    catalog, storage = _catalog(), _storage()
-    video = _video_or_404(catalog, video_id)
-    if video["status"] in ACTIVE_STATUSES:
-        raise HTTPException(status_code=409, detail=f"Video {video_id} is {video['status']}; delete it when it ends.")
-    deleted = storage.delete_prefix(layout.video_prefix(video_id))
+    """Remove the published objects and the catalog rows; the source under ``uploads/`` stays.
+
+    Race-free (``vodflow.pipeline.delete``): marked ``deleting`` under the row lock first, so no run can start
+    on it while its media goes; a delete interrupted half way is finished by deleting again."""
+    _video_or_404(_catalog(), video_id)
     try:
-        catalog.delete_video(video_id)
-    except AlreadyActive:  # a run started between the check and the delete: it will publish again
-        raise HTTPException(status_code=409, detail=f"Video {video_id} started processing; try again later.") from None
-    log.info("Deleted %s (%d objects) for %s", video_id, deleted, user.get_name())
-    return {"video_id": video_id, "deleted_objects": deleted}
+        done = remove_video(_catalog(), _storage(), video_id)
+    except AlreadyActive as busy:
+        raise HTTPException(status_code=409, detail=f"Video {video_id} is being processed ({busy}); delete it "
+                                                    "when it ends.") from None
+    if done is None:
+        raise HTTPException(status_code=404, detail=f"No video {video_id!r}.")
+    log.info("Deleted %s (%d objects) for %s", video_id, done.deleted_objects, user.get_name())
+    return {"video_id": video_id, "deleted_objects": done.deleted_objects}
 
 
 @app.get("/api/stats", dependencies=[CanRead])
@@ -280,42 +291,30 @@ def _queued_transcode_tasks() -> int:
             TaskInstance.dag_id == TRANSCODE_VIDEO, TaskInstance.state.in_(("scheduled", "queued")))) or 0)
 
 
-@app.post("/api/uploads", status_code=201, dependencies=[CanTrigger])
-def create_upload(body: Annotated[dict[str, Any], Body(examples=[
-        {"filename": "holiday.mp4", "content_type": "video/mp4", "size": 73400320}])]) -> dict[str, Any]:
-    """A presigned PUT URL for a fresh key under ``uploads/``: send the file there with the returned headers.
-
-    S3 checks the signed Content-Type and Content-Length, so only the declared type and exact size are
-    accepted, until ``expires_at``. The upload watcher starts the transcode when the object lands.
-    """
-    settings = load_settings()
-    try:
-        request = check_request(body, settings.limits.max_size_bytes)
-    except UploadRequestError as exc:
-        raise HTTPException(status_code=422, detail=str(exc)) from None
-    grant = grant_upload(_storage(), request, settings.upload_url_expiry_seconds)
-    log.info("Upload granted: s3://%s/%s (%s, %d bytes)", settings.bucket, grant.key, request.content_type,
-             request.size)
-    return grant.to_dict()
-
-
 # Pages ---------------------------------------------------------------------------------------------------------
-_PAGE_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff",
-                 "Content-Security-Policy": "default-src 'self'; img-src 'self' data: blob: https: http:; "
-                                            "media-src 'self' blob: https: http:; connect-src 'self' https: http:; "
-                                            "style-src 'self' 'unsafe-inline'; script-src 'self'; "
-                                            "frame-ancestors 'self'"}
+def page_headers(public_base_url: str) -> dict[str, str]:
+    """Strict CSP: scripts, styles and API calls from this origin only; media (hls.js fetches segments, so
+    connect-src too) also from the configured public media origin — never any http(s) host."""
+    parts = urlsplit(public_base_url) if public_base_url else None
+    media = f" {parts.scheme}://{parts.netloc}" if parts and parts.scheme in ("http", "https") else ""
+    return {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": f"default-src 'self'; img-src 'self' data: blob:{media}; "
+                                       f"media-src 'self' blob:{media}; connect-src 'self'{media}; "
+                                       "style-src 'self' 'unsafe-inline'; script-src 'self'; "
+                                       "frame-ancestors 'self'"}
 
 
 @app.get("/ui/videos", dependencies=[CanRead])
 def videos_page() -> FileResponse:
-    return FileResponse(STATIC / "videos.html", media_type="text/html", headers=_PAGE_HEADERS)
+    return FileResponse(STATIC / "videos.html", media_type="text/html",
+                        headers=page_headers(load_settings().public_base_url))
 
 
 @app.get("/ui/video", dependencies=[CanRead])
 def video_page() -> FileResponse:
     """One video, by ``?id=`` or by ``?run_id=`` (the tab on a transcode_video run)."""
-    return FileResponse(STATIC / "video.html", media_type="text/html", headers=_PAGE_HEADERS)
+    return FileResponse(STATIC / "video.html", media_type="text/html",
+                        headers=page_headers(load_settings().public_base_url))
 
 
 @app.get("/static/{name}", dependencies=[CanRead])

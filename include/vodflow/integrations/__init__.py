@@ -1,0 +1,1 @@
+"""Integrations with the outside: webhooks (signed, SSRF-guarded), email, metrics. No media code."""

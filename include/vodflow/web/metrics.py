@@ -1,0 +1,105 @@
+"""``GET /vodflow/metrics``: Prometheus text format (prometheus-client), built from the catalog per scrape.
+
+Scrape auth is a bearer token (``[vodflow] metrics_token``; Prometheus: ``authorization: {credentials_file}``),
+not an Airflow login: Airflow's JWTs expire and Prometheus cannot log in, and a separate port would need its own
+TLS and network policy next to the api-server's. Without a token configured the endpoint refuses every scrape.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+
+from fastapi import HTTPException, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+
+from vodflow.catalog.metrics import MetricsSnapshot, snapshot
+from vodflow.settings import load_settings
+
+ENCODE_SECONDS_BUCKETS = (1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200)
+REALTIME_BUCKETS = (0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32)
+
+
+def _histogram(name: str, doc: str, samples: dict[str, list[float]], buckets: tuple[float, ...]
+               ) -> HistogramMetricFamily:
+    family = HistogramMetricFamily(name, doc, labels=["rendition"])
+    for rendition, values in sorted(samples.items()):
+        cumulative = [(str(float(b)), sum(1 for v in values if v <= b)) for b in buckets]
+        family.add_metric([rendition], [*cumulative, ("+Inf", len(values))], sum_value=sum(values))
+    return family
+
+
+class CatalogCollector:
+    """A prometheus-client collector over one snapshot (and the queue length from Airflow's metadata DB)."""
+
+    def __init__(self, data: MetricsSnapshot, waiting_transcode: int, now: datetime) -> None:
+        self.data, self.waiting, self.now = data, waiting_transcode, now
+
+    def collect(self) -> Iterator[Metric]:
+        data = self.data
+        videos = GaugeMetricFamily("vodflow_videos", "Videos in the catalog by status.", labels=["status"])
+        for status, count in data.videos_by_status.items():
+            videos.add_metric([status], count)
+        yield videos
+        failures = GaugeMetricFamily("vodflow_video_failures", "Videos whose last run failed, by error code "
+                                     "(a ready video whose rebuild failed counts too).", labels=["error_code"])
+        for code, count in sorted(data.failures_by_code.items()):
+            failures.add_metric([code], count)
+        yield failures
+        seconds: dict[str, list[float]] = {}
+        factors: dict[str, list[float]] = {}
+        for e in data.encodes:
+            seconds.setdefault(e.rendition, []).append(e.seconds)
+            if e.realtime_factor:
+                factors.setdefault(e.rendition, []).append(e.realtime_factor)
+        yield _histogram("vodflow_encode_seconds", "Wall time of whole-video encodes, by rendition (renditions "
+                         "of one video share one decode).", seconds, ENCODE_SECONDS_BUCKETS)
+        yield _histogram("vodflow_encode_realtime_factor", "Seconds of source encoded per second, by rendition.",
+                         factors, REALTIME_BUCKETS)
+        encoded = CounterMetricFamily("vodflow_encoded_bytes", "Bytes of media encoded (whole-video encodes).")
+        encoded.add_metric([], sum(e.bytes for e in data.encodes))
+        yield encoded
+        yield GaugeMetricFamily("vodflow_published_bytes", "Bytes of media in published versions.",
+                                value=data.published_bytes)
+        yield GaugeMetricFamily("vodflow_transcode_tasks_waiting", "transcode_video tasks waiting for a worker "
+                                "on the transcode queue (scheduled or queued).", value=self.waiting)
+        age = (self.now - data.oldest_unfinished).total_seconds() if data.oldest_unfinished else 0.0
+        yield GaugeMetricFamily("vodflow_oldest_unfinished_video_age_seconds", "Age of the oldest video still "
+                                "queued, probing, transcoding or publishing (0: none).", value=max(age, 0.0))
+
+
+def render(data: MetricsSnapshot, waiting_transcode: int, now: datetime | None = None) -> bytes:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(CatalogCollector(data, waiting_transcode, now or datetime.now(UTC)))
+    return generate_latest(registry)
+
+
+def _waiting_transcode_tasks() -> int:
+    import sqlalchemy as sa
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        return int(session.scalar(sa.select(sa.func.count()).select_from(TaskInstance).where(
+            TaskInstance.queue == "transcode", TaskInstance.state.in_(("scheduled", "queued")))) or 0)
+
+
+def authorized(header: str | None, token: str) -> bool:
+    """``Authorization: Bearer <metrics_token>``, compared in constant time; never with no token configured."""
+    if not token or not header or not header.startswith("Bearer "):
+        return False
+    return hmac.compare_digest(header[len("Bearer "):].encode(), token.encode())
+
+
+def metrics_endpoint(catalog_factory: Callable) -> Callable:
+    def metrics(request: Request) -> Response:
+        """Prometheus scrape (bearer token: ``metrics_token``)."""
+        if not authorized(request.headers.get("Authorization"), load_settings().metrics_token):
+            raise HTTPException(status_code=401, detail="metrics need Authorization: Bearer <metrics_token>",
+                                headers={"WWW-Authenticate": "Bearer"})
+        body = render(snapshot(catalog_factory().engine), _waiting_transcode_tasks())
+        return Response(body, media_type=CONTENT_TYPE_LATEST, headers={"Cache-Control": "no-store"})
+
+    return metrics
