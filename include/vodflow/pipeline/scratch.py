@@ -93,3 +93,42 @@ def shared_source(directory: Path, fetch: Callable[[str], object]) -> Iterator[s
             marker.unlink(missing_ok=True)
             if not _live_users(directory):
                 shutil.rmtree(directory, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def encoder_slot(scratch_root: Path) -> Iterator[int]:
+    """Hold a slot among this machine's running encodes; yields how many run now, this one included.
+
+    Each encode holds an exclusive lock on a file of its own under ``<scratch>/.encoders``; a file whose lock can
+    be taken belongs to an encode that ended (or died) and is removed. The count lets an encode size its threads
+    to its share of the machine instead of every encode using every core.
+    """
+    directory = scratch_root / ".encoders"
+    directory.mkdir(parents=True, exist_ok=True)
+    mine = directory / f"{_HOST}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    with open(mine, "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        try:
+            running = 1
+            for other in directory.iterdir():
+                if other == mine:
+                    continue
+                try:
+                    with open(other) as probe:
+                        fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                        other.unlink(missing_ok=True)  # its encode is over
+                except BlockingIOError:
+                    running += 1
+                except FileNotFoundError:
+                    pass
+            yield running
+        finally:
+            mine.unlink(missing_ok=True)
+
+
+def threads_per_encoder(running: int, configured: int) -> int:
+    """``configured`` when set; else 0 (x264 decides: every core) for a lone encode, or this encode's share of
+    the cores when several run at once (x264's own threads on top of theirs cost CPU and gain nothing)."""
+    if configured or running <= 1:
+        return configured
+    return max(1, len(os.sched_getaffinity(0)) // running)

@@ -8,6 +8,8 @@ import os
 import shutil
 import time
 from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -21,7 +23,7 @@ from vodflow.media.hls import MeasuredRendition
 from vodflow.media.probe import SourceInfo
 from vodflow.media.process import Throttle
 from vodflow.media.thumbnails import picture_outputs
-from vodflow.pipeline.scratch import shared_source, work_dir
+from vodflow.pipeline.scratch import encoder_slot, shared_source, threads_per_encoder, work_dir
 from vodflow.pipeline.services import Job, Services
 from vodflow.pipeline.work import (
     AudioResult,
@@ -44,7 +46,15 @@ def transcode(job: Job, probed: SourceInfo, plan: EncodePlan, item: WorkItem,
     handler = HANDLERS.get(type(item))
     if handler is None:
         raise TypeError(f"no handler for work item {item!r}")
-    return handler(services or Services.load(), job, probed, plan, item)
+    services = services or Services.load()
+    with encoder_slot(Path(services.settings.scratch_dir)) as running:
+        encoder = services.settings.encoder
+        threads = threads_per_encoder(running, encoder.threads)
+        if threads != encoder.threads:
+            log.info("%d encodes on this machine: %d thread(s) per encoder", running, threads)
+            services = replace(services, settings=replace(services.settings, encoder=replace(encoder,
+                                                                                             threads=threads)))
+        return handler(services, job, probed, plan, item)
 
 
 def transcode_dicts(job: dict[str, Any], probed: dict[str, Any], plan: dict[str, Any], item: dict[str, Any],
