@@ -86,3 +86,37 @@ def make_action_sample(path: str, width: int = 1280, height: int = 720, duration
 
 def _has_font() -> bool:
     return os.path.exists(FONT)
+
+
+def make_sync_sample(path: str, duration: float = 20.0, fps: str = "30000/1001", audio_lead: float = 0.3,
+                     width: int = 320, height: int = 180) -> str:
+    """A lip-sync test source, as broadcast engineers make one: a white flash frame and a 1 kHz beep at every
+    whole second, both at exactly the flash frame's instant, and an audio track that starts ``audio_lead``
+    seconds before the video (the video stream's first timestamp is ``audio_lead``)."""
+    rate = Fraction(fps)
+    # The flash frame of second k is the first frame at or after k, frame ceil((k - lead) × fps); the beep starts
+    # at that frame's time. (A small epsilon keeps a frame exactly on a second from being lost to rounding.)
+    per_frame = f"{rate.denominator}/{rate.numerator}"
+    frame_of = f"ceil((%s-{audio_lead})*{rate.numerator}/{rate.denominator}-1e-6)"
+    flash_at = f"({audio_lead}+{frame_of % 'floor(t+1e-6)'}*{per_frame})"
+    beep = f"if(between(t-{flash_at}\\,0\\,0.1)\\,0.8*sin(2*PI*1000*t)\\,0)"
+    second = f"floor({audio_lead}+n*{per_frame}+1e-6)"  # the second whose flash this frame may be
+    # Grain, so frames cost what camera frames do (a flat picture makes I-frames of a few bytes).
+    picture = (f"color=c=0x202020:size={width}x{height}:rate={fps},"
+               f"drawbox=c=white:t=fill:enable='eq(n\\,{frame_of % second})',noise=alls=24:allf=t")
+    base = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y"]
+    video, audio = f"{path}.video.mp4", f"{path}.audio.wav"
+    try:
+        subprocess.run([*base, "-f", "lavfi", "-i", picture, "-t", f"{duration - audio_lead}", "-c:v", "libx264",  # noqa: S603
+                        "-preset", "ultrafast", "-g", str(round(2 * float(rate))), "-pix_fmt", "yuv420p", video],
+                       check=True)
+        subprocess.run([*base, "-f", "lavfi", "-i", f"aevalsrc={beep}:s=48000:c=stereo",  # noqa: S603
+                        "-t", f"{duration}", audio], check=True)
+        # lavfi inputs ignore -itsoffset; a file's timestamps do not.
+        subprocess.run([*base, "-itsoffset", f"{audio_lead}", "-i", video, "-i", audio, "-map", "0:v",  # noqa: S603
+                        "-map", "1:a", "-c:v", "copy", "-c:a", "aac", "-b:a", "128k", path], check=True)
+    finally:
+        for scratch in (video, audio):
+            if os.path.exists(scratch):
+                os.remove(scratch)
+    return path

@@ -21,10 +21,12 @@ from vodflow.media.ffmpeg import (
     STRIP_METADATA,
     EncoderSettings,
     audio_codec_options,
+    audio_track,
     classify_failure,
     ffmpeg_command,
     hls_muxer_options,
     normalize_picture,
+    output_grid,
     raise_if_disk_full,
     scaled,
     source_input,
@@ -68,10 +70,10 @@ def build_encode_command(src: str, out_dir: str, source: SourceInfo, rendition: 
                          settings: EncoderSettings) -> list[str]:
     """The ffmpeg argument list for one rendition. ``src`` is a path or URL we made, never user input."""
     stream = source_input(src)
-    video = scaled(normalize_picture(stream["v:0"], source).filter("fps", fps=rendition.fps), rendition)
+    video = scaled(output_grid(normalize_picture(stream["v:0"], source), rendition.fps), rendition)
     outputs = [video]
     if rendition.audio_kbps:
-        outputs.append(stream["a:0"].filter("aresample", **{"async": 1}))
+        outputs.append(audio_track(stream, source))
     return ffmpeg_command(ffmpeg.output(*outputs, os.path.join(out_dir, "index.m3u8"),
                                   **output_options(rendition, settings, out_dir)))
 
@@ -85,10 +87,10 @@ def build_multi_encode_command(src: str, out_root: str, source: SourceInfo, rend
     fps = {r.fps for r in renditions}
     if len(fps) != 1:
         raise ValueError("renditions decoded together must share a frame rate")
-    video = normalize_picture(stream["v:0"], source).filter("fps", fps=fps.pop())
+    video = output_grid(normalize_picture(stream["v:0"], source), fps.pop())
     videos, outputs = split_picture(video, len(renditions), extra_outputs)
     audio_renditions = [r for r in renditions if r.audio_kbps]
-    audios = (stream["a:0"].filter("aresample", **{"async": 1}).filter_multi_output("asplit", len(audio_renditions))
+    audios = (audio_track(stream, source).filter_multi_output("asplit", len(audio_renditions))
               if audio_renditions else None)
     for i, rendition in enumerate(renditions):
         out_dir = os.path.join(out_root, rendition.name)

@@ -166,3 +166,27 @@ def test_a_truncated_upload_in_a_chunked_run_fails_as_unreadable(services, media
     with pytest.raises(BadInput) as caught:
         pipeline.publish(job, plan, results, services)
     assert caught.value.code == errors.UNREADABLE and "truncated" in caught.value.message
+
+
+@pytest.mark.parametrize("chunk_seconds", [30, 0])
+def test_a_published_rendition_keeps_lip_sync_chunked_or_not(services, tmp_path, chunk_seconds):
+    """Issue 13's source: audio 0.3 s ahead of the video, 29.97 fps, chunks of 30 s. In the published tree the
+    picture is within one frame of the sound at every second, through the first chunk and the seam, and the
+    chunked rendition has every frame of the unchunked one."""
+    from tests.avsync import measure_sync
+    from vodflow.devtools.samples import make_sync_sample
+
+    path = Path(make_sync_sample(str(tmp_path / "sync.mp4"), 65.0, "30000/1001", audio_lead=0.3))
+    source = upload(services, path, f"uploads/{uuid.uuid4().hex[:6]}/sync.mp4")
+    run = run_all(services, {"source": source, "chunk_seconds": chunk_seconds}, f"run-sync-{chunk_seconds}")
+    assert len(run["items"]) == (3 if chunk_seconds else 1)  # audio + chunks [0, 30) and [30, 65)
+    video_id = run["job"].video_id
+    assert services.catalog.get_video(video_id)["status"] == "ready"
+    services.storage.download_tree(layout.version_prefix(video_id, 1), str(tmp_path / "out"))
+    report = check_tree(tmp_path / "out" / "hls", expected_duration=65.0, expect_audio=True)
+    assert report.ok, report.summary()
+    [rendition] = [p.parent for p in (tmp_path / "out" / "hls").glob("*/index.m3u8")]
+    sync = measure_sync(rendition / "index.m3u8")
+    assert len(sync.flashes) == len(sync.beeps) == 64
+    assert sync.worst_ms <= 45.0 and max(sync.offsets_ms) - min(sync.offsets_ms) <= 10.0, sync.offsets_ms
+    assert sync.frames == 1948  # 65 s at 29.97 fps, chunked or not (the video held from 0 to where it starts)
