@@ -120,3 +120,22 @@ def make_sync_sample(path: str, duration: float = 20.0, fps: str = "30000/1001",
             if os.path.exists(scratch):
                 os.remove(scratch)
     return path
+
+
+def make_restarting_ts(path: str, capture_seconds: float = 5.0) -> str:
+    """Two captures concatenated into one MPEG-TS, as a recorder that was stopped and started again writes them:
+    the second restarts its timestamps, so ffprobe's duration is one capture's and the clock jumps back."""
+    captures = [f"{path}.{i}.ts" for i in range(2)]
+    try:
+        for capture in captures:
+            make_sample(capture, SampleSpec(640, 360, capture_seconds, "30", audio=True, noise=4,
+                                            extra_output_args=("-f", "mpegts")))
+        with open(path, "wb") as out:
+            for capture in captures:
+                with open(capture, "rb") as part:
+                    out.write(part.read())
+    finally:
+        for capture in captures:
+            if os.path.exists(capture):
+                os.remove(capture)
+    return path

@@ -112,6 +112,10 @@ def plan_work(services: Services, job: Job, probed: SourceInfo) -> tuple[EncodeP
     if chunk_seconds is None:
         long = probed.duration > services.settings.chunk_threshold_seconds
         chunk_seconds = services.settings.chunk_seconds if long else 0
+    if probed.discontinuous:  # a seek by time is ambiguous when the clock restarts: one continuous encode
+        services.catalog.add_event(job.video_id, "warning", message="The source's timestamps jump (e.g. two "
+                                   "recordings in one file); it is encoded in one piece with continuous timestamps.")
+        chunk_seconds = 0
     chunks = plan_chunks(probed.duration, fps, chunk_seconds) if chunk_seconds else []
     plan = EncodePlan(renditions=tuple(ladder.renditions), duration=probed.duration,
                       pictures=plan_pictures(probed.width, probed.height, probed.duration, fps),

@@ -5,6 +5,9 @@ The Airflow wiring is tested end to end in tests/e2e; here each step's contract 
 
 from __future__ import annotations
 
+import itertools
+import json
+import subprocess
 import uuid
 from pathlib import Path
 
@@ -20,6 +23,13 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def services(airflow_env) -> pipeline.Services:
     return pipeline.Services.load()
+
+
+def _packets(playlist: Path, kind: str) -> list[dict]:
+    out = subprocess.run(["ffprobe", "-v", "error", "-select_streams", kind, "-show_entries",  # noqa: S603
+                          "packet=pts_time", "-of", "json", str(playlist)],
+                         capture_output=True, text=True, check=True).stdout
+    return json.loads(out)["packets"]
 
 
 def upload(services: pipeline.Services, path: Path, key: str) -> str:
@@ -190,3 +200,32 @@ def test_a_published_rendition_keeps_lip_sync_chunked_or_not(services, tmp_path,
     assert len(sync.flashes) == len(sync.beeps) == 64
     assert sync.worst_ms <= 45.0 and max(sync.offsets_ms) - min(sync.offsets_ms) <= 10.0, sync.offsets_ms
     assert sync.frames == 1948  # 65 s at 29.97 fps, chunked or not (the video held from 0 to where it starts)
+
+
+@pytest.mark.parametrize("chunk_seconds", [0, 6])
+def test_two_captures_in_one_ts_with_restarting_timestamps_are_published_continuous(services, tmp_path,
+                                                                                   chunk_seconds):
+    """Two 5 s captures concatenated into one MPEG-TS: the second restarts its timestamps (ffprobe says the file
+    lasts 5 s). The video becomes `ready` with all 10 s, its timestamps continuous, and a poster (or a warning
+    event saying why not)."""
+    from vodflow.devtools.samples import make_restarting_ts
+
+    path = Path(make_restarting_ts(str(tmp_path / "two-captures.ts"), 5.0))
+    source = upload(services, path, f"uploads/{uuid.uuid4().hex[:6]}/two-captures.ts")
+    run = run_all(services, {"source": source, "chunk_seconds": chunk_seconds, "ladder": ["240p"]},
+                  f"run-restart-{chunk_seconds}")
+    video_id = run["job"].video_id
+    video = services.catalog.get_video(video_id)
+    assert (video["status"], video["error_code"]) == ("ready", None)
+    assert video["duration"] == pytest.approx(10.0, abs=0.1)
+    services.storage.download_tree(layout.version_prefix(video_id, 1), str(tmp_path / "out"))
+    report = check_tree(tmp_path / "out" / "hls", expected_duration=10.0, expect_audio=True)
+    assert report.ok, report.summary()
+    playlist = tmp_path / "out" / "hls" / "240p" / "index.m3u8"
+    for kind, step in (("v", 1 / 30), ("a", 1024 / 48000)):
+        pts = sorted(float(p["pts_time"]) for p in _packets(playlist, kind))
+        steps = [b - a for a, b in itertools.pairwise(pts)]
+        assert max(steps) < 1.5 * step and min(steps) > 0.5 * step, kind  # no jump back, no gap
+        assert pts[-1] - pts[0] == pytest.approx(10.0, abs=0.1)
+    events = [e["kind"] for e in services.catalog.get_events(video_id)]
+    assert video["poster_uri"] or "warning" in events

@@ -147,3 +147,19 @@ def test_probe_failures_are_classified():
     truncated = classify_probe_failure("[mov] moov atom not found\nx: Invalid data found", mp4_head)
     assert truncated.code == errors.UNREADABLE and "truncated" in truncated.message
     assert classify_probe_failure("Invalid data found", b"\x01\x02" * 10).code == errors.NOT_A_VIDEO
+
+
+def test_a_video_clock_that_restarts_is_measured_packet_by_packet():
+    """Two 5 s captures at 30 fps in one TS (90 kHz): the clock jumps back once; the video lasts 10 s."""
+    from fractions import Fraction
+
+    from vodflow.media.probe import parse_packet_timestamps
+
+    capture = [f"{126000 + 3000 * i},{126000 + 3000 * i},3000," for i in range(150)]
+    scan = parse_packet_timestamps([*capture, "", *capture], Fraction(1, 90000))
+    assert (scan.duration, scan.jumps) == (10.0, 1)
+    steady = parse_packet_timestamps(capture, Fraction(1, 90000))
+    assert (steady.duration, steady.jumps) == (5.0, 0)
+    # B-frames: PTS out of order but DTS steady is no jump.
+    reordered = ["6000,0,3000", "3000,3000,3000", "12000,6000,3000", "9000,9000,3000"]  # pts,dts,duration
+    assert parse_packet_timestamps(reordered, Fraction(1, 90000)).jumps == 0
