@@ -19,6 +19,7 @@ class SampleSpec:
     duration: float = 20.0
     fps: str = "30"
     audio: bool = True
+    audio_seconds: float | None = None  # an audio track shorter or longer than the picture
     noise: int = 6
     codec: str = "libx264"
     pix_fmt: str = "yuv420p"
@@ -29,11 +30,13 @@ def make_sample(path: str, spec: SampleSpec = SampleSpec()) -> str:
     picture = f"testsrc2=size={spec.width}x{spec.height}:rate={spec.fps}"
     if spec.noise:
         picture += f",noise=alls={spec.noise}:allf=t"
+    picture_length = ["-t", f"{spec.duration}"] if spec.audio_seconds else []
     args = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y",
-            "-f", "lavfi", "-i", picture]
+            "-f", "lavfi", *picture_length, "-i", picture]
     if spec.audio:
-        args += ["-f", "lavfi", "-i", "sine=frequency=440:beep_factor=4:sample_rate=48000"]
-    args += ["-t", f"{spec.duration}", "-c:v", spec.codec, "-pix_fmt", spec.pix_fmt]
+        audio_length = ["-t", f"{spec.audio_seconds}"] if spec.audio_seconds else []
+        args += ["-f", "lavfi", *audio_length, "-i", "sine=frequency=440:beep_factor=4:sample_rate=48000"]
+    args += ["-t", f"{max(spec.duration, spec.audio_seconds or 0)}", "-c:v", spec.codec, "-pix_fmt", spec.pix_fmt]
     if spec.codec == "libx264":
         # About what a phone or camera uploads: ~12 Mbps at 1080p30, scaled by pixel rate.
         kbps = max(300, int(12000 * spec.width * spec.height / (1920 * 1080) * float(Fraction(spec.fps)) / 30))

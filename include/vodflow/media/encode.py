@@ -181,7 +181,7 @@ def _run_and_measure(args: list[str], src: str, scratch: str, source: SourceInfo
         raise_if_disk_full(scratch)
         raise
     try:
-        check_complete(min(m.duration for m in measured), source.duration)
+        check_complete(min(m.duration for m in measured), source.picture_end)
     except BadInput:
         raise_if_disk_full(scratch)  # a short output on a full disk is the machine's fault
         raise

@@ -140,8 +140,13 @@ def audio_codec_options(kbps: int) -> dict[str, object]:
 
 
 def audio_track(stream: ffmpeg.nodes.FilterableStream, source: SourceInfo) -> ffmpeg.nodes.FilterableStream:
-    """The main audio track, continuous (``aresample`` fills gaps and drops overlaps from broken timestamps)."""
-    return stream["a:0"].filter("aresample", **{"async": 1})
+    """The main audio track, continuous and exactly as long as the video: ``aresample`` fills gaps and drops
+    overlaps from broken timestamps and starts it at 0 (silence before a late start), ``apad`` adds silence after
+    an early end, ``atrim`` cuts what runs past the picture. So every segment carries audio for its whole length.
+    """
+    end = f"{source.picture_end:.6f}"
+    return (stream["a:0"].filter("aresample", **{"async": 1, "first_pts": 0})
+            .filter("apad", whole_dur=end).filter("atrim", end=end))
 
 
 # Drop user metadata (GPS position, device, titles) and chapters from every published file.

@@ -23,6 +23,7 @@ from vodflow.media.ffmpeg import ALLOWED_DEMUXERS, HTTP_PROTOCOLS
 # Standard frame rates a VFR source's average is snapped to when it is within 1.5 % of one.
 STANDARD_FPS = [Fraction(24000, 1001), Fraction(24), Fraction(25), Fraction(30000, 1001), Fraction(30),
                 Fraction(48), Fraction(50), Fraction(60000, 1001), Fraction(60)]
+AUDIO_OVERHANG = 0.1  # seconds of sound after the picture's end that are not worth calling the video shorter
 HDR_TRANSFERS = {"smpte2084", "arib-std-b67"}
 ISO_BMFF_BOXES = {b"ftyp", b"moov", b"mdat", b"free", b"wide", b"skip", b"pnot"}
 
@@ -51,6 +52,15 @@ class SourceInfo:
     # The video's timestamps jump (two captures in one MPEG-TS, a recorder restarted): never cut in chunks,
     # since a seek by time is ambiguous; ``duration`` is then what the packets add up to, not what ffprobe said.
     discontinuous: bool = False
+    # Where the video ends on the timeline (seconds from the file's start): audio is padded or cut to it.
+    video_end: float | None = None
+
+    @property
+    def picture_end(self) -> float:
+        """How long the published video is: the picture's end, when sound runs on after it; else the duration."""
+        if self.video_end is not None and 0 < self.video_end < self.duration - AUDIO_OVERHANG:
+            return self.video_end
+        return self.duration
 
     @property
     def fps_float(self) -> float:
@@ -246,7 +256,16 @@ def parse_probe(data: dict[str, Any], size_bytes: int) -> SourceInfo:
         format_name=format_name,
         size_bytes=size_bytes,
         bitrate=int(_first_float(fmt.get("bit_rate")) or 0),
+        video_end=_video_end(video, fmt),
     )
+
+
+def _video_end(video: dict[str, Any], fmt: dict[str, Any]) -> float | None:
+    """The video stream's end relative to the file's start, when the container states the stream's length."""
+    start, length = _first_float(video.get("start_time")), _first_float(video.get("duration"))
+    if start is None or not length:
+        return None
+    return round(start - (_first_float(fmt.get("start_time")) or 0.0) + length, 3)
 
 
 def _first_float(*values: Any) -> float | None:
@@ -358,7 +377,7 @@ def with_real_duration(source: SourceInfo, scan: TimestampScan | None) -> Source
     """The probed source, corrected by its packet scan when its timestamps jump."""
     if scan is None or not scan.jumps:
         return source
-    return replace(source, duration=scan.duration, discontinuous=True)
+    return replace(source, duration=scan.duration, discontinuous=True, video_end=scan.duration)
 
 
 def _is_transport_failure(stderr: str) -> bool:

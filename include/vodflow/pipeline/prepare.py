@@ -116,9 +116,10 @@ def plan_work(services: Services, job: Job, probed: SourceInfo) -> tuple[EncodeP
         services.catalog.add_event(job.video_id, "warning", message="The source's timestamps jump (e.g. two "
                                    "recordings in one file); it is encoded in one piece with continuous timestamps.")
         chunk_seconds = 0
-    chunks = plan_chunks(probed.duration, fps, chunk_seconds) if chunk_seconds else []
-    plan = EncodePlan(renditions=tuple(ladder.renditions), duration=probed.duration,
-                      pictures=plan_pictures(probed.width, probed.height, probed.duration, fps),
+    length = probed.picture_end  # what is published: sound running on after the picture is cut
+    chunks = plan_chunks(length, fps, chunk_seconds) if chunk_seconds else []
+    plan = EncodePlan(renditions=tuple(ladder.renditions), duration=length,
+                      pictures=plan_pictures(probed.width, probed.height, length, fps),
                       chunks=len(chunks) if len(chunks) > 1 else 0)
     if plan.chunks:
         services.catalog.add_event(job.video_id, "chunked", chunks=plan.chunks, seconds=chunks[1].start)

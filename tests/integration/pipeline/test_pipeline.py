@@ -229,3 +229,33 @@ def test_two_captures_in_one_ts_with_restarting_timestamps_are_published_continu
         assert pts[-1] - pts[0] == pytest.approx(10.0, abs=0.1)
     events = [e["kind"] for e in services.catalog.get_events(video_id)]
     assert video["poster_uri"] or "warning" in events
+
+
+@pytest.mark.parametrize(("audio_seconds", "chunk_seconds"), [(3.0, 0), (3.0, 6), (20.0, 0), (20.0, 6)])
+def test_audio_is_padded_or_cut_to_the_picture_in_every_segment(services, tmp_path, audio_seconds, chunk_seconds):
+    """14 s of picture with 3 s of sound (padded with silence) or 20 s (cut): every segment of every rendition
+    carries audio packets for its whole length, and the audio ends with the picture."""
+    from vodflow.devtools.samples import SampleSpec, make_sample
+
+    path = Path(make_sample(str(tmp_path / "src.mp4"), SampleSpec(640, 360, 14.0, "30", audio_seconds=audio_seconds)))
+    source = upload(services, path, f"uploads/{uuid.uuid4().hex[:6]}/audio.mp4")
+    run = run_all(services, {"source": source, "chunk_seconds": chunk_seconds, "ladder": ["360p", "240p"]},
+                  f"run-pad-{audio_seconds}-{chunk_seconds}")
+    assert len(run["items"]) == (3 if chunk_seconds else 1)
+    video_id = run["job"].video_id
+    assert services.catalog.get_video(video_id)["status"] == "ready"
+    services.storage.download_tree(layout.version_prefix(video_id, 1), str(tmp_path / "out"))
+    aac = 1024 / 48000
+    for name in ("360p", "240p"):
+        folder = tmp_path / "out" / "hls" / name
+        segments = sorted(folder.glob("seg_*.ts"))
+        assert len(segments) == 3
+        for segment in segments:
+            video = sorted(float(p["pts_time"]) for p in _packets(segment, "v"))
+            audio = sorted(float(p["pts_time"]) for p in _packets(segment, "a"))
+            assert audio, f"{name}/{segment.name} has no audio packets"
+            # Within 0.1 s at each end: the muxer interleaves, so a packet or two may sit in the next segment.
+            assert audio[0] <= video[0] + 0.1 and audio[-1] + aac >= video[-1] + 1 / 30 - 0.1, segment.name
+        video = sorted(float(p["pts_time"]) for p in _packets(folder / "index.m3u8", "v"))
+        audio = sorted(float(p["pts_time"]) for p in _packets(folder / "index.m3u8", "a"))
+        assert audio[-1] + aac - audio[0] == pytest.approx(video[-1] + 1 / 30 - video[0], abs=2 * aac)
