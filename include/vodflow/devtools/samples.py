@@ -142,3 +142,19 @@ def make_restarting_ts(path: str, capture_seconds: float = 5.0) -> str:
             if os.path.exists(capture):
                 os.remove(capture)
     return path
+
+
+def make_two_language_sample(path: str, duration: float = 14.0) -> str:
+    """An MKV with two audio tracks, English first and French second, the French one flagged default (as a
+    dubbed release is): the English track is a quiet 440 Hz tone, the French one a loud 880 Hz tone, so the
+    tests can tell which track ended up where."""
+    args = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y",
+            "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30,noise=alls=4:allf=t",
+            "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000,volume=0.05",
+            "-f", "lavfi", "-i", "sine=frequency=880:sample_rate=48000,volume=0.8",
+            "-map", "0:v", "-map", "1:a", "-map", "2:a", "-t", f"{duration}",
+            "-c:v", "libx264", "-preset", "ultrafast", "-g", "60", "-pix_fmt", "yuv420p", "-c:a", "aac", "-ac", "2",
+            "-metadata:s:a:0", "language=eng", "-metadata:s:a:1", "language=fra",
+            "-disposition:a:0", "0", "-disposition:a:1", "default", path]
+    subprocess.run(args, check=True)  # noqa: S603 - fixed argument list
+    return path

@@ -25,7 +25,7 @@ from typing import Any
 
 import ffmpeg
 
-from vodflow.media.encode import ExtraOutputs, measure_output, split_picture
+from vodflow.media.encode import ExtraOutputs, alternate_audio_outputs, measure_output, split_picture
 from vodflow.media.ffmpeg import (
     FILE_PROTOCOLS,
     STRIP_METADATA,
@@ -45,6 +45,7 @@ from vodflow.media.hls import MeasuredRendition
 from vodflow.media.ladder import Rendition
 from vodflow.media.probe import SourceInfo
 from vodflow.media.process import run_ffmpeg
+from vodflow.media.tracks import AlternateAudio
 
 log = logging.getLogger(__name__)
 TS_BASE = 10.0  # seconds added to every chunk's and the audio's timestamps (room for B-frame DTS before 0)
@@ -127,16 +128,21 @@ def build_chunk_command(src: str, work_dir: str, source: SourceInfo, chunk: Chun
     return ffmpeg_command(ffmpeg.merge_outputs(*outputs))
 
 
-def build_audio_command(src: str, work_dir: str, source: SourceInfo, bitrates: list[int]) -> list[str]:
+def build_audio_command(src: str, work_dir: str, source: SourceInfo, bitrates: list[int],
+                        alternates: list[AlternateAudio] | None = None, settings: EncoderSettings | None = None
+                        ) -> list[str]:
     """The whole audio track, encoded once per AAC bitrate (decoded once), on the video's timeline: MPEG-TS
     shifted by the same ``TS_BASE`` as the chunks, so the join lays both side by side as they were in the
     source."""
-    audio = audio_track(source_input(src), source)
-    branches = audio.filter_multi_output("asplit", len(bitrates))
+    stream = source_input(src)
+    branches = audio_track(stream, source).filter_multi_output("asplit", len(bitrates))
     outputs = [branches.stream(i).output(audio_file(work_dir, kbps), **audio_codec_options(kbps), **STRIP_METADATA,
                                          vn=None, f="mpegts", output_ts_offset=f"{TS_BASE:.6f}", muxdelay=0,
                                          muxpreload=0)
                for i, kbps in enumerate(bitrates)]
+    # The other audio tracks: audio-only HLS renditions, as an unchunked encode makes them (``work_dir/hls``).
+    outputs += alternate_audio_outputs(stream, source, os.path.join(work_dir, "hls"), alternates or [],
+                                       settings or EncoderSettings())
     return ffmpeg_command(ffmpeg.merge_outputs(*outputs))
 
 
@@ -176,9 +182,12 @@ def encode_chunk(src: str, work_dir: str, source: SourceInfo, chunk: Chunk, rend
 
 
 def encode_audio(src: str, work_dir: str, source: SourceInfo, bitrates: list[int],
-                 settings: EncoderSettings) -> dict[int, str]:
+                 settings: EncoderSettings, alternates: list[AlternateAudio] | None = None) -> dict[int, str]:
+    """The main track once per bitrate (for the join), and the alternate tracks' HLS renditions in
+    ``work_dir/hls/audio/<name>/``."""
     os.makedirs(work_dir, exist_ok=True)
-    result = run_ffmpeg(build_audio_command(src, work_dir, source, bitrates), duration=source.duration,
+    result = run_ffmpeg(build_audio_command(src, work_dir, source, bitrates, alternates, settings),
+                        duration=source.duration,
                         timeout=settings.timeout_for(source.duration), redact=src if "://" in src else None)
     if result.returncode != 0:
         raise classify_failure(result, work_dir)

@@ -32,11 +32,12 @@ from vodflow.media.ffmpeg import (
     source_input,
     video_codec_options,
 )
-from vodflow.media.hls import IFrame, MeasuredRendition, Segment
+from vodflow.media.hls import IFrame, MeasuredAudio, MeasuredRendition, Segment
 from vodflow.media.ladder import Rendition
 from vodflow.media.mpegts import PTS_HZ, avc_codec_string, index_segment
 from vodflow.media.probe import SourceInfo
 from vodflow.media.process import run_ffmpeg
+from vodflow.media.tracks import ALTERNATE_AUDIO_KBPS, AlternateAudio, main_track
 
 log = logging.getLogger(__name__)
 # Adds outputs fed from one branch of the decoded, normalised, constant-rate picture (e.g. the thumbnails).
@@ -78,11 +79,48 @@ def build_encode_command(src: str, out_dir: str, source: SourceInfo, rendition: 
                                   **output_options(rendition, settings, out_dir)))
 
 
+def alternate_audio_outputs(stream: ffmpeg.nodes.FilterableStream, source: SourceInfo, out_root: str,
+                            alternates: list[AlternateAudio], settings: EncoderSettings
+                            ) -> list[ffmpeg.nodes.OutputStream]:
+    """Each alternate audio track as an audio-only HLS rendition in ``out_root/audio/<name>/``: AAC like the main
+    track, padded or cut to the picture like it, segmented on the same target duration."""
+    outputs = []
+    for alternate in alternates:
+        out_dir = os.path.join(out_root, "audio", alternate.name)
+        os.makedirs(out_dir, exist_ok=True)
+        outputs.append(audio_track(stream, source, alternate.track.index).output(
+            os.path.join(out_dir, "index.m3u8"), **audio_codec_options(ALTERNATE_AUDIO_KBPS), **STRIP_METADATA,
+            **hls_muxer_options(settings, out_dir), vn=None))
+    return outputs
+
+
+def measure_audio(out_root: str, alternate: AlternateAudio) -> MeasuredAudio:
+    """An alternate audio rendition as written: its segments' durations and sizes."""
+    out_dir = os.path.join(out_root, "audio", alternate.name)
+    playlist = m3u8.load(os.path.join(out_dir, "index.m3u8"))
+    segments = [Segment(uri=e.uri, duration=float(e.duration), size=Path(out_dir, e.uri).stat().st_size)
+                for e in playlist.segments]
+    if not segments:
+        raise MediaToolError(f"audio/{alternate.name}: ffmpeg produced no audio")
+    return MeasuredAudio(name=alternate.name, language=alternate.track.language, title=alternate.track.title,
+                         segments=segments)
+
+
+def audio_group_of(source: SourceInfo, measured: list[MeasuredAudio]) -> tuple[MeasuredAudio, ...]:
+    """The audio group: the main track (in the variants) and the measured alternates; empty without alternates."""
+    main = main_track(source.audio_tracks)
+    if not measured or main is None:
+        return ()
+    return (MeasuredAudio(name="main", language=main.language, title=main.title), *measured)
+
+
 def build_multi_encode_command(src: str, out_root: str, source: SourceInfo, renditions: list[Rendition],
-                               settings: EncoderSettings, extra_outputs: ExtraOutputs | None = None) -> list[str]:
+                               settings: EncoderSettings, extra_outputs: ExtraOutputs | None = None,
+                               alternates: list[AlternateAudio] | None = None) -> list[str]:
     """One ffmpeg that decodes the source once and encodes every rendition (into ``out_root/<name>/``).
 
-    ``extra_outputs`` may add outputs fed from the same decoded picture (the poster and thumbnails)."""
+    ``extra_outputs`` may add outputs fed from the same decoded picture (the poster and thumbnails);
+    ``alternates``, the other audio tracks as audio-only renditions (``out_root/audio/<name>/``)."""
     stream = source_input(src)
     fps = {r.fps for r in renditions}
     if len(fps) != 1:
@@ -99,6 +137,7 @@ def build_multi_encode_command(src: str, out_root: str, source: SourceInfo, rend
             streams.append(audios.stream(audio_renditions.index(rendition)))
         outputs.append(ffmpeg.output(*streams, os.path.join(out_dir, "index.m3u8"),
                                      **output_options(rendition, settings, out_dir)))
+    outputs += alternate_audio_outputs(stream, source, out_root, alternates or [], settings)
     return ffmpeg_command(ffmpeg.merge_outputs(*outputs))
 
 
@@ -145,12 +184,14 @@ def check_complete(decoded: float, duration: float) -> None:
 
 def encode_renditions(src: str, out_root: str, source: SourceInfo, renditions: list[Rendition],
                       settings: EncoderSettings, on_progress: Callable[[float], None] | None = None,
-                      extra_outputs: ExtraOutputs | None = None) -> list[MeasuredRendition]:
-    """Every rendition from one decode of the source (into ``out_root/<name>/``), each measured."""
+                      extra_outputs: ExtraOutputs | None = None,
+                      alternates: list[AlternateAudio] | None = None) -> list[MeasuredRendition]:
+    """Every rendition from one decode of the source (into ``out_root/<name>/``), each measured; the alternate
+    audio renditions too (``measure_audio`` reads them back)."""
     outputs = [(os.path.join(out_root, r.name), r) for r in renditions]
     for out_dir, _ in outputs:
         os.makedirs(out_dir, exist_ok=True)
-    args = build_multi_encode_command(src, out_root, source, renditions, settings, extra_outputs)
+    args = build_multi_encode_command(src, out_root, source, renditions, settings, extra_outputs, alternates)
     return _run_and_measure(args, src, out_root, source, outputs, settings, on_progress)
 
 

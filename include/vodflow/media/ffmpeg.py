@@ -139,13 +139,16 @@ def audio_codec_options(kbps: int) -> dict[str, object]:
     return {"c:a": "aac", "b:a": f"{kbps}k", "ar": 48000, "ac": 2}
 
 
-def audio_track(stream: ffmpeg.nodes.FilterableStream, source: SourceInfo) -> ffmpeg.nodes.FilterableStream:
+def audio_track(stream: ffmpeg.nodes.FilterableStream, source: SourceInfo, index: int | None = None
+                ) -> ffmpeg.nodes.FilterableStream:
     """The main audio track, continuous and exactly as long as the video: ``aresample`` fills gaps and drops
     overlaps from broken timestamps and starts it at 0 (silence before a late start), ``apad`` adds silence after
     an early end, ``atrim`` cuts what runs past the picture. So every segment carries audio for its whole length.
+    ``index``: which audio stream (``a:N``); by default the main track (the one the source flags default).
     """
     end = f"{source.picture_end:.6f}"
-    return (stream["a:0"].filter("aresample", **{"async": 1, "first_pts": 0})
+    track = source.audio_index if index is None else index
+    return (stream[f"a:{track}"].filter("aresample", **{"async": 1, "first_pts": 0})
             .filter("apad", whole_dur=end).filter("atrim", end=end))
 
 

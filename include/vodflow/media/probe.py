@@ -16,6 +16,7 @@ from typing import Any
 from vodflow import errors
 from vodflow.errors import BadInput, MediaToolError
 from vodflow.media.ffmpeg import ALLOWED_DEMUXERS, HTTP_PROTOCOLS
+from vodflow.media.tracks import AudioTrack, main_track, parse_audio_tracks
 
 # Demuxers we accept. ffmpeg matches any comma-separated name of a demuxer ("mov" matches the mp4 demuxer).
 
@@ -54,6 +55,13 @@ class SourceInfo:
     discontinuous: bool = False
     # Where the video ends on the timeline (seconds from the file's start): audio is padded or cut to it.
     video_end: float | None = None
+    audio_tracks: tuple[AudioTrack, ...] = ()  # every audio stream; the main one is muxed into the variants
+
+    @property
+    def audio_index(self) -> int:
+        """The main audio track's position among the audio streams (``a:N``)."""
+        main = main_track(self.audio_tracks)
+        return main.index if main else 0
 
     @property
     def picture_end(self) -> float:
@@ -75,7 +83,8 @@ class SourceInfo:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SourceInfo:
-        return cls(**data)
+        tracks = tuple(AudioTrack(**t) for t in data.get("audio_tracks", ()))
+        return cls(**{**data, "audio_tracks": tracks})
 
 
 @dataclass(frozen=True)
@@ -236,7 +245,8 @@ def parse_probe(data: dict[str, Any], size_bytes: int) -> SourceInfo:
         display_w, display_h = display_h, display_w
 
     fps, vfr = output_frame_rate(_ratio(video.get("avg_frame_rate")), _ratio(video.get("r_frame_rate")))
-    audio = audio_streams[0] if audio_streams else None
+    tracks = parse_audio_tracks(streams)
+    audio = audio_streams[main_track(tracks).index] if audio_streams else None
     field_order = str(video.get("field_order") or "progressive")
     return SourceInfo(
         duration=round(duration, 3),
@@ -257,6 +267,7 @@ def parse_probe(data: dict[str, Any], size_bytes: int) -> SourceInfo:
         size_bytes=size_bytes,
         bitrate=int(_first_float(fmt.get("bit_rate")) or 0),
         video_end=_video_end(video, fmt),
+        audio_tracks=tracks,
     )
 
 

@@ -38,7 +38,11 @@ def publish(job: Job, plan: EncodePlan, results: list[WorkResult], services: Ser
     else:
         renditions = [m for r in results if isinstance(r, WholeVideoResult) for m in r.measured]
     pictures = {key for r in results for key in r.pictures}
-    target, playlists = hls.render_playlists(renditions)
+    audio = next((list(r.audio) for r in results if isinstance(r, WholeVideoResult | AudioResult) and r.audio), [])
+    target, playlists = hls.render_playlists(renditions, audio)
+    if audio:  # the UI lists what a viewer can choose
+        services.catalog.add_event(job.video_id, "audio_tracks", tracks=[
+            {"name": a.title, "language": a.language, "default": a.in_variants} for a in audio])
     prefix = layout.hls_prefix(job.video_id, job.version)
     master = playlists.pop(hls.MASTER_PLAYLIST)
     with ThreadPoolExecutor(max_workers=8) as pool:

@@ -16,11 +16,12 @@ from vodflow import layout
 from vodflow.catalog import is_disconnect
 from vodflow.errors import BadInput
 from vodflow.media.chunks import encode_audio, encode_chunk
-from vodflow.media.encode import encode_renditions
+from vodflow.media.encode import audio_group_of, encode_renditions, measure_audio
 from vodflow.media.hls import MeasuredRendition
 from vodflow.media.probe import SourceInfo
 from vodflow.media.process import Throttle
 from vodflow.media.thumbnails import picture_outputs
+from vodflow.media.tracks import alternate_audio
 from vodflow.pipeline.scratch import shared_source, work_dir
 from vodflow.pipeline.services import Job, Services
 from vodflow.pipeline.work import (
@@ -67,12 +68,15 @@ def encode_whole_video(services: Services, job: Job, probed: SourceInfo, plan: E
         if throttle.ready(percent):
             _best_effort_progress(services, job, names, percent)
 
+    alternates = alternate_audio(probed.audio_tracks)
+
     def encode(src: str) -> list[MeasuredRendition]:
         shutil.rmtree(workdir, ignore_errors=True)
         os.makedirs(pictures_dir)
         return encode_renditions(src, hls_dir, probed, list(plan.renditions), services.settings.encoder,
                                  on_progress=report,
-                                 extra_outputs=lambda video: picture_outputs(video, plan.pictures, pictures_dir))
+                                 extra_outputs=lambda video: picture_outputs(video, plan.pictures, pictures_dir),
+                                 alternates=alternates)
 
     try:
         # Read the source as it is encoded: no wait for a download, no copy of a huge upload on the worker
@@ -85,6 +89,7 @@ def encode_whole_video(services: Services, job: Job, probed: SourceInfo, plan: E
             with shared_source(services.scratch(job) / "source",
                                lambda path: services.storage.download(job.location, path)) as local:
                 measured = encode(local)
+        audio = audio_group_of(probed, [measure_audio(hls_dir, a) for a in alternates])
         started = time.monotonic()
         keys = services.storage.upload_tree(hls_dir, layout.hls_prefix(job.video_id, job.version),
                                             exclude=("index.m3u8",))
@@ -94,7 +99,7 @@ def encode_whole_video(services: Services, job: Job, probed: SourceInfo, plan: E
         for m in measured:
             services.catalog.rendition_done(job.video_id, job.version, m.name, codecs=m.codecs, bytes_=m.bytes,
                                             segments=len(m.segments))
-        return WholeVideoResult(measured=tuple(measured), pictures=tuple(pictures))
+        return WholeVideoResult(measured=tuple(measured), pictures=tuple(pictures), audio=audio)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
@@ -128,10 +133,16 @@ def encode_whole_audio(services: Services, job: Job, probed: SourceInfo, plan: E
                        item: WholeAudio) -> AudioResult:
     """The whole audio track, once per AAC bitrate."""
     workdir = str(work_dir(services.scratch(job), "audio"))
+    alternates = alternate_audio(probed.audio_tracks)
     try:
         tracks = encode_audio(services.source_url(job, probed), workdir, probed, plan.audio_bitrates,
-                              services.settings.encoder)
-        return AudioResult(keys=services.park(job, tracks))
+                              services.settings.encoder, alternates)
+        hls_dir = os.path.join(workdir, "hls")
+        audio = audio_group_of(probed, [measure_audio(hls_dir, a) for a in alternates])
+        if audio:  # the alternate renditions go straight to their place in the version
+            services.storage.upload_tree(hls_dir, layout.hls_prefix(job.video_id, job.version),
+                                         exclude=("index.m3u8",))
+        return AudioResult(keys=services.park(job, tracks), audio=audio)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from vodflow.media.chunks import Chunk
-from vodflow.media.hls import MeasuredRendition
+from vodflow.media.hls import MeasuredAudio, MeasuredRendition
 from vodflow.media.ladder import Rendition
 from vodflow.media.thumbnails import PicturePlan
 
@@ -126,14 +126,17 @@ class WholeVideoResult:
     kind: ClassVar[str] = "renditions"
     measured: tuple[MeasuredRendition, ...]
     pictures: tuple[str, ...] = ()  # keys of the pictures this item uploaded
+    audio: tuple[MeasuredAudio, ...] = ()  # the audio group (main track first), when there are other tracks
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "measured": [m.to_dict() for m in self.measured], "pictures": list(self.pictures)}
+        return {"kind": self.kind, "measured": [m.to_dict() for m in self.measured], "pictures": list(self.pictures),
+                "audio": [a.to_dict() for a in self.audio]}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> WholeVideoResult:
         return cls(measured=tuple(MeasuredRendition.from_dict(m) for m in data["measured"]),
-                   pictures=tuple(data["pictures"]))
+                   pictures=tuple(data["pictures"]),
+                   audio=tuple(MeasuredAudio.from_dict(a) for a in data.get("audio", [])))
 
 
 @dataclass(frozen=True)
@@ -155,14 +158,15 @@ class ChunkResult:
 class AudioResult:
     kind: ClassVar[str] = "audio"
     keys: dict[str, str] = field(default_factory=dict)  # AAC bitrate (kbps, as text) → parked track
+    audio: tuple[MeasuredAudio, ...] = ()  # the audio group, as WholeVideoResult's
     pictures: ClassVar[tuple[str, ...]] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "keys": self.keys}
+        return {"kind": self.kind, "keys": self.keys, "audio": [a.to_dict() for a in self.audio]}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AudioResult:
-        return cls(keys=dict(data["keys"]))
+        return cls(keys=dict(data["keys"]), audio=tuple(MeasuredAudio.from_dict(a) for a in data.get("audio", [])))
 
 
 WorkResult = WholeVideoResult | ChunkResult | AudioResult

@@ -259,3 +259,42 @@ def test_audio_is_padded_or_cut_to_the_picture_in_every_segment(services, tmp_pa
         video = sorted(float(p["pts_time"]) for p in _packets(folder / "index.m3u8", "v"))
         audio = sorted(float(p["pts_time"]) for p in _packets(folder / "index.m3u8", "a"))
         assert audio[-1] + aac - audio[0] == pytest.approx(video[-1] + 1 / 30 - video[0], abs=2 * aac)
+
+
+def _mean_volume(media: Path) -> float:
+    log = subprocess.run(["ffmpeg", "-hide_banner", "-nostdin", "-i", str(media), "-map", "0:a:0",  # noqa: S603
+                          "-af", "volumedetect", "-f", "null", "-"], capture_output=True, text=True, check=True).stderr
+    return float(log.split("mean_volume:")[1].split("dB")[0])
+
+
+@pytest.mark.parametrize("chunk_seconds", [0, 6])
+def test_every_audio_track_is_published_the_default_one_in_the_variants(services, tmp_path, chunk_seconds):
+    """English then French (flagged default): the variants carry the French track, English is an alternate
+    audio rendition (EXT-X-MEDIA TYPE=AUDIO, one group named by every variant) under hls/audio/en/."""
+    import m3u8
+
+    from vodflow.devtools.samples import make_two_language_sample
+
+    path = Path(make_two_language_sample(str(tmp_path / "dubbed.mkv"), 14.0))
+    source = upload(services, path, f"uploads/{uuid.uuid4().hex[:6]}/dubbed.mkv")
+    run = run_all(services, {"source": source, "chunk_seconds": chunk_seconds, "ladder": ["360p", "240p"]},
+                  f"run-dubbed-{chunk_seconds}")
+    video_id = run["job"].video_id
+    assert services.catalog.get_video(video_id)["status"] == "ready"
+    services.storage.download_tree(layout.version_prefix(video_id, 1), str(tmp_path / "out"))
+    hls_dir = tmp_path / "out" / "hls"
+    master = m3u8.load(str(hls_dir / "master.m3u8"))
+    group = [(m.type, m.group_id, m.language, m.name, m.default, m.autoselect, m.uri) for m in master.media]
+    assert group == [("AUDIO", "aud", "fr", "Français", "YES", "YES", None),
+                     ("AUDIO", "aud", "en", "English", "NO", "YES", "audio/en/index.m3u8")]
+    assert {p.stream_info.audio for p in master.playlists} == {"aud"}
+    assert _mean_volume(hls_dir / "360p" / "index.m3u8") > -35  # the loud French track (-26 dB), muxed
+    english = hls_dir / "audio" / "en" / "index.m3u8"
+    assert _mean_volume(english) < -40  # the quiet English track (-50 dB), on its own
+    playlist = m3u8.load(str(english))
+    assert playlist.target_duration == m3u8.load(str(hls_dir / "360p" / "index.m3u8")).target_duration
+    assert sum(s.duration for s in playlist.segments) == pytest.approx(14.0, abs=0.1)
+    for segment in playlist.segments:
+        assert _packets(english.parent / segment.uri, "a"), segment.uri
+    events = {e["kind"]: e for e in services.catalog.get_events(video_id)}
+    assert "audio_tracks" in events
