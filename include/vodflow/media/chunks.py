@@ -21,10 +21,13 @@ import math
 import os
 from dataclasses import asdict, dataclass
 from fractions import Fraction
+from pathlib import Path
 from typing import Any
 
 import ffmpeg
 
+from vodflow import errors
+from vodflow.errors import BadInput
 from vodflow.media.encode import ExtraOutputs, alternate_audio_outputs, measure_output, split_picture
 from vodflow.media.ffmpeg import (
     FILE_PROTOCOLS,
@@ -43,6 +46,7 @@ from vodflow.media.ffmpeg import (
 )
 from vodflow.media.hls import MeasuredRendition
 from vodflow.media.ladder import Rendition
+from vodflow.media.mpegts import index_segment
 from vodflow.media.probe import SourceInfo
 from vodflow.media.process import run_ffmpeg
 from vodflow.media.tracks import AlternateAudio
@@ -175,10 +179,25 @@ def encode_chunk(src: str, work_dir: str, source: SourceInfo, chunk: Chunk, rend
         raise classify_failure(result, work_dir)
     log.info("%s: %s in %.1f s", chunk.label, ", ".join(r.name for r in renditions), result.elapsed)
     files = {r.name: chunk_file(work_dir, chunk, r.name) for r in renditions}
-    for path in files.values():  # a chunk past the end of a truncated source has no frames: say so in the join
+    for path in files.values():
         if not os.path.exists(path):
             open(path, "wb").close()
+    check_chunk_complete(files[renditions[0].name], source, chunk, renditions[0].fps, settings)
     return files
+
+
+def check_chunk_complete(path: str, source: SourceInfo, chunk: Chunk, fps: str, settings: EncoderSettings) -> None:
+    """A chunk short of frames was read from a truncated (or cut-off) source: say so here, where the task can
+    still confirm it from a downloaded copy, not only in the join. A chunk before the last must hold exactly
+    its frames; the last may end up to one segment early (like ``check_complete``)."""
+    made = len(index_segment(Path(path).read_bytes()).pes) if os.path.getsize(path) else 0
+    rate = Fraction(fps)
+    expected = chunk.frames if chunk.frames is not None else math.floor(source.picture_end * rate) - chunk.first_frame
+    tolerance = 0 if chunk.frames is not None else min(max(1.0, 0.02 * source.picture_end),
+                                                       settings.segment_seconds) * rate
+    if expected - made > tolerance:
+        raise BadInput(errors.UNREADABLE, f"{chunk.label} has {made} of its {expected} frames: the file is truncated "
+                       "(an interrupted upload?) or corrupt.")
 
 
 def encode_audio(src: str, work_dir: str, source: SourceInfo, bitrates: list[int],

@@ -175,9 +175,12 @@ def measure_output(out_dir: str, rendition: Rendition) -> MeasuredRendition:
                              segments=segments, iframes=iframes)
 
 
-def check_complete(decoded: float, duration: float) -> None:
-    """Refuse an encode that is shorter than its source: the upload is truncated or corrupt."""
-    if duration - decoded > max(1.0, 0.02 * duration):
+def check_complete(decoded: float, duration: float, segment_seconds: float = 6.0) -> None:
+    """Refuse an encode that is shorter than its source: the upload is truncated or corrupt.
+
+    The tolerance is absolute: 2 % of a short video, never more than one segment (2 % of a 2 h upload would let
+    a truncated one through 2 minutes short)."""
+    if duration - decoded > min(max(1.0, 0.02 * duration), segment_seconds):
         raise BadInput(errors.UNREADABLE, f"Only {decoded:.1f} s of the {duration:.1f} s video could be decoded; "
                        "the file is truncated (an interrupted upload?) or corrupt.")
 
@@ -222,7 +225,7 @@ def _run_and_measure(args: list[str], src: str, scratch: str, source: SourceInfo
         raise_if_disk_full(scratch)
         raise
     try:
-        check_complete(min(m.duration for m in measured), source.picture_end)
+        check_complete(min(m.duration for m in measured), source.picture_end, settings.segment_seconds)
     except BadInput:
         raise_if_disk_full(scratch)  # a short output on a full disk is the machine's fault
         raise

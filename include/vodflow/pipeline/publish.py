@@ -104,7 +104,8 @@ def join_chunks(services: Services, job: Job, plan: EncodePlan, results: list[Wo
             measured = join_rendition([local(r.keys[rendition.name]) for r in chunks],
                                       local(audio[str(rendition.audio_kbps)]) if rendition.audio_kbps else None,
                                       str(out_dir), rendition, services.settings.encoder)
-            check_complete(measured.duration, plan.duration)  # chunks past a truncated end come out empty
+            # Chunks past a truncated end come out empty.
+            check_complete(measured.duration, plan.duration, services.settings.encoder.segment_seconds)
             services.storage.upload_tree(str(out_dir), f"{layout.hls_prefix(job.video_id, job.version)}"
                                          f"{rendition.name}/", exclude=("index.m3u8",))
             services.catalog.rendition_done(job.video_id, job.version, rendition.name, codecs=measured.codecs,

@@ -8,7 +8,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
@@ -38,6 +38,7 @@ from vodflow.pipeline.work import (
 )
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def transcode(job: Job, probed: SourceInfo, plan: EncodePlan, item: WorkItem,
@@ -81,14 +82,7 @@ def encode_whole_video(services: Services, job: Job, probed: SourceInfo, plan: E
     try:
         # Read the source as it is encoded: no wait for a download, no copy of a huge upload on the worker
         # (a download first was no faster even for a 46 MB source: README, Speed).
-        try:
-            measured = encode(services.source_url(job, probed))
-        except BadInput as exc:
-            # Before blaming the upload, rule out the network: encode again from a downloaded copy.
-            log.warning("Streamed encode says %s; confirming from a local copy", exc.code)
-            with shared_source(services.scratch(job) / "source",
-                               lambda path: services.storage.download(job.location, path)) as local:
-                measured = encode(local)
+        measured = confirmed(services, job, probed, encode)
         audio = audio_group_of(probed, [measure_audio(hls_dir, a) for a in alternates])
         started = time.monotonic()
         keys = services.storage.upload_tree(hls_dir, layout.hls_prefix(job.video_id, job.version),
@@ -104,6 +98,19 @@ def encode_whole_video(services: Services, job: Job, probed: SourceInfo, plan: E
         shutil.rmtree(workdir, ignore_errors=True)
 
 
+def confirmed(services: Services, job: Job, probed: SourceInfo, encode: Callable[[str], T]) -> T:
+    """``encode(source)`` streamed from a presigned URL; when that says the upload is bad, once more from a
+    downloaded copy before it is blamed: a network read that broke off (or a URL that expired) is not a corrupt
+    file. Every kind of work item reads its source through this."""
+    try:
+        return encode(services.source_url(job, probed))
+    except BadInput as exc:
+        log.warning("Streamed encode says %s; confirming from a local copy", exc.code)
+        with shared_source(services.scratch(job) / "source",
+                           lambda path: services.storage.download(job.location, path)) as local:
+            return encode(local)
+
+
 def encode_chunk_of_video(services: Services, job: Job, probed: SourceInfo, plan: EncodePlan,
                           item: ChunkOfVideo) -> ChunkResult:
     """One chunk of the source for every rendition (decoded once), and the pictures in it; the pieces are parked
@@ -112,13 +119,17 @@ def encode_chunk_of_video(services: Services, job: Job, probed: SourceInfo, plan
     services.catalog.renditions_progress_at_least(job.video_id, job.version, names, 0)
     workdir = str(work_dir(services.scratch(job), f"chunk{chunk.index:03d}"))
     pictures_dir = os.path.join(workdir, "thumbs")
-    os.makedirs(pictures_dir)
+
+    def encode(src: str) -> dict[str, str]:
+        shutil.rmtree(workdir, ignore_errors=True)
+        os.makedirs(pictures_dir)
+        return encode_chunk(src, workdir, probed, chunk, list(plan.renditions), services.settings.encoder,
+                            extra_outputs=lambda video: picture_outputs(video, plan.pictures, pictures_dir,
+                                                                        first_frame=chunk.first_frame,
+                                                                        frames=chunk.frames))
+
     try:
-        pieces = encode_chunk(
-            services.source_url(job, probed), workdir, probed, chunk, list(plan.renditions),
-            services.settings.encoder,
-            extra_outputs=lambda video: picture_outputs(video, plan.pictures, pictures_dir,
-                                                        first_frame=chunk.first_frame, frames=chunk.frames))
+        pieces = confirmed(services, job, probed, encode)
         keys = services.park(job, pieces)
         pictures = _upload_pictures(services, job, pictures_dir)
         done = sum(1 for key in services.storage.list_keys(layout.chunks_prefix(job.video_id, job.version))
@@ -134,9 +145,13 @@ def encode_whole_audio(services: Services, job: Job, probed: SourceInfo, plan: E
     """The whole audio track, once per AAC bitrate."""
     workdir = str(work_dir(services.scratch(job), "audio"))
     alternates = alternate_audio(probed.audio_tracks)
+
+    def encode(src: str) -> dict[int, str]:
+        shutil.rmtree(workdir, ignore_errors=True)
+        return encode_audio(src, workdir, probed, plan.audio_bitrates, services.settings.encoder, alternates)
+
     try:
-        tracks = encode_audio(services.source_url(job, probed), workdir, probed, plan.audio_bitrates,
-                              services.settings.encoder, alternates)
+        tracks = confirmed(services, job, probed, encode)
         hls_dir = os.path.join(workdir, "hls")
         audio = audio_group_of(probed, [measure_audio(hls_dir, a) for a in alternates])
         if audio:  # the alternate renditions go straight to their place in the version

@@ -163,3 +163,16 @@ def test_a_video_clock_that_restarts_is_measured_packet_by_packet():
     # B-frames: PTS out of order but DTS steady is no jump.
     reordered = ["6000,0,3000", "3000,3000,3000", "12000,6000,3000", "9000,9000,3000"]  # pts,dts,duration
     assert parse_packet_timestamps(reordered, Fraction(1, 90000)).jumps == 0
+
+
+def test_a_truncated_long_upload_is_caught_within_one_segment():
+    """2 % of 600 s would let an upload 8 s short through; the tolerance is one segment at most."""
+    from vodflow.errors import BadInput
+    from vodflow.media.encode import check_complete
+
+    check_complete(594.5, 600.0)  # within a segment
+    with pytest.raises(BadInput):
+        check_complete(592.0, 600.0)
+    check_complete(29.5, 30.0)  # a short video keeps its 1 s
+    with pytest.raises(BadInput):
+        check_complete(28.5, 30.0)
