@@ -61,7 +61,7 @@ def test_the_player_lists_both_audio_tracks_and_switches(tmp_path):
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        result = subprocess.run(["node", str(BROWSER_DIR / "audio.mjs"),  # noqa: S603, S607
+        result = subprocess.run(["node", str(BROWSER_DIR / "audio.mjs"),  # noqa: S603
                                  f"http://127.0.0.1:{server.server_port}/index.html"],
                                 cwd=BROWSER_DIR, capture_output=True, text=True, timeout=120, check=False)
     finally:
