@@ -82,3 +82,47 @@ def alternate_audio(tracks: tuple[AudioTrack, ...]) -> list[AlternateAudio]:
         taken.add(name)
         alternates.append(AlternateAudio(name=name, track=track))
     return alternates
+
+
+@dataclass(frozen=True)
+class SubtitleTrack:
+    index: int  # position among the source's subtitle streams (ffmpeg's ``s:N``)
+    codec: str
+    language: str
+    title: str
+
+    @property
+    def text(self) -> bool:
+        """Text subtitles can become WebVTT; bitmap ones (PGS, DVB) cannot."""
+        return self.codec in TEXT_SUBTITLE_CODECS
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+TEXT_SUBTITLE_CODECS = {"subrip", "srt", "ass", "ssa", "mov_text", "webvtt", "text", "microdvd", "subviewer"}
+
+
+def parse_subtitle_tracks(streams: list[dict[str, Any]]) -> tuple[SubtitleTrack, ...]:
+    tracks = []
+    for index, stream in enumerate(s for s in streams if s.get("codec_type") == "subtitle"):
+        tags = {k.lower(): v for k, v in (stream.get("tags") or {}).items()}
+        language = language_tag(tags.get("language"))
+        title = str(tags.get("title") or "").strip() or LANGUAGE_NAMES.get(language, f"Subtitles {index + 1}")
+        tracks.append(SubtitleTrack(index=index, codec=str(stream.get("codec_name") or "unknown"),
+                                    language=language, title=title[:64]))
+    return tuple(tracks)
+
+
+def unique_names(languages: list[str]) -> list[str]:
+    """Folder names by language, ``en``, ``en-2``, … in order."""
+    taken: set[str] = set()
+    names = []
+    for language in languages:
+        name, n = language, 1
+        while name in taken:
+            n += 1
+            name = f"{language}-{n}"
+        taken.add(name)
+        names.append(name)
+    return names

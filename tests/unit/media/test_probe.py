@@ -153,7 +153,7 @@ def test_a_video_clock_that_restarts_is_measured_packet_by_packet():
     """Two 5 s captures at 30 fps in one TS (90 kHz): the clock jumps back once; the video lasts 10 s."""
     from fractions import Fraction
 
-    from vodflow.media.probe import parse_packet_timestamps
+    from vodflow.media.timestamps import parse_packet_timestamps
 
     capture = [f"{126000 + 3000 * i},{126000 + 3000 * i},3000," for i in range(150)]
     scan = parse_packet_timestamps([*capture, "", *capture], Fraction(1, 90000))
