@@ -24,6 +24,7 @@ SOURCE_PATTERN = (
 )
 VIDEO_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
 TITLE_PATTERN = r"^[^\x00-\x1f\x7f]*$"
+LANGUAGE_PATTERN = r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$"  # a BCP 47 tag (HLS LANGUAGE)
 
 SCHEMAS: dict[str, dict[str, Any]] = {
     "source": {
@@ -71,6 +72,23 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "description": "Optional. Encode in chunks of about this many seconds, in parallel (0: never). Default: "
                        "chunk_seconds for sources longer than chunk_threshold_seconds.",
     },
+    "captions": {
+        "type": ["null", "array"],
+        "maxItems": 20,
+        "items": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["source", "language"],
+            "properties": {
+                "source": {"type": "string", "pattern": SOURCE_PATTERN, "minLength": 8, "maxLength": 1100},
+                "language": {"type": "string", "pattern": LANGUAGE_PATTERN},
+                "name": {"type": "string", "maxLength": 64, "pattern": TITLE_PATTERN},
+            },
+        },
+        "title": "Captions",
+        "description": "Optional. Sidecar caption files, SRT or WebVTT, published as WebVTT subtitle renditions: "
+                       '[{"source": "s3://bucket/talk.en.srt", "language": "en", "name"?: "English"}].',
+    },
     "callback_url": {
         "type": ["null", "string"],
         "pattern": r"^https?://[^\s]+$",
@@ -80,7 +98,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     },
 }
 DEFAULTS: dict[str, Any] = {"video_id": None, "title": None, "ladder": "default", "adaptive": None,
-                            "chunk_seconds": None, "callback_url": None}
+                            "chunk_seconds": None, "captions": None, "callback_url": None}
 
 # A re-run (retry, reprocess) is the same video from the same upload: these two are never changed by one.
 FIXED_ON_RERUN = ("source", "video_id")

@@ -158,3 +158,34 @@ def make_two_language_sample(path: str, duration: float = 14.0) -> str:
             "-disposition:a:0", "0", "-disposition:a:1", "default", path]
     subprocess.run(args, check=True)  # noqa: S603 - fixed argument list
     return path
+
+
+SAMPLE_SRT = """1
+00:00:01,000 --> 00:00:02,500
+Hello, <i>world</i>.
+
+2
+00:00:05,500 --> 00:00:07,250
+A cue across the 6 s segment boundary.
+
+3
+00:00:10,000 --> 00:00:11,000
+The last one.
+"""
+
+
+def make_subtitled_sample(path: str, duration: float = 14.0, srt: str = SAMPLE_SRT) -> str:
+    """An MKV with a picture, a sound and an English SRT subtitle track."""
+    subs = f"{path}.srt"
+    with open(subs, "w", encoding="utf-8") as out:
+        out.write(srt)
+    try:
+        subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y",  # noqa: S603
+                        "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30,noise=alls=4:allf=t",
+                        "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-i", subs,
+                        "-map", "0:v", "-map", "1:a", "-map", "2:s", "-t", f"{duration}", "-c:v", "libx264",
+                        "-preset", "ultrafast", "-g", "60", "-pix_fmt", "yuv420p", "-c:a", "aac", "-c:s", "srt",
+                        "-metadata:s:s:0", "language=eng", path], check=True)
+    finally:
+        os.remove(subs)
+    return path

@@ -28,7 +28,13 @@ import ffmpeg
 
 from vodflow import errors
 from vodflow.errors import BadInput
-from vodflow.media.encode import ExtraOutputs, alternate_audio_outputs, measure_output, split_picture
+from vodflow.media.encode import (
+    ExtraOutputs,
+    alternate_audio_outputs,
+    measure_output,
+    split_picture,
+    subtitle_outputs,
+)
 from vodflow.media.ffmpeg import (
     FILE_PROTOCOLS,
     STRIP_METADATA,
@@ -133,8 +139,8 @@ def build_chunk_command(src: str, work_dir: str, source: SourceInfo, chunk: Chun
 
 
 def build_audio_command(src: str, work_dir: str, source: SourceInfo, bitrates: list[int],
-                        alternates: list[AlternateAudio] | None = None, settings: EncoderSettings | None = None
-                        ) -> list[str]:
+                        alternates: list[AlternateAudio] | None = None, settings: EncoderSettings | None = None,
+                        subtitles: bool = False) -> list[str]:
     """The whole audio track, encoded once per AAC bitrate (decoded once), on the video's timeline: MPEG-TS
     shifted by the same ``TS_BASE`` as the chunks, so the join lays both side by side as they were in the
     source."""
@@ -147,6 +153,8 @@ def build_audio_command(src: str, work_dir: str, source: SourceInfo, bitrates: l
     # The other audio tracks: audio-only HLS renditions, as an unchunked encode makes them (``work_dir/hls``).
     outputs += alternate_audio_outputs(stream, source, os.path.join(work_dir, "hls"), alternates or [],
                                        settings or EncoderSettings())
+    if subtitles:  # this task reads the whole source: the text subtitle tracks come from here too
+        outputs += subtitle_outputs(stream, work_dir, list(source.subtitle_tracks))
     return ffmpeg_command(ffmpeg.merge_outputs(*outputs))
 
 
@@ -201,11 +209,12 @@ def check_chunk_complete(path: str, source: SourceInfo, chunk: Chunk, fps: str, 
 
 
 def encode_audio(src: str, work_dir: str, source: SourceInfo, bitrates: list[int],
-                 settings: EncoderSettings, alternates: list[AlternateAudio] | None = None) -> dict[int, str]:
+                 settings: EncoderSettings, alternates: list[AlternateAudio] | None = None,
+                 subtitles: bool = False) -> dict[int, str]:
     """The main track once per bitrate (for the join), and the alternate tracks' HLS renditions in
     ``work_dir/hls/audio/<name>/``."""
     os.makedirs(work_dir, exist_ok=True)
-    result = run_ffmpeg(build_audio_command(src, work_dir, source, bitrates, alternates, settings),
+    result = run_ffmpeg(build_audio_command(src, work_dir, source, bitrates, alternates, settings, subtitles),
                         duration=source.duration,
                         timeout=settings.timeout_for(source.duration), redact=src if "://" in src else None)
     if result.returncode != 0:

@@ -37,7 +37,7 @@ from vodflow.media.ladder import Rendition
 from vodflow.media.mpegts import PTS_HZ, avc_codec_string, index_segment
 from vodflow.media.probe import SourceInfo
 from vodflow.media.process import run_ffmpeg
-from vodflow.media.tracks import ALTERNATE_AUDIO_KBPS, AlternateAudio, main_track
+from vodflow.media.tracks import ALTERNATE_AUDIO_KBPS, AlternateAudio, SubtitleTrack, main_track
 
 log = logging.getLogger(__name__)
 # Adds outputs fed from one branch of the decoded, normalised, constant-rate picture (e.g. the thumbnails).
@@ -114,9 +114,22 @@ def audio_group_of(source: SourceInfo, measured: list[MeasuredAudio]) -> tuple[M
     return (MeasuredAudio(name="main", language=main.language, title=main.title), *measured)
 
 
+def subtitle_outputs(stream: ffmpeg.nodes.FilterableStream, out_dir: str, tracks: list[SubtitleTrack]
+                     ) -> list[ffmpeg.nodes.OutputStream]:
+    """Each text subtitle track converted to one WebVTT file (``subs-<index>.vtt``) on the video's timeline;
+    ``subtitles`` segments them once the video's segments are known."""
+    return [stream[f"s:{t.index}"].output(os.path.join(out_dir, subtitle_file(t)), **{"c:s": "webvtt"}, f="webvtt")
+            for t in tracks if t.text]
+
+
+def subtitle_file(track: SubtitleTrack) -> str:
+    return f"subs-{track.index}.vtt"
+
+
 def build_multi_encode_command(src: str, out_root: str, source: SourceInfo, renditions: list[Rendition],
                                settings: EncoderSettings, extra_outputs: ExtraOutputs | None = None,
-                               alternates: list[AlternateAudio] | None = None) -> list[str]:
+                               alternates: list[AlternateAudio] | None = None,
+                               subtitles: tuple[str, list[SubtitleTrack]] | None = None) -> list[str]:
     """One ffmpeg that decodes the source once and encodes every rendition (into ``out_root/<name>/``).
 
     ``extra_outputs`` may add outputs fed from the same decoded picture (the poster and thumbnails);
@@ -138,6 +151,8 @@ def build_multi_encode_command(src: str, out_root: str, source: SourceInfo, rend
         outputs.append(ffmpeg.output(*streams, os.path.join(out_dir, "index.m3u8"),
                                      **output_options(rendition, settings, out_dir)))
     outputs += alternate_audio_outputs(stream, source, out_root, alternates or [], settings)
+    if subtitles:
+        outputs += subtitle_outputs(stream, *subtitles)
     return ffmpeg_command(ffmpeg.merge_outputs(*outputs))
 
 
@@ -172,7 +187,7 @@ def measure_output(out_dir: str, rendition: Rendition) -> MeasuredRendition:
     codecs = f"{codec},{AAC_LC}" if rendition.audio_kbps else codec
     return MeasuredRendition(name=rendition.name, width=rendition.width, height=rendition.height,
                              frame_rate=rendition.fps, codecs=codecs, video_codec=codec,
-                             segments=segments, iframes=iframes)
+                             segments=segments, iframes=iframes, first_pts=first_pts)
 
 
 def check_complete(decoded: float, duration: float, segment_seconds: float = 6.0) -> None:
@@ -188,13 +203,15 @@ def check_complete(decoded: float, duration: float, segment_seconds: float = 6.0
 def encode_renditions(src: str, out_root: str, source: SourceInfo, renditions: list[Rendition],
                       settings: EncoderSettings, on_progress: Callable[[float], None] | None = None,
                       extra_outputs: ExtraOutputs | None = None,
-                      alternates: list[AlternateAudio] | None = None) -> list[MeasuredRendition]:
+                      alternates: list[AlternateAudio] | None = None,
+                      subtitles: tuple[str, list[SubtitleTrack]] | None = None) -> list[MeasuredRendition]:
     """Every rendition from one decode of the source (into ``out_root/<name>/``), each measured; the alternate
     audio renditions too (``measure_audio`` reads them back)."""
     outputs = [(os.path.join(out_root, r.name), r) for r in renditions]
     for out_dir, _ in outputs:
         os.makedirs(out_dir, exist_ok=True)
-    args = build_multi_encode_command(src, out_root, source, renditions, settings, extra_outputs, alternates)
+    args = build_multi_encode_command(src, out_root, source, renditions, settings, extra_outputs, alternates,
+                                      subtitles)
     return _run_and_measure(args, src, out_root, source, outputs, settings, on_progress)
 
 

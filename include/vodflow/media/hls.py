@@ -22,6 +22,7 @@ MASTER_PLAYLIST = "master.m3u8"
 # the best one whose peak still fits a modest connection.
 START_VARIANT_MAX_BPS = 2_500_000
 AUDIO_GROUP = "aud"
+SUBTITLE_GROUP = "subs"
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,7 @@ class MeasuredRendition:
     video_codec: str  # e.g. "avc1.64001f"
     segments: list[Segment]
     iframes: list[IFrame] = field(default_factory=list)
+    first_pts: int = 0  # 90 kHz PTS of the first frame: WebVTT's X-TIMESTAMP-MAP ties local time 0 to it
 
     @property
     def playlist_uri(self) -> str:
@@ -105,6 +107,20 @@ class MeasuredAudio:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> MeasuredAudio:
         return cls(**{**data, "segments": [Segment(**s) for s in data.get("segments", [])]})
+
+
+@dataclass
+class MeasuredSubtitles:
+    """A WebVTT subtitle rendition under ``subs/<name>/``, segmented on the video's segments."""
+
+    name: str
+    language: str
+    title: str
+    segments: list[Segment] = field(default_factory=list)
+
+    @property
+    def playlist_uri(self) -> str:
+        return f"subs/{self.name}/{MEDIA_PLAYLIST}"
 
 
 def round_half_up(value: float) -> int:
@@ -203,8 +219,14 @@ def audio_group(audio: list[MeasuredAudio]) -> list[m3u8.Media]:
             for a in sorted(audio, key=lambda a: not a.in_variants)]
 
 
-def master_playlist(renditions: list[MeasuredRendition], target: int, audio: list[MeasuredAudio] | None = None
-                    ) -> str:
+def subtitle_group(subtitles: list[MeasuredSubtitles]) -> list[m3u8.Media]:
+    """``EXT-X-MEDIA TYPE=SUBTITLES`` for each subtitle rendition: offered, never forced on."""
+    return [m3u8.Media(uri=s.playlist_uri, type="SUBTITLES", group_id=SUBTITLE_GROUP, language=s.language,
+                       name=s.title, default="NO", autoselect="YES") for s in subtitles]
+
+
+def master_playlist(renditions: list[MeasuredRendition], target: int, audio: list[MeasuredAudio] | None = None,
+                    subtitles: list[MeasuredSubtitles] | None = None) -> str:
     """Multivariant playlist; every variant has measured BANDWIDTH/AVERAGE-BANDWIDTH, CODECS, RESOLUTION, FRAME-RATE.
 
     With alternate audio, every variant names the one audio group, and its bandwidths add the costliest alternate
@@ -218,7 +240,8 @@ def master_playlist(renditions: list[MeasuredRendition], target: int, audio: lis
     playlist.version = 4 if any(r.iframes for r in renditions) else 3
     playlist.is_independent_segments = True
     group = audio_group(audio) if alternates else []
-    for media in group:
+    captions = subtitle_group(subtitles or [])
+    for media in group + captions:
         playlist.add_media(media)
     for name in order_variants(list(stats.values())):
         rendition, stat = by_name[name], stats[name]
@@ -231,8 +254,10 @@ def master_playlist(renditions: list[MeasuredRendition], target: int, audio: lis
         }
         if group:
             stream_info["audio"] = AUDIO_GROUP
-        playlist.add_playlist(m3u8.Playlist(uri=rendition.playlist_uri, stream_info=stream_info, media=group,
-                                            base_uri=None))
+        if captions:
+            stream_info["subtitles"] = SUBTITLE_GROUP
+        playlist.add_playlist(m3u8.Playlist(uri=rendition.playlist_uri, stream_info=stream_info,
+                                            media=group + captions, base_uri=None))
     for rendition in sorted(renditions, key=lambda r: stats[r.name].bandwidth):
         if not rendition.iframes:
             continue
@@ -250,8 +275,8 @@ def master_playlist(renditions: list[MeasuredRendition], target: int, audio: lis
     return _with_trailing_newline(playlist.dumps())
 
 
-def render_playlists(renditions: list[MeasuredRendition], audio: list[MeasuredAudio] | None = None
-                     ) -> tuple[int, dict[str, str]]:
+def render_playlists(renditions: list[MeasuredRendition], audio: list[MeasuredAudio] | None = None,
+                     subtitles: list[MeasuredSubtitles] | None = None) -> tuple[int, dict[str, str]]:
     """(target duration, {path relative to the hls/ folder: playlist text}) with master.m3u8 last."""
     alternates = [a for a in audio or [] if not a.in_variants]
     target = target_duration([s.duration for r in renditions for s in r.segments]
@@ -260,9 +285,9 @@ def render_playlists(renditions: list[MeasuredRendition], audio: list[MeasuredAu
     for rendition in renditions:
         files[rendition.playlist_uri] = media_playlist(rendition.segments, target)
         files[rendition.iframe_playlist_uri] = iframe_playlist(rendition.iframes, target)
-    for track in alternates:
+    for track in [*alternates, *(subtitles or [])]:
         files[track.playlist_uri] = media_playlist(track.segments, target)
-    files[MASTER_PLAYLIST] = master_playlist(renditions, target, audio)
+    files[MASTER_PLAYLIST] = master_playlist(renditions, target, audio, subtitles)
     return target, files
 
 

@@ -79,7 +79,8 @@ def parse_captions(text: str) -> list[Cue]:
             i += 1
         cues.append(Cue(start, end, "\n".join(payload)))
     if not cues:
-        raise CaptionError(len(lines), "the file has no cues")
+        raise CaptionError(max((n + 1 for n, text in enumerate(lines) if text.strip()), default=1),
+                           "the file has no cues")
     return sorted(cues, key=lambda c: (c.start, c.end))
 
 

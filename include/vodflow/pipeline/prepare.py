@@ -47,6 +47,8 @@ def register(params: dict[str, Any], run_id: str, services: Services) -> Job:
     try:
         location = parse_source_uri(raw_source)
         resolve_rungs(ladder)
+        for caption in params.get("captions") or []:  # sidecar captions obey the same source rules
+            parse_source_uri(str(caption.get("source") or ""))
     except ValueError as exc:
         problem = str(exc)
         location = S3Location("invalid", raw_source[:200] or "empty")
@@ -65,7 +67,7 @@ def register(params: dict[str, Any], run_id: str, services: Services) -> Job:
               etag=info.etag if info else "", size=info.size if info else 0,
               title=params.get("title") or layout.title_from_key(location.key), ladder=ladder,
               callback_url=params.get("callback_url"), adaptive=bool(adaptive),
-              chunk_seconds=params.get("chunk_seconds"))
+              chunk_seconds=params.get("chunk_seconds"), captions=params.get("captions") or None)
     version = services.catalog.register(
         video_id=job.video_id, source_uri=job.source_uri, etag=job.etag, size=job.size, title=job.title,
         run_id=run_id, ladder_version=LADDER_VERSION, uploaded_at=info.last_modified if info else None,
@@ -112,6 +114,11 @@ def plan_work(services: Services, job: Job, probed: SourceInfo) -> tuple[EncodeP
     if chunk_seconds is None:
         long = probed.duration > services.settings.chunk_threshold_seconds
         chunk_seconds = services.settings.chunk_seconds if long else 0
+    skipped = [t for t in probed.subtitle_tracks if not t.text]
+    if skipped:  # bitmap subtitles (PGS, DVB) are pictures: no WebVTT can carry them
+        services.catalog.add_event(job.video_id, "subtitles_skipped", tracks=[
+            {"index": t.index, "codec": t.codec, "language": t.language,
+             "reason": f"{t.codec} subtitles are bitmaps; only text subtitles become WebVTT"} for t in skipped])
     if probed.discontinuous:  # a seek by time is ambiguous when the clock restarts: one continuous encode
         services.catalog.add_event(job.video_id, "warning", message="The source's timestamps jump (e.g. two "
                                    "recordings in one file); it is encoded in one piece with continuous timestamps.")

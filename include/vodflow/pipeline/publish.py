@@ -23,6 +23,7 @@ from vodflow.media.ladder import LADDER_VERSION
 from vodflow.media.thumbnails import POSTER
 from vodflow.pipeline.failures import notify
 from vodflow.pipeline.services import Job, Services
+from vodflow.pipeline.subtitles import publish_subtitles
 from vodflow.pipeline.work import AudioResult, ChunkResult, EncodePlan, WholeVideoResult, WorkResult, result_from_dict
 
 log = logging.getLogger(__name__)
@@ -39,7 +40,11 @@ def publish(job: Job, plan: EncodePlan, results: list[WorkResult], services: Ser
         renditions = [m for r in results if isinstance(r, WholeVideoResult) for m in r.measured]
     pictures = {key for r in results for key in r.pictures}
     audio = next((list(r.audio) for r in results if isinstance(r, WholeVideoResult | AudioResult) and r.audio), [])
-    target, playlists = hls.render_playlists(renditions, audio)
+    embedded = [t for r in results if isinstance(r, WholeVideoResult | AudioResult) for t in r.subtitles]
+    subtitles = publish_subtitles(services, job, renditions, embedded)
+    if plan.chunks or embedded:  # the parked pieces (chunks, audio, WebVTT) are no longer needed
+        services.storage.delete_prefix(layout.chunks_prefix(job.video_id, job.version))
+    target, playlists = hls.render_playlists(renditions, audio, subtitles)
     if audio:  # the UI lists what a viewer can choose
         services.catalog.add_event(job.video_id, "audio_tracks", tracks=[
             {"name": a.title, "language": a.language, "default": a.in_variants} for a in audio])
@@ -112,7 +117,6 @@ def join_chunks(services: Services, job: Job, plan: EncodePlan, results: list[Wo
                                             bytes_=measured.bytes, segments=len(measured.segments))
             measured_all.append(measured)
             shutil.rmtree(out_dir, ignore_errors=True)
-        services.storage.delete_prefix(layout.chunks_prefix(job.video_id, job.version))
         return measured_all
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

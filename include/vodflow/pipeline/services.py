@@ -33,6 +33,7 @@ class Job:
     callback_url: str | None = None
     adaptive: bool = False
     chunk_seconds: float | None = None  # None: the settings decide; 0: never chunk
+    captions: list[dict[str, str]] | None = None  # sidecar caption files: source, language, name?
 
     @property
     def location(self) -> S3Location:

@@ -16,7 +16,7 @@ from vodflow import layout
 from vodflow.catalog import is_disconnect
 from vodflow.errors import BadInput
 from vodflow.media.chunks import encode_audio, encode_chunk
-from vodflow.media.encode import audio_group_of, encode_renditions, measure_audio
+from vodflow.media.encode import audio_group_of, encode_renditions, measure_audio, subtitle_file
 from vodflow.media.hls import MeasuredRendition
 from vodflow.media.probe import SourceInfo
 from vodflow.media.process import Throttle
@@ -70,14 +70,16 @@ def encode_whole_video(services: Services, job: Job, probed: SourceInfo, plan: E
             _best_effort_progress(services, job, names, percent)
 
     alternates = alternate_audio(probed.audio_tracks)
+    subs_dir = os.path.join(workdir, "subs")
 
     def encode(src: str) -> list[MeasuredRendition]:
         shutil.rmtree(workdir, ignore_errors=True)
         os.makedirs(pictures_dir)
+        os.makedirs(subs_dir)
         return encode_renditions(src, hls_dir, probed, list(plan.renditions), services.settings.encoder,
                                  on_progress=report,
                                  extra_outputs=lambda video: picture_outputs(video, plan.pictures, pictures_dir),
-                                 alternates=alternates)
+                                 alternates=alternates, subtitles=(subs_dir, list(probed.subtitle_tracks)))
 
     try:
         # Read the source as it is encoded: no wait for a download, no copy of a huge upload on the worker
@@ -93,7 +95,8 @@ def encode_whole_video(services: Services, job: Job, probed: SourceInfo, plan: E
         for m in measured:
             services.catalog.rendition_done(job.video_id, job.version, m.name, codecs=m.codecs, bytes_=m.bytes,
                                             segments=len(m.segments))
-        return WholeVideoResult(measured=tuple(measured), pictures=tuple(pictures), audio=audio)
+        return WholeVideoResult(measured=tuple(measured), pictures=tuple(pictures), audio=audio,
+                                subtitles=_park_subtitles(services, job, probed, subs_dir))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
@@ -148,7 +151,8 @@ def encode_whole_audio(services: Services, job: Job, probed: SourceInfo, plan: E
 
     def encode(src: str) -> dict[int, str]:
         shutil.rmtree(workdir, ignore_errors=True)
-        return encode_audio(src, workdir, probed, plan.audio_bitrates, services.settings.encoder, alternates)
+        return encode_audio(src, workdir, probed, plan.audio_bitrates, services.settings.encoder, alternates,
+                            subtitles=True)
 
     try:
         tracks = confirmed(services, job, probed, encode)
@@ -157,7 +161,8 @@ def encode_whole_audio(services: Services, job: Job, probed: SourceInfo, plan: E
         if audio:  # the alternate renditions go straight to their place in the version
             services.storage.upload_tree(hls_dir, layout.hls_prefix(job.video_id, job.version),
                                          exclude=("index.m3u8",))
-        return AudioResult(keys=services.park(job, tracks), audio=audio)
+        return AudioResult(keys=services.park(job, tracks), audio=audio,
+                           subtitles=_park_subtitles(services, job, probed, workdir))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
@@ -168,6 +173,15 @@ HANDLERS: dict[type, Callable[[Services, Job, SourceInfo, EncodePlan, Any], Work
     ChunkOfVideo: encode_chunk_of_video,
     WholeAudio: encode_whole_audio,
 }
+
+
+def _park_subtitles(services: Services, job: Job, probed: SourceInfo, folder: str) -> tuple[dict[str, Any], ...]:
+    """The source's text subtitle tracks, converted to WebVTT by the encode, parked for ``publish`` to segment."""
+    found = {t.index: os.path.join(folder, subtitle_file(t)) for t in probed.subtitle_tracks if t.text}
+    found = {index: path for index, path in found.items() if os.path.exists(path)}
+    keys = services.park(job, found) if found else {}
+    return tuple({"language": t.language, "title": t.title, "key": keys[str(t.index)]}
+                 for t in probed.subtitle_tracks if str(t.index) in keys)
 
 
 def _best_effort_progress(services: Services, job: Job, names: list[str], percent: float) -> None:

@@ -127,16 +127,18 @@ class WholeVideoResult:
     measured: tuple[MeasuredRendition, ...]
     pictures: tuple[str, ...] = ()  # keys of the pictures this item uploaded
     audio: tuple[MeasuredAudio, ...] = ()  # the audio group (main track first), when there are other tracks
+    subtitles: tuple[dict[str, Any], ...] = ()  # the source's text subtitles as parked WebVTT: language, title, key
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "measured": [m.to_dict() for m in self.measured], "pictures": list(self.pictures),
-                "audio": [a.to_dict() for a in self.audio]}
+                "audio": [a.to_dict() for a in self.audio], "subtitles": list(self.subtitles)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> WholeVideoResult:
         return cls(measured=tuple(MeasuredRendition.from_dict(m) for m in data["measured"]),
                    pictures=tuple(data["pictures"]),
-                   audio=tuple(MeasuredAudio.from_dict(a) for a in data.get("audio", [])))
+                   audio=tuple(MeasuredAudio.from_dict(a) for a in data.get("audio", [])),
+                   subtitles=tuple(data.get("subtitles", [])))
 
 
 @dataclass(frozen=True)
@@ -159,14 +161,17 @@ class AudioResult:
     kind: ClassVar[str] = "audio"
     keys: dict[str, str] = field(default_factory=dict)  # AAC bitrate (kbps, as text) → parked track
     audio: tuple[MeasuredAudio, ...] = ()  # the audio group, as WholeVideoResult's
+    subtitles: tuple[dict[str, Any], ...] = ()  # as WholeVideoResult's
     pictures: ClassVar[tuple[str, ...]] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "keys": self.keys, "audio": [a.to_dict() for a in self.audio]}
+        return {"kind": self.kind, "keys": self.keys, "audio": [a.to_dict() for a in self.audio],
+                "subtitles": list(self.subtitles)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AudioResult:
-        return cls(keys=dict(data["keys"]), audio=tuple(MeasuredAudio.from_dict(a) for a in data.get("audio", [])))
+        return cls(keys=dict(data["keys"]), audio=tuple(MeasuredAudio.from_dict(a) for a in data.get("audio", [])),
+                   subtitles=tuple(data.get("subtitles", [])))
 
 
 WorkResult = WholeVideoResult | ChunkResult | AudioResult

@@ -347,3 +347,77 @@ def test_a_chunk_read_cut_off_is_confirmed_from_a_local_copy_and_succeeds(servic
     pipeline.publish(job, plan, results, services)
     video = services.catalog.get_video(job.video_id)
     assert (video["status"], video["duration"]) == ("ready", pytest.approx(24.0, abs=0.1))
+
+
+def _cues(folder: Path) -> tuple[set[tuple[str, str]], set[str]]:
+    """Every cue timing in a WebVTT rendition's segments, and their X-TIMESTAMP-MAP lines."""
+    timings, maps = set(), set()
+    for segment in sorted(folder.glob("seg_*.vtt")):
+        for line in segment.read_text().splitlines():
+            if "-->" in line:
+                start, _, end = line.partition(" --> ")
+                timings.add((start.strip(), end.strip()))
+            elif line.startswith("X-TIMESTAMP-MAP="):
+                maps.add(line)
+    return timings, maps
+
+
+@pytest.mark.parametrize("chunk_seconds", [0, 6])
+def test_text_subtitles_and_sidecar_captions_become_webvtt_renditions(services, tmp_path, chunk_seconds):
+    """An MKV with an SRT track, a sidecar WebVTT file and a broken sidecar SRT: two subtitle renditions whose cue
+    times are the sources', on the video's segments and its first PTS; the broken file is refused with its code
+    and line, and the video (with its pictures) is still published."""
+    import m3u8
+
+    from vodflow.devtools.samples import make_subtitled_sample
+
+    key = uuid.uuid4().hex[:6]
+    path = Path(make_subtitled_sample(str(tmp_path / "talk.mkv"), 14.0))
+    source = upload(services, path, f"uploads/{key}/talk.mkv")
+    vtt = tmp_path / "talk.fr.vtt"
+    vtt.write_text("WEBVTT\n\n00:00:02.000 --> 00:00:03.500\nBonjour.\n\nnote-2\n00:00:08.250 --> 00:00:12.000\n"
+                   "Deux segments.\n")
+    bad = tmp_path / "talk.de.srt"
+    bad.write_text("1\n00:00:01,000 --> 00:00:02,000\nGut.\n\n2\n00:00:03,000 -> 00:00:04,000\nKaputt.\n")
+    captions = [{"source": upload(services, vtt, f"uploads/{key}/talk.fr.vtt"), "language": "fr"},
+                {"source": upload(services, bad, f"uploads/{key}/talk.de.srt"), "language": "de"}]
+    run = run_all(services, {"source": source, "chunk_seconds": chunk_seconds, "ladder": ["360p", "240p"],
+                             "captions": captions}, f"run-subs-{chunk_seconds}")
+    video_id = run["job"].video_id
+    video = services.catalog.get_video(video_id)
+    assert video["status"] == "ready" and video["poster_uri"]
+    refused = [e["detail"] for e in services.catalog.get_events(video_id)
+               if e["kind"] == "warning" and e["detail"].get("code") == "invalid_captions"]
+    assert [(r["line"], r["source"]) for r in refused] == [(6, captions[1]["source"])]
+    services.storage.download_tree(layout.version_prefix(video_id, 1), str(tmp_path / "out"))
+    hls_dir = tmp_path / "out" / "hls"
+    master = m3u8.load(str(hls_dir / "master.m3u8"))
+    subs = [(m.type, m.group_id, m.language, m.name, m.uri) for m in master.media if m.type == "SUBTITLES"]
+    assert subs == [("SUBTITLES", "subs", "en", "English", "subs/en/index.m3u8"),
+                    ("SUBTITLES", "subs", "fr", "Français", "subs/fr/index.m3u8")]
+    assert {p.stream_info.subtitles for p in master.playlists} == {"subs"}
+    video_playlist = m3u8.load(str(hls_dir / "360p" / "index.m3u8"))
+    first_pts = round(float(_packets(hls_dir / "360p" / "seg_00000.ts", "v")[0]["pts_time"]) * 90000)
+    # The embedded track's cues are where the source file has them (its packets, from the file's start: ffmpeg put
+    # them 21 ms late when it muxed the sample, for AAC priming); sidecar files count from 0.
+    probed = json.loads(subprocess.run(["ffprobe", "-v", "error", "-select_streams", "s", "-show_entries",  # noqa: S603
+                                        "packet=pts_time,duration_time:format=start_time", "-of", "json", str(path)],
+                                       capture_output=True, text=True, check=True).stdout)
+    start = float(probed["format"]["start_time"])
+    source_cues = {(f"00:00:{float(c['pts_time']) - start:06.3f}",
+                    f"00:00:{float(c['pts_time']) + float(c['duration_time']) - start:06.3f}")
+                   for c in probed["packets"]}
+    assert len(source_cues) == 3
+    for name, expected in (("en", source_cues),
+                           ("fr", {("00:00:02.000", "00:00:03.500"), ("00:00:08.250", "00:00:12.000")})):
+        playlist = m3u8.load(str(hls_dir / "subs" / name / "index.m3u8"))
+        assert playlist.target_duration == video_playlist.target_duration
+        assert [s.duration for s in playlist.segments] == [s.duration for s in video_playlist.segments]
+        timings, maps = _cues(hls_dir / "subs" / name)
+        assert timings == expected
+        assert maps == {f"X-TIMESTAMP-MAP=MPEGTS:{first_pts},LOCAL:00:00:00.000"}
+    # A cue that spans a segment boundary is in both segments.
+    spanning = " --> ".join(sorted(source_cues)[1])  # 5.5 s to 7.25 s in the SRT
+    for segment in ("seg_00000.vtt", "seg_00001.vtt"):
+        assert spanning in (hls_dir / "subs" / "en" / segment).read_text()
+    assert not services.storage.list_keys(layout.chunks_prefix(video_id, 1))
