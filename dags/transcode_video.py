@@ -8,9 +8,9 @@ instead (one item per chunk, every rendition decoded once, plus one for the audi
 continuous renditions once every chunk is done.
 
 Trigger with conf `{"source": "s3://bucket/uploads/clip.mp4"}` (optional `video_id`, `title`, `ladder`,
-`adaptive`, `chunk_seconds`, `callback_url`). A bad conf is refused when the run is triggered. Bad input (not
-a video, truncated, too long, …) fails at once with its reason in the catalog and the UI; transient faults are
-retried with backoff.
+`adaptive`, `chunk_seconds`, `captions`, `callback_url`). A bad conf is refused when the run is triggered. Bad input
+(not a video, truncated, too long, …) fails at once with its reason in the catalog and the UI; transient faults
+are retried with backoff.
 The logic lives in `include/vodflow`; this file only wires it.
 """
 
