@@ -284,6 +284,8 @@ def test_every_audio_track_is_published_the_default_one_in_the_variants(services
     assert services.catalog.get_video(video_id)["status"] == "ready"
     services.storage.download_tree(layout.version_prefix(video_id, 1), str(tmp_path / "out"))
     hls_dir = tmp_path / "out" / "hls"
+    report = check_tree(hls_dir, expected_duration=14.0, expect_audio=True)  # bandwidths count the alternate
+    assert report.ok, report.summary()
     master = m3u8.load(str(hls_dir / "master.m3u8"))
     group = [(m.type, m.group_id, m.language, m.name, m.default, m.autoselect, m.uri) for m in master.media]
     assert group == [("AUDIO", "aud", "fr", "Français", "YES", "YES", None),
@@ -391,6 +393,8 @@ def test_text_subtitles_and_sidecar_captions_become_webvtt_renditions(services, 
     assert [(r["line"], r["source"]) for r in refused] == [(6, captions[1]["source"])]
     services.storage.download_tree(layout.version_prefix(video_id, 1), str(tmp_path / "out"))
     hls_dir = tmp_path / "out" / "hls"
+    report = check_tree(hls_dir, expected_duration=14.0, expect_audio=True)
+    assert report.ok, report.summary()
     master = m3u8.load(str(hls_dir / "master.m3u8"))
     subs = [(m.type, m.group_id, m.language, m.name, m.uri) for m in master.media if m.type == "SUBTITLES"]
     assert subs == [("SUBTITLES", "subs", "en", "English", "subs/en/index.m3u8"),
