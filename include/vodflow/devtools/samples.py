@@ -174,8 +174,8 @@ The last one.
 """
 
 
-def make_subtitled_sample(path: str, duration: float = 14.0, srt: str = SAMPLE_SRT) -> str:
-    """An MKV with a picture, a sound and an English SRT subtitle track."""
+def make_subtitled_sample(path: str, duration: float = 14.0, srt: str = SAMPLE_SRT, audio: bool = True) -> str:
+    """An MKV with a picture, a sound (unless ``audio`` is false) and an English SRT subtitle track."""
     subs = f"{path}.srt"
     with open(subs, "w", encoding="utf-8") as out:
         out.write(srt)
@@ -183,9 +183,9 @@ def make_subtitled_sample(path: str, duration: float = 14.0, srt: str = SAMPLE_S
         subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y",  # noqa: S603
                         "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30,noise=alls=4:allf=t",
                         "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-i", subs,
-                        "-map", "0:v", "-map", "1:a", "-map", "2:s", "-t", f"{duration}", "-c:v", "libx264",
-                        "-preset", "ultrafast", "-g", "60", "-pix_fmt", "yuv420p", "-c:a", "aac", "-c:s", "srt",
-                        "-metadata:s:s:0", "language=eng", path], check=True)
+                        "-map", "0:v", *(["-map", "1:a", "-c:a", "aac"] if audio else []), "-map", "2:s",
+                        "-t", f"{duration}", "-c:v", "libx264", "-preset", "ultrafast", "-g", "60",
+                        "-pix_fmt", "yuv420p", "-c:s", "srt", "-metadata:s:s:0", "language=eng", path], check=True)
     finally:
         os.remove(subs)
     return path

@@ -145,11 +145,11 @@ def build_audio_command(src: str, work_dir: str, source: SourceInfo, bitrates: l
     shifted by the same ``TS_BASE`` as the chunks, so the join lays both side by side as they were in the
     source."""
     stream = source_input(src)
-    branches = audio_track(stream, source).filter_multi_output("asplit", len(bitrates))
+    branches = audio_track(stream, source).filter_multi_output("asplit", len(bitrates)) if bitrates else None
     outputs = [branches.stream(i).output(audio_file(work_dir, kbps), **audio_codec_options(kbps), **STRIP_METADATA,
                                          vn=None, f="mpegts", output_ts_offset=f"{TS_BASE:.6f}", muxdelay=0,
                                          muxpreload=0)
-               for i, kbps in enumerate(bitrates)]
+               for i, kbps in enumerate(bitrates) if branches is not None]
     # The other audio tracks: audio-only HLS renditions, as an unchunked encode makes them (``work_dir/hls``).
     outputs += alternate_audio_outputs(stream, source, os.path.join(work_dir, "hls"), alternates or [],
                                        settings or EncoderSettings())

@@ -131,7 +131,7 @@ def plan_work(services: Services, job: Job, probed: SourceInfo) -> tuple[EncodeP
     if plan.chunks:
         services.catalog.add_event(job.video_id, "chunked", chunks=plan.chunks, seconds=chunks[1].start)
         log.info("Encoding in %d chunks of %g s", plan.chunks, chunks[1].start)
-    return plan, plan_items(plan, chunks, probed.has_audio)
+    return plan, plan_items(plan, chunks, probed.has_audio, any(t.text for t in probed.subtitle_tracks))
 
 
 def _adapt(services: Services, job: Job, probed: SourceInfo, ladder: Ladder) -> Ladder:

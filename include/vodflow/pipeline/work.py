@@ -111,13 +111,16 @@ def item_from_dict(data: dict[str, Any]) -> WorkItem:
     return _decode(ITEM_KINDS, data, "work item")
 
 
-def plan_items(plan: EncodePlan, chunks: list[Chunk], has_audio: bool) -> list[WorkItem]:
+def plan_items(plan: EncodePlan, chunks: list[Chunk], has_audio: bool, has_subtitles: bool = False
+               ) -> list[WorkItem]:
     """One item for the whole video, or one per chunk plus the audio first (the whole track is the longest
-    single item, so it must not be the tail)."""
+    single item, so it must not be the tail). The audio item also extracts the text subtitles (it reads the whole
+    source), so a chunked source with subtitles and no sound still gets one."""
     if len(chunks) < 2:
         return [WholeVideo(label=" ".join(plan.names))]
     items: list[WorkItem] = [ChunkOfVideo(chunk) for chunk in chunks]
-    return [WholeAudio(), *items] if has_audio and plan.audio_bitrates else items
+    whole_track = (has_audio and plan.audio_bitrates) or has_subtitles
+    return [WholeAudio(), *items] if whole_track else items
 
 
 # Results --------------------------------------------------------------------------------------------------

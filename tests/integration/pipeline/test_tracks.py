@@ -218,3 +218,24 @@ def test_text_subtitles_and_sidecar_captions_become_webvtt_renditions(services, 
     for segment in ("seg_00000.vtt", "seg_00001.vtt"):
         assert spanning in (hls_dir / "subs" / "en" / segment).read_text()
     assert not services.storage.list_keys(layout.chunks_prefix(video_id, 1))
+
+
+def test_a_chunked_source_without_sound_still_gets_its_subtitles(services, tmp_path):
+    """No audio, an SRT track, chunks of 6 s: the `audio` item runs only to extract the subtitles."""
+    import m3u8
+
+    from vodflow.devtools.samples import make_subtitled_sample
+
+    path = Path(make_subtitled_sample(str(tmp_path / "silent.mkv"), 14.0, audio=False))
+    source = upload(services, path, f"uploads/{uuid.uuid4().hex[:6]}/silent.mkv")
+    run = run_all(services, {"source": source, "chunk_seconds": 6, "ladder": ["240p"]}, "run-silent-subs")
+    assert [item.label for item in run["items"]] == ["audio", "chunk 00", "chunk 01"]
+    video_id = run["job"].video_id
+    assert services.catalog.get_video(video_id)["status"] == "ready"
+    services.storage.download_tree(layout.version_prefix(video_id, 1), str(tmp_path / "out"))
+    hls_dir = tmp_path / "out" / "hls"
+    assert check_tree(hls_dir, expected_duration=14.0, expect_audio=False).ok
+    master = m3u8.load(str(hls_dir / "master.m3u8"))
+    assert [(m.type, m.language) for m in master.media] == [("SUBTITLES", "en")]
+    timings, _ = _cues(hls_dir / "subs" / "en")
+    assert len(timings) == 3
