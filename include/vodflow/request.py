@@ -27,6 +27,7 @@ TITLE_PATTERN = r"^[^\x00-\x1f\x7f]*$"
 # One address, no display name, nothing that could break a header (no CR/LF, commas, angle brackets, quotes).
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 EMAIL_PATTERN = r"^[A-Za-z0-9.!#$%&*+/=?^_`{|}~-]{1,64}@" + _LABEL + r"(?:\." + _LABEL + r")+$"
+LANGUAGE_PATTERN = r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$"  # a BCP 47 tag (HLS LANGUAGE)
 
 SCHEMAS: dict[str, dict[str, Any]] = {
     "source": {
@@ -74,6 +75,23 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "description": "Optional. Encode in chunks of about this many seconds, in parallel (0: never). Default: "
                        "chunk_seconds for sources longer than chunk_threshold_seconds.",
     },
+    "captions": {
+        "type": ["null", "array"],
+        "maxItems": 20,
+        "items": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["source", "language"],
+            "properties": {
+                "source": {"type": "string", "pattern": SOURCE_PATTERN, "minLength": 8, "maxLength": 1100},
+                "language": {"type": "string", "pattern": LANGUAGE_PATTERN},
+                "name": {"type": "string", "maxLength": 64, "pattern": TITLE_PATTERN},
+            },
+        },
+        "title": "Captions",
+        "description": "Optional. Sidecar caption files, SRT or WebVTT, published as WebVTT subtitle renditions: "
+                       '[{"source": "s3://bucket/talk.en.srt", "language": "en", "name"?: "English"}].',
+    },
     "callback_url": {
         "type": ["null", "string"],
         "pattern": r"^https?://[^\s]+$",
@@ -94,7 +112,8 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     },
 }
 DEFAULTS: dict[str, Any] = {"video_id": None, "title": None, "ladder": "default", "adaptive": None,
-                            "chunk_seconds": None, "callback_url": None, "notify_email": None}
+                            "chunk_seconds": None, "captions": None, "callback_url": None,
+                            "notify_email": None}
 
 # Characters a regex treats specially; escaped by hand because the pattern is also a JavaScript regex (Airflow's
 # trigger form), where Python's re.escape output (e.g. "\\-") is invalid in unicode mode.

@@ -217,7 +217,7 @@ def test_every_route_refuses_anonymous_callers(embedded_stack, watched):
     routes = [("GET", "/api/videos"), ("GET", f"/api/videos/{vid}"), ("GET", f"/api/videos/{vid}/events"),
               ("GET", f"/api/videos/{vid}/media/v1/hls/master.m3u8"), ("POST", f"/api/videos/{vid}/retry"),
               ("DELETE", f"/api/videos/{vid}"), ("GET", "/api/stats"), ("POST", "/api/uploads"),
-              ("GET", "/ui/videos"), ("GET", "/ui/video?id=x"), ("GET", "/static/hls.light.min.js"),
+              ("GET", "/ui/videos"), ("GET", "/ui/video?id=x"), ("GET", "/static/hls.min.js"),
               ("GET", "/static/video.js")]
     for method, path in routes:
         for headers in ({}, {"Authorization": "Bearer not-a-token"}, {"Cookie": "_token=forged"}):

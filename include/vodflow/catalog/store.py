@@ -163,7 +163,7 @@ class PipelineWrites:
 
     @reconnecting
     def record_source(self, video_id: str, run_id: str, source: SourceInfo) -> None:
-        facts = dict(duration=source.duration, width=source.width, height=source.height,
+        facts = dict(duration=source.picture_end, width=source.width, height=source.height,
                      fps=round(source.fps_float, 3), has_audio=source.has_audio, video_codec=source.video_codec,
                      audio_codec=source.audio_codec)
         with self.engine.begin() as conn:

@@ -19,6 +19,7 @@ class SampleSpec:
     duration: float = 20.0
     fps: str = "30"
     audio: bool = True
+    audio_seconds: float | None = None  # an audio track shorter or longer than the picture
     noise: int = 6
     codec: str = "libx264"
     pix_fmt: str = "yuv420p"
@@ -29,11 +30,13 @@ def make_sample(path: str, spec: SampleSpec = SampleSpec()) -> str:
     picture = f"testsrc2=size={spec.width}x{spec.height}:rate={spec.fps}"
     if spec.noise:
         picture += f",noise=alls={spec.noise}:allf=t"
+    picture_length = ["-t", f"{spec.duration}"] if spec.audio_seconds else []
     args = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y",
-            "-f", "lavfi", "-i", picture]
+            "-f", "lavfi", *picture_length, "-i", picture]
     if spec.audio:
-        args += ["-f", "lavfi", "-i", "sine=frequency=440:beep_factor=4:sample_rate=48000"]
-    args += ["-t", f"{spec.duration}", "-c:v", spec.codec, "-pix_fmt", spec.pix_fmt]
+        audio_length = ["-t", f"{spec.audio_seconds}"] if spec.audio_seconds else []
+        args += ["-f", "lavfi", *audio_length, "-i", "sine=frequency=440:beep_factor=4:sample_rate=48000"]
+    args += ["-t", f"{max(spec.duration, spec.audio_seconds or 0)}", "-c:v", spec.codec, "-pix_fmt", spec.pix_fmt]
     if spec.codec == "libx264":
         # About what a phone or camera uploads: ~12 Mbps at 1080p30, scaled by pixel rate.
         kbps = max(300, int(12000 * spec.width * spec.height / (1920 * 1080) * float(Fraction(spec.fps)) / 30))
@@ -86,3 +89,103 @@ def make_action_sample(path: str, width: int = 1280, height: int = 720, duration
 
 def _has_font() -> bool:
     return os.path.exists(FONT)
+
+
+def make_sync_sample(path: str, duration: float = 20.0, fps: str = "30000/1001", audio_lead: float = 0.3,
+                     width: int = 320, height: int = 180) -> str:
+    """A lip-sync test source, as broadcast engineers make one: a white flash frame and a 1 kHz beep at every
+    whole second, both at exactly the flash frame's instant, and an audio track that starts ``audio_lead``
+    seconds before the video (the video stream's first timestamp is ``audio_lead``)."""
+    rate = Fraction(fps)
+    # The flash frame of second k is the first frame at or after k, frame ceil((k - lead) × fps); the beep starts
+    # at that frame's time. (A small epsilon keeps a frame exactly on a second from being lost to rounding.)
+    per_frame = f"{rate.denominator}/{rate.numerator}"
+    frame_of = f"ceil((%s-{audio_lead})*{rate.numerator}/{rate.denominator}-1e-6)"
+    flash_at = f"({audio_lead}+{frame_of % 'floor(t+1e-6)'}*{per_frame})"
+    beep = f"if(between(t-{flash_at}\\,0\\,0.1)\\,0.8*sin(2*PI*1000*t)\\,0)"
+    second = f"floor({audio_lead}+n*{per_frame}+1e-6)"  # the second whose flash this frame may be
+    # Grain, so frames cost what camera frames do (a flat picture makes I-frames of a few bytes).
+    picture = (f"color=c=0x202020:size={width}x{height}:rate={fps},"
+               f"drawbox=c=white:t=fill:enable='eq(n\\,{frame_of % second})',noise=alls=24:allf=t")
+    base = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y"]
+    video, audio = f"{path}.video.mp4", f"{path}.audio.wav"
+    try:
+        subprocess.run([*base, "-f", "lavfi", "-i", picture, "-t", f"{duration - audio_lead}", "-c:v", "libx264",  # noqa: S603
+                        "-preset", "ultrafast", "-g", str(round(2 * float(rate))), "-pix_fmt", "yuv420p", video],
+                       check=True)
+        subprocess.run([*base, "-f", "lavfi", "-i", f"aevalsrc={beep}:s=48000:c=stereo",  # noqa: S603
+                        "-t", f"{duration}", audio], check=True)
+        # lavfi inputs ignore -itsoffset; a file's timestamps do not.
+        subprocess.run([*base, "-itsoffset", f"{audio_lead}", "-i", video, "-i", audio, "-map", "0:v",  # noqa: S603
+                        "-map", "1:a", "-c:v", "copy", "-c:a", "aac", "-b:a", "128k", path], check=True)
+    finally:
+        for scratch in (video, audio):
+            if os.path.exists(scratch):
+                os.remove(scratch)
+    return path
+
+
+def make_restarting_ts(path: str, capture_seconds: float = 5.0) -> str:
+    """Two captures concatenated into one MPEG-TS, as a recorder that was stopped and started again writes them:
+    the second restarts its timestamps, so ffprobe's duration is one capture's and the clock jumps back."""
+    captures = [f"{path}.{i}.ts" for i in range(2)]
+    try:
+        for capture in captures:
+            make_sample(capture, SampleSpec(640, 360, capture_seconds, "30", audio=True, noise=4,
+                                            extra_output_args=("-f", "mpegts")))
+        with open(path, "wb") as out:
+            for capture in captures:
+                with open(capture, "rb") as part:
+                    out.write(part.read())
+    finally:
+        for capture in captures:
+            if os.path.exists(capture):
+                os.remove(capture)
+    return path
+
+
+def make_two_language_sample(path: str, duration: float = 14.0) -> str:
+    """An MKV with two audio tracks, English first and French second, the French one flagged default (as a
+    dubbed release is): the English track is a quiet 440 Hz tone, the French one a loud 880 Hz tone, so the
+    tests can tell which track ended up where."""
+    args = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y",
+            "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30,noise=alls=4:allf=t",
+            "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000,volume=0.05",
+            "-f", "lavfi", "-i", "sine=frequency=880:sample_rate=48000,volume=0.8",
+            "-map", "0:v", "-map", "1:a", "-map", "2:a", "-t", f"{duration}",
+            "-c:v", "libx264", "-preset", "ultrafast", "-g", "60", "-pix_fmt", "yuv420p", "-c:a", "aac", "-ac", "2",
+            "-metadata:s:a:0", "language=eng", "-metadata:s:a:1", "language=fra",
+            "-disposition:a:0", "0", "-disposition:a:1", "default", path]
+    subprocess.run(args, check=True)  # noqa: S603 - fixed argument list
+    return path
+
+
+SAMPLE_SRT = """1
+00:00:01,000 --> 00:00:02,500
+Hello, <i>world</i>.
+
+2
+00:00:05,500 --> 00:00:07,250
+A cue across the 6 s segment boundary.
+
+3
+00:00:10,000 --> 00:00:11,000
+The last one.
+"""
+
+
+def make_subtitled_sample(path: str, duration: float = 14.0, srt: str = SAMPLE_SRT, audio: bool = True) -> str:
+    """An MKV with a picture, a sound (unless ``audio`` is false) and an English SRT subtitle track."""
+    subs = f"{path}.srt"
+    with open(subs, "w", encoding="utf-8") as out:
+        out.write(srt)
+    try:
+        subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y",  # noqa: S603
+                        "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30,noise=alls=4:allf=t",
+                        "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-i", subs,
+                        "-map", "0:v", *(["-map", "1:a", "-c:a", "aac"] if audio else []), "-map", "2:s",
+                        "-t", f"{duration}", "-c:v", "libx264", "-preset", "ultrafast", "-g", "60",
+                        "-pix_fmt", "yuv420p", "-c:s", "srt", "-metadata:s:s:0", "language=eng", path], check=True)
+    finally:
+        os.remove(subs)
+    return path

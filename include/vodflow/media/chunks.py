@@ -21,31 +21,45 @@ import math
 import os
 from dataclasses import asdict, dataclass
 from fractions import Fraction
+from pathlib import Path
 from typing import Any
 
 import ffmpeg
 
-from vodflow.media.encode import ExtraOutputs, measure_output, split_picture
+from vodflow import errors
+from vodflow.errors import BadInput
+from vodflow.media.encode import (
+    ExtraOutputs,
+    alternate_audio_outputs,
+    measure_output,
+    split_picture,
+    subtitle_outputs,
+)
 from vodflow.media.ffmpeg import (
     FILE_PROTOCOLS,
     STRIP_METADATA,
     EncoderSettings,
     audio_codec_options,
+    audio_track,
     classify_failure,
     ffmpeg_command,
     hls_muxer_options,
     normalize_picture,
+    output_grid,
     scaled,
     source_input,
     video_codec_options,
 )
 from vodflow.media.hls import MeasuredRendition
 from vodflow.media.ladder import Rendition
+from vodflow.media.mpegts import index_segment
 from vodflow.media.probe import SourceInfo
 from vodflow.media.process import run_ffmpeg
+from vodflow.media.tracks import AlternateAudio
 
 log = logging.getLogger(__name__)
-TS_BASE = 10.0  # seconds added to every chunk's timestamps (the join starts the rendition at zero again)
+TS_BASE = 10.0  # seconds added to every chunk's and the audio's timestamps (room for B-frame DTS before 0)
+SEEK_PREROLL = 1  # whole seconds decoded before a chunk, so the fps filter and the deinterlacer see its past
 
 
 @dataclass(frozen=True)
@@ -68,14 +82,20 @@ class Chunk:
 
 
 def plan_chunks(duration: float, fps: str, chunk_seconds: float, segment_seconds: int = 6) -> list[Chunk]:
-    """Chunks of about ``chunk_seconds`` on the segment grid; a short tail joins the chunk before it."""
+    """Chunks of about ``chunk_seconds`` on the segment grid; a short tail joins the chunk before it.
+
+    A chunk starting at ``start`` s begins with the first output frame at or after it (frame
+    ``ceil(start × fps)`` of the output grid, exactly, in rational arithmetic): at 29.97 fps a 30 s chunk holds
+    899 or 900 frames, so consecutive chunks partition the grid with no frame lost or doubled at a seam.
+    """
     step = max(segment_seconds, round(chunk_seconds / segment_seconds) * segment_seconds)
     count = max(1, math.floor(duration / step))
     if duration - count * step > step / 2:
         count += 1  # a tail longer than half a chunk is a chunk of its own
     rate = Fraction(fps)
-    frames = int(step * rate)
-    return [Chunk(index=i, start=float(i * step), frames=None if i == count - 1 else frames, first_frame=i * frames)
+    firsts = [math.ceil(i * step * rate) for i in range(count + 1)]
+    return [Chunk(index=i, start=float(i * step), frames=None if i == count - 1 else firsts[i + 1] - firsts[i],
+                  first_frame=firsts[i])
             for i in range(count)]
 
 
@@ -84,49 +104,72 @@ def chunk_file(work_dir: str, chunk: Chunk, rendition: str) -> str:
 
 
 def audio_file(work_dir: str, kbps: int) -> str:
-    return os.path.join(work_dir, f"audio-{kbps}k.m4a")
+    return os.path.join(work_dir, f"audio-{kbps}k.ts")
 
 
 def build_chunk_command(src: str, work_dir: str, source: SourceInfo, chunk: Chunk, renditions: list[Rendition],
                         settings: EncoderSettings, extra_outputs: ExtraOutputs | None = None) -> list[str]:
     """Decode one chunk of the source once; encode every rendition's video (no audio) into MPEG-TS files.
 
+    The chunk keeps the whole video's timeline: the input is read from ``SEEK_PREROLL`` s before the chunk
+    (ffmpeg then counts time from the seek point, and ``setpts`` puts it back), so every frame has the same
+    timestamp, and the ``fps`` filter picks the same source frame for each output slot, as in an encode of the
+    whole video; ``trim`` then keeps exactly the chunk's frames of that grid. A source whose video starts after
+    its audio keeps that offset, because nothing here moves a chunk to zero.
     ``extra_outputs`` may add outputs fed from the same decoded picture (the pictures in this chunk)."""
     fps = renditions[0].fps
-    stream = source_input(src, ss=f"{chunk.start:.6f}") if chunk.start else source_input(src)
-    video = normalize_picture(stream["v:0"], source).filter("fps", fps=fps)
-    branches, outputs = split_picture(video, len(renditions), extra_outputs)
+    seek = max(0, math.floor(chunk.start) - SEEK_PREROLL)
+    stream = source_input(src, ss=str(seek)) if seek else source_input(src)
+    video = stream["v:0"]
+    if seek:
+        video = video.filter("setpts", f"PTS+{seek}/TB")
+    grid = output_grid(normalize_picture(video, source), fps, from_zero=not seek)  # pts = output frame number
+    window = {"start_pts": chunk.first_frame}
+    if chunk.frames is not None:
+        window["end_pts"] = chunk.first_frame + chunk.frames
+    branches, outputs = split_picture(grid.filter("trim", **window), len(renditions), extra_outputs)
     for i, rendition in enumerate(renditions):
-        # Every chunk shifted by the same base too: with B-frames the first DTS is before the first PTS, and a
-        # muxer that shifts a negative DTS (the first chunk's) would move only that chunk.
-        options = {**video_codec_options(rendition, settings), **STRIP_METADATA, "an": None, "f": "mpegts",
-                   "output_ts_offset": f"{TS_BASE + chunk.start:.6f}", "muxdelay": 0, "muxpreload": 0}
-        if chunk.frames is not None:
-            options["frames:v"] = chunk.frames
+        # Every chunk shifted by the same base: with B-frames the first DTS is before the first PTS, and a muxer
+        # that shifts a negative DTS (the first chunk's) would move only that chunk.
+        options = {**video_codec_options(rendition, settings, first_frame=chunk.first_frame), **STRIP_METADATA,
+                   "an": None, "f": "mpegts", "output_ts_offset": f"{TS_BASE:.6f}", "muxdelay": 0, "muxpreload": 0}
         outputs.append(scaled(branches.stream(i), rendition).output(chunk_file(work_dir, chunk, rendition.name),
                                                                    **options))
     return ffmpeg_command(ffmpeg.merge_outputs(*outputs))
 
 
-def build_audio_command(src: str, work_dir: str, bitrates: list[int]) -> list[str]:
-    """The whole audio track, encoded once per AAC bitrate (decoded once)."""
-    audio = source_input(src)["a:0"].filter("aresample", **{"async": 1})
-    branches = audio.filter_multi_output("asplit", len(bitrates))
+def build_audio_command(src: str, work_dir: str, source: SourceInfo, bitrates: list[int],
+                        alternates: list[AlternateAudio] | None = None, settings: EncoderSettings | None = None,
+                        subtitles: bool = False) -> list[str]:
+    """The whole audio track, encoded once per AAC bitrate (decoded once), on the video's timeline: MPEG-TS
+    shifted by the same ``TS_BASE`` as the chunks, so the join lays both side by side as they were in the
+    source."""
+    stream = source_input(src)
+    branches = audio_track(stream, source).filter_multi_output("asplit", len(bitrates)) if bitrates else None
     outputs = [branches.stream(i).output(audio_file(work_dir, kbps), **audio_codec_options(kbps), **STRIP_METADATA,
-                                         vn=None)
-               for i, kbps in enumerate(bitrates)]
+                                         vn=None, f="mpegts", output_ts_offset=f"{TS_BASE:.6f}", muxdelay=0,
+                                         muxpreload=0)
+               for i, kbps in enumerate(bitrates) if branches is not None]
+    # The other audio tracks: audio-only HLS renditions, as an unchunked encode makes them (``work_dir/hls``).
+    outputs += alternate_audio_outputs(stream, source, os.path.join(work_dir, "hls"), alternates or [],
+                                       settings or EncoderSettings())
+    if subtitles:  # this task reads the whole source: the text subtitle tracks come from here too
+        outputs += subtitle_outputs(stream, work_dir, list(source.subtitle_tracks))
     return ffmpeg_command(ffmpeg.merge_outputs(*outputs))
 
 
 def build_join_command(parts: list[str], audio: str | None, out_dir: str, rendition: Rendition,
                        settings: EncoderSettings) -> list[str]:
-    """Concatenate a rendition's chunks (their timestamps already continue) and mux the audio, copying both."""
+    """Concatenate a rendition's chunks and mux the audio, copying both, with their timestamps as they are
+    (``copyts``): ffmpeg would otherwise move each input to zero on its own, and a source whose audio starts
+    before its video would lose that offset."""
     video = ffmpeg.input("concat:" + "|".join(parts), protocol_whitelist="concat,file", f="mpegts")
     streams = [video["v:0"]]
     if audio:
-        streams.append(ffmpeg.input(audio, protocol_whitelist=FILE_PROTOCOLS)["a:0"])
-    return ffmpeg_command(ffmpeg.output(*streams, os.path.join(out_dir, "index.m3u8"), c="copy", **STRIP_METADATA,
-                                        **hls_muxer_options(settings, out_dir)))
+        streams.append(ffmpeg.input(audio, protocol_whitelist=FILE_PROTOCOLS, f="mpegts")["a:0"])
+    output = ffmpeg.output(*streams, os.path.join(out_dir, "index.m3u8"), c="copy", **STRIP_METADATA,
+                           **hls_muxer_options(settings, out_dir))
+    return ffmpeg_command(output, "-copyts")
 
 
 def encode_chunk(src: str, work_dir: str, source: SourceInfo, chunk: Chunk, renditions: list[Rendition],
@@ -144,16 +187,35 @@ def encode_chunk(src: str, work_dir: str, source: SourceInfo, chunk: Chunk, rend
         raise classify_failure(result, work_dir)
     log.info("%s: %s in %.1f s", chunk.label, ", ".join(r.name for r in renditions), result.elapsed)
     files = {r.name: chunk_file(work_dir, chunk, r.name) for r in renditions}
-    for path in files.values():  # a chunk past the end of a truncated source has no frames: say so in the join
+    for path in files.values():
         if not os.path.exists(path):
             open(path, "wb").close()
+    check_chunk_complete(files[renditions[0].name], source, chunk, renditions[0].fps, settings)
     return files
 
 
+def check_chunk_complete(path: str, source: SourceInfo, chunk: Chunk, fps: str, settings: EncoderSettings) -> None:
+    """A chunk short of frames was read from a truncated (or cut-off) source: say so here, where the task can
+    still confirm it from a downloaded copy, not only in the join. A chunk before the last must hold exactly
+    its frames; the last may end up to one segment early (like ``check_complete``)."""
+    made = len(index_segment(Path(path).read_bytes()).pes) if os.path.getsize(path) else 0
+    rate = Fraction(fps)
+    expected = chunk.frames if chunk.frames is not None else math.floor(source.picture_end * rate) - chunk.first_frame
+    tolerance = 0 if chunk.frames is not None else min(max(1.0, 0.02 * source.picture_end),
+                                                       settings.segment_seconds) * rate
+    if expected - made > tolerance:
+        raise BadInput(errors.UNREADABLE, f"{chunk.label} has {made} of its {expected} frames: the file is truncated "
+                       "(an interrupted upload?) or corrupt.")
+
+
 def encode_audio(src: str, work_dir: str, source: SourceInfo, bitrates: list[int],
-                 settings: EncoderSettings) -> dict[int, str]:
+                 settings: EncoderSettings, alternates: list[AlternateAudio] | None = None,
+                 subtitles: bool = False) -> dict[int, str]:
+    """The main track once per bitrate (for the join), and the alternate tracks' HLS renditions in
+    ``work_dir/hls/audio/<name>/``."""
     os.makedirs(work_dir, exist_ok=True)
-    result = run_ffmpeg(build_audio_command(src, work_dir, bitrates), duration=source.duration,
+    result = run_ffmpeg(build_audio_command(src, work_dir, source, bitrates, alternates, settings, subtitles),
+                        duration=source.duration,
                         timeout=settings.timeout_for(source.duration), redact=src if "://" in src else None)
     if result.returncode != 0:
         raise classify_failure(result, work_dir)

@@ -21,20 +21,23 @@ from vodflow.media.ffmpeg import (
     STRIP_METADATA,
     EncoderSettings,
     audio_codec_options,
+    audio_track,
     classify_failure,
     ffmpeg_command,
     hls_muxer_options,
     normalize_picture,
+    output_grid,
     raise_if_disk_full,
     scaled,
     source_input,
     video_codec_options,
 )
-from vodflow.media.hls import IFrame, MeasuredRendition, Segment
+from vodflow.media.hls import IFrame, MeasuredAudio, MeasuredRendition, Segment
 from vodflow.media.ladder import Rendition
 from vodflow.media.mpegts import PTS_HZ, avc_codec_string, index_segment
 from vodflow.media.probe import SourceInfo
 from vodflow.media.process import run_ffmpeg
+from vodflow.media.tracks import ALTERNATE_AUDIO_KBPS, AlternateAudio, SubtitleTrack, main_track
 
 log = logging.getLogger(__name__)
 # Adds outputs fed from one branch of the decoded, normalised, constant-rate picture (e.g. the thumbnails).
@@ -68,27 +71,77 @@ def build_encode_command(src: str, out_dir: str, source: SourceInfo, rendition: 
                          settings: EncoderSettings) -> list[str]:
     """The ffmpeg argument list for one rendition. ``src`` is a path or URL we made, never user input."""
     stream = source_input(src)
-    video = scaled(normalize_picture(stream["v:0"], source).filter("fps", fps=rendition.fps), rendition)
+    video = scaled(output_grid(normalize_picture(stream["v:0"], source), rendition.fps), rendition)
     outputs = [video]
     if rendition.audio_kbps:
-        outputs.append(stream["a:0"].filter("aresample", **{"async": 1}))
+        outputs.append(audio_track(stream, source))
     return ffmpeg_command(ffmpeg.output(*outputs, os.path.join(out_dir, "index.m3u8"),
                                   **output_options(rendition, settings, out_dir)))
 
 
+def alternate_audio_outputs(stream: ffmpeg.nodes.FilterableStream, source: SourceInfo, out_root: str,
+                            alternates: list[AlternateAudio], settings: EncoderSettings
+                            ) -> list[ffmpeg.nodes.OutputStream]:
+    """Each alternate audio track as an audio-only HLS rendition in ``out_root/audio/<name>/``: AAC like the main
+    track, padded or cut to the picture like it, segmented on the same target duration."""
+    outputs = []
+    for alternate in alternates:
+        out_dir = os.path.join(out_root, "audio", alternate.name)
+        os.makedirs(out_dir, exist_ok=True)
+        outputs.append(audio_track(stream, source, alternate.track.index).output(
+            os.path.join(out_dir, "index.m3u8"), **audio_codec_options(ALTERNATE_AUDIO_KBPS), **STRIP_METADATA,
+            **hls_muxer_options(settings, out_dir), vn=None))
+    return outputs
+
+
+def measure_audio(out_root: str, alternate: AlternateAudio) -> MeasuredAudio:
+    """An alternate audio rendition as written: its segments' durations and sizes."""
+    out_dir = os.path.join(out_root, "audio", alternate.name)
+    playlist = m3u8.load(os.path.join(out_dir, "index.m3u8"))
+    segments = [Segment(uri=e.uri, duration=float(e.duration), size=Path(out_dir, e.uri).stat().st_size)
+                for e in playlist.segments]
+    if not segments:
+        raise MediaToolError(f"audio/{alternate.name}: ffmpeg produced no audio")
+    return MeasuredAudio(name=alternate.name, language=alternate.track.language, title=alternate.track.title,
+                         segments=segments)
+
+
+def audio_group_of(source: SourceInfo, measured: list[MeasuredAudio]) -> tuple[MeasuredAudio, ...]:
+    """The audio group: the main track (in the variants) and the measured alternates; empty without alternates."""
+    main = main_track(source.audio_tracks)
+    if not measured or main is None:
+        return ()
+    return (MeasuredAudio(name="main", language=main.language, title=main.title), *measured)
+
+
+def subtitle_outputs(stream: ffmpeg.nodes.FilterableStream, out_dir: str, tracks: list[SubtitleTrack]
+                     ) -> list[ffmpeg.nodes.OutputStream]:
+    """Each text subtitle track converted to one WebVTT file (``subs-<index>.vtt``) on the video's timeline;
+    ``subtitles`` segments them once the video's segments are known."""
+    return [stream[f"s:{t.index}"].output(os.path.join(out_dir, subtitle_file(t)), **{"c:s": "webvtt"}, f="webvtt")
+            for t in tracks if t.text]
+
+
+def subtitle_file(track: SubtitleTrack) -> str:
+    return f"subs-{track.index}.vtt"
+
+
 def build_multi_encode_command(src: str, out_root: str, source: SourceInfo, renditions: list[Rendition],
-                               settings: EncoderSettings, extra_outputs: ExtraOutputs | None = None) -> list[str]:
+                               settings: EncoderSettings, extra_outputs: ExtraOutputs | None = None,
+                               alternates: list[AlternateAudio] | None = None,
+                               subtitles: tuple[str, list[SubtitleTrack]] | None = None) -> list[str]:
     """One ffmpeg that decodes the source once and encodes every rendition (into ``out_root/<name>/``).
 
-    ``extra_outputs`` may add outputs fed from the same decoded picture (the poster and thumbnails)."""
+    ``extra_outputs`` may add outputs fed from the same decoded picture (the poster and thumbnails);
+    ``alternates``, the other audio tracks as audio-only renditions (``out_root/audio/<name>/``)."""
     stream = source_input(src)
     fps = {r.fps for r in renditions}
     if len(fps) != 1:
         raise ValueError("renditions decoded together must share a frame rate")
-    video = normalize_picture(stream["v:0"], source).filter("fps", fps=fps.pop())
+    video = output_grid(normalize_picture(stream["v:0"], source), fps.pop())
     videos, outputs = split_picture(video, len(renditions), extra_outputs)
     audio_renditions = [r for r in renditions if r.audio_kbps]
-    audios = (stream["a:0"].filter("aresample", **{"async": 1}).filter_multi_output("asplit", len(audio_renditions))
+    audios = (audio_track(stream, source).filter_multi_output("asplit", len(audio_renditions))
               if audio_renditions else None)
     for i, rendition in enumerate(renditions):
         out_dir = os.path.join(out_root, rendition.name)
@@ -97,6 +150,9 @@ def build_multi_encode_command(src: str, out_root: str, source: SourceInfo, rend
             streams.append(audios.stream(audio_renditions.index(rendition)))
         outputs.append(ffmpeg.output(*streams, os.path.join(out_dir, "index.m3u8"),
                                      **output_options(rendition, settings, out_dir)))
+    outputs += alternate_audio_outputs(stream, source, out_root, alternates or [], settings)
+    if subtitles:
+        outputs += subtitle_outputs(stream, *subtitles)
     return ffmpeg_command(ffmpeg.merge_outputs(*outputs))
 
 
@@ -131,24 +187,31 @@ def measure_output(out_dir: str, rendition: Rendition) -> MeasuredRendition:
     codecs = f"{codec},{AAC_LC}" if rendition.audio_kbps else codec
     return MeasuredRendition(name=rendition.name, width=rendition.width, height=rendition.height,
                              frame_rate=rendition.fps, codecs=codecs, video_codec=codec,
-                             segments=segments, iframes=iframes)
+                             segments=segments, iframes=iframes, first_pts=first_pts)
 
 
-def check_complete(decoded: float, duration: float) -> None:
-    """Refuse an encode that is shorter than its source: the upload is truncated or corrupt."""
-    if duration - decoded > max(1.0, 0.02 * duration):
+def check_complete(decoded: float, duration: float, segment_seconds: float = 6.0) -> None:
+    """Refuse an encode that is shorter than its source: the upload is truncated or corrupt.
+
+    The tolerance is absolute: 2 % of a short video, never more than one segment (2 % of a 2 h upload would let
+    a truncated one through 2 minutes short)."""
+    if duration - decoded > min(max(1.0, 0.02 * duration), segment_seconds):
         raise BadInput(errors.UNREADABLE, f"Only {decoded:.1f} s of the {duration:.1f} s video could be decoded; "
                        "the file is truncated (an interrupted upload?) or corrupt.")
 
 
 def encode_renditions(src: str, out_root: str, source: SourceInfo, renditions: list[Rendition],
                       settings: EncoderSettings, on_progress: Callable[[float], None] | None = None,
-                      extra_outputs: ExtraOutputs | None = None) -> list[MeasuredRendition]:
-    """Every rendition from one decode of the source (into ``out_root/<name>/``), each measured."""
+                      extra_outputs: ExtraOutputs | None = None,
+                      alternates: list[AlternateAudio] | None = None,
+                      subtitles: tuple[str, list[SubtitleTrack]] | None = None) -> list[MeasuredRendition]:
+    """Every rendition from one decode of the source (into ``out_root/<name>/``), each measured; the alternate
+    audio renditions too (``measure_audio`` reads them back)."""
     outputs = [(os.path.join(out_root, r.name), r) for r in renditions]
     for out_dir, _ in outputs:
         os.makedirs(out_dir, exist_ok=True)
-    args = build_multi_encode_command(src, out_root, source, renditions, settings, extra_outputs)
+    args = build_multi_encode_command(src, out_root, source, renditions, settings, extra_outputs, alternates,
+                                      subtitles)
     return _run_and_measure(args, src, out_root, source, outputs, settings, on_progress)
 
 
@@ -179,7 +242,7 @@ def _run_and_measure(args: list[str], src: str, scratch: str, source: SourceInfo
         raise_if_disk_full(scratch)
         raise
     try:
-        check_complete(min(m.duration for m in measured), source.duration)
+        check_complete(min(m.duration for m in measured), source.picture_end, settings.segment_seconds)
     except BadInput:
         raise_if_disk_full(scratch)  # a short output on a full disk is the machine's fault
         raise

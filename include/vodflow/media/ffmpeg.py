@@ -73,8 +73,9 @@ def source_input(src: str, **options: object) -> ffmpeg.nodes.FilterableStream:
     return ffmpeg.input(src, protocol_whitelist=FILE_PROTOCOLS, format_whitelist=ALLOWED_DEMUXERS, **options)
 
 
-def ffmpeg_command(output: ffmpeg.nodes.OutputStream) -> list[str]:
-    return ["ffmpeg", "-hide_banner", "-nostdin", "-y", "-loglevel", "warning", *output.get_args()]
+def ffmpeg_command(output: ffmpeg.nodes.OutputStream, *global_options: str) -> list[str]:
+    """The argument list; ``global_options`` (e.g. ``-copyts``) go before the inputs, where ffmpeg reads them."""
+    return ["ffmpeg", "-hide_banner", "-nostdin", "-y", "-loglevel", "warning", *global_options, *output.get_args()]
 
 
 def normalize_picture(video: ffmpeg.nodes.FilterableStream, source: SourceInfo) -> ffmpeg.nodes.FilterableStream:
@@ -87,13 +88,32 @@ def normalize_picture(video: ffmpeg.nodes.FilterableStream, source: SourceInfo) 
     return video
 
 
+def output_grid(video: ffmpeg.nodes.FilterableStream, fps: str, *, from_zero: bool = True
+                ) -> ffmpeg.nodes.FilterableStream:
+    """The constant-rate output picture: frame n at n / fps on the source's timeline (time base 1/fps, so a
+    frame's pts is its number). ``from_zero``: a video that starts after its audio gets its first picture held
+    from 0, so the video and the frame grid start where the timeline does, in every command shape."""
+    return video.filter("fps", fps=fps, start_time=0) if from_zero else video.filter("fps", fps=fps)
+
+
 def scaled(video: ffmpeg.nodes.FilterableStream, rendition: Rendition) -> ffmpeg.nodes.FilterableStream:
     return (video.filter("scale", rendition.width, rendition.height, flags="lanczos")
             .filter("setsar", 1).filter("format", "yuv420p"))
 
 
-def video_codec_options(rendition: Rendition, settings: EncoderSettings) -> dict[str, object]:
-    """libx264 for one rendition: the same in every command shape (whole video, chunk), so outputs match."""
+def video_codec_options(rendition: Rendition, settings: EncoderSettings, first_frame: int = 0) -> dict[str, object]:
+    """libx264 for one rendition: the same in every command shape (whole video, chunk), so outputs match.
+
+    ``first_frame``: the encode's first frame on the video's output grid (a chunk's), so a chunk forces its IDRs
+    on the same frames as an encode of the whole video: the first frame at or after every ``keyframe_seconds``.
+    Counted in frames (``n``), not ``t``: what ``t`` starts from after a seek differs between ffmpeg versions."""
+    period = settings.keyframe_seconds
+    if first_frame:
+        rate = Fraction(rendition.fps)
+        second = f"*{rate.denominator}/({period}*{rate.numerator})"  # frame number → keyframe period number
+        keyframes = f"expr:eq(n,0)+gt(floor((n+{first_frame}){second}),floor((n+{first_frame - 1}){second}))"
+    else:
+        keyframes = f"expr:gte(t,n_forced*{period})"
     options: dict[str, object] = {
         "c:v": "libx264",
         "preset": settings.preset,
@@ -101,7 +121,7 @@ def video_codec_options(rendition: Rendition, settings: EncoderSettings) -> dict
         "b:v": f"{rendition.video_kbps}k",
         "maxrate": f"{rendition.maxrate_kbps}k",
         "bufsize": f"{rendition.bufsize_kbits}k",
-        "force_key_frames": f"expr:gte(t,n_forced*{settings.keyframe_seconds})",
+        "force_key_frames": keyframes,
         "forced-idr": 1,
         "sc_threshold": 0,
         # x264 must never add a keyframe of its own between the forced ones.
@@ -117,6 +137,19 @@ def video_codec_options(rendition: Rendition, settings: EncoderSettings) -> dict
 def audio_codec_options(kbps: int) -> dict[str, object]:
     """AAC-LC 48 kHz stereo (Apple HLS 2.9)."""
     return {"c:a": "aac", "b:a": f"{kbps}k", "ar": 48000, "ac": 2}
+
+
+def audio_track(stream: ffmpeg.nodes.FilterableStream, source: SourceInfo, index: int | None = None
+                ) -> ffmpeg.nodes.FilterableStream:
+    """The main audio track, continuous and exactly as long as the video: ``aresample`` fills gaps and drops
+    overlaps from broken timestamps and starts it at 0 (silence before a late start), ``apad`` adds silence after
+    an early end, ``atrim`` cuts what runs past the picture. So every segment carries audio for its whole length.
+    ``index``: which audio stream (``a:N``); by default the main track (the one the source flags default).
+    """
+    end = f"{source.picture_end:.6f}"
+    track = source.audio_index if index is None else index
+    return (stream[f"a:{track}"].filter("aresample", **{"async": 1, "first_pts": 0})
+            .filter("apad", whole_dur=end).filter("atrim", end=end))
 
 
 # Drop user metadata (GPS position, device, titles) and chapters from every published file.

@@ -21,6 +21,8 @@ MASTER_PLAYLIST = "master.m3u8"
 # The variant a player should start with (Apple 9.x: the first listed variant is where playback starts):
 # the best one whose peak still fits a modest connection.
 START_VARIANT_MAX_BPS = 2_500_000
+AUDIO_GROUP = "aud"
+SUBTITLE_GROUP = "subs"
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,7 @@ class MeasuredRendition:
     video_codec: str  # e.g. "avc1.64001f"
     segments: list[Segment]
     iframes: list[IFrame] = field(default_factory=list)
+    first_pts: int = 0  # 90 kHz PTS of the first frame: WebVTT's X-TIMESTAMP-MAP ties local time 0 to it
 
     @property
     def playlist_uri(self) -> str:
@@ -78,6 +81,46 @@ class MeasuredRendition:
         data["segments"] = [Segment(**s) for s in data["segments"]]
         data["iframes"] = [IFrame(**f) for f in data.get("iframes", [])]
         return cls(**data)
+
+
+@dataclass
+class MeasuredAudio:
+    """An audio rendition of the audio group: the main track (muxed in every variant, so no playlist of its own:
+    ``segments`` empty) or an alternate track with its own audio-only segments under ``audio/<name>/``."""
+
+    name: str
+    language: str
+    title: str
+    segments: list[Segment] = field(default_factory=list)
+
+    @property
+    def in_variants(self) -> bool:
+        return not self.segments
+
+    @property
+    def playlist_uri(self) -> str:
+        return f"audio/{self.name}/{MEDIA_PLAYLIST}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> MeasuredAudio:
+        return cls(**{**data, "segments": [Segment(**s) for s in data.get("segments", [])]})
+
+
+@dataclass
+class MeasuredSubtitles:
+    """A WebVTT subtitle rendition under ``subs/<name>/``, segmented on the video's segments."""
+
+    name: str
+    language: str
+    title: str
+    segments: list[Segment] = field(default_factory=list)
+
+    @property
+    def playlist_uri(self) -> str:
+        return f"subs/{self.name}/{MEDIA_PLAYLIST}"
 
 
 def round_half_up(value: float) -> int:
@@ -168,29 +211,53 @@ def order_variants(stats: list[VariantStats]) -> list[str]:
     return [start.name] + [s.name for s in ascending if s.name != start.name]
 
 
-def master_playlist(renditions: list[MeasuredRendition], target: int) -> str:
-    """Multivariant playlist; every variant has measured BANDWIDTH/AVERAGE-BANDWIDTH, CODECS, RESOLUTION, FRAME-RATE."""
+def audio_group(audio: list[MeasuredAudio]) -> list[m3u8.Media]:
+    """``EXT-X-MEDIA TYPE=AUDIO`` for each audio rendition; the main one (in the variants) is the default."""
+    return [m3u8.Media(uri=None if a.in_variants else a.playlist_uri, type="AUDIO", group_id=AUDIO_GROUP,
+                       language=a.language, name=a.title, default="YES" if a.in_variants else "NO",
+                       autoselect="YES")
+            for a in sorted(audio, key=lambda a: not a.in_variants)]
+
+
+def subtitle_group(subtitles: list[MeasuredSubtitles]) -> list[m3u8.Media]:
+    """``EXT-X-MEDIA TYPE=SUBTITLES`` for each subtitle rendition: offered, never forced on."""
+    return [m3u8.Media(uri=s.playlist_uri, type="SUBTITLES", group_id=SUBTITLE_GROUP, language=s.language,
+                       name=s.title, default="NO", autoselect="YES") for s in subtitles]
+
+
+def master_playlist(renditions: list[MeasuredRendition], target: int, audio: list[MeasuredAudio] | None = None,
+                    subtitles: list[MeasuredSubtitles] | None = None) -> str:
+    """Multivariant playlist; every variant has measured BANDWIDTH/AVERAGE-BANDWIDTH, CODECS, RESOLUTION, FRAME-RATE.
+
+    With alternate audio, every variant names the one audio group, and its bandwidths add the costliest alternate
+    track's (RFC 8216 4.3.4.2: the largest sum over every playable combination)."""
     by_name = {r.name: r for r in renditions}
     stats = {r.name: variant_stats(r, target) for r in renditions}
+    alternates = [a for a in audio or [] if not a.in_variants]
+    extra_peak = max((peak_bitrate(a.segments, target) for a in alternates), default=0)
+    extra_average = max((average_bitrate(a.segments) for a in alternates), default=0)
     playlist = m3u8.M3U8()
     playlist.version = 4 if any(r.iframes for r in renditions) else 3
     playlist.is_independent_segments = True
+    group = audio_group(audio) if alternates else []
+    captions = subtitle_group(subtitles or [])
+    for media in group + captions:
+        playlist.add_media(media)
     for name in order_variants(list(stats.values())):
         rendition, stat = by_name[name], stats[name]
-        playlist.add_playlist(
-            m3u8.Playlist(
-                uri=rendition.playlist_uri,
-                stream_info={
-                    "bandwidth": stat.bandwidth,
-                    "average_bandwidth": stat.average_bandwidth,
-                    "resolution": f"{rendition.width}x{rendition.height}",
-                    "codecs": rendition.codecs,
-                    "frame_rate": frame_rate_value(rendition.frame_rate),
-                },
-                media=[],
-                base_uri=None,
-            )
-        )
+        stream_info: dict[str, Any] = {
+            "bandwidth": stat.bandwidth + extra_peak,
+            "average_bandwidth": stat.average_bandwidth + extra_average,
+            "resolution": f"{rendition.width}x{rendition.height}",
+            "codecs": rendition.codecs,
+            "frame_rate": frame_rate_value(rendition.frame_rate),
+        }
+        if group:
+            stream_info["audio"] = AUDIO_GROUP
+        if captions:
+            stream_info["subtitles"] = SUBTITLE_GROUP
+        playlist.add_playlist(m3u8.Playlist(uri=rendition.playlist_uri, stream_info=stream_info,
+                                            media=group + captions, base_uri=None))
     for rendition in sorted(renditions, key=lambda r: stats[r.name].bandwidth):
         if not rendition.iframes:
             continue
@@ -208,14 +275,19 @@ def master_playlist(renditions: list[MeasuredRendition], target: int) -> str:
     return _with_trailing_newline(playlist.dumps())
 
 
-def render_playlists(renditions: list[MeasuredRendition]) -> tuple[int, dict[str, str]]:
+def render_playlists(renditions: list[MeasuredRendition], audio: list[MeasuredAudio] | None = None,
+                     subtitles: list[MeasuredSubtitles] | None = None) -> tuple[int, dict[str, str]]:
     """(target duration, {path relative to the hls/ folder: playlist text}) with master.m3u8 last."""
-    target = target_duration([s.duration for r in renditions for s in r.segments])
+    alternates = [a for a in audio or [] if not a.in_variants]
+    target = target_duration([s.duration for r in renditions for s in r.segments]
+                             + [s.duration for a in alternates for s in a.segments])
     files: dict[str, str] = {}
     for rendition in renditions:
         files[rendition.playlist_uri] = media_playlist(rendition.segments, target)
         files[rendition.iframe_playlist_uri] = iframe_playlist(rendition.iframes, target)
-    files[MASTER_PLAYLIST] = master_playlist(renditions, target)
+    for track in [*alternates, *(subtitles or [])]:
+        files[track.playlist_uri] = media_playlist(track.segments, target)
+    files[MASTER_PLAYLIST] = master_playlist(renditions, target, audio, subtitles)
     return target, files
 
 

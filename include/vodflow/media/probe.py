@@ -16,6 +16,14 @@ from typing import Any
 from vodflow import errors
 from vodflow.errors import BadInput, MediaToolError
 from vodflow.media.ffmpeg import ALLOWED_DEMUXERS, HTTP_PROTOCOLS
+from vodflow.media.timestamps import DISCONTINUOUS_FORMATS, scan_timestamps, with_real_duration
+from vodflow.media.tracks import (
+    AudioTrack,
+    SubtitleTrack,
+    main_track,
+    parse_audio_tracks,
+    parse_subtitle_tracks,
+)
 
 # Demuxers we accept. ffmpeg matches any comma-separated name of a demuxer ("mov" matches the mp4 demuxer).
 
@@ -23,6 +31,7 @@ from vodflow.media.ffmpeg import ALLOWED_DEMUXERS, HTTP_PROTOCOLS
 # Standard frame rates a VFR source's average is snapped to when it is within 1.5 % of one.
 STANDARD_FPS = [Fraction(24000, 1001), Fraction(24), Fraction(25), Fraction(30000, 1001), Fraction(30),
                 Fraction(48), Fraction(50), Fraction(60000, 1001), Fraction(60)]
+AUDIO_OVERHANG = 0.1  # seconds of sound after the picture's end that are not worth calling the video shorter
 HDR_TRANSFERS = {"smpte2084", "arib-std-b67"}
 ISO_BMFF_BOXES = {b"ftyp", b"moov", b"mdat", b"free", b"wide", b"skip", b"pnot"}
 
@@ -48,6 +57,26 @@ class SourceInfo:
     format_name: str
     size_bytes: int
     bitrate: int
+    # The video's timestamps jump (two captures in one MPEG-TS, a recorder restarted): never cut in chunks,
+    # since a seek by time is ambiguous; ``duration`` is then what the packets add up to, not what ffprobe said.
+    discontinuous: bool = False
+    # Where the video ends on the timeline (seconds from the file's start): audio is padded or cut to it.
+    video_end: float | None = None
+    audio_tracks: tuple[AudioTrack, ...] = ()  # every audio stream; the main one is muxed into the variants
+    subtitle_tracks: tuple[SubtitleTrack, ...] = ()
+
+    @property
+    def audio_index(self) -> int:
+        """The main audio track's position among the audio streams (``a:N``)."""
+        main = main_track(self.audio_tracks)
+        return main.index if main else 0
+
+    @property
+    def picture_end(self) -> float:
+        """How long the published video is: the picture's end, when sound runs on after it; else the duration."""
+        if self.video_end is not None and 0 < self.video_end < self.duration - AUDIO_OVERHANG:
+            return self.video_end
+        return self.duration
 
     @property
     def fps_float(self) -> float:
@@ -62,7 +91,9 @@ class SourceInfo:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SourceInfo:
-        return cls(**data)
+        tracks = tuple(AudioTrack(**t) for t in data.get("audio_tracks", ()))
+        subtitles = tuple(SubtitleTrack(**t) for t in data.get("subtitle_tracks", ()))
+        return cls(**{**data, "audio_tracks": tracks, "subtitle_tracks": subtitles})
 
 
 @dataclass(frozen=True)
@@ -223,7 +254,8 @@ def parse_probe(data: dict[str, Any], size_bytes: int) -> SourceInfo:
         display_w, display_h = display_h, display_w
 
     fps, vfr = output_frame_rate(_ratio(video.get("avg_frame_rate")), _ratio(video.get("r_frame_rate")))
-    audio = audio_streams[0] if audio_streams else None
+    tracks = parse_audio_tracks(streams)
+    audio = audio_streams[main_track(tracks).index] if audio_streams else None
     field_order = str(video.get("field_order") or "progressive")
     return SourceInfo(
         duration=round(duration, 3),
@@ -243,7 +275,18 @@ def parse_probe(data: dict[str, Any], size_bytes: int) -> SourceInfo:
         format_name=format_name,
         size_bytes=size_bytes,
         bitrate=int(_first_float(fmt.get("bit_rate")) or 0),
+        video_end=_video_end(video, fmt),
+        audio_tracks=tracks,
+        subtitle_tracks=parse_subtitle_tracks(streams),
     )
+
+
+def _video_end(video: dict[str, Any], fmt: dict[str, Any]) -> float | None:
+    """The video stream's end relative to the file's start, when the container states the stream's length."""
+    start, length = _first_float(video.get("start_time")), _first_float(video.get("duration"))
+    if start is None or not length:
+        return None
+    return round(start - (_first_float(fmt.get("start_time")) or 0.0) + length, 3)
 
 
 def _first_float(*values: Any) -> float | None:
@@ -296,7 +339,10 @@ def probe(url: str, size_bytes: int, head: bytes, *, protocols: str = HTTP_PROTO
         if _is_transport_failure(stderr):
             raise MediaToolError("ffprobe could not fetch the source", stderr[-2000:])
         raise classify_probe_failure(stderr, head)
-    return parse_probe(json.loads(result.stdout or "{}"), size_bytes)
+    source = parse_probe(json.loads(result.stdout or "{}"), size_bytes)
+    if source.format_name in DISCONTINUOUS_FORMATS:
+        source = with_real_duration(source, scan_timestamps(url, protocols))
+    return source
 
 
 def _is_transport_failure(stderr: str) -> bool:

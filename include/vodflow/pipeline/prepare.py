@@ -54,6 +54,9 @@ def register(params: dict[str, Any], run_id: str, services: Services) -> Job:
         resolve_rungs(ladder)
         # Re-checked here for runs triggered past the plugin's endpoint (Airflow's REST API checks the schema only).
         check_source_allowed(location.uri, settings.allowed_source_buckets, settings.source_prefixes)
+        for caption in params.get("captions") or []:  # sidecar captions obey the same source rules
+            check_source_allowed(parse_source_uri(str(caption.get("source") or "")).uri,
+                                 settings.allowed_source_buckets, settings.source_prefixes)
     except ValueError as exc:
         problem = str(exc)
         location = S3Location("invalid", raw_source[:200] or "empty")
@@ -77,7 +80,8 @@ def register(params: dict[str, Any], run_id: str, services: Services) -> Job:
               etag=info.etag if info else "", size=info.size if info else 0,
               title=params.get("title") or layout.title_from_key(location.key), ladder=ladder,
               callback_url=callback_url, adaptive=bool(adaptive),
-              chunk_seconds=params.get("chunk_seconds"), notify_email=params.get("notify_email"))
+              chunk_seconds=params.get("chunk_seconds"), notify_email=params.get("notify_email"),
+              captions=params.get("captions") or None)
     version = services.catalog.register(
         video_id=job.video_id, source_uri=job.source_uri, etag=job.etag, size=job.size, title=job.title,
         run_id=run_id, ladder_version=LADDER_VERSION, uploaded_at=info.last_modified if info else None,
@@ -128,14 +132,24 @@ def plan_work(services: Services, job: Job, probed: SourceInfo) -> tuple[EncodeP
     if chunk_seconds is None:
         long = probed.duration > services.settings.chunk_threshold_seconds
         chunk_seconds = services.settings.chunk_seconds if long else 0
-    chunks = plan_chunks(probed.duration, fps, chunk_seconds) if chunk_seconds else []
-    plan = EncodePlan(renditions=tuple(ladder.renditions), duration=probed.duration,
-                      pictures=plan_pictures(probed.width, probed.height, probed.duration, fps),
+    skipped = [t for t in probed.subtitle_tracks if not t.text]
+    if skipped:  # bitmap subtitles (PGS, DVB) are pictures: no WebVTT can carry them
+        services.catalog.add_event(job.video_id, "subtitles_skipped", tracks=[
+            {"index": t.index, "codec": t.codec, "language": t.language,
+             "reason": f"{t.codec} subtitles are bitmaps; only text subtitles become WebVTT"} for t in skipped])
+    if probed.discontinuous:  # a seek by time is ambiguous when the clock restarts: one continuous encode
+        services.catalog.add_event(job.video_id, "warning", message="The source's timestamps jump (e.g. two "
+                                   "recordings in one file); it is encoded in one piece with continuous timestamps.")
+        chunk_seconds = 0
+    length = probed.picture_end  # what is published: sound running on after the picture is cut
+    chunks = plan_chunks(length, fps, chunk_seconds) if chunk_seconds else []
+    plan = EncodePlan(renditions=tuple(ladder.renditions), duration=length,
+                      pictures=plan_pictures(probed.width, probed.height, length, fps),
                       chunks=len(chunks) if len(chunks) > 1 else 0)
     if plan.chunks:
         services.catalog.add_event(job.video_id, "chunked", chunks=plan.chunks, seconds=chunks[1].start)
         log.info("Encoding in %d chunks of %g s", plan.chunks, chunks[1].start)
-    return plan, plan_items(plan, chunks, probed.has_audio)
+    return plan, plan_items(plan, chunks, probed.has_audio, any(t.text for t in probed.subtitle_tracks))
 
 
 def _adapt(services: Services, job: Job, probed: SourceInfo, ladder: Ladder) -> Ladder:

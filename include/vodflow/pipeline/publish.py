@@ -26,6 +26,7 @@ from vodflow.media.ladder import LADDER_VERSION
 from vodflow.media.thumbnails import POSTER
 from vodflow.pipeline.notify import notify
 from vodflow.pipeline.services import Job, Services
+from vodflow.pipeline.subtitles import publish_subtitles
 from vodflow.pipeline.work import AudioResult, ChunkResult, EncodePlan, WholeVideoResult, WorkResult, result_from_dict
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,15 @@ def publish(job: Job, plan: EncodePlan, results: list[WorkResult], services: Ser
     else:
         renditions = [m for r in results if isinstance(r, WholeVideoResult) for m in r.measured]
     pictures = {key for r in results for key in r.pictures}
-    target, playlists = hls.render_playlists(renditions)
+    audio = next((list(r.audio) for r in results if isinstance(r, WholeVideoResult | AudioResult) and r.audio), [])
+    embedded = [t for r in results if isinstance(r, WholeVideoResult | AudioResult) for t in r.subtitles]
+    subtitles = publish_subtitles(services, job, renditions, embedded)
+    if plan.chunks or embedded:  # the parked pieces (chunks, audio, WebVTT) are no longer needed
+        services.storage.delete_prefix(layout.chunks_prefix(job.video_id, job.version))
+    target, playlists = hls.render_playlists(renditions, audio, subtitles)
+    if audio:  # the UI lists what a viewer can choose
+        services.catalog.add_event(job.video_id, "audio_tracks", tracks=[
+            {"name": a.title, "language": a.language, "default": a.in_variants} for a in audio])
     prefix = layout.hls_prefix(job.video_id, job.version)
     master = playlists.pop(hls.MASTER_PLAYLIST)
     with ThreadPoolExecutor(max_workers=8) as pool:
@@ -118,14 +127,14 @@ def join_chunks(services: Services, job: Job, plan: EncodePlan, results: list[Wo
             measured = join_rendition([local(r.keys[rendition.name]) for r in chunks],
                                       local(audio[str(rendition.audio_kbps)]) if rendition.audio_kbps else None,
                                       str(out_dir), rendition, services.settings.encoder)
-            check_complete(measured.duration, plan.duration)  # chunks past a truncated end come out empty
+            # Chunks past a truncated end come out empty.
+            check_complete(measured.duration, plan.duration, services.settings.encoder.segment_seconds)
             services.storage.upload_tree(str(out_dir), f"{layout.hls_prefix(job.video_id, job.version)}"
                                          f"{rendition.name}/", exclude=("index.m3u8",))
             services.catalog.rendition_done(job.video_id, job.version, rendition.name, codecs=measured.codecs,
                                             bytes_=measured.bytes, segments=len(measured.segments))
             measured_all.append(measured)
             shutil.rmtree(out_dir, ignore_errors=True)
-        services.storage.delete_prefix(layout.chunks_prefix(job.video_id, job.version))
         return measured_all
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

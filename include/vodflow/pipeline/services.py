@@ -15,6 +15,7 @@ from vodflow.settings import Settings, load_settings
 from vodflow.storage import Storage
 
 PRESIGN_SECONDS = 3600
+MAX_PRESIGN_SECONDS = 7 * 24 * 3600  # SigV4's limit
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,7 @@ class Job:
     adaptive: bool = False
     chunk_seconds: float | None = None  # None: the settings decide; 0: never chunk
     notify_email: str | list[str] | None = None
+    captions: list[dict[str, str]] | None = None  # sidecar caption files: source, language, name?
 
     @property
     def location(self) -> S3Location:
@@ -66,11 +68,13 @@ class Services:
         return Path(self.settings.scratch_dir, job.video_id, f"v{job.version}")
 
     def source_url(self, job: Job, probed: SourceInfo | None = None) -> str:
-        """A presigned URL of the source; for an encoder, valid for as long as the encode may take, and an hour."""
+        """A presigned URL of the source, signed by each task when it starts; for an encoder, valid for as long as
+        its encode may take (the encode's timeout for the whole source) and an hour, so it cannot expire under a
+        long encode; a read that fails anyway is confirmed from a downloaded copy (``transcode.confirmed``)."""
         seconds = PRESIGN_SECONDS
         if probed is not None:
             seconds += int(self.settings.encoder.timeout_for(probed.duration))
-        return self.storage.presigned_get(job.location, seconds)
+        return self.storage.presigned_get(job.location, min(seconds, MAX_PRESIGN_SECONDS))
 
     def s3_uri(self, key: str) -> str:
         return f"s3://{self.settings.bucket}/{key}"

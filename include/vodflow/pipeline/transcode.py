@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
@@ -18,11 +18,12 @@ from vodflow import layout
 from vodflow.catalog import is_disconnect
 from vodflow.errors import BadInput
 from vodflow.media.chunks import encode_audio, encode_chunk
-from vodflow.media.encode import encode_renditions
+from vodflow.media.encode import audio_group_of, encode_renditions, measure_audio, subtitle_file
 from vodflow.media.hls import MeasuredRendition
 from vodflow.media.probe import SourceInfo
 from vodflow.media.process import Throttle
 from vodflow.media.thumbnails import picture_outputs
+from vodflow.media.tracks import alternate_audio
 from vodflow.pipeline.scratch import encoder_slot, shared_source, threads_per_encoder, work_dir
 from vodflow.pipeline.services import Job, Services
 from vodflow.pipeline.work import (
@@ -39,6 +40,7 @@ from vodflow.pipeline.work import (
 )
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def transcode(job: Job, probed: SourceInfo, plan: EncodePlan, item: WorkItem,
@@ -77,26 +79,25 @@ def encode_whole_video(services: Services, job: Job, probed: SourceInfo, plan: E
         if throttle.ready(percent):
             _best_effort_progress(services, job, names, percent)
 
+    alternates = alternate_audio(probed.audio_tracks)
+    subs_dir = os.path.join(workdir, "subs")
+
     def encode(src: str) -> list[MeasuredRendition]:
         shutil.rmtree(workdir, ignore_errors=True)
         os.makedirs(pictures_dir)
+        os.makedirs(subs_dir)
         return encode_renditions(src, hls_dir, probed, list(plan.renditions), services.settings.encoder,
                                  on_progress=report,
-                                 extra_outputs=lambda video: picture_outputs(video, plan.pictures, pictures_dir))
+                                 extra_outputs=lambda video: picture_outputs(video, plan.pictures, pictures_dir),
+                                 alternates=alternates, subtitles=(subs_dir, list(probed.subtitle_tracks)))
 
     try:
         # Read the source as it is encoded: no wait for a download, no copy of a huge upload on the worker
         # (a download first was no faster even for a 46 MB source: README, Speed).
         encode_started = time.monotonic()
-        try:
-            measured = encode(services.source_url(job, probed))
-        except BadInput as exc:
-            # Before blaming the upload, rule out the network: encode again from a downloaded copy.
-            log.warning("Streamed encode says %s; confirming from a local copy", exc.code)
-            with shared_source(services.scratch(job) / "source",
-                               lambda path: services.storage.download(job.location, path)) as local:
-                measured = encode(local)
+        measured = confirmed(services, job, probed, encode)
         _record_encode(services, job, probed, measured, time.monotonic() - encode_started)
+        audio = audio_group_of(probed, [measure_audio(hls_dir, a) for a in alternates])
         started = time.monotonic()
         keys = services.storage.upload_tree(hls_dir, layout.hls_prefix(job.video_id, job.version),
                                             exclude=("index.m3u8",))
@@ -106,9 +107,23 @@ def encode_whole_video(services: Services, job: Job, probed: SourceInfo, plan: E
         for m in measured:
             services.catalog.rendition_done(job.video_id, job.version, m.name, codecs=m.codecs, bytes_=m.bytes,
                                             segments=len(m.segments))
-        return WholeVideoResult(measured=tuple(measured), pictures=tuple(pictures))
+        return WholeVideoResult(measured=tuple(measured), pictures=tuple(pictures), audio=audio,
+                                subtitles=_park_subtitles(services, job, probed, subs_dir))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def confirmed(services: Services, job: Job, probed: SourceInfo, encode: Callable[[str], T]) -> T:
+    """``encode(source)`` streamed from a presigned URL; when that says the upload is bad, once more from a
+    downloaded copy before it is blamed: a network read that broke off (or a URL that expired) is not a corrupt
+    file. Every kind of work item reads its source through this."""
+    try:
+        return encode(services.source_url(job, probed))
+    except BadInput as exc:
+        log.warning("Streamed encode says %s; confirming from a local copy", exc.code)
+        with shared_source(services.scratch(job) / "source",
+                           lambda path: services.storage.download(job.location, path)) as local:
+            return encode(local)
 
 
 def encode_chunk_of_video(services: Services, job: Job, probed: SourceInfo, plan: EncodePlan,
@@ -119,13 +134,17 @@ def encode_chunk_of_video(services: Services, job: Job, probed: SourceInfo, plan
     services.catalog.renditions_progress_at_least(job.video_id, job.version, names, 0)
     workdir = str(work_dir(services.scratch(job), f"chunk{chunk.index:03d}"))
     pictures_dir = os.path.join(workdir, "thumbs")
-    os.makedirs(pictures_dir)
+
+    def encode(src: str) -> dict[str, str]:
+        shutil.rmtree(workdir, ignore_errors=True)
+        os.makedirs(pictures_dir)
+        return encode_chunk(src, workdir, probed, chunk, list(plan.renditions), services.settings.encoder,
+                            extra_outputs=lambda video: picture_outputs(video, plan.pictures, pictures_dir,
+                                                                        first_frame=chunk.first_frame,
+                                                                        frames=chunk.frames))
+
     try:
-        pieces = encode_chunk(
-            services.source_url(job, probed), workdir, probed, chunk, list(plan.renditions),
-            services.settings.encoder,
-            extra_outputs=lambda video: picture_outputs(video, plan.pictures, pictures_dir,
-                                                        first_frame=chunk.first_frame, frames=chunk.frames))
+        pieces = confirmed(services, job, probed, encode)
         keys = services.park(job, pieces)
         pictures = _upload_pictures(services, job, pictures_dir)
         done = sum(1 for key in services.storage.list_keys(layout.chunks_prefix(job.video_id, job.version))
@@ -140,10 +159,22 @@ def encode_whole_audio(services: Services, job: Job, probed: SourceInfo, plan: E
                        item: WholeAudio) -> AudioResult:
     """The whole audio track, once per AAC bitrate."""
     workdir = str(work_dir(services.scratch(job), "audio"))
+    alternates = alternate_audio(probed.audio_tracks)
+
+    def encode(src: str) -> dict[int, str]:
+        shutil.rmtree(workdir, ignore_errors=True)
+        return encode_audio(src, workdir, probed, plan.audio_bitrates, services.settings.encoder, alternates,
+                            subtitles=True)
+
     try:
-        tracks = encode_audio(services.source_url(job, probed), workdir, probed, plan.audio_bitrates,
-                              services.settings.encoder)
-        return AudioResult(keys=services.park(job, tracks))
+        tracks = confirmed(services, job, probed, encode)
+        hls_dir = os.path.join(workdir, "hls")
+        audio = audio_group_of(probed, [measure_audio(hls_dir, a) for a in alternates])
+        if audio:  # the alternate renditions go straight to their place in the version
+            services.storage.upload_tree(hls_dir, layout.hls_prefix(job.video_id, job.version),
+                                         exclude=("index.m3u8",))
+        return AudioResult(keys=services.park(job, tracks), audio=audio,
+                           subtitles=_park_subtitles(services, job, probed, workdir))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
@@ -166,6 +197,15 @@ def _record_encode(services: Services, job: Job, probed: SourceInfo, measured: l
                                        bytes=m.bytes)
     except Exception:  # a metric is never a reason to fail an encode that worked
         log.exception("Could not record the encode's timing")
+
+
+def _park_subtitles(services: Services, job: Job, probed: SourceInfo, folder: str) -> tuple[dict[str, Any], ...]:
+    """The source's text subtitle tracks, converted to WebVTT by the encode, parked for ``publish`` to segment."""
+    found = {t.index: os.path.join(folder, subtitle_file(t)) for t in probed.subtitle_tracks if t.text}
+    found = {index: path for index, path in found.items() if os.path.exists(path)}
+    keys = services.park(job, found) if found else {}
+    return tuple({"language": t.language, "title": t.title, "key": keys[str(t.index)]}
+                 for t in probed.subtitle_tracks if str(t.index) in keys)
 
 
 def _best_effort_progress(services: Services, job: Job, names: list[str], percent: float) -> None:

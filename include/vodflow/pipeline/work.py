@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from vodflow.media.chunks import Chunk
-from vodflow.media.hls import MeasuredRendition
+from vodflow.media.hls import MeasuredAudio, MeasuredRendition
 from vodflow.media.ladder import Rendition
 from vodflow.media.thumbnails import PicturePlan
 
@@ -111,13 +111,16 @@ def item_from_dict(data: dict[str, Any]) -> WorkItem:
     return _decode(ITEM_KINDS, data, "work item")
 
 
-def plan_items(plan: EncodePlan, chunks: list[Chunk], has_audio: bool) -> list[WorkItem]:
+def plan_items(plan: EncodePlan, chunks: list[Chunk], has_audio: bool, has_subtitles: bool = False
+               ) -> list[WorkItem]:
     """One item for the whole video, or one per chunk plus the audio first (the whole track is the longest
-    single item, so it must not be the tail)."""
+    single item, so it must not be the tail). The audio item also extracts the text subtitles (it reads the whole
+    source), so a chunked source with subtitles and no sound still gets one."""
     if len(chunks) < 2:
         return [WholeVideo(label=" ".join(plan.names))]
     items: list[WorkItem] = [ChunkOfVideo(chunk) for chunk in chunks]
-    return [WholeAudio(), *items] if has_audio and plan.audio_bitrates else items
+    whole_track = (has_audio and plan.audio_bitrates) or has_subtitles
+    return [WholeAudio(), *items] if whole_track else items
 
 
 # Results --------------------------------------------------------------------------------------------------
@@ -126,14 +129,19 @@ class WholeVideoResult:
     kind: ClassVar[str] = "renditions"
     measured: tuple[MeasuredRendition, ...]
     pictures: tuple[str, ...] = ()  # keys of the pictures this item uploaded
+    audio: tuple[MeasuredAudio, ...] = ()  # the audio group (main track first), when there are other tracks
+    subtitles: tuple[dict[str, Any], ...] = ()  # the source's text subtitles as parked WebVTT: language, title, key
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "measured": [m.to_dict() for m in self.measured], "pictures": list(self.pictures)}
+        return {"kind": self.kind, "measured": [m.to_dict() for m in self.measured], "pictures": list(self.pictures),
+                "audio": [a.to_dict() for a in self.audio], "subtitles": list(self.subtitles)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> WholeVideoResult:
         return cls(measured=tuple(MeasuredRendition.from_dict(m) for m in data["measured"]),
-                   pictures=tuple(data["pictures"]))
+                   pictures=tuple(data["pictures"]),
+                   audio=tuple(MeasuredAudio.from_dict(a) for a in data.get("audio", [])),
+                   subtitles=tuple(data.get("subtitles", [])))
 
 
 @dataclass(frozen=True)
@@ -155,14 +163,18 @@ class ChunkResult:
 class AudioResult:
     kind: ClassVar[str] = "audio"
     keys: dict[str, str] = field(default_factory=dict)  # AAC bitrate (kbps, as text) → parked track
+    audio: tuple[MeasuredAudio, ...] = ()  # the audio group, as WholeVideoResult's
+    subtitles: tuple[dict[str, Any], ...] = ()  # as WholeVideoResult's
     pictures: ClassVar[tuple[str, ...]] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "keys": self.keys}
+        return {"kind": self.kind, "keys": self.keys, "audio": [a.to_dict() for a in self.audio],
+                "subtitles": list(self.subtitles)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AudioResult:
-        return cls(keys=dict(data["keys"]))
+        return cls(keys=dict(data["keys"]), audio=tuple(MeasuredAudio.from_dict(a) for a in data.get("audio", [])),
+                   subtitles=tuple(data.get("subtitles", [])))
 
 
 WorkResult = WholeVideoResult | ChunkResult | AudioResult

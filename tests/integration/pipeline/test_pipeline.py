@@ -14,29 +14,9 @@ from vodflow import errors, layout, pipeline
 from vodflow.devtools.conformance import check_tree
 from vodflow.errors import BadInput
 
+from .helpers import run_all, upload
+
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def services(airflow_env) -> pipeline.Services:
-    return pipeline.Services.load()
-
-
-def upload(services: pipeline.Services, path: Path, key: str) -> str:
-    services.storage.client.upload_file(str(path), "vodflow", key)
-    return f"s3://vodflow/{key}"
-
-
-def run_all(services: pipeline.Services, params: dict, run_id: str) -> dict:
-    steps: list[str] = []
-    job, probed, plan, items = pipeline.prepare(params, run_id, lambda step, job: steps.append(step), services)
-    assert steps == ["register", "probe", "plan"]
-    # Through the XCom codecs, as the DAG's tasks call them.
-    results = [pipeline.transcode_dicts(job.to_dict(), probed.to_dict(), plan.to_dict(), item.to_dict(), services)
-               for item in items]
-    result = pipeline.publish_dicts(job.to_dict(), plan.to_dict(), [item.to_dict() for item in items], results,
-                                    services)
-    return {"job": job, "probed": probed, "result": result, "items": items}
 
 
 def test_a_video_is_published_whole(services, media, tmp_path):
@@ -154,18 +134,67 @@ def test_a_long_video_is_encoded_in_chunks_and_joined_once(services, tmp_path):
     assert report.ok, report.summary()
 
 
-def test_a_truncated_upload_in_a_chunked_run_fails_as_unreadable(services, media):
-    """The header says 10 s, the data stops at 4 s: the chunk past the cut comes out empty, and the join
-    refuses to publish a short video instead of calling it ready."""
+def test_a_truncated_upload_in_a_chunked_run_fails_as_unreadable(services, media, caplog):
+    """The header says 10 s, the data stops at 4 s: the chunk that holds the cut comes out short of frames, and
+    its task (after confirming it from a downloaded copy) refuses it, instead of publishing a short video."""
     source = upload(services, media.bad("cut-faststart.mp4"), f"uploads/{uuid.uuid4().hex[:6]}/cut.mp4")
     job = pipeline.register({"source": source, "chunk_seconds": 6, "ladder": ["240p"]}, "run-cut-chunked", services)
     info = pipeline.probe_source(services, job)
     plan, items = pipeline.plan_work(services, job, info)
     assert [item.label for item in items] == ["audio", "chunk 00", "chunk 01"]
-    results = [pipeline.transcode(job, info, plan, item, services) for item in items]
     with pytest.raises(BadInput) as caught:
+        results = [pipeline.transcode(job, info, plan, item, services) for item in items]
         pipeline.publish(job, plan, results, services)
     assert caught.value.code == errors.UNREADABLE and "truncated" in caught.value.message
+    assert "confirming from a local copy" in caplog.text
+
+
+def test_a_long_chunked_upload_cut_short_fails_as_unreadable(services, tmp_path):
+    """A 60 s upload whose copy stopped after about 10 s (its header still says 60 s), in chunks of 30 s: the
+    video is `failed` with `unreadable` (a chunk task or the join says so), nothing is published."""
+    from vodflow.devtools.samples import SampleSpec, make_sample
+
+    whole = Path(make_sample(str(tmp_path / "long.mp4"), SampleSpec(320, 180, 60.0, "30", audio=True,
+                                                                     extra_output_args=("-movflags", "+faststart"))))
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 6])
+    source = upload(services, cut, f"uploads/{uuid.uuid4().hex[:6]}/cut-long.mp4")
+    job = pipeline.register({"source": source, "chunk_seconds": 30}, "run-cut-long", services)
+    info = pipeline.probe_source(services, job)
+    assert info.duration == pytest.approx(60.0, abs=0.1)
+    plan, items = pipeline.plan_work(services, job, info)
+    assert [item.label for item in items] == ["audio", "chunk 00", "chunk 01"]
+    with pytest.raises(BadInput) as caught:
+        results = [pipeline.transcode(job, info, plan, item, services) for item in items]
+        pipeline.publish(job, plan, results, services)
+    pipeline.record_failure(job.to_dict(), "publish", None, caught.value, 1, services)
+    pipeline.discard_unpublished(job, services)
+    video = services.catalog.get_video(job.video_id)
+    assert (video["status"], video["error_code"]) == ("failed", errors.UNREADABLE)
+    assert video["current_version"] is None
+    assert not services.storage.list_keys(layout.video_prefix(job.video_id))
+
+
+def test_a_chunk_read_cut_off_is_confirmed_from_a_local_copy_and_succeeds(services, tmp_path, caplog,
+                                                                          monkeypatch):
+    """The upload is whole, but the stream a chunk and the audio task read stops early (a network read that broke
+    off): both confirm from a downloaded copy instead of failing the video as `unreadable`."""
+    from vodflow.devtools.samples import SampleSpec, make_sample
+
+    whole = Path(make_sample(str(tmp_path / "whole.mp4"), SampleSpec(320, 180, 24.0, "30", audio=True,
+                                                                      extra_output_args=("-movflags", "+faststart"))))
+    broken = tmp_path / "broken-stream.mp4"
+    broken.write_bytes(whole.read_bytes()[: whole.stat().st_size // 3])
+    source = upload(services, whole, f"uploads/{uuid.uuid4().hex[:6]}/whole.mp4")
+    job = pipeline.register({"source": source, "chunk_seconds": 12}, "run-cut-off", services)
+    info = pipeline.probe_source(services, job)
+    plan, items = pipeline.plan_work(services, job, info)
+    monkeypatch.setattr(type(services), "source_url", lambda self, job, probed=None: str(broken))
+    results = [pipeline.transcode(job, info, plan, item, services) for item in items]
+    assert caplog.text.count("confirming from a local copy") >= 1
+    pipeline.publish(job, plan, results, services)
+    video = services.catalog.get_video(job.video_id)
+    assert (video["status"], video["duration"]) == ("ready", pytest.approx(24.0, abs=0.1))
 
 
 def test_a_work_item_that_failed_for_good_means_nothing_is_published(services, media):

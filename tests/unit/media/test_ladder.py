@@ -166,3 +166,21 @@ def test_chunks_lie_on_the_segment_grid(duration, seconds, starts, frames):
     assert [c.start for c in planned] == starts
     assert [c.frames for c in planned] == frames
     assert all(c.start % 6 == 0 for c in planned)
+
+
+@pytest.mark.parametrize("fps", ["24000/1001", "30000/1001", "25", "30", "60000/1001"])
+def test_chunks_partition_the_output_frame_grid(fps):
+    """Each chunk starts on the first frame at or after its start; together they cover every frame once."""
+    import itertools
+    import math
+    from fractions import Fraction
+
+    from vodflow.media.chunks import plan_chunks
+
+    planned = plan_chunks(100.0, fps, 30)
+    rate = Fraction(fps)
+    assert [c.first_frame for c in planned] == [math.ceil(Fraction(c.start) * rate) for c in planned]
+    for before, after in itertools.pairwise(planned):
+        assert before.first_frame + before.frames == after.first_frame
+    if fps == "30000/1001":
+        assert [c.frames for c in planned] == [900, 899, None]  # 30 s is 899.1 frames: none lost at a seam

@@ -147,3 +147,32 @@ def test_probe_failures_are_classified():
     truncated = classify_probe_failure("[mov] moov atom not found\nx: Invalid data found", mp4_head)
     assert truncated.code == errors.UNREADABLE and "truncated" in truncated.message
     assert classify_probe_failure("Invalid data found", b"\x01\x02" * 10).code == errors.NOT_A_VIDEO
+
+
+def test_a_video_clock_that_restarts_is_measured_packet_by_packet():
+    """Two 5 s captures at 30 fps in one TS (90 kHz): the clock jumps back once; the video lasts 10 s."""
+    from fractions import Fraction
+
+    from vodflow.media.timestamps import parse_packet_timestamps
+
+    capture = [f"{126000 + 3000 * i},{126000 + 3000 * i},3000," for i in range(150)]
+    scan = parse_packet_timestamps([*capture, "", *capture], Fraction(1, 90000))
+    assert (scan.duration, scan.jumps) == (10.0, 1)
+    steady = parse_packet_timestamps(capture, Fraction(1, 90000))
+    assert (steady.duration, steady.jumps) == (5.0, 0)
+    # B-frames: PTS out of order but DTS steady is no jump.
+    reordered = ["6000,0,3000", "3000,3000,3000", "12000,6000,3000", "9000,9000,3000"]  # pts,dts,duration
+    assert parse_packet_timestamps(reordered, Fraction(1, 90000)).jumps == 0
+
+
+def test_a_truncated_long_upload_is_caught_within_one_segment():
+    """2 % of 600 s would let an upload 8 s short through; the tolerance is one segment at most."""
+    from vodflow.errors import BadInput
+    from vodflow.media.encode import check_complete
+
+    check_complete(594.5, 600.0)  # within a segment
+    with pytest.raises(BadInput):
+        check_complete(592.0, 600.0)
+    check_complete(29.5, 30.0)  # a short video keeps its 1 s
+    with pytest.raises(BadInput):
+        check_complete(28.5, 30.0)

@@ -65,3 +65,11 @@ def test_an_unknown_kind_is_an_error_not_a_default(data):
         item_from_dict(data)
     with pytest.raises(ValueError, match="unknown work result kind"):
         result_from_dict(data)
+
+
+def test_a_chunked_source_with_subtitles_and_no_sound_keeps_an_audio_item():
+    """The audio item reads the whole source: it is where the text subtitles are extracted."""
+    chunks = plan_chunks(200.0, "30", 30)
+    plan = _plan(200.0, has_audio=False)
+    assert plan_items(plan, chunks, has_audio=False, has_subtitles=True)[0].label == "audio"
+    assert plan_items(plan, chunks, has_audio=False)[0].label == "chunk 00"

@@ -37,14 +37,7 @@
     playing = url;
     const player = $("player");
     $("player-note").textContent = `Playing version ${video.current_version}.`;
-    if (window.Hls && Hls.isSupported()) {
-      const hls = new Hls();
-      hls.on(Hls.Events.ERROR, (_e, data) => { if (data.fatal) $("player-note").textContent = `Player error: ${data.details}`; });
-      hls.loadSource(url);
-      hls.attachMedia(player);
-    } else if (player.canPlayType("application/vnd.apple.mpegurl")) {
-      player.src = url;
-    }
+    vodflowPlayer.attach(player, url, { audioSelect: $("audio-track"), note: $("player-note") });
     player.play().catch(() => {});
   }
 

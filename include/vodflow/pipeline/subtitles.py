@@ -1,0 +1,80 @@
+"""Subtitle renditions, made in ``publish`` once the video's segments are known: the source's text tracks (WebVTT
+parked by the encode) and the request's sidecar caption files (SRT or WebVTT in S3), each parsed, segmented on
+the first variant's segments (X-TIMESTAMP-MAP tied to its first PTS) and uploaded under ``hls/subs/<lang>/``.
+
+Captions are never a reason to withhold a video: a file that cannot be read is left out, with an event naming
+the error code (``invalid_captions``) and the line where it goes wrong.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from vodflow import layout
+from vodflow.layout import S3Location, parse_source_uri
+from vodflow.media.hls import MeasuredRendition, MeasuredSubtitles, Segment
+from vodflow.media.subtitles import CaptionError, Cue, parse_captions, segment_cues
+from vodflow.media.tracks import LANGUAGE_NAMES, unique_names
+from vodflow.pipeline.services import Job, Services
+
+log = logging.getLogger(__name__)
+INVALID_CAPTIONS = "invalid_captions"
+
+
+def publish_subtitles(services: Services, job: Job, renditions: list[MeasuredRendition],
+                      embedded: list[dict[str, Any]]) -> list[MeasuredSubtitles]:
+    """Every subtitle rendition of the video, uploaded; the media playlists are written with the others."""
+    sources: list[tuple[str, str, S3Location, str]] = []  # (language, title, where, what to call it in errors)
+    for track in embedded:
+        sources.append((track["language"], track["title"], S3Location(services.storage.bucket, track["key"]),
+                        f"subtitle track {track['title']!r}"))
+    for caption in job.captions or []:
+        language = caption["language"]
+        sources.append((language, caption.get("name") or LANGUAGE_NAMES.get(language.split("-")[0], language),
+                        parse_source_uri(caption["source"]), caption["source"]))
+    if not sources or not renditions:
+        return []
+    reference = renditions[0]
+    durations = [s.duration for s in reference.segments]
+    parsed: list[tuple[str, str, list[Cue]]] = []
+    for language, title, where, label in sources:
+        try:
+            parsed.append((language, title, parse_captions(_read(services, where))))
+        except CaptionError as exc:
+            log.warning("Captions %s refused: %s", label, exc)
+            services.catalog.add_event(job.video_id, "warning", code=INVALID_CAPTIONS, source=label, line=exc.line,
+                                       message=f"Captions {label} were left out: line {exc.line}: {exc.message}.")
+    prefix = layout.hls_prefix(job.video_id, job.version)
+    published = []
+    for name, (language, title, cues) in zip(unique_names([p[0] for p in parsed]), parsed, strict=True):
+        segments = []
+        for index, document in enumerate(segment_cues(cues, durations, reference.first_pts)):
+            uri = f"seg_{index:05d}.vtt"
+            services.storage.put_text(f"{prefix}subs/{name}/{uri}", document)
+            segments.append(Segment(uri=uri, duration=durations[index], size=len(document.encode("utf-8"))))
+        published.append(MeasuredSubtitles(name=name, language=language, title=title, segments=segments))
+    if published:
+        services.catalog.add_event(job.video_id, "subtitles", tracks=[
+            {"name": s.title, "language": s.language} for s in published])
+    return published
+
+
+def _read(services: Services, where: S3Location) -> str:
+    """A caption file's text (UTF-8, a BOM allowed); a missing or undecodable file is a CaptionError."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder, "captions")
+        try:
+            services.storage.download(where, str(path))
+        except ClientError as exc:
+            raise CaptionError(1, f"the file cannot be read from S3 ({exc.response['Error'].get('Code')})") from exc
+        data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise CaptionError(line, "the file is not UTF-8 text") from exc
