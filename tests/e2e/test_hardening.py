@@ -215,23 +215,29 @@ def test_the_same_video_twice_at_once_runs_once(embedded_stack, media):
     assert (video["status"], video["current_version"], video["latest_version"]) == ("ready", 1, 1)
 
 
+def _trigger_and_wait_until_encodes_are_nearly_done(stack, path: Path, name: str) -> tuple[str, str]:
+    """Upload ``path``, trigger its run and return (video_id, run_id) once every rendition is 60 % encoded."""
+    key = f"uploads/{name}-{uuid.uuid4().hex[:8]}/clip.mp4"
+    stack.storage.client.upload_file(str(path), "vodflow", key)
+    video_id = f"{name}-{uuid.uuid4().hex[:8]}"
+    run_id = stack.client.trigger(DAG, {"source": f"s3://vodflow/{key}", "video_id": video_id})
+    deadline = time.monotonic() + 300
+    while True:
+        video = stack.catalog.get_video(video_id)
+        renditions = stack.catalog.get_renditions(video_id, 1) if video else []
+        if renditions and min(r["progress"] for r in renditions) >= 60:
+            return video_id, run_id
+        assert time.monotonic() < deadline, "the encodes never got going"
+        time.sleep(0.2)
+
+
 def test_s3_unreachable_for_30_s_while_renditions_upload(embedded_stack, media, tmp_path):
     """The stack's S3 endpoint refuses every connection for 30 s as the renditions finish: uploads and
     publishing are retried with backoff and the video ends ready with one complete version."""
     stack = embedded_stack
     proxy = stack.s3_proxy
-    key = f"uploads/outage-{uuid.uuid4().hex[:8]}/clip.mp4"
-    stack.storage.client.upload_file(str(media["landscape"]), "vodflow", key)
-    video_id = f"outage-{uuid.uuid4().hex[:8]}"
-    run_id = stack.client.trigger(DAG, {"source": f"s3://vodflow/{key}", "video_id": video_id})
-    deadline = time.monotonic() + 300
-    while True:  # cut S3 when the encodes are nearly done, so their uploads and the publish fall in the outage
-        video = stack.catalog.get_video(video_id)
-        renditions = stack.catalog.get_renditions(video_id, 1) if video else []
-        if renditions and min(r["progress"] for r in renditions) >= 60:
-            break
-        assert time.monotonic() < deadline, "the encodes never got going"
-        time.sleep(0.2)
+    # Cut S3 when the encodes are nearly done, so that their uploads and the publish fall in the outage.
+    video_id, run_id = _trigger_and_wait_until_encodes_are_nearly_done(stack, media["landscape"], "outage")
     proxy.cut()
     assert stack.catalog.get_video(video_id)["status"] != "ready", "the run ended before S3 could be cut"
     time.sleep(30)
@@ -261,18 +267,7 @@ def test_s3_failing_the_uploads_until_airflow_retries_publishes_one_complete_ver
     upload watcher, are untouched."""
     stack = embedded_stack
     proxy = stack.s3_proxy
-    key = f"uploads/s3-500-{uuid.uuid4().hex[:8]}/clip.mp4"
-    stack.storage.client.upload_file(str(media["landscape"]), "vodflow", key)
-    video_id = f"s3-500-{uuid.uuid4().hex[:8]}"
-    run_id = stack.client.trigger(DAG, {"source": f"s3://vodflow/{key}", "video_id": video_id})
-    deadline = time.monotonic() + 300
-    while True:
-        video = stack.catalog.get_video(video_id)
-        renditions = stack.catalog.get_renditions(video_id, 1) if video else []
-        if renditions and min(r["progress"] for r in renditions) >= 60:
-            break
-        assert time.monotonic() < deadline, "the encodes never got going"
-        time.sleep(0.2)
+    video_id, run_id = _trigger_and_wait_until_encodes_are_nearly_done(stack, media["landscape"], "s3-500")
     proxy.fail_writes(f"videos/{video_id}/")
     try:
         deadline = time.monotonic() + 300
