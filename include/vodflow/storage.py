@@ -233,6 +233,10 @@ class Storage:
                 raise ObjectMissing(f"There is no object at s3://{self.bucket}/{key}.") from exc
             raise
 
+    def copy_key(self, source_key: str, key: str) -> None:
+        """A server-side copy within the bucket; the object's Content-Type and Cache-Control go with it."""
+        self.client.copy_object(Bucket=self.bucket, Key=key, CopySource={"Bucket": self.bucket, "Key": source_key})
+
     def put_text(self, key: str, text: str) -> None:
         self.client.put_object(Bucket=self.bucket, Key=key, Body=text.encode("utf-8"),
                                ContentType=content_type(key), CacheControl=IMMUTABLE_CACHE_CONTROL)

@@ -62,8 +62,7 @@ def publish(job: Job, plan: EncodePlan, results: list[WorkResult], services: Ser
     master_uri = services.s3_uri(prefix + hls.MASTER_PLAYLIST)
     poster_key = layout.thumbs_prefix(job.video_id, job.version) + POSTER
     if poster_key not in pictures:  # pictures are best effort: never a reason to withhold a video
-        log.warning("No poster was made; publishing without one")
-        services.catalog.add_event(job.video_id, "warning", message="No poster could be made; published without one.")
+        _poster_from_a_thumbnail(services, job, poster_key, pictures)
     try:
         older = services.catalog.publish(
             video_id=job.video_id, run_id=job.run_id, version=job.version, master_uri=master_uri,
@@ -81,6 +80,22 @@ def publish(job: Job, plan: EncodePlan, results: list[WorkResult], services: Ser
     notify(services, job)
     return {"video_id": job.video_id, "version": job.version, "published": True, "master_uri": master_uri,
             "target_duration": target, "variants": [asdict(v) for v in variants]}
+
+
+def _poster_from_a_thumbnail(services: Services, job: Job, poster_key: str, pictures: set[str]) -> None:
+    """No poster frame could be decoded: the first thumbnail the encode did make stands in (smaller, another
+    instant); with none either, the video is published without a picture. Either way a warning event says so."""
+    thumbnails = sorted(key for key in pictures if key != poster_key)
+    if thumbnails:
+        services.storage.copy_key(thumbnails[0], poster_key)
+        pictures.add(poster_key)
+        name = thumbnails[0].rsplit("/", 1)[1]
+        log.warning("No poster frame could be made; the thumbnail %s stands in", name)
+        services.catalog.add_event(job.video_id, "warning", message=f"No poster frame could be made; thumbnail "
+                                   f"{name} is the poster.")
+        return
+    log.warning("No poster was made; publishing without one")
+    services.catalog.add_event(job.video_id, "warning", message="No poster could be made; published without one.")
 
 
 class WorkItemsFailed(VodflowError):

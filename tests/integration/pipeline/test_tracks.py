@@ -239,3 +239,29 @@ def test_a_chunked_source_without_sound_still_gets_its_subtitles(services, tmp_p
     assert [(m.type, m.language) for m in master.media] == [("SUBTITLES", "en")]
     timings, _ = _cues(hls_dir / "subs" / "en")
     assert len(timings) == 3
+
+
+def test_a_poster_that_could_not_be_made_is_stood_in_for_by_a_thumbnail(services, media):
+    """The encode delivered thumbnails but no poster (its frame was never decoded): `publish` makes the first
+    thumbnail the poster (a server-side copy, image/jpeg) and says so in a warning; the video is ready."""
+    from vodflow import pipeline
+    from vodflow.pipeline.work import result_from_dict
+
+    source = upload(services, media["small"], f"uploads/{uuid.uuid4().hex[:6]}/small.mp4")
+    job, probed, plan, items = pipeline.prepare({"source": source}, "run-no-poster", lambda step, job: None,
+                                                services)
+    [result] = [pipeline.transcode_dicts(job.to_dict(), probed.to_dict(), plan.to_dict(), item.to_dict(), services)
+                for item in items]
+    thumbs = layout.thumbs_prefix(job.video_id, job.version)
+    poster = thumbs + "poster.jpg"
+    assert poster in result["pictures"] and len(result["pictures"]) > 1
+    services.storage.delete_key(poster)  # as if its frame had never been reached
+    result["pictures"] = [key for key in result["pictures"] if key != poster]
+    pipeline.publish(job, plan, [result_from_dict(result)], services)
+    video = services.catalog.get_video(job.video_id)
+    assert video["status"] == "ready" and video["poster_uri"].endswith("/thumbs/poster.jpg")
+    head = services.storage.client.head_object(Bucket="vodflow", Key=poster)
+    assert head["ContentType"] == "image/jpeg"
+    assert services.storage.get_bytes(poster) == services.storage.get_bytes(sorted(result["pictures"])[0])
+    warnings = [e for e in services.catalog.get_events(job.video_id) if e["kind"] == "warning"]
+    assert any("thumbnail 001.jpg is the poster" in json.dumps(e, default=str) for e in warnings), warnings
