@@ -84,14 +84,19 @@ class MeasuredRendition:
 
 
 @dataclass
-class MeasuredAudio:
-    """An audio rendition of the audio group: the main track (muxed in every variant, so no playlist of its own:
-    ``segments`` empty) or an alternate track with its own audio-only segments under ``audio/<name>/``."""
+class _TrackRendition:
+    """What audio and subtitle renditions share: a name (their folder), a language, a title, their segments."""
 
     name: str
     language: str
     title: str
     segments: list[Segment] = field(default_factory=list)
+
+
+@dataclass
+class MeasuredAudio(_TrackRendition):
+    """An audio rendition of the audio group: the main track (muxed in every variant, so no playlist of its own:
+    ``segments`` empty) or an alternate track with its own audio-only segments under ``audio/<name>/``."""
 
     @property
     def in_variants(self) -> bool:
@@ -110,13 +115,8 @@ class MeasuredAudio:
 
 
 @dataclass
-class MeasuredSubtitles:
+class MeasuredSubtitles(_TrackRendition):
     """A WebVTT subtitle rendition under ``subs/<name>/``, segmented on the video's segments."""
-
-    name: str
-    language: str
-    title: str
-    segments: list[Segment] = field(default_factory=list)
 
     @property
     def playlist_uri(self) -> str:
