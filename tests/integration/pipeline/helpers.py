@@ -31,3 +31,15 @@ def run_all(services: pipeline.Services, params: dict, run_id: str) -> dict:
     result = pipeline.publish_dicts(job.to_dict(), plan.to_dict(), [item.to_dict() for item in items], results,
                                     services)
     return {"job": job, "probed": probed, "result": result, "items": items}
+
+
+def faststart_sample_and_cut(folder: Path, seconds: float, kept_fraction: float) -> tuple[Path, Path]:
+    """A 320x180 sample with its index up front, and a copy holding only its first ``kept_fraction`` of bytes
+    (a cut-off upload or a read that broke off: the header still describes the whole)."""
+    from vodflow.devtools.samples import SampleSpec, make_sample
+
+    whole = Path(make_sample(str(folder / "whole.mp4"), SampleSpec(320, 180, seconds, "30", audio=True,
+                                                                    extra_output_args=("-movflags", "+faststart"))))
+    cut = folder / "cut.mp4"
+    cut.write_bytes(whole.read_bytes()[: int(whole.stat().st_size * kept_fraction)])
+    return whole, cut

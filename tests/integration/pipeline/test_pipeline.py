@@ -14,7 +14,7 @@ from vodflow import errors, layout, pipeline
 from vodflow.devtools.conformance import check_tree
 from vodflow.errors import BadInput
 
-from .helpers import run_all, upload
+from .helpers import faststart_sample_and_cut, run_all, upload
 
 pytestmark = pytest.mark.integration
 
@@ -152,12 +152,7 @@ def test_a_truncated_upload_in_a_chunked_run_fails_as_unreadable(services, media
 def test_a_long_chunked_upload_cut_short_fails_as_unreadable(services, tmp_path):
     """A 60 s upload whose copy stopped after about 10 s (its header still says 60 s), in chunks of 30 s: the
     video is `failed` with `unreadable` (a chunk task or the join says so), nothing is published."""
-    from vodflow.devtools.samples import SampleSpec, make_sample
-
-    whole = Path(make_sample(str(tmp_path / "long.mp4"), SampleSpec(320, 180, 60.0, "30", audio=True,
-                                                                     extra_output_args=("-movflags", "+faststart"))))
-    cut = tmp_path / "cut.mp4"
-    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 6])
+    _, cut = faststart_sample_and_cut(tmp_path, 60.0, 1 / 6)
     source = upload(services, cut, f"uploads/{uuid.uuid4().hex[:6]}/cut-long.mp4")
     job = pipeline.register({"source": source, "chunk_seconds": 30}, "run-cut-long", services)
     info = pipeline.probe_source(services, job)
@@ -179,12 +174,7 @@ def test_a_chunk_read_cut_off_is_confirmed_from_a_local_copy_and_succeeds(servic
                                                                           monkeypatch):
     """The upload is whole, but the stream a chunk and the audio task read stops early (a network read that broke
     off): both confirm from a downloaded copy instead of failing the video as `unreadable`."""
-    from vodflow.devtools.samples import SampleSpec, make_sample
-
-    whole = Path(make_sample(str(tmp_path / "whole.mp4"), SampleSpec(320, 180, 24.0, "30", audio=True,
-                                                                      extra_output_args=("-movflags", "+faststart"))))
-    broken = tmp_path / "broken-stream.mp4"
-    broken.write_bytes(whole.read_bytes()[: whole.stat().st_size // 3])
+    whole, broken = faststart_sample_and_cut(tmp_path, 24.0, 1 / 3)
     source = upload(services, whole, f"uploads/{uuid.uuid4().hex[:6]}/whole.mp4")
     job = pipeline.register({"source": source, "chunk_seconds": 12}, "run-cut-off", services)
     info = pipeline.probe_source(services, job)
