@@ -11,6 +11,7 @@ from functools import lru_cache
 
 from vodflow.media.ffmpeg import EncoderSettings
 from vodflow.media.probe import Limits
+from vodflow.media.quality_ladder import QualityPolicy, parse_targets
 
 SECTION = "vodflow"
 
@@ -23,10 +24,9 @@ class Settings:
     scratch_dir: str = field(default_factory=lambda: os.path.join(tempfile.gettempdir(), "vodflow"))
     public_base_url: str = ""  # e.g. a CDN in front of the bucket; empty: the plugin serves media itself
     default_ladder: str = "default"
-    adaptive_ladder: bool = False  # per-title bitrates from a complexity probe, when a run does not say
+    adaptive_ladder: bool = False  # per-title ladder (VMAF-judged probe), when a run does not say
     chunk_threshold_seconds: float = 120.0  # longer sources are encoded in chunks, in parallel
     chunk_seconds: float = 30.0  # chunk length (rounded to the 6 s segment grid)
-    adaptive_crf: int = 18  # the constant quality the complexity probe encodes at (bench/quality.py)
     keep_old_versions: int = 1  # previous versions kept after a publish, for players still on them
     watch_prefix: str = "uploads/"  # watch_uploads starts a run for each new object under it
     watch_poll_seconds: float = 5.0
@@ -56,6 +56,7 @@ class Settings:
     ui_base_url: str = ""  # where people reach Airflow (links in emails), e.g. https://airflow.example.com
     limits: Limits = field(default_factory=Limits)
     encoder: EncoderSettings = field(default_factory=EncoderSettings)
+    quality: QualityPolicy = field(default_factory=QualityPolicy)  # what the per-title ladder aims at
 
     @property
     def allowed_source_buckets(self) -> tuple[str, ...]:
@@ -82,7 +83,7 @@ def load_settings() -> Settings:
     def getfloat(key: str, default: float) -> float:
         return float(get(key, str(default)))
 
-    defaults, limits, encoder = Settings(), Limits(), EncoderSettings()
+    defaults, limits, encoder, quality = Settings(), Limits(), EncoderSettings(), QualityPolicy()
     return Settings(
         bucket=get("bucket", defaults.bucket),
         aws_conn_id=get("aws_conn_id", defaults.aws_conn_id),
@@ -91,7 +92,6 @@ def load_settings() -> Settings:
         public_base_url=get("public_base_url", defaults.public_base_url).rstrip("/"),
         default_ladder=get("default_ladder", defaults.default_ladder),
         adaptive_ladder=get("adaptive_ladder", str(defaults.adaptive_ladder)).strip().lower() in ("true", "1", "yes"),
-        adaptive_crf=int(getfloat("adaptive_crf", defaults.adaptive_crf)),
         chunk_threshold_seconds=getfloat("chunk_threshold_seconds", defaults.chunk_threshold_seconds),
         chunk_seconds=getfloat("chunk_seconds", defaults.chunk_seconds),
         keep_old_versions=int(getfloat("keep_old_versions", defaults.keep_old_versions)),
@@ -131,5 +131,12 @@ def load_settings() -> Settings:
             timeout_base=getfloat("encode_timeout_base_seconds", encoder.timeout_base),
             timeout_per_source_second=getfloat("encode_timeout_per_source_second",
                                                encoder.timeout_per_source_second),
+        ),
+        quality=QualityPolicy(
+            targets=parse_targets(get("vmaf_targets", ",".join(f"{t:g}" for t in quality.targets))),
+            ceiling=getfloat("vmaf_ceiling", quality.ceiling),
+            max_drop=getfloat("vmaf_max_drop", quality.max_drop),
+            min_gain=getfloat("vmaf_min_gain", quality.min_gain),
+            jnd=getfloat("vmaf_jnd", quality.jnd),
         ),
     )

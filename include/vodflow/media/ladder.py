@@ -9,7 +9,7 @@ is a clean 2x staircase 6000/3000/1500/800 kbps instead of jumping from 1500 to 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from fractions import Fraction
 from typing import Any
 
@@ -23,9 +23,6 @@ BUFSIZE_FACTOR = 2.0
 NATIVE_MARGIN = 1.25
 MIN_VIDEO_KBPS = 150
 MIN_SIDE = 16  # a scaled rendition thinner than this is useless (extreme aspect ratios)
-# Per-title ladder: a rung gets what the trial encode needed at constant quality plus this headroom (an ABR
-# encode at the CRF's mean rate lands a little below its quality), never more than the fixed ladder's rate.
-ADAPTIVE_HEADROOM = 1.2
 
 
 @dataclass(frozen=True)
@@ -171,18 +168,3 @@ def _nearest_rung_below(rungs: list[Rung], pixels: int) -> Rung | None:
 def _next_rung_above_kbps(rungs: list[Rung], reference: Rung) -> int | None:
     above = [r for r in rungs if r.box_width * r.box_height > reference.box_width * reference.box_height]
     return above[-1].video_kbps if above else None
-
-
-def adapt_ladder(ladder: Ladder, needed_kbps: dict[str, int]) -> Ladder:
-    """The per-title ladder: each rendition's video bitrate set from what its content needed (measured by
-    ``complexity.measure_complexity``), capped by the fixed ladder's rate, so easy content (slides, talking
-    heads) costs fewer bytes and hard content is never starved below the fixed ladder."""
-    adapted: list[Rendition] = []
-    for rendition in ladder.renditions:
-        kbps = round(needed_kbps[rendition.name] * ADAPTIVE_HEADROOM / 10.0) * 10
-        kbps = min(rendition.video_kbps, max(MIN_VIDEO_KBPS, kbps))
-        if adapted:  # a lower rendition never asks for more than the one above it
-            kbps = min(kbps, adapted[-1].video_kbps)
-        adapted.append(replace(rendition, video_kbps=kbps, maxrate_kbps=int(kbps * MAXRATE_FACTOR),
-                               bufsize_kbits=int(kbps * BUFSIZE_FACTOR)))
-    return Ladder(version=ladder.version, renditions=tuple(adapted))

@@ -16,8 +16,7 @@ from vodflow.integrations.webhooks import check_callback
 from vodflow.layout import S3Location, parse_source_uri
 from vodflow.media import hls
 from vodflow.media.chunks import plan_chunks
-from vodflow.media.complexity import measure_complexity
-from vodflow.media.ladder import LADDER_VERSION, Ladder, adapt_ladder, plan_ladder, resolve_rungs
+from vodflow.media.ladder import LADDER_VERSION, plan_ladder, resolve_rungs
 from vodflow.media.probe import SourceInfo, check_limits, check_size, probe
 from vodflow.media.thumbnails import plan_pictures
 from vodflow.pipeline.failures import fail_now
@@ -116,11 +115,10 @@ def probe_source(services: Services, job: Job) -> SourceInfo:
 
 
 def plan_work(services: Services, job: Job, probed: SourceInfo) -> tuple[EncodePlan, list[WorkItem]]:
-    """The ladder (per-title if asked), its `pending` renditions, and the work items ``transcode`` is mapped
-    over: the whole video, or for a long source one per chunk plus the audio."""
+    """The fixed ladder, its `pending` renditions, and the work items ``transcode`` is mapped over: the whole
+    video, or for a long source one per chunk plus the audio. A per-title run's ladder is decided by its work
+    items, on a ``transcode`` worker (``pipeline.ladder``): the probe encodes, and this runs on ``default``."""
     ladder = plan_ladder(probed.width, probed.height, probed.fps, probed.has_audio, job.ladder)
-    if job.adaptive:
-        ladder = _adapt(services, job, probed, ladder)
     services.catalog.plan_renditions(job.video_id, job.run_id, job.version, [
         RenditionPlan(r.name, r.width, r.height, r.video_kbps, r.audio_kbps, round(hls.frame_rate_value(r.fps), 3))
         for r in ladder.renditions
@@ -149,16 +147,6 @@ def plan_work(services: Services, job: Job, probed: SourceInfo) -> tuple[EncodeP
     if plan.chunks:
         services.catalog.add_event(job.video_id, "chunked", chunks=plan.chunks, seconds=chunks[1].start)
         log.info("Encoding in %d chunks of %g s", plan.chunks, chunks[1].start)
-    return plan, plan_items(plan, chunks, probed.has_audio, any(t.text for t in probed.subtitle_tracks))
+    return plan, plan_items(plan, chunks, probed.has_audio, any(t.text for t in probed.subtitle_tracks),
+                            per_title=job.adaptive)
 
-
-def _adapt(services: Services, job: Job, probed: SourceInfo, ladder: Ladder) -> Ladder:
-    """Per-title bitrates from trial encodes of a few windows of the source (read through a presigned URL)."""
-    complexity = measure_complexity(services.source_url(job), probed, list(ladder.renditions),
-                                    crf=services.settings.adaptive_crf, preset=services.settings.encoder.preset)
-    adapted = adapt_ladder(ladder, complexity.kbps)
-    services.catalog.add_event(
-        job.video_id, "ladder_adapted", crf=complexity.crf, seconds=complexity.seconds_sampled,
-        needed_kbps=complexity.kbps, fixed_kbps={r.name: r.video_kbps for r in ladder.renditions},
-        chosen_kbps={r.name: r.video_kbps for r in adapted.renditions})
-    return adapted

@@ -11,7 +11,7 @@ import logging
 import os
 import shutil
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any
 
 from vodflow import errors, layout
@@ -126,6 +126,11 @@ def join_chunks(services: Services, job: Job, plan: EncodePlan, results: list[Wo
     audio = next((r.keys for r in results if isinstance(r, AudioResult)), {})
     if len(chunks) != plan.chunks:
         raise MediaToolError(f"{len(chunks)} of {plan.chunks} chunks were encoded")
+    ladders = {r.renditions for r in chunks if r.renditions}
+    if len(ladders) > 1:  # one ladder decision for the whole video, or the joined rungs would change rate
+        raise MediaToolError("the chunks of this per-title run encoded different ladders")
+    if ladders:
+        plan = replace(plan, renditions=ladders.pop())
     workdir = services.scratch(job) / "join"
     parts_dir = workdir / "parts"
 

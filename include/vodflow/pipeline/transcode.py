@@ -24,6 +24,7 @@ from vodflow.media.probe import SourceInfo
 from vodflow.media.process import Throttle
 from vodflow.media.thumbnails import picture_outputs
 from vodflow.media.tracks import alternate_audio
+from vodflow.pipeline.ladder import decided_plan
 from vodflow.pipeline.scratch import encoder_slot, shared_source, threads_per_encoder, work_dir
 from vodflow.pipeline.services import Job, Services
 from vodflow.pipeline.work import (
@@ -68,7 +69,8 @@ def transcode_dicts(job: dict[str, Any], probed: dict[str, Any], plan: dict[str,
 
 def encode_whole_video(services: Services, job: Job, probed: SourceInfo, plan: EncodePlan,
                        item: WholeVideo) -> WholeVideoResult:
-    """Every rendition and the pictures from one decode of the source."""
+    """Every rendition and the pictures from one decode of the source (a per-title ladder decided first)."""
+    plan = decided_plan(services, job, probed, plan, record=True)
     names = plan.names
     services.catalog.renditions_started(job.video_id, job.version, names)
     workdir = str(work_dir(services.scratch(job), "encode"))
@@ -129,7 +131,8 @@ def confirmed(services: Services, job: Job, probed: SourceInfo, encode: Callable
 def encode_chunk_of_video(services: Services, job: Job, probed: SourceInfo, plan: EncodePlan,
                           item: ChunkOfVideo) -> ChunkResult:
     """One chunk of the source for every rendition (decoded once), and the pictures in it; the pieces are parked
-    in the bucket for the join."""
+    in the bucket for the join. A per-title run: every chunk decides the same ladder (``pipeline.ladder``)."""
+    plan = decided_plan(services, job, probed, plan, record=item.chunk.index == 0)
     chunk, names = item.chunk, plan.names
     services.catalog.renditions_progress_at_least(job.video_id, job.version, names, 0)
     workdir = str(work_dir(services.scratch(job), f"chunk{chunk.index:03d}"))
@@ -150,7 +153,7 @@ def encode_chunk_of_video(services: Services, job: Job, probed: SourceInfo, plan
         done = sum(1 for key in services.storage.list_keys(layout.chunks_prefix(job.video_id, job.version))
                    if key.rsplit("/", 1)[1].startswith(f"{names[0]}.c"))
         services.catalog.renditions_progress_at_least(job.video_id, job.version, names, 95.0 * done / plan.chunks)
-        return ChunkResult(index=chunk.index, keys=keys, pictures=tuple(pictures))
+        return ChunkResult(index=chunk.index, keys=keys, pictures=tuple(pictures), renditions=plan.renditions)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 

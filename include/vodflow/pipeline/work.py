@@ -111,13 +111,13 @@ def item_from_dict(data: dict[str, Any]) -> WorkItem:
     return _decode(ITEM_KINDS, data, "work item")
 
 
-def plan_items(plan: EncodePlan, chunks: list[Chunk], has_audio: bool, has_subtitles: bool = False
-               ) -> list[WorkItem]:
+def plan_items(plan: EncodePlan, chunks: list[Chunk], has_audio: bool, has_subtitles: bool = False,
+               per_title: bool = False) -> list[WorkItem]:
     """One item for the whole video, or one per chunk plus the audio first (the whole track is the longest
     single item, so it must not be the tail). The audio item also extracts the text subtitles (it reads the whole
     source), so a chunked source with subtitles and no sound still gets one."""
-    if len(chunks) < 2:
-        return [WholeVideo(label=" ".join(plan.names))]
+    if len(chunks) < 2:  # a per-title ladder's rungs are not known yet
+        return [WholeVideo(label="per-title ladder" if per_title else " ".join(plan.names))]
     items: list[WorkItem] = [ChunkOfVideo(chunk) for chunk in chunks]
     whole_track = (has_audio and plan.audio_bitrates) or has_subtitles
     return [WholeAudio(), *items] if whole_track else items
@@ -150,13 +150,16 @@ class ChunkResult:
     index: int
     keys: dict[str, str] = field(default_factory=dict)  # rendition name → parked piece
     pictures: tuple[str, ...] = ()
+    renditions: tuple[Rendition, ...] = ()  # what the chunk encoded (a per-title ladder: decided by the chunk)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "index": self.index, "keys": self.keys, "pictures": list(self.pictures)}
+        return {"kind": self.kind, "index": self.index, "keys": self.keys, "pictures": list(self.pictures),
+                "renditions": [r.to_dict() for r in self.renditions]}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ChunkResult:
-        return cls(index=data["index"], keys=dict(data["keys"]), pictures=tuple(data["pictures"]))
+        return cls(index=data["index"], keys=dict(data["keys"]), pictures=tuple(data["pictures"]),
+                   renditions=tuple(Rendition.from_dict(r) for r in data.get("renditions", [])))
 
 
 @dataclass(frozen=True)

@@ -111,42 +111,11 @@ def test_fit_within_respects_orientation_and_never_upscales():
     assert fit_within(640, 360, 1280, 720) == (640, 360)
 
 
-# Per-title ladder ------------------------------------------------------------------------------------------
-def test_easy_content_gets_what_it_needed_plus_headroom():
-    from vodflow.media.ladder import ADAPTIVE_HEADROOM, MAXRATE_FACTOR, adapt_ladder
-
-    fixed = plan_ladder(1920, 1080, "30", True)
-    adapted = adapt_ladder(fixed, {"1080p": 800, "720p": 400, "480p": 220, "360p": 150})
-    assert [r.video_kbps for r in adapted.renditions] == [
-        round(k * ADAPTIVE_HEADROOM / 10) * 10 for k in (800, 400, 220, 150)]
-    assert all(r.maxrate_kbps == int(r.video_kbps * MAXRATE_FACTOR) for r in adapted.renditions)
-    assert [(r.name, r.width, r.height, r.fps) for r in adapted.renditions] == [
-        (r.name, r.width, r.height, r.fps) for r in fixed.renditions]
-
-
-def test_hard_content_is_capped_at_the_fixed_ladder_never_above():
-    from vodflow.media.ladder import adapt_ladder
-
-    fixed = plan_ladder(1920, 1080, "60", True)
-    adapted = adapt_ladder(fixed, {"1080p": 30000, "720p": 15000, "480p": 6000, "360p": 2500})
-    assert [r.video_kbps for r in adapted.renditions] == [r.video_kbps for r in fixed.renditions]
-
-
-def test_adapted_rungs_stay_ordered_and_above_the_floor():
-    from vodflow.media.ladder import MIN_VIDEO_KBPS, adapt_ladder
-
-    fixed = plan_ladder(1280, 720, "30", False)
-    adapted = adapt_ladder(fixed, {"720p": 300, "480p": 900, "360p": 10})
-    kbps = [r.video_kbps for r in adapted.renditions]
-    assert kbps == sorted(kbps, reverse=True)
-    assert kbps[1] == kbps[0] == 360 and kbps[2] == MIN_VIDEO_KBPS
-
-
 @pytest.mark.parametrize("duration,count", [(1.5, 1), (8.0, 1), (12.0, 1), (12.5, 3), (3600.0, 3)])
-def test_complexity_windows_lie_inside_the_source(duration, count):
-    from vodflow.media.complexity import sample_windows
+def test_quality_probe_windows_lie_inside_the_source(duration, count):
+    from vodflow.media.quality_probe import sample_windows
 
-    windows = sample_windows(duration)
+    windows = sample_windows(duration, 2.0)
     assert len(windows) == count
     assert all(start >= 0 and length > 0 and start + length <= duration + 1e-6 for start, length in windows)
 

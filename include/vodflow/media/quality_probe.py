@@ -1,0 +1,173 @@
+"""The per-title probe: the rate and the VMAF of each rung at two qualities, on small samples of the source.
+
+Sampling in time and in space keeps it cheap (README, *Per-title ladders*, for what it costs):
+
+- in time: three 1 s windows spread over the source (20/50/80 %), each decoded once;
+- in space: each window contributes one crop of a ninth of the picture (a third of the width and height),
+  from a different place each (top left, centre, bottom right: the frame's diagonal). The crop is cut from the
+  source at the top rung's size and then scaled to each rung's size, so the trial encode upscaled bicubic covers
+  exactly the reference crop;
+- each rung's crop is encoded by x264 (the pipeline's preset) at two constant qualities (``crfs``) — constant
+  quality, because a 1 s window is far too short for a bitrate target to settle — and scored (libvmaf, every
+  ``subsample``-th frame) against the reference crop. Its rate is read from the H.264 stream and scaled from the
+  crop to the whole picture, with the window's IDR frame counted as one per ``keyframe_seconds`` (the final
+  encode's GOP), not one per window.
+
+``quality_ladder.quality_ladder`` turns the scores into the ladder. No Airflow, S3 or database.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from dataclasses import dataclass
+from fractions import Fraction
+
+import ffmpeg
+
+from vodflow.errors import MediaToolError
+from vodflow.media.ffmpeg import EncoderSettings, normalize_picture, output_grid, source_input
+from vodflow.media.ladder import Rendition, even
+from vodflow.media.probe import SourceInfo
+from vodflow.media.process import run_ffmpeg
+from vodflow.media.quality_ladder import RungTrial
+from vodflow.media.vmaf import Distorted, VmafScore, score
+
+log = logging.getLogger(__name__)
+
+WINDOW_POSITIONS = (0.2, 0.5, 0.8)  # fractions of the source (beginnings and ends are often titles or black)
+CROP_CORNERS = ((0.0, 0.0), (1 / 3, 1 / 3), (2 / 3, 2 / 3))  # where each window's crop starts, fractions of the frame
+CROP = 1 / 3  # the crop's width and height, as fractions of the frame's
+
+
+@dataclass(frozen=True)
+class ProbeSettings:
+    window_seconds: float = 1.0
+    subsample: int = 5  # libvmaf scores every Nth frame
+    crfs: tuple[int, int] = (26, 16)  # the two trial qualities: the cheaper one first
+
+
+def sample_windows(duration: float, length: float) -> list[tuple[float, float]]:
+    """(start, length) of each window: spread over the source, or its start when it is too short for that."""
+    if duration < len(WINDOW_POSITIONS) * length * 2:
+        return [(0.0, min(duration, length))]
+    return [(round(position * (duration - length), 3), length) for position in WINDOW_POSITIONS]
+
+
+def crop_box(width: int, height: int, index: int) -> tuple[int, int, int, int]:
+    """(x, y, w, h) of window ``index``'s crop in a ``width`` x ``height`` picture, even-sized."""
+    fx, fy = CROP_CORNERS[index % len(CROP_CORNERS)]
+    w, h = even(width * CROP), even(height * CROP)
+    return min(even(width * fx), width - w), min(even(height * fy), height - h), w, h
+
+
+def trial_size(rendition: Rendition, top: Rendition, crop_w: int, crop_h: int) -> tuple[int, int]:
+    """A rung's trial picture: the crop scaled as the rung scales the top rendition."""
+    return even(crop_w * rendition.width / top.width), even(crop_h * rendition.height / top.height)
+
+
+def reference_crop(src: str, source: SourceInfo, top: Rendition, start: float, length: float, index: int
+                   ) -> ffmpeg.nodes.FilterableStream:
+    """The window's reference: the source on the output frame grid, at the top rung's size, cropped."""
+    x, y, w, h = crop_box(top.width, top.height, index)
+    picture = output_grid(normalize_picture(source_input(src, ss=f"{start:.3f}", t=f"{length:.3f}")["v:0"], source),
+                          top.fps)
+    if (source.width, source.height) != (top.width, top.height):
+        picture = picture.filter("scale", top.width, top.height, flags="lanczos")
+    return picture.filter("crop", w, h, x, y)
+
+
+def trial_command(reference: ffmpeg.nodes.FilterableStream, renditions: list[Rendition], crop: tuple[int, int],
+                  crfs: tuple[int, ...], settings: EncoderSettings, out_dir: str) -> list[str]:
+    """The window decoded once; each rung's crop encoded at each trial quality (x264, the pipeline's preset)."""
+    top = renditions[0]
+    branches = reference.filter_multi_output("split", len(renditions))
+    outputs = []
+    for i, rendition in enumerate(renditions):
+        w, h = trial_size(rendition, top, *crop)
+        rung = (branches.stream(i).filter("scale", w, h, flags="lanczos").filter("setsar", 1)
+                .filter("format", "yuv420p").filter_multi_output("split", len(crfs)))
+        for j, crf in enumerate(crfs):
+            options: dict[str, object] = {
+                "c:v": "libx264", "preset": settings.preset, "profile:v": "high", "crf": crf,
+                "x264-params": "scenecut=0:open-gop=0", "threads": 1, "f": "h264"}
+            outputs.append(rung.stream(j).output(os.path.join(out_dir, f"{rendition.name}-{j}.264"), **options))
+    return ffmpeg.merge_outputs(*outputs).global_args("-nostdin", "-hide_banner", "-loglevel", "error").compile(
+        cmd="ffmpeg", overwrite_output=True)
+
+
+def stream_bytes(path: str) -> tuple[int, int]:
+    """(IDR bytes, other bytes) of an Annex B H.264 stream: NAL type 5 (and the SPS/PPS before it) vs the rest."""
+    with open(path, "rb") as stream:
+        data = stream.read()
+    starts = _start_codes(data)
+    idr = other = 0
+    for k, start in enumerate(starts):
+        end = starts[k + 1] - 3 if k + 1 < len(starts) else len(data)
+        nal_type = data[start] & 0x1F if start < len(data) else 0
+        if nal_type in (5, 7, 8):
+            idr += end - start
+        else:
+            other += end - start
+    return idr, other
+
+
+def _start_codes(data: bytes) -> list[int]:
+    found, at = [], data.find(b"\x00\x00\x01")
+    while at >= 0:
+        found.append(at + 3)
+        at = data.find(b"\x00\x00\x01", at + 3)
+    return found
+
+
+def window_kbps(path: str, frames: int, fps: float, gop_frames: int, scale: float) -> float:
+    """A trial's rate as the whole picture would need it in the final encode (one IDR per GOP)."""
+    idr, other = stream_bytes(path)
+    per_frame = (other + idr * min(1.0, frames / gop_frames)) / frames
+    return per_frame * 8 * fps / 1000 * scale
+
+
+def probe_quality(src: str, source: SourceInfo, renditions: list[Rendition], settings: EncoderSettings,
+                  probe: ProbeSettings = ProbeSettings(), timeout: float = 600.0) -> dict[str, RungTrial]:
+    """Per rung: the rate (kbps, whole picture) and the mean VMAF of its trial encodes at each CRF, over every
+    window."""
+    top = renditions[0]
+    fps = float(Fraction(top.fps))
+    keys = [(r.name, j) for r in renditions for j in range(len(probe.crfs))]
+    rates: dict[tuple[str, int], list[float]] = {key: [] for key in keys}
+    vmafs: dict[tuple[str, int], list[float]] = {key: [] for key in keys}
+    scale = {r.name: 1.0 for r in renditions}
+    with tempfile.TemporaryDirectory(prefix="vodflow-quality-") as out_dir:
+        for index, (start, length) in enumerate(sample_windows(source.duration, probe.window_seconds)):
+            _, _, w, h = crop_box(top.width, top.height, index)
+            for r in renditions:
+                tw, th = trial_size(r, top, w, h)
+                scale[r.name] = r.width * r.height / (tw * th)
+            command = trial_command(reference_crop(src, source, top, start, length, index), renditions, (w, h),
+                                    probe.crfs, settings, out_dir)
+            result = run_ffmpeg(command, timeout=timeout)
+            if result.returncode != 0:
+                raise MediaToolError(f"the quality probe's trial encode failed: {result.stderr_tail[-500:]}",
+                                     result.stderr_tail)
+            paths = {key: os.path.join(out_dir, f"{key[0]}-{key[1]}.264") for key in keys}
+            trials = [Distorted(paths[key], (("framerate", top.fps), ("f", "h264"))) for key in keys]
+            scores: list[VmafScore] = score(reference_crop(src, source, top, start, length, index), trials, w, h,
+                                            subsample=probe.subsample, timeout=timeout)
+            frames = round(length * fps)
+            gop = round(settings.keyframe_seconds * fps)
+            for key, scored in zip(keys, scores, strict=True):
+                vmafs[key].append(scored.mean)
+                rates[key].append(window_kbps(paths[key], frames, fps, gop, scale[key[0]]))
+    found = {}
+    for r in renditions:
+        (low_rate, low_vmaf), (high_rate, high_vmaf) = sorted(
+            (_mean(rates[(r.name, j)]), _mean(vmafs[(r.name, j)])) for j in range(len(probe.crfs)))
+        found[r.name] = RungTrial(r.name, r.video_kbps, low_rate, low_vmaf, high_rate, high_vmaf)
+    log.info("Quality probe: %s", ", ".join(f"{t.name} {t.low_kbps:.0f}k→{t.low_vmaf:.1f} {t.high_kbps:.0f}k→"
+                                             f"{t.high_vmaf:.1f}" for t in found.values()))
+    return found
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values)

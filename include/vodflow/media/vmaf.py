@@ -1,0 +1,112 @@
+"""VMAF: how good an encode looks, as Netflix measures it (libvmaf, model vmaf_v0.6.1).
+
+Debian's ffmpeg has no libvmaf, so scoring runs the static ffmpeg that the ``imageio-ffmpeg`` wheel ships
+(``vmaf_ffmpeg``); encoding stays with the system's ffmpeg (README, *Per-title ladders*: same x264 speed, and
+the wheel has no ffprobe). Each distorted picture is upscaled bicubic to the reference's size, as VMAF is meant
+to be read (a 360p rung is judged as it looks on the 1080p screen), and scored against it.
+
+Sampling keeps it cheap: libvmaf's ``n_subsample`` scores every Nth frame (its motion feature still sees every
+frame, so the scores are the ones a full run gives for those frames). Commands are argument lists built with
+ffmpeg-python; no Airflow, S3 or database.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from typing import Any
+
+import ffmpeg
+
+from vodflow.errors import MediaToolError
+from vodflow.media.process import run_ffmpeg
+
+MODEL = "version=vmaf_v0.6.1"
+
+
+@dataclass(frozen=True)
+class VmafScore:
+    """A pooled score: the mean over the scored frames and their 5th percentile (the worst moments)."""
+
+    mean: float
+    p5: float
+    frames: int  # how many frames were scored
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Distorted:
+    """One picture to score: a file (an HLS playlist, a raw .264 trial) and the input options it needs."""
+
+    path: str
+    options: tuple[tuple[str, object], ...] = ()
+
+
+@lru_cache(maxsize=1)
+def vmaf_ffmpeg() -> str:
+    """The ffmpeg with libvmaf: the static build in the ``imageio-ffmpeg`` wheel (pinned in constraints.txt)."""
+    try:
+        import imageio_ffmpeg
+    except ImportError as exc:  # pragma: no cover - a runtime requirement
+        raise MediaToolError("VMAF needs the imageio-ffmpeg package (requirements.txt)") from exc
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    """Linear-interpolated percentile (numpy's default), without numpy."""
+    ordered = sorted(values)
+    if not ordered:
+        raise ValueError("no values")
+    position = (len(ordered) - 1) * fraction
+    low, high = math.floor(position), math.ceil(position)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def pooled(frame_scores: list[float]) -> VmafScore:
+    return VmafScore(mean=round(sum(frame_scores) / len(frame_scores), 2),
+                     p5=round(percentile(frame_scores, 0.05), 2), frames=len(frame_scores))
+
+
+def read_log(path: str) -> VmafScore:
+    """The per-frame scores of a libvmaf JSON log, pooled."""
+    with open(path, encoding="utf-8") as log:
+        frames = json.load(log)["frames"]
+    scores = [float(frame["metrics"]["vmaf"]) for frame in frames]
+    if not scores:
+        raise MediaToolError(f"libvmaf scored no frame ({path})")
+    return pooled(scores)
+
+
+def score_command(reference: ffmpeg.nodes.FilterableStream, distorted: list[Distorted], width: int, height: int,
+                  logs: list[str], subsample: int = 1, threads: int = 1) -> list[str]:
+    """One ffmpeg: the reference (already the picture to compare against, ``width`` x ``height``) decoded once
+    and compared with every distorted file, each upscaled bicubic to that size."""
+    references = reference.filter("setsar", 1).filter("format", "yuv420p").filter_multi_output(
+        "split", len(distorted))
+    outputs = []
+    for i, (item, log_path) in enumerate(zip(distorted, logs, strict=True)):
+        picture = (ffmpeg.input(item.path, **dict(item.options))["v:0"]
+                   .filter("scale", width, height, flags="bicubic").filter("setsar", 1).filter("format", "yuv420p"))
+        scored = ffmpeg.filter([picture, references.stream(i)], "libvmaf", model=MODEL, n_subsample=subsample,
+                               n_threads=threads, log_fmt="json", log_path=log_path)
+        outputs.append(scored.output("-", f="null"))
+    return ffmpeg.merge_outputs(*outputs).global_args("-nostdin", "-hide_banner", "-loglevel", "error").compile(
+        cmd=vmaf_ffmpeg())
+
+
+def score(reference: ffmpeg.nodes.FilterableStream, distorted: list[Distorted], width: int, height: int,
+          subsample: int = 1, threads: int = 1, timeout: float = 600.0) -> list[VmafScore]:
+    """Each distorted picture's VMAF against ``reference`` (frames must correspond one to one, from the start)."""
+    with tempfile.TemporaryDirectory(prefix="vodflow-vmaf-") as scratch:
+        logs = [os.path.join(scratch, f"{i}.json") for i in range(len(distorted))]
+        command = score_command(reference, distorted, width, height, logs, subsample, threads)
+        result = run_ffmpeg(command, timeout=timeout)
+        if result.returncode != 0:
+            raise MediaToolError(f"VMAF scoring failed: {result.stderr_tail[-500:]}", result.stderr_tail)
+        return [read_log(path) for path in logs]
