@@ -2,7 +2,8 @@
 FROM apache/airflow:3.3.2-python3.11
 
 USER 0
-# ffmpeg from Debian, as on the machines vodflow is tested on.
+# ffmpeg from Debian, as on the machines vodflow is tested on: it encodes and probes. VMAF scoring uses the static
+# ffmpeg of the imageio-ffmpeg wheel (requirements.txt), which has libvmaf and no ffprobe.
 # hadolint ignore=DL3008
 RUN apt-get update \
     && apt-get install -y --no-install-recommends ffmpeg \

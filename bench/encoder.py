@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -20,12 +21,25 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchstack import wall_and_cpu
-from quality import probe_file, ssim
 
 from vodflow.devtools.samples import SampleSpec, make_action_sample, make_lecture_sample, make_sample
 from vodflow.media.encode import build_encode_command
-from vodflow.media.ffmpeg import EncoderSettings
+from vodflow.media.ffmpeg import FILE_PROTOCOLS, EncoderSettings
 from vodflow.media.ladder import plan_ladder
+from vodflow.media.probe import SourceInfo, probe
+
+
+def probe_file(path: Path) -> SourceInfo:
+    return probe(str(path), path.stat().st_size, path.read_bytes()[:4096], protocols=FILE_PROTOCOLS)
+
+
+def ssim(src: Path, playlist: Path, width: int, height: int) -> float:
+    """SSIM (All) of a rendition against the source scaled to the rendition's size with the same scaler."""
+    graph = (f"[0:v]scale={width}:{height}:flags=lanczos,setsar=1,format=yuv420p[ref];"
+             "[1:v]setsar=1,format=yuv420p[out];[out][ref]ssim")
+    result = subprocess.run(["ffmpeg", "-hide_banner", "-nostdin", "-i", str(src), "-i", str(playlist),  # noqa: S603
+                             "-filter_complex", graph, "-f", "null", "-"], capture_output=True, text=True, check=True)
+    return float(re.findall(r"All:([0-9.]+)", result.stderr)[-1])
 
 
 def with_crf(command: list[str], crf: int) -> list[str]:

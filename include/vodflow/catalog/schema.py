@@ -85,6 +85,8 @@ renditions = sa.Table(
     sa.Column("playlist_uri", sa.Text),
     sa.Column("error_message", sa.Text),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("vmaf", sa.Float),  # measured VMAF (sampled), mean and 5th percentile; per-title runs
+    sa.Column("vmaf_p5", sa.Float),
 )
 video_events = sa.Table(
     "video_events", metadata,

@@ -222,6 +222,16 @@ class PipelineWrites:
             self._event(conn, video_id, "rendition", name=name, status=DONE, bytes=bytes_)
 
     @reconnecting
+    def record_quality(self, video_id: str, version: int, scores: dict[str, tuple[float, float]]) -> None:
+        """Each rendition's measured VMAF (name → (mean, 5th percentile)), and one ``quality`` event."""
+        with self.engine.begin() as conn:
+            for name, (mean, p5) in scores.items():
+                conn.execute(renditions.update().where(self._rendition_where(video_id, version, name)).values(
+                    vmaf=mean, vmaf_p5=p5, updated_at=now()))
+            self._event(conn, video_id, "quality", version=version,
+                        vmaf={name: {"mean": mean, "p5": p5} for name, (mean, p5) in scores.items()})
+
+    @reconnecting
     def rendition_failed(self, video_id: str, version: int, name: str, message: str) -> None:
         with self.engine.begin() as conn:
             conn.execute(renditions.update().where(self._rendition_where(video_id, version, name)).values(

@@ -87,6 +87,38 @@ def make_action_sample(path: str, width: int = 1280, height: int = 720, duration
     return make_sample(path, SampleSpec(width, height, duration, fps, audio=True, noise=30))
 
 
+def make_camera_sample(path: str, width: int = 1280, height: int = 720, duration: float = 20.0,
+                       fps: str = "30") -> str:
+    """Camera-like content: a textured scene (a fractal's fine detail) zooming in, as a camera moves, with sensor
+    grain over it: detail, motion and noise everywhere."""
+    scene = (f"mandelbrot=size={width // 2}x{height // 2}:rate={fps}:maxiter=64:start_scale=1.5:end_scale=0.6"
+             f":end_pts={duration * 10},scale={width}:{height}:flags=bicubic,noise=alls=14:allf=t,format=yuv420p")
+    return _lavfi_sample(path, scene, duration, fps)
+
+
+def make_animation_sample(path: str, width: int = 1280, height: int = 720, duration: float = 20.0,
+                          fps: str = "30") -> str:
+    """Animation-like content: flat colours and sharp edges, in motion (ffmpeg's moving test pattern with fast
+    shapes and line art over it, no grain), as a cartoon or a motion-graphics title is."""
+    scene = (f"testsrc2=size={width}x{height}:rate={fps},"
+             f"drawbox=x='mod(t*{width // 2},{width})':y={height // 5}:w={width // 5}:h={height // 4}"
+             ":c=0xf0c020:t=fill,"
+             f"drawbox=x='{width // 2}+{width // 4}*sin(t)':y='{height // 2}+{height // 5}*cos(t*1.3)':"
+             f"w={width // 8}:h={width // 8}:c=0xe03030:t=fill,"
+             f"drawgrid=w={width // 16}:h={height // 9}:t=2:c=0x102040@0.6,format=yuv420p")
+    return _lavfi_sample(path, scene, duration, fps)
+
+
+def _lavfi_sample(path: str, picture: str, duration: float, fps: str) -> str:
+    """A generated picture with a tone, encoded at high quality (CRF 14: grain at qp 10 would be ~400 Mbps)."""
+    args = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-f", "lavfi", "-i", picture,
+            "-f", "lavfi", "-i", "sine=frequency=330:sample_rate=48000", "-t", f"{duration}",
+            "-c:v", "libx264", "-preset", "veryfast", "-crf", "14", "-pix_fmt", "yuv420p",
+            "-g", str(round(2 * float(Fraction(fps)))), "-c:a", "aac", "-b:a", "128k", "-ac", "2", path]
+    subprocess.run(args, check=True)  # noqa: S603 - fixed argument list
+    return path
+
+
 def _has_font() -> bool:
     return os.path.exists(FONT)
 

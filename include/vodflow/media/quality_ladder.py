@@ -10,13 +10,14 @@ off that line at the fixed rate. Per rung (rates with ``headroom``: the final en
   (never more than ``max_drop`` below what the fixed ladder gives: fewer bytes at the same quality);
 - it does not, and more bits buy quality (≥ ``min_gain`` VMAF per doubling): the rate that reaches the target,
   at most ``ceiling`` × the fixed rate (the fixed ladder starves this content);
-- it does not, and more bits buy little (the rung is limited by its resolution, not its rate): as when it
-  reaches the target — the bits would be spent for nothing.
+- it does not, and more bits buy little (the rung is limited by its resolution, not its rate): the fixed rate.
+  A rung below its target never gets fewer bits than the fixed ladder gives it.
 
 Never below the cheaper trial's rate (nothing is extrapolated downwards). Then the ladder is made monotonic (a rung
-never gets more than the one above), and a rung within ``jnd`` VMAF of the one above that is also less than
-1.5× cheaper is dropped: it is neither a visible step in quality nor a useful step in bandwidth (the lowest rung
-always stays, for the slowest networks).
+never gets more than the one above). A rung within ``jnd`` VMAF of the one above that is also less than 1.5×
+cheaper is neither a visible step in quality nor a useful step in bandwidth: it is moved down to 1/1.5 of the
+rate above when it still looks good enough there, else dropped (the lowest rung always stays, for the slowest
+networks).
 """
 
 from __future__ import annotations
@@ -100,7 +101,7 @@ class RungChoice:
     target: float
     expected_vmaf: float  # what the probe predicts at the chosen rate
     fixed_vmaf: float  # what it measured at the fixed rate
-    reason: str  # saved | raised | capped | flat | dropped
+    reason: str  # saved | raised | capped | flat | moved | dropped
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "fixed_kbps": self.fixed_kbps, "kbps": self.kbps, "target": self.target,
@@ -111,11 +112,11 @@ class RungChoice:
 def choose_rate(trial: RungTrial, target: float, policy: QualityPolicy) -> tuple[float, str]:
     """A rung's rate (kbps, unrounded) and why."""
     low, fixed = min(trial.low_kbps, trial.fixed_kbps), trial.fixed_kbps
-    if trial.fixed_vmaf >= target or trial.gain < policy.min_gain:
-        goal = max(target, trial.fixed_vmaf - policy.max_drop) if trial.fixed_vmaf >= target \
-            else trial.fixed_vmaf - policy.max_drop
-        rate = trial.kbps_for(goal) * policy.headroom
-        return min(fixed, max(low, rate)), "saved" if trial.fixed_vmaf >= target else "flat"
+    if trial.fixed_vmaf >= target:
+        rate = trial.kbps_for(max(target, trial.fixed_vmaf - policy.max_drop)) * policy.headroom
+        return min(fixed, max(low, rate)), "saved"
+    if trial.gain < policy.min_gain:
+        return fixed, "flat"
     wanted = trial.kbps_for(target) * policy.headroom
     cap = fixed * policy.ceiling
     return min(max(wanted, fixed), cap), "capped" if wanted > cap else "raised"
@@ -139,12 +140,26 @@ def quality_ladder(ladder: Ladder, trials: dict[str, RungTrial], policy: Quality
         if kept and position < last:
             above = next(c for c in reversed(choices) if c.reason != "dropped")
             if expected > above.expected_vmaf - policy.jnd and kbps * BANDWIDTH_STEP > above.kbps:
-                choices.append(replace(choice, reason="dropped"))
-                continue
+                choice = _moved_or_dropped(choice, trial, above, policy)
+                if choice.reason == "dropped":
+                    choices.append(choice)
+                    continue
+                kbps = choice.kbps
         choices.append(choice)
         kept.append(replace(rendition, video_kbps=kbps, maxrate_kbps=int(kbps * MAXRATE_FACTOR),
                             bufsize_kbits=int(kbps * BUFSIZE_FACTOR)))
     return Ladder(version=ladder.version, renditions=tuple(kept)), choices
+
+
+def _moved_or_dropped(choice: RungChoice, trial: RungTrial, above: RungChoice, policy: QualityPolicy
+                      ) -> RungChoice:
+    """A rung too close to the one above, in quality and in rate: moved down to a useful bandwidth step if it
+    still looks good enough there (within ``max_drop`` of its target or its fixed-ladder quality), else dropped."""
+    kbps = max(MIN_VIDEO_KBPS, round(above.kbps / BANDWIDTH_STEP / 10.0) * 10)
+    expected = trial.vmaf_at(kbps / policy.headroom)
+    if expected >= min(choice.target, choice.fixed_vmaf) - policy.max_drop:
+        return replace(choice, kbps=kbps, expected_vmaf=expected, reason="moved")
+    return replace(choice, reason="dropped")
 
 
 def parse_targets(text: str) -> tuple[float, ...]:

@@ -5,8 +5,9 @@ Debian's ffmpeg has no libvmaf, so scoring runs the static ffmpeg that the ``ima
 the wheel has no ffprobe). Each distorted picture is upscaled bicubic to the reference's size, as VMAF is meant
 to be read (a 360p rung is judged as it looks on the 1080p screen), and scored against it.
 
-Sampling keeps it cheap: libvmaf's ``n_subsample`` scores every Nth frame (its motion feature still sees every
-frame, so the scores are the ones a full run gives for those frames). Commands are argument lists built with
+Sampling keeps it cheap: only a few windows of the video are decoded and compared, and libvmaf's
+``n_subsample`` scores every Nth frame of them (its motion feature still sees every frame, so a scored frame gets
+the score a full run gives it). Commands are argument lists built with
 ffmpeg-python; no Airflow, S3 or database.
 """
 
@@ -45,7 +46,7 @@ class Distorted:
     """One picture to score: a file (an HLS playlist, a raw .264 trial) and the input options it needs."""
 
     path: str
-    options: tuple[tuple[str, object], ...] = ()
+    options: tuple[tuple[str, object], ...] = ()  # input options (a raw stream's format, a window's seek)
 
 
 @lru_cache(maxsize=1)
@@ -73,14 +74,14 @@ def pooled(frame_scores: list[float]) -> VmafScore:
                      p5=round(percentile(frame_scores, 0.05), 2), frames=len(frame_scores))
 
 
-def read_log(path: str) -> VmafScore:
-    """The per-frame scores of a libvmaf JSON log, pooled."""
+def read_log(path: str) -> list[float]:
+    """The per-frame scores of a libvmaf JSON log."""
     with open(path, encoding="utf-8") as log:
         frames = json.load(log)["frames"]
     scores = [float(frame["metrics"]["vmaf"]) for frame in frames]
     if not scores:
         raise MediaToolError(f"libvmaf scored no frame ({path})")
-    return pooled(scores)
+    return scores
 
 
 def score_command(reference: ffmpeg.nodes.FilterableStream, distorted: list[Distorted], width: int, height: int,
@@ -103,6 +104,13 @@ def score_command(reference: ffmpeg.nodes.FilterableStream, distorted: list[Dist
 def score(reference: ffmpeg.nodes.FilterableStream, distorted: list[Distorted], width: int, height: int,
           subsample: int = 1, threads: int = 1, timeout: float = 600.0) -> list[VmafScore]:
     """Each distorted picture's VMAF against ``reference`` (frames must correspond one to one, from the start)."""
+    return [pooled(found) for found in score_frames(reference, distorted, width, height, subsample, threads,
+                                                    timeout)]
+
+
+def score_frames(reference: ffmpeg.nodes.FilterableStream, distorted: list[Distorted], width: int, height: int,
+                 subsample: int = 1, threads: int = 1, timeout: float = 600.0) -> list[list[float]]:
+    """Per distorted picture, the VMAF of each scored frame."""
     with tempfile.TemporaryDirectory(prefix="vodflow-vmaf-") as scratch:
         logs = [os.path.join(scratch, f"{i}.json") for i in range(len(distorted))]
         command = score_command(reference, distorted, width, height, logs, subsample, threads)
@@ -110,3 +118,24 @@ def score(reference: ffmpeg.nodes.FilterableStream, distorted: list[Distorted], 
         if result.returncode != 0:
             raise MediaToolError(f"VMAF scoring failed: {result.stderr_tail[-500:]}", result.stderr_tail)
         return [read_log(path) for path in logs]
+
+
+def score_renditions(src: str, source: Any, playlists: list[str], width: int, height: int, fps: str,
+                     windows: list[tuple[float, float]], subsample: int = 10, timeout: float = 600.0
+                     ) -> list[VmafScore]:
+    """Each rendition's VMAF against the source, at ``width`` x ``height`` (the top rendition's size: the source's,
+    unless the source is larger than every rung), sampled: only in ``windows`` (start, length), every
+    ``subsample``-th frame of each. Per window, the source is read once for every rendition."""
+    from vodflow.media.ffmpeg import normalize_picture, output_grid, source_input
+
+    frames: list[list[float]] = [[] for _ in playlists]
+    for start, length in windows:
+        seek = {"ss": f"{start:.3f}", "t": f"{length:.3f}"}
+        reference = output_grid(normalize_picture(source_input(src, **seek)["v:0"], source), fps)
+        if (source.width, source.height) != (width, height):
+            reference = reference.filter("scale", width, height, flags="lanczos")
+        scores = score_frames(reference, [Distorted(path, tuple(seek.items())) for path in playlists], width,
+                              height, subsample=subsample, timeout=timeout)
+        for found, scored in zip(frames, scores, strict=True):
+            found.extend(scored)
+    return [pooled(found) for found in frames]

@@ -5,11 +5,14 @@ An unchunked video is one work item, so it decides once. Every chunk of a chunke
 the same windows of the same source with single-threaded, deterministic trial encodes, so all of them reach the
 same ladder; each chunk's result carries the ladder it encoded and ``publish`` refuses chunks that disagree.
 Only the first chunk writes the decision to the catalog.
+
+A per-title run's renditions are then scored (``record_quality``): VMAF in the catalog, the API and the UI.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import resource
 from dataclasses import replace
 
@@ -18,11 +21,13 @@ from vodflow.media import hls
 from vodflow.media.ladder import Ladder
 from vodflow.media.probe import SourceInfo
 from vodflow.media.quality_ladder import quality_ladder
-from vodflow.media.quality_probe import probe_quality
+from vodflow.media.quality_probe import probe_quality, sample_windows
+from vodflow.media.vmaf import score_renditions
 from vodflow.pipeline.services import Job, Services
 from vodflow.pipeline.work import EncodePlan
 
 log = logging.getLogger(__name__)
+QUALITY_WINDOW_SECONDS = 2.0
 
 
 def children_cpu() -> float:
@@ -51,3 +56,28 @@ def decided_plan(services: Services, job: Job, probed: SourceInfo, plan: EncodeP
                                    rungs=[c.to_dict() for c in choices],
                                    trials=[t.to_dict() for t in trials.values()])
     return replace(plan, renditions=ladder.renditions)
+
+
+def quality_windows(duration: float, segment_seconds: float) -> list[tuple[float, float]]:
+    """Where the renditions are scored: 2 s at the start of the segments at 20/50/80 % of the video (a rendition
+    is read from a segment's first frame, so nothing is decoded only to be thrown away)."""
+    windows = sample_windows(duration, QUALITY_WINDOW_SECONDS)
+    return [(segment_seconds * int(start // segment_seconds), length) for start, length in windows]
+
+
+def record_quality(services: Services, job: Job, probed: SourceInfo, plan: EncodePlan, hls_dir: str) -> None:
+    """Each rendition's VMAF (sampled) in the catalog; best effort: a score is never a reason to fail a video."""
+    started = children_cpu()
+    top = plan.renditions[0]
+    try:
+        scores = score_renditions(services.source_url(job, probed), probed,
+                                  [os.path.join(hls_dir, r.name, "index.m3u8") for r in plan.renditions],
+                                  top.width, top.height, top.fps,
+                                  quality_windows(plan.duration, services.settings.encoder.segment_seconds))
+        services.catalog.record_quality(job.video_id, job.version, {
+            r.name: (s.mean, s.p5) for r, s in zip(plan.renditions, scores, strict=True)})
+    except Exception:
+        log.exception("Could not measure the renditions' VMAF")
+        return
+    log.info("VMAF (sampled, %.1f CPU s): %s", children_cpu() - started,
+             ", ".join(f"{r.name} {s.mean:.1f} (p5 {s.p5:.1f})" for r, s in zip(plan.renditions, scores, strict=True)))

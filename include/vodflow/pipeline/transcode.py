@@ -24,7 +24,7 @@ from vodflow.media.probe import SourceInfo
 from vodflow.media.process import Throttle
 from vodflow.media.thumbnails import picture_outputs
 from vodflow.media.tracks import alternate_audio
-from vodflow.pipeline.ladder import decided_plan
+from vodflow.pipeline.ladder import decided_plan, record_quality
 from vodflow.pipeline.scratch import encoder_slot, shared_source, threads_per_encoder, work_dir
 from vodflow.pipeline.services import Job, Services
 from vodflow.pipeline.work import (
@@ -99,6 +99,8 @@ def encode_whole_video(services: Services, job: Job, probed: SourceInfo, plan: E
         encode_started = time.monotonic()
         measured = confirmed(services, job, probed, encode)
         _record_encode(services, job, probed, measured, time.monotonic() - encode_started)
+        if job.adaptive:  # a per-title ladder is judged by what it reached
+            record_quality(services, job, probed, plan, hls_dir)
         audio = audio_group_of(probed, [measure_audio(hls_dir, a) for a in alternates])
         started = time.monotonic()
         keys = services.storage.upload_tree(hls_dir, layout.hls_prefix(job.video_id, job.version),

@@ -105,7 +105,8 @@ def _rendition_json(r: dict[str, Any]) -> dict[str, Any]:
             "height": r["height"], "video_kbps": r["video_kbps"], "audio_kbps": r["audio_kbps"],
             "bandwidth": r["bandwidth"], "average_bandwidth": r["average_bandwidth"], "codecs": r["codecs"],
             "frame_rate": r["frame_rate"], "bytes": r["bytes"], "segments": r["segments"],
-            "error_message": r["error_message"], "updated_at": _iso(r["updated_at"])}
+            "error_message": r["error_message"], "updated_at": _iso(r["updated_at"]),
+            "vmaf": r.get("vmaf"), "vmaf_p5": r.get("vmaf_p5")}
 
 
 def video_json(request: Request, video: dict[str, Any], renditions: list[dict[str, Any]]) -> dict[str, Any]:

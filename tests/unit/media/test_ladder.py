@@ -111,7 +111,7 @@ def test_fit_within_respects_orientation_and_never_upscales():
     assert fit_within(640, 360, 1280, 720) == (640, 360)
 
 
-@pytest.mark.parametrize("duration,count", [(1.5, 1), (8.0, 1), (12.0, 1), (12.5, 3), (3600.0, 3)])
+@pytest.mark.parametrize("duration,count", [(1.5, 1), (8.0, 1), (11.9, 1), (12.0, 3), (3600.0, 3)])
 def test_quality_probe_windows_lie_inside_the_source(duration, count):
     from vodflow.media.quality_probe import sample_windows
 

@@ -26,6 +26,7 @@
       el("td", {}, el("code", { text: r.codecs || "–" })),
       el("td", {}, vodflow.bar(r.progress, r.status), ` ${r.progress.toFixed(0)} %`),
       el("td", {}, vodflow.badge(r.status)), el("td", { class: "num", text: vodflow.bytes(r.bytes) }),
+      el("td", { class: "num", "data-vmaf": "", text: r.vmaf == null ? "–" : `${r.vmaf.toFixed(1)} (${r.vmaf_p5.toFixed(1)})` }),
       el("td", {}, v.dag_run_id ? el("a", { target: "_top", text: "log",
         href: vodflow.airflow(`/dags/transcode_video/runs/${encodeURIComponent(v.dag_run_id)}/tasks/transcode`) }) : ""))));
     if (v.poster_url) $("player").poster = v.poster_url;
