@@ -9,7 +9,7 @@ from vodflow.media.quality_ladder import QualityPolicy, RungTrial, parse_targets
 from vodflow.media.vmaf import percentile, pooled
 
 FIXED = plan_ladder(1920, 1080, "30", True)
-POLICY = QualityPolicy()
+POLICY = QualityPolicy(targets=(95.0, 90.0, 80.0, 70.0), max_drop=0.8, headroom=1.1)  # not the tuned defaults
 
 
 def trials(points: dict[str, tuple[float, float, float, float]]) -> dict[str, RungTrial]:
