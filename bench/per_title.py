@@ -57,8 +57,9 @@ def encode(src: Path, source: SourceInfo, ladder: Ladder, out: Path) -> tuple[li
 
 def vmaf(src: Path, source: SourceInfo, ladder: Ladder, out: Path) -> dict[str, VmafScore]:
     top = ladder.renditions[0]
-    scores = score_renditions(str(src), source, [str(out / r.name / "index.m3u8") for r in ladder.renditions],
-                              top.width, top.height, top.fps, [(0.0, source.duration)], subsample=3)
+    playlists = [str(out / r.name / "index.m3u8") for r in ladder.renditions]
+    scores = score_renditions(str(src), source, [(0.0, source.duration, playlists)], top.width, top.height,
+                              top.fps, subsample=3)
     return {r.name: s for r, s in zip(ladder.renditions, scores, strict=True)}
 
 

@@ -2,13 +2,13 @@
 
 Sampling in time and in space keeps it cheap (README, *Per-title ladders*, for what it costs):
 
-- in time: three 1 s windows spread over the source (20/50/80 %), each decoded once;
+- in time: three 0.8 s windows spread over the source (20/50/80 %), each decoded once;
 - in space: each window contributes one crop of a ninth of the picture (a third of the width and height),
   from a different place each (top left, centre, bottom right: the frame's diagonal). The crop is cut from the
   source at the top rung's size and then scaled to each rung's size, so the trial encode upscaled bicubic covers
   exactly the reference crop;
 - each rung's crop is encoded by x264 (the pipeline's preset) at two constant qualities (``crfs``) — constant
-  quality, because a 1 s window is far too short for a bitrate target to settle — and scored (libvmaf, every
+  quality, because a 0.8 s window is far too short for a bitrate target to settle — and scored (libvmaf, every
   ``subsample``-th frame) against the reference crop. Its rate is read from the H.264 stream and scaled from the
   crop to the whole picture, with the window's IDR frame counted as one per ``keyframe_seconds`` (the final
   encode's GOP), not one per window.
@@ -43,8 +43,8 @@ CROP = 1 / 3  # the crop's width and height, as fractions of the frame's
 
 @dataclass(frozen=True)
 class ProbeSettings:
-    window_seconds: float = 1.0
-    subsample: int = 5  # libvmaf scores every Nth frame
+    window_seconds: float = 0.8
+    subsample: int = 4  # libvmaf scores every Nth frame
     crfs: tuple[int, int] = (26, 16)  # the two trial qualities: the cheaper one first
 
 

@@ -46,7 +46,8 @@ class Distorted:
     """One picture to score: a file (an HLS playlist, a raw .264 trial) and the input options it needs."""
 
     path: str
-    options: tuple[tuple[str, object], ...] = ()  # input options (a raw stream's format, a window's seek)
+    # Input options (a raw stream's format, a window's seek); ("select", N): only ``sampled_pairs(N)`` of it.
+    options: tuple[tuple[str, object], ...] = ()
 
 
 @lru_cache(maxsize=1)
@@ -92,8 +93,13 @@ def score_command(reference: ffmpeg.nodes.FilterableStream, distorted: list[Dist
         "split", len(distorted))
     outputs = []
     for i, (item, log_path) in enumerate(zip(distorted, logs, strict=True)):
-        picture = (ffmpeg.input(item.path, **dict(item.options))["v:0"]
-                   .filter("scale", width, height, flags="bicubic").filter("setsar", 1).filter("format", "yuv420p"))
+        options = dict(item.options)
+        every = int(options.pop("select", 0))  # type: ignore[call-overload]
+        picture = ffmpeg.input(item.path, **options)["v:0"]
+        if every:
+            picture = sampled_pairs(picture, every)
+        picture = picture.filter("scale", width, height, flags="bicubic").filter("setsar", 1).filter("format",
+                                                                                                     "yuv420p")
         scored = ffmpeg.filter([picture, references.stream(i)], "libvmaf", model=MODEL, n_subsample=subsample,
                                n_threads=threads, log_fmt="json", log_path=log_path)
         outputs.append(scored.output("-", f="null"))
@@ -120,22 +126,29 @@ def score_frames(reference: ffmpeg.nodes.FilterableStream, distorted: list[Disto
         return [read_log(path) for path in logs]
 
 
-def score_renditions(src: str, source: Any, playlists: list[str], width: int, height: int, fps: str,
-                     windows: list[tuple[float, float]], subsample: int = 10, timeout: float = 600.0
-                     ) -> list[VmafScore]:
+def score_renditions(src: str, source: Any, windows: list[tuple[float, float, list[str]]], width: int, height: int,
+                     fps: str, subsample: int = 10, timeout: float = 600.0) -> list[VmafScore]:
     """Each rendition's VMAF against the source, at ``width`` x ``height`` (the top rendition's size: the source's,
-    unless the source is larger than every rung), sampled: only in ``windows`` (start, length), every
-    ``subsample``-th frame of each. Per window, the source is read once for every rendition."""
+    unless the source is larger than every rung), sampled: only in ``windows`` — (start, length, one file per
+    rendition that starts there: a segment, or a playlist for the whole video) — and every ``subsample``-th
+    frame of each (``sampled_pairs``: only those and the frames before them are scaled and compared). Per
+    window, the source is read once for every rendition."""
     from vodflow.media.ffmpeg import normalize_picture, output_grid, source_input
 
-    frames: list[list[float]] = [[] for _ in playlists]
-    for start, length in windows:
-        seek = {"ss": f"{start:.3f}", "t": f"{length:.3f}"}
-        reference = output_grid(normalize_picture(source_input(src, **seek)["v:0"], source), fps)
+    frames: list[list[float]] = [[] for _ in windows[0][2]]
+    for start, length, files in windows:
+        picture = source_input(src, ss=f"{start:.3f}", t=f"{length:.3f}")["v:0"]
+        reference = sampled_pairs(output_grid(normalize_picture(picture, source), fps), subsample)
         if (source.width, source.height) != (width, height):
             reference = reference.filter("scale", width, height, flags="lanczos")
-        scores = score_frames(reference, [Distorted(path, tuple(seek.items())) for path in playlists], width,
-                              height, subsample=subsample, timeout=timeout)
+        distorted = [Distorted(path, (("t", f"{length:.3f}"), ("select", subsample))) for path in files]
+        scores = score_frames(reference, distorted, width, height, subsample=2, timeout=timeout)
         for found, scored in zip(frames, scores, strict=True):
             found.extend(scored)
     return [pooled(found) for found in frames]
+
+def sampled_pairs(video: ffmpeg.nodes.FilterableStream, every: int) -> ffmpeg.nodes.FilterableStream:
+    """Frames 0, every-1, every, 2·every-1, 2·every, …: libvmaf with ``n_subsample=2`` then scores frames 0, every,
+    2·every, … each right after its true predecessor, so its motion feature (the smaller of the motion to the frame
+    before and to the one after) is what a full run computes, while only 2 frames in ``every`` are scaled."""
+    return video.filter("select", f"not(mod(n,{every}))+not(mod(n+1,{every}))")

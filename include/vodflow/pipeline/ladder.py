@@ -18,6 +18,7 @@ from dataclasses import replace
 
 from vodflow.catalog import RenditionPlan
 from vodflow.media import hls
+from vodflow.media.hls import MeasuredRendition
 from vodflow.media.ladder import Ladder
 from vodflow.media.probe import SourceInfo
 from vodflow.media.quality_ladder import quality_ladder
@@ -58,26 +59,31 @@ def decided_plan(services: Services, job: Job, probed: SourceInfo, plan: EncodeP
     return replace(plan, renditions=ladder.renditions)
 
 
-def quality_windows(duration: float, segment_seconds: float) -> list[tuple[float, float]]:
-    """Where the renditions are scored: 2 s at the start of the segments at 20/50/80 % of the video (a rendition
-    is read from a segment's first frame, so nothing is decoded only to be thrown away)."""
-    windows = sample_windows(duration, QUALITY_WINDOW_SECONDS)
-    return [(segment_seconds * int(start // segment_seconds), length) for start, length in windows]
+def quality_windows(measured: list[MeasuredRendition], hls_dir: str) -> list[tuple[float, float, list[str]]]:
+    """Where the renditions are scored: 2 s from the start of the segments nearest 20/50/80 % of the video, read
+    from the segment files themselves (a rendition's segment starts with an IDR frame at the same instant in
+    every rendition: nothing is decoded only to be skipped, as seeking in the playlist would)."""
+    segments = measured[0].segments
+    starts = [sum(s.duration for s in segments[:k]) for k in range(len(segments))]
+    duration = starts[-1] + segments[-1].duration
+    wanted = sorted({min(range(len(starts)), key=lambda k: abs(starts[k] - start))
+                     for start, _ in sample_windows(duration, QUALITY_WINDOW_SECONDS)})
+    return [(starts[k], min(QUALITY_WINDOW_SECONDS, segments[k].duration),
+             [os.path.join(hls_dir, m.name, m.segments[k].uri) for m in measured]) for k in wanted]
 
 
-def record_quality(services: Services, job: Job, probed: SourceInfo, plan: EncodePlan, hls_dir: str) -> None:
+def record_quality(services: Services, job: Job, probed: SourceInfo, measured: list[MeasuredRendition],
+                   hls_dir: str) -> None:
     """Each rendition's VMAF (sampled) in the catalog; best effort: a score is never a reason to fail a video."""
     started = children_cpu()
-    top = plan.renditions[0]
+    top = measured[0]
     try:
-        scores = score_renditions(services.source_url(job, probed), probed,
-                                  [os.path.join(hls_dir, r.name, "index.m3u8") for r in plan.renditions],
-                                  top.width, top.height, top.fps,
-                                  quality_windows(plan.duration, services.settings.encoder.segment_seconds))
+        scores = score_renditions(services.source_url(job, probed), probed, quality_windows(measured, hls_dir),
+                                  top.width, top.height, top.frame_rate)
         services.catalog.record_quality(job.video_id, job.version, {
-            r.name: (s.mean, s.p5) for r, s in zip(plan.renditions, scores, strict=True)})
+            m.name: (s.mean, s.p5) for m, s in zip(measured, scores, strict=True)})
     except Exception:
         log.exception("Could not measure the renditions' VMAF")
         return
     log.info("VMAF (sampled, %.1f CPU s): %s", children_cpu() - started,
-             ", ".join(f"{r.name} {s.mean:.1f} (p5 {s.p5:.1f})" for r, s in zip(plan.renditions, scores, strict=True)))
+             ", ".join(f"{m.name} {s.mean:.1f} (p5 {s.p5:.1f})" for m, s in zip(measured, scores, strict=True)))

@@ -100,7 +100,7 @@ def encode_whole_video(services: Services, job: Job, probed: SourceInfo, plan: E
         measured = confirmed(services, job, probed, encode)
         _record_encode(services, job, probed, measured, time.monotonic() - encode_started)
         if job.adaptive:  # a per-title ladder is judged by what it reached
-            record_quality(services, job, probed, plan, hls_dir)
+            record_quality(services, job, probed, measured, hls_dir)
         audio = audio_group_of(probed, [measure_audio(hls_dir, a) for a in alternates])
         started = time.monotonic()
         keys = services.storage.upload_tree(hls_dir, layout.hls_prefix(job.video_id, job.version),
