@@ -63,9 +63,9 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "adaptive": {
         "type": ["null", "boolean"],
         "title": "Per-title ladder",
-        "description": "Optional. Set each rung's bitrate from a quick complexity probe of this video (easy "
-                       "content gets fewer bits, never more than the fixed ladder). Default: the adaptive_ladder "
-                       "setting.",
+        "description": "Optional. A per-title ladder: each rung's bitrate from a quick VMAF probe of this video "
+                       "(easy content gets fewer bits at the same quality, content the fixed ladder starves up to "
+                       "1.5x more). Default: the adaptive_ladder setting.",
     },
     "chunk_seconds": {
         "type": ["null", "number"],

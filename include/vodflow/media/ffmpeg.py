@@ -1,7 +1,7 @@
 """The ffmpeg vocabulary every media module speaks: what may be opened, how the source is read, the picture every
 output starts from, codec options apart from muxer options, the command line, and why a run failed.
 
-Encoding (``encode``), chunking (``chunks``), pictures (``thumbnails``), the complexity probe (``complexity``) and
+Encoding (``encode``), chunking (``chunks``), pictures (``thumbnails``), the per-title probe (``quality_probe``) and
 probing (``probe``) all build on these, so an input or an option is defined once. No Airflow, S3 or database.
 """
 
