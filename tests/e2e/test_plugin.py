@@ -207,7 +207,7 @@ def test_retry_reruns_a_failed_video_with_its_request_and_publishes_a_new_versio
     assert (video["status"], video["current_version"], video["error_code"]) == ("ready", 2, None)
     assert video["title"] == "Second try" and json.loads(video["request"]) == kept
     assert [r["name"] for r in stack.catalog.get_renditions(video_id, 2)] == ["360p", "240p"]
-    assert any(e["kind"] == "ladder_adapted" for e in stack.catalog.get_events(video_id))  # adaptive kept
+    assert any(e["kind"] == "ladder_decided" for e in stack.catalog.get_events(video_id))  # adaptive kept
     assert retry().status_code == 409  # ready: nothing to retry
 
 
