@@ -92,7 +92,7 @@ def compare(label: str, src: Path, work: Path) -> None:
     fixed_bytes = sum(m.bytes for m in fixed_measured)
     titled_bytes = sum(m.bytes for m in titled_measured)
     print(f"  total bytes: fixed {fixed_bytes / 1e6:.2f} MB, per-title {titled_bytes / 1e6:.2f} MB "
-          f"({100 * (1 - titled_bytes / fixed_bytes):+.0f} % fewer); lowest ΔVMAF {min(deltas):+.2f}")
+          f"({100 * (1 - titled_bytes / fixed_bytes):.0f} % fewer); lowest ΔVMAF {min(deltas):+.2f}")
 
 
 def budget(work: Path) -> None:

@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 
 WINDOW_POSITIONS = (0.2, 0.5, 0.8)  # fractions of the source (beginnings and ends are often titles or black)
 CROP_CORNERS = ((0.0, 0.0), (1 / 3, 1 / 3), (2 / 3, 2 / 3))  # where each window's crop starts, fractions of the frame
+REFERENCE_FILE = "reference.nut"
 CROP = 1 / 3  # the crop's width and height, as fractions of the frame's
 
 
@@ -80,10 +81,13 @@ def reference_crop(src: str, source: SourceInfo, top: Rendition, start: float, l
 
 def trial_command(reference: ffmpeg.nodes.FilterableStream, renditions: list[Rendition], crop: tuple[int, int],
                   crfs: tuple[int, ...], settings: EncoderSettings, out_dir: str) -> list[str]:
-    """The window decoded once; each rung's crop encoded at each trial quality (x264, the pipeline's preset)."""
+    """The window decoded once; each rung's crop encoded at each trial quality (x264, the pipeline's preset), and
+    the reference crop kept (raw) for the scoring."""
     top = renditions[0]
-    branches = reference.filter_multi_output("split", len(renditions))
-    outputs = []
+    branches = reference.filter_multi_output("split", len(renditions) + 1)
+    # The reference crop itself, uncompressed: the scoring reads it back instead of decoding the window again.
+    outputs = [branches.stream(len(renditions)).filter("format", "yuv420p").output(
+        os.path.join(out_dir, REFERENCE_FILE), **{"c:v": "rawvideo", "f": "nut"})]
     for i, rendition in enumerate(renditions):
         w, h = trial_size(rendition, top, *crop)
         rung = (branches.stream(i).filter("scale", w, h, flags="lanczos").filter("setsar", 1)
@@ -152,7 +156,8 @@ def probe_quality(src: str, source: SourceInfo, renditions: list[Rendition], set
                                      result.stderr_tail)
             paths = {key: os.path.join(out_dir, f"{key[0]}-{key[1]}.264") for key in keys}
             trials = [Distorted(paths[key], (("framerate", top.fps), ("f", "h264"))) for key in keys]
-            scores: list[VmafScore] = score(reference_crop(src, source, top, start, length, index), trials, w, h,
+            reference = ffmpeg.input(os.path.join(out_dir, REFERENCE_FILE), f="nut")["v:0"]
+            scores: list[VmafScore] = score(reference, trials, w, h,
                                             subsample=probe.subsample, timeout=timeout)
             frames = round(length * fps)
             gop = round(settings.keyframe_seconds * fps)
