@@ -38,7 +38,9 @@ class QualityPolicy:
 
     targets: tuple[float, ...] = (95.0, 88.0, 78.0, 68.0, 58.0, 48.0, 40.0)  # VMAF per rung, from the top
     ceiling: float = 1.5  # at most this × the fixed ladder's rate
-    max_drop: float = 0.9  # at most this much below the fixed ladder's (estimated) VMAF when saving bits
+    # At most this much below the fixed ladder's estimated VMAF when saving bits (the estimate is conservative:
+    # in bench/per_title.py a predicted drop of 0.9 measured 0.2–0.4, so 1.2 is still within the goal of 1).
+    max_drop: float = 1.2
     min_gain: float = 3.0  # VMAF per doubling of the rate below which more bits are not worth it
     jnd: float = 6.0  # one just-noticeable difference
     # Rate × this for what a CRF trial reached: the constrained-VBR encode may land below a CRF encode of its
