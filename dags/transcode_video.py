@@ -6,7 +6,9 @@ item is every rendition of the video and its poster and thumbnails from one deco
 `chunk_threshold_seconds` is encoded in chunks instead (one item per chunk, every rendition decoded once, plus
 one for the audio), which `publish` joins into continuous renditions once every chunk is done. `publish` is the
 teardown of `prepare`: it runs once every work item is done, whatever happened, and when one failed it removes
-what was uploaded instead of publishing (a cleanup task of its own would cost every video a task).
+what was uploaded instead of publishing (a cleanup task of its own would cost every video a task). A per-title
+run (conf `adaptive`) decides its ladder inside its `transcode` item(s), with a VMAF probe on the transcode
+worker before encoding: still three tasks, nothing heavy on `default`.
 
 Trigger with conf `{"source": "s3://bucket/uploads/clip.mp4"}` (optional `video_id`, `title`, `ladder`,
 `adaptive`, `chunk_seconds`, `captions`, `callback_url`). A bad conf is refused when the run is triggered. Bad input
