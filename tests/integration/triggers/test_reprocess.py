@@ -110,8 +110,8 @@ def test_migration_3_upgrades_a_version_2_catalog_and_keeps_its_rows(empty_url):
     catalog = Catalog(engine)
     assert catalog.schema_version() == 2
     assert "request" not in {c["name"] for c in sa.inspect(engine).get_columns("videos")}
-    assert catalog.migrate() == SCHEMA_VERSION == 3
-    assert catalog.migrate() == 3  # idempotent
+    assert catalog.migrate() == SCHEMA_VERSION >= 3
+    assert catalog.migrate() == SCHEMA_VERSION  # idempotent
     old = catalog.get_video("old")
     assert (old["title"], old["status"], old["request"]) == ("Old one", "failed", None)
     # A row from before the request was kept is re-run from what the catalog knows about it.
@@ -123,7 +123,7 @@ def test_migration_3_upgrades_a_version_2_catalog_and_keeps_its_rows(empty_url):
 
 
 def test_a_new_catalog_keeps_the_latest_runs_request(catalog):
-    assert catalog.schema_version() == SCHEMA_VERSION == 3
+    assert catalog.schema_version() == SCHEMA_VERSION >= 3
     first = {"source": source_of("v"), "video_id": "v", "ladder": ["720p", "360p"], "adaptive": True,
              "chunk_seconds": 12, "callback_url": "https://example.com/hook", "title": "Été ✓"}
     encode(catalog, "v", "upload__v", first, DAY)
