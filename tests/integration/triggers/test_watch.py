@@ -109,7 +109,7 @@ def test_migration_2_upgrades_a_version_1_catalog(tmp_path):
             "VALUES ('old', 's3://b/uploads/old.mp4', 'ready', 1, :t, :t)"), {"t": T0})
     catalog = Catalog(engine)
     assert catalog.schema_version() == 1
-    assert catalog.migrate() == SCHEMA_VERSION == 3  # and migration 3 (kept request) after it
+    assert catalog.migrate() == SCHEMA_VERSION >= 3  # and migration 3 (kept request) after it
     assert catalog.get_video("old")["source_uploaded_at"] is None
     assert catalog.videos_uploaded_between(T0 - timedelta(hours=1), T0 + timedelta(hours=1))[0]["id"] == "old"
     assert claim(catalog, objects("b", "n.mp4"))[0]["key"] == "uploads/n.mp4"
