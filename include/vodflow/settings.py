@@ -38,6 +38,12 @@ class Settings:
     upload_part_size_bytes: int = 16 * 1024 * 1024  # preferred part size (raised so a file fits 10,000 parts)
     upload_abort_after_hours: float = 24.0  # unfinished multipart uploads older than this are aborted
     reprocess_outdated_per_run: int = 50  # videos on an older ladder re-encoded per scheduled run
+    # Runs of transcode_video open at once (the DAG's max_active_runs); the rest wait queued in Airflow. The
+    # scheduler re-examines every open run on every loop, so more than the transcode slots can use costs CPU.
+    max_active_videos: int = 16
+    # Work items of one video encoding at once (transcode's max_active_tis_per_dagrun): a long video's chunks
+    # leave slots for the uploads behind it.
+    max_items_per_video: int = 16
     # Sources: only these buckets (comma-separated; empty: ``bucket``) and, if set, only under these prefixes.
     source_buckets: tuple[str, ...] = ()
     source_prefixes: tuple[str, ...] = ()
@@ -105,6 +111,8 @@ def load_settings() -> Settings:
         upload_part_size_bytes=int(getfloat("upload_part_size_bytes", defaults.upload_part_size_bytes)),
         upload_abort_after_hours=getfloat("upload_abort_after_hours", defaults.upload_abort_after_hours),
         reprocess_outdated_per_run=int(getfloat("reprocess_outdated_per_run", defaults.reprocess_outdated_per_run)),
+        max_active_videos=max(1, int(getfloat("max_active_videos", defaults.max_active_videos))),
+        max_items_per_video=max(1, int(getfloat("max_items_per_video", defaults.max_items_per_video))),
         source_buckets=_csv(get("source_buckets", "")),
         source_prefixes=_csv(get("source_prefixes", "")),
         webhook_conn_id=get("webhook_conn_id", defaults.webhook_conn_id),

@@ -71,3 +71,14 @@ def test_only_the_encodes_go_to_the_transcode_queue(dagbag) -> None:
     assert queues.pop("transcode") == TRANSCODE_QUEUE
     assert isinstance(dag.get_task("transcode"), MappedOperator)  # one task per work item
     assert queues and set(queues.values()) == {default_queue}, queues
+
+
+def test_open_runs_and_items_per_run_are_capped_by_settings(dagbag) -> None:
+    """Runs beyond the cap wait queued (the scheduler re-examines every open run on every loop), and the cap on
+    one run's work items keeps a long video from taking every transcode slot."""
+    from vodflow.settings import Settings
+
+    bag, _ = dagbag
+    dag = bag.dags[TRANSCODE_VIDEO]
+    assert dag.max_active_runs == Settings().max_active_videos
+    assert dag.get_task("transcode").max_active_tis_per_dagrun == Settings().max_items_per_video
