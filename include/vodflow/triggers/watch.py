@@ -2,7 +2,8 @@
 
 Why a deferrable sensor that polls S3, not S3 event notifications: it works with any S3 endpoint (MinIO
 cannot feed SQS, and AWS needs extra infrastructure for it), and Airflow 3 has no S3-native event trigger for
-assets. While nothing arrives, the only cost is a few LISTs per poll in the triggerer: no worker slot is held. It lists
+assets (where S3 can notify SQS, ``vodflow.triggers.events`` is the event-driven alternative, same claims).
+While nothing arrives, the only cost is a few LISTs per poll in the triggerer: no worker slot is held. It lists
 only what can be new: date partitions (``uploads/YYYY/MM/DD/…``) from the watermark's day on (StartAfter),
 so millions of old uploads cost no LIST pages; other folders are listed whole.
 
