@@ -33,6 +33,10 @@ class Settings:
     watch_settle_seconds: float = 10.0  # an app that uploads and triggers itself goes first
     watch_lookback_seconds: float = 7200.0  # >= the upload URL's life: S3 may date an object by its start
     watch_run_seconds: float = 6 * 3600.0  # a quiet watcher run ends (skipped) after this; the next one starts
+    # The event-driven watcher (watch_upload_events): the SQS queue URL S3 notifies; empty: no such DAG.
+    upload_events_queue: str = ""
+    upload_events_conn_id: str = ""  # the AWS connection for SQS; empty: aws_conn_id
+    upload_events_prefix: str = ""  # keys it starts runs for; empty: watch_prefix
     upload_url_expiry_seconds: int = 3600
     multipart_threshold_bytes: int = 64 * 1024 * 1024  # larger uploads are multipart (a single PUT stops at 5 GB)
     upload_part_size_bytes: int = 16 * 1024 * 1024  # preferred part size (raised so a file fits 10,000 parts)
@@ -62,6 +66,10 @@ class Settings:
     ui_base_url: str = ""  # where people reach Airflow (links in emails), e.g. https://airflow.example.com
     limits: Limits = field(default_factory=Limits)
     encoder: EncoderSettings = field(default_factory=EncoderSettings)
+
+    @property
+    def events_prefix(self) -> str:
+        return self.upload_events_prefix or self.watch_prefix
 
     @property
     def allowed_source_buckets(self) -> tuple[str, ...]:
@@ -106,6 +114,9 @@ def load_settings() -> Settings:
         watch_settle_seconds=getfloat("watch_settle_seconds", defaults.watch_settle_seconds),
         watch_lookback_seconds=getfloat("watch_lookback_seconds", defaults.watch_lookback_seconds),
         watch_run_seconds=getfloat("watch_run_seconds", defaults.watch_run_seconds),
+        upload_events_queue=get("upload_events_queue", "").strip(),
+        upload_events_conn_id=get("upload_events_conn_id", ""),
+        upload_events_prefix=get("upload_events_prefix", ""),
         upload_url_expiry_seconds=int(getfloat("upload_url_expiry_seconds", defaults.upload_url_expiry_seconds)),
         multipart_threshold_bytes=int(getfloat("multipart_threshold_bytes", defaults.multipart_threshold_bytes)),
         upload_part_size_bytes=int(getfloat("upload_part_size_bytes", defaults.upload_part_size_bytes)),
