@@ -277,6 +277,7 @@ def stats() -> dict[str, Any]:
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     body = _catalog().stats(today)
     body["queue_length"] = _queued_transcode_tasks()
+    body["runs_waiting"] = _waiting_runs()
     body["since"] = _iso(today)
     return body
 
@@ -289,6 +290,16 @@ def _queued_transcode_tasks() -> int:
     with create_session() as session:
         return int(session.scalar(sa.select(sa.func.count()).select_from(TaskInstance).where(
             TaskInstance.dag_id == TRANSCODE_VIDEO, TaskInstance.state.in_(("scheduled", "queued")))) or 0)
+
+
+def _waiting_runs() -> int:
+    """Runs of transcode_video queued behind ``max_active_videos``: their videos are not in the catalog yet."""
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        return int(session.scalar(sa.select(sa.func.count()).select_from(DagRun).where(
+            DagRun.dag_id == TRANSCODE_VIDEO, DagRun.state == "queued")) or 0)
 
 
 # Pages ---------------------------------------------------------------------------------------------------------

@@ -42,7 +42,7 @@
       $("stats").replaceChildren(...[
         ["ready", s.ready], ["in progress", stats.active], ["failed", s.failed], ["completed today", stats.completed_today],
         ["failed today", stats.failed_today], ["avg. processing", stats.average_processing_seconds == null ? "–" : `${stats.average_processing_seconds} s`],
-        ["tasks waiting", stats.queue_length],
+        ["tasks waiting", stats.queue_length], ["runs waiting to start", stats.runs_waiting],
       ].map(([label, value]) => el("div", {}, el("b", { text: String(value) }), label)));
       $("live").textContent = `updated ${new Date().toLocaleTimeString()}`;
     } catch (error) {
