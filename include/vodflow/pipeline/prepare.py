@@ -85,7 +85,10 @@ def register(params: dict[str, Any], run_id: str, services: Services) -> Job:
     version = services.catalog.register(
         video_id=job.video_id, source_uri=job.source_uri, etag=job.etag, size=job.size, title=job.title,
         run_id=run_id, ladder_version=LADDER_VERSION, uploaded_at=info.last_modified if info else None,
-        request=kept_request(params, job.video_id))  # what a retry or reprocess reuses
+        request=kept_request(params, job.video_id),  # what a retry or reprocess reuses
+        # A watcher's run queued behind an app's run for the same object (which the watcher could not know
+        # about while that run waited for a slot) stands down instead of encoding it again.
+        once_per_object=run_id.startswith(UPLOAD_RUN_PREFIX))
     if info is not None and info.last_modified is not None and not run_id.startswith(UPLOAD_RUN_PREFIX):
         # Started by an app (or a retry): the watcher must not start this object again.
         services.catalog.record_app_upload(UploadObject(location.bucket, location.key, info.etag, info.size,
