@@ -215,11 +215,12 @@ class Storage:
         return path
 
     # Published media ---------------------------------------------------------------------------------------
-    def upload_file(self, path: str, key: str) -> int:
-        self.client.upload_file(
-            path, self.bucket, key, Config=self.hook.transfer_config,
-            ExtraArgs={"ContentType": content_type(key), "CacheControl": IMMUTABLE_CACHE_CONTROL},
-        )
+    def upload_file(self, path: str, key: str, disposition: str | None = None) -> int:
+        """``disposition``: a Content-Disposition (a download's file name) stored on the object."""
+        extra = {"ContentType": content_type(key), "CacheControl": IMMUTABLE_CACHE_CONTROL}
+        if disposition:
+            extra["ContentDisposition"] = disposition
+        self.client.upload_file(path, self.bucket, key, Config=self.hook.transfer_config, ExtraArgs=extra)
         return os.path.getsize(path)
 
     def get_bytes(self, key: str) -> bytes:
