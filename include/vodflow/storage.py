@@ -234,6 +234,18 @@ class Storage:
                 raise ObjectMissing(f"There is no object at s3://{self.bucket}/{key}.") from exc
             raise
 
+    def get_with_disposition(self, key: str) -> tuple[bytes, str | None]:
+        """The object's bytes and its Content-Disposition (a download's file name), if it has one."""
+        from botocore.exceptions import ClientError
+
+        try:
+            found = self.client.get_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if _is_missing(exc):
+                raise ObjectMissing(f"There is no object at s3://{self.bucket}/{key}.") from exc
+            raise
+        return found["Body"].read(), found.get("ContentDisposition")
+
     def copy_key(self, source_key: str, key: str) -> None:
         """A server-side copy within the bucket; the object's Content-Type and Cache-Control go with it."""
         self.client.copy_object(Bucket=self.bucket, Key=key, CopySource={"Bucket": self.bucket, "Key": source_key})
