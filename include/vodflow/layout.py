@@ -4,7 +4,8 @@
     videos/<video_id>/v<version>/hls/master.m3u8    multivariant playlist
     videos/<video_id>/v<version>/hls/<rendition>/   index.m3u8, iframes.m3u8, seg_NNNNN.ts
     videos/<video_id>/v<version>/thumbs/            poster.jpg, NNN.jpg
-    videos/<video_id>/v<version>/downloads/         <rendition>.mp4, audio.m4a, audio.mp3 (outputs mp4, audio)
+    videos/<video_id>/v<version>/mp4/<rendition>.mp4 download renditions (outputs mp4)
+    videos/<video_id>/v<version>/audio/<title>.m4a  and .mp3, the audio downloads (outputs audio)
     videos/<video_id>/v<version>/storyboard/        sprite_NNN.jpg, storyboard.vtt (outputs storyboard)
 
 A version prefix is immutable once written, so every object can be cached forever; readers find the current
@@ -39,7 +40,7 @@ VIDEO_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 CONTROL_CHARS_RE = re.compile(r"[\x00-\x1f\x7f]")
 MAX_KEY_BYTES = 1024
-DOWNLOADS_DIR, STORYBOARD_DIR = "downloads/", "storyboard/"  # under a version prefix
+MP4_DIR, AUDIO_DIR, STORYBOARD_DIR = "mp4/", "audio/", "storyboard/"  # under a version prefix
 
 
 @dataclass(frozen=True)
@@ -97,14 +98,10 @@ def thumbs_prefix(video_id: str, version: int) -> str:
     return f"{version_prefix(video_id, version)}thumbs/"
 
 
-def downloads_prefix(video_id: str, version: int) -> str:
-    """MP4/M4A/MP3 downloads (``outputs`` mp4, audio)."""
-    return f"{version_prefix(video_id, version)}{DOWNLOADS_DIR}"
-
-
-def storyboard_prefix(video_id: str, version: int) -> str:
-    """Storyboard sprite sheets and their WebVTT index (``outputs`` storyboard)."""
-    return f"{version_prefix(video_id, version)}{STORYBOARD_DIR}"
+def slug(title: str, fallback: str = "audio") -> str:
+    """A key-safe name from a title (ASCII letters, digits, "-" and "_"), e.g. the audio downloads' keys."""
+    text = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode()
+    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-")[:80].strip("-") or fallback
 
 
 def download_filename(title: str, suffix: str) -> str:

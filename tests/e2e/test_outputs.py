@@ -14,8 +14,8 @@ pytestmark = pytest.mark.e2e
 DAG = "transcode_video"
 
 
-def _get(stack, path: str) -> requests.Response:
-    return requests.get(f"{stack.airflow.base_url}/vodflow{path}", timeout=30,
+def _get(stack, path: str, **params: str) -> requests.Response:
+    return requests.get(f"{stack.airflow.base_url}/vodflow{path}", timeout=30, params=params,
                         headers={"Authorization": f"Bearer {stack.client.token()}"})
 
 
@@ -26,7 +26,7 @@ def test_a_run_with_every_output_publishes_them_and_the_api_lists_them(embedded_
     run_id = stack.client.trigger(DAG, {"source": f"s3://vodflow/{key}", "title": "Holiday: day 1",
                                         "ladder": ["720p", "360p"], "outputs": ["hls", "mp4", "audio", "storyboard"]})
     assert stack.client.wait_for_run(DAG, run_id, timeout=600)["state"] == "success"
-    video_id = _get(stack, "/api/videos?run_id=" + run_id).json()["videos"][0]["id"]
+    video_id = _get(stack, "/api/videos", run_id=run_id).json()["videos"][0]["id"]
     video = _get(stack, f"/api/videos/{video_id}").json()
     assert video["status"] == "ready"
     downloads = {(d["kind"], d["name"]): d for d in video["downloads"]}
@@ -46,7 +46,10 @@ def test_a_run_with_every_output_publishes_them_and_the_api_lists_them(embedded_
     assert set(cost["detail"]["cost"]) == {"mp4", "audio", "storyboard"}
 
     prefix = layout.version_prefix(video_id, 1)
-    assert stack.storage.list_keys(f"{prefix}downloads/") and stack.storage.list_keys(f"{prefix}storyboard/")
+    assert stack.storage.list_keys(f"{prefix}mp4/") == [f"{prefix}mp4/720p.mp4"]
+    assert stack.storage.list_keys(f"{prefix}audio/") == [f"{prefix}audio/Holiday-day-1.m4a",
+                                                        f"{prefix}audio/Holiday-day-1.mp3"]
+    assert stack.storage.list_keys(f"{prefix}storyboard/")
     assert _get(stack, "/api/videos/" + video_id).status_code == 200
     deleted = requests.delete(f"{stack.airflow.base_url}/vodflow/api/videos/{video_id}", timeout=30,
                               headers={"Authorization": f"Bearer {stack.client.token()}"})

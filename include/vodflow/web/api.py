@@ -50,7 +50,7 @@ STATIC = Path(__file__).with_name("static")
 CanRead = Depends(requires_access_dag("GET", DagAccessEntity.RUN, TRANSCODE_VIDEO))
 CanTrigger = Depends(requires_access_dag("POST", DagAccessEntity.RUN, TRANSCODE_VIDEO))
 CanEdit = Depends(requires_access_dag("PUT", None, TRANSCODE_VIDEO))
-MEDIA_PATH = re.compile(r"^v[0-9]{1,6}/(hls|thumbs|downloads|storyboard|cmaf)/[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)?"
+MEDIA_PATH = re.compile(r"^v[0-9]{1,6}/(hls|thumbs|mp4|audio|storyboard|cmaf)/[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)?"
                         r"\.(m3u8|ts|jpg|mp4|m4a|mp3|vtt|m4s|mpd)$")
 SSE_POLL_SECONDS = 0.5
 SSE_HEARTBEAT_SECONDS = 15.0

@@ -84,14 +84,15 @@ def test_downloads_and_storyboard_are_published_and_recorded(services, clip, tmp
     job, prefix, local = _run(services, clip, tmp_path, title='Été "2026": a/b', ladder=["360p", "240p"],
                               outputs=ALL_MINE, mp4_renditions="all")
     keys = set(services.storage.list_keys(prefix))
-    assert {f"{prefix}downloads/{n}" for n in ("360p.mp4", "240p.mp4", "audio.m4a", "audio.mp3")} <= keys
+    audio = "audio/Ete-2026-a-b"  # a key-safe name from the title
+    assert {f"{prefix}{n}" for n in ("mp4/360p.mp4", "mp4/240p.mp4", f"{audio}.m4a", f"{audio}.mp3")} <= keys
     assert {f"{prefix}storyboard/sprite_000.jpg", f"{prefix}storyboard/storyboard.vtt"} <= keys
     assert not [k for k in keys if "/tiles/" in k or k.startswith(f"{prefix}chunks/")]
     renditions = {r["name"]: r for r in services.catalog.get_renditions(job.video_id, job.version)}
     source_audio = float(_ffprobe(clip, "stream=codec_type,duration")["streams"][1]["duration"])
 
     for name in ("360p", "240p"):  # MP4: index first, both streams copied, as long as the rendition
-        mp4 = local / "downloads" / f"{name}.mp4"
+        mp4 = local / "mp4" / f"{name}.mp4"
         boxes = top_level_boxes(mp4)
         assert boxes.index("moov") < boxes.index("mdat"), boxes
         streams = _ffprobe(mp4, "stream=codec_name,width,height,duration:format=duration")
@@ -103,20 +104,19 @@ def test_downloads_and_storyboard_are_published_and_recorded(services, clip, tmp
         assert abs(float(streams["streams"][0]["duration"]) - rendition_seconds) <= 1 / 30 + 1e-6
         assert abs(float(streams["format"]["duration"]) - rendition_seconds) <= 0.050
     for fmt, codec in (("m4a", "aac"), ("mp3", "mp3")):
-        audio = local / "downloads" / f"audio.{fmt}"
-        assert _ffprobe(audio, "stream=codec_name")["streams"] == [{"codec_name": codec}]
-        assert abs(decoded_seconds(audio) - source_audio) <= 0.050, (fmt, decoded_seconds(audio), source_audio)
-    assert top_level_boxes(local / "downloads" / "audio.m4a").index("moov") < top_level_boxes(
-        local / "downloads" / "audio.m4a").index("mdat")
+        path = local / f"{audio}.{fmt}"
+        assert _ffprobe(path, "stream=codec_name")["streams"] == [{"codec_name": codec}]
+        assert abs(decoded_seconds(path) - source_audio) <= 0.050, (fmt, decoded_seconds(path), source_audio)
+    boxes = top_level_boxes(local / f"{audio}.m4a")
+    assert boxes.index("moov") < boxes.index("mdat")
 
-    expected = {"360p.mp4": "video/mp4", "audio.m4a": "audio/mp4", "audio.mp3": "audio/mpeg",
-                "sprite_000.jpg": "image/jpeg", "storyboard.vtt": "text/vtt"}
+    expected = {"mp4/360p.mp4": "video/mp4", f"{audio}.m4a": "audio/mp4", f"{audio}.mp3": "audio/mpeg",
+                "storyboard/sprite_000.jpg": "image/jpeg", "storyboard/storyboard.vtt": "text/vtt"}
     for name, mime in expected.items():
-        folder = "storyboard" if name.startswith(("sprite", "storyboard")) else "downloads"
-        head = services.storage.client.head_object(Bucket="vodflow", Key=f"{prefix}{folder}/{name}")
+        head = services.storage.client.head_object(Bucket="vodflow", Key=f"{prefix}{name}")
         assert head["ContentType"] == mime
-        if folder == "downloads":  # a safe name from the title: no quote, slash or colon; the UTF-8 one too
-            suffix = " (360p).mp4" if name == "360p.mp4" else name[5:]
+        if not name.startswith("storyboard"):  # a safe name from the title: no quote, slash or colon
+            suffix = " (360p).mp4" if name.endswith(".mp4") else name[-4:]
             assert head["ContentDisposition"] == layout.content_disposition(f"Ete _2026_ a_b{suffix}".replace(
                 "Ete", "Été"))
             assert head["ContentDisposition"].startswith(f'attachment; filename="Ete _2026_ a_b{suffix}"')
@@ -150,11 +150,11 @@ def test_a_chunked_run_makes_its_downloads_from_the_join(services, clip, tmp_pat
     job, _, local = _run(services, clip, tmp_path, ladder=["240p"], chunk_seconds=6,
                               outputs=["hls", "mp4", "audio", "storyboard"])
     assert services.catalog.get_video(job.video_id)["status"] == "ready"
-    mp4 = local / "downloads" / "240p.mp4"
+    mp4 = local / "mp4" / "240p.mp4"
     playlist = m3u8.load(str(local / "hls" / "240p" / "index.m3u8"))
     duration = float(_ffprobe(mp4, "stream=duration")["streams"][0]["duration"])
     assert abs(duration - sum(s.duration for s in playlist.segments)) <= 1 / 30 + 1e-6
-    assert (local / "downloads" / "audio.mp3").exists() and (local / "storyboard" / "storyboard.vtt").exists()
+    assert (local / "audio" / "clip.mp3").exists() and (local / "storyboard" / "storyboard.vtt").exists()
     assert {o["kind"] for o in services.catalog.get_outputs(job.video_id, job.version)} == {
         "hls", "mp4", "audio", "storyboard"}
 
@@ -163,9 +163,9 @@ def test_a_silent_video_gets_no_audio_downloads_and_no_error(services, media, tm
     job, prefix, local = _run(services, media["no_audio"], tmp_path, ladder=["240p"],
                               outputs=["hls", "mp4", "audio"])
     assert services.catalog.get_video(job.video_id)["status"] == "ready"
-    downloads = sorted(k[len(prefix):] for k in services.storage.list_keys(f"{prefix}downloads/"))
-    assert downloads == ["downloads/240p.mp4"]
-    assert _ffprobe(local / "downloads" / "240p.mp4", "stream=codec_name")["streams"] == [{"codec_name": "h264"}]
+    assert services.storage.list_keys(f"{prefix}audio/") == []
+    assert [k[len(prefix):] for k in services.storage.list_keys(f"{prefix}mp4/")] == ["mp4/240p.mp4"]
+    assert _ffprobe(local / "mp4" / "240p.mp4", "stream=codec_name")["streams"] == [{"codec_name": "h264"}]
 
 
 def test_outputs_off_by_default_keep_todays_tree_exactly(services, media, tmp_path):

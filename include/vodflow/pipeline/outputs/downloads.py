@@ -38,7 +38,7 @@ class Mp4Downloads(OutputHandler):
         facts = downloads.run(downloads.mp4_command(encoded.segment_paths, out, ctx.job.title), out,
                               encoded.measured.duration)
         suffix = "" if len(ctx.plan.renditions) == 1 else f" ({name})"
-        return [OutputFile(kind=self.kind, name=name, path=out, key=f"{layout.DOWNLOADS_DIR}{name}.mp4",
+        return [OutputFile(kind=self.kind, name=name, path=out, key=f"{layout.MP4_DIR}{name}.mp4",
                            duration=facts.duration, codecs=encoded.measured.codecs,
                            filename=layout.download_filename(ctx.job.title + suffix, ".mp4"))]
 
@@ -60,9 +60,9 @@ class AudioDownloads(OutputHandler):
         made = []
         for fmt, command, codecs in (("m4a", downloads.m4a_command, "mp4a.40.2"),
                                      ("mp3", downloads.mp3_command, downloads.MP3_CODEC)):
-            out = os.path.join(ctx.workdir, f"audio.{fmt}")
+            out = os.path.join(ctx.workdir, f"{layout.slug(ctx.job.title)}.{fmt}")
             facts = downloads.run(command(encoded.segment_paths, out, ctx.job.title), out, encoded.measured.duration)
-            made.append(OutputFile(kind=self.kind, name=fmt, path=out, key=f"{layout.DOWNLOADS_DIR}audio.{fmt}",
+            made.append(OutputFile(kind=self.kind, name=fmt, path=out, key=f"{layout.AUDIO_DIR}{os.path.basename(out)}",
                                    duration=facts.duration, codecs=codecs,
                                    filename=layout.download_filename(ctx.job.title, f".{fmt}")))
         return made
