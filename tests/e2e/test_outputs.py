@@ -3,20 +3,36 @@ Airflow's REST trigger, the mapped transcode, publish, the plugin's video API an
 
 from __future__ import annotations
 
+import json
+import subprocess
 import uuid
+from pathlib import Path
 
 import pytest
 import requests
 
+from tests.conftest import ARTIFACTS
 from vodflow import layout
 
 pytestmark = pytest.mark.e2e
 DAG = "transcode_video"
+BROWSER_DIR = Path(__file__).resolve().parents[1] / "browser"
 
 
 def _get(stack, path: str, **params: str) -> requests.Response:
     return requests.get(f"{stack.airflow.base_url}/vodflow{path}", timeout=30, params=params,
                         headers={"Authorization": f"Bearer {stack.client.token()}"})
+
+
+def _browser(stack, video_id: str) -> dict:
+    shots = ARTIFACTS / "screenshots"
+    shots.mkdir(parents=True, exist_ok=True)
+    result = subprocess.run(["node", str(BROWSER_DIR / "outputs.mjs"), stack.airflow.base_url, "admin",  # noqa: S603
+                             "admin", video_id, str(shots)], cwd=BROWSER_DIR, capture_output=True, text=True,
+                            timeout=180, check=False)
+    findings = json.loads(result.stdout.strip().splitlines()[-1]) if result.stdout.strip() else {}
+    assert "error" not in findings and result.returncode == 0, (findings, result.stderr[-2000:])
+    return findings
 
 
 def test_a_run_with_every_output_publishes_them_and_the_api_lists_them(embedded_stack, media):
@@ -37,13 +53,22 @@ def test_a_run_with_every_output_publishes_them_and_the_api_lists_them(embedded_
     mp4 = _get(stack, downloads[("mp4", "720p")]["url"].removeprefix("/vodflow"))
     assert mp4.status_code == 200 and mp4.headers["content-type"] == "video/mp4"
     assert len(mp4.content) == downloads[("mp4", "720p")]["bytes"]
-    assert mp4.headers["content-disposition"].startswith('attachment; filename="Holiday_ day 1.mp4"')
+    assert mp4.headers["content-disposition"].startswith('attachment; filename="Holiday_ day 1 (720p).mp4"')
     mp3 = _get(stack, downloads[("audio", "mp3")]["url"].removeprefix("/vodflow"))
     assert mp3.headers["content-type"] == "audio/mpeg" and mp3.content[:3] == b"ID3"
     vtt = _get(stack, video["storyboard_url"].removeprefix("/vodflow"))
     assert vtt.status_code == 200 and vtt.text.startswith("WEBVTT") and "#xywh=" in vtt.text
     cost = next(e for e in video["events"] if e["kind"] == "outputs")
     assert set(cost["detail"]["cost"]) == {"mp4", "audio", "storyboard"}
+
+    findings = _browser(stack, video_id)
+    assert findings["list_poster"] > 0, findings  # the list shows the poster
+    assert [d.split(" ")[0] for d in findings["downloads"]] == ["MP4", "M4A", "MP3"], findings
+    assert findings["downloads"][0].startswith("MP4 720p ") and " MB" in findings["downloads"][0]
+    early, late = findings["previews"]
+    assert early["time"] < late["time"] and early["position"] != late["position"], findings
+    assert early["width"] == 160 and early["loaded"] > 0 and early["label"]
+    assert findings["mp4"]["t"] > 0.5 and findings["mp4"]["w"] == 1280 and not findings["mp4"]["err"], findings
 
     prefix = layout.version_prefix(video_id, 1)
     assert stack.storage.list_keys(f"{prefix}mp4/") == [f"{prefix}mp4/720p.mp4"]

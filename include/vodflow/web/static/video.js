@@ -29,8 +29,29 @@
       el("td", {}, v.dag_run_id ? el("a", { target: "_top", text: "log",
         href: vodflow.airflow(`/dags/transcode_video/runs/${encodeURIComponent(v.dag_run_id)}/tasks/transcode`) }) : ""))));
     if (v.poster_url) $("player").poster = v.poster_url;
+    if (v.downloads) renderOutputs(v);
+    else if (v.status === "ready" && v.current_version !== shownVersion) refreshOutputs(v.id);
     if (v.master_url && v.master_url !== playing) play(v.master_url);
     if (!v.master_url) $("player-note").textContent = "Nothing published yet.";
+  }
+
+  // Downloads and the storyboard come with the full video (GET /api/videos/{id}), not with every SSE snapshot.
+  let shownVersion = null;
+  let storyboard = null;
+  function renderOutputs(v) {
+    shownVersion = v.current_version;
+    $("downloads-box").hidden = !v.downloads.length;
+    $("downloads").replaceChildren(...v.downloads.map((d) => el("li", {},
+      el("a", { href: d.url, download: d.filename || "", text: d.kind === "mp4" ? `MP4 ${d.name}` : d.name.toUpperCase() }),
+      el("span", { class: "muted", text: ` ${vodflow.bytes(d.bytes)}${d.codecs ? ` · ${d.codecs}` : ""}` }))));
+    if (v.storyboard_url !== storyboard) {
+      storyboard = v.storyboard_url;
+      vodflowStoryboard.attach($("player"), storyboard).catch(() => {});
+    }
+  }
+  async function refreshOutputs(id) {
+    shownVersion = video.current_version;
+    try { renderOutputs(await api(`videos/${encodeURIComponent(id)}`)); } catch (error) { /* shown on the next load */ }
   }
 
   function play(url) {
