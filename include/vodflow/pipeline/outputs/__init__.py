@@ -25,6 +25,7 @@ from vodflow.pipeline.outputs.base import (
     OutputHandler,
     OutputRecord,
 )
+from vodflow.pipeline.outputs.cmaf import Cmaf
 from vodflow.pipeline.outputs.downloads import AudioDownloads, Mp4Downloads
 from vodflow.pipeline.outputs.storyboard import Storyboard
 
@@ -38,7 +39,7 @@ log = logging.getLogger(__name__)
 
 # Every optional kind and its handler; request.OUTPUT_KINDS names them all ("hls" is the pipeline's own).
 HANDLERS: dict[str, OutputHandler] = {handler.kind: handler for handler in (
-    Mp4Downloads(), AudioDownloads(), Storyboard())}
+    Mp4Downloads(), AudioDownloads(), Storyboard(), Cmaf())}
 CORE = ("hls",)
 
 
