@@ -57,7 +57,8 @@ def main() -> None:
             size = sum(os.path.getsize(f.path) for f in made)
             print(f"{kind:>10}: +{seconds:.2f} s ({100 * seconds / encode_seconds:.1f} % of the encode), "
                   f"{size / 1e6:.3f} MB ({100 * size / hls_bytes:.1f} % of the HLS bytes): "
-                  + ", ".join(f"{f.key} {os.path.getsize(f.path) / 1e6:.3f} MB" for f in made))
+                  + (", ".join(f"{f.key} {os.path.getsize(f.path) / 1e6:.3f} MB" for f in made) if len(made) <= 6
+                     else f"{len(made)} files"))
 
 
 if __name__ == "__main__":
