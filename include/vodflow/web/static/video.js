@@ -5,6 +5,7 @@
   const query = new URLSearchParams(location.search);
   let video = null;
   let playing = null;
+  let playingDash = null;
   let stream = null;
 
   function renderVideo(v) {
@@ -40,6 +41,7 @@
   let storyboard = null;
   function renderOutputs(v) {
     shownVersion = v.current_version;
+    if (v.dash_url && v.dash_url !== playingDash) play(v.master_url, v.dash_url);
     $("downloads-box").hidden = !v.downloads.length;
     $("downloads").replaceChildren(...v.downloads.map((d) => el("li", {},
       el("a", { href: d.url, download: d.filename || "", text: d.kind === "mp4" ? `MP4 ${d.name}` : d.name.toUpperCase() }),
@@ -54,11 +56,13 @@
     try { renderOutputs(await api(`videos/${encodeURIComponent(id)}`)); } catch (error) { /* shown on the next load */ }
   }
 
-  function play(url) {
+  // DASH (the cmaf output) when the video has it: its URL comes with the full video, so the player may switch once.
+  function play(url, dash) {
     playing = url;
+    playingDash = dash || null;
     const player = $("player");
-    $("player-note").textContent = `Playing version ${video.current_version}.`;
-    vodflowPlayer.attach(player, url, { audioSelect: $("audio-track"), note: $("player-note") });
+    $("player-note").textContent = `Playing version ${video.current_version}${dash ? " (DASH)" : ""}.`;
+    vodflowPlayer.attach(player, url, { audioSelect: $("audio-track"), note: $("player-note"), dash });
     player.play().catch(() => {});
   }
 
