@@ -338,8 +338,8 @@ def video_page() -> FileResponse:
 
 @app.get("/static/{name}", dependencies=[CanRead])
 def static(name: str) -> FileResponse:
-    if name not in {"hls.min.js", "dash.mediaplayer.min.js", "vodflow.css", "videos.js", "video.js", "common.js", "player.js",
-                    "storyboard.js"}:
+    if name not in {"hls.min.js", "dash.mediaplayer.min.js", "vodflow.css", "videos.js", "video.js", "common.js",
+                    "player.js", "storyboard.js"}:
         raise HTTPException(status_code=404, detail="Not found.")
     kind = "text/css" if name.endswith(".css") else "text/javascript"
     return FileResponse(STATIC / name, media_type=kind, headers={"Cache-Control": "private, max-age=300"})
