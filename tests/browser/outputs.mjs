@@ -38,7 +38,7 @@ try {
     await preview.waitFor({ state: "visible", timeout: 5000 });
     findings.previews.push(await preview.evaluate((p) => ({
       time: Number(p.dataset.time), sprite: p.dataset.sprite, position: p.style.backgroundPosition,
-      width: p.offsetWidth, label: p.textContent,
+      width: p.clientWidth, label: p.textContent,
     })));
     findings.previews[findings.previews.length - 1].loaded = await page.evaluate(async (url) => {
       const i = new Image(); i.src = url; await i.decode(); return i.naturalWidth;
