@@ -67,3 +67,5 @@ def test_cmaf_is_published_with_the_version(services, tmp_path, chunk_seconds):
     assert records[("cmaf", "mpd")]["bytes"] == sum(
         services.storage.client.head_object(Bucket="vodflow", Key=f"{prefix}cmaf/{name}")["ContentLength"]
         for name in names)
+    cost = [e["detail"]["cost"]["cmaf"] for e in services.catalog.get_events(job.video_id) if e["kind"] == "outputs"]
+    assert sum(c["bytes"] for c in cost) > records[("cmaf", "mpd")]["bytes"]  # every uploaded file, track.json too

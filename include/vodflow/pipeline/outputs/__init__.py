@@ -66,10 +66,9 @@ def run_encoded(services: Services, job: Job, plan: EncodePlan, encoded: list[En
             ctx = OutputContext(job, plan, services.settings, os.path.join(workdir, handler.kind))
             os.makedirs(ctx.workdir, exist_ok=True)
             made = [f for e in encoded for f in handler.encoded(ctx, e)]
-            uploaded = upload(services, job, made)
-            records += uploaded
-            cost[handler.kind] = {"seconds": round(time.monotonic() - started, 3),
-                                  "bytes": sum(r.bytes for r in uploaded)}
+            made_bytes = sum(os.path.getsize(f.path) for f in made)  # listed or not (CMAF's are all unlisted)
+            records += upload(services, job, made)
+            cost[handler.kind] = {"seconds": round(time.monotonic() - started, 3), "bytes": made_bytes}
             shutil.rmtree(ctx.workdir, ignore_errors=True)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
