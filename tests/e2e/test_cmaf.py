@@ -4,22 +4,18 @@ which plays the DASH manifest with the bundled dash.js."""
 
 from __future__ import annotations
 
-import json
-import subprocess
 import uuid
-from pathlib import Path
 
 import m3u8
 import pytest
 import requests
 
-from tests.conftest import ARTIFACTS
+from tests.e2e.pages import page_findings
 from vodflow import layout
 from vodflow.media import dash
 
 pytestmark = pytest.mark.e2e
 DAG = "transcode_video"
-BROWSER_DIR = Path(__file__).resolve().parents[1] / "browser"
 
 
 def _get(stack, path: str, **params: str) -> requests.Response:
@@ -49,13 +45,7 @@ def test_a_cmaf_run_publishes_dash_and_fmp4_hls_and_the_page_plays_dash(embedded
     cost = next(e for e in video["events"] if e["kind"] == "outputs")
     assert set(cost["detail"]["cost"]) == {"cmaf"}
 
-    shots = ARTIFACTS / "screenshots"
-    shots.mkdir(parents=True, exist_ok=True)
-    result = subprocess.run(["node", str(BROWSER_DIR / "cmafpage.mjs"), stack.airflow.base_url, "admin",  # noqa: S603
-                             "admin", video_id, str(shots)], cwd=BROWSER_DIR, capture_output=True, text=True,
-                            timeout=180, check=False)
-    findings = json.loads(result.stdout.strip().splitlines()[-1]) if result.stdout.strip() else {}
-    assert "error" not in findings and result.returncode == 0, (findings, result.stderr[-2000:])
+    findings = page_findings(stack, "cmafpage.mjs", video_id)
     assert findings["dash"] and "DASH" in findings["note"] and findings["playing"]["err"] is None
     assert "manifest.mpd" in findings["requests"] and any(r.endswith(".m4s") for r in findings["requests"])
     assert any(r.startswith("aac-") for r in findings["requests"]), findings  # the audio set played too

@@ -3,20 +3,16 @@ Airflow's REST trigger, the mapped transcode, publish, the plugin's video API an
 
 from __future__ import annotations
 
-import json
-import subprocess
 import uuid
-from pathlib import Path
 
 import pytest
 import requests
 
-from tests.conftest import ARTIFACTS
+from tests.e2e.pages import page_findings
 from vodflow import layout
 
 pytestmark = pytest.mark.e2e
 DAG = "transcode_video"
-BROWSER_DIR = Path(__file__).resolve().parents[1] / "browser"
 
 
 def _get(stack, path: str, **params: str) -> requests.Response:
@@ -25,14 +21,7 @@ def _get(stack, path: str, **params: str) -> requests.Response:
 
 
 def _browser(stack, video_id: str) -> dict:
-    shots = ARTIFACTS / "screenshots"
-    shots.mkdir(parents=True, exist_ok=True)
-    result = subprocess.run(["node", str(BROWSER_DIR / "outputs.mjs"), stack.airflow.base_url, "admin",  # noqa: S603
-                             "admin", video_id, str(shots)], cwd=BROWSER_DIR, capture_output=True, text=True,
-                            timeout=180, check=False)
-    findings = json.loads(result.stdout.strip().splitlines()[-1]) if result.stdout.strip() else {}
-    assert "error" not in findings and result.returncode == 0, (findings, result.stderr[-2000:])
-    return findings
+    return page_findings(stack, "outputs.mjs", video_id)
 
 
 def test_a_run_with_every_output_publishes_them_and_the_api_lists_them(embedded_stack, media):
