@@ -7,6 +7,8 @@
     videos/<video_id>/v<version>/mp4/<rendition>.mp4 download renditions (outputs mp4)
     videos/<video_id>/v<version>/audio/<title>.m4a  and .mp3, the audio downloads (outputs audio)
     videos/<video_id>/v<version>/storyboard/        sprite_NNN.jpg, storyboard.vtt (outputs storyboard)
+    videos/<video_id>/v<version>/cmaf/              master.m3u8, manifest.mpd, <track>/init.mp4 + seg_NNNNN.m4s
+                                                    (outputs cmaf; a track per rendition and per AAC bitrate)
 
 A version prefix is immutable once written, so every object can be cached forever; readers find the current
 version through the catalog, which switches it in one transaction after everything is uploaded.
