@@ -9,7 +9,8 @@ teardown of `prepare`: it runs once every work item is done, whatever happened, 
 what was uploaded instead of publishing (a cleanup task of its own would cost every video a task).
 
 Trigger with conf `{"source": "s3://bucket/uploads/clip.mp4"}` (optional `video_id`, `title`, `ladder`,
-`adaptive`, `chunk_seconds`, `captions`, `callback_url`). A bad conf is refused when the run is triggered. Bad input
+`adaptive`, `chunk_seconds`, `outputs`, `mp4_renditions`, `captions`, `callback_url`). A bad conf, or a key
+the request does not know, is refused when the run is triggered. Bad input
 (not a video, truncated, too long, …) fails at once with its reason in the catalog and the UI; transient faults
 are retried with backoff.
 The logic lives in `include/vodflow`; this file only wires it.

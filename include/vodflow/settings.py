@@ -64,6 +64,10 @@ class Settings:
     email_from: str = ""  # empty: the connection's from_email
     metrics_token: str = ""  # bearer token Prometheus scrapes /vodflow/metrics with; empty: scrapes refused
     ui_base_url: str = ""  # where people reach Airflow (links in emails), e.g. https://airflow.example.com
+    # What a run publishes when its conf does not say (request.OUTPUT_KINDS), and which renditions become MP4
+    # downloads ("top", "all" or rung names).
+    outputs: tuple[str, ...] = ("hls",)
+    mp4_renditions: tuple[str, ...] = ("top",)
     limits: Limits = field(default_factory=Limits)
     encoder: EncoderSettings = field(default_factory=EncoderSettings)
 
@@ -137,6 +141,8 @@ def load_settings() -> Settings:
         email_from=get("email_from", ""),
         ui_base_url=get("ui_base_url", "").rstrip("/"),
         metrics_token=get("metrics_token", ""),
+        outputs=_csv(get("outputs", ",".join(defaults.outputs))) or defaults.outputs,
+        mp4_renditions=_csv(get("mp4_renditions", ",".join(defaults.mp4_renditions))) or defaults.mp4_renditions,
         limits=Limits(
             min_duration=getfloat("min_duration_seconds", limits.min_duration),
             max_duration=getfloat("max_duration_seconds", limits.max_duration),

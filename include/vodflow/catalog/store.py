@@ -42,6 +42,7 @@ from vodflow.catalog.schema import (
     aware,
     now,
     renditions,
+    version_outputs,
     video_events,
     video_versions,
     videos,
@@ -241,8 +242,11 @@ class PipelineWrites:
 
     @reconnecting
     def publish(self, *, video_id: str, run_id: str, version: int, master_uri: str, poster_uri: str | None,
-                ladder_version: int, variants: Iterable[VariantRecord] = ()) -> list[int]:
-        """Make ``version`` the one readers see, in one transaction. Returns older versions that may be pruned."""
+                ladder_version: int, variants: Iterable[VariantRecord] = (),
+                outputs: Iterable[dict[str, Any]] = ()) -> list[int]:
+        """Make ``version`` the one readers see, in one transaction, with its outputs (``version_outputs`` rows:
+        kind, name, key, bytes, content_type, duration, codecs, filename). Returns older versions that may be
+        pruned."""
         with self.engine.begin() as conn:
             row = conn.execute(sa.select(videos.c.current_version, videos.c.dag_run_id, videos.c.status)
                                .where(videos.c.id == video_id).with_for_update()).first()
@@ -260,6 +264,11 @@ class PipelineWrites:
             conn.execute(video_versions.update().where(
                 video_versions.c.video_id == video_id, video_versions.c.version == version
             ).values(status=VERSION_PUBLISHED, published_at=stamp))
+            conn.execute(version_outputs.delete().where(version_outputs.c.video_id == video_id,
+                                                        version_outputs.c.version == version))
+            rows = [{**o, "video_id": video_id, "version": version} for o in outputs]
+            if rows:
+                conn.execute(version_outputs.insert(), rows)
             values: dict[str, Any] = dict(current_version=version, master_uri=master_uri, poster_uri=poster_uri,
                                           ladder_version=ladder_version, updated_at=stamp)
             if row.dag_run_id == run_id:

@@ -17,7 +17,8 @@
   function row(video) {
     const link = el("a", { href: `video?id=${encodeURIComponent(video.id)}`, text: video.title || video.id });
     return el("tr", { "data-video": video.id },
-      el("td", {}, link, el("div", { class: "muted" }, el("code", { text: video.id }))),
+      el("td", {}, video.poster_url ? el("img", { class: "thumb", src: video.poster_url, alt: "", loading: "lazy" }) : null,
+        link, el("div", { class: "muted" }, el("code", { text: video.id }))),
       el("td", {}, vodflow.badge(video.status)),
       el("td", { class: "num", text: vodflow.duration(video.duration) }),
       el("td", { text: video.width ? `${video.width}×${video.height}` : "–" }),
