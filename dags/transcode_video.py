@@ -11,7 +11,8 @@ run (conf `adaptive`) decides its ladder inside its `transcode` item(s), with a 
 worker before encoding: still three tasks, nothing heavy on `default`.
 
 Trigger with conf `{"source": "s3://bucket/uploads/clip.mp4"}` (optional `video_id`, `title`, `ladder`,
-`adaptive`, `chunk_seconds`, `captions`, `callback_url`). A bad conf is refused when the run is triggered. Bad input
+`adaptive`, `chunk_seconds`, `outputs`, `mp4_renditions`, `captions`, `callback_url`). A bad conf, or a key
+the request does not know, is refused when the run is triggered. Bad input
 (not a video, truncated, too long, …) fails at once with its reason in the catalog and the UI; transient faults
 are retried with backoff.
 The logic lives in `include/vodflow`; this file only wires it.
@@ -73,7 +74,7 @@ DEFAULT_ARGS: dict[str, Any] = {
     default_args=DEFAULT_ARGS,
     params={name: Param(DEFAULTS.get(name), **schema) if name in DEFAULTS else Param(**schema)
             for name, schema in SCHEMAS.items()},
-    max_active_runs=32,
+    max_active_runs=_settings.max_active_videos,
     tags=["vodflow"],
     doc_md=__doc__,
 )
@@ -95,8 +96,11 @@ def transcode_video() -> None:
         return [item.to_dict() for item in items]
 
     # One work item: the whole video ("1080p 720p 480p 360p"), or for a long source a chunk of it ("chunk 03") or
-    # the audio. The encode's own timeout is sized from the source duration; this is only the backstop.
-    @task(queue=TRANSCODE_QUEUE, map_index_template="{{ work_label }}", execution_timeout=timedelta(hours=12))
+    # the audio. The encode's own timeout is sized from the source duration; this is only the backstop. A cap on
+    # the items of one run also spares the scheduler its deadlock probe of every open run on every loop (Airflow
+    # skips it for runs with such a cap; this DAG cannot deadlock: publish is a teardown and runs after anything).
+    @task(queue=TRANSCODE_QUEUE, map_index_template="{{ work_label }}", execution_timeout=timedelta(hours=12),
+          max_active_tis_per_dagrun=_settings.max_items_per_video)
     def transcode(job: dict[str, Any], probed: dict[str, Any], plan: dict[str, Any],
                   item: dict[str, Any]) -> dict[str, Any]:
         get_current_context()["work_label"] = item["label"]

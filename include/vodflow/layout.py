@@ -4,6 +4,11 @@
     videos/<video_id>/v<version>/hls/master.m3u8    multivariant playlist
     videos/<video_id>/v<version>/hls/<rendition>/   index.m3u8, iframes.m3u8, seg_NNNNN.ts
     videos/<video_id>/v<version>/thumbs/            poster.jpg, NNN.jpg
+    videos/<video_id>/v<version>/mp4/<rendition>.mp4 download renditions (outputs mp4)
+    videos/<video_id>/v<version>/audio/<title>.m4a  and .mp3, the audio downloads (outputs audio)
+    videos/<video_id>/v<version>/storyboard/        sprite_NNN.jpg, storyboard.vtt (outputs storyboard)
+    videos/<video_id>/v<version>/cmaf/              master.m3u8, manifest.mpd, <track>/init.mp4 + seg_NNNNN.m4s
+                                                    (outputs cmaf; a track per rendition and per AAC bitrate)
 
 A version prefix is immutable once written, so every object can be cached forever; readers find the current
 version through the catalog, which switches it in one transaction after everything is uploaded.
@@ -14,7 +19,9 @@ from __future__ import annotations
 import hashlib
 import posixpath
 import re
+import unicodedata
 from dataclasses import dataclass
+from urllib.parse import quote
 
 UPLOADS_PREFIX = "uploads/"
 VIDEOS_PREFIX = "videos/"
@@ -23,6 +30,9 @@ CONTENT_TYPES = {
     ".ts": "video/mp2t",
     ".mp4": "video/mp4",
     ".m4a": "audio/mp4",
+    ".mp3": "audio/mpeg",
+    ".m4s": "video/iso.segment",
+    ".mpd": "application/dash+xml",
     ".jpg": "image/jpeg",
     ".vtt": "text/vtt",
     ".json": "application/json",
@@ -32,6 +42,7 @@ VIDEO_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 CONTROL_CHARS_RE = re.compile(r"[\x00-\x1f\x7f]")
 MAX_KEY_BYTES = 1024
+MP4_DIR, AUDIO_DIR, STORYBOARD_DIR = "mp4/", "audio/", "storyboard/"  # under a version prefix
 
 
 @dataclass(frozen=True)
@@ -87,6 +98,28 @@ def chunks_prefix(video_id: str, version: int) -> str:
 
 def thumbs_prefix(video_id: str, version: int) -> str:
     return f"{version_prefix(video_id, version)}thumbs/"
+
+
+def slug(title: str, fallback: str = "audio") -> str:
+    """A key-safe name from a title (ASCII letters, digits, "-" and "_"), e.g. the audio downloads' keys."""
+    text = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode()
+    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-")[:80].strip("-") or fallback
+
+
+def download_filename(title: str, suffix: str) -> str:
+    """A file name a browser can save, from the video's title: no path separators, quotes, control or shell
+    characters; spaces kept, runs of anything else folded to one "_"; never empty, at most ~100 characters."""
+    stem = re.sub(r"[^\w .()-]+", "_", CONTROL_CHARS_RE.sub("", title), flags=re.UNICODE)
+    stem = re.sub(r"\s+", " ", stem).strip(" ._-")[:100].rstrip(" ._-") or "video"
+    return f"{stem}{suffix}"
+
+
+def content_disposition(filename: str) -> str:
+    """``attachment`` with an ASCII fallback name and the UTF-8 name (RFC 6266 / RFC 5987)."""
+    ascii_name = unicodedata.normalize("NFKD", filename).encode("ascii", "ignore").decode()
+    if ascii_name.startswith(".") or not ascii_name:  # a title with no ASCII letters at all
+        ascii_name = "video" + ascii_name
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
 def content_type(key: str) -> str:

@@ -28,6 +28,10 @@ TITLE_PATTERN = r"^[^\x00-\x1f\x7f]*$"
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 EMAIL_PATTERN = r"^[A-Za-z0-9.!#$%&*+/=?^_`{|}~-]{1,64}@" + _LABEL + r"(?:\." + _LABEL + r")+$"
 LANGUAGE_PATTERN = r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$"  # a BCP 47 tag (HLS LANGUAGE)
+# What a run publishes: a streaming tree (TS HLS and/or CMAF HLS+DASH) and, optionally, the extras.
+STREAMING_OUTPUTS = ("hls", "cmaf")
+OUTPUT_KINDS = (*STREAMING_OUTPUTS, "mp4", "audio", "storyboard")
+MP4_CHOICES = ("top", "all")
 
 SCHEMAS: dict[str, dict[str, Any]] = {
     "source": {
@@ -92,6 +96,27 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "description": "Optional. Sidecar caption files, SRT or WebVTT, published as WebVTT subtitle renditions: "
                        '[{"source": "s3://bucket/talk.en.srt", "language": "en", "name"?: "English"}].',
     },
+    "outputs": {
+        "type": ["null", "array"],
+        "items": {"type": "string", "enum": list(OUTPUT_KINDS)},
+        "minItems": 1,
+        "uniqueItems": True,
+        "contains": {"enum": list(STREAMING_OUTPUTS)},
+        "title": "Outputs",
+        "description": f"Optional. What to publish, at least one of {' or '.join(STREAMING_OUTPUTS)}: "
+                       f"{', '.join(OUTPUT_KINDS)}. Default: the outputs setting (hls).",
+    },
+    "mp4_renditions": {
+        "anyOf": [
+            {"type": "null"},
+            {"type": "string", "enum": list(MP4_CHOICES)},
+            {"type": "array", "items": {"type": "string", "enum": sorted(RUNGS)}, "minItems": 1,
+             "maxItems": len(RUNGS), "uniqueItems": True},
+        ],
+        "title": "MP4 downloads",
+        "description": "Optional, with outputs mp4. Which renditions become MP4 downloads: top, all, or rung "
+                       "names (those the video's ladder has). Default: the mp4_renditions setting (top).",
+    },
     "callback_url": {
         "type": ["null", "string"],
         "pattern": r"^https?://[^\s]+$",
@@ -113,7 +138,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
 }
 DEFAULTS: dict[str, Any] = {"video_id": None, "title": None, "ladder": "default", "adaptive": None,
                             "chunk_seconds": None, "captions": None, "callback_url": None,
-                            "notify_email": None}
+                            "notify_email": None, "outputs": None, "mp4_renditions": None}
 
 # Characters a regex treats specially; escaped by hand because the pattern is also a JavaScript regex (Airflow's
 # trigger form), where Python's re.escape output (e.g. "\\-") is invalid in unicode mode.
@@ -167,13 +192,24 @@ class RequestError(ValueError):
 
 def check_fields(fields: Mapping[str, Any]) -> None:
     """Each field must be a known request key whose value its schema accepts (what Airflow's Params check)."""
+    unknown = unknown_fields(fields)
+    if unknown is not None:
+        raise unknown
     for name, value in fields.items():
-        if name not in SCHEMAS:
-            raise RequestError(name, f"unknown request field {name!r}; known: {', '.join(SCHEMAS)}")
         schema = SCHEMAS[name]
         error = best_match(validator_for(schema)(schema, format_checker=FormatChecker()).iter_errors(value))
         if error is not None:
             raise RequestError(name, f"{name}: {error.message}")
+
+
+def unknown_fields(fields: Mapping[str, Any]) -> RequestError | None:
+    """The first key that is not a request field, as the error that names it (None: every key is known).
+
+    Airflow's Params accept any extra key, so a misspelt ``ladderr`` would otherwise run with the defaults."""
+    for name in fields:
+        if name not in SCHEMAS:
+            return RequestError(name, f"unknown request field {name!r}; known: {', '.join(SCHEMAS)}")
+    return None
 
 
 def check_overrides(overrides: Mapping[str, Any]) -> dict[str, Any]:

@@ -33,11 +33,21 @@ class Settings:
     watch_settle_seconds: float = 10.0  # an app that uploads and triggers itself goes first
     watch_lookback_seconds: float = 7200.0  # >= the upload URL's life: S3 may date an object by its start
     watch_run_seconds: float = 6 * 3600.0  # a quiet watcher run ends (skipped) after this; the next one starts
+    # The event-driven watcher (watch_upload_events): the SQS queue URL S3 notifies; empty: no such DAG.
+    upload_events_queue: str = ""
+    upload_events_conn_id: str = ""  # the AWS connection for SQS; empty: aws_conn_id
+    upload_events_prefix: str = ""  # keys it starts runs for; empty: watch_prefix
     upload_url_expiry_seconds: int = 3600
     multipart_threshold_bytes: int = 64 * 1024 * 1024  # larger uploads are multipart (a single PUT stops at 5 GB)
     upload_part_size_bytes: int = 16 * 1024 * 1024  # preferred part size (raised so a file fits 10,000 parts)
     upload_abort_after_hours: float = 24.0  # unfinished multipart uploads older than this are aborted
     reprocess_outdated_per_run: int = 50  # videos on an older ladder re-encoded per scheduled run
+    # Runs of transcode_video open at once (the DAG's max_active_runs); the rest wait queued in Airflow. The
+    # scheduler re-examines every open run on every loop, so more than the transcode slots can use costs CPU.
+    max_active_videos: int = 16
+    # Work items of one video encoding at once (transcode's max_active_tis_per_dagrun): a long video's chunks
+    # leave slots for the uploads behind it.
+    max_items_per_video: int = 16
     # Sources: only these buckets (comma-separated; empty: ``bucket``) and, if set, only under these prefixes.
     source_buckets: tuple[str, ...] = ()
     source_prefixes: tuple[str, ...] = ()
@@ -54,9 +64,17 @@ class Settings:
     email_from: str = ""  # empty: the connection's from_email
     metrics_token: str = ""  # bearer token Prometheus scrapes /vodflow/metrics with; empty: scrapes refused
     ui_base_url: str = ""  # where people reach Airflow (links in emails), e.g. https://airflow.example.com
+    # What a run publishes when its conf does not say (request.OUTPUT_KINDS), and which renditions become MP4
+    # downloads ("top", "all" or rung names).
+    outputs: tuple[str, ...] = ("hls",)
+    mp4_renditions: tuple[str, ...] = ("top",)
     limits: Limits = field(default_factory=Limits)
     encoder: EncoderSettings = field(default_factory=EncoderSettings)
     quality: QualityPolicy = field(default_factory=QualityPolicy)  # what the per-title ladder aims at
+
+    @property
+    def events_prefix(self) -> str:
+        return self.upload_events_prefix or self.watch_prefix
 
     @property
     def allowed_source_buckets(self) -> tuple[str, ...]:
@@ -100,11 +118,16 @@ def load_settings() -> Settings:
         watch_settle_seconds=getfloat("watch_settle_seconds", defaults.watch_settle_seconds),
         watch_lookback_seconds=getfloat("watch_lookback_seconds", defaults.watch_lookback_seconds),
         watch_run_seconds=getfloat("watch_run_seconds", defaults.watch_run_seconds),
+        upload_events_queue=get("upload_events_queue", "").strip(),
+        upload_events_conn_id=get("upload_events_conn_id", ""),
+        upload_events_prefix=get("upload_events_prefix", ""),
         upload_url_expiry_seconds=int(getfloat("upload_url_expiry_seconds", defaults.upload_url_expiry_seconds)),
         multipart_threshold_bytes=int(getfloat("multipart_threshold_bytes", defaults.multipart_threshold_bytes)),
         upload_part_size_bytes=int(getfloat("upload_part_size_bytes", defaults.upload_part_size_bytes)),
         upload_abort_after_hours=getfloat("upload_abort_after_hours", defaults.upload_abort_after_hours),
         reprocess_outdated_per_run=int(getfloat("reprocess_outdated_per_run", defaults.reprocess_outdated_per_run)),
+        max_active_videos=max(1, int(getfloat("max_active_videos", defaults.max_active_videos))),
+        max_items_per_video=max(1, int(getfloat("max_items_per_video", defaults.max_items_per_video))),
         source_buckets=_csv(get("source_buckets", "")),
         source_prefixes=_csv(get("source_prefixes", "")),
         webhook_conn_id=get("webhook_conn_id", defaults.webhook_conn_id),
@@ -118,6 +141,8 @@ def load_settings() -> Settings:
         email_from=get("email_from", ""),
         ui_base_url=get("ui_base_url", "").rstrip("/"),
         metrics_token=get("metrics_token", ""),
+        outputs=_csv(get("outputs", ",".join(defaults.outputs))) or defaults.outputs,
+        mp4_renditions=_csv(get("mp4_renditions", ",".join(defaults.mp4_renditions))) or defaults.mp4_renditions,
         limits=Limits(
             min_duration=getfloat("min_duration_seconds", limits.min_duration),
             max_duration=getfloat("max_duration_seconds", limits.max_duration),

@@ -215,11 +215,12 @@ class Storage:
         return path
 
     # Published media ---------------------------------------------------------------------------------------
-    def upload_file(self, path: str, key: str) -> int:
-        self.client.upload_file(
-            path, self.bucket, key, Config=self.hook.transfer_config,
-            ExtraArgs={"ContentType": content_type(key), "CacheControl": IMMUTABLE_CACHE_CONTROL},
-        )
+    def upload_file(self, path: str, key: str, disposition: str | None = None) -> int:
+        """``disposition``: a Content-Disposition (a download's file name) stored on the object."""
+        extra = {"ContentType": content_type(key), "CacheControl": IMMUTABLE_CACHE_CONTROL}
+        if disposition:
+            extra["ContentDisposition"] = disposition
+        self.client.upload_file(path, self.bucket, key, Config=self.hook.transfer_config, ExtraArgs=extra)
         return os.path.getsize(path)
 
     def get_bytes(self, key: str) -> bytes:
@@ -232,6 +233,18 @@ class Storage:
             if _is_missing(exc):
                 raise ObjectMissing(f"There is no object at s3://{self.bucket}/{key}.") from exc
             raise
+
+    def get_with_disposition(self, key: str) -> tuple[bytes, str | None]:
+        """The object's bytes and its Content-Disposition (a download's file name), if it has one."""
+        from botocore.exceptions import ClientError
+
+        try:
+            found = self.client.get_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if _is_missing(exc):
+                raise ObjectMissing(f"There is no object at s3://{self.bucket}/{key}.") from exc
+            raise
+        return found["Body"].read(), found.get("ContentDisposition")
 
     def copy_key(self, source_key: str, key: str) -> None:
         """A server-side copy within the bucket; the object's Content-Type and Cache-Control go with it."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import uuid
@@ -39,6 +40,15 @@ WEBHOOK_SECRET = secrets.token_hex(24)
 WEBHOOK_HOST = "localhost"
 METRICS_TOKEN = secrets.token_hex(24)
 WATCH_PREFIX = "uploads/watched/"  # the watcher's prefix in tests: other tests' uploads must not start runs
+EVENTS_PREFIX = "uploads/notified/"  # the event-driven watcher's (S3 → SQS → AssetWatcher): not the poller's
+EVENTS_QUEUE = "vodflow-upload-events"
+
+
+def upload_events_queue(s3: str) -> str:
+    """An SQS queue on moto's server (the same endpoint as S3) for the event-driven watcher; its URL."""
+    from airflow.providers.amazon.aws.hooks.sqs import SqsHook
+
+    return SqsHook(aws_conn_id="aws_default").get_conn().create_queue(QueueName=EVENTS_QUEUE)["QueueUrl"]
 
 
 @pytest.fixture(scope="session")
@@ -47,6 +57,8 @@ def embedded_stack(s3: str, airflow_env, tmp_path_factory: pytest.TempPathFactor
     state = tmp_path_factory.mktemp("embedded")
     upstream = urlsplit(s3)
     proxy = CuttableProxy(upstream.hostname, upstream.port).start()
+    # The SQS watcher talks to moto directly (its own connection): cutting S3 off in a test leaves it alone.
+    sqs_conn = json.loads(airflow_env["AIRFLOW_CONN_AWS_DEFAULT"])
     airflow = AirflowStack(state, "embedded.env", {"S3_ENDPOINT": proxy.endpoint}, extra_env={
         "AIRFLOW__VODFLOW__MAX_DURATION_SECONDS": "120",  # so that a limit can be tested with a short file
         "AIRFLOW__VODFLOW__WATCH_PREFIX": WATCH_PREFIX, "AIRFLOW__VODFLOW__WATCH_POLL_SECONDS": "1",
@@ -54,7 +66,10 @@ def embedded_stack(s3: str, airflow_env, tmp_path_factory: pytest.TempPathFactor
         "AIRFLOW__VODFLOW__WEBHOOK_SECRET": WEBHOOK_SECRET, "AIRFLOW__VODFLOW__WEBHOOK_ALLOWED_HOSTS": WEBHOOK_HOST,
         "AIRFLOW__VODFLOW__WEBHOOK_BACKOFF_SECONDS": "0.2", "AIRFLOW__VODFLOW__METRICS_TOKEN": METRICS_TOKEN,
         "AIRFLOW__VODFLOW__UPLOAD_PART_SIZE_BYTES": str(5 * 1024 * 1024),  # S3's minimum: a 12 MiB file, 3 parts
-        "AIRFLOW__VODFLOW__WATCH_RUN_SECONDS": "30"})  # quiet watcher runs end (skipped) during the tests too
+        "AIRFLOW__VODFLOW__WATCH_RUN_SECONDS": "30",  # quiet watcher runs end (skipped) during the tests too
+        "AIRFLOW__VODFLOW__UPLOAD_EVENTS_QUEUE": upload_events_queue(s3),
+        "AIRFLOW__VODFLOW__UPLOAD_EVENTS_PREFIX": EVENTS_PREFIX,
+        "AIRFLOW__VODFLOW__UPLOAD_EVENTS_CONN_ID": "vodflow_sqs", "AIRFLOW_CONN_VODFLOW_SQS": json.dumps(sqs_conn)})
     airflow.prepare()
     airflow.start()
     try:

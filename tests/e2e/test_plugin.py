@@ -153,7 +153,7 @@ def test_video_api_describes_the_video_and_serves_its_media(embedded_stack, watc
     assert get(stack, "/api/videos", params={"status": "bogus"}).status_code == 422
     stats = get(stack, "/api/stats").json()
     assert stats["by_status"]["ready"] >= 1 and stats["completed_today"] >= 1
-    assert stats["average_processing_seconds"] > 0 and stats["queue_length"] >= 0
+    assert stats["average_processing_seconds"] > 0 and stats["queue_length"] >= 0 and stats["runs_waiting"] >= 0
 
 
 def test_delete_is_refused_while_transcoding_then_removes_media_and_rows(embedded_stack, watched):

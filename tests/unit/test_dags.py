@@ -5,6 +5,7 @@ such as a deprecated Airflow 2 import), every DAG is tagged, and transcode_video
 
 from __future__ import annotations
 
+import os
 import sys
 import warnings
 from collections.abc import Iterator
@@ -19,9 +20,12 @@ DEPRECATIONS = (DeprecationWarning, PendingDeprecationWarning, FutureWarning)  #
 TRANSCODE_QUEUE = "transcode"  # what `make stack` and the Celery deployment start transcode workers with
 
 
-@pytest.fixture(scope="module")
-def dagbag() -> Iterator[tuple[object, list[warnings.WarningMessage]]]:
-    """The DagBag of dags/, and every warning raised while filling it.
+# The event-driven watcher's DAG exists only with a queue configured: configure one, so it is checked too.
+EVENTS_QUEUE = {"AIRFLOW__VODFLOW__UPLOAD_EVENTS_QUEUE": "http://127.0.0.1:9/123456789012/vodflow-upload-events"}
+
+
+def fill_dagbag(folder: Path, env: dict[str, str]) -> tuple[object, list[warnings.WarningMessage]]:
+    """A DagBag of ``folder`` with ``env`` set, and every warning raised while filling it.
 
     The vodflow library is imported afresh, as a dag-processor does, so a deprecated import anywhere in it warns
     here even when another test imported it first; the modules other tests hold are put back afterwards.
@@ -31,15 +35,27 @@ def dagbag() -> Iterator[tuple[object, list[warnings.WarningMessage]]]:
     saved = {name: module for name, module in sys.modules.items() if name == "vodflow" or name.startswith("vodflow.")}
     for name in saved:
         del sys.modules[name]
+    before = {key: os.environ.get(key) for key in env}
+    os.environ.update(env)
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")  # no "seen once already" and no "ignored by default"
-            bag = DagBag(dag_folder=str(DAGS_FOLDER), safe_mode=False)
+            bag = DagBag(dag_folder=str(folder), safe_mode=False)
     finally:
+        for key, value in before.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
         for name in [n for n in sys.modules if n == "vodflow" or n.startswith("vodflow.")]:
             del sys.modules[name]
         sys.modules.update(saved)
-    yield bag, caught
+    return bag, caught
+
+
+@pytest.fixture(scope="module")
+def dagbag() -> Iterator[tuple[object, list[warnings.WarningMessage]]]:
+    yield fill_dagbag(DAGS_FOLDER, EVENTS_QUEUE)
 
 
 def test_every_dag_file_imports_without_errors_or_warnings(dagbag) -> None:
@@ -71,3 +87,27 @@ def test_only_the_encodes_go_to_the_transcode_queue(dagbag) -> None:
     assert queues.pop("transcode") == TRANSCODE_QUEUE
     assert isinstance(dag.get_task("transcode"), MappedOperator)  # one task per work item
     assert queues and set(queues.values()) == {default_queue}, queues
+
+
+def test_open_runs_and_items_per_run_are_capped_by_settings(dagbag) -> None:
+    """Runs beyond the cap wait queued (the scheduler re-examines every open run on every loop), and the cap on
+    one run's work items keeps a long video from taking every transcode slot."""
+    from vodflow.settings import Settings
+
+    bag, _ = dagbag
+    dag = bag.dags[TRANSCODE_VIDEO]
+    assert dag.max_active_runs == Settings().max_active_videos
+    assert dag.get_task("transcode").max_active_tis_per_dagrun == Settings().max_items_per_video
+
+
+def test_the_event_driven_watcher_exists_only_with_a_queue(dagbag) -> None:
+    bag, _ = dagbag
+    dag = bag.dags["watch_upload_events"]
+    assert [t.task_id for t in dag.tasks] == ["claim", "start_transcode", "mark_started"]
+    [watcher] = [w for asset in dag.schedule for w in asset.watchers]
+    classpath, kwargs = watcher.trigger.serialize()
+    assert classpath.endswith("SqsSensorTrigger") and kwargs["sqs_queue"] == next(iter(EVENTS_QUEUE.values()))
+    assert kwargs["wait_time_seconds"] == 20 and kwargs["waiter_delay"] == 0  # long polls, never sleeps
+    without, _ = fill_dagbag(DAGS_FOLDER / "watch_upload_events.py",
+                             dict.fromkeys(EVENTS_QUEUE, ""))
+    assert without.import_errors == {} and without.dags == {}

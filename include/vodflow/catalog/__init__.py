@@ -16,7 +16,15 @@ from vodflow.catalog.connection import (
     reconnecting,
 )
 from vodflow.catalog.queries import CatalogQueries
-from vodflow.catalog.records import AlreadyActive, BeingDeleted, RenditionPlan, Superseded, UploadObject, VariantRecord
+from vodflow.catalog.records import (
+    AlreadyActive,
+    AlreadyEncoded,
+    BeingDeleted,
+    RenditionPlan,
+    Superseded,
+    UploadObject,
+    VariantRecord,
+)
 from vodflow.catalog.schema import *  # noqa: F403 - re-exported: the catalog's vocabulary
 from vodflow.catalog.store import PipelineWrites
 
@@ -33,6 +41,7 @@ def catalog_for_connection(conn_id: str, reconnect_seconds: float = RECONNECT_SE
     return catalog
 
 
-__all__ = ["RECONNECT_SECONDS", "AlreadyActive", "BeingDeleted", "Catalog", "RenditionPlan", "Superseded",
+__all__ = ["RECONNECT_SECONDS", "AlreadyActive", "AlreadyEncoded", "BeingDeleted", "Catalog", "RenditionPlan",
+           "Superseded",
            "UploadObject", "VariantRecord", "catalog_for_connection", "engine_url_for_connection", "is_disconnect",
            "make_engine", "reconnecting"]

@@ -28,6 +28,7 @@ from vodflow.catalog.schema import (
     renditions,
     upload_time,
     uploads,
+    version_outputs,
     video_events,
     video_versions,
     videos,
@@ -186,7 +187,7 @@ class CatalogQueries:
                 return False
             if row.status in ACTIVE_STATUSES:
                 raise AlreadyActive(video_id, "")
-            for table in (renditions, video_versions, video_events):
+            for table in (renditions, version_outputs, video_versions, video_events):
                 conn.execute(table.delete().where(table.c.video_id == video_id))
             conn.execute(videos.delete().where(videos.c.id == video_id))
             return True
@@ -236,6 +237,15 @@ class CatalogQueries:
                 renditions.c.video_id == video_id, renditions.c.version == version
             ).order_by((renditions.c.width * renditions.c.height).desc())).mappings().all()
             return [{k: aware(v) for k, v in row.items()} for row in rows]
+
+    @reconnecting
+    def get_outputs(self, video_id: str, version: int) -> list[dict[str, Any]]:
+        """A version's published outputs, by kind then name."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(version_outputs).where(
+                version_outputs.c.video_id == video_id, version_outputs.c.version == version
+            ).order_by(version_outputs.c.kind, version_outputs.c.name)).mappings().all()
+            return [dict(row) for row in rows]
 
     @reconnecting
     def get_versions(self, video_id: str) -> list[dict[str, Any]]:

@@ -18,6 +18,15 @@ class AlreadyActive(Exception):
         self.video_id, self.run_id = video_id, run_id
 
 
+class AlreadyEncoded(AlreadyActive):
+    """A watcher's run for an object another run (an app's, started through Airflow's own API) has already taken
+    on: the object is encoded once, whichever run got there first."""
+
+    def __init__(self, video_id: str, run_id: str) -> None:
+        Exception.__init__(self, f"video {video_id} was already made from this object by run {run_id}")
+        self.video_id, self.run_id = video_id, run_id
+
+
 class BeingDeleted(AlreadyActive):
     """The video is being deleted: a run that would register it stands down (it would publish into a void)."""
 

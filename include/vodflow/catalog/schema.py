@@ -112,6 +112,20 @@ uploads = sa.Table(
     sa.Column("claimed_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("triggered_at", sa.DateTime(timezone=True)),
 )
+# Every published output of a version (the HLS tree, downloads, storyboard, CMAF manifests): what the API lists.
+version_outputs = sa.Table(
+    "version_outputs", metadata,
+    sa.Column("video_id", sa.String(64), sa.ForeignKey("videos.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("kind", sa.String(16), primary_key=True),
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("key", sa.Text, nullable=False),
+    sa.Column("bytes", sa.BigInteger, nullable=False),
+    sa.Column("content_type", sa.String(64), nullable=False),
+    sa.Column("duration", sa.Float),
+    sa.Column("codecs", sa.String(128)),
+    sa.Column("filename", sa.String(255)),
+)
 UPLOAD_CLAIMED, UPLOAD_TRIGGERED, UPLOAD_KNOWN = "claimed", "triggered", "known"
 sa.Index("ix_videos_status", videos.c.status)
 sa.Index("ix_videos_created_at", videos.c.created_at)

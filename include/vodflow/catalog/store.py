@@ -16,7 +16,14 @@ from sqlalchemy.engine import Connection, Engine
 
 from vodflow.catalog import migrations
 from vodflow.catalog.connection import RECONNECT_SECONDS, reconnecting
-from vodflow.catalog.records import AlreadyActive, BeingDeleted, RenditionPlan, Superseded, VariantRecord
+from vodflow.catalog.records import (
+    AlreadyActive,
+    AlreadyEncoded,
+    BeingDeleted,
+    RenditionPlan,
+    Superseded,
+    VariantRecord,
+)
 from vodflow.catalog.schema import (
     ACTIVE_RUN_STALE_AFTER,
     ACTIVE_STATUSES,
@@ -35,6 +42,7 @@ from vodflow.catalog.schema import (
     aware,
     now,
     renditions,
+    version_outputs,
     video_events,
     video_versions,
     videos,
@@ -90,11 +98,12 @@ class PipelineWrites:
     @reconnecting
     def register(self, *, video_id: str, source_uri: str, etag: str, size: int, title: str | None,
                  run_id: str, ladder_version: int, uploaded_at: datetime | None = None,
-                 request: dict[str, Any] | None = None) -> int:
+                 request: dict[str, Any] | None = None, once_per_object: bool = False) -> int:
         """Create or claim the video for this run and allocate the version it builds. Idempotent per run.
 
         ``request`` (the run's validated conf) replaces the stored one: the latest run's request is what a
-        retry or reprocess run starts from."""
+        retry or reprocess run starts from. ``once_per_object`` (a watcher's run): stand down when another run
+        has already registered the video from this very object (same URI and ETag), whatever came of it."""
         with self.engine.begin() as conn:
             existing = conn.execute(
                 sa.select(video_versions.c.version).where(
@@ -111,12 +120,15 @@ class PipelineWrites:
                 status=QUEUED, latest_version=0, created_at=stamp, updated_at=stamp,
             ).on_conflict_do_nothing(index_elements=["id"]).returning(videos.c.id)).first() is not None
             row = conn.execute(
-                sa.select(videos.c.latest_version, videos.c.status, videos.c.dag_run_id, videos.c.updated_at)
+                sa.select(videos.c.latest_version, videos.c.status, videos.c.dag_run_id, videos.c.updated_at,
+                          videos.c.source_uri, videos.c.source_etag)
                 .where(videos.c.id == video_id).with_for_update()
             ).first()
             if created:
                 latest = 0
             else:
+                if once_per_object and row.latest_version and (row.source_uri, row.source_etag) == (source_uri, etag):
+                    raise AlreadyEncoded(video_id, row.dag_run_id)
                 if row.status == DELETING:  # media is being removed: registering now would resurrect a husk
                     raise BeingDeleted(video_id)
                 if row.status in ACTIVE_STATUSES and row.dag_run_id != run_id:
@@ -240,8 +252,11 @@ class PipelineWrites:
 
     @reconnecting
     def publish(self, *, video_id: str, run_id: str, version: int, master_uri: str, poster_uri: str | None,
-                ladder_version: int, variants: Iterable[VariantRecord] = ()) -> list[int]:
-        """Make ``version`` the one readers see, in one transaction. Returns older versions that may be pruned."""
+                ladder_version: int, variants: Iterable[VariantRecord] = (),
+                outputs: Iterable[dict[str, Any]] = ()) -> list[int]:
+        """Make ``version`` the one readers see, in one transaction, with its outputs (``version_outputs`` rows:
+        kind, name, key, bytes, content_type, duration, codecs, filename). Returns older versions that may be
+        pruned."""
         with self.engine.begin() as conn:
             row = conn.execute(sa.select(videos.c.current_version, videos.c.dag_run_id, videos.c.status)
                                .where(videos.c.id == video_id).with_for_update()).first()
@@ -259,6 +274,11 @@ class PipelineWrites:
             conn.execute(video_versions.update().where(
                 video_versions.c.video_id == video_id, video_versions.c.version == version
             ).values(status=VERSION_PUBLISHED, published_at=stamp))
+            conn.execute(version_outputs.delete().where(version_outputs.c.video_id == video_id,
+                                                        version_outputs.c.version == version))
+            rows = [{**o, "video_id": video_id, "version": version} for o in outputs]
+            if rows:
+                conn.execute(version_outputs.insert(), rows)
             values: dict[str, Any] = dict(current_version=version, master_uri=master_uri, poster_uri=poster_uri,
                                           ladder_version=ladder_version, updated_at=stamp)
             if row.dag_run_id == run_id:

@@ -401,7 +401,8 @@ def celery_stack(state_dir: Path, *, airflow_db_url: str, redis_url: str, catalo
                    for i in range(1, transcode_workers + 1)]
     values = {"AIRFLOW_DB_URL": airflow_db_url, "REDIS_URL": redis_url, "CATALOG_CONN": catalog_conn,
               "S3_ENDPOINT": s3_endpoint, "S3_ACCESS_KEY": s3_access_key, "S3_SECRET": s3_secret, "BUCKET": bucket,
-              "HEARTBEAT_TIMEOUT": str(heartbeat_timeout), "BIND_HOST": bind_host}
+              "HEARTBEAT_TIMEOUT": str(heartbeat_timeout), "BIND_HOST": bind_host,
+              "MAX_ACTIVE_VIDEOS": str(max(4, 2 * transcode_workers * transcode_concurrency))}
     port = api_port or free_port()
     values.update(API_PORT=str(port), API_URL=api_url or f"http://{advertise_host}:{port}")
     return AirflowStack(state_dir, "celery.env", values, components, secrets_from=secrets_from)

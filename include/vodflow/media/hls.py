@@ -155,33 +155,41 @@ def peak_bitrate(segments: list[Segment], target: int) -> int:
     return math.ceil(best)
 
 
-def media_playlist(segments: list[Segment], target: int) -> str:
+def media_playlist(segments: list[Segment], target: int, init: str | None = None) -> str:
+    """A VOD media playlist; ``init``: fMP4 segments with that initialization section (EXT-X-MAP, version 6)."""
     playlist = m3u8.M3U8()
-    playlist.version = 3
+    playlist.version = 6 if init else 3
     playlist.target_duration = target
     playlist.media_sequence = 0
     playlist.playlist_type = "vod"
     playlist.is_independent_segments = True
     playlist.is_endlist = True
-    for seg in segments:
-        playlist.segments.append(m3u8.Segment(uri=seg.uri, duration=round(seg.duration, 6)))
+    for number, seg in enumerate(segments):
+        playlist.segments.append(m3u8.Segment(uri=seg.uri, duration=round(seg.duration, 6),
+                                              init_section=_init_section(init, number)))
     return _with_trailing_newline(playlist.dumps())
 
 
-def iframe_playlist(iframes: list[IFrame], target: int) -> str:
+def iframe_playlist(iframes: list[IFrame], target: int, init: str | None = None) -> str:
     playlist = m3u8.M3U8()
-    playlist.version = 4  # EXT-X-I-FRAMES-ONLY and EXT-X-BYTERANGE
+    playlist.version = 5 if init else 4  # EXT-X-I-FRAMES-ONLY and EXT-X-BYTERANGE; EXT-X-MAP in one (5)
     playlist.target_duration = target
     playlist.media_sequence = 0
     playlist.playlist_type = "vod"
     playlist.is_independent_segments = True
     playlist.is_i_frames_only = True
     playlist.is_endlist = True
-    for frame in iframes:
+    for number, frame in enumerate(iframes):
         playlist.segments.append(
-            m3u8.Segment(uri=frame.uri, duration=round(frame.duration, 6), byterange=f"{frame.length}@{frame.offset}")
+            m3u8.Segment(uri=frame.uri, duration=round(frame.duration, 6), byterange=f"{frame.length}@{frame.offset}",
+                         init_section=_init_section(init, number))
         )
     return _with_trailing_newline(playlist.dumps())
+
+
+def _init_section(init: str | None, number: int) -> dict[str, str] | None:
+    """EXT-X-MAP once, before the first segment: every segment of the playlist shares it."""
+    return {"uri": init} if init and number == 0 else None
 
 
 def iframe_peak_bitrate(iframes: list[IFrame]) -> int:

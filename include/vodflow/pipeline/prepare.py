@@ -22,7 +22,7 @@ from vodflow.media.thumbnails import plan_pictures
 from vodflow.pipeline.failures import fail_now
 from vodflow.pipeline.services import Job, Services
 from vodflow.pipeline.work import EncodePlan, WorkItem, plan_items
-from vodflow.request import check_source_allowed, kept_request
+from vodflow.request import MP4_CHOICES, check_fields, check_source_allowed, kept_request, unknown_fields
 
 log = logging.getLogger(__name__)
 StepListener = Callable[[str, Job | None], None]
@@ -56,6 +56,12 @@ def register(params: dict[str, Any], run_id: str, services: Services) -> Job:
         for caption in params.get("captions") or []:  # sidecar captions obey the same source rules
             check_source_allowed(parse_source_uri(str(caption.get("source") or "")).uri,
                                  settings.allowed_source_buckets, settings.source_prefixes)
+        unknown = unknown_fields(params)  # Airflow's Params let any extra key through: nothing is encoded
+        if unknown is not None:
+            raise unknown
+        # The settings' defaults obey the conf's rules (a bad setting fails the run here, not mid-encode).
+        check_fields({"outputs": list(params.get("outputs") or settings.outputs),
+                      "mp4_renditions": _mp4_renditions(params, settings.mp4_renditions)})
     except ValueError as exc:
         problem = str(exc)
         location = S3Location("invalid", raw_source[:200] or "empty")
@@ -80,11 +86,16 @@ def register(params: dict[str, Any], run_id: str, services: Services) -> Job:
               title=params.get("title") or layout.title_from_key(location.key), ladder=ladder,
               callback_url=callback_url, adaptive=bool(adaptive),
               chunk_seconds=params.get("chunk_seconds"), notify_email=params.get("notify_email"),
-              captions=params.get("captions") or None)
+              captions=params.get("captions") or None,
+              outputs=list(params.get("outputs") or settings.outputs),
+              mp4_renditions=_mp4_renditions(params, settings.mp4_renditions))
     version = services.catalog.register(
         video_id=job.video_id, source_uri=job.source_uri, etag=job.etag, size=job.size, title=job.title,
         run_id=run_id, ladder_version=LADDER_VERSION, uploaded_at=info.last_modified if info else None,
-        request=kept_request(params, job.video_id))  # what a retry or reprocess reuses
+        request=kept_request(params, job.video_id),  # what a retry or reprocess reuses
+        # A watcher's run queued behind an app's run for the same object (which the watcher could not know
+        # about while that run waited for a slot) stands down instead of encoding it again.
+        once_per_object=run_id.startswith(UPLOAD_RUN_PREFIX))
     if info is not None and info.last_modified is not None and not run_id.startswith(UPLOAD_RUN_PREFIX):
         # Started by an app (or a retry): the watcher must not start this object again.
         services.catalog.record_app_upload(UploadObject(location.bucket, location.key, info.etag, info.size,
@@ -96,6 +107,13 @@ def register(params: dict[str, Any], run_id: str, services: Services) -> Job:
     if missing is not None:
         fail_now(services, job, missing)
     return job
+
+
+def _mp4_renditions(params: dict[str, Any], setting: tuple[str, ...]) -> str | list[str]:
+    """The run's choice, else the setting's ("top"/"all" alone is the word, otherwise rung names)."""
+    if params.get("mp4_renditions"):
+        return params["mp4_renditions"]
+    return setting[0] if len(setting) == 1 and setting[0] in MP4_CHOICES else list(setting)
 
 
 def probe_source(services: Services, job: Job) -> SourceInfo:

@@ -25,6 +25,7 @@ from vodflow.media.hls import MeasuredRendition
 from vodflow.media.ladder import LADDER_VERSION
 from vodflow.media.thumbnails import POSTER
 from vodflow.pipeline.notify import notify
+from vodflow.pipeline.outputs import EncodedRendition, OutputRecord, run_encoded, run_publish
 from vodflow.pipeline.services import Job, Services
 from vodflow.pipeline.subtitles import publish_subtitles
 from vodflow.pipeline.work import AudioResult, ChunkResult, EncodePlan, WholeVideoResult, WorkResult, result_from_dict
@@ -37,10 +38,12 @@ def publish(job: Job, plan: EncodePlan, results: list[WorkResult], services: Ser
     """Write every playlist (the multivariant one last), then switch the catalog to this version at once."""
     services = services or Services.load()
     services.catalog.set_status(job.video_id, job.run_id, PUBLISHING)
+    plan = encoded_plan(plan, results)
     if plan.chunks:
-        renditions = join_chunks(services, job, plan, results)
+        renditions, made = join_chunks(services, job, plan, results)
     else:
         renditions = [m for r in results if isinstance(r, WholeVideoResult) for m in r.measured]
+        made = [o for r in results if isinstance(r, WholeVideoResult) for o in r.outputs]
     pictures = {key for r in results for key in r.pictures}
     audio = next((list(r.audio) for r in results if isinstance(r, WholeVideoResult | AudioResult) and r.audio), [])
     embedded = [t for r in results if isinstance(r, WholeVideoResult | AudioResult) for t in r.subtitles]
@@ -60,6 +63,7 @@ def publish(job: Job, plan: EncodePlan, results: list[WorkResult], services: Ser
                               services.s3_uri(prefix + r.playlist_uri))
                 for r in renditions for stats in [hls.variant_stats(r, target)]]
     master_uri = services.s3_uri(prefix + hls.MASTER_PLAYLIST)
+    outputs = run_publish(services, job, plan, renditions, made)
     poster_key = layout.thumbs_prefix(job.video_id, job.version) + POSTER
     if poster_key not in pictures:  # pictures are best effort: never a reason to withhold a video
         _poster_from_a_thumbnail(services, job, poster_key, pictures)
@@ -67,7 +71,8 @@ def publish(job: Job, plan: EncodePlan, results: list[WorkResult], services: Ser
         older = services.catalog.publish(
             video_id=job.video_id, run_id=job.run_id, version=job.version, master_uri=master_uri,
             poster_uri=services.s3_uri(poster_key) if poster_key in pictures else None,
-            ladder_version=LADDER_VERSION, variants=variants)
+            ladder_version=LADDER_VERSION, variants=variants,
+            outputs=[o.to_dict() for o in [hls_record(job, renditions, prefix + hls.MASTER_PLAYLIST), *outputs]])
     except Superseded as exc:
         log.warning("Not publishing version %d: %s", job.version, exc)
         services.storage.delete_prefix(layout.version_prefix(job.video_id, job.version))
@@ -119,25 +124,37 @@ def publish_dicts(job: dict[str, Any], plan: dict[str, Any], items: list[dict[st
         clean_scratch(run, services)
 
 
+def encoded_plan(plan: EncodePlan, results: list[WorkResult]) -> EncodePlan:
+    """The plan with the ladder the items encoded: a per-title run decides it on the transcode worker, after
+    ``prepare`` planned the fixed one; every later step (joins, playlists, outputs) must use that one."""
+    ladders = {r.renditions for r in results if isinstance(r, WholeVideoResult | ChunkResult) and r.renditions}
+    if len(ladders) > 1:  # one ladder decision for the whole video, or the joined rungs would change rate
+        raise MediaToolError("the chunks of this per-title run encoded different ladders")
+    return replace(plan, renditions=ladders.pop()) if ladders else plan
+
+
+def hls_record(job: Job, renditions: list[MeasuredRendition], master_key: str) -> OutputRecord:
+    """The TS tree as one output: its multivariant playlist, every segment's bytes, the top variant's codecs."""
+    return OutputRecord(kind="hls", name="master", key=master_key, bytes=sum(r.bytes for r in renditions),
+                        content_type=layout.content_type(master_key), duration=round(renditions[0].duration, 3),
+                        codecs=renditions[0].codecs)
+
+
 def join_chunks(services: Services, job: Job, plan: EncodePlan, results: list[WorkResult]
-                ) -> list[MeasuredRendition]:
-    """A chunked encode, per rendition, joined into one continuous HLS rendition (stream copy) and uploaded."""
+                ) -> tuple[list[MeasuredRendition], list[OutputRecord]]:
+    """A chunked encode, per rendition, joined into one continuous HLS rendition (stream copy) and uploaded;
+    the optional outputs are made from each joined rendition here, as ``transcode`` makes them from a whole one."""
     chunks = sorted((r for r in results if isinstance(r, ChunkResult)), key=lambda r: r.index)
     audio = next((r.keys for r in results if isinstance(r, AudioResult)), {})
     if len(chunks) != plan.chunks:
         raise MediaToolError(f"{len(chunks)} of {plan.chunks} chunks were encoded")
-    ladders = {r.renditions for r in chunks if r.renditions}
-    if len(ladders) > 1:  # one ladder decision for the whole video, or the joined rungs would change rate
-        raise MediaToolError("the chunks of this per-title run encoded different ladders")
-    if ladders:
-        plan = replace(plan, renditions=ladders.pop())
     workdir = services.scratch(job) / "join"
     parts_dir = workdir / "parts"
 
     def local(key: str) -> str:
         return str(parts_dir / key.rsplit("/", 1)[1])
 
-    measured_all = []
+    measured_all, made = [], []
     try:
         parts_dir.mkdir(parents=True, exist_ok=True)
         for key in [k for r in chunks for k in r.keys.values()] + list(audio.values()):
@@ -154,8 +171,10 @@ def join_chunks(services: Services, job: Job, plan: EncodePlan, results: list[Wo
             services.catalog.rendition_done(job.video_id, job.version, rendition.name, codecs=measured.codecs,
                                             bytes_=measured.bytes, segments=len(measured.segments))
             measured_all.append(measured)
+            made += run_encoded(services, job, plan, [EncodedRendition(rendition, measured, str(out_dir))],
+                                str(workdir / "outputs"))
             shutil.rmtree(out_dir, ignore_errors=True)
-        return measured_all
+        return measured_all, made
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 

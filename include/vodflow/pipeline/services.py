@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,8 @@ class Job:
     chunk_seconds: float | None = None  # None: the settings decide; 0: never chunk
     notify_email: str | list[str] | None = None
     captions: list[dict[str, str]] | None = None  # sidecar caption files: source, language, name?
+    outputs: list[str] = field(default_factory=lambda: ["hls"])  # request.OUTPUT_KINDS, resolved at register
+    mp4_renditions: str | list[str] = "top"  # which renditions become MP4 downloads: top, all or names
 
     @property
     def location(self) -> S3Location:

@@ -25,6 +25,7 @@ from vodflow.media.process import Throttle
 from vodflow.media.thumbnails import picture_outputs
 from vodflow.media.tracks import alternate_audio
 from vodflow.pipeline.ladder import decided_plan, record_quality
+from vodflow.pipeline.outputs import EncodedRendition, run_encoded
 from vodflow.pipeline.scratch import encoder_slot, shared_source, threads_per_encoder, work_dir
 from vodflow.pipeline.services import Job, Services
 from vodflow.pipeline.work import (
@@ -108,11 +109,16 @@ def encode_whole_video(services: Services, job: Job, probed: SourceInfo, plan: E
         pictures = _upload_pictures(services, job, pictures_dir)
         log.info("Uploaded %d objects (%.1f MB) in %.2f s", len(keys) + len(pictures),
                  sum(m.bytes for m in measured) / 1e6, time.monotonic() - started)
+        outputs = run_encoded(services, job, plan, [
+            EncodedRendition(r, m, os.path.join(hls_dir, m.name)) for r, m in zip(plan.renditions, measured,
+                                                                                  strict=True)],
+            os.path.join(workdir, "outputs"))
         for m in measured:
             services.catalog.rendition_done(job.video_id, job.version, m.name, codecs=m.codecs, bytes_=m.bytes,
                                             segments=len(m.segments))
         return WholeVideoResult(measured=tuple(measured), pictures=tuple(pictures), audio=audio,
-                                subtitles=_park_subtitles(services, job, probed, subs_dir))
+                                subtitles=_park_subtitles(services, job, probed, subs_dir), outputs=outputs,
+                                renditions=plan.renditions)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 

@@ -14,6 +14,7 @@ from vodflow.media.chunks import Chunk
 from vodflow.media.hls import MeasuredAudio, MeasuredRendition
 from vodflow.media.ladder import Rendition
 from vodflow.media.thumbnails import PicturePlan
+from vodflow.pipeline.outputs.base import OutputRecord
 
 
 @dataclass(frozen=True)
@@ -131,17 +132,22 @@ class WholeVideoResult:
     pictures: tuple[str, ...] = ()  # keys of the pictures this item uploaded
     audio: tuple[MeasuredAudio, ...] = ()  # the audio group (main track first), when there are other tracks
     subtitles: tuple[dict[str, Any], ...] = ()  # the source's text subtitles as parked WebVTT: language, title, key
+    outputs: tuple[OutputRecord, ...] = ()  # the optional outputs made from this encode (pipeline.outputs)
+    renditions: tuple[Rendition, ...] = ()  # the ladder encoded (a per-title one: decided by this item)
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "measured": [m.to_dict() for m in self.measured], "pictures": list(self.pictures),
-                "audio": [a.to_dict() for a in self.audio], "subtitles": list(self.subtitles)}
+                "audio": [a.to_dict() for a in self.audio], "subtitles": list(self.subtitles),
+                "outputs": [o.to_dict() for o in self.outputs], "renditions": [r.to_dict() for r in self.renditions]}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> WholeVideoResult:
         return cls(measured=tuple(MeasuredRendition.from_dict(m) for m in data["measured"]),
                    pictures=tuple(data["pictures"]),
                    audio=tuple(MeasuredAudio.from_dict(a) for a in data.get("audio", [])),
-                   subtitles=tuple(data.get("subtitles", [])))
+                   subtitles=tuple(data.get("subtitles", [])),
+                   outputs=tuple(OutputRecord.from_dict(o) for o in data.get("outputs", [])),
+                   renditions=tuple(Rendition.from_dict(r) for r in data.get("renditions", [])))
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,8 @@
 
 Why a deferrable sensor that polls S3, not S3 event notifications: it works with any S3 endpoint (MinIO
 cannot feed SQS, and AWS needs extra infrastructure for it), and Airflow 3 has no S3-native event trigger for
-assets. While nothing arrives, the only cost is a few LISTs per poll in the triggerer: no worker slot is held. It lists
+assets (where S3 can notify SQS, ``vodflow.triggers.events`` is the event-driven alternative, same claims).
+While nothing arrives, the only cost is a few LISTs per poll in the triggerer: no worker slot is held. It lists
 only what can be new: date partitions (``uploads/YYYY/MM/DD/…``) from the watermark's day on (StartAfter),
 so millions of old uploads cost no LIST pages; other folders are listed whole.
 
@@ -246,11 +247,16 @@ def claim_new_uploads(settings: Settings | None = None) -> list[dict[str, Any]]:
     claims = catalog.claim_uploads(settings.bucket, found, video_id_for, upload_run_id)
     for obj in found:
         log.info("Found s3://%s/%s (etag %s, %d bytes)", obj.bucket, obj.key, obj.etag, obj.size)
-    runs = [{"trigger_run_id": claim["dag_run_id"],
-             "conf": {"source": f"s3://{claim['bucket']}/{claim['key']}", "video_id": claim["video_id"]}}
-            for claim in claims[:MAX_RUNS_PER_BATCH]]
+    runs = runs_for_claims(claims)
     log.info("%d new object(s); starting %d run(s)", len(found), len(runs))
     return runs
+
+
+def runs_for_claims(claims: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The ``transcode_video`` runs (deterministic run id + conf) for claims not yet started, a batch at a time."""
+    return [{"trigger_run_id": claim["dag_run_id"],
+             "conf": {"source": f"s3://{claim['bucket']}/{claim['key']}", "video_id": claim["video_id"]}}
+            for claim in claims[:MAX_RUNS_PER_BATCH]]
 
 
 def mark_started(run_ids: Iterable[str], settings: Settings | None = None) -> None:

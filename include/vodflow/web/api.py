@@ -50,7 +50,8 @@ STATIC = Path(__file__).with_name("static")
 CanRead = Depends(requires_access_dag("GET", DagAccessEntity.RUN, TRANSCODE_VIDEO))
 CanTrigger = Depends(requires_access_dag("POST", DagAccessEntity.RUN, TRANSCODE_VIDEO))
 CanEdit = Depends(requires_access_dag("PUT", None, TRANSCODE_VIDEO))
-MEDIA_PATH = re.compile(r"^v[0-9]{1,6}/(hls|thumbs)/[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)?\.(m3u8|ts|jpg)$")
+MEDIA_PATH = re.compile(r"^v[0-9]{1,6}/(hls|thumbs|mp4|audio|storyboard|cmaf)/[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)?"
+                        r"\.(m3u8|ts|jpg|mp4|m4a|mp3|vtt|m4s|mpd)$")
 SSE_POLL_SECONDS = 0.5
 SSE_HEARTBEAT_SECONDS = 15.0
 
@@ -128,6 +129,19 @@ def video_json(request: Request, video: dict[str, Any], renditions: list[dict[st
     }
 
 
+def outputs_json(request: Request, video_id: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The published version's outputs: every one with its URL, the downloads (MP4 renditions, M4A, MP3) with
+    sizes for the page, and the URLs players want (``dash_url``: CMAF's MPD; ``storyboard_url``: its WebVTT)."""
+    listed = [{"kind": o["kind"], "name": o["name"], "bytes": o["bytes"], "content_type": o["content_type"],
+               "duration": o["duration"], "codecs": o["codecs"], "filename": o["filename"],
+               "url": _media_url(request, video_id, f"s3://{load_settings().bucket}/{o['key']}")} for o in rows]
+    find = {(o["kind"], o["name"]): o["url"] for o in listed}
+    downloads = [o for o in listed if o["kind"] in ("mp4", "audio")]
+    downloads.sort(key=lambda o: (o["kind"] != "mp4", -o["bytes"] if o["kind"] == "mp4" else o["name"] != "m4a"))
+    return {"outputs": listed, "downloads": downloads, "dash_url": find.get(("cmaf", "mpd")),
+            "cmaf_master_url": find.get(("cmaf", "master")), "storyboard_url": find.get(("storyboard", "vtt"))}
+
+
 def _video_or_404(catalog: Catalog, video_id: str) -> dict[str, Any]:
     video = catalog.get_video(video_id) if layout.VIDEO_ID_RE.match(video_id) else None
     if video is None:
@@ -156,6 +170,8 @@ def get_video(request: Request, video_id: str) -> dict[str, Any]:
     catalog = _catalog()
     video = _video_or_404(catalog, video_id)
     body = video_json(request, video, catalog.get_renditions(video_id, video["latest_version"]))
+    version = video["current_version"]
+    body.update(outputs_json(request, video_id, catalog.get_outputs(video_id, version) if version else []))
     body["versions"] = [{k: _iso(v) for k, v in row.items() if k != "video_id"}
                         for row in catalog.get_versions(video_id)]
     body["events"] = [{**e, "at": _iso(e["at"])} for e in catalog.get_events(video_id)]
@@ -211,10 +227,13 @@ def media(video_id: str, path: str) -> Response:
         raise HTTPException(status_code=404, detail="No such media.")
     key = layout.video_prefix(video_id) + path
     try:
-        body = _storage().get_bytes(key)
+        body, disposition = _storage().get_with_disposition(key)
     except ObjectMissing:
         raise HTTPException(status_code=404, detail="No such media.") from None
-    return Response(body, media_type=content_type(key), headers={"Cache-Control": "private, max-age=3600"})
+    headers = {"Cache-Control": "private, max-age=3600"}
+    if disposition:  # a download keeps the name it was stored with
+        headers["Content-Disposition"] = disposition
+    return Response(body, media_type=content_type(key), headers=headers)
 
 
 @app.post("/api/videos/{video_id}/retry", status_code=202, dependencies=[CanTrigger])
@@ -278,6 +297,7 @@ def stats() -> dict[str, Any]:
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     body = _catalog().stats(today)
     body["queue_length"] = _queued_transcode_tasks()
+    body["runs_waiting"] = _waiting_runs()
     body["since"] = _iso(today)
     return body
 
@@ -290,6 +310,16 @@ def _queued_transcode_tasks() -> int:
     with create_session() as session:
         return int(session.scalar(sa.select(sa.func.count()).select_from(TaskInstance).where(
             TaskInstance.dag_id == TRANSCODE_VIDEO, TaskInstance.state.in_(("scheduled", "queued")))) or 0)
+
+
+def _waiting_runs() -> int:
+    """Runs of transcode_video queued behind ``max_active_videos``: their videos are not in the catalog yet."""
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        return int(session.scalar(sa.select(sa.func.count()).select_from(DagRun).where(
+            DagRun.dag_id == TRANSCODE_VIDEO, DagRun.state == "queued")) or 0)
 
 
 # Pages ---------------------------------------------------------------------------------------------------------
@@ -320,7 +350,8 @@ def video_page() -> FileResponse:
 
 @app.get("/static/{name}", dependencies=[CanRead])
 def static(name: str) -> FileResponse:
-    if name not in {"hls.min.js", "vodflow.css", "videos.js", "video.js", "common.js", "player.js"}:
+    if name not in {"hls.min.js", "dash.mediaplayer.min.js", "vodflow.css", "videos.js", "video.js", "common.js",
+                    "player.js", "storyboard.js"}:
         raise HTTPException(status_code=404, detail="Not found.")
     kind = "text/css" if name.endswith(".css") else "text/javascript"
     return FileResponse(STATIC / name, media_type=kind, headers={"Cache-Control": "private, max-age=300"})

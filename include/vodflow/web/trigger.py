@@ -1,11 +1,11 @@
 """The checked way to start a transcode: ``POST /vodflow/api/videos`` with the run's conf.
 
 Airflow's own trigger endpoint checks the conf against the DAG's Params schemas (the source allowlist is in the
-``source`` pattern, so another bucket is a 400 there too) but lets unknown keys through and cannot resolve a
-callback URL's host. This endpoint checks everything before a run exists — unknown fields, each field's schema,
-the source allowlist, and that ``callback_url`` resolves to a public address (or an allowlisted host) — and
-answers 400 naming the field. ``register`` repeats the source and callback checks for runs started any other
-way (they then fail as ``invalid_request`` instead of a 400).
+``source`` pattern, so another bucket is a 400 there too; unknown keys are refused by the plugin's middleware,
+``conf_guard``) but cannot resolve a callback URL's host. This endpoint checks everything before a run exists —
+unknown fields, each field's schema, the source allowlist, and that ``callback_url`` resolves to a public
+address (or an allowlisted host) — and answers 400 naming the field. ``register`` repeats the source and callback
+checks for runs started any other way (they then fail as ``invalid_request`` instead of a 400).
 """
 
 from __future__ import annotations

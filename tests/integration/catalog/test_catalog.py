@@ -20,6 +20,7 @@ from vodflow.catalog import (
     SCHEMA_VERSION,
     TRANSCODING,
     AlreadyActive,
+    AlreadyEncoded,
     Catalog,
     RenditionPlan,
     Superseded,
@@ -144,6 +145,30 @@ def test_a_new_run_builds_a_new_version_and_the_switch_is_monotonic(catalog):
     older = catalog.publish(video_id=video_id, run_id="run3", version=3, master_uri="m3", poster_uri=None,
                             ladder_version=1)
     assert older == [2]  # v1 was never published
+
+
+def test_a_watcher_run_queued_behind_an_apps_run_for_the_same_object_stands_down(catalog):
+    """An app triggered through Airflow's own API writes no claim until its run starts; queued behind
+    max_active_videos, the watcher claims the object too. Whichever registers second stands down: once done or
+    failed, the object is not encoded again by the watcher; a run of the watcher's own is still idempotent."""
+    video_id = new_id()
+    assert register(catalog, video_id, "manual__app") == 1
+    assert catalog.publish(video_id=video_id, run_id="manual__app", version=1, master_uri="m1", poster_uri=None,
+                           ladder_version=1) == []
+
+    def watcher(run_id: str, etag: str = "e1") -> int:
+        return catalog.register(video_id=video_id, source_uri="s3://vodflow/uploads/a.mp4", etag=etag, size=10,
+                                title="A", run_id=run_id, ladder_version=1, once_per_object=True)
+
+    with pytest.raises(AlreadyEncoded):
+        watcher(f"upload__{video_id}")
+    assert catalog.get_video(video_id)["status"] == READY and catalog.get_video(video_id)["latest_version"] == 1
+    assert register(catalog, video_id, "retry__1") == 2  # a retry or reprocess is asked for: it re-encodes
+    other = new_id()  # the watcher's own run, registered first, is not refused by itself when retried
+    assert catalog.register(video_id=other, source_uri="s3://vodflow/uploads/b.mp4", etag="e2", size=10,
+                            title="B", run_id="upload__b", ladder_version=1, once_per_object=True) == 1
+    assert catalog.register(video_id=other, source_uri="s3://vodflow/uploads/b.mp4", etag="e2", size=10,
+                            title="B", run_id="upload__b", ladder_version=1, once_per_object=True) == 1
 
 
 def test_failure_keeps_the_published_version_readable(catalog):

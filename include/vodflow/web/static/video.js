@@ -5,6 +5,7 @@
   const query = new URLSearchParams(location.search);
   let video = null;
   let playing = null;
+  let playingDash = null;
   let stream = null;
 
   function renderVideo(v) {
@@ -30,15 +31,39 @@
       el("td", {}, v.dag_run_id ? el("a", { target: "_top", text: "log",
         href: vodflow.airflow(`/dags/transcode_video/runs/${encodeURIComponent(v.dag_run_id)}/tasks/transcode`) }) : ""))));
     if (v.poster_url) $("player").poster = v.poster_url;
+    if (v.downloads) renderOutputs(v);
+    else if (v.status === "ready" && v.current_version !== shownVersion) refreshOutputs(v.id);
     if (v.master_url && v.master_url !== playing) play(v.master_url);
     if (!v.master_url) $("player-note").textContent = "Nothing published yet.";
   }
 
-  function play(url) {
+  // Downloads and the storyboard come with the full video (GET /api/videos/{id}), not with every SSE snapshot.
+  let shownVersion = null;
+  let storyboard = null;
+  function renderOutputs(v) {
+    shownVersion = v.current_version;
+    if (v.dash_url && v.dash_url !== playingDash) play(v.master_url, v.dash_url);
+    $("downloads-box").hidden = !v.downloads.length;
+    $("downloads").replaceChildren(...v.downloads.map((d) => el("li", {},
+      el("a", { href: d.url, download: d.filename || "", text: d.kind === "mp4" ? `MP4 ${d.name}` : d.name.toUpperCase() }),
+      el("span", { class: "muted", text: ` ${vodflow.bytes(d.bytes)}${d.codecs ? ` · ${d.codecs}` : ""}` }))));
+    if (v.storyboard_url !== storyboard) {
+      storyboard = v.storyboard_url;
+      vodflowStoryboard.attach($("player"), storyboard).catch(() => {});
+    }
+  }
+  async function refreshOutputs(id) {
+    shownVersion = video.current_version;
+    try { renderOutputs(await api(`videos/${encodeURIComponent(id)}`)); } catch (error) { /* shown on the next load */ }
+  }
+
+  // DASH (the cmaf output) when the video has it: its URL comes with the full video, so the player may switch once.
+  function play(url, dash) {
     playing = url;
+    playingDash = dash || null;
     const player = $("player");
-    $("player-note").textContent = `Playing version ${video.current_version}.`;
-    vodflowPlayer.attach(player, url, { audioSelect: $("audio-track"), note: $("player-note") });
+    $("player-note").textContent = `Playing version ${video.current_version}${dash ? " (DASH)" : ""}.`;
+    vodflowPlayer.attach(player, url, { audioSelect: $("audio-track"), note: $("player-note"), dash });
     player.play().catch(() => {});
   }
 

@@ -17,7 +17,8 @@
   function row(video) {
     const link = el("a", { href: `video?id=${encodeURIComponent(video.id)}`, text: video.title || video.id });
     return el("tr", { "data-video": video.id },
-      el("td", {}, link, el("div", { class: "muted" }, el("code", { text: video.id }))),
+      el("td", {}, video.poster_url ? el("img", { class: "thumb", src: video.poster_url, alt: "", loading: "lazy" }) : null,
+        link, el("div", { class: "muted" }, el("code", { text: video.id }))),
       el("td", {}, vodflow.badge(video.status)),
       el("td", { class: "num", text: vodflow.duration(video.duration) }),
       el("td", { text: video.width ? `${video.width}×${video.height}` : "–" }),
@@ -42,7 +43,7 @@
       $("stats").replaceChildren(...[
         ["ready", s.ready], ["in progress", stats.active], ["failed", s.failed], ["completed today", stats.completed_today],
         ["failed today", stats.failed_today], ["avg. processing", stats.average_processing_seconds == null ? "–" : `${stats.average_processing_seconds} s`],
-        ["tasks waiting", stats.queue_length],
+        ["tasks waiting", stats.queue_length], ["runs waiting to start", stats.runs_waiting],
       ].map(([label, value]) => el("div", {}, el("b", { text: String(value) }), label)));
       $("live").textContent = `updated ${new Date().toLocaleTimeString()}`;
     } catch (error) {

@@ -1,15 +1,15 @@
 """Rendition quality (per-title ladders): each rendition's measured VMAF, mean and 5th percentile (sampled:
 README, *Per-title ladders*). Empty for renditions nobody scored.
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0004"
-down_revision = "0003"
+revision = "0005"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 

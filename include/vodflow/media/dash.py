@@ -1,0 +1,116 @@
+"""The DASH MPD over the CMAF tracks: the same init and segment files as the fMP4 HLS tree. Pure: no I/O.
+
+Static (VOD), one Period; video in one AdaptationSet (a Representation per rendition: codecs, measured bandwidth,
+width/height, frameRate), audio in its own (a Representation per AAC bitrate). Each Representation addresses its
+files with a ``SegmentTemplate`` (``$RepresentationID$/seg_$Number%05d$.m4s``) and an exact ``SegmentTimeline``
+in its own timescale, from the fragments' decode times. ``presentationTimeOffset`` is the first picture's time on
+the TS timeline (in each timescale), so the Period starts with the first frame and audio keeps its offset to it.
+Written and read back with the ``mpegdash`` library.
+"""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+
+from mpegdash.nodes import MPEGDASH, AdaptationSet, Period, Representation, S, SegmentTemplate, SegmentTimeline
+from mpegdash.parser import MPEGDASHParser
+
+from vodflow.media import hls
+from vodflow.media.cmaf import CMAF_SEGMENT_PATTERN, INIT, CmafTrack
+
+MPD = "manifest.mpd"
+PROFILES = "urn:mpeg:dash:profile:isoff-live:2011,urn:mpeg:dash:profile:cmaf:2019"
+AUDIO_CHANNELS_SCHEME = "urn:mpeg:dash:23003:3:audio_channel_configuration:2011"
+
+
+def iso_duration(seconds: float) -> str:
+    """xs:duration, to the millisecond: ``PT12.345S``."""
+    return f"PT{seconds:.3f}S"
+
+
+def timeline(track: CmafTrack) -> SegmentTimeline:
+    """``S`` elements: the first with its time, equal consecutive durations folded into ``r``."""
+    runs: list[S] = []
+    for segment in track.segments:
+        if runs and runs[-1].d == segment.ticks:
+            runs[-1].r = (runs[-1].r or 0) + 1
+            continue
+        entry = S()
+        entry.t = segment.start if not runs else None
+        entry.d = segment.ticks
+        runs.append(entry)
+    node = SegmentTimeline()
+    node.Ss = runs
+    return node
+
+
+def _template(track: CmafTrack, start_seconds: Fraction) -> SegmentTemplate:
+    template = SegmentTemplate()
+    template.timescale = track.timescale
+    template.presentation_time_offset = math.floor(start_seconds * track.timescale)
+    template.initialization = f"$RepresentationID$/{INIT}"
+    template.media = "$RepresentationID$/" + CMAF_SEGMENT_PATTERN.replace("%05d", "$Number%05d$")
+    template.start_number = 0
+    template.segment_timelines = [timeline(track)]
+    return template
+
+
+def _representation(track: CmafTrack, target: int, start: Fraction) -> Representation:
+    rep = Representation()
+    rep.id = track.name
+    rep.codecs = track.codec
+    rep.bandwidth = hls.peak_bitrate(track.segments, target)
+    rep.segment_templates = [_template(track, start)]
+    if track.kind == "video":
+        rep.width, rep.height = track.width, track.height
+        rep.frame_rate = str(Fraction(track.frame_rate))
+        rep.sar = "1:1"
+    else:
+        rep.audio_sampling_rate = str(track.sample_rate)
+    return rep
+
+
+def render_mpd(tracks: list[CmafTrack], duration: float, language: str = "und") -> str:
+    """The MPD text. ``duration``: the presentation's (the video's) length in seconds."""
+    videos = [t for t in tracks if t.kind == "video"]
+    audios = sorted((t for t in tracks if t.kind == "audio"), key=lambda t: hls.average_bitrate(t.segments))
+    if not videos:
+        raise ValueError("an MPD needs at least one video track")
+    target = hls.target_duration([s.duration for t in tracks for s in t.segments])
+    start = Fraction(videos[0].first_time, videos[0].timescale)  # the first picture, on the TS timeline
+    video_set = AdaptationSet()
+    video_set.id, video_set.content_type, video_set.mime_type = 0, "video", "video/mp4"
+    video_set.segment_alignment, video_set.start_with_sap = "true", 1
+    video_set.max_width = max(v.width for v in videos)
+    video_set.max_height = max(v.height for v in videos)
+    video_set.par = _par(videos[0].width, videos[0].height)
+    video_set.representations = [_representation(v, target, start)
+                                 for v in sorted(videos, key=lambda v: hls.average_bitrate(v.segments))]
+    sets = [video_set]
+    if audios:
+        audio_set = AdaptationSet()
+        audio_set.id, audio_set.content_type, audio_set.mime_type = 1, "audio", "audio/mp4"
+        audio_set.lang, audio_set.segment_alignment, audio_set.start_with_sap = language, "true", 1
+        audio_set.representations = [_representation(a, target, start) for a in audios]
+        sets.append(audio_set)
+    period = Period()
+    period.id, period.start, period.adaptation_sets = "0", "PT0S", sets
+    mpd = MPEGDASH()
+    mpd.xmlns = "urn:mpeg:dash:schema:mpd:2011"
+    mpd.type, mpd.profiles = "static", PROFILES
+    mpd.media_presentation_duration = iso_duration(duration)
+    mpd.min_buffer_time = iso_duration(float(target))
+    mpd.max_segment_duration = iso_duration(max(s.duration for t in tracks for s in t.segments))
+    mpd.periods = [period]
+    return '<?xml version="1.0" encoding="utf-8"?>\n' + MPEGDASHParser.get_as_doc(mpd).documentElement.toprettyxml(
+        indent="  ")
+
+
+def parse_mpd(text: str) -> MPEGDASH:
+    return MPEGDASHParser.parse(text)
+
+
+def _par(width: int, height: int) -> str:
+    ratio = Fraction(width, height)
+    return f"{ratio.numerator}:{ratio.denominator}"

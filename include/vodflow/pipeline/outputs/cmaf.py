@@ -1,0 +1,70 @@
+"""``cmaf``: fMP4 HLS and DASH from one set of CMAF segments under ``cmaf/``, remuxed from the local encode.
+
+Per rendition (``encoded``): its TS segments are copied into a CMAF video track, and the first rendition of each
+AAC bitrate also gives that audio track; the files and the track's measurement (``track.json``, what the
+playlists and the MPD are written from, since ``publish`` may run on another machine) are uploaded.
+At publish: every media playlist, the MPD, then the fMP4 multivariant playlist last; records ``mpd`` and
+``master`` (what the API calls ``dash_url`` and ``cmaf_master_url``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import TYPE_CHECKING
+
+from vodflow import layout
+from vodflow.media import cmaf_hls, dash
+from vodflow.media.cmaf import CmafTrack, audio_from, audio_track_name, package_rendition
+from vodflow.media.hls import MASTER_PLAYLIST, MeasuredRendition
+from vodflow.pipeline.outputs.base import EncodedRendition, OutputContext, OutputFile, OutputHandler, OutputRecord
+
+if TYPE_CHECKING:
+    from vodflow.pipeline.services import Job, Services
+    from vodflow.pipeline.work import EncodePlan
+
+CMAF_DIR = "cmaf/"
+TRACK_FILE = "track.json"
+
+
+def track_names(plan: EncodePlan) -> list[str]:
+    """Every track a plan's CMAF tree has: a video track per rendition, an audio track per AAC bitrate."""
+    return [*plan.names, *(audio_track_name(kbps) for kbps in plan.audio_bitrates)]
+
+
+class Cmaf(OutputHandler):
+    kind = "cmaf"
+
+    def encoded(self, ctx: OutputContext, encoded: EncodedRendition) -> list[OutputFile]:
+        tracks = package_rendition(encoded.measured, encoded.directory, ctx.workdir,
+                                   ctx.settings.encoder.segment_seconds,
+                                   audio_from(list(ctx.plan.renditions), encoded.rendition),
+                                   audio=encoded.rendition.audio_kbps)
+        files = []
+        for track in tracks:
+            folder = os.path.join(ctx.workdir, track.name)
+            with open(os.path.join(folder, TRACK_FILE), "w") as f:
+                json.dump(track.to_dict(), f)
+            files += [OutputFile(kind=self.kind, name=f"{track.name}/{name}", path=os.path.join(folder, name),
+                                 key=f"{CMAF_DIR}{track.name}/{name}", listed=False)
+                      for name in sorted(os.listdir(folder))]
+        return files
+
+    def publish(self, services: Services, job: Job, plan: EncodePlan, renditions: list[MeasuredRendition],
+                records: list[OutputRecord]) -> list[OutputRecord]:
+        prefix = layout.version_prefix(job.video_id, job.version) + CMAF_DIR
+        tracks = [CmafTrack.from_dict(json.loads(services.storage.get_bytes(f"{prefix}{name}/{TRACK_FILE}")))
+                  for name in track_names(plan)]
+        _, playlists = cmaf_hls.render_playlists(tracks)
+        master = playlists.pop(MASTER_PLAYLIST)
+        mpd = dash.render_mpd(tracks, renditions[0].duration)
+        for name, text in [*playlists.items(), (dash.MPD, mpd)]:
+            services.storage.put_text(prefix + name, text)
+        services.storage.put_text(prefix + MASTER_PLAYLIST, master)  # last, as the TS tree's
+        media_bytes = sum(t.bytes for t in tracks)
+        top = next(t for t in tracks if t.name == plan.names[0])
+        codecs = f"{top.codec},{next(t.codec for t in tracks if t.name == top.audio)}" if top.audio else top.codec
+        return [OutputRecord(kind=self.kind, name=name, key=prefix + key, bytes=media_bytes,
+                             content_type=layout.content_type(key), duration=round(renditions[0].duration, 3),
+                             codecs=codecs)
+                for name, key in (("mpd", dash.MPD), ("master", MASTER_PLAYLIST))]
