@@ -69,3 +69,27 @@ def test_cmaf_is_published_with_the_version(services, tmp_path, chunk_seconds):
         for name in names)
     cost = [e["detail"]["cost"]["cmaf"] for e in services.catalog.get_events(job.video_id) if e["kind"] == "outputs"]
     assert sum(c["bytes"] for c in cost) > records[("cmaf", "mpd")]["bytes"]  # every uploaded file, track.json too
+
+
+def test_a_per_title_run_packages_the_ladder_it_encoded(services, tmp_path):
+    """The per-title ladder is decided on the transcode worker, after ``prepare`` planned the fixed one: the CMAF
+    tree, the MP4 download and the recorded outputs must follow the rungs and rates that were encoded."""
+    from vodflow.devtools.samples import make_lecture_sample
+
+    make_lecture_sample(str(tmp_path / "lecture.mp4"), 1280, 720, 8.0)
+    params = {"source": upload(services, tmp_path / "lecture.mp4", f"uploads/{uuid.uuid4().hex[:6]}/lecture.mp4"),
+              "outputs": ["hls", "cmaf", "mp4"], "adaptive": True}
+    run = run_all(services, params, "run-cmaf-per-title")
+    job = run["job"]
+    prefix = layout.version_prefix(job.video_id, job.version)
+    encoded = {r["name"]: r for r in services.catalog.get_renditions(job.video_id, job.version)
+               if r["status"] == "done"}
+    mpd = dash.parse_mpd(services.storage.get_bytes(f"{prefix}cmaf/manifest.mpd").decode())
+    video = [a for a in mpd.periods[0].adaptation_sets if a.content_type == "video" or a.mime_type == "video/mp4"]
+    assert sorted(r.id for a in video for r in a.representations) == sorted(encoded)
+    top = max(encoded.values(), key=lambda r: r["height"])
+    assert f"{prefix}mp4/{top['name']}.mp4" in set(services.storage.list_keys(prefix))
+    ts_master = m3u8.loads(services.storage.get_bytes(f"{prefix}hls/master.m3u8").decode())
+    cmaf_master = m3u8.loads(services.storage.get_bytes(f"{prefix}cmaf/master.m3u8").decode())
+    with_picture = [p for p in cmaf_master.playlists if p.stream_info.resolution]  # and the audio-only variant
+    assert len(with_picture) == len(ts_master.playlists) == len(encoded)
