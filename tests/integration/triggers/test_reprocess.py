@@ -232,9 +232,10 @@ def ctx(airflow_env) -> pipeline.Services:
 def test_register_keeps_the_runs_own_request(ctx, media):
     key = f"uploads/{uuid.uuid4().hex[:6]}/kept.mp4"
     ctx.storage.client.upload_file(str(media["small"]), "vodflow", key)
-    # Params as Airflow hands them over: every declared param (nulls for those not given), plus stray conf keys.
+    # Params as Airflow hands them over: every declared param (nulls for those not given). An unknown conf key is
+    # refused before register keeps anything (tests/integration/pipeline/test_outputs.py).
     params = {"source": f"s3://vodflow/{key}", "video_id": None, "title": None, "ladder": ["720p", "360p"],
-              "adaptive": True, "chunk_seconds": None, "callback_url": None, "stray": "x"}
+              "adaptive": True, "chunk_seconds": None, "callback_url": None}
     job = pipeline.register(params, "upload__kept", ctx)
     video_id = job.video_id
     assert video_id == layout.derive_video_id("vodflow", key, job.etag)
