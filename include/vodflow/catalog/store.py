@@ -127,10 +127,11 @@ class PipelineWrites:
             if created:
                 latest = 0
             else:
+                # Gone between the insert and the lock: a delete finished its rows just now; as while it runs.
+                if row is None or row.status == DELETING:  # registering now would resurrect a husk
+                    raise BeingDeleted(video_id)
                 if once_per_object and row.latest_version and (row.source_uri, row.source_etag) == (source_uri, etag):
                     raise AlreadyEncoded(video_id, row.dag_run_id)
-                if row.status == DELETING:  # media is being removed: registering now would resurrect a husk
-                    raise BeingDeleted(video_id)
                 if row.status in ACTIVE_STATUSES and row.dag_run_id != run_id:
                     idle = stamp - self._last_activity(conn, video_id, row)
                     if idle < ACTIVE_RUN_STALE_AFTER:
