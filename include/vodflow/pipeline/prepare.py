@@ -48,6 +48,9 @@ def register(params: dict[str, Any], run_id: str, services: Services) -> Job:
     problem: str | None = None
     callback_url = params.get("callback_url")
     settings = services.settings
+    outputs = list(params.get("outputs") or settings.outputs)
+    mp4_renditions = _mp4_renditions(params, settings.mp4_renditions)
+    watcher_run = run_id.startswith(UPLOAD_RUN_PREFIX)
     try:
         location = parse_source_uri(raw_source)
         resolve_rungs(ladder)
@@ -60,8 +63,7 @@ def register(params: dict[str, Any], run_id: str, services: Services) -> Job:
         if unknown is not None:
             raise unknown
         # The settings' defaults obey the conf's rules (a bad setting fails the run here, not mid-encode).
-        check_fields({"outputs": list(params.get("outputs") or settings.outputs),
-                      "mp4_renditions": _mp4_renditions(params, settings.mp4_renditions)})
+        check_fields({"outputs": outputs, "mp4_renditions": mp4_renditions})
     except ValueError as exc:
         problem = str(exc)
         location = S3Location("invalid", raw_source[:200] or "empty")
@@ -87,16 +89,15 @@ def register(params: dict[str, Any], run_id: str, services: Services) -> Job:
               callback_url=callback_url, adaptive=bool(adaptive),
               chunk_seconds=params.get("chunk_seconds"), notify_email=params.get("notify_email"),
               captions=params.get("captions") or None,
-              outputs=list(params.get("outputs") or settings.outputs),
-              mp4_renditions=_mp4_renditions(params, settings.mp4_renditions))
+              outputs=outputs, mp4_renditions=mp4_renditions)
     version = services.catalog.register(
         video_id=job.video_id, source_uri=job.source_uri, etag=job.etag, size=job.size, title=job.title,
         run_id=run_id, ladder_version=LADDER_VERSION, uploaded_at=info.last_modified if info else None,
         request=kept_request(params, job.video_id),  # what a retry or reprocess reuses
         # A watcher's run queued behind an app's run for the same object (which the watcher could not know
         # about while that run waited for a slot) stands down instead of encoding it again.
-        once_per_object=run_id.startswith(UPLOAD_RUN_PREFIX))
-    if info is not None and info.last_modified is not None and not run_id.startswith(UPLOAD_RUN_PREFIX):
+        once_per_object=watcher_run)
+    if info is not None and info.last_modified is not None and not watcher_run:
         # Started by an app (or a retry): the watcher must not start this object again.
         services.catalog.record_app_upload(UploadObject(location.bucket, location.key, info.etag, info.size,
                                                         info.last_modified), job.video_id, run_id)
