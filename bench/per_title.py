@@ -39,7 +39,7 @@ from vodflow.media.ladder import Ladder, plan_ladder
 from vodflow.media.probe import SourceInfo, probe
 from vodflow.media.quality_ladder import quality_ladder
 from vodflow.media.quality_probe import probe_quality
-from vodflow.media.vmaf import VmafScore, score_renditions
+from vodflow.media.vmaf import ScoreWindow, VmafScore, score_renditions
 
 SOURCES = (("easy (lecture)", make_lecture_sample), ("camera-like", make_camera_sample),
            ("animation-like", make_animation_sample))
@@ -57,9 +57,8 @@ def encode(src: Path, source: SourceInfo, ladder: Ladder, out: Path) -> tuple[li
 
 def vmaf(src: Path, source: SourceInfo, ladder: Ladder, out: Path) -> dict[str, VmafScore]:
     top = ladder.renditions[0]
-    playlists = [str(out / r.name / "index.m3u8") for r in ladder.renditions]
-    scores = score_renditions(str(src), source, [(0.0, source.duration, playlists)], top.width, top.height,
-                              top.fps, subsample=3)
+    whole = ScoreWindow(0.0, source.duration, tuple(str(out / r.name / "index.m3u8") for r in ladder.renditions))
+    scores = score_renditions(str(src), source, [whole], top.width, top.height, top.fps, subsample=3)
     return {r.name: s for r, s in zip(ladder.renditions, scores, strict=True)}
 
 

@@ -26,8 +26,9 @@ from fractions import Fraction
 
 import ffmpeg
 
-from vodflow.errors import MediaToolError
-from vodflow.media.ffmpeg import EncoderSettings, normalize_picture, output_grid, source_input
+from vodflow import errors
+from vodflow.errors import BadInput
+from vodflow.media.ffmpeg import EncoderSettings, classify_failure, normalize_picture, output_grid, source_input
 from vodflow.media.ladder import Rendition, even
 from vodflow.media.probe import SourceInfo
 from vodflow.media.process import run_ffmpeg
@@ -152,9 +153,12 @@ def probe_quality(src: str, source: SourceInfo, renditions: list[Rendition], set
                                     probe.crfs, settings, out_dir)
             result = run_ffmpeg(command, timeout=timeout)
             if result.returncode != 0:
-                raise MediaToolError(f"the quality probe's trial encode failed: {result.stderr_tail[-500:]}",
-                                     result.stderr_tail)
+                raise classify_failure(result, out_dir)
             paths = {key: os.path.join(out_dir, f"{key[0]}-{key[1]}.264") for key in keys}
+            if not all(os.path.exists(path) and os.path.getsize(path) for path in paths.values()):
+                # The probe is the first read past the header: a cut upload whose index still describes the whole.
+                raise BadInput(errors.UNREADABLE, f"Nothing could be decoded at {start:.1f} s of the video's "
+                               f"{source.duration:.1f} s: the file is truncated (an interrupted upload?) or corrupt.")
             trials = [Distorted(paths[key], (("framerate", top.fps), ("f", "h264"))) for key in keys]
             reference = ffmpeg.input(os.path.join(out_dir, REFERENCE_FILE), f="nut")["v:0"]
             scores: list[VmafScore] = score(reference, trials, w, h,

@@ -18,6 +18,7 @@ import math
 import os
 import tempfile
 from dataclasses import asdict, dataclass
+from fractions import Fraction
 from functools import lru_cache
 from typing import Any
 
@@ -46,7 +47,8 @@ class Distorted:
     """One picture to score: a file (an HLS playlist, a raw .264 trial) and the input options it needs."""
 
     path: str
-    # Input options (a raw stream's format, a window's seek); ("select", N): only ``sampled_pairs(N)`` of it.
+    # Input options (a raw stream's format, a window's seek); ("select", N): only ``sampled_pairs(N)`` of it;
+    # ("frames", N): only its first N frames.
     options: tuple[tuple[str, object], ...] = ()
 
 
@@ -95,7 +97,10 @@ def score_command(reference: ffmpeg.nodes.FilterableStream, distorted: list[Dist
     for i, (item, log_path) in enumerate(zip(distorted, logs, strict=True)):
         options = dict(item.options)
         every = int(options.pop("select", 0))  # type: ignore[call-overload]
+        frames = int(options.pop("frames", 0))  # type: ignore[call-overload]
         picture = ffmpeg.input(item.path, **options)["v:0"]
+        if frames:
+            picture = picture.filter("trim", end_frame=frames)
         if every:
             picture = sampled_pairs(picture, every)
         picture = picture.filter("scale", width, height, flags="bicubic").filter("setsar", 1).filter("format",
@@ -126,26 +131,53 @@ def score_frames(reference: ffmpeg.nodes.FilterableStream, distorted: list[Disto
         return [read_log(path) for path in logs]
 
 
-def score_renditions(src: str, source: Any, windows: list[tuple[float, float, list[str]]], width: int, height: int,
-                     fps: str, subsample: int = 10, timeout: float = 600.0) -> list[VmafScore]:
-    """Each rendition's VMAF against the source, at ``width`` x ``height`` (the top rendition's size: the source's,
-    unless the source is larger than every rung), sampled: only in ``windows`` — (start, length, one file per
-    rendition that starts there: a segment, or a playlist for the whole video) — and every ``subsample``-th
-    frame of each (``sampled_pairs``: only those and the frames before them are scaled and compared). Per
-    window, the source is read once for every rendition."""
+@dataclass(frozen=True)
+class ScoreWindow:
+    """A stretch of the video where the renditions are scored: ``length`` s from ``start`` s into the source, in
+    ``files`` (one per rendition: a segment, a chunk's piece) from ``offset`` s into each (0: from its first
+    frame, which must be the frame at ``start``)."""
+
+    start: float
+    length: float
+    files: tuple[str, ...]
+    offset: float = 0.0
+
+
+def score_renditions(src: str, source: Any, windows: list[ScoreWindow], width: int, height: int, fps: str,
+                     subsample: int = 10, timeout: float = 600.0) -> list[VmafScore]:
+    """Each rendition's pooled VMAF over ``windows`` (``rendition_frame_scores``)."""
+    return [pooled(found) for found in rendition_frame_scores(src, source, windows, width, height, fps, subsample,
+                                                              timeout)]
+
+
+def rendition_frame_scores(src: str, source: Any, windows: list[ScoreWindow], width: int, height: int, fps: str,
+                           subsample: int = 10, timeout: float = 600.0) -> list[list[float]]:
+    """Each rendition's per-frame VMAF against the source, at ``width`` x ``height`` (the top rendition's size:
+    the source's, unless the source is larger than every rung), sampled: only in ``windows`` and every
+    ``subsample``-th frame of each (``sampled_pairs``: only those and the frames before them are scaled and
+    compared). Per window, the source is read once for every rendition."""
     from vodflow.media.ffmpeg import normalize_picture, output_grid, source_input
 
-    frames: list[list[float]] = [[] for _ in windows[0][2]]
-    for start, length, files in windows:
-        picture = source_input(src, ss=f"{start:.3f}", t=f"{length:.3f}")["v:0"]
-        reference = sampled_pairs(output_grid(normalize_picture(picture, source), fps), subsample)
+    rate = float(Fraction(fps))
+    frames: list[list[float]] = [[] for _ in windows[0].files]
+    for window in windows:
+        # Both sides read a frame more than the window and are cut to its exact frame count, so a boundary
+        # frame that a seek or a duration limit rounds in or out never pairs two different instants.
+        count, read = max(1, round(window.length * rate)), f"{window.length + 1 / rate:.6f}"
+        picture = source_input(src, ss=f"{window.start:.3f}", t=read)["v:0"]
+        grid = output_grid(normalize_picture(picture, source), fps).filter("trim", end_frame=count)
+        reference = sampled_pairs(grid, subsample)
         if (source.width, source.height) != (width, height):
             reference = reference.filter("scale", width, height, flags="lanczos")
-        distorted = [Distorted(path, (("t", f"{length:.3f}"), ("select", subsample))) for path in files]
+        # Seeking into a file: half a frame early, so the window's first frame is kept however the seek rounds.
+        seek = (("ss", f"{window.offset - 0.5 / rate:.6f}"),) if window.offset else ()
+        distorted = [Distorted(path, (*seek, ("t", read), ("frames", count), ("select", subsample)))
+                     for path in window.files]
         scores = score_frames(reference, distorted, width, height, subsample=2, timeout=timeout)
         for found, scored in zip(frames, scores, strict=True):
             found.extend(scored)
-    return [pooled(found) for found in frames]
+    return frames
+
 
 def sampled_pairs(video: ffmpeg.nodes.FilterableStream, every: int) -> ffmpeg.nodes.FilterableStream:
     """Frames 0, every-1, every, 2·every-1, 2·every, …: libvmaf with ``n_subsample=2`` then scores frames 0, every,

@@ -6,26 +6,31 @@ the same windows of the same source with single-threaded, deterministic trial en
 same ladder; each chunk's result carries the ladder it encoded and ``publish`` refuses chunks that disagree.
 Only the first chunk writes the decision to the catalog.
 
-A per-title run's renditions are then scored (``record_quality``): VMAF in the catalog, the API and the UI.
+A per-title run's renditions are then scored, sampled, on the same worker: an unchunked one right after its
+encode (``record_quality``), a chunked one by each chunk for the windows inside it (``score_chunk``), pooled by
+``publish`` (``record_chunks_quality``). VMAF in the catalog, the API and the UI.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import os
 import resource
 from dataclasses import replace
+from fractions import Fraction
 
 from vodflow.catalog import RenditionPlan
 from vodflow.media import hls
+from vodflow.media.chunks import Chunk
 from vodflow.media.hls import MeasuredRendition
 from vodflow.media.ladder import Ladder
 from vodflow.media.probe import SourceInfo
 from vodflow.media.quality_ladder import quality_ladder
 from vodflow.media.quality_probe import probe_quality, sample_windows
-from vodflow.media.vmaf import score_renditions
+from vodflow.media.vmaf import ScoreWindow, pooled, rendition_frame_scores, score_renditions
 from vodflow.pipeline.services import Job, Services
-from vodflow.pipeline.work import EncodePlan
+from vodflow.pipeline.work import ChunkResult, EncodePlan
 
 log = logging.getLogger(__name__)
 QUALITY_WINDOW_SECONDS = 2.0
@@ -36,14 +41,15 @@ def children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def decided_plan(services: Services, job: Job, probed: SourceInfo, plan: EncodePlan, record: bool) -> EncodePlan:
-    """The plan with the per-title ladder when the run is adaptive (else ``plan`` as it is); ``record``: write
-    the rungs and the decision (``ladder_decided``, with what each rung measured) to the catalog."""
+def decided_plan(services: Services, job: Job, probed: SourceInfo, plan: EncodePlan, src: str,
+                 record: bool) -> EncodePlan:
+    """The plan with the per-title ladder when the run is adaptive (else ``plan`` as it is), probed from ``src``;
+    ``record``: write the rungs and the decision (``ladder_decided``, with what each rung measured) to the
+    catalog."""
     if not job.adaptive:
         return plan
     started = children_cpu()
-    trials = probe_quality(services.source_url(job, probed), probed, list(plan.renditions),
-                           services.settings.encoder)
+    trials = probe_quality(src, probed, list(plan.renditions), services.settings.encoder)
     ladder, choices = quality_ladder(Ladder(version=0, renditions=plan.renditions), trials,
                                      services.settings.quality)
     cpu = round(children_cpu() - started, 2)
@@ -59,17 +65,69 @@ def decided_plan(services: Services, job: Job, probed: SourceInfo, plan: EncodeP
     return replace(plan, renditions=ladder.renditions)
 
 
-def quality_windows(measured: list[MeasuredRendition], hls_dir: str) -> list[tuple[float, float, list[str]]]:
-    """Where the renditions are scored: 2 s from the start of the segments nearest 20/50/80 % of the video, read
-    from the segment files themselves (a rendition's segment starts with an IDR frame at the same instant in
-    every rendition: nothing is decoded only to be skipped, as seeking in the playlist would)."""
+def quality_windows(measured: list[MeasuredRendition], hls_dir: str) -> list[ScoreWindow]:
+    """Where an unchunked video's renditions are scored: 2 s from the start of the segments nearest 20/50/80 % of
+    the video, read from the segment files themselves (a rendition's segment starts with an IDR frame at the same
+    instant in every rendition: nothing is decoded only to be skipped, as seeking in the playlist would)."""
     segments = measured[0].segments
     starts = [sum(s.duration for s in segments[:k]) for k in range(len(segments))]
     duration = starts[-1] + segments[-1].duration
     wanted = sorted({min(range(len(starts)), key=lambda k: abs(starts[k] - start))
                      for start, _ in sample_windows(duration, QUALITY_WINDOW_SECONDS)})
-    return [(starts[k], min(QUALITY_WINDOW_SECONDS, segments[k].duration),
-             [os.path.join(hls_dir, m.name, m.segments[k].uri) for m in measured]) for k in wanted]
+    return [ScoreWindow(starts[k], min(QUALITY_WINDOW_SECONDS, segments[k].duration),
+                        tuple(os.path.join(hls_dir, m.name, m.segments[k].uri) for m in measured)) for k in wanted]
+
+
+def chunk_windows(probed: SourceInfo, plan: EncodePlan, chunk: Chunk, pieces: dict[str, str],
+                  segment_seconds: int) -> list[ScoreWindow]:
+    """The same windows for a chunked run (segment starts nearest 20/50/80 %, counted in output frames as the
+    chunks are), those in this ``chunk``: each is read from the chunk's pieces, from its place in them."""
+    rate = Fraction(plan.renditions[0].fps)
+    count = max(1, math.ceil(probed.duration / segment_seconds))
+    wanted = sorted({min(range(count), key=lambda k: abs(k * segment_seconds - start))
+                     for start, _ in sample_windows(probed.duration, QUALITY_WINDOW_SECONDS)})
+    files = tuple(pieces[r.name] for r in plan.renditions)
+    windows = []
+    for k in wanted:
+        first = math.ceil(k * segment_seconds * rate)  # a segment's first frame: an IDR in every rendition
+        inside = first - chunk.first_frame
+        length = min(QUALITY_WINDOW_SECONDS, probed.duration - float(first / rate))
+        if inside >= 0 and (chunk.frames is None or inside < chunk.frames) and length > 0:
+            windows.append(ScoreWindow(float(first / rate), length, files, offset=float(inside / rate)))
+    return windows
+
+
+def score_chunk(services: Services, job: Job, probed: SourceInfo, plan: EncodePlan, chunk: Chunk,
+                pieces: dict[str, str]) -> dict[str, list[float]]:
+    """A per-title chunk's share of the sampled VMAF (the windows that fall in it), scored here on the
+    ``transcode`` worker while its pieces are on disk; ``publish`` pools every chunk's. Best effort."""
+    windows = chunk_windows(probed, plan, chunk, pieces, services.settings.encoder.segment_seconds)
+    if not windows:
+        return {}
+    top, started = plan.renditions[0], children_cpu()
+    try:
+        frames = rendition_frame_scores(services.source_url(job, probed), probed, windows, top.width, top.height,
+                                        top.fps)
+    except Exception:
+        log.exception("Could not measure this chunk's VMAF")
+        return {}
+    log.info("VMAF of %d window(s) in %s (%.1f CPU s)", len(windows), chunk.label, children_cpu() - started)
+    return {r.name: found for r, found in zip(plan.renditions, frames, strict=True)}
+
+
+def record_chunks_quality(services: Services, job: Job, results: list[ChunkResult]) -> None:
+    """A chunked per-title run's VMAF, pooled over the frames every chunk scored; best effort."""
+    frames: dict[str, list[float]] = {}
+    for result in sorted(results, key=lambda r: r.index):
+        for name, found in result.vmaf_frames.items():
+            frames.setdefault(name, []).extend(found)
+    if not frames:
+        return
+    try:
+        services.catalog.record_quality(job.video_id, job.version, {
+            name: (score.mean, score.p5) for name, found in frames.items() for score in [pooled(found)]})
+    except Exception:
+        log.exception("Could not record the renditions' VMAF")
 
 
 def record_quality(services: Services, job: Job, probed: SourceInfo, measured: list[MeasuredRendition],

@@ -24,6 +24,7 @@ from vodflow.media.encode import check_complete
 from vodflow.media.hls import MeasuredRendition
 from vodflow.media.ladder import LADDER_VERSION
 from vodflow.media.thumbnails import POSTER
+from vodflow.pipeline.ladder import record_chunks_quality
 from vodflow.pipeline.notify import notify
 from vodflow.pipeline.outputs import EncodedRendition, OutputRecord, run_encoded, run_publish
 from vodflow.pipeline.services import Job, Services
@@ -41,6 +42,7 @@ def publish(job: Job, plan: EncodePlan, results: list[WorkResult], services: Ser
     plan = encoded_plan(plan, results)
     if plan.chunks:
         renditions, made = join_chunks(services, job, plan, results)
+        record_chunks_quality(services, job, [r for r in results if isinstance(r, ChunkResult)])
     else:
         renditions = [m for r in results if isinstance(r, WholeVideoResult) for m in r.measured]
         made = [o for r in results if isinstance(r, WholeVideoResult) for o in r.outputs]

@@ -24,7 +24,7 @@ from vodflow.media.probe import SourceInfo
 from vodflow.media.process import Throttle
 from vodflow.media.thumbnails import picture_outputs
 from vodflow.media.tracks import alternate_audio
-from vodflow.pipeline.ladder import decided_plan, record_quality
+from vodflow.pipeline.ladder import decided_plan, record_quality, score_chunk
 from vodflow.pipeline.outputs import EncodedRendition, run_encoded
 from vodflow.pipeline.scratch import encoder_slot, shared_source, threads_per_encoder, work_dir
 from vodflow.pipeline.services import Job, Services
@@ -71,7 +71,7 @@ def transcode_dicts(job: dict[str, Any], probed: dict[str, Any], plan: dict[str,
 def encode_whole_video(services: Services, job: Job, probed: SourceInfo, plan: EncodePlan,
                        item: WholeVideo) -> WholeVideoResult:
     """Every rendition and the pictures from one decode of the source (a per-title ladder decided first)."""
-    plan = decided_plan(services, job, probed, plan, record=True)
+    plan = decide_ladder(services, job, probed, plan, record=True)
     names = plan.names
     services.catalog.renditions_started(job.video_id, job.version, names)
     workdir = str(work_dir(services.scratch(job), "encode"))
@@ -136,11 +136,20 @@ def confirmed(services: Services, job: Job, probed: SourceInfo, encode: Callable
             return encode(local)
 
 
+def decide_ladder(services: Services, job: Job, probed: SourceInfo, plan: EncodePlan, record: bool) -> EncodePlan:
+    """``decided_plan`` read as an encode reads its source: the probe is the first read past the header, so a
+    cut upload is blamed there, after the same confirmation from a local copy."""
+    if not job.adaptive:
+        return plan
+    return confirmed(services, job, probed, lambda src: decided_plan(services, job, probed, plan, src, record))
+
+
 def encode_chunk_of_video(services: Services, job: Job, probed: SourceInfo, plan: EncodePlan,
                           item: ChunkOfVideo) -> ChunkResult:
     """One chunk of the source for every rendition (decoded once), and the pictures in it; the pieces are parked
-    in the bucket for the join. A per-title run: every chunk decides the same ladder (``pipeline.ladder``)."""
-    plan = decided_plan(services, job, probed, plan, record=item.chunk.index == 0)
+    in the bucket for the join. A per-title run: every chunk decides the same ladder (``pipeline.ladder``) and
+    scores the VMAF windows that fall in it."""
+    plan = decide_ladder(services, job, probed, plan, record=item.chunk.index == 0)
     chunk, names = item.chunk, plan.names
     services.catalog.renditions_progress_at_least(job.video_id, job.version, names, 0)
     workdir = str(work_dir(services.scratch(job), f"chunk{chunk.index:03d}"))
@@ -156,12 +165,14 @@ def encode_chunk_of_video(services: Services, job: Job, probed: SourceInfo, plan
 
     try:
         pieces = confirmed(services, job, probed, encode)
+        vmaf = score_chunk(services, job, probed, plan, chunk, pieces) if job.adaptive else {}
         keys = services.park(job, pieces)
         pictures = _upload_pictures(services, job, pictures_dir)
         done = sum(1 for key in services.storage.list_keys(layout.chunks_prefix(job.video_id, job.version))
                    if key.rsplit("/", 1)[1].startswith(f"{names[0]}.c"))
         services.catalog.renditions_progress_at_least(job.video_id, job.version, names, 95.0 * done / plan.chunks)
-        return ChunkResult(index=chunk.index, keys=keys, pictures=tuple(pictures), renditions=plan.renditions)
+        return ChunkResult(index=chunk.index, keys=keys, pictures=tuple(pictures), renditions=plan.renditions,
+                           vmaf_frames=vmaf)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 

@@ -157,15 +157,18 @@ class ChunkResult:
     keys: dict[str, str] = field(default_factory=dict)  # rendition name → parked piece
     pictures: tuple[str, ...] = ()
     renditions: tuple[Rendition, ...] = ()  # what the chunk encoded (a per-title ladder: decided by the chunk)
+    # A per-title run: rendition name → the VMAF of each frame scored in this chunk (``publish`` pools them).
+    vmaf_frames: dict[str, list[float]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "index": self.index, "keys": self.keys, "pictures": list(self.pictures),
-                "renditions": [r.to_dict() for r in self.renditions]}
+                "renditions": [r.to_dict() for r in self.renditions], "vmaf_frames": self.vmaf_frames}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ChunkResult:
         return cls(index=data["index"], keys=dict(data["keys"]), pictures=tuple(data["pictures"]),
-                   renditions=tuple(Rendition.from_dict(r) for r in data.get("renditions", [])))
+                   renditions=tuple(Rendition.from_dict(r) for r in data.get("renditions", [])),
+                   vmaf_frames={name: list(found) for name, found in data.get("vmaf_frames", {}).items()})
 
 
 @dataclass(frozen=True)

@@ -110,6 +110,20 @@ def test_a_truncated_upload_is_confirmed_locally_before_it_is_blamed(services, m
     assert not any(Path(services.settings.scratch_dir, job.video_id).rglob("source*")), "local copy removed"
 
 
+def test_a_per_title_probe_on_a_cut_upload_says_unreadable_at_once(services, media, caplog):
+    """The per-title probe is the first thing to read past the header: on an upload cut at 40 % its windows at
+    50 and 80 % find nothing. That is the file's fault (`unreadable`, never retried), confirmed from a local
+    copy as an encode's failure is, not a machine error."""
+    source = upload(services, media.bad("cut-faststart.mp4"), f"uploads/{uuid.uuid4().hex[:6]}/cut.mp4")
+    job = pipeline.register({"source": source, "adaptive": True}, "run-cut-per-title", services)
+    info = pipeline.probe_source(services, job)
+    plan, [item] = pipeline.plan_work(services, job, info)
+    with pytest.raises(BadInput) as caught:
+        pipeline.transcode(job, info, plan, item, services)
+    assert caught.value.code == errors.UNREADABLE, caught.value
+    assert "confirming from a local copy" in caplog.text
+
+
 def test_a_long_video_is_encoded_in_chunks_and_joined_once(services, tmp_path):
     """31 s in 12 s chunks (conf chunk_seconds): one audio item and three chunk items, joined into renditions
     that pass every HLS check; the intermediate pieces are gone from the bucket afterwards."""
