@@ -1,13 +1,10 @@
 // The bundled player (static/player.js + hls.js) on a published tree with an alternate audio track, in headless
 // Chromium (Debian's): it lists both tracks, plays, switches to the other one and keeps playing from it.
 // Usage: node audio.mjs PAGE_URL — prints one JSON line of findings.
-import { chromium } from "playwright-core";
+import { launch } from "./chromium.mjs";
 
 const [pageUrl] = process.argv.slice(2);
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--no-sandbox", "--autoplay-policy=no-user-gesture-required", "--mute-audio"],
-});
+const browser = await launch();
 const findings = {};
 try {
   const page = await browser.newPage();

@@ -1,13 +1,10 @@
 // The bundled player (static/player.js) on a CMAF tree in headless Chromium (Debian's): hls.js plays the fMP4
 // multivariant playlist and is switched to every level; dash.js plays the MPD (same segment files) and is switched
 // to every video representation. Usage: node cmaf.mjs PAGE_URL hls|dash — prints one JSON line of findings.
-import { chromium } from "playwright-core";
+import { launch } from "./chromium.mjs";
 
 const [pageUrl, mode] = process.argv.slice(2);
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--no-sandbox", "--autoplay-policy=no-user-gesture-required", "--mute-audio"],
-});
+const browser = await launch();
 const findings = { mode, reached: [], errors: [] };
 const until = (page, fn, arg, timeout = 30000) => page.waitForFunction(fn, arg, { timeout });
 try {

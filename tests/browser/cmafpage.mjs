@@ -1,23 +1,16 @@
 // The video page of a video published with the cmaf output, in headless Chromium (Debian's), through the plugin
 // (its media route, its Content-Security-Policy): the player switches to the DASH manifest and plays it.
 // Usage: node cmafpage.mjs BASE_URL USER PASSWORD VIDEO_ID SCREENSHOT_DIR — prints one JSON line of findings.
-import { chromium } from "playwright-core";
+import { launch, logIn } from "./chromium.mjs";
 
 const [base, user, password, videoId, shots] = process.argv.slice(2);
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--no-sandbox", "--autoplay-policy=no-user-gesture-required", "--mute-audio"],
-});
+const browser = await launch();
 const findings = { requests: [], console: [] };
 try {
   const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
   page.on("request", (r) => { if (/\/media\/.*\/cmaf\//.test(r.url())) findings.requests.push(r.url().split("/cmaf/")[1]); });
   page.on("console", (m) => { if (m.type() === "error") findings.console.push(m.text()); });
-  await page.goto(base + "/");
-  await page.locator("input[name=username]").fill(user);
-  await page.locator("input[name=password]").fill(password);
-  await page.locator("button[type=submit]").click();
-  await page.waitForURL((url) => !url.pathname.includes("login"), { timeout: 30000 });
+  await logIn(page, base, user, password);
   await page.goto(`${base}/vodflow/ui/video?id=${encodeURIComponent(videoId)}`);
   await page.waitForFunction(() => /DASH/.test(document.getElementById("player-note").textContent), null, { timeout: 30000 });
   await page.evaluate(() => document.getElementById("player").play().catch(() => {}));

@@ -1,21 +1,14 @@
 // A video's optional outputs in headless Chromium (Debian's): the page lists the downloads with sizes, the MP4
 // download plays in a plain <video>, and hovering the storyboard bar shows the tile of that moment.
 // Usage: node outputs.mjs BASE_URL USER PASSWORD VIDEO_ID SCREENSHOT_DIR — prints one JSON line of findings.
-import { chromium } from "playwright-core";
+import { launch, logIn } from "./chromium.mjs";
 
 const [base, user, password, videoId, shots] = process.argv.slice(2);
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--no-sandbox", "--autoplay-policy=no-user-gesture-required", "--mute-audio"],
-});
+const browser = await launch();
 const findings = {};
 try {
   const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
-  await page.goto(base + "/");
-  await page.locator("input[name=username]").fill(user);
-  await page.locator("input[name=password]").fill(password);
-  await page.locator("button[type=submit]").click();
-  await page.waitForURL((url) => !url.pathname.includes("login"), { timeout: 30000 });
+  await logIn(page, base, user, password);
 
   await page.goto(`${base}/vodflow/ui/videos`);
   const row = page.locator(`tr[data-video="${videoId}"]`);

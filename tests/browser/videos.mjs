@@ -1,13 +1,10 @@
 // An operator's path through the vodflow pages in headless Chromium (Debian's, never a downloaded one):
 // log in, open Videos from the Airflow nav, see progress bars and states, open a video, watch it play.
 // Usage: node videos.mjs BASE_URL USER PASSWORD VIDEO_ID RUN_ID SCREENSHOT_DIR — prints one JSON line of findings.
-import { chromium } from "playwright-core";
+import { launch, logIn } from "./chromium.mjs";
 
 const [base, user, password, videoId, runId, shots] = process.argv.slice(2);
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--no-sandbox", "--autoplay-policy=no-user-gesture-required", "--mute-audio"],
-});
+const browser = await launch();
 const findings = { steps: [] };
 const step = (name) => findings.steps.push(name);
 try {
@@ -15,11 +12,7 @@ try {
   const dialogs = [];
   page.on("dialog", (d) => { dialogs.push(d.message()); d.dismiss(); });
 
-  await page.goto(base + "/");
-  await page.locator("input[name=username]").fill(user);
-  await page.locator("input[name=password]").fill(password);
-  await page.locator("button[type=submit]").click();
-  await page.waitForURL((url) => !url.pathname.includes("login"), { timeout: 30000 });
+  await logIn(page, base, user, password);
   step("logged in");
 
   // The nav: "Videos" sits in the Browse menu.

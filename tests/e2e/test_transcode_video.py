@@ -7,7 +7,9 @@ import uuid
 from pathlib import Path
 
 import pytest
+import requests
 
+from tests.e2e.pages import page_findings
 from vodflow import errors, layout
 from vodflow.devtools.client import ApiError
 from vodflow.devtools.conformance import check_tree
@@ -119,6 +121,15 @@ def test_a_per_title_ladder_spends_fewer_bits_on_easy_content(embedded_stack, tm
     assert len(decided) == 1 and decided[0]["detail"]["probe_cpu_seconds"] > 0
     assert [r["name"] for r in decided[0]["detail"]["rungs"]] == list(fixed)
     assert any(e["kind"] == "quality" for e in stack.catalog.get_events(video["id"]))
+    # What the operator sees: the API's renditions and the page's VMAF column say what the catalog holds.
+    shown = requests.get(f"{stack.airflow.base_url}/vodflow/api/videos/{video['id']}", timeout=30,
+                         headers={"Authorization": f"Bearer {stack.client.token()}"}).json()["renditions"]
+    assert [(r["name"], r["vmaf"], r["vmaf_p5"]) for r in shown] == [
+        (r["name"], r["vmaf"], r["vmaf_p5"]) for r in renditions]
+    page = page_findings(stack, "quality.mjs", video["id"])
+    assert page["header"]["title"].startswith("VMAF against the source"), page
+    assert page["renditions"] == [{"name": r["name"], "vmaf": f"{r['vmaf']:.1f} ({r['vmaf_p5']:.1f})"}
+                                  for r in renditions], page
     stack.storage.download_tree(layout.version_prefix(video["id"], 1), str(tmp_path / "out"))
     report = check_tree(tmp_path / "out" / "hls", expected_duration=video["duration"], expect_audio=True)
     assert report.ok, report.summary()
