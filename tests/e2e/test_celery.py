@@ -98,7 +98,7 @@ def test_an_encode_dies_with_its_task_or_its_worker_and_the_video_is_retried(cel
     """Only the task process is killed, then (in the retry) only the worker's main process: each time the ffmpeg
     below it stops by itself within seconds (nobody else kills it), and the video still ends ready."""
     source = tmp_path / "long.mp4"
-    make_sample(str(source), SampleSpec(1280, 720, 30.0, "30", audio=True))
+    make_sample(str(source), SampleSpec(1280, 720, 16.0, "30", audio=True))  # each try encodes for > 5 s
     run_id = celery.client.trigger(DAG, {"source": upload(celery, source, "killed.mp4")})
     video = _wait_until_transcoding(celery, run_id)
     worker = celery.airflow.processes["transcode-1"]
@@ -189,7 +189,7 @@ def test_a_restarted_database_or_broker_is_survived(celery, tmp_path, service):
     """Postgres (metadata DB, result backend and catalog) or Redis (the broker, which keeps nothing on disk)
     restarts while renditions are transcoding: the video still ends ready with one complete version."""
     source = tmp_path / "clip.mp4"
-    make_sample(str(source), SampleSpec(1280, 720, 20.0, "30", audio=True))
+    make_sample(str(source), SampleSpec(1280, 720, 12.0, "30", audio=True))
     run_id = celery.client.trigger(DAG, {"source": upload(celery, source, f"{service}.mp4")})
     video = _wait_until_transcoding(celery, run_id)
     if service == "postgres":

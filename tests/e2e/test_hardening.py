@@ -93,7 +93,7 @@ CASES = [
     # a frame are 1/50 s apart, so moving edges comb (a progressive picture flagged interlaced would not).
     Case("interlaced", sample(SampleSpec(1280, 720, 4.0, "50", extra_output_args=(
         "-vf", "tinterlace=mode=interleave_top", "-flags", "+ilme+ildct", "-top", "1", "-field_order", "tt"))), None),
-    Case("8K", sample(SampleSpec(7680, 4320, 2.0, "30", noise=0, audio=False)), None),
+    Case("8K", sample(SampleSpec(7680, 4320, 1.5, "30", noise=0, audio=False)), None),
     Case("key like an ffmpeg option", sample(SampleSpec(320, 240, 2.0, "25")), None),
 ]
 
@@ -237,7 +237,7 @@ def test_s3_unreachable_for_30_s_while_renditions_upload(embedded_stack, media, 
     stack = embedded_stack
     proxy = stack.s3_proxy
     # Cut S3 when the encodes are nearly done, so that their uploads and the publish fall in the outage.
-    video_id, run_id = _trigger_and_wait_until_encodes_are_nearly_done(stack, media["landscape"], "outage")
+    video_id, run_id = _trigger_and_wait_until_encodes_are_nearly_done(stack, media["portrait"], "outage")
     proxy.cut()
     assert stack.catalog.get_video(video_id)["status"] != "ready", "the run ended before S3 could be cut"
     time.sleep(30)
@@ -267,7 +267,7 @@ def test_s3_failing_the_uploads_until_airflow_retries_publishes_one_complete_ver
     upload watcher, are untouched."""
     stack = embedded_stack
     proxy = stack.s3_proxy
-    video_id, run_id = _trigger_and_wait_until_encodes_are_nearly_done(stack, media["landscape"], "s3-500")
+    video_id, run_id = _trigger_and_wait_until_encodes_are_nearly_done(stack, media["portrait"], "s3-500")
     proxy.fail_writes(f"videos/{video_id}/")
     try:
         deadline = time.monotonic() + 300
