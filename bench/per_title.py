@@ -6,7 +6,8 @@ camera-like (fine texture zooming, sensor grain) and animation-like (flat colour
 For each: the per-title probe (its CPU seconds), both ladders encoded by the pipeline's own encoder (every
 rendition from one decode, as a work item does; CPU seconds), and every rendition's VMAF against the source
 (upscaled bicubic to 1080p; every 3rd frame of the whole video, mean and 5th percentile). Then the probe's cost
-on a 30 s 1080p source against that source's fixed-ladder encode (the budget: ≤ 10 %).
+on a 30 s 1080p source against that source's fixed-ladder encode (the budget: ≤ 10 %), and what recording the
+sampled VMAF costs there, unchunked and in chunks.
 Goals: easy ≥ 40 % fewer bytes with every rung ΔVMAF ≥ −1; hard: no rung lower (ΔVMAF ≥ −0.2), a starved rung
 raised.
 
@@ -32,6 +33,7 @@ from vodflow.devtools.samples import (
     make_lecture_sample,
     make_sample,
 )
+from vodflow.media.chunks import encode_chunk, plan_chunks
 from vodflow.media.encode import encode_renditions
 from vodflow.media.ffmpeg import FILE_PROTOCOLS, EncoderSettings
 from vodflow.media.hls import MeasuredRendition
@@ -39,7 +41,10 @@ from vodflow.media.ladder import Ladder, plan_ladder
 from vodflow.media.probe import SourceInfo, probe
 from vodflow.media.quality_ladder import quality_ladder
 from vodflow.media.quality_probe import probe_quality
-from vodflow.media.vmaf import ScoreWindow, VmafScore, score_renditions
+from vodflow.media.thumbnails import plan_pictures
+from vodflow.media.vmaf import ScoreWindow, VmafScore, pooled, rendition_frame_scores, score_renditions
+from vodflow.pipeline.ladder import chunk_windows, quality_windows
+from vodflow.pipeline.work import EncodePlan
 
 SOURCES = (("easy (lecture)", make_lecture_sample), ("camera-like", make_camera_sample),
            ("animation-like", make_animation_sample))
@@ -102,9 +107,46 @@ def budget(work: Path) -> None:
     before = children_cpu()
     probe_quality(str(src), source, list(fixed.renditions), EncoderSettings())
     probe_cpu = children_cpu() - before
-    _, fixed_cpu = encode(src, source, fixed, work / "speed")
+    measured, fixed_cpu = encode(src, source, fixed, work / "speed")
     print(f"\nbudget, 30 s 1080p30 sample: probe {probe_cpu:.2f} CPU s, fixed-ladder encode {fixed_cpu:.1f} CPU s: "
           f"{100 * probe_cpu / fixed_cpu:.1f} % (goal ≤ 10 %)")
+    scoring(work, src, source, fixed, measured, fixed_cpu)
+
+
+def scoring(work: Path, src: Path, source: SourceInfo, ladder: Ladder, measured: list[MeasuredRendition],
+            encode_cpu: float) -> None:
+    """What recording the quality costs, as the pipeline samples it: unchunked (the segments' windows, after the
+    encode) and chunked in 12 s chunks (each chunk scoring the windows inside it from its pieces), and whether
+    the two agree."""
+    top = ladder.renditions[0]
+    before = children_cpu()
+    whole = score_renditions(str(src), source, quality_windows(measured, str(work / "speed")), top.width,
+                             top.height, top.fps)
+    whole_cpu = children_cpu() - before
+    chunks = plan_chunks(source.duration, top.fps, 12.0)
+    plan = EncodePlan(renditions=ladder.renditions, duration=source.duration, chunks=len(chunks),
+                      pictures=plan_pictures(source.width, source.height, source.duration, top.fps))
+    frames: list[list[float]] = [[] for _ in ladder.renditions]
+    chunks_cpu = score_cpu = 0.0
+    for chunk in chunks:
+        before = children_cpu()
+        pieces = encode_chunk(str(src), str(work / f"chunk{chunk.index}"), source, chunk, list(ladder.renditions),
+                              EncoderSettings())
+        chunks_cpu += children_cpu() - before
+        before = children_cpu()
+        windows = chunk_windows(source, plan, chunk, pieces, EncoderSettings().segment_seconds)
+        if windows:
+            for found, scored in zip(frames, rendition_frame_scores(str(src), source, windows, top.width,
+                                                                    top.height, top.fps), strict=True):
+                found.extend(scored)
+        score_cpu += children_cpu() - before
+    chunked = [pooled(found) for found in frames]
+    print(f"VMAF recorded, sampled: unchunked {whole_cpu:.2f} CPU s ({100 * whole_cpu / encode_cpu:.1f} % of its "
+          f"encode); in {len(chunks)} chunks {score_cpu:.2f} CPU s ({100 * score_cpu / chunks_cpu:.1f} % of the "
+          f"chunks' {chunks_cpu:.1f} CPU s)")
+    print("  " + ", ".join(f"{r.name} {w.mean:.2f}/{c.mean:.2f}" for r, w, c in zip(ladder.renditions, whole,
+                                                                                      chunked, strict=True))
+          + " (unchunked/chunked)")
 
 
 def main() -> int:

@@ -16,3 +16,21 @@ export async function logIn(page, base, user, password) {
   await page.locator("button[type=submit]").click();
   await page.waitForURL((url) => !url.pathname.includes("login"), { timeout: 30000 });
 }
+
+// A script on the vodflow pages as an operator: `node SCRIPT BASE_URL USER PASSWORD VIDEO_ID SCREENSHOT_DIR`.
+// Logs in, runs body(page, { base, videoId, shots, findings }), and prints one JSON line of the findings (with
+// `error` when something failed: the test reports it).
+export async function asOperator(body, findings = {}) {
+  const [base, user, password, videoId, shots] = process.argv.slice(2);
+  const browser = await launch();
+  try {
+    const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+    await logIn(page, base, user, password);
+    await body(page, { base, videoId, shots, findings });
+  } catch (error) {
+    findings.error = String(error && error.stack || error);
+  } finally {
+    await browser.close();
+  }
+  console.log(JSON.stringify(findings));
+}

@@ -1,16 +1,11 @@
 // The video page of a video published with the cmaf output, in headless Chromium (Debian's), through the plugin
 // (its media route, its Content-Security-Policy): the player switches to the DASH manifest and plays it.
 // Usage: node cmafpage.mjs BASE_URL USER PASSWORD VIDEO_ID SCREENSHOT_DIR — prints one JSON line of findings.
-import { launch, logIn } from "./chromium.mjs";
+import { asOperator } from "./chromium.mjs";
 
-const [base, user, password, videoId, shots] = process.argv.slice(2);
-const browser = await launch();
-const findings = { requests: [], console: [] };
-try {
-  const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+await asOperator(async (page, { base, videoId, shots, findings }) => {
   page.on("request", (r) => { if (/\/media\/.*\/cmaf\//.test(r.url())) findings.requests.push(r.url().split("/cmaf/")[1]); });
   page.on("console", (m) => { if (m.type() === "error") findings.console.push(m.text()); });
-  await logIn(page, base, user, password);
   await page.goto(`${base}/vodflow/ui/video?id=${encodeURIComponent(videoId)}`);
   await page.waitForFunction(() => /DASH/.test(document.getElementById("player-note").textContent), null, { timeout: 30000 });
   await page.evaluate(() => document.getElementById("player").play().catch(() => {}));
@@ -19,9 +14,4 @@ try {
   findings.playing = await page.evaluate(() => { const v = document.getElementById("player"); return { t: v.currentTime, w: v.videoWidth, err: v.error && v.error.code }; });
   findings.dash = await page.evaluate(() => Boolean(document.getElementById("player").vodflowPlayer && document.getElementById("player").vodflowPlayer.dash));
   await page.screenshot({ path: `${shots}/cmaf-video-page.png`, fullPage: true });
-} catch (error) {
-  findings.error = String(error && error.stack || error);
-} finally {
-  await browser.close();
-}
-console.log(JSON.stringify(findings));
+}, { requests: [], console: [] });

@@ -1,15 +1,9 @@
 // A video's optional outputs in headless Chromium (Debian's): the page lists the downloads with sizes, the MP4
 // download plays in a plain <video>, and hovering the storyboard bar shows the tile of that moment.
 // Usage: node outputs.mjs BASE_URL USER PASSWORD VIDEO_ID SCREENSHOT_DIR — prints one JSON line of findings.
-import { launch, logIn } from "./chromium.mjs";
+import { asOperator } from "./chromium.mjs";
 
-const [base, user, password, videoId, shots] = process.argv.slice(2);
-const browser = await launch();
-const findings = {};
-try {
-  const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
-  await logIn(page, base, user, password);
-
+await asOperator(async (page, { base, videoId, shots, findings }) => {
   await page.goto(`${base}/vodflow/ui/videos`);
   const row = page.locator(`tr[data-video="${videoId}"]`);
   await row.waitFor({ timeout: 30000 });
@@ -49,9 +43,4 @@ try {
     await new Promise((done) => setTimeout(done, 1500));
     return { t: v.currentTime, w: v.videoWidth, h: v.videoHeight, duration: v.duration, err: v.error && v.error.code };
   }, mp4);
-} catch (error) {
-  findings.error = String(error && error.stack || error);
-} finally {
-  await browser.close();
-}
-console.log(JSON.stringify(findings));
+});

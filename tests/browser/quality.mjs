@@ -1,14 +1,9 @@
 // A per-title video's page in headless Chromium (Debian's): the renditions table's VMAF column, as an operator
 // reads it (its header's explanation, and each rendition's "mean (5th percentile)").
 // Usage: node quality.mjs BASE_URL USER PASSWORD VIDEO_ID SCREENSHOT_DIR — prints one JSON line of findings.
-import { launch, logIn } from "./chromium.mjs";
+import { asOperator } from "./chromium.mjs";
 
-const [base, user, password, videoId, shots] = process.argv.slice(2);
-const browser = await launch();
-const findings = {};
-try {
-  const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
-  await logIn(page, base, user, password);
+await asOperator(async (page, { base, videoId, shots, findings }) => {
 
   await page.goto(`${base}/vodflow/ui/video?id=${encodeURIComponent(videoId)}`);
   await page.locator("#renditions tr").first().waitFor({ timeout: 15000 });
@@ -22,9 +17,4 @@ try {
     name: tr.dataset.rendition, vmaf: at < 0 ? null : tr.children[at].textContent,
   })), column);
   await page.screenshot({ path: `${shots}/video-quality.png`, fullPage: true });
-} catch (error) {
-  findings.error = String(error && error.stack || error);
-} finally {
-  await browser.close();
-}
-console.log(JSON.stringify(findings));
+});
