@@ -44,6 +44,7 @@ from vodflow.storage import ObjectMissing, Storage
 from vodflow.web import trigger, upload_routes
 from vodflow.web.metrics import metrics_endpoint
 from vodflow.web.trigger import check_conf
+from vodflow.web.waiting import waiting_runs, waiting_tasks
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).with_name("static")
@@ -296,30 +297,10 @@ def stats() -> dict[str, Any]:
     """Counts by status, completed and failed today (UTC), mean processing time, and what waits for a worker."""
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     body = _catalog().stats(today)
-    body["queue_length"] = _queued_transcode_tasks()
-    body["runs_waiting"] = _waiting_runs()
+    body["queue_length"] = waiting_tasks(dag_id=TRANSCODE_VIDEO)  # its tasks waiting for a worker slot
+    body["runs_waiting"] = waiting_runs()  # its videos are not in the catalog yet
     body["since"] = _iso(today)
     return body
-
-
-def _queued_transcode_tasks() -> int:
-    """Task instances of transcode_video waiting for a worker slot (scheduled or queued)."""
-    from airflow.models.taskinstance import TaskInstance
-    from airflow.utils.session import create_session
-
-    with create_session() as session:
-        return int(session.scalar(sa.select(sa.func.count()).select_from(TaskInstance).where(
-            TaskInstance.dag_id == TRANSCODE_VIDEO, TaskInstance.state.in_(("scheduled", "queued")))) or 0)
-
-
-def _waiting_runs() -> int:
-    """Runs of transcode_video queued behind ``max_active_videos``: their videos are not in the catalog yet."""
-    from airflow.models.dagrun import DagRun
-    from airflow.utils.session import create_session
-
-    with create_session() as session:
-        return int(session.scalar(sa.select(sa.func.count()).select_from(DagRun).where(
-            DagRun.dag_id == TRANSCODE_VIDEO, DagRun.state == "queued")) or 0)
 
 
 # Pages ---------------------------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 
 from vodflow.catalog.metrics import MetricsSnapshot, snapshot
 from vodflow.settings import load_settings
+from vodflow.web.waiting import waiting_tasks
 
 ENCODE_SECONDS_BUCKETS = (1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200)
 REALTIME_BUCKETS = (0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32)
@@ -76,16 +77,6 @@ def render(data: MetricsSnapshot, waiting_transcode: int, now: datetime | None =
     return generate_latest(registry)
 
 
-def _waiting_transcode_tasks() -> int:
-    import sqlalchemy as sa
-    from airflow.models.taskinstance import TaskInstance
-    from airflow.utils.session import create_session
-
-    with create_session() as session:
-        return int(session.scalar(sa.select(sa.func.count()).select_from(TaskInstance).where(
-            TaskInstance.queue == "transcode", TaskInstance.state.in_(("scheduled", "queued")))) or 0)
-
-
 def authorized(header: str | None, token: str) -> bool:
     """``Authorization: Bearer <metrics_token>``, compared in constant time; never with no token configured."""
     if not token or not header or not header.startswith("Bearer "):
@@ -99,7 +90,7 @@ def metrics_endpoint(catalog_factory: Callable) -> Callable:
         if not authorized(request.headers.get("Authorization"), load_settings().metrics_token):
             raise HTTPException(status_code=401, detail="metrics need Authorization: Bearer <metrics_token>",
                                 headers={"WWW-Authenticate": "Bearer"})
-        body = render(snapshot(catalog_factory().engine), _waiting_transcode_tasks())
+        body = render(snapshot(catalog_factory().engine), waiting_tasks(queue="transcode"))
         return Response(body, media_type=CONTENT_TYPE_LATEST, headers={"Cache-Control": "no-store"})
 
     return metrics
