@@ -23,7 +23,8 @@ pair() {  # pair NAME "FOREGROUND ARGS" "ALONGSIDE ARGS"
   alongside=$!
   # shellcheck disable=SC2086
   $PYTEST $2 || front=$?
-  [ "$front" = 2 ] && stop_alongside  # interrupted: stop the other session too  wait "$alongside" || side=$?
+  if [ "$front" = 2 ]; then stop_alongside; fi  # interrupted: stop the other session too
+  wait "$alongside" || side=$?
   alongside=""
   echo "======== alongside: pytest $3 (exit $side) ========"
   cat "$log"
