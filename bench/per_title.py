@@ -128,13 +128,14 @@ def scoring(work: Path, src: Path, source: SourceInfo, ladder: Ladder, measured:
                       pictures=plan_pictures(source.width, source.height, source.duration, top.fps))
     frames: list[list[float]] = [[] for _ in ladder.renditions]
     chunks_cpu = score_cpu = 0.0
+    settings = EncoderSettings()
     for chunk in chunks:
         before = children_cpu()
         pieces = encode_chunk(str(src), str(work / f"chunk{chunk.index}"), source, chunk, list(ladder.renditions),
-                              EncoderSettings())
+                              settings)
         chunks_cpu += children_cpu() - before
         before = children_cpu()
-        windows = chunk_windows(source, plan, chunk, pieces, EncoderSettings().segment_seconds)
+        windows = chunk_windows(source, plan, chunk, pieces, settings.segment_seconds)
         if windows:
             for found, scored in zip(frames, rendition_frame_scores(str(src), source, windows, top.width,
                                                                     top.height, top.fps), strict=True):

@@ -4,15 +4,12 @@
 import { asOperator } from "./chromium.mjs";
 
 await asOperator(async (page, { base, videoId, shots, findings }) => {
-
   await page.goto(`${base}/vodflow/ui/video?id=${encodeURIComponent(videoId)}`);
   await page.locator("#renditions tr").first().waitFor({ timeout: 15000 });
-  const headers = await page.locator("#renditions").locator("xpath=..").locator("thead th").allTextContents();
+  const headerCells = page.locator("#renditions").locator("xpath=..").locator("thead th");
+  const headers = await headerCells.allTextContents();
   const column = headers.indexOf("VMAF");
-  findings.header = column < 0 ? null : {
-    text: headers[column],
-    title: await page.locator("#renditions").locator("xpath=..").locator("thead th").nth(column).getAttribute("title"),
-  };
+  findings.header = column < 0 ? null : { text: headers[column], title: await headerCells.nth(column).getAttribute("title") };
   findings.renditions = await page.locator("#renditions tr").evaluateAll((rows, at) => rows.map((tr) => ({
     name: tr.dataset.rendition, vmaf: at < 0 ? null : tr.children[at].textContent,
   })), column);

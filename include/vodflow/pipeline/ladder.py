@@ -43,11 +43,9 @@ def children_cpu() -> float:
 
 def decided_plan(services: Services, job: Job, probed: SourceInfo, plan: EncodePlan, src: str,
                  record: bool) -> EncodePlan:
-    """The plan with the per-title ladder when the run is adaptive (else ``plan`` as it is), probed from ``src``;
+    """The plan with the per-title ladder, probed from ``src`` (an adaptive run's; ``transcode.decide_ladder``);
     ``record``: write the rungs and the decision (``ladder_decided``, with what each rung measured) to the
     catalog."""
-    if not job.adaptive:
-        return plan
     started = children_cpu()
     trials = probe_quality(src, probed, list(plan.renditions), services.settings.encoder)
     ladder, choices = quality_ladder(Ladder(version=0, renditions=plan.renditions), trials,
@@ -65,15 +63,19 @@ def decided_plan(services: Services, job: Job, probed: SourceInfo, plan: EncodeP
     return replace(plan, renditions=ladder.renditions)
 
 
+def nearest_segments(starts: list[float], duration: float) -> list[int]:
+    """The segments (by index, from their start times) nearest the sample windows at 20/50/80 % of the video."""
+    return sorted({min(range(len(starts)), key=lambda k: abs(starts[k] - start))
+                   for start, _ in sample_windows(duration, QUALITY_WINDOW_SECONDS)})
+
+
 def quality_windows(measured: list[MeasuredRendition], hls_dir: str) -> list[ScoreWindow]:
     """Where an unchunked video's renditions are scored: 2 s from the start of the segments nearest 20/50/80 % of
     the video, read from the segment files themselves (a rendition's segment starts with an IDR frame at the same
     instant in every rendition: nothing is decoded only to be skipped, as seeking in the playlist would)."""
     segments = measured[0].segments
     starts = [sum(s.duration for s in segments[:k]) for k in range(len(segments))]
-    duration = starts[-1] + segments[-1].duration
-    wanted = sorted({min(range(len(starts)), key=lambda k: abs(starts[k] - start))
-                     for start, _ in sample_windows(duration, QUALITY_WINDOW_SECONDS)})
+    wanted = nearest_segments(starts, starts[-1] + segments[-1].duration)
     return [ScoreWindow(starts[k], min(QUALITY_WINDOW_SECONDS, segments[k].duration),
                         tuple(os.path.join(hls_dir, m.name, m.segments[k].uri) for m in measured)) for k in wanted]
 
@@ -84,11 +86,9 @@ def chunk_windows(probed: SourceInfo, plan: EncodePlan, chunk: Chunk, pieces: di
     chunks are), those in this ``chunk``: each is read from the chunk's pieces, from its place in them."""
     rate = Fraction(plan.renditions[0].fps)
     count = max(1, math.ceil(probed.duration / segment_seconds))
-    wanted = sorted({min(range(count), key=lambda k: abs(k * segment_seconds - start))
-                     for start, _ in sample_windows(probed.duration, QUALITY_WINDOW_SECONDS)})
     files = tuple(pieces[r.name] for r in plan.renditions)
     windows = []
-    for k in wanted:
+    for k in nearest_segments([k * segment_seconds for k in range(count)], probed.duration):
         first = math.ceil(k * segment_seconds * rate)  # a segment's first frame: an IDR in every rendition
         inside = first - chunk.first_frame
         length = min(QUALITY_WINDOW_SECONDS, probed.duration - float(first / rate))
