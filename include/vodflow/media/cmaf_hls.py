@@ -40,8 +40,8 @@ def master_playlist(tracks: list[CmafTrack], target: int, language: str = "und",
     playlist = m3u8.M3U8()
     playlist.version = 6
     playlist.is_independent_segments = True
-    groups = {name: m3u8.Media(uri=playlist_uri(a), type="AUDIO", group_id=name, language=language,
-                               name=audio_name, default="YES", autoselect="YES", channels=str(a.channels or 2))
+    groups = {name: hls.media_entry("AUDIO", name, playlist_uri(a), language, audio_name, default=True,
+                                    channels=str(a.channels or 2))
               for name, a in audios.items()}
     for media in groups.values():
         playlist.add_media(media)

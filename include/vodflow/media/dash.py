@@ -5,7 +5,8 @@ width/height, frameRate), audio in its own (a Representation per AAC bitrate). E
 files with a ``SegmentTemplate`` (``$RepresentationID$/seg_$Number%05d$.m4s``) and an exact ``SegmentTimeline``
 in its own timescale, from the fragments' decode times. ``presentationTimeOffset`` is the first picture's time on
 the TS timeline (in each timescale), so the Period starts with the first frame and audio keeps its offset to it.
-Written and read back with the ``mpegdash`` library.
+Written and read back with the ``mpegdash`` library (XML built by ``xml.dom.minidom``, which escapes attribute
+values; nothing of the source's metadata but the audio language, a checked BCP 47 tag, goes into it).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from fractions import Fraction
 from mpegdash.nodes import MPEGDASH, AdaptationSet, Period, Representation, S, SegmentTemplate, SegmentTimeline
 from mpegdash.parser import MPEGDASHParser
 
-from vodflow.media import hls
+from vodflow.media import escaping, hls
 from vodflow.media.cmaf import CMAF_SEGMENT_PATTERN, INIT, CmafTrack
 
 MPD = "manifest.mpd"
@@ -91,7 +92,8 @@ def render_mpd(tracks: list[CmafTrack], duration: float, language: str = "und") 
     if audios:
         audio_set = AdaptationSet()
         audio_set.id, audio_set.content_type, audio_set.mime_type = 1, "audio", "audio/mp4"
-        audio_set.lang, audio_set.segment_alignment, audio_set.start_with_sap = language, "true", 1
+        audio_set.segment_alignment, audio_set.start_with_sap = "true", 1
+        audio_set.lang = escaping.language_tag(language)  # an xs:language (BCP 47), never free text
         audio_set.representations = [_representation(a, target, start) for a in audios]
         sets.append(audio_set)
     period = Period()

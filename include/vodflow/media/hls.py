@@ -11,9 +11,11 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
-from typing import Any
+from typing import Any, TypeVar
 
 import m3u8
+
+from vodflow.media import escaping
 
 MEDIA_PLAYLIST = "index.m3u8"
 IFRAME_PLAYLIST = "iframes.m3u8"
@@ -219,18 +221,34 @@ def order_variants(stats: list[VariantStats]) -> list[str]:
     return [start.name] + [s.name for s in ascending if s.name != start.name]
 
 
+def media_entry(kind: str, group: str, uri: str | None, language: str, name: str, default: bool,
+                **extra: str) -> m3u8.Media:
+    """One ``EXT-X-MEDIA`` tag, every attribute that came from a file or a request escaped for HLS
+    (``escaping``): m3u8 writes quoted-strings as they are, so this is the one way our playlists make them."""
+    return m3u8.Media(uri=None if uri is None else escaping.hls_uri(uri), type=kind, group_id=group,
+                      language=escaping.hls_language(language), name=escaping.hls_name(name),
+                      default="YES" if default else "NO", autoselect="YES", **extra)
+
+
+Track = TypeVar("Track", bound=_TrackRendition)
+
+
+def _named(tracks: list[Track]) -> list[tuple[Track, str]]:
+    """Each track with its NAME: escaped, then made unique in the group (RFC 8216 4.3.4.1)."""
+    return list(zip(tracks, escaping.unique_names(escaping.hls_name(t.title) for t in tracks), strict=True))
+
+
 def audio_group(audio: list[MeasuredAudio]) -> list[m3u8.Media]:
     """``EXT-X-MEDIA TYPE=AUDIO`` for each audio rendition; the main one (in the variants) is the default."""
-    return [m3u8.Media(uri=None if a.in_variants else a.playlist_uri, type="AUDIO", group_id=AUDIO_GROUP,
-                       language=a.language, name=a.title, default="YES" if a.in_variants else "NO",
-                       autoselect="YES")
-            for a in sorted(audio, key=lambda a: not a.in_variants)]
+    return [media_entry("AUDIO", AUDIO_GROUP, None if a.in_variants else a.playlist_uri, a.language, name,
+                        default=a.in_variants)
+            for a, name in _named(sorted(audio, key=lambda a: not a.in_variants))]
 
 
 def subtitle_group(subtitles: list[MeasuredSubtitles]) -> list[m3u8.Media]:
     """``EXT-X-MEDIA TYPE=SUBTITLES`` for each subtitle rendition: offered, never forced on."""
-    return [m3u8.Media(uri=s.playlist_uri, type="SUBTITLES", group_id=SUBTITLE_GROUP, language=s.language,
-                       name=s.title, default="NO", autoselect="YES") for s in subtitles]
+    return [media_entry("SUBTITLES", SUBTITLE_GROUP, s.playlist_uri, s.language, name, default=False)
+            for s, name in _named(subtitles)]
 
 
 def master_playlist(renditions: list[MeasuredRendition], target: int, audio: list[MeasuredAudio] | None = None,
@@ -264,7 +282,7 @@ def master_playlist(renditions: list[MeasuredRendition], target: int, audio: lis
             stream_info["audio"] = AUDIO_GROUP
         if captions:
             stream_info["subtitles"] = SUBTITLE_GROUP
-        playlist.add_playlist(m3u8.Playlist(uri=rendition.playlist_uri, stream_info=stream_info,
+        playlist.add_playlist(m3u8.Playlist(uri=escaping.hls_uri(rendition.playlist_uri), stream_info=stream_info,
                                             media=group + captions, base_uri=None))
     for rendition in sorted(renditions, key=lambda r: stats[r.name].bandwidth):
         if not rendition.iframes:
@@ -272,7 +290,7 @@ def master_playlist(renditions: list[MeasuredRendition], target: int, audio: lis
         playlist.add_iframe_playlist(
             m3u8.IFramePlaylist(
                 base_uri=None,
-                uri=rendition.iframe_playlist_uri,
+                uri=escaping.hls_uri(rendition.iframe_playlist_uri),
                 iframe_stream_info={
                     "bandwidth": iframe_peak_bitrate(rendition.iframes),
                     "resolution": f"{rendition.width}x{rendition.height}",

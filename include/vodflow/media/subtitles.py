@@ -5,13 +5,17 @@ and sidecar caption files (SRT or WebVTT) named in the request. Each is parsed h
 with the line where it goes wrong, then cut into segments on the video's own segment boundaries: segment i holds
 every cue that overlaps it (a cue spanning a boundary is repeated, as HLS expects), and each begins with
 ``X-TIMESTAMP-MAP`` tying the cues' local time 0 to the video's first MPEG-TS timestamp, so players line the
-captions up with the picture. Bitmap subtitles (PGS, DVB, DVD) cannot become WebVTT: they are skipped.
+captions up with the picture. Cue text is written through ``escaping.vtt_cue_text``: a line of a cue holding
+``-->`` would otherwise be read as the next cue's timing. Bitmap subtitles (PGS, DVB, DVD) cannot become WebVTT:
+they are skipped.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+
+from vodflow.media.escaping import vtt_cue_text
 
 SUBTITLE_GROUP = "subs"
 _TIME = re.compile(r"^(?:(\d+):)?([0-5]\d):([0-5]\d)[.,](\d{3})$")
@@ -98,7 +102,8 @@ def segment_cues(cues: list[Cue], durations: list[float], mpegts_base: int) -> l
     start = 0.0
     for index, duration in enumerate(durations):
         end = start + duration if index < len(durations) - 1 else float("inf")
-        body = [f"\n{_stamp(c.start)} --> {_stamp(c.end)}\n{c.text}\n" for c in cues if c.start < end and c.end > start]
+        body = [f"\n{_stamp(c.start)} --> {_stamp(c.end)}\n{vtt_cue_text(c.text)}\n"
+                for c in cues if c.start < end and c.end > start]
         documents.append(header + "".join(body))
         start += duration
     return documents

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from vodflow.media import escaping
+
 AUDIO_GROUP = "aud"
 ALTERNATE_AUDIO_KBPS = 128
 # ISO 639-2 (what containers tag) → the ISO 639-1 subtag BCP 47 prefers (what HLS LANGUAGE carries).
@@ -20,14 +22,14 @@ ISO_639_1 = {"eng": "en", "fra": "fr", "fre": "fr", "deu": "de", "ger": "de", "s
 LANGUAGE_NAMES = {"en": "English", "fr": "Français", "de": "Deutsch", "es": "Español", "it": "Italiano",
                   "pt": "Português", "nl": "Nederlands", "ru": "Русский", "ja": "日本語", "zh": "中文",
                   "ko": "한국어", "ar": "العربية", "hi": "हिन्दी", "pl": "Polski", "sv": "Svenska", "tr": "Türkçe"}
-UNDETERMINED = "und"
+UNDETERMINED = escaping.UNDETERMINED
 
 
 @dataclass(frozen=True)
 class AudioTrack:
     index: int  # position among the source's audio streams (ffmpeg's ``a:N``)
-    language: str  # BCP 47, "und" when untagged
-    title: str  # what a player lists
+    language: str  # BCP 47, "und" when untagged or not a tag
+    title: str  # what a player lists: one line, no '"', at most 64 characters (``escaping.display_name``)
     default: bool  # flagged default in the source
 
     def to_dict(self) -> dict[str, Any]:
@@ -43,10 +45,19 @@ class AlternateAudio:
 
 
 def language_tag(raw: str | None) -> str:
-    code = (raw or "").strip().lower()
-    if not code or code in ("und", "unk", "mis", "mul", "zxx") or not code.replace("-", "").isalnum():
+    """A container's language tag as HLS LANGUAGE carries it: a well-formed BCP 47 tag (ISO 639-2 codes as their
+    639-1 subtag), else ``und``. Tags are read here, once, for every track (``escaping.language_tag``)."""
+    code = escaping.language_tag((raw or "").strip().lower())
+    if code in ("und", "unk", "mis", "mul", "zxx"):
         return UNDETERMINED
-    return ISO_639_1.get(code, code)
+    primary, dash, rest = code.partition("-")
+    return ISO_639_1.get(primary, primary) + dash + rest
+
+
+def track_title(raw: object, fallback: str) -> str:
+    """A track's title as a player may list it (``escaping.display_name``): metadata is hostile, and this is the
+    one place track titles are read from it."""
+    return escaping.display_name(raw or "", fallback=fallback)
 
 
 def parse_audio_tracks(streams: list[dict[str, Any]]) -> tuple[AudioTrack, ...]:
@@ -55,10 +66,11 @@ def parse_audio_tracks(streams: list[dict[str, Any]]) -> tuple[AudioTrack, ...]:
     for index, stream in enumerate(s for s in streams if s.get("codec_type") == "audio"):
         tags = {k.lower(): v for k, v in (stream.get("tags") or {}).items()}
         language = language_tag(tags.get("language"))
-        title = str(tags.get("title") or tags.get("handler_name") or "").strip()
-        if not title or title.lower() in ("soundhandler", "sound handler", "audio"):
-            title = LANGUAGE_NAMES.get(language, f"Audio {index + 1}" if language == UNDETERMINED else language)
-        tracks.append(AudioTrack(index=index, language=language, title=title[:64],
+        fallback = LANGUAGE_NAMES.get(language, f"Audio {index + 1}" if language == UNDETERMINED else language)
+        title = track_title(tags.get("title") or tags.get("handler_name"), fallback)
+        if title.lower() in ("soundhandler", "sound handler", "audio"):
+            title = fallback
+        tracks.append(AudioTrack(index=index, language=language, title=title,
                                  default=bool((stream.get("disposition") or {}).get("default"))))
     return tuple(tracks)
 
@@ -108,9 +120,9 @@ def parse_subtitle_tracks(streams: list[dict[str, Any]]) -> tuple[SubtitleTrack,
     for index, stream in enumerate(s for s in streams if s.get("codec_type") == "subtitle"):
         tags = {k.lower(): v for k, v in (stream.get("tags") or {}).items()}
         language = language_tag(tags.get("language"))
-        title = str(tags.get("title") or "").strip() or LANGUAGE_NAMES.get(language, f"Subtitles {index + 1}")
+        title = track_title(tags.get("title"), LANGUAGE_NAMES.get(language, f"Subtitles {index + 1}"))
         tracks.append(SubtitleTrack(index=index, codec=str(stream.get("codec_name") or "unknown"),
-                                    language=language, title=title[:64]))
+                                    language=language, title=title))
     return tuple(tracks)
 
 

@@ -4,6 +4,7 @@ the first variant's segments (X-TIMESTAMP-MAP tied to its first PTS) and uploade
 
 Captions are never a reason to withhold a video: a file that cannot be read is left out, with an event naming
 the error code (``invalid_captions``) and the line where it goes wrong.
+Names and languages go through the track model's ``track_title`` and ``language_tag``, as the source's do.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from vodflow import layout
 from vodflow.layout import S3Location, parse_source_uri
 from vodflow.media.hls import MeasuredRendition, MeasuredSubtitles, Segment
 from vodflow.media.subtitles import CaptionError, Cue, parse_captions, segment_cues
-from vodflow.media.tracks import LANGUAGE_NAMES, unique_names
+from vodflow.media.tracks import LANGUAGE_NAMES, language_tag, track_title, unique_names
 from vodflow.pipeline.services import Job, Services
 
 log = logging.getLogger(__name__)
@@ -31,11 +32,14 @@ def publish_subtitles(services: Services, job: Job, renditions: list[MeasuredRen
     """Every subtitle rendition of the video, uploaded; the media playlists are written with the others."""
     sources: list[tuple[str, str, S3Location, str]] = []  # (language, title, where, what to call it in errors)
     for track in embedded:
-        sources.append((track["language"], track["title"], S3Location(services.storage.bucket, track["key"]),
-                        f"subtitle track {track['title']!r}"))
+        language = language_tag(track["language"])
+        title = track_title(track["title"], LANGUAGE_NAMES.get(language, "Subtitles"))
+        sources.append((language, title, S3Location(services.storage.bucket, track["key"]),
+                        f"subtitle track {title!r}"))
     for caption in job.captions or []:
-        language = caption["language"]
-        sources.append((language, caption.get("name") or LANGUAGE_NAMES.get(language.split("-")[0], language),
+        language = language_tag(caption["language"])
+        sources.append((language, track_title(caption.get("name"), LANGUAGE_NAMES.get(language.split("-")[0],
+                                                                                        language)),
                         parse_source_uri(caption["source"]), caption["source"]))
     if not sources or not renditions:
         return []
