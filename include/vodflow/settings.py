@@ -58,6 +58,9 @@ class Settings:
     webhook_attempts: int = 4
     webhook_backoff_seconds: float = 2.0
     webhook_timeout_seconds: float = 10.0
+    # Sidecar caption files (conf captions) larger than this are refused (too_large) before they are read:
+    # WebVTT or SRT for a 3 h film is under 1 MiB.
+    caption_max_bytes: int = 5 * 1024 * 1024
     # Email on ready/failed through Airflow's SMTP connection; the run's notify_email, else these addresses.
     notify_email: tuple[str, ...] = ()
     smtp_conn_id: str = "smtp_default"
@@ -136,6 +139,7 @@ def load_settings() -> Settings:
         webhook_attempts=max(1, int(getfloat("webhook_attempts", defaults.webhook_attempts))),
         webhook_backoff_seconds=getfloat("webhook_backoff_seconds", defaults.webhook_backoff_seconds),
         webhook_timeout_seconds=getfloat("webhook_timeout_seconds", defaults.webhook_timeout_seconds),
+        caption_max_bytes=max(1, int(getfloat("caption_max_bytes", defaults.caption_max_bytes))),
         notify_email=_csv(get("notify_email", "")),
         smtp_conn_id=get("smtp_conn_id", defaults.smtp_conn_id),
         email_from=get("email_from", ""),

@@ -21,6 +21,7 @@ from vodflow.media.probe import SourceInfo, check_limits, check_size, probe
 from vodflow.media.thumbnails import plan_pictures
 from vodflow.pipeline.failures import fail_now
 from vodflow.pipeline.services import Job, Services
+from vodflow.pipeline.subtitles import check_caption_sizes
 from vodflow.pipeline.work import EncodePlan, WorkItem, plan_items
 from vodflow.request import MP4_CHOICES, check_fields, check_source_allowed, kept_request, unknown_fields
 
@@ -124,6 +125,7 @@ def probe_source(services: Services, job: Job) -> SourceInfo:
         raise BadInput(errors.EMPTY_FILE, "The file is empty (0 bytes).")
     limits = services.settings.limits
     check_size(job.size, limits.max_size_bytes)
+    check_caption_sizes(services, job.captions)  # before anything reads them or encodes the video
     probed = probe(services.source_url(job), job.size, services.storage.read_head(job.location))
     check_limits(probed, limits)
     services.catalog.record_source(job.video_id, job.run_id, probed)

@@ -3,20 +3,21 @@ parked by the encode) and the request's sidecar caption files (SRT or WebVTT in 
 the first variant's segments (X-TIMESTAMP-MAP tied to its first PTS) and uploaded under ``hls/subs/<lang>/``.
 
 Captions are never a reason to withhold a video: a file that cannot be read is left out, with an event naming
-the error code (``invalid_captions``) and the line where it goes wrong.
+the error code (``invalid_captions``) and the line where it goes wrong. Except its size: a sidecar file is named
+by the request and may be any object, so one over ``caption_max_bytes`` fails the run at probe
+(``check_caption_sizes``, from its HEAD, before anything is encoded), and ``publish`` reads at most that much.
 Names and languages go through the track model's ``track_title`` and ``language_tag``, as the source's do.
 """
 
 from __future__ import annotations
 
 import logging
-import tempfile
-from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from vodflow import layout
+from vodflow import errors, layout
+from vodflow.errors import BadInput
 from vodflow.layout import S3Location, parse_source_uri
 from vodflow.media.hls import MeasuredRendition, MeasuredSubtitles, Segment
 from vodflow.media.subtitles import CaptionError, Cue, parse_captions, segment_cues
@@ -68,15 +69,43 @@ def publish_subtitles(services: Services, job: Job, renditions: list[MeasuredRen
     return published
 
 
-def _read(services: Services, where: S3Location) -> str:
-    """A caption file's text (UTF-8, a BOM allowed); a missing or undecodable file is a CaptionError."""
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder, "captions")
+def check_caption_sizes(services: Services, captions: list[dict[str, str]] | None) -> None:
+    """BadInput (``too_large``) for a sidecar caption file over ``caption_max_bytes``, from its HEAD alone: a
+    caption can name any object, and WebVTT or SRT for a 3 h film is under 1 MiB. A missing or unreadable file is
+    not refused here: ``publish`` leaves it out and says why, as for any caption it cannot read."""
+    limit = services.settings.caption_max_bytes
+    for caption in captions or []:
+        where = parse_source_uri(caption["source"])
         try:
-            services.storage.download(where, str(path))
-        except ClientError as exc:
-            raise CaptionError(1, f"the file cannot be read from S3 ({exc.response['Error'].get('Code')})") from exc
-        data = path.read_bytes()
+            size = services.storage.head(where).size
+        except (BadInput, ClientError):
+            continue
+        if size > limit:
+            raise BadInput(errors.TOO_LARGE, f"The caption file {where.uri} is {_size(size)}; caption files may "
+                                             f"be at most {_size(limit)} (setting caption_max_bytes).")
+
+
+def _size(count: int) -> str:
+    unit, name = next(((u, n) for u, n in ((1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")) if count >= u),
+                      (1, "bytes"))
+    return f"{count / unit:.1f}".removesuffix(".0") + f" {name}"
+
+
+def _read(services: Services, where: S3Location) -> str:
+    """A caption file's text (UTF-8, a BOM allowed), read with a bound (``caption_max_bytes`` and one byte: the
+    file may have grown since probe); a missing, oversized or undecodable file is a CaptionError."""
+    limit = services.settings.caption_max_bytes
+    try:
+        size = services.storage.head(where).size
+        if size > limit:
+            raise CaptionError(1, f"the file is {_size(size)}; caption files may be at most {_size(limit)}")
+        data = services.storage.read_head(where, limit + 1) if size else b""
+    except BadInput as exc:
+        raise CaptionError(1, "the file cannot be read from S3 (it does not exist)") from exc
+    except ClientError as exc:
+        raise CaptionError(1, f"the file cannot be read from S3 ({exc.response['Error'].get('Code')})") from exc
+    if len(data) > limit:
+        raise CaptionError(1, f"the file is over {_size(limit)}, the most a caption file may be")
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

@@ -1,9 +1,10 @@
 """Hostile strings from an upload's metadata and from a request, through every step (S3 over HTTP, the Postgres
 catalog): what is published parses with ``m3u8`` and ``mpegdash`` into exactly the variants and tracks the source
-has, with no URI outside the version's tree."""
+has, with no URI outside the version's tree; sidecar captions over the size limit are refused before a read."""
 
 from __future__ import annotations
 
+import dataclasses
 import posixpath
 import re
 import subprocess
@@ -12,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from vodflow import layout, pipeline
+from vodflow import errors, layout, pipeline
+from vodflow.errors import BadInput
 from vodflow.pipeline.services import Job
 
 from .helpers import upload
@@ -147,3 +149,57 @@ def test_hostile_track_metadata_and_caption_names_publish_only_the_real_tracks(s
     assert _timings(tree / "hls" / "subs" / "de") == {"00:00:01.000 --> 00:00:02.500",
                                                       "00:00:03.000 --> 00:00:04.000"}
     assert len(_timings(tree / "hls" / "subs" / "und")) == 2  # the source's two cues (ffmpeg moves them 21 ms)
+
+
+def _gets(services: pipeline.Services) -> list[dict]:
+    """Every GetObject the pipeline's S3 client sends from now on (its key and Range)."""
+    seen: list[dict] = []
+    services.storage.client.meta.events.register(
+        "before-parameter-build.s3.GetObject", lambda params, **_: seen.append(dict(params)))
+    return seen
+
+
+def test_a_sidecar_caption_over_the_limit_fails_the_video_before_it_is_read(services, tmp_path, media):
+    """A 6 MiB "caption" (the default limit is 5 MiB): `too_large` at probe, naming the file, before any encode,
+    with no read of the file; a caption under the limit is read with a bounded request."""
+    key = uuid.uuid4().hex[:6]
+    source = upload(services, media["small"], f"uploads/{key}/talk.mp4")
+    huge = tmp_path / "huge.srt"
+    huge.write_bytes((SOURCE_SRT + "\n").encode() + b"x" * (6 * 1024 * 1024))
+    caption = {"source": upload(services, huge, f"uploads/{key}/huge.en.srt"), "language": "en"}
+    gets = _gets(services)
+    job = pipeline.register({"source": source, "captions": [caption]}, "run-huge-captions", services)
+    with pytest.raises(BadInput) as caught:
+        pipeline.probe_source(services, job)
+    assert caught.value.code == errors.TOO_LARGE
+    assert caption["source"] in caught.value.message and "5 MiB" in caught.value.message, caught.value.message
+    assert not [g for g in gets if g["Key"].endswith("huge.en.srt")]
+    pipeline.record_failure(job.to_dict(), "probe", None, caught.value, 1, services)
+    video = services.catalog.get_video(job.video_id)
+    assert (video["status"], video["error_code"]) == ("failed", errors.TOO_LARGE)
+
+
+def test_a_caption_grown_past_the_limit_after_probe_is_never_read_whole(services, tmp_path, media):
+    """The file passed at probe, then was replaced by a bigger one: publish never reads more than the limit and a
+    byte (here nothing: its HEAD says), leaves it out with `invalid_captions`, and the video is still ready."""
+    key = uuid.uuid4().hex[:6]
+    source = upload(services, media["small"], f"uploads/{key}/talk.mp4")
+    small = tmp_path / "small.srt"
+    small.write_text(SOURCE_SRT)
+    caption = {"source": upload(services, small, f"uploads/{key}/grown.en.srt"), "language": "en"}
+    services.settings = dataclasses.replace(services.settings, caption_max_bytes=4096)
+    job, probed, plan, items = pipeline.prepare({"source": source, "captions": [caption], "ladder": ["240p"]},
+                                                "run-grown-captions", lambda step, job: None, services)
+    grown = tmp_path / "grown.srt"
+    grown.write_bytes((SOURCE_SRT + "\n").encode() + b"x" * 100_000)
+    upload(services, grown, f"uploads/{key}/grown.en.srt")
+    gets = _gets(services)
+    results = [pipeline.transcode_dicts(job.to_dict(), probed.to_dict(), plan.to_dict(), item.to_dict(), services)
+               for item in items]
+    pipeline.publish_dicts(job.to_dict(), plan.to_dict(), [item.to_dict() for item in items], results, services)
+    assert services.catalog.get_video(job.video_id)["status"] == "ready"
+    reads = [g for g in gets if g["Key"].endswith("grown.en.srt")]
+    assert all(g.get("Range") == "bytes=0-4096" for g in reads), reads  # its HEAD said enough: none at all
+    refused = [e["detail"] for e in services.catalog.get_events(job.video_id)
+               if e["kind"] == "warning" and e["detail"].get("code") == "invalid_captions"]
+    assert len(refused) == 1 and "4 KiB" in refused[0]["message"], refused
