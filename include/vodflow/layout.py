@@ -21,7 +21,8 @@ import posixpath
 import re
 import unicodedata
 from dataclasses import dataclass
-from urllib.parse import quote
+
+from vodflow.media import escaping
 
 UPLOADS_PREFIX = "uploads/"
 VIDEOS_PREFIX = "videos/"
@@ -115,11 +116,9 @@ def download_filename(title: str, suffix: str) -> str:
 
 
 def content_disposition(filename: str) -> str:
-    """``attachment`` with an ASCII fallback name and the UTF-8 name (RFC 6266 / RFC 5987)."""
-    ascii_name = unicodedata.normalize("NFKD", filename).encode("ascii", "ignore").decode()
-    if ascii_name.startswith(".") or not ascii_name:  # a title with no ASCII letters at all
-        ascii_name = "video" + ascii_name
-    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename, safe='')}"
+    """``attachment`` with an ASCII fallback name and the UTF-8 name (RFC 6266 / RFC 5987), escaped whatever the
+    name holds (``escaping.content_disposition``)."""
+    return escaping.content_disposition(filename)
 
 
 def content_type(key: str) -> str:

@@ -15,6 +15,7 @@ from jsonschema import FormatChecker
 from jsonschema.exceptions import best_match
 from jsonschema.validators import validator_for
 
+from vodflow.media import escaping
 from vodflow.media.ladder import LADDERS, RUNGS
 
 # s3://bucket/key: a valid bucket name, a key without control characters and without "." or ".." segments.
@@ -27,7 +28,10 @@ TITLE_PATTERN = r"^[^\x00-\x1f\x7f]*$"
 # One address, no display name, nothing that could break a header (no CR/LF, commas, angle brackets, quotes).
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 EMAIL_PATTERN = r"^[A-Za-z0-9.!#$%&*+/=?^_`{|}~-]{1,64}@" + _LABEL + r"(?:\." + _LABEL + r")+$"
-LANGUAGE_PATTERN = r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$"  # a BCP 47 tag (HLS LANGUAGE)
+LANGUAGE_PATTERN = escaping.LANGUAGE_PATTERN  # a BCP 47 tag (HLS LANGUAGE, the MPD's lang)
+# A caption's name is a playlist's NAME quoted-string (RFC 8216 4.2): no '"', no line break of any kind, no control
+# character. Refused at trigger rather than rewritten, so the app sees its mistake (the pipeline escapes anyway).
+CAPTION_NAME_PATTERN = r'^[^"\x00-\x1f\x7f\x85\u2028\u2029]+$'
 # What a run publishes: a streaming tree (TS HLS and/or CMAF HLS+DASH) and, optionally, the extras.
 STREAMING_OUTPUTS = ("hls", "cmaf")
 OUTPUT_KINDS = (*STREAMING_OUTPUTS, "mp4", "audio", "storyboard")
@@ -88,13 +92,16 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "required": ["source", "language"],
             "properties": {
                 "source": {"type": "string", "pattern": SOURCE_PATTERN, "minLength": 8, "maxLength": 1100},
-                "language": {"type": "string", "pattern": LANGUAGE_PATTERN},
-                "name": {"type": "string", "maxLength": 64, "pattern": TITLE_PATTERN},
+                "language": {"type": "string", "pattern": LANGUAGE_PATTERN,
+                             "maxLength": escaping.MAX_LANGUAGE_CHARS},
+                "name": {"type": "string", "maxLength": escaping.MAX_NAME_CHARS, "pattern": CAPTION_NAME_PATTERN},
             },
         },
         "title": "Captions",
         "description": "Optional. Sidecar caption files, SRT or WebVTT, published as WebVTT subtitle renditions: "
-                       '[{"source": "s3://bucket/talk.en.srt", "language": "en", "name"?: "English"}].',
+                       '[{"source": "s3://bucket/talk.en.srt", "language": "en", "name"?: "English"}]; language a '
+                       "BCP 47 tag, name one line without double quotes (at most 64 characters), each file at most "
+                       "caption_max_bytes (5 MiB).",
     },
     "outputs": {
         "type": ["null", "array"],

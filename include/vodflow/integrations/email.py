@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from vodflow.media.escaping import one_line
 from vodflow.request import EMAIL_PATTERN
 
 log = logging.getLogger(__name__)
@@ -38,7 +39,9 @@ def compose(video: Mapping[str, Any], to: tuple[str, ...], links: Mapping[str, s
     title = str(video.get("title") or video["id"])
     ready = video.get("status") == "ready" and not video.get("error_code")
     state = "ready" if ready else f"failed ({video.get('error_code') or 'unknown'})"
-    subject = re.sub(r"[\r\n]+", " ", f"[vodflow] {title}: {state}")[:200]
+    # One line of text (escaping.one_line): the email module takes a CR, LF, NEL (U+0085) or other line break in a
+    # subject for the start of another header, or refuses to send it.
+    subject = one_line(f"[vodflow] {title}: {state}", 200)
     rows = [f"<p><b>{html.escape(title)}</b> is <b>{html.escape(state)}</b>.</p>",
             f"<p>Video <code>{html.escape(str(video['id']))}</code>"
             + (f", {float(video['duration']):.1f} s" if video.get("duration") else "") + ".</p>"]

@@ -5,6 +5,7 @@ the video."""
 from __future__ import annotations
 
 import email
+import email.header
 import json
 import uuid
 from collections.abc import Iterator
@@ -106,3 +107,18 @@ def test_an_unreachable_smtp_server_never_fails_the_video(airflow_env, media):
         assert note["detail"]["sent"] is False
     finally:
         restore(saved)
+
+
+def test_a_title_with_line_breaks_is_mailed_as_one_subject_line(inbox):
+    """A title (here from a request; a file name gives one too) with a NEL and a line separator, each followed by
+    a header: the message is sent, with one Subject line holding the whole title, no added header or recipient."""
+    services = pipeline.Services.load()
+    title = "Lost\x85Bcc: evil@attacker.example\u2028X-Evil: 1"
+    with pytest.raises(BadInput):
+        pipeline.register({"source": "s3://vodflow/uploads/never-arrived-2.mp4", "title": title}, "run-lost-2",
+                          services)
+    [(to, message)] = inbox.messages
+    assert to == ["ops@example.com"]
+    subject = str(email.header.make_header(email.header.decode_header(message["Subject"])))
+    assert subject == f"[vodflow] Lost Bcc: evil@attacker.example X-Evil: 1: failed ({errors.SOURCE_MISSING})"
+    assert message["Bcc"] is None and message["X-Evil"] is None
