@@ -45,8 +45,10 @@ def one_line(text: object, limit: int) -> str:
 
 def display_name(text: object, fallback: str = "", limit: int = MAX_NAME_CHARS) -> str:
     """A track's name as an HLS quoted-string may hold it (RFC 8216 4.2: no ``"``, CR or LF): one line, ``"``
-    replaced by ``'``; ``fallback`` when nothing is left."""
-    return one_line(str(text).replace('"', "'"), limit) or fallback
+    replaced by ``'``, and ``#`` by the fullwidth ``＃``: hls.js finds ``#EXT-X-STREAM-INF:`` and ``#EXT-X-MEDIA:``
+    anywhere in a line, inside a quoted NAME too, and would add what follows as a variant; ``fallback`` when
+    nothing is left."""
+    return one_line(str(text).replace('"', "'").replace("#", "\uff03"), limit) or fallback
 
 
 def language_tag(raw: object) -> str:

@@ -5,10 +5,15 @@ has, with no URI outside the version's tree; sidecar captions over the size limi
 from __future__ import annotations
 
 import dataclasses
+import functools
+import json
 import posixpath
 import re
+import shutil
 import subprocess
+import threading
 import uuid
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -20,6 +25,8 @@ from vodflow.pipeline.services import Job
 from .helpers import upload
 
 pytestmark = pytest.mark.integration
+BROWSER_DIR = Path(__file__).resolve().parents[2] / "browser"
+STATIC = Path(__file__).resolve().parents[3] / "include" / "vodflow" / "web" / "static"
 
 EVIL = "http://evil.example"
 AUDIO_TITLE = (f'Dub "evil",\n#EXT-X-STREAM-INF:BANDWIDTH=1,CODECS="avc1.4d401e"\n{EVIL}/x.m3u8\n'
@@ -92,15 +99,9 @@ def _timings(folder: Path) -> set[str]:
     return found
 
 
-def test_hostile_track_metadata_and_caption_names_publish_only_the_real_tracks(services, tmp_path):
-    """Audio and subtitle titles and languages with quotes, line breaks, commas and #EXT lines, a sidecar whose
-    cue text holds a timing line, and a caption name with quotes (as a request stored before the name rule would
-    bring it): one variant, three audio renditions and two subtitle renditions, each NAME unique in its group and
-    one line of text, each LANGUAGE a BCP 47 tag, every URI a file of the version; the MPD has one video and one
-    audio set; the sidecar keeps its two cues."""
-    import m3u8
-    from mpegdash.parser import MPEGDASHParser
-
+def _publish_hostile(services: pipeline.Services, tmp_path: Path) -> Path:
+    """The hostile sample published (TS HLS and CMAF) with a sidecar caption whose name has quotes, as a request
+    stored before the name rule would bring it; the version's tree downloaded, its folder returned."""
     key = uuid.uuid4().hex[:6]
     source = upload(services, make_hostile_sample(tmp_path), f"uploads/{key}/hostile.mkv")
     sidecar = tmp_path / "sidecar.srt"
@@ -108,7 +109,7 @@ def test_hostile_track_metadata_and_caption_names_publish_only_the_real_tracks(s
     caption = {"source": upload(services, sidecar, f"uploads/{key}/sidecar.de.srt"), "language": "de"}
     params = {"source": source, "chunk_seconds": 0, "ladder": ["240p"], "outputs": ["hls", "cmaf"],
               "captions": [caption]}
-    job, probed, plan, items = pipeline.prepare(params, "run-hostile", lambda step, job: None, services)
+    job, probed, plan, items = pipeline.prepare(params, f"run-hostile-{key}", lambda step, job: None, services)
     job = Job(**{**job.to_dict(), "captions": [{**caption, "name": CAPTION_NAME}]})
     results = [pipeline.transcode_dicts(job.to_dict(), probed.to_dict(), plan.to_dict(), item.to_dict(), services)
                for item in items]
@@ -116,12 +117,25 @@ def test_hostile_track_metadata_and_caption_names_publish_only_the_real_tracks(s
     assert services.catalog.get_video(job.video_id)["status"] == "ready"
     tree = tmp_path / "out"
     services.storage.download_tree(layout.version_prefix(job.video_id, 1), str(tree))
+    return tree
 
+
+def test_hostile_track_metadata_and_caption_names_publish_only_the_real_tracks(services, tmp_path):
+    """Audio and subtitle titles and languages with quotes, line breaks, commas and #EXT lines, a sidecar whose
+    cue text holds a timing line, and a caption name with quotes: one variant, three audio renditions and two
+    subtitle renditions, each NAME unique in its group and one line of text, each LANGUAGE a BCP 47 tag, every
+    URI a file of the version; the MPD has one video and one audio set; the sidecar keeps its two cues."""
+    import m3u8
+    from mpegdash.parser import MPEGDASHParser
+
+    tree = _publish_hostile(services, tmp_path)
     master_path = tree / "hls" / "master.m3u8"
     master = m3u8.load(str(master_path))
     assert [p.uri for p in master.playlists] == ["240p/index.m3u8"]
     assert [p.uri for p in master.iframe_playlists] == ["240p/iframes.m3u8"]
-    tags = [line.partition(":")[0] for line in master_path.read_text().splitlines() if line.startswith("#")]
+    text = master_path.read_text()
+    assert not re.findall(r"(?<!^)#EXT", text, re.MULTILINE), text  # hls.js looks for tags mid-line too
+    tags = [line.partition(":")[0] for line in text.splitlines() if line.startswith("#")]
     assert tags.count("#EXT-X-STREAM-INF") == 1 and tags.count("#EXT-X-MEDIA") == 5, tags
     audio = [m for m in master.media if m.type == "AUDIO"]
     subs = [m for m in master.media if m.type == "SUBTITLES"]
@@ -135,7 +149,7 @@ def test_hostile_track_metadata_and_caption_names_publish_only_the_real_tracks(s
         assert BCP47.match(media.language), media.language
         assert media.name and len(media.name) <= 64 and not re.search(r'["\x00-\x1f\x7f\u2028\u2029]', media.name)
     assert [m.language for m in audio] == ["en", "und", "en"] and [m.language for m in subs] == ["und", "de"]
-    assert audio[1].name.startswith("Dub 'evil', #EXT-X-STREAM-INF") and subs[1].name.startswith("Cap 'x',URI=")
+    assert audio[1].name.startswith("Dub 'evil', \uff03EXT-X-STREAM-INF") and subs[1].name.startswith("Cap 'x',URI=")
     _check_playlists(tree / "hls")
     _check_playlists(tree / "cmaf")
 
@@ -203,3 +217,48 @@ def test_a_caption_grown_past_the_limit_after_probe_is_never_read_whole(services
     refused = [e["detail"] for e in services.catalog.get_events(job.video_id)
                if e["kind"] == "warning" and e["detail"].get("code") == "invalid_captions"]
     assert len(refused) == 1 and "4 KiB" in refused[0]["message"], refused
+
+
+PAGE = """<!doctype html><meta charset="utf-8"><video id="player" muted playsinline></video>
+<script src="static/hls.min.js"></script>
+<script>
+window.hls = new Hls();
+window.hlsErrors = [];
+hls.on(Hls.Events.MANIFEST_PARSED, () => { window.parsed = true; });
+hls.on(Hls.Events.ERROR, (_e, d) => hlsErrors.push(`${d.type} ${d.details} ${d.reason || ""}`));
+hls.loadSource("hls/master.m3u8");
+hls.attachMedia(document.getElementById("player"));
+</script>"""
+
+
+@pytest.mark.skipif(not (BROWSER_DIR / "node_modules" / "playwright-core").exists() or not shutil.which("chromium"),
+                    reason="needs `make browser` (playwright-core) and Debian's chromium")
+def test_hlsjs_lists_exactly_the_real_tracks_of_a_hostile_master(services, tmp_path):
+    """The bundled hls.js on the published hostile master: one level, the three audio tracks and two subtitle
+    tracks with their escaped names, it plays, and the page asks nothing of any other host."""
+    tree = _publish_hostile(services, tmp_path)
+    (tree / "static").mkdir()
+    shutil.copy(STATIC / "hls.min.js", tree / "static" / "hls.min.js")
+    (tree / "index.html").write_text(PAGE)
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(tree))
+    handler.log_message = lambda *a: None  # type: ignore[attr-defined]
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_port}/"
+    try:
+        result = subprocess.run(["node", str(BROWSER_DIR / "tracks.mjs"), base + "index.html"],  # noqa: S603
+                                cwd=BROWSER_DIR, capture_output=True, text=True, timeout=120, check=False)
+    finally:
+        server.shutdown()
+    findings = json.loads(result.stdout.strip().splitlines()[-1]) if result.stdout.strip() else {}
+    assert "error" not in findings and result.returncode == 0, (findings, result.stderr[-2000:])
+    assert [level["url"] for level in findings["levels"]] == [base + "hls/240p/index.m3u8"]
+    audio = [(t["name"], t["lang"], t["url"]) for t in findings["audio"]]
+    assert audio[0] == ("English", "en", None) and audio[2] == ("English (2)", "en", base + "hls/audio/en/index.m3u8")
+    assert audio[1][0].startswith("Dub 'evil', \uff03EXT-X-STREAM-INF") and audio[1][1:] == (
+        "und", base + "hls/audio/und/index.m3u8")
+    subtitles = [(t["lang"], t["url"]) for t in findings["subtitles"]]
+    assert subtitles == [("und", base + "hls/subs/und/index.m3u8"), ("de", base + "hls/subs/de/index.m3u8")]
+    assert findings["playing"]["err"] is None and findings["playing"]["t"] > 1.0
+    assert findings["requests"] and all(url.removeprefix("blob:").startswith(base)  # blob: the MediaSource
+                                        for url in findings["requests"]), findings["requests"]

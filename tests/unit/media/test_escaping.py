@@ -45,7 +45,9 @@ def test_the_master_holds_only_its_own_entries_whatever_the_names():
     audio = [hls.MeasuredAudio("en", "en", "English"), hls.MeasuredAudio("und", HOSTILE, "English",
                                                                           [hls.Segment("seg_00000.ts", 6.0, 96_000)])]
     subs = [hls.MeasuredSubtitles("de", 'de"', HOSTILE, [hls.Segment("seg_00000.vtt", 6.0, 100)])]
-    master = m3u8.loads(hls.master_playlist([rendition], 6, audio, subs))
+    text = hls.master_playlist([rendition], 6, audio, subs)
+    assert not re.findall(r"(?<!^)#EXT", text, re.MULTILINE), text  # hls.js finds tags inside a line too
+    master = m3u8.loads(text)
     assert [p.uri for p in master.playlists] == ["240p/index.m3u8"]
     assert [(m.type, m.uri, m.language, m.name) for m in master.media] == [
         ("AUDIO", None, "en", "English"), ("AUDIO", "audio/und/index.m3u8", "und", "English (2)"),
