@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import ffmpeg
 
 from vodflow.errors import MediaToolError
+from vodflow.media.escaping import one_line
 from vodflow.media.ffmpeg import STRIP_METADATA, classify_failure, ffmpeg_command
 from vodflow.media.process import run_ffmpeg
 
@@ -39,7 +40,9 @@ def _segments_input(segments: list[str]) -> ffmpeg.nodes.FilterableStream:
 
 
 def _tags(title: str | None) -> dict[str, object]:
-    """No metadata from the source (``STRIP_METADATA``), only the video's title."""
+    """No metadata from the source (``STRIP_METADATA``), only the video's title, as one line of text (a player
+    shows it; ``escaping.one_line``)."""
+    title = one_line(title or "", 200)
     return {**STRIP_METADATA, **({"metadata": f"title={title}"} if title else {})}
 
 

@@ -97,3 +97,11 @@ def test_a_caption_name_or_language_that_cannot_be_written_is_refused(caption):
 def test_a_caption_name_with_an_apostrophe_and_a_regional_language_passes():
     check_fields({"captions": [{"source": "s3://vodflow/uploads/a.srt", "language": "fr-CA",
                                 "name": "Director's commentary, français"}]})
+
+
+def test_a_download_is_titled_with_one_line_of_text():
+    """The title tag ffmpeg writes into MP4/M4A/MP3 downloads (a title from a file name may hold U+2028 or NEL)."""
+    from vodflow.media.downloads import mp4_command
+
+    args = mp4_command(["seg_00000.ts"], "out.mp4", "Talk\u2028part\x85two\u202e")
+    assert args[args.index("-metadata") + 1] == "title=Talk part two"
