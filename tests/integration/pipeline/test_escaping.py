@@ -99,7 +99,7 @@ def _timings(folder: Path) -> set[str]:
     return found
 
 
-def _publish_hostile(services: pipeline.Services, tmp_path: Path) -> Path:
+def _publish_hostile(services: pipeline.Services, tmp_path: Path, chunk_seconds: float = 0) -> Path:
     """The hostile sample published (TS HLS and CMAF) with a sidecar caption whose name has quotes, as a request
     stored before the name rule would bring it; the version's tree downloaded, its folder returned."""
     key = uuid.uuid4().hex[:6]
@@ -107,7 +107,7 @@ def _publish_hostile(services: pipeline.Services, tmp_path: Path) -> Path:
     sidecar = tmp_path / "sidecar.srt"
     sidecar.write_text(SIDECAR_SRT)
     caption = {"source": upload(services, sidecar, f"uploads/{key}/sidecar.de.srt"), "language": "de"}
-    params = {"source": source, "chunk_seconds": 0, "ladder": ["240p"], "outputs": ["hls", "cmaf"],
+    params = {"source": source, "chunk_seconds": chunk_seconds, "ladder": ["240p"], "outputs": ["hls", "cmaf"],
               "captions": [caption]}
     job, probed, plan, items = pipeline.prepare(params, f"run-hostile-{key}", lambda step, job: None, services)
     job = Job(**{**job.to_dict(), "captions": [{**caption, "name": CAPTION_NAME}]})
@@ -120,15 +120,17 @@ def _publish_hostile(services: pipeline.Services, tmp_path: Path) -> Path:
     return tree
 
 
-def test_hostile_track_metadata_and_caption_names_publish_only_the_real_tracks(services, tmp_path):
+@pytest.mark.parametrize("chunk_seconds", [0, 6])
+def test_hostile_track_metadata_and_caption_names_publish_only_the_real_tracks(services, tmp_path, chunk_seconds):
     """Audio and subtitle titles and languages with quotes, line breaks, commas and #EXT lines, a sidecar whose
-    cue text holds a timing line, and a caption name with quotes: one variant, three audio renditions and two
-    subtitle renditions, each NAME unique in its group and one line of text, each LANGUAGE a BCP 47 tag, every
-    URI a file of the version; the MPD has one video and one audio set; the sidecar keeps its two cues."""
+    cue text holds a timing line, and a caption name with quotes, whole or in chunks: one variant, three audio
+    renditions and two subtitle renditions, each NAME unique in its group and one line of text, each LANGUAGE a
+    BCP 47 tag, every URI a file of the version; the MPD has one video and one audio set; the sidecar keeps its
+    two cues."""
     import m3u8
     from mpegdash.parser import MPEGDASHParser
 
-    tree = _publish_hostile(services, tmp_path)
+    tree = _publish_hostile(services, tmp_path, chunk_seconds)
     master_path = tree / "hls" / "master.m3u8"
     master = m3u8.load(str(master_path))
     assert [p.uri for p in master.playlists] == ["240p/index.m3u8"]
