@@ -105,3 +105,23 @@ def test_a_download_is_titled_with_one_line_of_text():
 
     args = mp4_command(["seg_00000.ts"], "out.mp4", "Talk\u2028part\x85two\u202e")
     assert args[args.index("-metadata") + 1] == "title=Talk part two"
+
+
+def test_the_dags_params_refuse_a_quoted_caption_name():
+    """What Airflow checks at trigger (the DAG's Params from SCHEMAS; a failure is the REST API's 400)."""
+    from airflow.sdk import Param
+    from airflow.sdk.definitions.param import ParamsDict
+    from airflow.sdk.exceptions import ParamValidationError
+
+    from vodflow.request import DEFAULTS
+
+    def params(captions: list[dict]) -> ParamsDict:
+        built = ParamsDict({name: Param(DEFAULTS.get(name), **schema) if name in DEFAULTS else Param(**schema)
+                            for name, schema in SCHEMAS.items()})
+        built.update({"source": "s3://vodflow/uploads/a.mp4", "captions": captions})
+        return built
+
+    caption = {"source": "s3://vodflow/uploads/a.srt", "language": "en"}
+    params([{**caption, "name": "English (SDH)"}]).validate()
+    with pytest.raises(ParamValidationError):
+        params([{**caption, "name": 'Cap "x",URI="http://evil.example/c"'}]).validate()
