@@ -45,13 +45,15 @@ class AlternateAudio:
 
 
 def language_tag(raw: str | None) -> str:
-    """A container's language tag as HLS LANGUAGE carries it: a well-formed BCP 47 tag (ISO 639-2 codes as their
-    639-1 subtag), else ``und``. Tags are read here, once, for every track (``escaping.language_tag``)."""
-    code = escaping.language_tag((raw or "").strip().lower())
-    if code in ("und", "unk", "mis", "mul", "zxx"):
+    """A container's or a request's language tag as HLS LANGUAGE carries it: a well-formed BCP 47 tag (ISO 639-2
+    codes as their 639-1 subtag, conventional case), else ``und``. Tags are read here, once, for every track
+    (``escaping.language_tag``)."""
+    primary, *subtags = escaping.language_tag((raw or "").strip()).lower().split("-")
+    if primary in ("und", "unk", "mis", "mul", "zxx"):
         return UNDETERMINED
-    primary, dash, rest = code.partition("-")
-    return ISO_639_1.get(primary, primary) + dash + rest
+    # RFC 5646 2.1.1's conventional case: a region upper case (en-US), a script title case (zh-Hant).
+    return "-".join([ISO_639_1.get(primary, primary), *(t.upper() if len(t) == 2 else t.title() if len(t) == 4
+                                                         else t for t in subtags)])
 
 
 def track_title(raw: object, fallback: str) -> str:

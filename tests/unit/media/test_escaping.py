@@ -20,7 +20,8 @@ HOSTILE = 'x",URI="http://evil.example/a.m3u8"\r\n#EXT-X-STREAM-INF:BANDWIDTH=1\
 
 
 @pytest.mark.parametrize(("raw", "tag"), [
-    ("eng", "en"), ("fra", "fr"), ("en-US", "en-us"), ("pt-br", "pt-br"), ("", "und"), (None, "und"),
+    ("eng", "en"), ("fra", "fr"), ("en-US", "en-US"), ("pt-br", "pt-BR"), ("ZH-HANT-tw", "zh-Hant-TW"),
+    ("eng-GB", "en-GB"), ("", "und"), (None, "und"),
     ("zxx", "und"), ('en"', "und"), ("en\nX", "und"), ("français", "und"), ("ünd", "und"), ("e", "und"),
     ("en-" + "x" * 9, "und"), ("en-" + "-".join(["abc"] * 12), "und"),  # a subtag over 8, a tag over 35
 ])
