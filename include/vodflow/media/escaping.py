@@ -57,7 +57,7 @@ def language_tag(raw: object) -> str:
     return code if len(code) <= MAX_LANGUAGE_CHARS and _LANGUAGE.match(code) else UNDETERMINED
 
 
-def unique_names(names: Iterable[str]) -> list[str]:
+def unique_display_names(names: Iterable[str]) -> list[str]:
     """The names in order, a repeated one numbered (``English``, ``English (2)``): RFC 8216 4.3.4.1 wants every
     NAME of a group different."""
     taken: set[str] = set()

@@ -235,7 +235,7 @@ Track = TypeVar("Track", bound=_TrackRendition)
 
 def _named(tracks: list[Track]) -> list[tuple[Track, str]]:
     """Each track with its NAME: escaped, then made unique in the group (RFC 8216 4.3.4.1)."""
-    return list(zip(tracks, escaping.unique_names(escaping.hls_name(t.title) for t in tracks), strict=True))
+    return list(zip(tracks, escaping.unique_display_names(escaping.hls_name(t.title) for t in tracks), strict=True))
 
 
 def audio_group(audio: list[MeasuredAudio]) -> list[m3u8.Media]:
