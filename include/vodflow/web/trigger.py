@@ -6,6 +6,9 @@ Airflow's own trigger endpoint checks the conf against the DAG's Params schemas 
 unknown fields, each field's schema, the source allowlist, and that ``callback_url`` resolves to a public
 address (or an allowlisted host) — and answers 400 naming the field. ``register`` repeats the source and callback
 checks for runs started any other way (they then fail as ``invalid_request`` instead of a 400).
+
+The app's run and the upload watcher: the claim written before the trigger is ``starting`` and becomes ``known``
+only once the run exists; a trigger that fails hands the object to the watcher, which starts it on its next poll.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from vodflow.integrations.webhooks import check_callback
 from vodflow.layout import parse_source_uri
 from vodflow.request import RequestError, check_fields, check_source_allowed
 from vodflow.settings import Settings, load_settings
-from vodflow.triggers.watch import record_app_trigger
+from vodflow.triggers.watch import AppTriggerFailed, start_app_run
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -61,11 +64,23 @@ def start_video(user: GetUserDep, conf: Annotated[dict[str, Any], Body(examples=
         detail = str(exc) if str(exc).startswith(exc.field) else f"{exc.field}: {exc}"
         raise HTTPException(status_code=400, detail=detail) from None
     run_id = f"app__{datetime.now(UTC):%Y%m%dT%H%M%S}_{uuid.uuid4().hex[:8]}"
-    record_app_trigger(conf["source"], conf.get("video_id"), run_id)  # the watcher will not start it too
+    try:  # the watcher's claim first, so the watcher neither starts this object too nor skips it if this fails
+        start_app_run(conf["source"], conf.get("video_id"), run_id, lambda: _trigger(user.get_name(), run_id, conf))
+    except AppTriggerFailed as failed:
+        log.exception("Run %s for %s could not be started%s", run_id, conf["source"],
+                      "; the upload watcher will start it" if failed.handed_over else "")
+        reason = f"the run could not be started ({type(failed.__cause__).__name__})"
+        if failed.handed_over:
+            raise HTTPException(status_code=503, detail=f"{reason}; the upload watcher will start this upload on "
+                                                        "its next poll (do not start it again)") from None
+        raise HTTPException(status_code=503, headers={"Retry-After": "10"}, detail=f"{reason}; try again") from None
+    log.info("Run %s started by %s for %s", run_id, user.get_name(), conf["source"])
+    return {"dag_run_id": run_id, "conf": conf}
+
+
+def _trigger(user_name: str, run_id: str, conf: dict[str, Any]) -> None:
     from airflow.api.common.trigger_dag import trigger_dag  # here: workers import the plugin, not this
     from airflow.utils.types import DagRunTriggeredByType
 
-    trigger_dag(TRANSCODE_VIDEO, triggered_by=DagRunTriggeredByType.REST_API, triggering_user_name=user.get_name(),
+    trigger_dag(TRANSCODE_VIDEO, triggered_by=DagRunTriggeredByType.REST_API, triggering_user_name=user_name,
                 run_id=run_id, conf=conf, run_after=datetime.now(UTC))
-    log.info("Run %s started by %s for %s", run_id, user.get_name(), conf["source"])
-    return {"dag_run_id": run_id, "conf": conf}
