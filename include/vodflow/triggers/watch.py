@@ -342,4 +342,7 @@ def start_app_run(source: str, video_id: str | None, run_id: str, trigger: Calla
     except Exception as exc:
         raise AppTriggerFailed(run_id, exc, claim is not None and claim.hand_to_watcher()) from exc
     if claim is not None:
-        claim.started()
+        try:
+            claim.started()
+        except Exception:  # the run exists: its register confirms the claim too, so the app is not told it failed
+            log.warning("Could not confirm the claim of run %s now; its register will", run_id, exc_info=True)
