@@ -7,6 +7,8 @@ need a login."""
 from __future__ import annotations
 
 import json
+import re
+import sqlite3
 import time
 import uuid
 from typing import Any
@@ -121,3 +123,42 @@ def test_no_trigger_path_replaces_another_videos_content(embedded_stack, media):
     assert stack.client.wait_for_run(DAG, again.json()["dag_run_id"], timeout=300)["state"] == "success"
     video = stack.catalog.get_video(video_id)
     assert (video["status"], video["current_version"], video["source_uri"]) == ("ready", 2, f"s3://vodflow/{mine}")
+
+
+def test_a_checked_trigger_that_airflow_refuses_is_started_by_the_watcher(embedded_stack, media):
+    """Airflow cannot create the run this once (its metadata database is locked by another writer for longer than
+    its 5 s busy timeout, as happens on SQLite): the app gets a 503 naming the run, and the upload watcher starts
+    that run on its next poll — once — instead of skipping the upload for ever. The object is outside the watched
+    prefix, so only the handed-over claim can start it."""
+    stack = embedded_stack
+    key = f"uploads/refused-{uuid.uuid4().hex[:8]}/clip.mp4"
+    stack.storage.client.upload_file(str(media["small"]), "vodflow", key)
+    source = f"s3://vodflow/{key}"
+    database = sqlite3.connect(stack.state_dir / "airflow" / "airflow.db", timeout=0, isolation_level=None)
+    deadline = time.monotonic() + 60
+    while True:  # take the write lock between the scheduler's own writes
+        try:
+            database.execute("BEGIN IMMEDIATE")
+            break
+        except sqlite3.OperationalError:
+            assert time.monotonic() < deadline, "the metadata database never came free"
+            time.sleep(0.05)
+    try:
+        refused = checked_trigger(stack, {"source": source})
+    finally:
+        database.execute("ROLLBACK")
+        database.close()
+    assert refused.status_code == 503 and "upload watcher will start" in refused.json()["detail"], refused.text
+    run_id = re.search(r"as run (app__\S+)", refused.json()["detail"]).group(1)
+    deadline = time.monotonic() + 120
+    while no_such_run(stack, run_id):  # the watcher's next poll starts it
+        assert time.monotonic() < deadline, f"the watcher never started {run_id}"
+        time.sleep(1)
+    assert stack.client.wait_for_run(DAG, run_id, timeout=300)["state"] == "success"
+    video = stack.catalog.get_video(layout.derive_video_id("vodflow", key, stack.storage.head(
+        layout.parse_source_uri(source)).etag))
+    assert (video["status"], video["current_version"], video["dag_run_id"]) == ("ready", 1, run_id)
+    time.sleep(5)  # a few more polls: nothing else starts it
+    found = requests.get(f"{stack.airflow.base_url}/api/v2/dags/{DAG}/dagRuns", headers=_auth(stack), timeout=60,
+                         params={"limit": 100, "order_by": "-run_after"}).json()["dag_runs"]
+    assert [r["dag_run_id"] for r in found if (r["conf"] or {}).get("source") == source] == [run_id]

@@ -96,7 +96,8 @@ def start_video(user: GetUserDep, conf: Annotated[dict[str, Any], Body(examples=
         reason = f"the run could not be started ({type(failed.__cause__).__name__})"
         if failed.handed_over:
             raise HTTPException(status_code=503, detail=f"{reason}; the upload watcher will start this upload on "
-                                                        "its next poll (do not start it again)") from None
+                                                        f"its next poll as run {run_id} (do not start it again)"
+                                ) from None
         raise HTTPException(status_code=503, headers={"Retry-After": "10"}, detail=f"{reason}; try again") from None
     log.info("Run %s started by %s for %s", run_id, user.get_name(), conf["source"])
     return {"dag_run_id": run_id, "conf": conf}
