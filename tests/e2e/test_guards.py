@@ -148,12 +148,14 @@ def test_a_checked_trigger_that_airflow_refuses_is_started_by_the_watcher(embedd
     finally:
         database.execute("ROLLBACK")
         database.close()
+    answered = time.monotonic()
     assert refused.status_code == 503 and "upload watcher will start" in refused.json()["detail"], refused.text
     run_id = re.search(r"as run (app__\S+)", refused.json()["detail"]).group(1)
     deadline = time.monotonic() + 120
     while no_such_run(stack, run_id):  # the watcher's next poll starts it
         assert time.monotonic() < deadline, f"the watcher never started {run_id}"
         time.sleep(1)
+    print(f"\nthe watcher started {run_id} {time.monotonic() - answered:.1f} s after the 503")
     assert stack.client.wait_for_run(DAG, run_id, timeout=300)["state"] == "success"
     video = stack.catalog.get_video(layout.derive_video_id("vodflow", key, stack.storage.head(
         layout.parse_source_uri(source)).etag))
