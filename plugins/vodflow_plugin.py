@@ -7,15 +7,15 @@ from typing import Any, ClassVar
 from airflow.plugins_manager import AirflowPlugin
 
 from vodflow.web.api import app
-from vodflow.web.conf_guard import UnknownConfKeys
+from vodflow.web.conf_guard import TriggerConfGuard
 
 
 class VodflowPlugin(AirflowPlugin):
     name = "vodflow"
     fastapi_apps: ClassVar[list[dict[str, Any]]] = [{"app": app, "url_prefix": "/vodflow", "name": "vodflow"}]
-    # Airflow's own trigger endpoint lets unknown conf keys through: this answers them with a 400 first.
+    # Airflow's own trigger endpoint checks only the Params schemas: this checks the conf as the plugin's does first.
     fastapi_root_middlewares: ClassVar[list[dict[str, Any]]] = [
-        {"middleware": UnknownConfKeys, "name": "vodflow: refuse unknown transcode_video conf keys"}]
+        {"middleware": TriggerConfGuard, "name": "vodflow: check transcode_video confs as POST /vodflow/api/videos"}]
     external_views: ClassVar[list[dict[str, Any]]] = [
         # A "Videos" entry in the Airflow nav, and a tab on every DAG run (the page says when a run has no video).
         {"name": "Videos", "href": "vodflow/ui/videos", "url_route": "videos", "destination": "nav",

@@ -197,6 +197,19 @@ class RequestError(ValueError):
         self.field = field
 
 
+def check_same_source(video_id: str | None, source: str, existing_source: str | None) -> None:
+    """RequestError when ``video_id`` is an existing video made from another source.
+
+    A video's id is its identity for players, apps and the catalog: a run that named an existing id with another
+    source would replace that video's content. The same source is a re-run (retry, reprocess) and stays allowed;
+    a new video takes a new id (or none: each upload's id is derived from it). A 400 like any bad field, not a
+    409: on Airflow's trigger endpoint a 409 means "this run exists", which a client retrying would believe."""
+    if video_id and existing_source is not None and existing_source != source:
+        raise RequestError("video_id", f"video_id {video_id!r} is the id of a video made from another source, "
+                                          "and a video's source never changes: leave video_id out (each upload "
+                                          "gets its own id) or choose a new one")
+
+
 def check_fields(fields: Mapping[str, Any]) -> None:
     """Each field must be a known request key whose value its schema accepts (what Airflow's Params check)."""
     unknown = unknown_fields(fields)

@@ -16,7 +16,7 @@ from vodflow.pipeline.outputs import handlers_for
 from vodflow.pipeline.outputs.downloads import audio_source, mp4_renditions
 from vodflow.pipeline.work import EncodePlan
 from vodflow.request import RequestError, check_fields
-from vodflow.web.conf_guard import UnknownConfKeys
+from vodflow.web.conf_guard import MAX_BODY, TriggerConfGuard
 
 
 @pytest.mark.parametrize("conf,field", [
@@ -43,7 +43,8 @@ def test_good_outputs_pass():
     check_fields({"outputs": None, "mp4_renditions": None})
 
 
-def _asgi(body: dict, path: str = "/api/v2/dags/transcode_video/dagRuns") -> tuple[int, dict | None]:
+def _asgi(body: dict | bytes, path: str = "/api/v2/dags/transcode_video/dagRuns",
+          chunk: int = 10) -> tuple[int, dict | None]:
     reached: list[bytes] = []
 
     async def airflow(scope, receive, send):
@@ -56,30 +57,51 @@ def _asgi(body: dict, path: str = "/api/v2/dags/transcode_video/dagRuns") -> tup
         await send({"type": "http.response.body", "body": b"{}"})
 
     sent: list[dict] = []
-    raw = json.dumps(body).encode()
-    messages = [{"type": "http.request", "body": raw[:10], "more_body": True},
-                {"type": "http.request", "body": raw[10:], "more_body": False}]
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    pieces = [raw[i:i + chunk] for i in range(0, len(raw), chunk)] or [b""]
+    messages = [{"type": "http.request", "body": piece, "more_body": i < len(pieces) - 1}
+                for i, piece in enumerate(pieces)]
+    read = 0
 
     async def receive():
+        nonlocal read
+        read += 1
         return messages.pop(0)
 
     async def send(message):
         sent.append(message)
 
-    scope = {"type": "http", "method": "POST", "path": path}
-    asyncio.run(UnknownConfKeys(airflow)(scope, receive, send))
+    scope = {"type": "http", "method": "POST", "path": path, "headers": []}
+    asyncio.run(TriggerConfGuard(airflow)(scope, receive, send))
     if reached:
         assert reached == [raw]  # Airflow gets the body as sent, in one piece
         return sent[0]["status"], None
+    assert read == len(pieces)  # a refused body is read whole, so the client gets the answer, not a reset
     return sent[0]["status"], json.loads(sent[1]["body"])
 
 
 def test_the_middleware_refuses_unknown_keys_on_airflows_trigger_and_passes_the_rest():
     status, body = _asgi({"logical_date": None, "conf": {"source": "s3://vodflow/a.mp4", "ladderr": "x"}})
-    assert status == 400 and body["detail"].startswith("conf: unknown request field 'ladderr'")
+    assert status == 400 and body["detail"].startswith("ladderr: unknown request field 'ladderr'")
     assert _asgi({"logical_date": None, "conf": {"source": "s3://vodflow/a.mp4", "outputs": ["hls"]}})[0] == 200
     assert _asgi({"conf": {"ladderr": 1}}, "/api/v2/dags/other_dag/dagRuns")[0] == 200
     assert _asgi({"logical_date": None})[0] == 200  # no conf: Airflow's to judge
+
+
+@pytest.mark.parametrize("callback", ["http://127.0.0.1:9/hook", "http://169.254.169.254/latest",
+                                      "http://[::1]:9/", "http://10.0.0.8/hook"])
+def test_the_middleware_refuses_a_callback_to_a_non_public_address_as_the_checked_trigger_does(callback):
+    status, body = _asgi({"logical_date": None, "conf": {"source": "s3://vodflow/a.mp4", "callback_url": callback}})
+    assert status == 400 and body["detail"].startswith("callback_url"), body
+
+
+def test_the_middleware_refuses_a_body_over_1_mib_instead_of_letting_it_through_unchecked():
+    conf = {"source": "s3://vodflow/a.mp4", "ladderr": "x", "title": "t"}
+    raw = json.dumps({"logical_date": None, "conf": conf, "note": "x" * MAX_BODY}).encode()
+    status, body = _asgi(raw, chunk=65536)
+    assert status == 413 and "1,048,576" in body["detail"]
+    ok = json.dumps({"logical_date": None, "conf": {"source": "s3://vodflow/a.mp4"}, "note": "x" * 1000}).encode()
+    assert _asgi(ok, chunk=65536)[0] == 200
 
 
 @pytest.mark.parametrize("title,name", [

@@ -20,6 +20,7 @@ from vodflow.catalog.records import (
     AlreadyActive,
     AlreadyEncoded,
     BeingDeleted,
+    OtherSource,
     RenditionPlan,
     Superseded,
     UploadObject,
@@ -41,7 +42,7 @@ def catalog_for_connection(conn_id: str, reconnect_seconds: float = RECONNECT_SE
     return catalog
 
 
-__all__ = ["RECONNECT_SECONDS", "AlreadyActive", "AlreadyEncoded", "BeingDeleted", "Catalog", "RenditionPlan",
-           "Superseded",
+__all__ = ["RECONNECT_SECONDS", "AlreadyActive", "AlreadyEncoded", "BeingDeleted", "Catalog", "OtherSource",
+           "RenditionPlan", "Superseded",
            "UploadObject", "VariantRecord", "catalog_for_connection", "engine_url_for_connection", "is_disconnect",
            "make_engine", "reconnecting"]

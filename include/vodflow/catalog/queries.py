@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -21,6 +21,7 @@ from vodflow.catalog.schema import (
     READY,
     UPLOAD_CLAIMED,
     UPLOAD_KNOWN,
+    UPLOAD_STARTING,
     UPLOAD_TRIGGERED,
     VIDEO_STATUSES,
     aware,
@@ -33,6 +34,17 @@ from vodflow.catalog.schema import (
     video_versions,
     videos,
 )
+
+# An app's claim still ``starting`` after this long was left by a trigger that never finished (its api-server
+# process died in between): the watcher takes it over. Far longer than any trigger call takes.
+APP_TRIGGER_GRACE = timedelta(minutes=5)
+
+
+def _pending(bucket: str) -> sa.ColumnElement[bool]:
+    """Claims whose run the watcher is to start: claimed, or an app's ``starting`` claim left behind."""
+    return sa.and_(uploads.c.bucket == bucket, sa.or_(
+        uploads.c.state == UPLOAD_CLAIMED,
+        sa.and_(uploads.c.state == UPLOAD_STARTING, uploads.c.claimed_at < now() - APP_TRIGGER_GRACE)))
 
 
 class CatalogQueries:
@@ -47,7 +59,8 @@ class CatalogQueries:
         """Claim each (bucket, key, etag) once; returns the claims that still need their run started.
 
         The insert that wins the primary key is the claim, so overlapping watcher runs cannot both claim an
-        object. Claims from an earlier watcher run that died before starting the run are returned again; the
+        object. Claims from an earlier watcher run that died before starting the run are returned again, and so
+        are an app's claims whose trigger failed or never finished (with the app's run id and video id); the
         run id is deterministic, so starting it twice is a no-op.
         """
         stamp = now()
@@ -63,28 +76,53 @@ class CatalogQueries:
                     video_id=video_id, dag_run_id=run_id_for(video_id),
                     state=UPLOAD_KNOWN if exists else UPLOAD_CLAIMED, claimed_at=stamp,
                 ).on_conflict_do_nothing(index_elements=["bucket", "key", "etag"]))
+            conn.execute(uploads.update().where(_pending(bucket), uploads.c.state == UPLOAD_STARTING)
+                         .values(state=UPLOAD_CLAIMED))
             rows = conn.execute(sa.select(uploads).where(uploads.c.state == UPLOAD_CLAIMED,
                                                          uploads.c.bucket == bucket)
                                 .order_by(uploads.c.last_modified)).mappings().all()
             return [{k: aware(v) for k, v in row.items()} for row in rows]
 
     @reconnecting
-    def record_app_upload(self, obj: UploadObject, video_id: str, run_id: str) -> bool:
+    def record_app_upload(self, obj: UploadObject, video_id: str, run_id: str, starting: bool = False) -> bool:
         """An app started the run for this object itself: write the watcher's claim as ``known``, so the
-        watcher never starts it again, however late it looks. False when the watcher claimed it first."""
+        watcher never starts it again, however late it looks. ``starting``: the run is about to be triggered
+        (the checked trigger): the claim is ``starting`` until the run exists — recorded again without
+        ``starting`` (after the trigger, or by the run's ``register``) it becomes ``known``; if the trigger
+        fails, ``release_app_upload``. False when the object was claimed already."""
         with self.engine.begin() as conn:
             insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
             row = conn.execute(insert(uploads).values(
                 bucket=obj.bucket, key=obj.key, etag=obj.etag, size=obj.size, last_modified=obj.last_modified,
-                video_id=video_id, dag_run_id=run_id, state=UPLOAD_KNOWN, claimed_at=now(),
+                video_id=video_id, dag_run_id=run_id, state=UPLOAD_STARTING if starting else UPLOAD_KNOWN,
+                claimed_at=now(),
             ).on_conflict_do_nothing(index_elements=["bucket", "key", "etag"]).returning(uploads.c.key)).first()
+            if row is None and not starting:  # this run's own claim, written before its trigger: it exists now
+                conn.execute(uploads.update().where(self._upload(obj), uploads.c.dag_run_id == run_id,
+                                                    uploads.c.state == UPLOAD_STARTING).values(state=UPLOAD_KNOWN))
             return row is not None
+
+    @reconnecting
+    def release_app_upload(self, obj: UploadObject, run_id: str, to_watcher: bool) -> bool:
+        """The app's trigger failed: its ``starting`` claim becomes the watcher's to start (``to_watcher``:
+        ``claimed``, same run id and video id, started on its next poll), or is dropped (an object the watcher
+        does not watch: the app may start it again). False when the claim is no longer this run's."""
+        where = sa.and_(self._upload(obj), uploads.c.dag_run_id == run_id, uploads.c.state == UPLOAD_STARTING)
+        with self.engine.begin() as conn:
+            if to_watcher:
+                return bool(conn.execute(uploads.update().where(where).values(state=UPLOAD_CLAIMED)).rowcount)
+            conn.execute(uploads.delete().where(where))
+            return False
+
+    @staticmethod
+    def _upload(obj: UploadObject) -> sa.ColumnElement[bool]:
+        return sa.and_(uploads.c.bucket == obj.bucket, uploads.c.key == obj.key, uploads.c.etag == obj.etag)
 
     @reconnecting
     def pending_claims(self, bucket: str) -> int:
         with self.engine.connect() as conn:
             return int(conn.execute(sa.select(sa.func.count()).select_from(uploads).where(
-                uploads.c.bucket == bucket, uploads.c.state == UPLOAD_CLAIMED)).scalar() or 0)
+                _pending(bucket))).scalar() or 0)
 
     @reconnecting
     def mark_uploads_triggered(self, run_ids: Iterable[str]) -> None:

@@ -35,6 +35,15 @@ class BeingDeleted(AlreadyActive):
         self.video_id, self.run_id = video_id, ""
 
 
+class OtherSource(Exception):
+    """A run named an existing video's id with another source: registering it would replace that video's content
+    (a re-run of the video — retry, reprocess — has its own source)."""
+
+    def __init__(self, video_id: str) -> None:
+        super().__init__(f"video {video_id} is made from another source")
+        self.video_id = video_id
+
+
 @dataclass(frozen=True)
 class UploadObject:
     """An object the upload watcher found under the watched prefix."""

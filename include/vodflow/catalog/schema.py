@@ -98,7 +98,8 @@ video_events = sa.Table(
 )
 # Every (bucket, key, etag) the upload watcher has seen: the primary key is what makes "exactly once" hold
 # across overlapping watcher runs and restarts. State: claimed (a run is being started) → triggered, or known
-# (the video already existed, e.g. an app triggered it over the REST API itself).
+# (the video already existed, e.g. an app triggered it over the REST API itself), or starting (an app's run is
+# being started by the checked trigger: known once it exists; claimed — the watcher's to start — if it fails).
 uploads = sa.Table(
     "uploads", metadata,
     sa.Column("bucket", sa.String(63), primary_key=True),
@@ -126,7 +127,7 @@ version_outputs = sa.Table(
     sa.Column("codecs", sa.String(128)),
     sa.Column("filename", sa.String(255)),
 )
-UPLOAD_CLAIMED, UPLOAD_TRIGGERED, UPLOAD_KNOWN = "claimed", "triggered", "known"
+UPLOAD_CLAIMED, UPLOAD_TRIGGERED, UPLOAD_KNOWN, UPLOAD_STARTING = "claimed", "triggered", "known", "starting"
 sa.Index("ix_videos_status", videos.c.status)
 sa.Index("ix_videos_created_at", videos.c.created_at)
 sa.Index("ix_video_events_video_id", video_events.c.video_id, video_events.c.id)

@@ -20,6 +20,7 @@ from vodflow.catalog.records import (
     AlreadyActive,
     AlreadyEncoded,
     BeingDeleted,
+    OtherSource,
     RenditionPlan,
     Superseded,
     VariantRecord,
@@ -103,7 +104,9 @@ class PipelineWrites:
 
         ``request`` (the run's validated conf) replaces the stored one: the latest run's request is what a
         retry or reprocess run starts from. ``once_per_object`` (a watcher's run): stand down when another run
-        has already registered the video from this very object (same URI and ETag), whatever came of it."""
+        has already registered the video from this very object (same URI and ETag), whatever came of it.
+        An existing video is only ever re-run from its own source: another ``source_uri`` raises OtherSource
+        and changes nothing (the row is locked, so no other run can change the source in between)."""
         with self.engine.begin() as conn:
             existing = conn.execute(
                 sa.select(video_versions.c.version).where(
@@ -130,6 +133,8 @@ class PipelineWrites:
                 # Gone between the insert and the lock: a delete finished its rows just now; as while it runs.
                 if row is None or row.status == DELETING:  # registering now would resurrect a husk
                     raise BeingDeleted(video_id)
+                if row.source_uri != source_uri:  # another upload under this id would take the video over
+                    raise OtherSource(video_id)
                 if once_per_object and row.latest_version and (row.source_uri, row.source_etag) == (source_uri, etag):
                     raise AlreadyEncoded(video_id, row.dag_run_id)
                 if row.status in ACTIVE_STATUSES and row.dag_run_id != run_id:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from vodflow import errors, layout
-from vodflow.catalog import PROBING, RenditionPlan, UploadObject
+from vodflow.catalog import PROBING, OtherSource, RenditionPlan, UploadObject
 from vodflow.dag_ids import UPLOAD_RUN_PREFIX
 from vodflow.errors import BadInput
 from vodflow.integrations.netguard import DestinationRefused
@@ -91,13 +91,19 @@ def register(params: dict[str, Any], run_id: str, services: Services) -> Job:
               chunk_seconds=params.get("chunk_seconds"), notify_email=params.get("notify_email"),
               captions=params.get("captions") or None,
               outputs=outputs, mp4_renditions=mp4_renditions)
-    version = services.catalog.register(
-        video_id=job.video_id, source_uri=job.source_uri, etag=job.etag, size=job.size, title=job.title,
-        run_id=run_id, ladder_version=LADDER_VERSION, uploaded_at=info.last_modified if info else None,
-        request=kept_request(params, job.video_id),  # what a retry or reprocess reuses
-        # A watcher's run queued behind an app's run for the same object (which the watcher could not know
-        # about while that run waited for a slot) stands down instead of encoding it again.
-        once_per_object=watcher_run)
+    try:
+        version = services.catalog.register(
+            video_id=job.video_id, source_uri=job.source_uri, etag=job.etag, size=job.size, title=job.title,
+            run_id=run_id, ladder_version=LADDER_VERSION, uploaded_at=info.last_modified if info else None,
+            request=kept_request(params, job.video_id),  # what a retry or reprocess reuses
+            # A watcher's run queued behind an app's run for the same object (which the watcher could not know
+            # about while that run waited for a slot) stands down instead of encoding it again.
+            once_per_object=watcher_run)
+    except OtherSource:
+        # Not this run's video: nothing of it is touched (no failure recorded on it, no callback told).
+        raise BadInput(errors.INVALID_REQUEST, f"Invalid request: video_id {job.video_id!r} is the id of a video "
+                                               "made from another source, and a video's source never changes; "
+                                               "leave video_id out or choose a new one.") from None
     if info is not None and info.last_modified is not None and not watcher_run:
         # Started by an app (or a retry): the watcher must not start this object again.
         services.catalog.record_app_upload(UploadObject(location.bucket, location.key, info.etag, info.size,

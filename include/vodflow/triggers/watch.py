@@ -12,6 +12,12 @@ primary key and the insert that wins it is the claim; the run id is derived from
 claimed run twice is a no-op. Overlapping watcher runs, a restarted scheduler or triggerer, or the same
 object listed twice therefore never start a second run; new content under the same key has a new etag and
 is a new video.
+
+An app that starts its own run (the checked trigger) claims the object first, as ``starting``: the watcher
+leaves it alone, and it becomes ``known`` once the run exists. A trigger that fails (Airflow's API refusing, the
+database locked) is never a skipped upload: the claim becomes the watcher's (``claimed``, the app's run id and
+video id) and the next poll starts it — the deferred sensor fires for claims left to start, not only for new
+objects; one left ``starting`` by a process that died mid-trigger is taken over after ``APP_TRIGGER_GRACE``.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -177,16 +183,24 @@ class NewUploadsTrigger(BaseTrigger):
     """Polls the watched prefix from the triggerer; fires once an unhandled object has settled."""
 
     def __init__(self, aws_conn_id: str, bucket: str, prefix: str, since: str, seen: list[list[str]],
-                 settle_seconds: float, poll_interval: float) -> None:
+                 settle_seconds: float, poll_interval: float, catalog_conn_id: str | None = None) -> None:
         super().__init__()
         self.aws_conn_id, self.bucket, self.prefix = aws_conn_id, bucket, prefix
         self.since, self.seen = since, seen
         self.settle_seconds, self.poll_interval = settle_seconds, poll_interval
+        self.catalog_conn_id = catalog_conn_id  # also fire for claims left to start (an app's failed trigger)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return ("vodflow.triggers.watch.NewUploadsTrigger", {
             "aws_conn_id": self.aws_conn_id, "bucket": self.bucket, "prefix": self.prefix, "since": self.since,
-            "seen": self.seen, "settle_seconds": self.settle_seconds, "poll_interval": self.poll_interval})
+            "seen": self.seen, "settle_seconds": self.settle_seconds, "poll_interval": self.poll_interval,
+            "catalog_conn_id": self.catalog_conn_id})
+
+    async def _pending_claims(self) -> int:
+        if not self.catalog_conn_id:
+            return 0
+        catalog = catalog_for_connection(self.catalog_conn_id)
+        return await asyncio.to_thread(catalog.pending_claims, self.bucket)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
@@ -200,6 +214,9 @@ class NewUploadsTrigger(BaseTrigger):
                 found = new_objects(listing, self.bucket, self.prefix, mark, cutoff)
                 if found:
                     yield TriggerEvent({"status": "found", "count": len(found), "keys": [o.key for o in found[:20]]})
+                    return
+                if await self._pending_claims():
+                    yield TriggerEvent({"status": "pending claims"})
                     return
                 await asyncio.sleep(self.poll_interval)
 
@@ -226,7 +243,8 @@ class WaitForUploadsSensor(BaseSensorOperator):
         self.defer(
             trigger=NewUploadsTrigger(settings.aws_conn_id, settings.bucket, settings.watch_prefix,
                                       mark.since.isoformat(), sorted([k, e] for k, e in mark.seen),
-                                      settings.watch_settle_seconds, settings.watch_poll_seconds),
+                                      settings.watch_settle_seconds, settings.watch_poll_seconds,
+                                      settings.catalog_conn_id),
             method_name="execute_complete",
             timeout=timedelta(seconds=self.timeout) if self.timeout else None,
         )
@@ -264,16 +282,67 @@ def mark_started(run_ids: Iterable[str], settings: Settings | None = None) -> No
     catalog_for_connection(settings.catalog_conn_id).mark_uploads_triggered(run_ids)
 
 
-def record_app_trigger(source: str, video_id: str | None, run_id: str, settings: Settings | None = None) -> bool:
+@dataclass(frozen=True)
+class AppTrigger:
+    """The watcher's claim on an object an app is starting a run for itself (the checked trigger), held as
+    ``starting`` while Airflow is asked for the run: ``started`` once the run exists, ``hand_to_watcher`` if it
+    could not be made — then the watcher starts it (same run id and video id) on its next poll, never skips it."""
+
+    obj: UploadObject
+    video_id: str
+    run_id: str
+    settings: Settings
+
+    def started(self) -> None:
+        catalog_for_connection(self.settings.catalog_conn_id).record_app_upload(self.obj, self.video_id, self.run_id)
+
+    def hand_to_watcher(self) -> bool:
+        """True: the watcher will start it; False: it watches another bucket (the claim is dropped instead)."""
+        return catalog_for_connection(self.settings.catalog_conn_id).release_app_upload(
+            self.obj, self.run_id, to_watcher=self.obj.bucket == self.settings.bucket)
+
+
+def record_app_trigger(source: str, video_id: str | None, run_id: str,
+                       settings: Settings | None = None) -> AppTrigger | None:
     """An app is starting a run for ``source`` itself (the checked trigger): write the watcher's claim now, as
-    ``known``, so the watcher never starts the object too — not even when the run's ``register`` comes later
-    than ``watch_settle_seconds``. False when there is nothing to claim (no such object) or it was claimed."""
+    ``starting``, so the watcher never starts the object too — not even when the run's ``register`` comes later
+    than ``watch_settle_seconds``. None when there is nothing to claim (no such object) or it was claimed.
+
+    Not ``known`` yet: the trigger after this can fail (the claim is then handed to the watcher), or the process
+    can die before it ends (the watcher takes a claim left ``starting`` over after ``APP_TRIGGER_GRACE``)."""
     settings = settings or load_settings()
     location = layout.parse_source_uri(source)
     try:
         info = Storage(settings.aws_conn_id, settings.bucket).head(location)
     except BadInput:
-        return False  # missing: the run itself will say so
+        return None  # missing: the run itself will say so
     obj = UploadObject(location.bucket, location.key, info.etag, info.size, info.last_modified or datetime.now(UTC))
-    return catalog_for_connection(settings.catalog_conn_id).record_app_upload(
-        obj, video_id or video_id_for(obj), run_id)
+    claim = AppTrigger(obj, video_id or video_id_for(obj), run_id, settings)
+    claimed = catalog_for_connection(settings.catalog_conn_id).record_app_upload(obj, claim.video_id, run_id,
+                                                                                 starting=True)
+    return claim if claimed else None
+
+
+class AppTriggerFailed(Exception):
+    """The app's run could not be started; ``handed_over``: the upload watcher will start the object instead."""
+
+    def __init__(self, run_id: str, cause: BaseException, handed_over: bool) -> None:
+        super().__init__(f"run {run_id} could not be started: {type(cause).__name__}: {cause}")
+        self.handed_over = handed_over
+
+
+def start_app_run(source: str, video_id: str | None, run_id: str, trigger: Callable[[], None],
+                  settings: Settings | None = None) -> None:
+    """Claim the object for the app's run, then ``trigger`` it: the claim is ``known`` once the run exists;
+    if ``trigger`` raises, the claim goes to the watcher (AppTriggerFailed), which starts the run on its next
+    poll with the same run id — so a run that exists after all is never started twice."""
+    claim = record_app_trigger(source, video_id, run_id, settings)
+    try:
+        trigger()
+    except Exception as exc:
+        raise AppTriggerFailed(run_id, exc, claim is not None and claim.hand_to_watcher()) from exc
+    if claim is not None:
+        try:
+            claim.started()
+        except Exception:  # the run exists: its register confirms the claim too, so the app is not told it failed
+            log.warning("Could not confirm the claim of run %s now; its register will", run_id, exc_info=True)

@@ -42,6 +42,7 @@ from vodflow.request import RequestError, check_overrides, rerun_request
 from vodflow.settings import load_settings
 from vodflow.storage import ObjectMissing, Storage
 from vodflow.web import trigger, upload_routes
+from vodflow.web.docs import DOCS_OFF, add_docs
 from vodflow.web.metrics import metrics_endpoint
 from vodflow.web.trigger import check_conf
 from vodflow.web.waiting import waiting_runs, waiting_tasks
@@ -56,7 +57,9 @@ MEDIA_PATH = re.compile(r"^v[0-9]{1,6}/(hls|thumbs|mp4|audio|storyboard|cmaf)/[A
 SSE_POLL_SECONDS = 0.5
 SSE_HEARTBEAT_SECONDS = 15.0
 
-app = FastAPI(title="vodflow", description="Videos transcoded by vodflow: uploads, status, progress, media.")
+app = FastAPI(title="vodflow", description="Videos transcoded by vodflow: uploads, status, progress, media.",
+              **DOCS_OFF)  # served again by add_docs, behind the same login as the API
+add_docs(app, CanRead)
 app.include_router(trigger.router)
 app.include_router(upload_routes.router)
 

@@ -1,27 +1,43 @@
-"""Refuses unknown conf keys on Airflow's own trigger endpoint, ``POST /api/v2/dags/transcode_video/dagRuns``.
+"""Checks a run's conf on Airflow's own trigger endpoint, ``POST /api/v2/dags/transcode_video/dagRuns``, exactly as
+the checked trigger (``POST /vodflow/api/videos``) does, before Airflow creates a run.
 
 Airflow 3.3 validates a run's conf only against the DAG's Params, one declared param at a time; a key no param
-declares is merged in as a schema-less param and always passes (``SerializedParamsDict.deep_merge``), and Params
-have no ``additionalProperties``. So the plugin adds this root middleware (``fastapi_root_middlewares``) in front
-of the endpoint: a body whose ``conf`` has a key the request does not know gets a 400 naming it, the same answer
-the checked trigger gives, before Airflow creates a run. Anything else (other paths, other DAGs, a body that is
-not JSON) goes to Airflow untouched, and Airflow still checks the schema. ``register`` repeats the check for runs
-started any other way (the CLI, the trigger form of an older UI): they fail at once as ``invalid_request``.
+declares is merged in as a schema-less param and always passes (``SerializedParamsDict.deep_merge``), Params
+have no ``additionalProperties``, and a schema cannot resolve a callback URL's host or look up the catalog. So
+the plugin adds this root middleware (``fastapi_root_middlewares``) in front of the endpoint and runs the checked
+trigger's own ``check_conf`` on the body's ``conf``: unknown keys, each field's schema, the source allowlist, a
+``video_id`` that is another source's video, a ``callback_url`` to a loopback, private or link-local
+address, with the same 400 and detail. A body over ``MAX_BODY`` cannot be a conf and is refused (413)
+rather than waved through unchecked. Anything else (other paths, other DAGs, a body that is not JSON or has no
+conf object) goes to Airflow untouched, and Airflow still checks the schema. ``register`` repeats the checks for
+runs started any other way (e.g. `airflow dags trigger`, which writes the run into the database itself): they
+fail at once as ``invalid_request``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 from typing import Any
 
+import sqlalchemy as sa
+
+from vodflow.catalog import is_disconnect
 from vodflow.dag_ids import TRANSCODE_VIDEO
-from vodflow.request import unknown_fields
+from vodflow.request import RequestError
+from vodflow.settings import load_settings
+from vodflow.web.trigger import check_conf, refusal_detail
 
+log = logging.getLogger(__name__)
 TRIGGER_PATH = f"/api/v2/dags/{TRANSCODE_VIDEO}/dagRuns"
-MAX_BODY = 1 << 20  # a conf is small; a larger body is Airflow's to refuse
+MAX_BODY = 1 << 20  # a conf is a few kB (20 captions of 1,100-character URIs: ~25 kB)
+# A refused body is still read (and dropped) up to this much, so that the client, still sending, gets the 413
+# instead of a connection reset; beyond it the connection is simply closed after the answer.
+DRAIN_LIMIT = 64 << 20
 
 
-class UnknownConfKeys:
+class TriggerConfGuard:
     """A pure ASGI middleware (the body is read once and replayed to Airflow)."""
 
     def __init__(self, app: Any) -> None:
@@ -31,34 +47,67 @@ class UnknownConfKeys:
         if scope["type"] != "http" or scope["method"] != "POST" or scope["path"].rstrip("/") != TRIGGER_PATH:
             await self.app(scope, receive, send)
             return
-        chunks, more = [], True
+        declared = _content_length(scope)
+        if declared is not None and declared > DRAIN_LIMIT:
+            await _too_large(send)
+            return
+        chunks, size, more = [], 0, True
         while more:
             message = await receive()
             if message["type"] != "http.request":  # the client went away
                 await self.app(scope, _replay([message]), send)
                 return
-            chunks.append(message.get("body", b""))
+            chunk = message.get("body", b"")
+            size += len(chunk)
             more = message.get("more_body", False)
+            if size > DRAIN_LIMIT:
+                break
+            if size <= MAX_BODY:
+                chunks.append(chunk)
+        if size > MAX_BODY:
+            await _too_large(send)
+            return
         body = b"".join(chunks)
-        detail = _refusal(body)
-        if detail is not None:
-            await _send_json(send, 400, {"detail": detail})
+        answer = await _refusal(body)
+        if answer is not None:
+            await _send_json(send, *answer)
             return
         await self.app(scope, _replay([{"type": "http.request", "body": body, "more_body": False}]), send)
 
 
-def _refusal(body: bytes) -> str | None:
-    """The 400's detail when the conf has an unknown key; None: let Airflow judge the request."""
-    if len(body) > MAX_BODY:
-        return None
+def _content_length(scope: dict[str, Any]) -> int | None:
+    for name, value in scope.get("headers", []):
+        if name.lower() == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+async def _too_large(send: Any) -> None:
+    await _send_json(send, 413, {"detail": f"the request body is over {MAX_BODY:,} bytes: a run's conf is never "
+                                           "that large"})
+
+
+async def _refusal(body: bytes) -> tuple[int, dict[str, Any]] | None:
+    """(status, body) of the refusal when the conf cannot start a run; None: let Airflow judge the request."""
     try:
         conf = json.loads(body).get("conf")
     except (ValueError, AttributeError):
         return None
     if not isinstance(conf, dict):
         return None
-    unknown = unknown_fields(conf)
-    return f"conf: {unknown}" if unknown is not None else None
+    try:  # in a thread: it resolves the callback's host and reads the catalog
+        await asyncio.to_thread(check_conf, conf, load_settings())
+    except RequestError as exc:
+        return 400, {"detail": refusal_detail(exc)}
+    except sa.exc.DBAPIError as exc:
+        if not is_disconnect(exc):
+            raise
+        log.warning("Catalog database unavailable for a trigger of %s: %s", TRANSCODE_VIDEO, exc.orig)
+        return 503, {"detail": "the catalog database is unavailable; retry shortly"}
+    return None
 
 
 def _replay(messages: list[dict[str, Any]]) -> Any:
@@ -72,6 +121,8 @@ def _replay(messages: list[dict[str, Any]]) -> Any:
 
 async def _send_json(send: Any, status: int, payload: dict[str, Any]) -> None:
     body = json.dumps(payload).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    if status == 503:
+        headers.append((b"retry-after", b"5"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

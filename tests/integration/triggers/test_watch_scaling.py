@@ -70,8 +70,9 @@ def test_old_partitions_cost_no_list_pages(gated_storage):  # noqa: F811 - the f
 
 
 def test_an_app_triggered_upload_is_never_started_by_the_watcher(airflow_env):
-    """The checked trigger writes the watcher's claim (``known``) before the run exists; the watcher, even with
-    no settle time and the run's register still to come, does not start the object a second time."""
+    """The checked trigger writes the watcher's claim (``starting``, ``known`` once the run exists) before the run
+    exists; the watcher, even with no settle time and the run's register still to come, does not start the object
+    a second time."""
     prefix = f"uploads/app-{uuid.uuid4().hex[:8]}/"
     storage = Storage("aws_default", "vodflow")
     mine, other = f"{prefix}{uuid.uuid4().hex}/mine.mp4", f"{prefix}{uuid.uuid4().hex}/theirs.mp4"

@@ -1,0 +1,130 @@
+"""An app's own run (the checked trigger) and the upload watcher, on moto's S3 and the catalog in Postgres: a
+trigger that fails never makes the watcher skip the upload — the watcher starts it on its next poll, once — and a
+trigger that succeeds is never started a second time by the watcher."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import uuid
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from vodflow.catalog import catalog_for_connection, uploads
+from vodflow.catalog.queries import APP_TRIGGER_GRACE
+from vodflow.settings import load_settings
+from vodflow.storage import Storage
+from vodflow.triggers import watch
+
+pytestmark = pytest.mark.integration
+
+
+class RefusingOnce:
+    """A trigger like Airflow's API on a bad moment: the first call is refused, the next ones start the run."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self) -> None:
+        self.calls += 1
+        if self.calls == 1:
+            raise ConnectionRefusedError("the Airflow API refused the connection")
+
+
+def _setup(name: str) -> tuple[str, str, object]:
+    prefix = f"uploads/appclaim-{uuid.uuid4().hex[:8]}/"
+    storage = Storage("aws_default", "vodflow")
+    key = f"{prefix}{uuid.uuid4().hex}/{name}"
+    storage.client.put_object(Bucket="vodflow", Key=key, Body=name.encode() * 64)
+    settings = dataclasses.replace(load_settings(), watch_prefix=prefix, watch_settle_seconds=0)
+    return prefix, key, settings
+
+
+def poll(settings, prefix: str) -> list[dict]:
+    """One watcher poll (claim → start → mark started), as the watch_uploads DAG does it; the runs it starts."""
+    runs = [r for r in watch.claim_new_uploads(settings) if r["conf"]["source"].startswith(f"s3://vodflow/{prefix}")]
+    watch.mark_started([r["trigger_run_id"] for r in runs], settings)
+    return runs
+
+
+def state_of(settings, key: str) -> tuple[str, str]:
+    catalog = catalog_for_connection(settings.catalog_conn_id)
+    with catalog.engine.connect() as conn:
+        row = conn.execute(sa.select(uploads.c.state, uploads.c.dag_run_id).where(uploads.c.key == key)).one()
+    return row.state, row.dag_run_id
+
+
+def test_a_failed_app_trigger_is_started_by_the_watcher_on_its_next_poll_exactly_once(airflow_env):
+    prefix, key, settings = _setup("refused.mp4")
+    source = f"s3://vodflow/{key}"
+    # The watcher has already looked (the object is not new to it any more) when the app starts its run.
+    trigger = RefusingOnce()
+    with pytest.raises(watch.AppTriggerFailed) as failed:
+        watch.start_app_run(source, "app-chosen-id", "app__refused", trigger, settings)
+    assert failed.value.handed_over and trigger.calls == 1
+    assert state_of(settings, key) == ("claimed", "app__refused")
+    # The next poll starts it, with the app's run id and video id (a run that exists after all: a no-op) …
+    assert catalog_for_connection(settings.catalog_conn_id).pending_claims("vodflow") >= 1
+    [run] = poll(settings, prefix)
+    assert run == {"trigger_run_id": "app__refused", "conf": {"source": source, "video_id": "app-chosen-id"}}
+    assert state_of(settings, key) == ("triggered", "app__refused")
+    # … and only that one: later polls, the event-driven watcher's claim included, start nothing more.
+    assert poll(settings, prefix) == [] and poll(settings, prefix) == []
+
+
+def test_a_successful_app_trigger_is_never_started_by_the_watcher(airflow_env):
+    prefix, key, settings = _setup("started.mp4")
+    trigger = RefusingOnce()
+    trigger.calls = 1  # accepts at once
+    watch.start_app_run(f"s3://vodflow/{key}", None, "app__started", trigger, settings)
+    assert state_of(settings, key) == ("known", "app__started")
+    assert poll(settings, prefix) == []
+
+
+def test_an_app_claim_left_starting_by_a_dead_trigger_is_taken_over_after_the_grace(airflow_env):
+    """The api-server died between the claim and the trigger: the claim stays ``starting``; the watcher leaves it
+    alone while the trigger may still be under way, then starts it (same run id: once, even if it did exist)."""
+    prefix, key, settings = _setup("orphan.mp4")
+    claim = watch.record_app_trigger(f"s3://vodflow/{key}", None, "app__orphan", settings)
+    assert claim is not None and state_of(settings, key) == ("starting", "app__orphan")
+    assert poll(settings, prefix) == []  # within the grace: the app's trigger may still be running
+    catalog = catalog_for_connection(settings.catalog_conn_id)
+    with catalog.engine.begin() as conn:
+        conn.execute(uploads.update().where(uploads.c.key == key).values(
+            claimed_at=sa.func.now() - (APP_TRIGGER_GRACE + timedelta(seconds=5))))
+    assert [r["trigger_run_id"] for r in poll(settings, prefix)] == ["app__orphan"]
+    assert poll(settings, prefix) == []
+
+
+def test_the_runs_register_confirms_its_claim(airflow_env):
+    """A run whose trigger returned but whose confirmation was lost is confirmed by its own ``register``."""
+    _, key, settings = _setup("confirmed.mp4")
+    claim = watch.record_app_trigger(f"s3://vodflow/{key}", None, "app__confirmed", settings)
+    catalog = catalog_for_connection(settings.catalog_conn_id)
+    assert not catalog.record_app_upload(claim.obj, claim.video_id, "app__someone_else")  # not theirs to confirm
+    assert state_of(settings, key) == ("starting", "app__confirmed")
+    assert not catalog.record_app_upload(claim.obj, claim.video_id, "app__confirmed")  # what register does
+    assert state_of(settings, key) == ("known", "app__confirmed")
+
+
+def test_the_deferred_watcher_fires_for_a_claim_left_to_start(airflow_env):
+    """The sensor waits in the triggerer, listing S3 for objects it has not seen; an app's failed trigger adds no
+    object, so the trigger also asks the catalog for claims to start, and fires for them."""
+    prefix, key, settings = _setup("deferred.mp4")
+    storage = Storage("aws_default", "vodflow")
+    mark = watch.watermark(catalog_for_connection(settings.catalog_conn_id), settings)
+    with pytest.raises(watch.AppTriggerFailed):
+        watch.start_app_run(f"s3://vodflow/{key}", None, "app__deferred", RefusingOnce(), settings)
+    etag = storage.client.head_object(Bucket="vodflow", Key=key)["ETag"].strip('"')
+    seen = [*sorted([k, e] for k, e in mark.seen), [key, etag]]  # the object is not new to the listing
+    trigger = watch.NewUploadsTrigger("aws_default", "vodflow", prefix, mark.since.isoformat(), seen, 0, 0.2,
+                                      settings.catalog_conn_id)
+
+    async def first_event():
+        async for event in trigger.run():
+            return event.payload
+
+    assert asyncio.run(asyncio.wait_for(first_event(), 60)) == {"status": "pending claims"}
+    assert [r["trigger_run_id"] for r in poll(settings, prefix)] == ["app__deferred"]
