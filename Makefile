@@ -24,23 +24,30 @@ $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 
 venv: $(STAMP)
 
+# Installing prints one line per step; apt-get's and npm's own output goes to INSTALL_LOG (not .demo/, which the
+# demo empties when it starts), and a failed step prints the log's last lines.
+INSTALL_LOG ?= artifacts/install.log
+# $(call logged,<step>,<shell command>): the step's name, then "done" or its exit status and the log's tail.
+logged = mkdir -p "$(dir $(INSTALL_LOG))"; printf '%s … ' "$(1)"; echo "== $$(date -u +%FT%TZ) $(1)" >>"$(INSTALL_LOG)"; \
+	if ( $(2) ) >>"$(INSTALL_LOG)" 2>&1; then echo "done (log: $(INSTALL_LOG))"; \
+	else status=$$?; echo "failed (exit $$status); the end of $(INSTALL_LOG):"; tail -n 25 "$(INSTALL_LOG)"; exit $$status; fi
+SUDO_IF_NOT_ROOT = SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo )
+
 # ffmpeg comes from the OS (Debian: apt-get install ffmpeg).
 ffmpeg:
-	@command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || { \
-		echo "Installing ffmpeg with apt-get"; \
-		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq ffmpeg; }
+	@command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || { $(SUDO_IF_NOT_ROOT); \
+		$(call logged,ffmpeg: apt-get update,$$SUDO apt-get update); \
+		$(call logged,ffmpeg: apt-get install ffmpeg,DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y ffmpeg); }
 
 # The browser test drives Debian's Chromium with playwright-core from npm (never a downloaded browser).
 BROWSER_DEPS := tests/browser/node_modules/.package-lock.json
 browser: $(BROWSER_DEPS)
-	@command -v chromium >/dev/null || { \
-		echo "Installing chromium with apt-get"; \
-		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; }
+	@command -v chromium >/dev/null || { $(SUDO_IF_NOT_ROOT); \
+		$(call logged,browser: apt-get update,$$SUDO apt-get update); \
+		$(call logged,browser: apt-get install chromium,DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y chromium); }
 
 $(BROWSER_DEPS): tests/browser/package.json tests/browser/package-lock.json
-	cd tests/browser && npm ci --no-audit --no-fund --silent
+	@$(call logged,browser: npm ci in tests/browser,cd tests/browser && npm ci --no-audit --no-fund)
 
 demo: venv ffmpeg
 	$(VENV)/bin/vodflow demo $(if $(VIDEO),--video "$(VIDEO)")

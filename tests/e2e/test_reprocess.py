@@ -1,6 +1,7 @@
-"""Manual reprocess_videos runs through the real stack, as the README describes them: without a logical date
-(the Trigger button) mode `repair` sweeps every retryable video and `all` is refused; with a logical date the
-run repairs its data interval. Every re-run starts from the video's stored request."""
+"""Manual reprocess_videos runs through the real stack, as docs/uploads-and-triggers.md#reprocessing-and-retry
+describes them: without a logical date (the Trigger button) mode `repair` sweeps every retryable video and `all`
+is refused; with a logical date the run repairs its data interval. Every re-run starts from the video's stored
+request."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ def started_by(stack, reprocess_run: str) -> list[dict[str, Any]]:
 
 
 def expected_repairs(stack, start: datetime | None = None, end: datetime | None = None) -> set[str]:
-    """What the README promises a manual repair selects, worked out independently from the whole catalog:
+    """What the docs promise a manual repair selects, worked out independently from the whole catalog:
     failed but not bad input, or active and silent past the stale limit; in [start, end) when given; and
     published videos on an older ladder (none in this stack)."""
     stale = datetime.now(UTC) - ACTIVE_RUN_STALE_AFTER

@@ -77,7 +77,7 @@ def sign(secret: str, timestamp: int, body: bytes) -> str:
 
 
 def verify(secret: str, header: str, body: bytes, tolerance_seconds: float = 300, now: float | None = None) -> bool:
-    """What a receiver does (README has it standalone): the MAC matches and the timestamp is recent."""
+    """What a receiver does (docs/integrations.md#webhooks has it standalone): the MAC matches, the time is recent."""
     try:
         fields = dict(item.split("=", 1) for item in header.split(","))
         timestamp = int(fields["t"])

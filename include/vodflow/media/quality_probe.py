@@ -1,6 +1,6 @@
 """The per-title probe: the rate and the VMAF of each rung at two qualities, on small samples of the source.
 
-Sampling in time and in space keeps it cheap (README, *Per-title ladders*, for what it costs):
+Sampling in time and in space keeps it cheap (docs/speed.md#long-videos-and-per-title-ladders says what it costs):
 
 - in time: three 0.8 s windows spread over the source (20/50/80 %), each decoded once;
 - in space: each window contributes one crop of a ninth of the picture (a third of the width and height),

@@ -1,9 +1,9 @@
 """VMAF: how good an encode looks, as Netflix measures it (libvmaf, model vmaf_v0.6.1).
 
 Debian's ffmpeg has no libvmaf, so scoring runs the static ffmpeg that the ``imageio-ffmpeg`` wheel ships
-(``vmaf_ffmpeg``); encoding stays with the system's ffmpeg (README, *Per-title ladders*: same x264 speed, and
-the wheel has no ffprobe). Each distorted picture is upscaled bicubic to the reference's size, as VMAF is meant
-to be read (a 360p rung is judged as it looks on the 1080p screen), and scored against it.
+(``vmaf_ffmpeg``); encoding stays with the system's ffmpeg (docs/speed.md#long-videos-and-per-title-ladders:
+same x264 speed, and the wheel has no ffprobe). Each distorted picture is upscaled bicubic to the reference's size,
+as VMAF is meant to be read (a 360p rung is judged as it looks on the 1080p screen), and scored against it.
 
 Sampling keeps it cheap: only a few windows of the video are decoded and compared, and libvmaf's
 ``n_subsample`` scores every Nth frame of them (its motion feature still sees every frame, so a scored frame gets

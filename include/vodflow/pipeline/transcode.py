@@ -96,7 +96,7 @@ def encode_whole_video(services: Services, job: Job, probed: SourceInfo, plan: E
 
     try:
         # Read the source as it is encoded: no wait for a download, no copy of a huge upload on the worker
-        # (a download first was no faster even for a 46 MB source: README, Speed).
+        # (a download first was no faster even for a 46 MB source: docs/speed.md#speed).
         encode_started = time.monotonic()
         measured = confirmed(services, job, probed, encode)
         _record_encode(services, job, probed, measured, time.monotonic() - encode_started)

@@ -22,7 +22,7 @@ FAST = webhooks.DeliveryPolicy(attempts=3, backoff_seconds=0.05, timeout_seconds
 
 
 def receiver_verifies(header: str, body: bytes, secret: str = SECRET) -> bool:
-    """The README's verifier, written again here from the contract (not with vodflow's code)."""
+    """The verifier of docs/integrations.md#webhooks, written again here from the contract (not with vodflow's code)."""
     fields = dict(part.split("=", 1) for part in header.split(","))
     expected = hmac.new(secret.encode(), f"{fields['t']}.".encode() + body, hashlib.sha256).hexdigest()
     return hmac.compare_digest(expected, fields["v1"]) and abs(time.time() - int(fields["t"])) < 300

@@ -1,5 +1,5 @@
 """Rendition quality (per-title ladders): each rendition's measured VMAF, mean and 5th percentile (sampled:
-README, *Per-title ladders*). Empty for renditions nobody scored.
+docs/speed.md#long-videos-and-per-title-ladders). Empty for renditions nobody scored.
 
 Revision ID: 0005
 Revises: 0004
