@@ -17,6 +17,7 @@ import pytest
 import requests
 
 from tests.conftest import ARTIFACTS
+from tests.e2e.pages import page_findings
 from vodflow import layout
 from vodflow.devtools.samples import SampleSpec, make_sample
 
@@ -251,3 +252,30 @@ def test_an_operator_follows_a_video_in_the_airflow_ui(embedded_stack, media):
     assert findings["dialogs"] == []
     for shot in ("videos-list.png", "video-page.png", "run-tab.png"):
         assert (shots / shot).stat().st_size > 10_000
+
+
+def test_a_video_refused_for_bad_input_shows_its_reason_not_a_retry_or_a_player(embedded_stack, media):
+    """not_a_video can never succeed: no Retry (the API refuses one too, with the reason), no empty player, no
+    "size unknown · version – published": the page says it is not published, and why."""
+    stack = embedded_stack
+    _, source = upload(stack, media.bad("text.mp4"), "notes.mp4")
+    video_id = f"refused-{uuid.uuid4().hex[:8]}"
+    run_id = stack.client.trigger(DAG, {"source": source, "video_id": video_id})
+    assert stack.client.wait_for_run(DAG, run_id, timeout=300)["state"] == "failed"
+    video = get(stack, f"/api/videos/{video_id}").json()
+    assert (video["status"], video["error_code"], video["current_version"]) == ("failed", "not_a_video", None)
+    assert "not_a_video" in video["retry_refusal"]
+    refused = requests.post(f"{stack.airflow.base_url}/vodflow/api/videos/{video_id}/retry", timeout=30,
+                            headers={"Authorization": f"Bearer {stack.client.token()}"})
+    assert refused.status_code == 409 and "Retrying cannot help" in refused.json()["detail"], refused.text
+    retries = stack.client.request("GET", f"/api/v2/dags/{DAG}/dagRuns",
+                                   params={"run_id_pattern": f"retry__{video_id}"})
+    assert retries["total_entries"] == 0, "no retry run was started"
+
+    page = page_findings(stack, "refused.mjs", video_id)
+    assert page["retry_visible"] is False and "not_a_video" in page["retry_note"], page
+    assert page["player_visible"] is False and page["player_note"] == "Not published.", page
+    assert "not published" in page["summary"], page
+    assert "size unknown" not in page["summary"] and "version –" not in page["summary"], page
+    assert page["error_text"].startswith("not_a_video: "), page
+
