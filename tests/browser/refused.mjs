@@ -15,5 +15,6 @@ await asOperator(async (page, { base, videoId, shots, findings }) => {
   findings.retry_note = await text("retry-note");
   findings.player_visible = await page.locator("#player").isVisible();
   findings.player_note = await text("player-note");
+  findings.source = await text("source");
   await page.screenshot({ path: `${shots}/refused-video-page.png`, fullPage: true });
 });

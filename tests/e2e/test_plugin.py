@@ -278,4 +278,49 @@ def test_a_video_refused_for_bad_input_shows_its_reason_not_a_retry_or_a_player(
     assert "not published" in page["summary"], page
     assert "size unknown" not in page["summary"] and "version –" not in page["summary"], page
     assert page["error_text"].startswith("not_a_video: "), page
+    assert page["source"] == f"Source {source}", page
 
+
+HOSTILE = "<img src=x onerror=window.__pwned=1> \"quoted\" & 'single', comma"
+
+
+def hostile_sample(path: Path) -> Path:
+    """6 s, two audio tracks and a subtitle track whose titles are markup with quotes, ampersand and comma."""
+    subs = path.with_suffix(".srt")
+    subs.write_text("1\n00:00:01,000 --> 00:00:02,000\nHello\n", encoding="utf-8")
+    subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y",  # noqa: S603
+                    "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30",
+                    "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
+                    "-f", "lavfi", "-i", "sine=frequency=880:sample_rate=48000", "-i", str(subs),
+                    "-map", "0:v", "-map", "1:a", "-map", "2:a", "-map", "3:s", "-t", "6",
+                    "-c:v", "libx264", "-preset", "ultrafast", "-g", "60", "-pix_fmt", "yuv420p",
+                    "-c:a", "aac", "-ac", "2", "-c:s", "srt",
+                    "-metadata:s:a:0", "language=eng", "-metadata:s:a:0", f"title=Main {HOSTILE}",
+                    "-metadata:s:a:1", "language=fra", "-metadata:s:a:1", f"title=Dub {HOSTILE}",
+                    "-metadata:s:s:0", "language=eng", "-metadata:s:s:0", f"title=Subs {HOSTILE}",
+                    str(path)], check=True)
+    return path
+
+
+def test_hostile_titles_and_names_show_as_text_and_run_nothing(embedded_stack, tmp_path):
+    """Title, file name and track titles from the upload with markup and quotes: on the video page and in the list
+    each shows exactly as the API holds it; no dialog, no injected element (nothing fetched for <img src=x>)."""
+    stack = embedded_stack
+    key, source = upload(stack, hostile_sample(tmp_path / "hostile.mkv"), f"{HOSTILE}.mkv")
+    video_id = f"hostile-{uuid.uuid4().hex[:8]}"
+    title = f"\"><script>window.__pwned=2</script>{HOSTILE}"
+    run_id = stack.client.trigger(DAG, {"source": source, "video_id": video_id, "title": title, "ladder": ["240p"]})
+    assert stack.client.wait_for_run(DAG, run_id, timeout=300)["state"] == "success"
+    video = get(stack, f"/api/videos/{video_id}").json()
+    assert video["title"] == title and video["source_uri"] == source and key.endswith(f"{HOSTILE}.mkv")
+    names = [t["name"] for e in video["events"] if e["kind"] in ("audio_tracks", "subtitles")
+             for t in e["detail"]["tracks"]]
+    assert len(names) == 3 and all("<img src=x" in name for name in names), names
+
+    page = page_findings(stack, "hostile.mjs", video_id)
+    assert page["dialogs"] == [] and page["injected_requests"] == [], page
+    assert page["video_page"] == {"pwned": 0, "elements": 0} and page["list_page"] == {"pwned": 0, "elements": 0}
+    assert page["title"] == title and page["list_title"] == title and page["document_title"] == f"{title} · vodflow"
+    assert page["source"] == source
+    for name in names:  # the history shows each track's title as it is: quotes as quotes, markup as text
+        assert name in page["history"], (name, page["history"])

@@ -18,6 +18,7 @@
     const facts = [v.duration == null ? null : vodflow.duration(v.duration), v.width ? `${v.width}×${v.height}` : null,
                    v.fps ? `${v.fps} fps` : null, published].filter((fact) => fact != null);
     $("summary").replaceChildren(vodflow.badge(v.status), " ", el("code", { text: v.id }), ` · ${facts.join(" · ")}`);
+    $("source").replaceChildren(...(v.source_uri ? ["Source ", el("code", { text: v.source_uri })] : []));
     $("error").textContent = v.error_message ? `${v.error_code}: ${v.error_message}` : "";
     const active = ["queued", "probing", "transcoding", "publishing"].includes(v.status);
     // The API says when a retry cannot help (bad input in the source itself): then the reason, not a button.
@@ -78,9 +79,17 @@
   function addEvent(e) {
     if (e.id <= lastEvent) return;
     lastEvent = e.id;
-    const detail = Object.entries(e.detail || {}).map(([k, v]) => `${k}=${typeof v === "object" ? JSON.stringify(v) : v}`).join(" ");
+    const detail = Object.entries(e.detail || {}).map(([k, v]) => `${k}=${describe(v)}`).join(" ");
     $("events").prepend(el("tr", {}, el("td", { class: "muted", text: new Date(e.at).toLocaleString() }),
                            el("td", { text: e.kind }), el("td", {}, el("code", { text: detail }))));
+  }
+
+  // An event's detail as text an operator reads: strings as they are (a track title with quotes shows its quotes,
+  // not JSON's escapes), lists and objects spelled out. Put into the page as text, never as HTML.
+  function describe(value) {
+    if (Array.isArray(value)) return `[${value.map(describe).join(", ")}]`;
+    if (value && typeof value === "object") return `(${Object.entries(value).map(([k, v]) => `${k}=${describe(v)}`).join(" ")})`;
+    return String(value);
   }
 
   let lastEvent = 0;
