@@ -245,5 +245,8 @@ def _upload_pictures(services: Services, job: Job, folder: str) -> list[str]:
     first when this encode had them: keys, sorted."""
     if not os.path.isdir(folder) or not os.listdir(folder):
         return []
-    choose_poster(folder)
+    try:
+        choose_poster(folder)
+    except OSError:  # pictures are best effort: without poster.jpg, publish lets a thumbnail stand in
+        log.exception("Could not choose the poster among its candidates")
     return sorted(services.storage.upload_tree(folder, layout.thumbs_prefix(job.video_id, job.version)))
