@@ -20,9 +20,9 @@ await asOperator(async (page, { base, videoId, shots, findings }) => {
   await page.waitForTimeout(3000); // the player loads the master and its track names
   findings.title = await page.locator("#title").textContent();
   findings.document_title = await page.title();
-  findings.source = await page.locator("#source code").textContent();
   findings.history = await page.locator("#events").innerText();
   findings.audio_options = await page.locator("#audio-track option").allTextContents();
+  findings.source = await page.locator("#source code").textContent({ timeout: 5000 });
   findings.video_page = await injected();
   await page.screenshot({ path: `${shots}/hostile-video-page.png`, fullPage: true });
 

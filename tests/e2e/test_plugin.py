@@ -318,7 +318,7 @@ def test_hostile_titles_and_names_show_as_text_and_run_nothing(embedded_stack, t
     assert len(names) == 3 and all("<img src=x" in name for name in names), names
 
     page = page_findings(stack, "hostile.mjs", video_id)
-    assert page["dialogs"] == [] and page["injected_requests"] == [], page
+    assert page["dialogs"] == [] and page["injected_requests"] == [] and page["csp"] == [], page
     assert page["video_page"] == {"pwned": 0, "elements": 0} and page["list_page"] == {"pwned": 0, "elements": 0}
     assert page["title"] == title and page["list_title"] == title and page["document_title"] == f"{title} · vodflow"
     assert page["source"] == source

@@ -136,7 +136,7 @@ def retry_refusal(video: dict[str, Any]) -> str | None:
     if video["status"] in ACTIVE_STATUSES:
         return f"Video {video['id']} is {video['status']}: it is running already."
     if video["status"] != FAILED and not video["error_code"]:
-        return f"Video {video['id']} is ready; only a failed video is retried."
+        return f"Video {video['id']} is {video['status']}; only a failed video is retried."
     if video["error_code"] in BAD_INPUT_CODES and video["error_code"] not in RETRY_CAN_FIX:
         return (f"Retrying cannot help: the source itself was refused ({video['error_code']}). The same file would "
                 "fail the same way; upload a corrected file as a new video.")
@@ -318,13 +318,15 @@ def stats() -> dict[str, Any]:
 # Pages ---------------------------------------------------------------------------------------------------------
 def page_headers(public_base_url: str) -> dict[str, str]:
     """Strict CSP: scripts, styles and API calls from this origin only; media (hls.js fetches segments, so
-    connect-src too) also from the configured public media origin — never any http(s) host."""
+    connect-src too) also from the configured public media origin — never any http(s) host. Workers from this
+    origin or from a blob this page's own scripts made (hls.js's transmuxer; without it, on the main thread)."""
     parts = urlsplit(public_base_url) if public_base_url else None
     media = f" {parts.scheme}://{parts.netloc}" if parts and parts.scheme in ("http", "https") else ""
     return {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff",
             "Content-Security-Policy": f"default-src 'self'; img-src 'self' data: blob:{media}; "
                                        f"media-src 'self' blob:{media}; connect-src 'self'{media}; "
                                        "style-src 'self' 'unsafe-inline'; script-src 'self'; "
+                                       "worker-src 'self' blob:; "  # hls.js transmuxes in a worker made from a blob
                                        "frame-ancestors 'self'"}
 
 
