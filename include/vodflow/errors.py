@@ -35,6 +35,12 @@ BAD_INPUT_CODES = frozenset(
 )
 
 
+# Bad input a retry of the same video can get past: the upload may have arrived after the run that missed it, and
+# a request is checked again when retried (with the fields an operator corrects). Every other code describes the
+# source's bytes or size, which a retry of the same source finds unchanged: retrying it is refused.
+RETRY_CAN_FIX = frozenset({SOURCE_MISSING, INVALID_REQUEST})
+
+
 class VodflowError(Exception):
     """An error with a stable machine code and a message meant for people."""
 

@@ -17,6 +17,7 @@ import pytest
 import requests
 
 from tests.conftest import ARTIFACTS
+from tests.e2e.pages import page_findings
 from vodflow import layout
 from vodflow.devtools.samples import SampleSpec, make_sample
 
@@ -251,3 +252,75 @@ def test_an_operator_follows_a_video_in_the_airflow_ui(embedded_stack, media):
     assert findings["dialogs"] == []
     for shot in ("videos-list.png", "video-page.png", "run-tab.png"):
         assert (shots / shot).stat().st_size > 10_000
+
+
+def test_a_video_refused_for_bad_input_shows_its_reason_not_a_retry_or_a_player(embedded_stack, media):
+    """not_a_video can never succeed: no Retry (the API refuses one too, with the reason), no empty player, no
+    "size unknown · version – published": the page says it is not published, and why."""
+    stack = embedded_stack
+    _, source = upload(stack, media.bad("text.mp4"), "notes.mp4")
+    video_id = f"refused-{uuid.uuid4().hex[:8]}"
+    run_id = stack.client.trigger(DAG, {"source": source, "video_id": video_id})
+    assert stack.client.wait_for_run(DAG, run_id, timeout=300)["state"] == "failed"
+    video = get(stack, f"/api/videos/{video_id}").json()
+    assert (video["status"], video["error_code"], video["current_version"]) == ("failed", "not_a_video", None)
+    assert "not_a_video" in video["retry_refusal"]
+    refused = requests.post(f"{stack.airflow.base_url}/vodflow/api/videos/{video_id}/retry", timeout=30,
+                            headers={"Authorization": f"Bearer {stack.client.token()}"})
+    assert refused.status_code == 409 and "Retrying cannot help" in refused.json()["detail"], refused.text
+    retries = stack.client.request("GET", f"/api/v2/dags/{DAG}/dagRuns",
+                                   params={"run_id_pattern": f"retry__{video_id}"})
+    assert retries["total_entries"] == 0, "no retry run was started"
+
+    page = page_findings(stack, "refused.mjs", video_id)
+    assert page["retry_visible"] is False and "not_a_video" in page["retry_note"], page
+    assert page["player_visible"] is False and page["player_note"] == "Not published.", page
+    assert "not published" in page["summary"], page
+    assert "size unknown" not in page["summary"] and "version –" not in page["summary"], page
+    assert page["error_text"].startswith("not_a_video: "), page
+    assert page["source"] == f"Source {source}", page
+
+
+HOSTILE = "<img src=x onerror=window.__pwned=1> \"quoted\" & 'single', comma"
+
+
+def hostile_sample(path: Path) -> Path:
+    """6 s, two audio tracks and a subtitle track whose titles are markup with quotes, ampersand and comma."""
+    subs = path.with_suffix(".srt")
+    subs.write_text("1\n00:00:01,000 --> 00:00:02,000\nHello\n", encoding="utf-8")
+    subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y",  # noqa: S603
+                    "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30",
+                    "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
+                    "-f", "lavfi", "-i", "sine=frequency=880:sample_rate=48000", "-i", str(subs),
+                    "-map", "0:v", "-map", "1:a", "-map", "2:a", "-map", "3:s", "-t", "6",
+                    "-c:v", "libx264", "-preset", "ultrafast", "-g", "60", "-pix_fmt", "yuv420p",
+                    "-c:a", "aac", "-ac", "2", "-c:s", "srt",
+                    "-metadata:s:a:0", "language=eng", "-metadata:s:a:0", f"title=Main {HOSTILE}",
+                    "-metadata:s:a:1", "language=fra", "-metadata:s:a:1", f"title=Dub {HOSTILE}",
+                    "-metadata:s:s:0", "language=eng", "-metadata:s:s:0", f"title=Subs {HOSTILE}",
+                    str(path)], check=True)
+    return path
+
+
+def test_hostile_titles_and_names_show_as_text_and_run_nothing(embedded_stack, tmp_path):
+    """Title, file name and track titles from the upload with markup and quotes: on the video page and in the list
+    each shows exactly as the API holds it; no dialog, no injected element (nothing fetched for <img src=x>)."""
+    stack = embedded_stack
+    key, source = upload(stack, hostile_sample(tmp_path / "hostile.mkv"), f"{HOSTILE}.mkv")
+    video_id = f"hostile-{uuid.uuid4().hex[:8]}"
+    title = f"\"><script>window.__pwned=2</script>{HOSTILE}"
+    run_id = stack.client.trigger(DAG, {"source": source, "video_id": video_id, "title": title, "ladder": ["240p"]})
+    assert stack.client.wait_for_run(DAG, run_id, timeout=300)["state"] == "success"
+    video = get(stack, f"/api/videos/{video_id}").json()
+    assert video["title"] == title and video["source_uri"] == source and key.endswith(f"{HOSTILE}.mkv")
+    names = [t["name"] for e in video["events"] if e["kind"] in ("audio_tracks", "subtitles")
+             for t in e["detail"]["tracks"]]
+    assert len(names) == 3 and all("<img src=x" in name for name in names), names
+
+    page = page_findings(stack, "hostile.mjs", video_id)
+    assert page["dialogs"] == [] and page["injected_requests"] == [] and page["csp"] == [], page
+    assert page["video_page"] == {"pwned": 0, "elements": 0} and page["list_page"] == {"pwned": 0, "elements": 0}
+    assert page["title"] == title and page["list_title"] == title and page["document_title"] == f"{title} · vodflow"
+    assert page["source"] == source
+    for name in names:  # the history shows each track's title as it is: quotes as quotes, markup as text
+        assert name in page["history"], (name, page["history"])

@@ -22,7 +22,7 @@ from vodflow.media.encode import audio_group_of, encode_renditions, measure_audi
 from vodflow.media.hls import MeasuredRendition
 from vodflow.media.probe import SourceInfo
 from vodflow.media.process import Throttle
-from vodflow.media.thumbnails import picture_outputs
+from vodflow.media.thumbnails import choose_poster, picture_outputs
 from vodflow.media.tracks import alternate_audio
 from vodflow.pipeline.ladder import decided_plan, record_quality, score_chunk
 from vodflow.pipeline.outputs import EncodedRendition, run_encoded
@@ -241,7 +241,12 @@ def _best_effort_progress(services: Services, job: Job, names: list[str], percen
 
 
 def _upload_pictures(services: Services, job: Job, folder: str) -> list[str]:
-    """The pictures an encode wrote (some, all or none of the plan's): keys, sorted."""
+    """The pictures an encode wrote (some, all or none of the plan's), the poster chosen among its candidates
+    first when this encode had them: keys, sorted."""
     if not os.path.isdir(folder) or not os.listdir(folder):
         return []
+    try:
+        choose_poster(folder)
+    except OSError:  # pictures are best effort: without poster.jpg, publish lets a thumbnail stand in
+        log.exception("Could not choose the poster among its candidates")
     return sorted(services.storage.upload_tree(folder, layout.thumbs_prefix(job.video_id, job.version)))

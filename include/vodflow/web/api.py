@@ -36,6 +36,7 @@ from vodflow.catalog import (
     is_disconnect,
 )
 from vodflow.dag_ids import TRANSCODE_VIDEO
+from vodflow.errors import BAD_INPUT_CODES, RETRY_CAN_FIX
 from vodflow.layout import content_type, parse_source_uri
 from vodflow.pipeline.delete import delete_video as remove_video
 from vodflow.request import RequestError, check_overrides, rerun_request
@@ -124,13 +125,25 @@ def video_json(request: Request, video: dict[str, Any], renditions: list[dict[st
         "duration": video["duration"], "width": video["width"], "height": video["height"], "fps": video["fps"],
         "has_audio": video["has_audio"], "ladder_version": video["ladder_version"],
         "current_version": video["current_version"], "latest_version": video["latest_version"],
-        "dag_run_id": video["dag_run_id"], "progress": progress,
+        "dag_run_id": video["dag_run_id"], "progress": progress, "retry_refusal": retry_refusal(video),
         "master_url": _media_url(request, video["id"], video["master_uri"]),
         "poster_url": _media_url(request, video["id"], video["poster_uri"]),
         "created_at": _iso(video["created_at"]), "updated_at": _iso(video["updated_at"]),
         "started_at": _iso(video["started_at"]), "finished_at": _iso(video["finished_at"]),
         "renditions": [_rendition_json(r) for r in renditions],
     }
+
+
+def retry_refusal(video: dict[str, Any]) -> str | None:
+    """Why ``POST .../retry`` refuses this video (409), or None: the page shows the same reason, not a button."""
+    if video["status"] in ACTIVE_STATUSES:
+        return f"Video {video['id']} is {video['status']}: it is running already."
+    if video["status"] != FAILED and not video["error_code"]:
+        return f"Video {video['id']} is {video['status']}; only a failed video is retried."
+    if video["error_code"] in BAD_INPUT_CODES and video["error_code"] not in RETRY_CAN_FIX:
+        return (f"Retrying cannot help: the source itself was refused ({video['error_code']}). The same file would "
+                "fail the same way; upload a corrected file as a new video.")
+    return None
 
 
 def outputs_json(request: Request, video_id: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -255,10 +268,9 @@ def retry_video(request: Request, video_id: str, user: GetUserDep,
         changes = check_overrides(overrides or {})
     except RequestError as exc:
         raise HTTPException(status_code=400, detail=str(exc)) from None  # names the field first
-    if video["status"] in ACTIVE_STATUSES:
-        raise HTTPException(status_code=409, detail=f"Video {video_id} is {video['status']}: it is running already.")
-    if video["status"] != FAILED and not video["error_code"]:
-        raise HTTPException(status_code=409, detail=f"Video {video_id} is ready; only a failed video is retried.")
+    refusal = retry_refusal(video)
+    if refusal:
+        raise HTTPException(status_code=409, detail=refusal)
     try:
         parse_source_uri(video["source_uri"])
     except ValueError:
@@ -309,13 +321,15 @@ def stats() -> dict[str, Any]:
 # Pages ---------------------------------------------------------------------------------------------------------
 def page_headers(public_base_url: str) -> dict[str, str]:
     """Strict CSP: scripts, styles and API calls from this origin only; media (hls.js fetches segments, so
-    connect-src too) also from the configured public media origin — never any http(s) host."""
+    connect-src too) also from the configured public media origin — never any http(s) host. Workers from this
+    origin or from a blob this page's own scripts made (hls.js's transmuxer; without it, on the main thread)."""
     parts = urlsplit(public_base_url) if public_base_url else None
     media = f" {parts.scheme}://{parts.netloc}" if parts and parts.scheme in ("http", "https") else ""
     return {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff",
             "Content-Security-Policy": f"default-src 'self'; img-src 'self' data: blob:{media}; "
                                        f"media-src 'self' blob:{media}; connect-src 'self'{media}; "
                                        "style-src 'self' 'unsafe-inline'; script-src 'self'; "
+                                       "worker-src 'self' blob:; "  # hls.js transmuxes in a worker made from a blob
                                        "frame-ancestors 'self'"}
 
 

@@ -20,7 +20,7 @@ from vodflow.media.hls import render_playlists
 from vodflow.media.ladder import plan_ladder
 from vodflow.media.mpegts import index_segment
 from vodflow.media.probe import SourceInfo, probe
-from vodflow.media.thumbnails import picture_outputs, plan_pictures
+from vodflow.media.thumbnails import choose_poster, picture_outputs, plan_pictures
 
 pytestmark = pytest.mark.integration
 
@@ -85,6 +85,7 @@ def test_pictures_come_from_the_encodes_decode(media, tmp_path):
     pictures.mkdir()
     encode_renditions(str(media["portrait"]), str(tmp_path / "hls"), source, renditions, EncoderSettings(),
                       extra_outputs=lambda video: picture_outputs(video, plan, str(pictures)))
+    choose_poster(str(pictures))  # the five candidates become poster.jpg
     names = sorted(p.name for p in pictures.iterdir())
     assert names == ["001.jpg", "002.jpg", "003.jpg", "004.jpg", "005.jpg", "poster.jpg"]  # 10 s: every 2 s
     for name in names:

@@ -8,7 +8,16 @@ import ffmpeg
 import pytest
 
 from vodflow.media.chunks import plan_chunks
-from vodflow.media.thumbnails import POSTER_CANDIDATES, picture_outputs, plan_pictures
+from vodflow.media.thumbnails import (
+    POSTER_CANDIDATE_PATTERN,
+    POSTER_CANDIDATES,
+    POSTER_STATS,
+    Candidate,
+    choose_poster,
+    pick_poster,
+    picture_outputs,
+    plan_pictures,
+)
 
 
 @pytest.mark.parametrize("duration,fps", [(1.0, "30"), (10.0, "30000/1001"), (95.5, "25"), (3600.0, "24000/1001")])
@@ -40,7 +49,7 @@ def test_chunks_render_each_picture_exactly_once():
         outputs = picture_outputs(video, plan, "/out", first_frame=chunk.first_frame, frames=chunk.frames)
         for output in outputs:
             args = output.get_args()
-            if args[-1].endswith("poster.jpg"):
+            if args[-1].endswith(POSTER_CANDIDATE_PATTERN):
                 posters += 1
                 continue
             graph = args[args.index("-filter_complex") + 1]
@@ -55,3 +64,54 @@ def test_a_stretch_without_pictures_adds_no_output():
     plan = plan_pictures(1280, 720, 200.0, "30")
     video = ffmpeg.input("in.mp4")["v:0"]
     assert picture_outputs(video, plan, "/out", first_frame=10**6, frames=10) == []
+
+
+def candidate(n: int, luma: float, low: float, high: float, u: float = 128, v: float = 128) -> Candidate:
+    return Candidate(f"poster-candidate-{n}.jpg", luma, low, high, u, v)
+
+
+def test_a_black_or_flat_candidate_is_never_the_poster_when_a_picture_exists():
+    black = [candidate(i, 16, 16, 16) for i in (1, 2, 3)]  # the majority, as at the start of a short clip
+    blank = candidate(4, 200, 198, 202)  # a white slate: bright, but flat
+    picture = candidate(5, 110, 40, 190)
+    assert pick_poster([*black, blank, picture]) is picture
+    assert pick_poster([candidate(1, 24, 16, 60), picture]) is picture  # a fade: near-black
+
+
+def test_the_poster_is_the_most_representative_of_the_good_candidates():
+    """The one closest to all the others (an outlier — a flash, a cut to another scene — is not)."""
+    usual = [candidate(1, 100, 40, 170), candidate(2, 104, 42, 172), candidate(3, 102, 41, 171)]
+    assert pick_poster(usual) is usual[2]
+    flash = candidate(4, 190, 120, 235)
+    assert pick_poster([flash, *usual]) in usual
+
+
+def test_with_only_dark_or_flat_candidates_the_most_detailed_one_is_chosen():
+    assert pick_poster([candidate(1, 16, 16, 16), candidate(2, 20, 16, 30), candidate(3, 16, 16, 17)]).path \
+        == "poster-candidate-2.jpg"
+    black = [candidate(i, 16, 16, 16) for i in (1, 2)]
+    assert pick_poster(black) is black[0]  # a black video: its first candidate
+
+
+def test_choose_poster_keeps_one_picture_and_removes_the_candidates(tmp_path):
+    stats = ""
+    for n, (luma, low, high) in enumerate([(16, 16, 16), (16, 16, 16), (120, 40, 200)], start=1):
+        (tmp_path / f"poster-candidate-{n}.jpg").write_bytes(f"jpeg {n}".encode())
+        stats += (f"frame:{n - 1}    pts:{n}    pts_time:{n}\nlavfi.signalstats.YMIN=16\n"
+                  f"lavfi.signalstats.YLOW={low}\nlavfi.signalstats.YAVG={luma}\nlavfi.signalstats.YHIGH={high}\n"
+                  "lavfi.signalstats.UAVG=128\nlavfi.signalstats.VAVG=128\n")
+    (tmp_path / POSTER_STATS).write_text(stats)
+    (tmp_path / "001.jpg").write_bytes(b"thumbnail")
+    assert choose_poster(str(tmp_path)) == str(tmp_path / "poster.jpg")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["001.jpg", "poster.jpg"]
+    assert (tmp_path / "poster.jpg").read_bytes() == b"jpeg 3"
+    assert choose_poster(str(tmp_path)) is None  # a chunk without the candidates: nothing to do
+
+
+def test_unreadable_statistics_still_leave_a_poster(tmp_path):
+    for n in (1, 2, 3):
+        (tmp_path / f"poster-candidate-{n}.jpg").write_bytes(f"jpeg {n}".encode())
+    (tmp_path / POSTER_STATS).write_text("frame:0\n")  # cut short: fewer frames than pictures
+    assert choose_poster(str(tmp_path)) == str(tmp_path / "poster.jpg")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["poster.jpg"]
+    assert (tmp_path / "poster.jpg").read_bytes() == b"jpeg 2"  # the middle one

@@ -12,12 +12,19 @@
     video = v;
     document.title = `${v.title || v.id} · vodflow`;
     $("title").textContent = v.title || v.id;
-    $("summary").replaceChildren(vodflow.badge(v.status), " ", el("code", { text: v.id }),
-      ` · ${vodflow.duration(v.duration)} · ${v.width ? `${v.width}×${v.height}` : "size unknown"}`,
-      v.fps ? ` · ${v.fps} fps` : "", ` · version ${v.current_version ?? "–"} published, ${v.latest_version} latest`);
+    // Only what is known: a video refused before it was probed has no duration or size, and none was published.
+    const published = v.current_version == null ? "not published"
+      : `version ${v.current_version} published${v.latest_version !== v.current_version ? `, ${v.latest_version} latest` : ""}`;
+    const facts = [v.duration == null ? null : vodflow.duration(v.duration), v.width ? `${v.width}×${v.height}` : null,
+                   v.fps ? `${v.fps} fps` : null, published].filter((fact) => fact != null);
+    $("summary").replaceChildren(vodflow.badge(v.status), " ", el("code", { text: v.id }), ` · ${facts.join(" · ")}`);
+    $("source").replaceChildren(...(v.source_uri ? ["Source ", el("code", { text: v.source_uri })] : []));
     $("error").textContent = v.error_message ? `${v.error_code}: ${v.error_message}` : "";
     const active = ["queued", "probing", "transcoding", "publishing"].includes(v.status);
-    $("retry").hidden = !(v.status === "failed" || (v.error_code && !active));
+    // The API says when a retry cannot help (bad input in the source itself): then the reason, not a button.
+    const failed = v.status === "failed" || (v.error_code && !active);
+    $("retry").hidden = !failed || v.retry_refusal != null;
+    $("retry-note").textContent = failed && v.retry_refusal ? v.retry_refusal : "";
     $("delete").disabled = active;
     $("delete").title = active ? "A video is deleted when its run has ended." : "";
     if (v.dag_run_id) $("run-link").href = vodflow.airflow(`/dags/transcode_video/runs/${encodeURIComponent(v.dag_run_id)}`);
@@ -33,8 +40,10 @@
     if (v.poster_url) $("player").poster = v.poster_url;
     if (v.downloads) renderOutputs(v);
     else if (v.status === "ready" && v.current_version !== shownVersion) refreshOutputs(v.id);
+    // No player for a video with nothing published: an empty black box would claim there is something to play.
+    $("player").hidden = !v.master_url;
     if (v.master_url && v.master_url !== playing) play(v.master_url);
-    if (!v.master_url) $("player-note").textContent = "Nothing published yet.";
+    if (!v.master_url) $("player-note").textContent = active ? "Nothing published yet." : "Not published.";
   }
 
   // Downloads and the storyboard come with the full video (GET /api/videos/{id}), not with every SSE snapshot.
@@ -70,9 +79,17 @@
   function addEvent(e) {
     if (e.id <= lastEvent) return;
     lastEvent = e.id;
-    const detail = Object.entries(e.detail || {}).map(([k, v]) => `${k}=${typeof v === "object" ? JSON.stringify(v) : v}`).join(" ");
+    const detail = Object.entries(e.detail || {}).map(([k, v]) => `${k}=${describe(v)}`).join(" ");
     $("events").prepend(el("tr", {}, el("td", { class: "muted", text: new Date(e.at).toLocaleString() }),
                            el("td", { text: e.kind }), el("td", {}, el("code", { text: detail }))));
+  }
+
+  // An event's detail as text an operator reads: strings as they are (a track title with quotes shows its quotes,
+  // not JSON's escapes), lists and objects spelled out. Put into the page as text, never as HTML.
+  function describe(value) {
+    if (Array.isArray(value)) return `[${value.map(describe).join(", ")}]`;
+    if (value && typeof value === "object") return `(${Object.entries(value).map(([k, v]) => `${k}=${describe(v)}`).join(" ")})`;
+    return String(value);
   }
 
   let lastEvent = 0;
