@@ -57,7 +57,8 @@ class Settings:
     webhook_allowed_hosts: tuple[str, ...] = ()  # hosts called even on a non-public address (e.g. an internal app)
     webhook_attempts: int = 4
     webhook_backoff_seconds: float = 2.0
-    webhook_timeout_seconds: float = 10.0
+    webhook_timeout_seconds: float = 10.0  # one attempt, answered in full (wall clock, not per socket read)
+    webhook_deadline_seconds: float = 60.0  # one delivery, every attempt and backoff: what it may hold a task
     # Email on ready/failed through Airflow's SMTP connection; the run's notify_email, else these addresses.
     notify_email: tuple[str, ...] = ()
     smtp_conn_id: str = "smtp_default"
@@ -136,6 +137,7 @@ def load_settings() -> Settings:
         webhook_attempts=max(1, int(getfloat("webhook_attempts", defaults.webhook_attempts))),
         webhook_backoff_seconds=getfloat("webhook_backoff_seconds", defaults.webhook_backoff_seconds),
         webhook_timeout_seconds=getfloat("webhook_timeout_seconds", defaults.webhook_timeout_seconds),
+        webhook_deadline_seconds=max(1.0, getfloat("webhook_deadline_seconds", defaults.webhook_deadline_seconds)),
         notify_email=_csv(get("notify_email", "")),
         smtp_conn_id=get("smtp_conn_id", defaults.smtp_conn_id),
         email_from=get("email_from", ""),
