@@ -48,6 +48,7 @@ from vodflow.catalog.schema import (
     videos,
 )
 from vodflow.media.probe import SourceInfo
+from vodflow.redact import redact_text
 
 log = logging.getLogger(__name__)
 
@@ -252,6 +253,7 @@ class PipelineWrites:
 
     @reconnecting
     def rendition_failed(self, video_id: str, version: int, name: str, message: str) -> None:
+        message = redact_text(message)
         with self.engine.begin() as conn:
             conn.execute(renditions.update().where(self._rendition_where(video_id, version, name)).values(
                 status=FAILED, error_message=message[:2000], updated_at=now()))
@@ -319,7 +321,9 @@ class PipelineWrites:
 
     @reconnecting
     def fail(self, *, video_id: str, run_id: str, version: int | None, code: str, message: str) -> bool:
-        """Record a failure of this run. Returns False when the run no longer owns the video."""
+        """Record a failure of this run. Returns False when the run no longer owns the video. The message is
+        redacted here, where every failure reaches the catalog: an exception's text may quote a presigned URL."""
+        message = redact_text(message)
         with self.engine.begin() as conn:
             if version is not None:
                 conn.execute(video_versions.update().where(
