@@ -91,14 +91,17 @@ class Listener:
 
 class Trickler:
     """An HTTP receiver that reads the request, then answers one byte every ``interval`` seconds: each byte in
-    time for any per-socket timeout longer than ``interval``, the whole answer after minutes. ``requests``
-    counts the requests it read, with their request lines (path and query as sent)."""
+    time for any per-socket timeout longer than ``interval``, the whole answer after minutes. The first
+    ``slow_requests`` requests are answered so (all of them by default), later ones at once. It keeps each
+    request's line (path and query as sent) and body."""
 
     ANSWER = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
 
-    def __init__(self, interval: float = 9.0, host: str = "127.0.0.1") -> None:
+    def __init__(self, interval: float = 9.0, host: str = "127.0.0.1", slow_requests: int | None = None) -> None:
         self.interval = interval
+        self.slow_requests = slow_requests
         self.request_lines: list[str] = []
+        self.bodies: list[bytes] = []
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.bind((host, 0))
         self.sock.listen(8)
@@ -142,6 +145,10 @@ class Trickler:
                     return
                 body += chunk
             self.request_lines.append(lines[0])
+            self.bodies.append(body)
+            if self.slow_requests is not None and len(self.bodies) > self.slow_requests:
+                conn.sendall(self.ANSWER)
+                return
             for byte in self.ANSWER:
                 if self._stop.wait(self.interval):
                     return
