@@ -75,7 +75,7 @@ def send_email(services: Services, job: Job, event: dict[str, Any], to: tuple[st
     page = f"{settings.ui_base_url}/vodflow/ui/video?id={job.video_id}" if settings.ui_base_url else None
     mail = email.compose(video, to, {"Video page": page, "Playlist": event.get("master_url")})
     sent = email.send(mail, settings.smtp_conn_id, settings.email_from or None)
-    with contextlib.suppress(Exception):  # the history line is a courtesy
+    with contextlib.suppress(Exception):  # the history line (also what stops a retry re-sending) is best effort
         services.catalog.add_event(job.video_id, EMAIL, event_id=event["id"], to=list(to), sent=sent,
                                    subject=mail.subject)
 
@@ -99,5 +99,5 @@ def send_webhook(services: Services, job: Job, event: dict[str, Any],
         services.catalog.add_event(job.video_id, WEBHOOK, event_id=delivery.event_id, type=event["type"],
                                    url=delivery.url, delivered=delivery.delivered, attempts=delivery.attempts,
                                    refused=delivery.refused, expired=delivery.expired)
-    except Exception:  # the history line is a courtesy; never fail the video over it
+    except Exception:  # never fail the video over it (a retry then sends the same event id again)
         log.exception("Could not record the webhook's outcome")
