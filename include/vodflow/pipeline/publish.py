@@ -68,6 +68,9 @@ def publish(job: Job, plan: EncodePlan, results: list[WorkResult], services: Ser
     if state != VERSION_BUILDING:  # failed, pruned or discarded meanwhile: nothing of it may become current
         log.warning("Not publishing version %d of %s: it is %s", job.version, job.video_id, state or "gone")
         return {"video_id": job.video_id, "version": job.version, "published": False}
+    current = (services.catalog.get_video(job.video_id) or {}).get("current_version")
+    if current is not None and current > job.version:  # e.g. an earlier try found it so and died removing it
+        return _superseded(services, job, f"version {current} of {job.video_id} is newer")
     services.catalog.set_status(job.video_id, job.run_id, PUBLISHING)
     plan = encoded_plan(plan, results)
     if plan.chunks:
@@ -104,15 +107,20 @@ def publish(job: Job, plan: EncodePlan, results: list[WorkResult], services: Ser
             ladder_version=LADDER_VERSION, variants=variants,
             outputs=[o.to_dict() for o in [hls_record(job, renditions, prefix + hls.MASTER_PLAYLIST), *outputs]])
     except Superseded as exc:
-        log.warning("Not publishing version %d: %s", job.version, exc)
-        services.storage.delete_prefix(layout.version_prefix(job.video_id, job.version))
-        services.catalog.mark_version(job.video_id, job.version, VERSION_DELETED)
-        return {"video_id": job.video_id, "version": job.version, "published": False}
+        return _superseded(services, job, str(exc))
     log.info("Published %s version %d: %s (%d older published version(s))", job.video_id, job.version,
              master_uri, len(older))
     finish_published(services, job)
     return {"video_id": job.video_id, "version": job.version, "published": True, "master_uri": master_uri,
             "target_duration": target, "variants": [asdict(v) for v in variants]}
+
+
+def _superseded(services: Services, job: Job, reason: str) -> dict[str, Any]:
+    """A newer version is current: this one is removed (objects first, then the mark: a retry redoes both)."""
+    log.warning("Not publishing version %d: %s", job.version, reason)
+    services.storage.delete_prefix(layout.version_prefix(job.video_id, job.version))
+    services.catalog.mark_version(job.video_id, job.version, VERSION_DELETED)
+    return {"video_id": job.video_id, "version": job.version, "published": False}
 
 
 def version_status(services: Services, job: Job) -> str | None:

@@ -232,3 +232,39 @@ def test_a_finished_video_is_never_set_back_to_an_active_status(catalog):
     assert catalog.publish(video_id=video_id, run_id="run-1", version=version, master_uri="s3://b/m.m3u8",
                            poster_uri=None, ladder_version=1) == []
     assert catalog.get_video(video_id)["status"] == READY
+
+
+def test_a_superseded_version_killed_while_being_removed_is_removed_by_the_retry(hooked, subtitled):
+    """Run A's chunked encode is done, but run B (which took the video over from A, silent for hours) published a
+    newer version meanwhile. A's publish dies while removing its now useless version; the retry removes it
+    without trying to rebuild it (its parked pieces may be gone), and the video stays `ready` on B's version."""
+    from vodflow.catalog import ACTIVE_RUN_STALE_AFTER, renditions, videos
+    from vodflow.catalog.schema import now
+
+    services, _ = hooked
+    video_id = f"superseded-{uuid.uuid4().hex[:8]}"
+    params = {"source": upload(services, subtitled, f"uploads/{video_id}/talk.mkv"), "video_id": video_id,
+              "chunk_seconds": 6, "ladder": ["240p"]}
+    job, probed, plan, items = pipeline.prepare(params, f"{video_id}-run-a", lambda step, job: None, services)
+    results = [pipeline.transcode_dicts(job.to_dict(), probed.to_dict(), plan.to_dict(), item.to_dict(), services)
+               for item in items]
+    with services.catalog.engine.begin() as conn:  # run A went silent: run B may take over
+        long_ago = now() - ACTIVE_RUN_STALE_AFTER - ACTIVE_RUN_STALE_AFTER
+        conn.execute(videos.update().where(videos.c.id == video_id).values(updated_at=long_ago))
+        conn.execute(renditions.update().where(renditions.c.video_id == video_id).values(updated_at=long_ago))
+    assert run_all(services, params, f"{video_id}-run-b")["job"].version == 2
+    mine = layout.version_prefix(video_id, 1)
+    dying_storage = DiesAt(services.storage, "delete_prefix", match=lambda prefix: prefix == mine)
+    with pytest.raises(WorkerDied):
+        pipeline.publish_dicts(job.to_dict(), plan.to_dict(), [i.to_dict() for i in items], results,
+                               pipeline.Services(services.settings, services.catalog, dying_storage))
+    assert dying_storage.calls == 1
+    outcome = pipeline.publish_dicts(job.to_dict(), plan.to_dict(), [i.to_dict() for i in items], results,
+                                     services)
+    assert outcome["published"] is False
+    assert services.storage.list_keys(mine) == []
+    video = services.catalog.get_video(video_id)
+    assert (video["status"], video["current_version"]) == (READY, 2)
+    assert {v["version"]: v["status"] for v in services.catalog.get_versions(video_id)} == {1: "deleted",
+                                                                                              2: "published"}
+    assert services.storage.list_keys(layout.version_prefix(video_id, 2) + "hls/master.m3u8")
