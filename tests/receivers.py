@@ -87,3 +87,80 @@ class Listener:
         for conn in self.held:
             conn.close()
         self.sock.close()
+
+
+class Trickler:
+    """An HTTP receiver that reads the request, then answers one byte every ``interval`` seconds: each byte in
+    time for any per-socket timeout longer than ``interval``, the whole answer after minutes. The first
+    ``slow_requests`` requests are answered so (all of them by default), later ones at once. It keeps each
+    request's line (path and query as sent) and body."""
+
+    ANSWER = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+
+    def __init__(self, interval: float = 9.0, host: str = "127.0.0.1", slow_requests: int | None = None) -> None:
+        self.interval = interval
+        self.slow_requests = slow_requests
+        self.request_lines: list[str] = []
+        self.bodies: list[bytes] = []
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.bind((host, 0))
+        self.sock.listen(8)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.url = f"http://{host}:{self.port}/hooks/slow"
+        self._stop = threading.Event()
+        self._conns: list[socket.socket] = []
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    @property
+    def requests(self) -> int:
+        return len(self.request_lines)
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            self._conns.append(conn)
+            threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
+
+    def _answer(self, conn: socket.socket) -> None:
+        data = b""
+        try:
+            conn.settimeout(5)
+            while b"\r\n\r\n" not in data:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    return
+                data += chunk
+            head, _, body = data.partition(b"\r\n\r\n")
+            lines = head.decode("latin-1").split("\r\n")
+            length = next((int(line.split(":", 1)[1]) for line in lines if line.lower().startswith("content-length")),
+                          0)
+            while len(body) < length:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    return
+                body += chunk
+            self.request_lines.append(lines[0])
+            self.bodies.append(body)
+            if self.slow_requests is not None and len(self.bodies) > self.slow_requests:
+                conn.sendall(self.ANSWER)
+                return
+            for byte in self.ANSWER:
+                if self._stop.wait(self.interval):
+                    return
+                conn.sendall(bytes([byte]))
+        except OSError:
+            return
+        finally:
+            conn.close()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.thread.join(timeout=2)
+        for conn in self._conns:
+            conn.close()
+        self.sock.close()

@@ -55,6 +55,9 @@ class Settings:
     webhook_conn_id: str = "vodflow_webhook"
     webhook_secret: str = ""
     webhook_allowed_hosts: tuple[str, ...] = ()  # hosts called even on a non-public address (e.g. an internal app)
+    # Wall clock, however slowly a receiver answers: one attempt, answered in full, takes at most
+    # webhook_timeout_seconds; one delivery (every attempt and backoff) at most this: what it may hold a task.
+    webhook_deadline_seconds: float = 60.0
     webhook_attempts: int = 4
     webhook_backoff_seconds: float = 2.0
     webhook_timeout_seconds: float = 10.0
@@ -136,6 +139,7 @@ def load_settings() -> Settings:
         webhook_conn_id=get("webhook_conn_id", defaults.webhook_conn_id),
         webhook_secret=get("webhook_secret", ""),
         webhook_allowed_hosts=_csv(get("webhook_allowed_hosts", "")),
+        webhook_deadline_seconds=max(1.0, getfloat("webhook_deadline_seconds", defaults.webhook_deadline_seconds)),
         webhook_attempts=max(1, int(getfloat("webhook_attempts", defaults.webhook_attempts))),
         webhook_backoff_seconds=getfloat("webhook_backoff_seconds", defaults.webhook_backoff_seconds),
         webhook_timeout_seconds=getfloat("webhook_timeout_seconds", defaults.webhook_timeout_seconds),

@@ -49,6 +49,7 @@ from vodflow.catalog.schema import (
     videos,
 )
 from vodflow.media.probe import SourceInfo
+from vodflow.redact import redact_text
 
 log = logging.getLogger(__name__)
 
@@ -89,8 +90,14 @@ class PipelineWrites:
         return sa.and_(videos.c.id == video_id, videos.c.dag_run_id == run_id)
 
     def _set_status(self, conn: Connection, video_id: str, run_id: str, status: str, **values: Any) -> bool:
-        result = conn.execute(
-            videos.update().where(self._owned(video_id, run_id)).values(status=status, updated_at=now(), **values))
+        """A step of the run's way to ``publishing``: only while the run owns the video and it is still active.
+        A finished video (``ready``, ``failed``) or one being deleted is never moved back by a late or retried
+        step (e.g. a retry of ``publish`` after its switch must not set ``publishing`` again); False then."""
+        if status not in ACTIVE_STATUSES:
+            raise ValueError(f"{status!r} is reached by publish, fail or delete, not set directly")
+        result = conn.execute(videos.update().where(
+            self._owned(video_id, run_id), videos.c.status.in_(ACTIVE_STATUSES),
+        ).values(status=status, updated_at=now(), **values))
         if result.rowcount:
             self._event(conn, video_id, "status", status=status)
         return bool(result.rowcount)
@@ -251,6 +258,7 @@ class PipelineWrites:
 
     @reconnecting
     def rendition_failed(self, video_id: str, version: int, name: str, message: str) -> None:
+        message = redact_text(message)
         with self.engine.begin() as conn:
             conn.execute(renditions.update().where(self._rendition_where(video_id, version, name)).values(
                 status=FAILED, error_message=message[:2000], updated_at=now()))
@@ -272,6 +280,10 @@ class PipelineWrites:
                 return []  # already published by an earlier try of this task
             if row.current_version is not None and row.current_version > version:
                 raise Superseded(f"version {row.current_version} of {video_id} is newer than {version}")
+            mine = conn.execute(sa.select(video_versions.c.status).where(
+                video_versions.c.video_id == video_id, video_versions.c.version == version)).scalar()
+            if mine != VERSION_BUILDING:  # failed, or removed (pruned, discarded): its objects may be gone
+                raise Superseded(f"version {version} of {video_id} is {mine or 'unknown'}, not publishable")
             stamp = now()
             for variant in variants:
                 conn.execute(renditions.update().where(self._rendition_where(video_id, version, variant.name))
@@ -297,6 +309,16 @@ class PipelineWrites:
             return [int(v) for v in older]
 
     @reconnecting
+    def notified(self, video_id: str, event_id: str) -> set[str]:
+        """The channels (history kinds ``webhook``, ``email``) whose outcome for event ``event_id`` is recorded:
+        a retried task does not send those again."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(video_events.c.kind, video_events.c.detail).where(
+                video_events.c.video_id == video_id, video_events.c.kind.in_(("webhook", "email")),
+                video_events.c.detail.contains(event_id))).all()
+        return {row.kind for row in rows if json.loads(row.detail or "{}").get("event_id") == event_id}
+
+    @reconnecting
     def mark_version(self, video_id: str, version: int, status: str) -> None:
         with self.engine.begin() as conn:
             conn.execute(video_versions.update().where(
@@ -304,7 +326,9 @@ class PipelineWrites:
 
     @reconnecting
     def fail(self, *, video_id: str, run_id: str, version: int | None, code: str, message: str) -> bool:
-        """Record a failure of this run. Returns False when the run no longer owns the video."""
+        """Record a failure of this run. Returns False when the run no longer owns the video. The message is
+        redacted here, where every failure reaches the catalog: an exception's text may quote a presigned URL."""
+        message = redact_text(message)
         with self.engine.begin() as conn:
             if version is not None:
                 conn.execute(video_versions.update().where(

@@ -9,10 +9,17 @@ Delivery: the destination is checked (:mod:`vodflow.integrations.netguard`) agai
 may have changed since the trigger — and the connection goes to the checked address (Host header and TLS SNI
 keep the name, certificates are verified). Redirects are never followed (a 3xx is a refusal: it could point
 anywhere). 5xx, 429 and network errors/timeouts are retried with exponential backoff; other 4xx are not.
+
+Time is bounded by wall clock, not per socket operation: a receiver that trickles a byte every few seconds would
+never trip a socket timeout. Each attempt has a total deadline (``timeout_seconds``; its socket is shut down when
+it passes) and the whole delivery, retries and backoff included, one more (``deadline_seconds``): a slow or dead
+receiver costs the task that notifies at most that long. The callback URL is only ever logged or recorded
+redacted (``scheme://host/path``): its query often carries the app's token.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import http.client
@@ -20,38 +27,46 @@ import json
 import logging
 import socket
 import ssl
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from vodflow.integrations.netguard import Destination, DestinationRefused, Resolver, check_destination, system_resolver
+from vodflow.redact import redact_text, redact_url
 
 log = logging.getLogger(__name__)
 SIGNATURE_HEADER = "Vodflow-Signature"
 READY_EVENT, FAILED_EVENT = "video.ready", "video.failed"
 USER_AGENT = "vodflow-webhooks/1"
+MIN_ATTEMPT_SECONDS = 0.5  # less time than this left in the delivery's deadline: no attempt is started
 
 
 @dataclass(frozen=True)
 class DeliveryPolicy:
-    """How hard to try: ``attempts`` in all, waiting ``backoff_seconds`` × 2ⁿ between them."""
+    """How hard to try: ``attempts`` in all, waiting ``backoff_seconds`` × 2ⁿ between them; each attempt done
+    within ``timeout_seconds`` and the whole delivery within ``deadline_seconds`` (wall clock, however slow the
+    receiver answers)."""
 
     attempts: int = 4
     backoff_seconds: float = 1.0
     timeout_seconds: float = 10.0
     allowed_hosts: tuple[str, ...] = ()
+    deadline_seconds: float = 60.0
 
 
 @dataclass
 class Delivery:
-    """What happened to one event: each attempt's HTTP status (or error), and whether it was accepted."""
+    """What happened to one event: each attempt's HTTP status (or error), and whether it was accepted.
+    ``url`` is the redacted callback URL (no query, no userinfo): this is what logs and the catalog get."""
 
     url: str
     event_id: str
     delivered: bool = False
     attempts: list[str] = field(default_factory=list)
     refused: str | None = None
+    expired: bool = False  # the delivery's deadline ended it before an answer was accepted
 
 
 def event_id(video_id: str, version: int | None, kind: str) -> str:
@@ -89,13 +104,52 @@ def verify(secret: str, header: str, body: bytes, tolerance_seconds: float = 300
     return hmac.compare_digest(expected, fields.get("v1", ""))
 
 
-def _connection(destination: Destination, timeout: float) -> http.client.HTTPConnection:
+class _AttemptDeadline:
+    """Ends one attempt at a fixed time: when it passes, the attempt's socket is shut down, so a read blocked on a
+    receiver that trickles (each byte within the socket timeout) returns at once and the attempt fails."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.expired = False
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> _AttemptDeadline:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer.cancel()
+
+    def opened(self, sock: socket.socket) -> socket.socket:
+        with self._lock:
+            if self.expired:
+                sock.close()
+                raise TimeoutError("timed out before the connection was made")
+            self._sockets.append(sock)
+        return sock
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            for sock in self._sockets:  # the raw socket: a TLS socket wrapped around it sees the end too
+                with contextlib.suppress(OSError):  # already closed
+                    sock.shutdown(socket.SHUT_RDWR)
+
+
+def _connection(destination: Destination, timeout: float, deadline: _AttemptDeadline
+                ) -> http.client.HTTPConnection:
     """An HTTP(S) connection to the checked address; Host and SNI (and certificate checks) use the name."""
     def connect(_address: tuple[str, int], timeout: float = timeout, source_address: Any = None) -> socket.socket:
         error: OSError | None = None
         for address in destination.addresses:  # e.g. localhost: ::1 first, then 127.0.0.1
             try:
-                return socket.create_connection((address, destination.port), timeout, source_address)
+                return deadline.opened(socket.create_connection((address, destination.port), timeout,
+                                                                source_address))
+            except TimeoutError:
+                raise
             except OSError as exc:
                 error = exc
         raise error or OSError("no address to connect to")
@@ -109,41 +163,59 @@ def _connection(destination: Destination, timeout: float) -> http.client.HTTPCon
     return conn
 
 
-def _post_once(destination: Destination, body: bytes, headers: Mapping[str, str], timeout: float) -> int:
-    conn = _connection(destination, timeout)
-    try:
-        conn.request("POST", destination.path, body=body, headers=dict(headers))
-        response = conn.getresponse()
-        response.read(65536)
-        return response.status
-    finally:
-        conn.close()
+def _post_once(destination: Destination, body: bytes, headers: Mapping[str, str], seconds: float) -> int:
+    """One POST, answered in full within ``seconds`` (wall clock) or a TimeoutError."""
+    with _AttemptDeadline(seconds) as deadline:
+        conn = _connection(destination, seconds, deadline)
+        try:
+            conn.request("POST", destination.path, body=body, headers=dict(headers))
+            response = conn.getresponse()
+            response.read(65536)
+            status = response.status
+        except (OSError, http.client.HTTPException) as exc:
+            if deadline.expired:
+                raise TimeoutError(f"timed out: no complete answer within {seconds:g} s") from exc
+            raise
+        finally:
+            conn.close()
+    return status
 
 
 def deliver(url: str, event: Mapping[str, Any], secret: str | None, policy: DeliveryPolicy = DeliveryPolicy(),
             resolver: Resolver = system_resolver, sleep: Callable[[float], None] = time.sleep) -> Delivery:
-    """Send ``event`` to ``url``; never raises for the receiver's sake (the outcome is in the Delivery)."""
+    """Send ``event`` to ``url`` within ``policy.deadline_seconds``; never raises for the receiver's sake (the
+    outcome is in the Delivery)."""
     body = json.dumps(event, separators=(",", ":"), sort_keys=True, default=str).encode()
-    delivery = Delivery(url=url, event_id=str(event.get("id")))
+    shown = redact_url(url)
+    delivery = Delivery(url=shown, event_id=str(event.get("id")))
+    ends = time.monotonic() + policy.deadline_seconds
     for attempt in range(policy.attempts):
-        if attempt:
-            sleep(policy.backoff_seconds * 2 ** (attempt - 1))
+        wait = policy.backoff_seconds * 2 ** (attempt - 1) if attempt else 0.0
+        if ends - time.monotonic() - wait < MIN_ATTEMPT_SECONDS:
+            delivery.expired = True
+            log.warning("Webhook %s to %s: not delivered within its deadline of %g s (%d attempt(s))",
+                        delivery.event_id, shown, policy.deadline_seconds, attempt)
+            return delivery
+        if wait:
+            sleep(wait)
         try:  # checked before each attempt: the name may resolve elsewhere by now
             destination = check_destination(url, policy.allowed_hosts, resolver)
         except DestinationRefused as exc:
-            delivery.refused = str(exc)
-            log.warning("Webhook %s to %s refused: %s", delivery.event_id, url, exc)
+            delivery.refused = redact_text(str(exc))
+            log.warning("Webhook %s to %s refused: %s", delivery.event_id, shown, delivery.refused)
             return delivery
         timestamp = int(time.time())
         headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT,
                    "Vodflow-Event-Id": delivery.event_id}
         if secret:
             headers[SIGNATURE_HEADER] = sign(secret, timestamp, body)
+        seconds = min(policy.timeout_seconds, ends - time.monotonic())
         try:
-            status = _post_once(destination, body, headers, policy.timeout_seconds)
+            status = _post_once(destination, body, headers, seconds)
         except (OSError, http.client.HTTPException) as exc:  # refused, reset, timed out, TLS: try again
-            delivery.attempts.append(f"{type(exc).__name__}: {exc}")
-            log.warning("Webhook %s to %s, attempt %d: %s", delivery.event_id, url, attempt + 1, exc)
+            delivery.attempts.append(redact_text(f"{type(exc).__name__}: {exc}"))
+            log.warning("Webhook %s to %s, attempt %d: %s", delivery.event_id, shown, attempt + 1,
+                        delivery.attempts[-1])
             continue
         delivery.attempts.append(str(status))
         if 200 <= status < 300:
@@ -151,12 +223,12 @@ def deliver(url: str, event: Mapping[str, Any], secret: str | None, policy: Deli
             return delivery
         if 300 <= status < 400:
             delivery.refused = f"the receiver answered {status} (a redirect); redirects are not followed"
-            log.warning("Webhook %s to %s: %s", delivery.event_id, url, delivery.refused)
+            log.warning("Webhook %s to %s: %s", delivery.event_id, shown, delivery.refused)
             return delivery
         if status < 500 and status != 429:
-            log.warning("Webhook %s to %s: %d, not retried", delivery.event_id, url, status)
+            log.warning("Webhook %s to %s: %d, not retried", delivery.event_id, shown, status)
             return delivery
-        log.warning("Webhook %s to %s, attempt %d: HTTP %d", delivery.event_id, url, attempt + 1, status)
+        log.warning("Webhook %s to %s, attempt %d: HTTP %d", delivery.event_id, shown, attempt + 1, status)
     return delivery
 
 

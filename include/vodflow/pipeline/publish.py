@@ -2,7 +2,17 @@
 chunked run, writes the playlists and switches the catalog; when one failed for good (its failure callback has
 said why), it discards the unpublished version instead. Either way no scratch, no half version and no active
 video is left behind (``discard_unpublished``, also called by the failure callback when publishing itself
-fails for good)."""
+fails for good).
+
+One protocol makes it safe to run again after the worker died at any point (Airflow retries it):
+1. Build — join, playlists (the master last), outputs, poster — only from what the work items left: the parked
+   ``chunks/`` prefix (chunk pieces, audio, WebVTT) is still there, so a retry builds everything again.
+2. Switch — one catalog transaction makes this version current and the video ``ready``.
+3. Finish — remove the parked pieces, prune old versions, notify: each step safe to repeat, none able to fail the
+   published video (pruning retries, then leaves a version for the next publish with a warning), notify once per
+   event. A retry that finds the version already published (the catalog is the record of the switch) skips to
+   here: the video is never set back to ``publishing`` and its live playlists are never written again.
+"""
 
 from __future__ import annotations
 
@@ -10,12 +20,22 @@ import contextlib
 import logging
 import os
 import shutil
+import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, replace
 from typing import Any
 
 from vodflow import errors, layout
-from vodflow.catalog import PUBLISHING, VERSION_DELETED, VERSION_FAILED, VERSION_PUBLISHED, Superseded, VariantRecord
+from vodflow.catalog import (
+    PUBLISHING,
+    VERSION_BUILDING,
+    VERSION_DELETED,
+    VERSION_FAILED,
+    VERSION_PUBLISHED,
+    Superseded,
+    VariantRecord,
+)
 from vodflow.errors import MediaToolError, VodflowError
 from vodflow.layout import S3Location
 from vodflow.media import hls
@@ -32,12 +52,25 @@ from vodflow.pipeline.subtitles import publish_subtitles
 from vodflow.pipeline.work import AudioResult, ChunkResult, EncodePlan, WholeVideoResult, WorkResult, result_from_dict
 
 log = logging.getLogger(__name__)
+CLEANUP_RETRY_SECONDS = (1.0, 3.0)  # waits between the tries of a cleanup step (a prune) before it is left for later
 
 
 def publish(job: Job, plan: EncodePlan, results: list[WorkResult], services: Services | None = None
             ) -> dict[str, Any]:
-    """Write every playlist (the multivariant one last), then switch the catalog to this version at once."""
+    """Write every playlist (the multivariant one last), then switch the catalog to this version at once, then
+    finish (the module's protocol: safe to run again from any point)."""
     services = services or Services.load()
+    state = version_status(services, job)
+    if state == VERSION_PUBLISHED:  # an earlier try switched the catalog and died after it: only finish
+        log.info("Version %d of %s is already published (by an earlier try); finishing", job.version, job.video_id)
+        finish_published(services, job)
+        return published_summary(services, job)
+    if state != VERSION_BUILDING:  # failed, pruned or discarded meanwhile: nothing of it may become current
+        log.warning("Not publishing version %d of %s: it is %s", job.version, job.video_id, state or "gone")
+        return {"video_id": job.video_id, "version": job.version, "published": False}
+    current = (services.catalog.get_video(job.video_id) or {}).get("current_version")
+    if current is not None and current > job.version:  # e.g. an earlier try found it so and died removing it
+        return _superseded(services, job, f"version {current} of {job.video_id} is newer")
     services.catalog.set_status(job.video_id, job.run_id, PUBLISHING)
     plan = encoded_plan(plan, results)
     if plan.chunks:
@@ -50,8 +83,6 @@ def publish(job: Job, plan: EncodePlan, results: list[WorkResult], services: Ser
     audio = next((list(r.audio) for r in results if isinstance(r, WholeVideoResult | AudioResult) and r.audio), [])
     embedded = [t for r in results if isinstance(r, WholeVideoResult | AudioResult) for t in r.subtitles]
     subtitles = publish_subtitles(services, job, renditions, embedded)
-    if plan.chunks or embedded:  # the parked pieces (chunks, audio, WebVTT) are no longer needed
-        services.storage.delete_prefix(layout.chunks_prefix(job.video_id, job.version))
     target, playlists = hls.render_playlists(renditions, audio, subtitles)
     if audio:  # the UI lists what a viewer can choose
         services.catalog.add_event(job.video_id, "audio_tracks", tracks=[
@@ -76,17 +107,84 @@ def publish(job: Job, plan: EncodePlan, results: list[WorkResult], services: Ser
             ladder_version=LADDER_VERSION, variants=variants,
             outputs=[o.to_dict() for o in [hls_record(job, renditions, prefix + hls.MASTER_PLAYLIST), *outputs]])
     except Superseded as exc:
-        log.warning("Not publishing version %d: %s", job.version, exc)
-        services.storage.delete_prefix(layout.version_prefix(job.video_id, job.version))
-        services.catalog.mark_version(job.video_id, job.version, VERSION_DELETED)
-        return {"video_id": job.video_id, "version": job.version, "published": False}
-    for old in older[services.settings.keep_old_versions:]:
-        services.storage.delete_prefix(layout.version_prefix(job.video_id, old))
-        services.catalog.mark_version(job.video_id, old, VERSION_DELETED)
-    log.info("Published %s version %d: %s", job.video_id, job.version, master_uri)
-    notify(services, job)
+        return _superseded(services, job, str(exc))
+    log.info("Published %s version %d: %s (%d older published version(s))", job.video_id, job.version,
+             master_uri, len(older))
+    finish_published(services, job)
     return {"video_id": job.video_id, "version": job.version, "published": True, "master_uri": master_uri,
             "target_duration": target, "variants": [asdict(v) for v in variants]}
+
+
+def _superseded(services: Services, job: Job, reason: str) -> dict[str, Any]:
+    """A newer version is current: this one is removed (objects first, then the mark: a retry redoes both)."""
+    log.warning("Not publishing version %d: %s", job.version, reason)
+    services.storage.delete_prefix(layout.version_prefix(job.video_id, job.version))
+    services.catalog.mark_version(job.video_id, job.version, VERSION_DELETED)
+    return {"video_id": job.video_id, "version": job.version, "published": False}
+
+
+def version_status(services: Services, job: Job) -> str | None:
+    """This run's version as the catalog has it (building, published, failed, deleted); None if it has no row."""
+    return next((v["status"] for v in services.catalog.get_versions(job.video_id) if v["version"] == job.version),
+                None)
+
+
+def finish_published(services: Services, job: Job) -> None:
+    """Everything after the switch, each step safe to repeat and none able to fail the published video."""
+    cleaned = _retried(f"remove the parked pieces of version {job.version}",
+                       lambda: services.storage.delete_prefix(layout.chunks_prefix(job.video_id, job.version)))
+    if not cleaned:  # they go with the version when it is pruned
+        services.catalog.add_event(job.video_id, "warning", message=f"The intermediate files of version "
+                                   f"{job.version} could not be removed yet; they go when the version is pruned.")
+    prune_old_versions(services, job.video_id)
+    notify(services, job)
+
+
+def prune_old_versions(services: Services, video_id: str) -> list[int]:
+    """Remove published versions older than the current one beyond ``keep_old_versions``; returns those removed.
+    A version whose objects cannot all be deleted (``delete_objects`` answering ``Errors``, S3 away) stays
+    ``published`` with a warning: the next publish of the video prunes it."""
+    video = services.catalog.get_video(video_id)
+    current = video and video["current_version"]
+    if not current:
+        return []
+    older = sorted((v["version"] for v in services.catalog.get_versions(video_id)
+                    if v["status"] == VERSION_PUBLISHED and v["version"] < current), reverse=True)
+    pruned = []
+    for old in older[services.settings.keep_old_versions:]:
+        prefix = layout.version_prefix(video_id, old)
+        if _retried(f"prune version {old} of {video_id}", lambda prefix=prefix: services.storage.delete_prefix(prefix)):
+            services.catalog.mark_version(video_id, old, VERSION_DELETED)  # after its objects: a retry redoes both
+            pruned.append(old)
+        else:
+            services.catalog.add_event(video_id, "warning", message=f"Old version {old} could not be removed yet; "
+                                       "it will be pruned after the next publish.")
+    return pruned
+
+
+def _retried(what: str, step: Callable[[], object]) -> bool:
+    """Run a cleanup step, retrying a failure a few times; False (and a warning in the log) if it never worked."""
+    for wait in (*CLEANUP_RETRY_SECONDS, None):
+        try:
+            step()
+            return True
+        except Exception as exc:  # S3 errors of any kind (ClientError, the hook's AirflowException for Errors)
+            if wait is None:
+                log.warning("Could not %s: %s; left for later", what, exc)
+                return False
+            log.info("Could not %s (%s); trying again in %g s", what, exc, wait)
+            time.sleep(wait)
+    return False
+
+
+def published_summary(services: Services, job: Job) -> dict[str, Any]:
+    """What ``publish`` returns, read back from the catalog (a retry after the switch has no playlists at hand)."""
+    video = services.catalog.get_video(job.video_id) or {}
+    variants = [VariantRecord(r["name"], r["bandwidth"], r["average_bandwidth"], r["playlist_uri"])
+                for r in services.catalog.get_renditions(job.video_id, job.version) if r["playlist_uri"]]
+    return {"video_id": job.video_id, "version": job.version, "published": True,
+            "master_uri": services.s3_uri(layout.hls_prefix(job.video_id, job.version) + hls.MASTER_PLAYLIST),
+            "current": video.get("current_version") == job.version, "variants": [asdict(v) for v in variants]}
 
 
 def _poster_from_a_thumbnail(services: Services, job: Job, poster_key: str, pictures: set[str]) -> None:

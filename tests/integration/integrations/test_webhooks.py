@@ -7,11 +7,12 @@ import contextlib
 import hashlib
 import hmac
 import json
+import threading
 import time
 
 import pytest
 
-from tests.receivers import Listener, Receiver
+from tests.receivers import Listener, Receiver, Trickler
 from vodflow.integrations import webhooks
 from vodflow.integrations.netguard import DestinationRefused, check_destination
 
@@ -158,3 +159,42 @@ def test_dns_that_changes_after_the_trigger_is_checked_again(receiver):
     delivery = webhooks.deliver(url, EVENT, SECRET, webhooks.DeliveryPolicy(attempts=1), resolver=resolver)
     assert not delivery.delivered and "127.0.0.1" in (delivery.refused or "")
     assert hook.received == []
+
+
+def test_a_trickling_receiver_cannot_hold_a_delivery_past_its_deadline(caplog):
+    """A receiver that answers one byte every 9 s (each in time for a 10 s socket timeout, the answer after
+    minutes): each attempt ends at its own 10 s, and the delivery — retries included — at its 15 s deadline.
+    The callback URL's query (an app's token) is in no log line and not in the outcome."""
+    slow = Trickler(interval=9.0)
+    policy = webhooks.DeliveryPolicy(attempts=4, backoff_seconds=0.05, timeout_seconds=10, deadline_seconds=15,
+                                     allowed_hosts=("127.0.0.1",))
+    outcome: list[webhooks.Delivery] = []
+    sender = threading.Thread(target=lambda: outcome.append(
+        webhooks.deliver(f"{slow.url}?token=app-secret-token", EVENT, SECRET, policy)), daemon=True)
+    try:
+        started = time.monotonic()
+        sender.start()
+        sender.join(timeout=15 + 5)
+        elapsed = time.monotonic() - started
+        assert not sender.is_alive(), "the delivery outlived its deadline"
+        [delivery] = outcome
+        assert elapsed <= 15 + 1.5, elapsed
+        assert not delivery.delivered and delivery.expired
+        assert 1 <= slow.requests <= 2 and len(delivery.attempts) == slow.requests
+        assert all("timed out" in attempt for attempt in delivery.attempts), delivery.attempts
+        assert slow.request_lines[0].startswith("POST /hooks/slow?token=app-secret-token ")  # sent as given
+        assert delivery.url == slow.url
+        assert "app-secret-token" not in caplog.text and "token=" not in caplog.text
+        assert slow.url in caplog.text  # the redacted URL still says where it went
+        print(f"\ntrickling receiver: delivery ended after {elapsed:.1f} s ({len(delivery.attempts)} attempts)")
+    finally:
+        slow.stop()
+
+
+def test_the_callback_urls_query_and_userinfo_are_never_logged(receiver, caplog):
+    hook = receiver(answers=[500, 404])
+    delivery = webhooks.deliver(f"{hook.url}?sig=abc123secret&exp=1", EVENT, SECRET, FAST)
+    assert not delivery.delivered and delivery.attempts == ["500", "404"]
+    assert hook.received[0].path == "/hooks/vodflow?sig=abc123secret&exp=1"
+    assert "abc123secret" not in caplog.text and hook.url in caplog.text
+    assert delivery.url == hook.url

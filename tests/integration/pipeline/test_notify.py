@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 
 from tests.integration.integrations.test_webhooks import receiver_verifies
-from tests.receivers import Listener, Receiver
+from tests.receivers import Listener, Receiver, Trickler
 from vodflow import errors, layout, pipeline
 from vodflow.errors import BadInput
 from vodflow.integrations.webhooks import event_id
@@ -141,4 +143,39 @@ def test_a_source_outside_the_allowlist_is_refused_without_reading_it(airflow_en
                               "run-bp", services)
         assert caught.value.code == errors.INVALID_REQUEST and "prefix" in caught.value.message
     finally:
+        restore(saved)
+
+
+def test_a_trickling_receiver_never_holds_publish_beyond_the_deadline(airflow_env, media, caplog):
+    """The app's receiver answers one byte every 9 s (within a 10 s socket timeout each time): publish still ends
+    within `webhook_deadline_seconds` (12 here) of the switch, the video `ready`, the delivery recorded as ended
+    by its deadline. The callback URL's query (the app's token) is in no log line and no catalog field."""
+    slow = Trickler(interval=9.0)
+    saved = configure(webhook_allowed_hosts="127.0.0.1", webhook_backoff_seconds="0.05",
+                      webhook_timeout_seconds="10", webhook_deadline_seconds="12")
+    try:
+        services = pipeline.Services.load()
+        source = upload(services, media["small"], f"uploads/{uuid.uuid4().hex[:6]}/slow-hook.mp4")
+        params = {"source": source, "callback_url": f"{slow.url}?token=app-secret-token", "ladder": ["240p"]}
+        job, probed, plan, items = pipeline.prepare(params, "run-slow-hook", lambda step, job: None, services)
+        results = [pipeline.transcode(job, probed, plan, item, services) for item in items]
+        publishing = threading.Thread(target=pipeline.publish, args=(job, plan, results, services), daemon=True)
+        publishing.start()
+        publishing.join(timeout=120)
+        ended = datetime.now(UTC)
+        assert not publishing.is_alive(), "the receiver held publish"
+        video = services.catalog.get_video(job.video_id)
+        assert video["status"] == "ready"
+        history = services.catalog.get_events(job.video_id)
+        switched = next(e["at"] for e in history if e["kind"] == "status" and e["detail"]["status"] == "ready")
+        held = (ended - switched).total_seconds()
+        print(f"\npublish ended {held:.1f} s after its switch (deadline 12 s), {slow.requests} request(s)")
+        assert held <= 12 + 3, held
+        [hook] = [e["detail"] for e in history if e["kind"] == "webhook"]
+        assert not hook["delivered"] and hook["expired"] and hook["url"] == slow.url
+        assert slow.request_lines[0].startswith("POST /hooks/slow?token=app-secret-token ")
+        recorded = json.dumps([history, {k: v for k, v in video.items() if k != "request"}], default=str)
+        assert "app-secret-token" not in recorded and "app-secret-token" not in caplog.text
+    finally:
+        slow.stop()
         restore(saved)

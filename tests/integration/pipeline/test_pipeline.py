@@ -96,6 +96,22 @@ def test_an_unexpected_failure_is_recorded_as_internal_error(services, media):
     assert video["error_message"] == "transcode failed after 4 attempt(s): ConnectionError: S3 went away"
 
 
+def test_a_failure_quoting_a_presigned_url_reaches_the_catalog_redacted(services, media):
+    """An exception whose text quotes the source's presigned URL (an ffmpeg error does): the video's
+    error_message, the rendition's and the history keep where it was, not the signature."""
+    source = upload(services, media["small"], f"uploads/{uuid.uuid4().hex[:6]}/signed.mp4")
+    job = pipeline.register({"source": source}, "run-signed", services)
+    signed = services.source_url(job)
+    assert "Signature=" in signed  # SigV4 X-Amz-Signature, or SigV2 Signature (moto's)
+    pipeline.record_failure(job.to_dict(), "transcode", "240p", OSError(f"{signed}: Connection reset by peer"), 4,
+                            services)
+    video = services.catalog.get_video(job.video_id)
+    rendition_errors = [e["detail"] for e in services.catalog.get_events(job.video_id) if e["kind"] == "rendition"]
+    recorded = repr([video["error_message"], rendition_errors, services.catalog.get_events(job.video_id)])
+    assert "Signature=" not in recorded and "X-Amz-" not in recorded and "AWSAccessKeyId" not in recorded
+    assert f"{signed.split('?')[0]}: Connection reset by peer" in video["error_message"]
+
+
 def test_a_truncated_upload_is_confirmed_locally_before_it_is_blamed(services, media, caplog):
     """Streaming from S3 sees a short file; the task re-encodes from a downloaded copy, then says `unreadable`."""
     source = upload(services, media.bad("cut-faststart.mp4"), f"uploads/{uuid.uuid4().hex[:6]}/cut.mp4")
