@@ -7,3 +7,4 @@ from __future__ import annotations
 
 TRANSCODE_VIDEO = "transcode_video"
 UPLOAD_RUN_PREFIX = "upload__"  # run ids of the runs watch_uploads starts: upload__<video_id>
+APP_RUN_PREFIX = "app__"  # run ids of the runs the checked trigger (POST /vodflow/api/videos) starts

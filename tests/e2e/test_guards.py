@@ -128,8 +128,8 @@ def test_no_trigger_path_replaces_another_videos_content(embedded_stack, media):
 def test_a_checked_trigger_that_airflow_refuses_is_started_by_the_watcher(embedded_stack, media):
     """Airflow cannot create the run this once (its metadata database is locked by another writer for longer than
     its 5 s busy timeout, as happens on SQLite): the app gets a 503 naming the run, and the upload watcher starts
-    that run on its next poll — once — instead of skipping the upload for ever. The object is outside the watched
-    prefix, so only the handed-over claim can start it."""
+    that run on its next poll — once, with the app's conf (title, ladder) — instead of skipping the upload for ever.
+    The object is outside the watched prefix, so only the handed-over claim can start it."""
     stack = embedded_stack
     key = f"uploads/refused-{uuid.uuid4().hex[:8]}/clip.mp4"
     stack.storage.client.upload_file(str(media["small"]), "vodflow", key)
@@ -144,7 +144,7 @@ def test_a_checked_trigger_that_airflow_refuses_is_started_by_the_watcher(embedd
             assert time.monotonic() < deadline, "the metadata database never came free"
             time.sleep(0.05)
     try:
-        refused = checked_trigger(stack, {"source": source})
+        refused = checked_trigger(stack, {"source": source, "title": "Refused once ✓", "ladder": ["240p"]})
     finally:
         database.execute("ROLLBACK")
         database.close()
@@ -157,10 +157,14 @@ def test_a_checked_trigger_that_airflow_refuses_is_started_by_the_watcher(embedd
         time.sleep(1)
     print(f"\nthe watcher started {run_id} {time.monotonic() - answered:.1f} s after the 503")
     assert stack.client.wait_for_run(DAG, run_id, timeout=300)["state"] == "success"
-    video = stack.catalog.get_video(layout.derive_video_id("vodflow", key, stack.storage.head(
-        layout.parse_source_uri(source)).etag))
+    video_id = layout.derive_video_id("vodflow", key, stack.storage.head(layout.parse_source_uri(source)).etag)
+    video = stack.catalog.get_video(video_id)
     assert (video["status"], video["current_version"], video["dag_run_id"]) == ("ready", 1, run_id)
+    # The run the app asked for, not just its object: its title and ladder.
+    assert video["title"] == "Refused once ✓"
+    assert [r["name"] for r in stack.catalog.get_renditions(video_id, 1)] == ["240p"]
     time.sleep(5)  # a few more polls: nothing else starts it
     found = requests.get(f"{stack.airflow.base_url}/api/v2/dags/{DAG}/dagRuns", headers=_auth(stack), timeout=60,
                          params={"limit": 100, "order_by": "-run_after"}).json()["dag_runs"]
-    assert [r["dag_run_id"] for r in found if (r["conf"] or {}).get("source") == source] == [run_id]
+    assert [(r["dag_run_id"], r["conf"]) for r in found if (r["conf"] or {}).get("source") == source] == [
+        (run_id, {"source": source, "title": "Refused once ✓", "ladder": ["240p"], "video_id": video_id})]

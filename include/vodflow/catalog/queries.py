@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -60,8 +60,8 @@ class CatalogQueries:
 
         The insert that wins the primary key is the claim, so overlapping watcher runs cannot both claim an
         object. Claims from an earlier watcher run that died before starting the run are returned again, and so
-        are an app's claims whose trigger failed or never finished (with the app's run id and video id); the
-        run id is deterministic, so starting it twice is a no-op.
+        are an app's claims whose trigger failed or never finished (with the app's run id, video id and
+        ``conf``: its checked conf, JSON); the run id is deterministic, so starting it twice is a no-op.
         """
         stamp = now()
         with self.engine.begin() as conn:
@@ -84,29 +84,36 @@ class CatalogQueries:
             return [{k: aware(v) for k, v in row.items()} for row in rows]
 
     @reconnecting
-    def record_app_upload(self, obj: UploadObject, video_id: str, run_id: str, starting: bool = False) -> bool:
+    def record_app_upload(self, obj: UploadObject, video_id: str, run_id: str, starting: bool = False,
+                          conf: Mapping[str, Any] | None = None) -> bool:
         """An app started the run for this object itself: write the watcher's claim as ``known``, so the
         watcher never starts it again, however late it looks. ``starting``: the run is about to be triggered
         (the checked trigger): the claim is ``starting`` until the run exists — recorded again without
         ``starting`` (after the trigger, or by the run's ``register``) it becomes ``known``; if the trigger
-        fails, ``release_app_upload``. False when the object was claimed already."""
+        fails, ``release_app_upload``. False when the object was claimed already.
+
+        ``conf`` (with ``starting`` only: the checked trigger's, as it accepted it) is kept with the claim, so a
+        run the watcher has to start is the run the app asked for; it is dropped once the run exists."""
+        if conf is not None and not starting:
+            raise ValueError("a conf is kept only with a starting claim (the checked trigger's)")
         with self.engine.begin() as conn:
             insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
             row = conn.execute(insert(uploads).values(
                 bucket=obj.bucket, key=obj.key, etag=obj.etag, size=obj.size, last_modified=obj.last_modified,
                 video_id=video_id, dag_run_id=run_id, state=UPLOAD_STARTING if starting else UPLOAD_KNOWN,
-                claimed_at=now(),
+                claimed_at=now(), conf=json.dumps(conf, sort_keys=True) if conf is not None else None,
             ).on_conflict_do_nothing(index_elements=["bucket", "key", "etag"]).returning(uploads.c.key)).first()
             if row is None and not starting:  # this run's own claim, written before its trigger: it exists now
                 conn.execute(uploads.update().where(self._upload(obj), uploads.c.dag_run_id == run_id,
-                                                    uploads.c.state == UPLOAD_STARTING).values(state=UPLOAD_KNOWN))
+                                                    uploads.c.state == UPLOAD_STARTING)
+                             .values(state=UPLOAD_KNOWN, conf=None))
             return row is not None
 
     @reconnecting
     def release_app_upload(self, obj: UploadObject, run_id: str, to_watcher: bool) -> bool:
         """The app's trigger failed: its ``starting`` claim becomes the watcher's to start (``to_watcher``:
-        ``claimed``, same run id and video id, started on its next poll), or is dropped (an object the watcher
-        does not watch: the app may start it again). False when the claim is no longer this run's."""
+        ``claimed``, same run id, video id and conf, started on its next poll), or is dropped (an object the
+        watcher does not watch: the app may start it again). False when the claim is no longer this run's."""
         where = sa.and_(self._upload(obj), uploads.c.dag_run_id == run_id, uploads.c.state == UPLOAD_STARTING)
         with self.engine.begin() as conn:
             if to_watcher:
@@ -129,7 +136,7 @@ class CatalogQueries:
         with self.engine.begin() as conn:
             conn.execute(uploads.update().where(uploads.c.dag_run_id.in_(list(run_ids)),
                                                 uploads.c.state == UPLOAD_CLAIMED)
-                         .values(state=UPLOAD_TRIGGERED, triggered_at=now()))
+                         .values(state=UPLOAD_TRIGGERED, triggered_at=now(), conf=None))  # the run has it now
 
     @reconnecting
     def seen_uploads(self, bucket: str, since: datetime) -> set[tuple[str, str]]:

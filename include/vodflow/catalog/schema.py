@@ -100,6 +100,8 @@ video_events = sa.Table(
 # across overlapping watcher runs and restarts. State: claimed (a run is being started) → triggered, or known
 # (the video already existed, e.g. an app triggered it over the REST API itself), or starting (an app's run is
 # being started by the checked trigger: known once it exists; claimed — the watcher's to start — if it fails).
+# ``conf``: only the checked trigger writes it (its claim, ``starting``): the app's conf as that endpoint accepted
+# it, which the watcher starts a handed-over run with; cleared once the run exists.
 uploads = sa.Table(
     "uploads", metadata,
     sa.Column("bucket", sa.String(63), primary_key=True),
@@ -112,6 +114,7 @@ uploads = sa.Table(
     sa.Column("state", sa.String(16), nullable=False),
     sa.Column("claimed_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("triggered_at", sa.DateTime(timezone=True)),
+    sa.Column("conf", sa.Text),  # JSON: an app's checked conf, while its run is to be started (see above)
 )
 # Every published output of a version (the HLS tree, downloads, storyboard, CMAF manifests): what the API lists.
 version_outputs = sa.Table(

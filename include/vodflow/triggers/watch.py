@@ -15,14 +15,16 @@ is a new video.
 
 An app that starts its own run (the checked trigger) claims the object first, as ``starting``: the watcher
 leaves it alone, and it becomes ``known`` once the run exists. A trigger that fails (Airflow's API refusing, the
-database locked) is never a skipped upload: the claim becomes the watcher's (``claimed``, the app's run id and
-video id) and the next poll starts it — the deferred sensor fires for claims left to start, not only for new
-objects; one left ``starting`` by a process that died mid-trigger is taken over after ``APP_TRIGGER_GRACE``.
+database locked) is never a skipped upload: the claim becomes the watcher's (``claimed``, the app's run id,
+video id and checked conf) and the next poll starts it — the deferred sensor fires for claims left to start, not
+only for new objects; one left ``starting`` by a process that died mid-trigger is taken over after
+``APP_TRIGGER_GRACE``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 from collections.abc import AsyncIterator, Callable, Iterable
@@ -35,8 +37,9 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from vodflow import layout
 from vodflow.catalog import Catalog, UploadObject, catalog_for_connection
-from vodflow.dag_ids import UPLOAD_RUN_PREFIX
+from vodflow.dag_ids import APP_RUN_PREFIX, UPLOAD_RUN_PREFIX
 from vodflow.errors import BadInput
+from vodflow.request import RequestError, check_fields
 from vodflow.settings import Settings, load_settings
 from vodflow.storage import Storage
 
@@ -272,9 +275,36 @@ def claim_new_uploads(settings: Settings | None = None) -> list[dict[str, Any]]:
 
 def runs_for_claims(claims: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The ``transcode_video`` runs (deterministic run id + conf) for claims not yet started, a batch at a time."""
-    return [{"trigger_run_id": claim["dag_run_id"],
-             "conf": {"source": f"s3://{claim['bucket']}/{claim['key']}", "video_id": claim["video_id"]}}
-            for claim in claims[:MAX_RUNS_PER_BATCH]]
+    return [{"trigger_run_id": claim["dag_run_id"], "conf": claim_conf(claim)} for claim in claims[:MAX_RUNS_PER_BATCH]]
+
+
+def claim_conf(claim: dict[str, Any]) -> dict[str, Any]:
+    """The conf a claim's run starts with: the object and the claim's video id — or, for an app's claim handed
+    over by the checked trigger, the conf that endpoint accepted (title, callback, ladder, …), so the app gets the
+    run (and the webhook) it asked for.
+
+    Only a conf the checked trigger could have written is used: on an app's claim (its run id), naming this
+    claim's object and video, every field passing the request schemas again (the callback is checked again at
+    ``register``, as for any run). Anything else is not trusted: the run starts with the object alone, as any
+    watcher run does."""
+    source = f"s3://{claim['bucket']}/{claim['key']}"
+    own = {"source": source, "video_id": claim["video_id"]}
+    if not claim.get("conf"):
+        return own
+    try:
+        if not claim["dag_run_id"].startswith(APP_RUN_PREFIX):
+            raise RequestError("conf", "not an app's claim")
+        conf = json.loads(claim["conf"])
+        if not isinstance(conf, dict):
+            raise RequestError("conf", "not a JSON object")
+        if conf.get("source") != source or conf.get("video_id") not in (None, claim["video_id"]):
+            raise RequestError("source", "not this claim's object or video")
+        check_fields(conf)
+    except ValueError as exc:  # RequestError, bad JSON; the field only: a value may hold a callback's token
+        log.error("Run %s: its stored conf is not used (%s refused); starting it with the object alone",
+                  claim["dag_run_id"], getattr(exc, "field", "conf"))
+        return own
+    return {**conf, **own}
 
 
 def mark_started(run_ids: Iterable[str], settings: Settings | None = None) -> None:
@@ -302,11 +332,12 @@ class AppTrigger:
             self.obj, self.run_id, to_watcher=self.obj.bucket == self.settings.bucket)
 
 
-def record_app_trigger(source: str, video_id: str | None, run_id: str,
-                       settings: Settings | None = None) -> AppTrigger | None:
+def record_app_trigger(source: str, video_id: str | None, run_id: str, settings: Settings | None = None,
+                       conf: dict[str, Any] | None = None) -> AppTrigger | None:
     """An app is starting a run for ``source`` itself (the checked trigger): write the watcher's claim now, as
     ``starting``, so the watcher never starts the object too — not even when the run's ``register`` comes later
     than ``watch_settle_seconds``. None when there is nothing to claim (no such object) or it was claimed.
+    ``conf``: the run's conf as the checked trigger accepted it, kept with the claim for the watcher.
 
     Not ``known`` yet: the trigger after this can fail (the claim is then handed to the watcher), or the process
     can die before it ends (the watcher takes a claim left ``starting`` over after ``APP_TRIGGER_GRACE``)."""
@@ -319,7 +350,7 @@ def record_app_trigger(source: str, video_id: str | None, run_id: str,
     obj = UploadObject(location.bucket, location.key, info.etag, info.size, info.last_modified or datetime.now(UTC))
     claim = AppTrigger(obj, video_id or video_id_for(obj), run_id, settings)
     claimed = catalog_for_connection(settings.catalog_conn_id).record_app_upload(obj, claim.video_id, run_id,
-                                                                                 starting=True)
+                                                                                 starting=True, conf=conf)
     return claim if claimed else None
 
 
@@ -332,11 +363,12 @@ class AppTriggerFailed(Exception):
 
 
 def start_app_run(source: str, video_id: str | None, run_id: str, trigger: Callable[[], None],
-                  settings: Settings | None = None) -> None:
+                  settings: Settings | None = None, conf: dict[str, Any] | None = None) -> None:
     """Claim the object for the app's run, then ``trigger`` it: the claim is ``known`` once the run exists;
     if ``trigger`` raises, the claim goes to the watcher (AppTriggerFailed), which starts the run on its next
-    poll with the same run id — so a run that exists after all is never started twice."""
-    claim = record_app_trigger(source, video_id, run_id, settings)
+    poll with the same run id — so a run that exists after all is never started twice — and with ``conf``, the
+    conf the checked trigger accepted (None: the object alone)."""
+    claim = record_app_trigger(source, video_id, run_id, settings, conf)
     try:
         trigger()
     except Exception as exc:

@@ -9,7 +9,8 @@ checks everything before a run exists — unknown fields, each field's schema, t
 ``invalid_request`` instead).
 
 The app's run and the upload watcher: the claim written before the trigger is ``starting`` and becomes ``known``
-only once the run exists; a trigger that fails hands the object to the watcher, which starts it on its next poll.
+only once the run exists; a trigger that fails hands the object to the watcher, which starts it on its next poll
+with this conf (kept with the claim, as checked here).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from airflow.api_fastapi.core_api.security import GetUserDep, requires_access_da
 from fastapi import APIRouter, Body, Depends, HTTPException
 
 from vodflow.catalog import catalog_for_connection
-from vodflow.dag_ids import TRANSCODE_VIDEO
+from vodflow.dag_ids import APP_RUN_PREFIX, TRANSCODE_VIDEO
 from vodflow.integrations.netguard import DestinationRefused, Resolver, system_resolver
 from vodflow.integrations.webhooks import check_callback
 from vodflow.layout import parse_source_uri
@@ -87,9 +88,10 @@ def start_video(user: GetUserDep, conf: Annotated[dict[str, Any], Body(examples=
         check_conf(conf, load_settings())
     except RequestError as exc:
         raise HTTPException(status_code=400, detail=refusal_detail(exc)) from None
-    run_id = f"app__{datetime.now(UTC):%Y%m%dT%H%M%S}_{uuid.uuid4().hex[:8]}"
+    run_id = f"{APP_RUN_PREFIX}{datetime.now(UTC):%Y%m%dT%H%M%S}_{uuid.uuid4().hex[:8]}"
     try:  # the watcher's claim first, so the watcher neither starts this object too nor skips it if this fails
-        start_app_run(conf["source"], conf.get("video_id"), run_id, lambda: _trigger(user.get_name(), run_id, conf))
+        start_app_run(conf["source"], conf.get("video_id"), run_id, lambda: _trigger(user.get_name(), run_id, conf),
+                      conf=conf)  # kept with the claim: a run the watcher has to start is the one asked for
     except AppTriggerFailed as failed:
         log.exception("Run %s for %s could not be started%s", run_id, conf["source"],
                       "; the upload watcher will start it" if failed.handed_over else "")

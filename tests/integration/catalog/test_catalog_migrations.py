@@ -24,7 +24,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection, Engine
 
 from tests.conftest import airflow_connection_json, create_test_database, drop_test_database
-from vodflow.catalog import SCHEMA_VERSION, Catalog, RenditionPlan, make_engine, metadata
+from vodflow.catalog import SCHEMA_VERSION, Catalog, RenditionPlan, make_engine, metadata, uploads
 from vodflow.catalog import migrations as catalog_migrations
 from vodflow.catalog.migrations import VERSION_TABLE, legacy_versions, revision_id
 
@@ -168,6 +168,14 @@ def add_old_video(engine: Engine) -> None:
                                                       detail=json.dumps({"status": "ready"})))
 
 
+def add_old_upload(engine: Engine) -> None:
+    """The watcher's claim of the old video's upload, written with release 2's columns."""
+    with engine.begin() as conn:
+        conn.execute(_v2_uploads.insert().values(bucket="vodflow", key="uploads/old.mp4", etag="e0", size=1234,
+                                                 last_modified=T0, video_id="old", dag_run_id="upload__old",
+                                                 state="triggered", claimed_at=T0, triggered_at=T0))
+
+
 # --- Helpers --------------------------------------------------------------------------------------------------------
 @pytest.fixture(params=["postgres", "sqlite"])
 def url(request, tmp_path) -> Iterator[str]:
@@ -251,7 +259,7 @@ def test_a_new_database_migrates_to_head_and_matches_the_metadata(engine, caplog
     assert catalog.schema_version() == 0
     assert catalog.migrate() == SCHEMA_VERSION
     assert upgrades_run(caplog) == [" -> 0001", "0001 -> 0002", "0002 -> 0003", "0003 -> 0004",
-                                   "0004 -> 0005"]
+                                   "0004 -> 0005", "0005 -> 0006"]
     assert catalog.schema_version() == SCHEMA_VERSION
     assert alembic_revision(engine) == [revision_id(SCHEMA_VERSION)]
     assert legacy_rows(engine) == list(range(1, SCHEMA_VERSION + 1))  # what a release before Alembic reads
@@ -269,13 +277,15 @@ def test_a_new_database_migrates_to_head_and_matches_the_metadata(engine, caplog
 
 
 @pytest.mark.parametrize(("release", "expected"), [
-    (1, ["0001 -> 0002", "0002 -> 0003", "0003 -> 0004", "0004 -> 0005"]),
-    (2, ["0002 -> 0003", "0003 -> 0004", "0004 -> 0005"]),
-    (3, ["0003 -> 0004", "0004 -> 0005"]),
+    (1, ["0001 -> 0002", "0002 -> 0003", "0003 -> 0004", "0004 -> 0005", "0005 -> 0006"]),
+    (2, ["0002 -> 0003", "0003 -> 0004", "0004 -> 0005", "0005 -> 0006"]),
+    (3, ["0003 -> 0004", "0004 -> 0005", "0005 -> 0006"]),
 ])
 def test_a_catalog_from_before_alembic_is_stamped_and_upgraded_with_its_rows(engine, caplog, release, expected):
     build_release_catalog(engine, release)
     add_old_video(engine)
+    if release >= 2:
+        add_old_upload(engine)
     catalog = Catalog(engine)
     assert catalog.schema_version() == release  # read from vodflow_schema_version
     caplog.set_level(logging.INFO, logger="alembic")
@@ -291,6 +301,9 @@ def test_a_catalog_from_before_alembic_is_stamped_and_upgraded_with_its_rows(eng
     assert [r["name"] for r in catalog.get_renditions("old", 1)] == ["720p"]
     assert [v["status"] for v in catalog.get_versions("old")] == ["published"]
     assert [e["detail"] for e in catalog.get_events("old")] == [{"status": "ready"}]
+    if release >= 2:  # the watcher's claim kept, with no conf (only the checked trigger writes one)
+        with engine.connect() as conn:
+            assert conn.execute(sa.select(uploads.c.state, uploads.c.conf)).all() == [("triggered", None)]
     caplog.clear()
     assert catalog.migrate() == SCHEMA_VERSION
     assert upgrades_run(caplog) == []

@@ -1,22 +1,29 @@
 """An app's own run (the checked trigger) and the upload watcher, on moto's S3 and the catalog in Postgres: a
-trigger that fails never makes the watcher skip the upload — the watcher starts it on its next poll, once — and a
-trigger that succeeds is never started a second time by the watcher."""
+trigger that fails never makes the watcher skip the upload — the watcher starts it on its next poll, once, with the
+conf the app asked for — and a trigger that succeeds is never started a second time by the watcher."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import uuid
 from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
+from airflow.providers.common.compat.sdk import DagRunTriggerException
+from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
+from fastapi import HTTPException
 
+from vodflow import layout
 from vodflow.catalog import catalog_for_connection, uploads
 from vodflow.catalog.queries import APP_TRIGGER_GRACE
+from vodflow.dag_ids import TRANSCODE_VIDEO
 from vodflow.settings import load_settings
 from vodflow.storage import Storage
 from vodflow.triggers import watch
+from vodflow.web import trigger as app_trigger
 
 pytestmark = pytest.mark.integration
 
@@ -49,6 +56,12 @@ def poll(settings, prefix: str) -> list[dict]:
     return runs
 
 
+def stored_conf(settings, key: str) -> str | None:
+    catalog = catalog_for_connection(settings.catalog_conn_id)
+    with catalog.engine.connect() as conn:
+        return conn.execute(sa.select(uploads.c.conf).where(uploads.c.key == key)).scalar_one()
+
+
 def state_of(settings, key: str) -> tuple[str, str]:
     catalog = catalog_for_connection(settings.catalog_conn_id)
     with catalog.engine.connect() as conn:
@@ -72,6 +85,86 @@ def test_a_failed_app_trigger_is_started_by_the_watcher_on_its_next_poll_exactly
     assert state_of(settings, key) == ("triggered", "app__refused")
     # … and only that one: later polls, the event-driven watcher's claim included, start nothing more.
     assert poll(settings, prefix) == [] and poll(settings, prefix) == []
+
+
+class AirflowRefusingOnce:
+    """Airflow's ``trigger_dag`` as the checked endpoint calls it, refusing the first call; records what it got."""
+
+    def __init__(self) -> None:
+        self.calls: list[dict] = []
+
+    def __call__(self, dag_id: str, **kwargs) -> None:
+        self.calls.append({"dag_id": dag_id, **kwargs})
+        if len(self.calls) == 1:
+            raise ConnectionRefusedError("the Airflow API refused the connection")
+
+
+@dataclasses.dataclass
+class User:
+    name: str = "app"
+
+    def get_name(self) -> str:
+        return self.name
+
+
+def watchers_trigger(run: dict) -> DagRunTriggerException:
+    """What the watch_uploads DAG's ``start_transcode`` (TriggerDagRunOperator, one per run) asks Airflow for."""
+    operator = TriggerDagRunOperator(task_id="start_transcode", trigger_dag_id=TRANSCODE_VIDEO,
+                                     skip_when_already_exists=True, **run)
+    with pytest.raises(DagRunTriggerException) as asked:
+        operator.execute({})
+    return asked.value
+
+
+def test_the_watcher_starts_a_refused_app_run_with_the_conf_the_app_asked_for(airflow_env, monkeypatch):
+    """The watcher's run is the app's run: title, callback (the app's webhook), ladder — the whole checked conf,
+    not just the object — with the app's run id, so it is started once."""
+    prefix, key, settings = _setup("asked.mp4")
+    monkeypatch.setenv("AIRFLOW__VODFLOW__WEBHOOK_ALLOWED_HOSTS", "127.0.0.1")
+    load_settings.cache_clear()
+    conf = {"source": f"s3://vodflow/{key}", "video_id": f"asked-{uuid.uuid4().hex[:8]}", "title": "Été ✓ asked",
+            "callback_url": "http://127.0.0.1:9/hooks/vodflow?token=t0k", "ladder": ["240p", "360p"],
+            "outputs": ["hls", "mp4"]}
+    airflow = AirflowRefusingOnce()
+    monkeypatch.setattr("airflow.api.common.trigger_dag.trigger_dag", airflow)
+    try:
+        with pytest.raises(HTTPException) as refused:
+            app_trigger.start_video(User(), dict(conf))
+    finally:
+        load_settings.cache_clear()  # no allowed host left cached for the tests after this one
+    assert refused.value.status_code == 503 and "upload watcher will start" in refused.value.detail
+    [asked] = airflow.calls
+    assert asked["conf"] == conf and asked["dag_id"] == TRANSCODE_VIDEO
+    assert state_of(settings, key) == ("claimed", asked["run_id"])
+    [run] = poll(settings, prefix)
+    started = watchers_trigger(run)
+    assert (started.trigger_dag_id, started.dag_run_id, started.conf) == (TRANSCODE_VIDEO, asked["run_id"], conf)
+    assert state_of(settings, key) == ("triggered", asked["run_id"]) and poll(settings, prefix) == []
+    assert stored_conf(settings, key) is None  # the run has it now: the claim keeps no callback URL
+
+
+def test_an_app_conf_without_a_video_id_gets_the_claims(airflow_env):
+    """The claim's video id is the one the app's run would have derived; the watcher's run names it."""
+    prefix, key, settings = _setup("derived.mp4")
+    conf = {"source": f"s3://vodflow/{key}", "title": "Derived"}
+    with pytest.raises(watch.AppTriggerFailed):
+        watch.start_app_run(conf["source"], None, "app__derived", RefusingOnce(), settings, conf=conf)
+    [run] = poll(settings, prefix)
+    etag = Storage("aws_default", "vodflow").client.head_object(Bucket="vodflow", Key=key)["ETag"].strip('"')
+    assert run["conf"] == {**conf, "video_id": layout.derive_video_id("vodflow", key, etag)}
+
+
+def test_a_conf_is_only_kept_with_the_checked_triggers_claim(airflow_env):
+    """Only the checked trigger's ``starting`` claim keeps a conf; the app's run confirmed, it is dropped."""
+    _, key, settings = _setup("kept.mp4")
+    conf = {"source": f"s3://vodflow/{key}", "title": "Kept"}
+    claim = watch.record_app_trigger(conf["source"], None, "app__kept", settings, conf)
+    assert json.loads(stored_conf(settings, key)) == conf
+    catalog = catalog_for_connection(settings.catalog_conn_id)
+    with pytest.raises(ValueError, match="starting claim"):
+        catalog.record_app_upload(claim.obj, claim.video_id, "app__other", conf=conf)
+    claim.started()
+    assert state_of(settings, key) == ("known", "app__kept") and stored_conf(settings, key) is None
 
 
 def test_a_successful_app_trigger_is_never_started_by_the_watcher(airflow_env):
