@@ -19,6 +19,7 @@ from vodflow import errors
 from vodflow.errors import BadInput
 from vodflow.layout import IMMUTABLE_CACHE_CONTROL, S3Location, content_type
 from vodflow.presign import PartUrlTemplate, frozen_credentials
+from vodflow.ranges import ByteRange, ObjectRead, RangeNotSatisfiable
 
 if TYPE_CHECKING:
     from botocore.exceptions import ClientError
@@ -255,17 +256,46 @@ class Storage:
                 raise ObjectMissing(f"There is no object at s3://{self.bucket}/{key}.") from exc
             raise
 
-    def get_with_disposition(self, key: str) -> tuple[bytes, str | None]:
-        """The object's bytes and its Content-Disposition (a download's file name), if it has one."""
+    def open_object(self, key: str, byte_range: ByteRange | None = None, body: bool = True) -> ObjectRead:
+        """Start reading the object at ``key`` (or the bytes ``byte_range`` names): its metadata now, its bytes
+        as the caller iterates :meth:`ObjectRead.chunks` — never the whole object in memory. ``body=False``: the
+        metadata only (HEAD). ObjectMissing if there is none; RangeNotSatisfiable if the range starts past its
+        end."""
+        from botocore.exceptions import ClientError
+
+        extra = {"Range": byte_range.header} if byte_range else {}
+        try:
+            found = (self.client.get_object if body else self.client.head_object)(Bucket=self.bucket, Key=key,
+                                                                                  **extra)
+        except ClientError as exc:
+            if _is_missing(exc):
+                raise ObjectMissing(f"There is no object at s3://{self.bucket}/{key}.") from exc
+            if str(exc.response.get("Error", {}).get("Code")) in ("InvalidRange", "416"):
+                raise RangeNotSatisfiable(self.head_key(key).size) from exc
+            raise
+        length = int(found["ContentLength"])
+        content_range = found.get("ContentRange")  # "bytes a-b/size" when S3 answered a range
+        if content_range:
+            span, _, total = content_range.removeprefix("bytes ").partition("/")
+            start, size = int(span.partition("-")[0]), int(total)
+        else:
+            start, size = 0, length
+        return ObjectRead(size=size, start=start, length=length, etag=found.get("ETag"),
+                          last_modified=found.get("LastModified"), disposition=found.get("ContentDisposition"),
+                          body=found.get("Body"), partial=bool(content_range))
+
+    def head_key(self, key: str) -> ObjectInfo:
+        """Size, ETag and type of the object at ``key`` in this bucket; ObjectMissing if there is none."""
         from botocore.exceptions import ClientError
 
         try:
-            found = self.client.get_object(Bucket=self.bucket, Key=key)
+            return self.head(S3Location(self.bucket, key))
+        except BadInput as exc:
+            raise ObjectMissing(f"There is no object at s3://{self.bucket}/{key}.") from exc
         except ClientError as exc:
             if _is_missing(exc):
                 raise ObjectMissing(f"There is no object at s3://{self.bucket}/{key}.") from exc
             raise
-        return found["Body"].read(), found.get("ContentDisposition")
 
     def copy_key(self, source_key: str, key: str) -> None:
         """A server-side copy within the bucket; the object's Content-Type and Cache-Control go with it."""

@@ -13,6 +13,7 @@ import json
 import logging
 import re
 from datetime import UTC, datetime
+from email.utils import format_datetime
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
@@ -38,6 +39,7 @@ from vodflow.catalog import (
 from vodflow.dag_ids import TRANSCODE_VIDEO
 from vodflow.layout import content_type, parse_source_uri
 from vodflow.pipeline.delete import delete_video as remove_video
+from vodflow.ranges import ByteRange, RangeNotSatisfiable
 from vodflow.request import RequestError, check_overrides, rerun_request
 from vodflow.settings import load_settings
 from vodflow.storage import ObjectMissing, Storage
@@ -221,20 +223,39 @@ async def video_events(request: Request, video_id: str) -> StreamingResponse:
                              headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
 
-@app.get("/api/videos/{video_id}/media/{path:path}", dependencies=[CanRead])
-def media(video_id: str, path: str) -> Response:
-    """A published object (playlist, segment, picture), for players when no public base URL is configured."""
+@app.api_route("/api/videos/{video_id}/media/{path:path}", methods=["GET", "HEAD"], dependencies=[CanRead])
+def media(request: Request, video_id: str, path: str) -> Response:
+    """A published object (playlist, segment, picture, download), for players when no public base URL is
+    configured: streamed from S3 a chunk at a time (``READ_CHUNK_BYTES``), a single ``Range`` answered with 206
+    (``<video>`` and players seek with it), ``HEAD`` with the headers only."""
     if not layout.VIDEO_ID_RE.match(video_id) or not MEDIA_PATH.match(path):
         raise HTTPException(status_code=404, detail="No such media.")
     key = layout.video_prefix(video_id) + path
+    headers = {"Cache-Control": "private, max-age=3600", "Accept-Ranges": "bytes", "X-Content-Type-Options": "nosniff"}
+    storage = _storage()
     try:
-        body, disposition = _storage().get_with_disposition(key)
+        try:
+            wanted = ByteRange.parse(request.headers.get("range"))
+        except ValueError:  # "bytes=-0": no byte at all
+            raise RangeNotSatisfiable(storage.head_key(key).size) from None
+        found = storage.open_object(key, wanted, body=request.method == "GET")
     except ObjectMissing:
         raise HTTPException(status_code=404, detail="No such media.") from None
-    headers = {"Cache-Control": "private, max-age=3600"}
-    if disposition:  # a download keeps the name it was stored with
-        headers["Content-Disposition"] = disposition
-    return Response(body, media_type=content_type(key), headers=headers)
+    except RangeNotSatisfiable as exc:
+        return Response(status_code=416, headers={**headers, "Content-Range": f"bytes */{exc.size}"})
+    headers["Content-Length"] = str(found.length)
+    if found.partial:
+        headers["Content-Range"] = f"bytes {found.start}-{found.start + found.length - 1}/{found.size}"
+    if found.etag:
+        headers["ETag"] = found.etag
+    if found.last_modified:
+        headers["Last-Modified"] = format_datetime(found.last_modified.astimezone(UTC), usegmt=True)
+    if found.disposition:  # a download keeps the name it was stored with
+        headers["Content-Disposition"] = found.disposition
+    status = 206 if found.partial else 200
+    if request.method == "HEAD":
+        return Response(status_code=status, media_type=content_type(key), headers=headers)
+    return StreamingResponse(found.chunks(), status_code=status, media_type=content_type(key), headers=headers)
 
 
 @app.post("/api/videos/{video_id}/retry", status_code=202, dependencies=[CanTrigger])
