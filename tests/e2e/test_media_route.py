@@ -1,23 +1,31 @@
 """The API's media route in the running api-server (the default config: no public base URL, so players fetch
-everything through it): a large download streamed with little memory, byte ranges."""
+everything through it): a large download streamed with little memory, byte ranges, and a video with alternate
+audio and subtitles played by hls.js in Chromium through it."""
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import http.client
+import json
 import os
+import subprocess
 import threading
 import uuid
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import psutil
 import pytest
 import requests
 
+from tests.conftest import ARTIFACTS
 from vodflow import layout
+from vodflow.devtools.samples import SAMPLE_SRT, make_two_language_sample
 
 pytestmark = pytest.mark.e2e
 DAG = "transcode_video"
+BROWSER_DIR = Path(__file__).resolve().parents[1] / "browser"
 MiB = 1024 * 1024
 
 
@@ -86,9 +94,7 @@ def test_a_200_mb_download_streams_through_the_api_server_in_little_memory(embed
     try:
         with requests.get(url, headers=auth(embedded_stack), stream=True, timeout=120) as response:
             assert response.status_code == 200, response.text[:300]
-            assert response.headers["content-length"] == str(200 * MiB)
-            assert response.headers["accept-ranges"] == "bytes"
-            assert response.headers["x-content-type-options"] == "nosniff"
+            headers = response.headers
             for block in response.iter_content(MiB):
                 received.update(block)
                 size += len(block)
@@ -101,6 +107,8 @@ def test_a_200_mb_download_streams_through_the_api_server_in_little_memory(embed
           f"(+{growth:.1f} MiB)")
     assert size == 200 * MiB and received.digest() == digest.digest()
     assert growth < 50, f"the api-server grew by {growth:.0f} MiB serving a 200 MiB object"
+    assert headers["content-length"] == str(200 * MiB) and headers["accept-ranges"] == "bytes"
+    assert headers["x-content-type-options"] == "nosniff"
 
 
 def test_ranges_are_answered_with_exactly_their_bytes(embedded_stack, stored):
@@ -139,3 +147,69 @@ def test_ranges_are_answered_with_exactly_their_bytes(embedded_stack, stored):
     playlist = requests.get(stored("v1/hls/master.m3u8", b"#EXTM3U\n"), headers=auth(embedded_stack), timeout=30)
     assert playlist.status_code == 200 and playlist.headers["x-content-type-options"] == "nosniff"
     assert playlist.headers["content-type"] == "application/vnd.apple.mpegurl"
+
+
+def test_every_published_path_is_served_and_nothing_else(embedded_stack, stored):
+    """Alternate audio and subtitles sit three levels under hls/; a run's intermediates (chunks/), records
+    (track.json), dot segments and deeper paths are refused even when an object is there."""
+    allowed = ["v1/hls/subs/en/index.m3u8", "v1/hls/subs/en-2/seg_00001.vtt", "v1/hls/audio/fr/seg_00000.ts",
+               "v1/hls/audio/pt-br/index.m3u8", "v2/cmaf/720p/init.mp4", "v1/cmaf/audio_128k/seg_00001.m4s",
+               "v1/storyboard/sprite_000.jpg", "v1/thumbs/poster.jpg", "v1/hls/720p/iframes.m3u8"]
+    for path in allowed:
+        answer = requests.get(stored(path, b"x"), headers=auth(embedded_stack), timeout=30)
+        assert answer.status_code == 200 and answer.content == b"x", (path, answer.status_code)
+    refused = ["v1/chunks/audio/a.m4a", "v1/cmaf/720p/track.json", "v1/hls/subs/../../../x/v1/hls/master.m3u8",
+               "v1/hls/subs/./en/index.m3u8", "v1/hls/a/b/c/d/e.ts", "v1/hls/.hidden.m3u8", "x1/hls/master.m3u8",
+               "v1/hls/subs/en/index.m3u8.txt", "v1/hls//en/index.m3u8"]
+    base = urlsplit(embedded_stack.airflow.base_url)
+    for path in refused:
+        url = stored(path, b"not for players")
+        connection = http.client.HTTPConnection(base.hostname, base.port, timeout=30)
+        try:  # as written: requests would resolve the dot segments before sending
+            connection.request("GET", urlsplit(url).path, headers=auth(embedded_stack))
+            answer = connection.getresponse()
+            assert (answer.status, json.loads(answer.read())) == (404, {"detail": "No such media."}), path
+        finally:
+            connection.close()
+
+
+def _dubbed_and_subtitled(folder: Path) -> Path:
+    """Two audio tracks (French default, English) and an English SRT subtitle track."""
+    dubbed = make_two_language_sample(str(folder / "dubbed.mkv"), 14.0)
+    srt = folder / "en.srt"
+    srt.write_text(SAMPLE_SRT)
+    out = folder / "tracks.mkv"
+    subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-i", dubbed,  # noqa: S603
+                    "-i", str(srt), "-map", "0", "-map", "1", "-c", "copy", "-c:s", "srt",
+                    "-metadata:s:s:0", "language=eng", str(out)], check=True)
+    return out
+
+
+@pytest.mark.skipif(not (BROWSER_DIR / "node_modules" / "playwright-core").exists(),
+                    reason="needs `make browser` (playwright-core) and Debian's chromium")
+def test_hls_js_plays_alternate_audio_and_subtitles_through_the_route(embedded_stack, tmp_path):
+    stack = embedded_stack
+    key = f"uploads/route-{uuid.uuid4().hex[:8]}/tracks.mkv"
+    stack.storage.client.upload_file(str(_dubbed_and_subtitled(tmp_path)), "vodflow", key)
+    video_id = f"tracks-{uuid.uuid4().hex[:8]}"
+    run_id = stack.client.trigger(DAG, {"source": f"s3://vodflow/{key}", "video_id": video_id, "ladder": ["240p"]})
+    assert stack.client.wait_for_run(DAG, run_id, timeout=300)["state"] == "success"
+    video = requests.get(f"{stack.airflow.base_url}/vodflow/api/videos/{video_id}", headers=auth(stack),
+                         timeout=30).json()
+    assert video["master_url"] == f"/vodflow/api/videos/{video_id}/media/v1/hls/master.m3u8"  # no public base URL
+    shots = ARTIFACTS / "screenshots"
+    shots.mkdir(parents=True, exist_ok=True)
+    result = subprocess.run(["node", str(BROWSER_DIR / "route.mjs"), stack.airflow.base_url, "admin", "admin",  # noqa: S603
+                             video_id, str(shots)], cwd=BROWSER_DIR, capture_output=True, text=True, timeout=240,
+                            check=False)
+    findings = json.loads(result.stdout.strip().splitlines()[-1]) if result.stdout.strip() else {}
+    print(json.dumps({k: v for k, v in findings.items() if k != "media"}))
+    assert "error" not in findings and result.returncode == 0, (findings, result.stderr[-2000:])
+    assert sorted(t["lang"] for t in findings["audio"]) == ["en", "fr"]
+    assert [(t["name"], t["lang"]) for t in findings["subtitles"]] == [("English", "en")]
+    assert findings["audio_track"] == 1 and findings["audio_fragments"] >= 1  # the other track's own segments
+    assert findings["subtitle_fragments"] >= 1 and any("Hello" in cue for cue in findings["cues"]), findings["cues"]
+    assert findings["playing"]["err"] is None and findings["playing"]["t"] > 2
+    fetched = findings["media"]
+    assert {m["status"] for m in fetched} <= {200, 206}, [m for m in fetched if m["status"] not in (200, 206)]
+    assert any("/hls/subs/" in m["url"] for m in fetched) and any("/hls/audio/" in m["url"] for m in fetched)

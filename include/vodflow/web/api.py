@@ -53,8 +53,13 @@ STATIC = Path(__file__).with_name("static")
 CanRead = Depends(requires_access_dag("GET", DagAccessEntity.RUN, TRANSCODE_VIDEO))
 CanTrigger = Depends(requires_access_dag("POST", DagAccessEntity.RUN, TRANSCODE_VIDEO))
 CanEdit = Depends(requires_access_dag("PUT", None, TRANSCODE_VIDEO))
-MEDIA_PATH = re.compile(r"^v[0-9]{1,6}/(hls|thumbs|mp4|audio|storyboard|cmaf)/[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)?"
-                        r"\.(m3u8|ts|jpg|mp4|m4a|mp3|vtt|m4s|mpd)$")
+# A version's published tree (ARCHITECTURE's S3 layout): v<N>/<folder>/…/<name>.<ext>, folders and names of word
+# characters and "-" only (no ".", so no "..": nothing climbs out), at most MEDIA_DEPTH levels (hls/subs/en/x.vtt).
+MEDIA_VERSION = re.compile(r"v[0-9]{1,6}")  # each matched whole (fullmatch: "$" would let a final newline in)
+MEDIA_FOLDERS = ("hls", "thumbs", "mp4", "audio", "storyboard", "cmaf")  # never chunks/ (a run's intermediates)
+MEDIA_DIR = re.compile(r"[\w-]{1,100}")
+MEDIA_FILE = re.compile(r"[\w-]{1,120}\.(m3u8|ts|jpg|mp4|m4a|mp3|vtt|m4s|mpd)")
+MEDIA_DEPTH = 6
 SSE_POLL_SECONDS = 0.5
 SSE_HEARTBEAT_SECONDS = 15.0
 
@@ -223,12 +228,19 @@ async def video_events(request: Request, video_id: str) -> StreamingResponse:
                              headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
 
+def published_path(path: str) -> bool:
+    """``path`` (under a video's prefix) names an object of a version's published tree."""
+    parts = path.split("/")
+    return (3 <= len(parts) <= MEDIA_DEPTH and bool(MEDIA_VERSION.fullmatch(parts[0])) and parts[1] in MEDIA_FOLDERS
+            and all(MEDIA_DIR.fullmatch(part) for part in parts[2:-1]) and bool(MEDIA_FILE.fullmatch(parts[-1])))
+
+
 @app.api_route("/api/videos/{video_id}/media/{path:path}", methods=["GET", "HEAD"], dependencies=[CanRead])
 def media(request: Request, video_id: str, path: str) -> Response:
     """A published object (playlist, segment, picture, download), for players when no public base URL is
     configured: streamed from S3 a chunk at a time (``READ_CHUNK_BYTES``), a single ``Range`` answered with 206
     (``<video>`` and players seek with it), ``HEAD`` with the headers only."""
-    if not layout.VIDEO_ID_RE.match(video_id) or not MEDIA_PATH.match(path):
+    if not layout.VIDEO_ID_RE.match(video_id) or not published_path(path):
         raise HTTPException(status_code=404, detail="No such media.")
     key = layout.video_prefix(video_id) + path
     headers = {"Cache-Control": "private, max-age=3600", "Accept-Ranges": "bytes", "X-Content-Type-Options": "nosniff"}
