@@ -159,9 +159,10 @@ def test_a_part_url_is_signed_for_its_exact_length(gated_storage, payload):  # n
 @pytest.mark.parametrize(("size", "count"), [(10 * 1024 * MiB, 640), (10_000 * 16 * MiB, 10_000),
                                             (multipart.MAX_OBJECT_BYTES, 9_987)], ids=["10GiB", "10000parts", "5TiB"])
 def test_a_large_grant_is_answered_quickly_with_every_part_signed(gated_storage, size, count):  # noqa: F811
-    """A grant signed each part with a client of its own (≈ 0.2 s each: 145 s for 10 GiB). Here 640 and
-    10,000 parts (the most S3 allows; ``max_size_bytes`` raised to S3's 5 TiB) are granted, and resumed, in well under a second
-    each; every URL passes the gateway's own SigV4 check for its part's exact length, and one is sent."""
+    """A grant signed each part with a client of its own (≈ 0.2 s each: 145 s for 10 GiB). Here 640 parts,
+    10,000 (the most S3 allows) and S3's 5 TiB (``max_size_bytes`` raised) are granted and resumed quickly
+    (times printed; the signing itself ≈ 0.06 s for 10,000); every URL passes the gateway's own SigV4 check for
+    its part's exact length, and one is sent."""
     storage, gateway = gated_storage
     request = check_request({"filename": "huge.mp4", "content_type": "video/mp4", "size": size},
                             multipart.MAX_OBJECT_BYTES)
