@@ -11,12 +11,15 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vodflow import errors
 from vodflow.errors import BadInput
 from vodflow.layout import IMMUTABLE_CACHE_CONTROL, S3Location, content_type
+from vodflow.presign import PartUrlTemplate, frozen_credentials
+from vodflow.ranges import ByteRange, ObjectRead, RangeNotSatisfiable
 
 if TYPE_CHECKING:
     from botocore.exceptions import ClientError
@@ -124,8 +127,7 @@ class Storage:
         Signature V4, so Content-Type and Content-Length are signed headers: S3 refuses a PUT that sends
         another type or size. (Botocore's default for presigning can be V2, which signs neither.)
         """
-        client = self._client_with(signature_version="s3v4")
-        return client.generate_presigned_url(
+        return self.presigning_client.generate_presigned_url(
             "put_object", ExpiresIn=expires_in, HttpMethod="PUT",
             Params={"Bucket": self.bucket, "Key": key, "ContentType": content_type,
                     "ContentLength": content_length},
@@ -140,11 +142,28 @@ class Storage:
     def presigned_part(self, key: str, upload_id: str, part_number: int, content_length: int,
                        expires_in: int) -> str:
         """A URL for one UploadPart of exactly ``content_length`` bytes (SigV4 signs the length, as for PUT)."""
-        client = self._client_with(signature_version="s3v4")
-        return client.generate_presigned_url(
+        return self.presigning_client.generate_presigned_url(
             "upload_part", ExpiresIn=expires_in, HttpMethod="PUT",
             Params={"Bucket": self.bucket, "Key": key, "UploadId": upload_id, "PartNumber": part_number,
                     "ContentLength": content_length})
+
+    def presigned_parts(self, key: str, upload_id: str, parts: list[tuple[int, int]], expires_in: int) -> list[str]:
+        """``presigned_part`` for each (part number, length), fast: 10,000 parts in a fraction of a second.
+
+        Botocore presigns one URL in ≈ 0.2 ms (endpoint rules, serialization, signing: 2 s for S3's 10,000
+        parts). The first part is presigned by botocore; the others differ from it only in ``partNumber`` and the
+        signed Content-Length, so they are signed from it (:class:`PartUrlTemplate`) — but only if signing the
+        first part that way gives botocore's URL exactly; otherwise botocore presigns every part.
+        """
+        if not parts:
+            return []
+        (number, length), rest = parts[0], parts[1:]
+        first = self.presigned_part(key, upload_id, number, length, expires_in)
+        template = PartUrlTemplate.parse(first, frozen_credentials(self.presigning_client))
+        if template is None or template.url(number, length) != first:
+            log.warning("Presigning %d parts one by one: botocore's URL is not the SigV4 form expected", len(parts))
+            return [first, *(self.presigned_part(key, upload_id, n, size, expires_in) for n, size in rest)]
+        return [first, *(template.url(n, size) for n, size in rest)]
 
     def list_parts(self, key: str, upload_id: str) -> list[dict]:
         """The parts S3 has received: PartNumber, ETag (unquoted) and Size, in part order."""
@@ -188,12 +207,15 @@ class Storage:
     def delete_key(self, key: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=key)
 
-    def _client_with(self, **config: object):
-        """A client from the same Airflow connection with extra botocore config merged in."""
+    @cached_property
+    def presigning_client(self):
+        """One client for presigned URLs, SigV4 (botocore's default for presigning can be V2, which signs neither
+        Content-Type nor Content-Length), built once: a client takes ≈ 0.2 s to build, and building one per part
+        made a 10 GiB grant (640 parts) take minutes."""
         from botocore.config import Config
 
         base = self.hook.config or Config()
-        return self.hook.get_client_type(config=base.merge(Config(**config)))
+        return self.hook.get_client_type(config=base.merge(Config(signature_version="s3v4")))
 
     def list_objects(self, prefix: str) -> list[dict]:
         """Every object under ``prefix`` with its Key, ETag (unquoted), Size and LastModified."""
@@ -234,17 +256,46 @@ class Storage:
                 raise ObjectMissing(f"There is no object at s3://{self.bucket}/{key}.") from exc
             raise
 
-    def get_with_disposition(self, key: str) -> tuple[bytes, str | None]:
-        """The object's bytes and its Content-Disposition (a download's file name), if it has one."""
+    def open_object(self, key: str, byte_range: ByteRange | None = None, body: bool = True) -> ObjectRead:
+        """Start reading the object at ``key`` (or the bytes ``byte_range`` names): its metadata now, its bytes
+        as the caller iterates :meth:`ObjectRead.chunks` — never the whole object in memory. ``body=False``: the
+        metadata only (HEAD). ObjectMissing if there is none; RangeNotSatisfiable if the range starts past its
+        end."""
+        from botocore.exceptions import ClientError
+
+        extra = {"Range": byte_range.header} if byte_range else {}
+        try:
+            found = (self.client.get_object if body else self.client.head_object)(Bucket=self.bucket, Key=key,
+                                                                                  **extra)
+        except ClientError as exc:
+            if _is_missing(exc):
+                raise ObjectMissing(f"There is no object at s3://{self.bucket}/{key}.") from exc
+            if str(exc.response.get("Error", {}).get("Code")) in ("InvalidRange", "416"):
+                raise RangeNotSatisfiable(self.head_key(key).size) from exc
+            raise
+        length = int(found["ContentLength"])
+        content_range = found.get("ContentRange")  # "bytes a-b/size" when S3 answered a range
+        if content_range:
+            span, _, total = content_range.removeprefix("bytes ").partition("/")
+            start, size = int(span.partition("-")[0]), int(total)
+        else:
+            start, size = 0, length
+        return ObjectRead(size=size, start=start, length=length, etag=found.get("ETag"),
+                          last_modified=found.get("LastModified"), disposition=found.get("ContentDisposition"),
+                          body=found.get("Body"), partial=bool(content_range))
+
+    def head_key(self, key: str) -> ObjectInfo:
+        """Size, ETag and type of the object at ``key`` in this bucket; ObjectMissing if there is none."""
         from botocore.exceptions import ClientError
 
         try:
-            found = self.client.get_object(Bucket=self.bucket, Key=key)
+            return self.head(S3Location(self.bucket, key))
+        except BadInput as exc:
+            raise ObjectMissing(f"There is no object at s3://{self.bucket}/{key}.") from exc
         except ClientError as exc:
             if _is_missing(exc):
                 raise ObjectMissing(f"There is no object at s3://{self.bucket}/{key}.") from exc
             raise
-        return found["Body"].read(), found.get("ContentDisposition")
 
     def copy_key(self, source_key: str, key: str) -> None:
         """A server-side copy within the bucket; the object's Content-Type and Cache-Control go with it."""

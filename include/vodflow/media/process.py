@@ -13,6 +13,7 @@ import collections
 import ctypes
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -29,6 +30,20 @@ PR_SET_PDEATHSIG = 1
 PR_GET_PDEATHSIG = 2
 _SIGKILL = int(signal.SIGKILL)
 WATCH_SECONDS = 0.5  # how often the watchdog checks the timeout and whether this process lost its parent
+# The query of an http(s) URL (a presigned URL's signature, credential, token), up to a space or a quote.
+_URL_QUERY = re.compile(r"(?i)\b(https?://[^\s'\"<>?]*)\?[^\s'\"<>]*")
+# A signing parameter outside a URL (a query printed on its own, a SigV2 ``Signature=``).
+_SIGNING_PARAMETER = re.compile(r"(?i)\b(?:X-Amz-[A-Za-z-]+|Signature|AWSAccessKeyId|Expires)=[^&\s'\"<>]*")
+REDACTED = "<redacted>"
+
+
+def redact_text(text: str) -> str:
+    """``text`` with every http(s) URL's query replaced by ``?<redacted>`` and any signing parameter left alone
+    removed: what a log line or an error message may show of a presigned URL (valid for hours) is its path.
+
+    Every command line :func:`run_ffmpeg` logs and every stderr excerpt it returns (which error messages and the
+    catalog's ``error_message`` are made from) goes through this one function."""
+    return _SIGNING_PARAMETER.sub(REDACTED, _URL_QUERY.sub(rf"\1?{REDACTED}", text))
 
 
 def _resolve_prctl() -> Callable[..., int] | None:
@@ -121,12 +136,17 @@ def run_ffmpeg(args: list[str], *, duration: float = 0.0, timeout: float,
     """Run an ffmpeg argument list to completion; call ``on_progress(percent)`` as it advances.
 
     ``args`` must not contain ``-progress``; it is added here. ``niceness`` lowers the CPU priority of work
-    that is not on the critical path. Raises MediaToolError on timeout, and when this process loses its parent
-    (the task's supervisor died: the task is lost and will be retried) ffmpeg is stopped and MediaToolError raised.
+    that is not on the critical path. The logged command line and the returned stderr are redacted
+    (:func:`redact_text`; ``redact``, e.g. the source URL, is shown as ``<source>``). Raises MediaToolError on
+    timeout, and when this process loses its parent (the task's supervisor died: the task is lost and will be
+    retried) ffmpeg is stopped and MediaToolError raised.
     """
     command = [args[0], "-progress", "pipe:1", "-nostats", *args[1:]]
-    shown = " ".join(command) if not redact else " ".join(command).replace(redact, "<source>")
-    log.info("Running: %s", shown)
+
+    def shown(text: str) -> str:  # ``redact`` (the source) reads better as <source>; every URL's query goes
+        return redact_text(text.replace(redact, "<source>") if redact else text)
+
+    log.info("Running: %s", shown(" ".join(command)))
     started = time.monotonic()
     parent = os.getppid()
     proc = subprocess.Popen(  # noqa: S603 - argument list, no shell
@@ -171,9 +191,7 @@ def run_ffmpeg(args: list[str], *, duration: float = 0.0, timeout: float,
         finished.set()
         watchdog.join(timeout=5)
         reader.join(timeout=5)
-    tail = "".join(stderr_tail)
-    if redact:
-        tail = tail.replace(redact, "<source>")
+    tail = shown("".join(stderr_tail))
     if stopped:
         raise MediaToolError(stopped[0], tail)
     return RunResult(returncode=returncode, stderr_tail=tail, elapsed=time.monotonic() - started)

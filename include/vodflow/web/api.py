@@ -13,6 +13,7 @@ import json
 import logging
 import re
 from datetime import UTC, datetime
+from email.utils import format_datetime
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
@@ -39,6 +40,7 @@ from vodflow.dag_ids import TRANSCODE_VIDEO
 from vodflow.errors import BAD_INPUT_CODES, RETRY_CAN_FIX
 from vodflow.layout import content_type, parse_source_uri
 from vodflow.pipeline.delete import delete_video as remove_video
+from vodflow.ranges import ByteRange, RangeNotSatisfiable
 from vodflow.request import RequestError, check_overrides, rerun_request
 from vodflow.settings import load_settings
 from vodflow.storage import ObjectMissing, Storage
@@ -53,8 +55,13 @@ STATIC = Path(__file__).with_name("static")
 CanRead = Depends(requires_access_dag("GET", DagAccessEntity.RUN, TRANSCODE_VIDEO))
 CanTrigger = Depends(requires_access_dag("POST", DagAccessEntity.RUN, TRANSCODE_VIDEO))
 CanEdit = Depends(requires_access_dag("PUT", None, TRANSCODE_VIDEO))
-MEDIA_PATH = re.compile(r"^v[0-9]{1,6}/(hls|thumbs|mp4|audio|storyboard|cmaf)/[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)?"
-                        r"\.(m3u8|ts|jpg|mp4|m4a|mp3|vtt|m4s|mpd)$")
+# A version's published tree (ARCHITECTURE's S3 layout): v<N>/<folder>/…/<name>.<ext>, folders and names of word
+# characters and "-" only (no ".", so no "..": nothing climbs out), at most MEDIA_DEPTH levels (hls/subs/en/x.vtt).
+MEDIA_VERSION = re.compile(r"v[0-9]{1,6}")  # each matched whole (fullmatch: "$" would let a final newline in)
+MEDIA_FOLDERS = ("hls", "thumbs", "mp4", "audio", "storyboard", "cmaf")  # never chunks/ (a run's intermediates)
+MEDIA_DIR = re.compile(r"[\w-]{1,100}")
+MEDIA_FILE = re.compile(r"[\w-]{1,120}\.(m3u8|ts|jpg|mp4|m4a|mp3|vtt|m4s|mpd)")
+MEDIA_DEPTH = 6
 SSE_POLL_SECONDS = 0.5
 SSE_HEARTBEAT_SECONDS = 15.0
 
@@ -237,20 +244,46 @@ async def video_events(request: Request, video_id: str) -> StreamingResponse:
                              headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
 
-@app.get("/api/videos/{video_id}/media/{path:path}", dependencies=[CanRead])
-def media(video_id: str, path: str) -> Response:
-    """A published object (playlist, segment, picture), for players when no public base URL is configured."""
-    if not layout.VIDEO_ID_RE.match(video_id) or not MEDIA_PATH.match(path):
+def published_path(path: str) -> bool:
+    """``path`` (under a video's prefix) names an object of a version's published tree."""
+    parts = path.split("/")
+    return (3 <= len(parts) <= MEDIA_DEPTH and bool(MEDIA_VERSION.fullmatch(parts[0])) and parts[1] in MEDIA_FOLDERS
+            and all(MEDIA_DIR.fullmatch(part) for part in parts[2:-1]) and bool(MEDIA_FILE.fullmatch(parts[-1])))
+
+
+@app.api_route("/api/videos/{video_id}/media/{path:path}", methods=["GET", "HEAD"], dependencies=[CanRead])
+def media(request: Request, video_id: str, path: str) -> Response:
+    """A published object (playlist, segment, picture, download), for players when no public base URL is
+    configured: streamed from S3 a chunk at a time (``READ_CHUNK_BYTES``), a single ``Range`` answered with 206
+    (``<video>`` and players seek with it), ``HEAD`` with the headers only."""
+    if not layout.VIDEO_ID_RE.match(video_id) or not published_path(path):
         raise HTTPException(status_code=404, detail="No such media.")
     key = layout.video_prefix(video_id) + path
+    headers = {"Cache-Control": "private, max-age=3600", "Accept-Ranges": "bytes", "X-Content-Type-Options": "nosniff"}
+    storage = _storage()
     try:
-        body, disposition = _storage().get_with_disposition(key)
+        try:
+            wanted = ByteRange.parse(request.headers.get("range"))
+        except ValueError:  # "bytes=-0": no byte at all
+            raise RangeNotSatisfiable(storage.head_key(key).size) from None
+        found = storage.open_object(key, wanted, body=request.method == "GET")
     except ObjectMissing:
         raise HTTPException(status_code=404, detail="No such media.") from None
-    headers = {"Cache-Control": "private, max-age=3600"}
-    if disposition:  # a download keeps the name it was stored with
-        headers["Content-Disposition"] = disposition
-    return Response(body, media_type=content_type(key), headers=headers)
+    except RangeNotSatisfiable as exc:
+        return Response(status_code=416, headers={**headers, "Content-Range": f"bytes */{exc.size}"})
+    headers["Content-Length"] = str(found.length)
+    if found.partial:
+        headers["Content-Range"] = f"bytes {found.start}-{found.start + found.length - 1}/{found.size}"
+    if found.etag:
+        headers["ETag"] = found.etag
+    if found.last_modified:
+        headers["Last-Modified"] = format_datetime(found.last_modified.astimezone(UTC), usegmt=True)
+    if found.disposition:  # a download keeps the name it was stored with
+        headers["Content-Disposition"] = found.disposition
+    status = 206 if found.partial else 200
+    if request.method == "HEAD":
+        return Response(status_code=status, media_type=content_type(key), headers=headers)
+    return StreamingResponse(found.chunks(), status_code=status, media_type=content_type(key), headers=headers)
 
 
 @app.post("/api/videos/{video_id}/retry", status_code=202, dependencies=[CanTrigger])

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Annotated, Any
 
 from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity
@@ -22,9 +23,20 @@ router = APIRouter()
 CanTrigger = Depends(requires_access_dag("POST", DagAccessEntity.RUN, TRANSCODE_VIDEO))
 
 
+STORAGE_REUSE_SECONDS = 300.0
+_kept: dict[tuple[str, str], tuple[float, Storage]] = {}
+
+
 def _storage() -> Storage:
+    """This process's Storage for upload requests, kept for ``STORAGE_REUSE_SECONDS``: its clients (≈ 0.3 s to
+    build, the presigning one included) are built once, not per grant; a changed connection is used within 5 min."""
     settings = load_settings()
-    return Storage(settings.aws_conn_id, settings.bucket)
+    key = (settings.aws_conn_id, settings.bucket)
+    now = time.monotonic()
+    kept = _kept.get(key)
+    if kept is None or now - kept[0] > STORAGE_REUSE_SECONDS:
+        kept = _kept[key] = (now, Storage(*key))
+    return kept[1]
 
 
 def _grant(storage: Storage, upload_id: str) -> multipart.MultipartGrant:
