@@ -16,7 +16,7 @@ REDACTED = "[redacted]"
 _URL = re.compile(r"""\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s"'<>`]+""")
 # Signed-URL parameters outside a URL (a query string logged alone, a header dump): their value goes.
 _SIGNED_PARAMETER = re.compile(
-    r"(?i)\b(X-Amz-Signature|X-Amz-Credential|X-Amz-Security-Token|Signature|AWSAccessKeyId|Policy|Key-Pair-Id)"
+    r"(?i)\b(X-Amz-[A-Za-z-]+|Signature|AWSAccessKeyId|Expires|Policy|Key-Pair-Id)"
     r"=[^&\s\"'<>`]+")
 
 

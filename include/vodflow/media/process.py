@@ -13,7 +13,6 @@ import collections
 import ctypes
 import logging
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -23,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from vodflow.errors import MediaToolError
+from vodflow.redact import redact_text
 
 log = logging.getLogger(__name__)
 
@@ -30,20 +30,6 @@ PR_SET_PDEATHSIG = 1
 PR_GET_PDEATHSIG = 2
 _SIGKILL = int(signal.SIGKILL)
 WATCH_SECONDS = 0.5  # how often the watchdog checks the timeout and whether this process lost its parent
-# The query of an http(s) URL (a presigned URL's signature, credential, token), up to a space or a quote.
-_URL_QUERY = re.compile(r"(?i)\b(https?://[^\s'\"<>?]*)\?[^\s'\"<>]*")
-# A signing parameter outside a URL (a query printed on its own, a SigV2 ``Signature=``).
-_SIGNING_PARAMETER = re.compile(r"(?i)\b(?:X-Amz-[A-Za-z-]+|Signature|AWSAccessKeyId|Expires)=[^&\s'\"<>]*")
-REDACTED = "<redacted>"
-
-
-def redact_text(text: str) -> str:
-    """``text`` with every http(s) URL's query replaced by ``?<redacted>`` and any signing parameter left alone
-    removed: what a log line or an error message may show of a presigned URL (valid for hours) is its path.
-
-    Every command line :func:`run_ffmpeg` logs and every stderr excerpt it returns (which error messages and the
-    catalog's ``error_message`` are made from) goes through this one function."""
-    return _SIGNING_PARAMETER.sub(REDACTED, _URL_QUERY.sub(rf"\1?{REDACTED}", text))
 
 
 def _resolve_prctl() -> Callable[..., int] | None:

@@ -156,10 +156,10 @@ def test_redact_text_keeps_a_urls_path_and_drops_its_query_and_any_signing_param
 
     v4 = ("Error opening input file http://127.0.0.1:9000/vodflow/uploads/a%20b.mp4?X-Amz-Algorithm=AWS4-HMAC-SHA256"
           "&X-Amz-Credential=AK%2F20261207%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Signature=0f3a.")
-    assert redact_text(v4) == "Error opening input file http://127.0.0.1:9000/vodflow/uploads/a%20b.mp4?<redacted>"
+    assert redact_text(v4) == "Error opening input file http://127.0.0.1:9000/vodflow/uploads/a%20b.mp4."
     v2 = "from 'https://b.s3.amazonaws.com/k.mp4?AWSAccessKeyId=AK&Signature=zz%3D&Expires=1':"
-    assert redact_text(v2) == "from 'https://b.s3.amazonaws.com/k.mp4?<redacted>':"
+    assert redact_text(v2) == "from 'https://b.s3.amazonaws.com/k.mp4':"
     assert redact_text("query X-Amz-Signature=abc&X-Amz-Security-Token=t and Signature=xyz") == \
-        "query <redacted>&<redacted> and <redacted>"
+        "query X-Amz-Signature=[redacted]&X-Amz-Security-Token=[redacted] and Signature=[redacted]"
     untouched = "-i /tmp/in.mp4 -vf select=not(mod(n\\,10)) http://host/hls/index.m3u8 -f null -"
     assert redact_text(untouched) == untouched
