@@ -7,6 +7,7 @@ costs an encoder roughly what camera footage does; the sound is a tone with a be
 from __future__ import annotations
 
 import os
+import struct
 import subprocess
 from dataclasses import dataclass
 from fractions import Fraction
@@ -220,4 +221,25 @@ def make_subtitled_sample(path: str, duration: float = 14.0, srt: str = SAMPLE_S
                         "-pix_fmt", "yuv420p", "-c:s", "srt", "-metadata:s:s:0", "language=eng", path], check=True)
     finally:
         os.remove(subs)
+    return path
+
+
+def make_decode_bomb(path: str, width: int = 8192, height: int = 8192, fps: int = 60,
+                     claimed_seconds: float = 3.5 * 3600) -> str:
+    """A small file that asks for enormous decoding: two black ``width``x``height`` frames in Matroska at
+    ``fps``, whose header says the video lasts ``claimed_seconds`` (the Segment's Duration rewritten, as a
+    crafted upload would; a real one of the same size on disk only needs a long, nearly empty stream)."""
+    subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y",  # noqa: S603
+                    "-f", "lavfi", "-i", f"color=c=black:size={width}x{height}:rate={fps}", "-frames:v", "2",
+                    "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-f", "matroska", path],
+                   check=True)
+    with open(path, "rb") as written:
+        data = bytearray(written.read())
+    duration_element = bytes.fromhex("4489") + b"\x88"  # EBML ID Duration, an 8-byte float (milliseconds)
+    at = data.find(duration_element)
+    if at < 0:
+        raise RuntimeError("no Segment Duration element to rewrite")
+    data[at + 3:at + 11] = struct.pack(">d", claimed_seconds * 1000.0)
+    with open(path, "wb") as out:
+        out.write(data)
     return path

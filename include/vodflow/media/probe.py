@@ -1,8 +1,8 @@
 """ffprobe → SourceInfo, and every way a source can be bad, each with its code and a human message.
 
-Parsing (``parse_probe``, ``sniff``, ``check_limits``, ``check_size``) is pure; ``probe`` runs ffprobe with an
-argument list, a demuxer whitelist (an uploaded "video" must not be able to make ffmpeg read playlists, concat
-lists or local files) and a protocol whitelist.
+Parsing (``parse_probe``, ``sniff``) is pure, as are the limits a source must fit (``media.limits``); ``probe``
+runs ffprobe with an argument list, a demuxer whitelist (an uploaded "video" must not be able to make ffmpeg read
+playlists, concat lists or local files) and a protocol whitelist.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import Any
 from vodflow import errors
 from vodflow.errors import BadInput, MediaToolError
 from vodflow.media.ffmpeg import ALLOWED_DEMUXERS, HTTP_PROTOCOLS
+from vodflow.media.limits import Limits, check_limits, check_size  # noqa: F401 - where callers have found them
 from vodflow.media.timestamps import DISCONTINUOUS_FORMATS, scan_timestamps, with_real_duration
 from vodflow.media.tracks import (
     AudioTrack,
@@ -64,6 +65,11 @@ class SourceInfo:
     video_end: float | None = None
     audio_tracks: tuple[AudioTrack, ...] = ()  # every audio stream; the main one is muxed into the variants
     subtitle_tracks: tuple[SubtitleTrack, ...] = ()
+    # What a job must process: the decoded picture (its coded size: a sample aspect ratio shrinks what is shown,
+    # not what is decoded) at the larger of the source's and the output's frame rate.
+    coded_pixels: int = 0
+    decode_fps: float = 0.0
+    streams: int = 0  # streams in the file, attachments (fonts) aside
 
     @property
     def audio_index(self) -> int:
@@ -77,6 +83,11 @@ class SourceInfo:
         if self.video_end is not None and 0 < self.video_end < self.duration - AUDIO_OVERHANG:
             return self.video_end
         return self.duration
+
+    @property
+    def pixel_rate(self) -> float:
+        """Pixels decoded (or made, for a still picture shown again) per second of the source."""
+        return self.coded_pixels * self.decode_fps
 
     @property
     def fps_float(self) -> float:
@@ -94,23 +105,6 @@ class SourceInfo:
         tracks = tuple(AudioTrack(**t) for t in data.get("audio_tracks", ()))
         subtitles = tuple(SubtitleTrack(**t) for t in data.get("subtitle_tracks", ()))
         return cls(**{**data, "audio_tracks": tracks, "subtitle_tracks": subtitles})
-
-
-@dataclass(frozen=True)
-class Limits:
-    min_duration: float = 1.0
-    max_duration: float = 4 * 3600.0
-    max_size_bytes: int = 20 * 1024**3
-    min_dimension: int = 16
-    max_dimension: int = 8192
-
-
-def check_size(size_bytes: int, max_size_bytes: int) -> None:
-    """The size limit, wherever a size is known: an upload request (before the file is sent), a run's source
-    (before anything is read). Raises BadInput ``too_large``."""
-    if size_bytes > max_size_bytes:
-        raise BadInput(errors.TOO_LARGE, f"The file is {size_bytes:,} bytes ({size_bytes / 1024**3:.2f} GiB); "
-                       f"the maximum is {max_size_bytes:,} bytes ({max_size_bytes / 1024**3:g} GiB).")
 
 
 def sniff(head: bytes) -> tuple[str, str] | None:
@@ -203,22 +197,30 @@ def _bit_depth(stream: dict[str, Any]) -> int:
 
 def output_frame_rate(avg: Fraction | None, real: Fraction | None) -> tuple[Fraction, bool]:
     """Pick the constant output rate: the average rate, snapped to a standard rate, never above 60 (Apple 1.19)."""
+    rate, vfr = _source_rate(avg, real)
+    return _output_rate(rate, vfr), vfr
+
+
+def _source_rate(avg: Fraction | None, real: Fraction | None) -> tuple[Fraction, bool]:
     rate = avg or real
     if rate is None:
         raise BadInput(errors.UNREADABLE, "The video stream has no usable frame rate.")
-    vfr = bool(avg and real and abs(float(real) - float(avg)) / float(avg) > 0.01)
+    return rate, bool(avg and real and abs(float(real) - float(avg)) / float(avg) > 0.01)
+
+
+def _output_rate(rate: Fraction, vfr: bool) -> Fraction:
     divisor = 1
     while rate / divisor > 60:
         divisor += 1
     rate = rate / divisor
     nearest = min(STANDARD_FPS, key=lambda standard: abs(float(rate) - float(standard)))
     if abs(float(rate) - float(nearest)) / float(nearest) <= 0.015:
-        return nearest, vfr
+        return nearest
     if vfr:
         # An irregular source's average (e.g. 12.981) is no rate a player or a 90 kHz timestamp grid can state
         # exactly: encode it at the nearest whole rate, which FRAME-RATE then declares exactly.
-        return Fraction(max(1, round(float(rate)))), vfr
-    return rate.limit_denominator(1001), vfr
+        return Fraction(max(1, round(float(rate))))
+    return rate.limit_denominator(1001)
 
 
 def parse_probe(data: dict[str, Any], size_bytes: int) -> SourceInfo:
@@ -253,7 +255,8 @@ def parse_probe(data: dict[str, Any], size_bytes: int) -> SourceInfo:
     if rotation in (90, 270):
         display_w, display_h = display_h, display_w
 
-    fps, vfr = output_frame_rate(_ratio(video.get("avg_frame_rate")), _ratio(video.get("r_frame_rate")))
+    avg, real = _ratio(video.get("avg_frame_rate")), _ratio(video.get("r_frame_rate"))
+    fps, vfr = output_frame_rate(avg, real)
     tracks = parse_audio_tracks(streams)
     audio = audio_streams[main_track(tracks).index] if audio_streams else None
     field_order = str(video.get("field_order") or "progressive")
@@ -278,6 +281,9 @@ def parse_probe(data: dict[str, Any], size_bytes: int) -> SourceInfo:
         video_end=_video_end(video, fmt),
         audio_tracks=tracks,
         subtitle_tracks=parse_subtitle_tracks(streams),
+        coded_pixels=coded_w * coded_h,
+        decode_fps=round(float(max(_source_rate(avg, real)[0], fps)), 3),
+        streams=sum(1 for s in streams if s.get("codec_type") != "attachment"),
     )
 
 
@@ -298,21 +304,6 @@ def _first_float(*values: Any) -> float | None:
         if number == number:  # not NaN
             return number
     return None
-
-
-def check_limits(source: SourceInfo, limits: Limits) -> None:
-    """Refuse sources outside the configured envelope, each with the number that broke it."""
-    if source.duration < limits.min_duration:
-        raise BadInput(errors.TOO_SHORT, f"The video is {source.duration:.2f} s long; "
-                       f"the minimum is {limits.min_duration:g} s.")
-    if source.duration > limits.max_duration:
-        raise BadInput(errors.TOO_LARGE, f"The video is {source.duration / 60:.1f} min long; "
-                       f"the maximum is {limits.max_duration / 60:g} min.")
-    check_size(source.size_bytes, limits.max_size_bytes)
-    smaller, larger = sorted((source.width, source.height))
-    if smaller < limits.min_dimension or larger > limits.max_dimension:
-        raise BadInput(errors.UNSUPPORTED_DIMENSIONS, f"The video is {source.width}x{source.height}; "
-                       f"each side must be between {limits.min_dimension} and {limits.max_dimension} pixels.")
 
 
 def ffprobe_args(url: str, protocols: str) -> list[str]:

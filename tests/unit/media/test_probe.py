@@ -176,3 +176,45 @@ def test_a_truncated_long_upload_is_caught_within_one_segment():
     check_complete(29.5, 30.0)  # a short video keeps its 1 s
     with pytest.raises(BadInput):
         check_complete(28.5, 30.0)
+
+
+def test_the_decode_budget_lets_a_4_hour_4k60_film_through_and_refuses_an_8k_square_one():
+    """Each limit alone (side ≤ 8192, ≤ 4 h) lets 8192x8192 at 60 fps for 4 h through; their product does not."""
+    film = parse_probe(ffprobe(video={"width": 3840, "height": 2160, "avg_frame_rate": "60/1",
+                                      "r_frame_rate": "60/1"}, duration=str(4 * 3600)), 100)
+    check_limits(film, Limits())  # 3840 × 2160 × 60 × 14400 = 7.17e12 ≤ 8e12
+    cinema = parse_probe(ffprobe(video={"width": 4096, "height": 2160, "avg_frame_rate": "60000/1001",
+                                        "r_frame_rate": "60000/1001"}, duration=str(4 * 3600)), 100)
+    check_limits(cinema, Limits())
+    bomb = parse_probe(ffprobe(video={"width": 8192, "height": 8192, "avg_frame_rate": "60/1",
+                                      "r_frame_rate": "60/1"}, duration=str(4 * 3600)), 100)
+    with pytest.raises(BadInput) as caught:
+        check_limits(bomb, Limits())
+    assert caught.value.code == errors.TOO_LARGE
+    assert caught.value.message.startswith("The video is 8192x8192 at 60 fps for 240.0 min: 58.0 trillion pixels")
+
+
+def test_the_budget_counts_the_decoded_picture_and_the_faster_rate():
+    """A sample aspect ratio shrinks what is shown, not what is decoded; a 120 fps source decodes 120 frames a
+    second though it is published at 60."""
+    squeezed = parse_probe(ffprobe(video={"width": 8192, "height": 4096, "sample_aspect_ratio": "1:16"}), 1)
+    assert squeezed.width == 512 and squeezed.coded_pixels == 8192 * 4096
+    fast = parse_probe(ffprobe(video={"avg_frame_rate": "120/1", "r_frame_rate": "120/1"}), 1)
+    assert fast.fps == "60/1" and fast.decode_fps == 120
+
+
+@pytest.mark.parametrize("streams,limit,words", [
+    ([{"codec_type": "audio"}] * 17, "max_audio_tracks", "17 audio tracks; at most 16"),
+    ([{"codec_type": "subtitle", "codec_name": "subrip"}] * 33, "max_subtitle_tracks", "33 subtitle tracks"),
+    ([{"codec_type": "data"}] * 64, "max_streams", "65 streams"),
+])
+def test_too_many_tracks_or_streams_are_refused(streams, limit, words):
+    data = ffprobe(video={})
+    data["streams"] += [{**s, "index": i + 1} for i, s in enumerate(streams)]
+    attachments = [{"codec_type": "attachment", "index": 100 + i} for i in range(80)]  # fonts cost nothing
+    check_limits(parse_probe({**data, "streams": data["streams"][:2] + attachments}, 1), Limits())
+    with pytest.raises(BadInput) as caught:
+        check_limits(parse_probe(data, 1), Limits())
+    assert caught.value.code == errors.TOO_LARGE and words in caught.value.message
+    check_limits(parse_probe(data, 1), Limits(**{limit: 100}))
+
