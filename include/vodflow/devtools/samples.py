@@ -224,6 +224,19 @@ def make_subtitled_sample(path: str, duration: float = 14.0, srt: str = SAMPLE_S
     return path
 
 
+def make_still_picture_sample(path: str, duration: float = 20.0, picture_seconds: float = 10.0,
+                              width: int = 640, height: int = 360) -> str:
+    """A music upload as people make one: a still picture that changes every ``picture_seconds`` (0.1 fps by
+    default: the container says so) over ``duration`` s of sound."""
+    args = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y",
+            "-f", "lavfi", "-i", f"testsrc2=size={width}x{height}:rate=1/{picture_seconds:g}",
+            "-f", "lavfi", "-i", "sine=frequency=440:beep_factor=4:sample_rate=48000", "-t", f"{duration}",
+            "-c:v", "libx264", "-preset", "ultrafast", "-tune", "stillimage", "-pix_fmt", "yuv420p",
+            "-c:a", "aac", "-b:a", "128k", "-ac", "2", path]
+    subprocess.run(args, check=True)  # noqa: S603 - fixed argument list
+    return path
+
+
 def make_decode_bomb(path: str, width: int = 8192, height: int = 8192, fps: int = 60,
                      claimed_seconds: float = 3.5 * 3600) -> str:
     """A small file that asks for enormous decoding: two black ``width``x``height`` frames in Matroska at

@@ -8,6 +8,7 @@ playlists, concat lists or local files) and a protocol whitelist.
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 from dataclasses import asdict, dataclass
 from fractions import Fraction
@@ -33,6 +34,11 @@ from vodflow.media.tracks import (
 STANDARD_FPS = [Fraction(24000, 1001), Fraction(24), Fraction(25), Fraction(30000, 1001), Fraction(30),
                 Fraction(48), Fraction(50), Fraction(60000, 1001), Fraction(60)]
 AUDIO_OVERHANG = 0.1  # seconds of sound after the picture's end that are not worth calling the video shorter
+# The slowest output rate: a still picture (music over a cover, a slideshow at 0.1 fps) is shown again at this rate,
+# so every 2 s keyframe and every 6 s segment has a picture of its own and a player gets a first frame at once.
+# Changes of picture then land within 1/6 s of their time; a source slower than this is raised by a whole multiple
+# (5 fps → 10), so every source frame is shown the same number of times.
+MIN_OUTPUT_FPS = Fraction(6)
 HDR_TRANSFERS = {"smpte2084", "arib-std-b67"}
 ISO_BMFF_BOXES = {b"ftyp", b"moov", b"mdat", b"free", b"wide", b"skip", b"pnot"}
 
@@ -196,9 +202,15 @@ def _bit_depth(stream: dict[str, Any]) -> int:
 
 
 def output_frame_rate(avg: Fraction | None, real: Fraction | None) -> tuple[Fraction, bool]:
-    """Pick the constant output rate: the average rate, snapped to a standard rate, never above 60 (Apple 1.19)."""
+    """Pick the constant output rate: the average rate, snapped to a standard rate, never above 60 (Apple 1.19),
+    never below ``MIN_OUTPUT_FPS`` (a whole multiple of a slower rate)."""
     rate, vfr = _source_rate(avg, real)
-    return _output_rate(rate, vfr), vfr
+    return at_least(_output_rate(rate, vfr), MIN_OUTPUT_FPS), vfr
+
+
+def at_least(rate: Fraction, floor: Fraction) -> Fraction:
+    """``rate`` times the smallest whole number that brings it to ``floor``: each frame repeated evenly."""
+    return rate * math.ceil(floor / rate) if rate < floor else rate
 
 
 def _source_rate(avg: Fraction | None, real: Fraction | None) -> tuple[Fraction, bool]:

@@ -11,14 +11,16 @@ import sys
 import uuid
 from pathlib import Path
 
+import m3u8
 import pytest
 from airflow.sdk.definitions.retry_policy import RetryAction
 
 from vodflow import errors, layout, pipeline
-from vodflow.devtools.samples import make_decode_bomb
+from vodflow.devtools.conformance import check_tree
+from vodflow.devtools.samples import make_decode_bomb, make_still_picture_sample
 from vodflow.errors import BadInput
 
-from .helpers import upload
+from .helpers import run_all, upload
 
 pytestmark = pytest.mark.integration
 DAGS = Path(__file__).resolve().parents[3] / "dags"
@@ -62,4 +64,39 @@ def test_an_upload_demanding_unbounded_decoding_is_refused_at_probe_and_never_re
     assert video["error_message"] == caught.value.message
     assert services.catalog.get_renditions(job.video_id, job.version) == []  # never planned, never encoded
     assert services.storage.list_keys(layout.video_prefix(job.video_id)) == []
+
+
+def test_a_still_picture_music_upload_has_a_picture_in_every_segment_and_all_its_sound(services, tmp_path):
+    """One picture every 10 s (the container says 0.1 fps) over 20 s of sound: published on the 2 s keyframe and
+    6 s segment grid, every segment holding decodable pictures, and the whole sound."""
+    path = Path(make_still_picture_sample(str(tmp_path / "music.mp4"), duration=20.0, picture_seconds=10.0))
+    assert _ffprobe(path, "-select_streams", "v", "-show_entries", "stream=avg_frame_rate")[
+        "streams"][0]["avg_frame_rate"] == "1/10"
+    source = upload(services, path, f"uploads/{uuid.uuid4().hex[:6]}/music.mp4")
+    run = run_all(services, {"source": source}, "run-music")
+    video_id = run["job"].video_id
+    video = services.catalog.get_video(video_id)
+    assert video["status"] == "ready"
+    out = tmp_path / "out"
+    services.storage.download_tree(layout.version_prefix(video_id, 1), str(out))
+    report = check_tree(out / "hls", expected_duration=20.0, expect_audio=True)
+    assert report.ok, report.summary()
+    source_audio = float(_ffprobe(path, "-select_streams", "a", "-show_entries", "stream=duration")[
+        "streams"][0]["duration"])
+    master = m3u8.load(str(out / "hls" / "master.m3u8"))
+    for variant in master.playlists:
+        frame = 1 / variant.stream_info.frame_rate
+        assert frame <= 1 / 6  # at least 6 pictures a second: 12 in every 2 s keyframe interval
+        folder = out / "hls" / Path(variant.uri).parent
+        playlist = m3u8.load(str(out / "hls" / variant.uri))
+        assert playlist.target_duration == 6
+        for segment in playlist.segments:
+            assert segment.duration <= 6.0
+            [picture] = _ffprobe(folder / segment.uri, "-select_streams", "v", "-show_entries",
+                                 "stream=width,height,nb_read_frames")["streams"]
+            assert picture["width"] > 0 and int(picture["nb_read_frames"]) >= 1, (segment.uri, picture)
+        sound = _ffprobe(out / "hls" / variant.uri, "-select_streams", "a", "-show_entries",
+                         "packet=pts_time,duration_time")["packets"]
+        heard = float(sound[-1]["pts_time"]) + float(sound[-1]["duration_time"]) - float(sound[0]["pts_time"])
+        assert heard == pytest.approx(source_audio, abs=frame), (heard, source_audio)  # the whole sound
 

@@ -196,11 +196,13 @@ def test_the_decode_budget_lets_a_4_hour_4k60_film_through_and_refuses_an_8k_squ
 
 def test_the_budget_counts_the_decoded_picture_and_the_faster_rate():
     """A sample aspect ratio shrinks what is shown, not what is decoded; a 120 fps source decodes 120 frames a
-    second though it is published at 60."""
+    second though it is published at 60; a still picture is made again at the output rate."""
     squeezed = parse_probe(ffprobe(video={"width": 8192, "height": 4096, "sample_aspect_ratio": "1:16"}), 1)
     assert squeezed.width == 512 and squeezed.coded_pixels == 8192 * 4096
     fast = parse_probe(ffprobe(video={"avg_frame_rate": "120/1", "r_frame_rate": "120/1"}), 1)
     assert fast.fps == "60/1" and fast.decode_fps == 120
+    still = parse_probe(ffprobe(video={"avg_frame_rate": "1/10", "r_frame_rate": "1/10"}), 1)
+    assert still.decode_fps == 6 and still.pixel_rate == 1920 * 1080 * 6
 
 
 @pytest.mark.parametrize("streams,limit,words", [
@@ -217,4 +219,12 @@ def test_too_many_tracks_or_streams_are_refused(streams, limit, words):
         check_limits(parse_probe(data, 1), Limits())
     assert caught.value.code == errors.TOO_LARGE and words in caught.value.message
     check_limits(parse_probe(data, 1), Limits(**{limit: 100}))
+
+
+@pytest.mark.parametrize("avg,expected", [("1/10", "6/1"), ("1/3", "6/1"), ("2/5", "6/1"), ("1/1", "6/1"),
+                                          ("5/1", "10/1"), ("4/1", "8/1"), ("6/1", "6/1"), ("12/1", "12/1")])
+def test_a_still_picture_or_slideshow_is_shown_again_at_6_fps_or_more(avg, expected):
+    """At 0.1 fps no keyframe lands on the 2 s grid and a 6 s segment may hold no picture: a slower source is
+    raised by a whole multiple (each frame shown evenly) to at least 6 fps."""
+    assert parse_probe(ffprobe(video={"avg_frame_rate": avg, "r_frame_rate": avg}), 1).fps == expected
 
