@@ -237,6 +237,21 @@ def make_still_picture_sample(path: str, duration: float = 20.0, picture_seconds
     return path
 
 
+def make_broadcast_ts(path: str, duration: float = 75.0, fps: str = "30000/1001", audio_lead: float = 0.3,
+                      start: float = 10.0) -> str:
+    """A lip-sync source (``make_sync_sample``: 2 s GOPs, audio ``audio_lead`` s ahead of the video) as cut from
+    a broadcast: MPEG-TS whose clock starts ``start`` s in (plus the muxer's own delay), not at 0."""
+    mp4 = f"{path}.sync.mp4"
+    try:
+        make_sync_sample(mp4, duration, fps, audio_lead=audio_lead)
+        subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-i", mp4,  # noqa: S603
+                        "-map", "0", "-c", "copy", "-f", "mpegts", "-output_ts_offset", f"{start}", path], check=True)
+    finally:
+        if os.path.exists(mp4):
+            os.remove(mp4)
+    return path
+
+
 def make_decode_bomb(path: str, width: int = 8192, height: int = 8192, fps: int = 60,
                      claimed_seconds: float = 3.5 * 3600) -> str:
     """A small file that asks for enormous decoding: two black ``width``x``height`` frames in Matroska at

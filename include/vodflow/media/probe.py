@@ -18,7 +18,7 @@ from vodflow import errors
 from vodflow.errors import BadInput, MediaToolError
 from vodflow.media.ffmpeg import ALLOWED_DEMUXERS, HTTP_PROTOCOLS
 from vodflow.media.limits import Limits, check_limits, check_size  # noqa: F401 - where callers have found them
-from vodflow.media.timestamps import DISCONTINUOUS_FORMATS, scan_timestamps, with_real_duration
+from vodflow.media.timestamps import DISCONTINUOUS_FORMATS, scan_timestamps, with_packet_scan
 from vodflow.media.tracks import (
     AudioTrack,
     SubtitleTrack,
@@ -76,6 +76,11 @@ class SourceInfo:
     coded_pixels: int = 0
     decode_fps: float = 0.0
     streams: int = 0  # streams in the file, attachments (fonts) aside
+    # The longest run between two keyframes, where a seek lands on any packet rather than on a keyframe (MPEG-TS,
+    # MPEG-PS): a chunk's read must start that much earlier to meet a keyframe before its first frame.
+    keyframe_interval: float | None = None
+    # Where the container's clock starts (ffprobe's format start time): the origin of the output timeline.
+    start_time: float = 0.0
 
     @property
     def audio_index(self) -> int:
@@ -293,6 +298,7 @@ def parse_probe(data: dict[str, Any], size_bytes: int) -> SourceInfo:
         video_end=_video_end(video, fmt),
         audio_tracks=tracks,
         subtitle_tracks=parse_subtitle_tracks(streams),
+        start_time=_first_float(fmt.get("start_time")) or 0.0,
         coded_pixels=coded_w * coded_h,
         decode_fps=round(float(max(_source_rate(avg, real)[0], fps)), 3),
         streams=sum(1 for s in streams if s.get("codec_type") != "attachment"),
@@ -344,7 +350,7 @@ def probe(url: str, size_bytes: int, head: bytes, *, protocols: str = HTTP_PROTO
         raise classify_probe_failure(stderr, head)
     source = parse_probe(json.loads(result.stdout or "{}"), size_bytes)
     if source.format_name in DISCONTINUOUS_FORMATS:
-        source = with_real_duration(source, scan_timestamps(url, protocols))
+        source = with_packet_scan(source, scan_timestamps(url, protocols))
     return source
 
 

@@ -15,9 +15,10 @@ import m3u8
 import pytest
 from airflow.sdk.definitions.retry_policy import RetryAction
 
+from tests.avsync import measure_sync
 from vodflow import errors, layout, pipeline
 from vodflow.devtools.conformance import check_tree
-from vodflow.devtools.samples import make_decode_bomb, make_still_picture_sample
+from vodflow.devtools.samples import make_broadcast_ts, make_decode_bomb, make_still_picture_sample
 from vodflow.errors import BadInput
 
 from .helpers import run_all, upload
@@ -100,3 +101,26 @@ def test_a_still_picture_music_upload_has_a_picture_in_every_segment_and_all_its
         heard = float(sound[-1]["pts_time"]) + float(sound[-1]["duration_time"]) - float(sound[0]["pts_time"])
         assert heard == pytest.approx(source_audio, abs=frame), (heard, source_audio)  # the whole sound
 
+
+def test_a_chunked_broadcast_ts_is_ready_and_in_sync_at_every_seam(services, tmp_path):
+    """29.97 fps MPEG-TS with 2 s GOPs, its clock starting at 10 s and its audio 0.3 s ahead of its video, in 30 s
+    chunks: an MPEG-TS seek lands on any packet, not on a keyframe, so a chunk read from 1 s before its start
+    began at the next keyframe, 10 frames late, and was called truncated. Now every chunk is whole, and every
+    flash stays within 45 ms of its beep across both seams."""
+    path = Path(make_broadcast_ts(str(tmp_path / "broadcast.ts"), duration=75.0, audio_lead=0.3, start=10.0))
+    source = upload(services, path, f"uploads/{uuid.uuid4().hex[:6]}/broadcast.ts")
+    run = run_all(services, {"source": source, "chunk_seconds": 30}, "run-broadcast")
+    assert [item.label for item in run["items"]] == ["audio", "chunk 00", "chunk 01", "chunk 02"]
+    video_id = run["job"].video_id
+    assert services.catalog.get_video(video_id)["status"] == "ready"
+    out = tmp_path / "out"
+    services.storage.download_tree(layout.version_prefix(video_id, 1), str(out))
+    report = check_tree(out / "hls", expected_duration=run["probed"].picture_end, expect_audio=True)
+    assert report.ok, report.summary()
+    [variant] = m3u8.load(str(out / "hls" / "master.m3u8")).playlists
+    sync = measure_sync(out / "hls" / variant.uri)
+    assert len(sync.flashes) == len(sync.beeps) == 74, (sync.flashes, sync.beeps)  # one each second, none lost
+    assert any(29 < f < 31 for f in sync.flashes) and any(59 < f < 61 for f in sync.flashes)  # at the seams
+    assert sync.worst_ms <= 45.0, sync.offsets_ms
+    assert max(sync.offsets_ms) - min(sync.offsets_ms) <= 10.0, sync.offsets_ms
+    assert sync.frames == pytest.approx(75.0 * 30000 / 1001, abs=2)

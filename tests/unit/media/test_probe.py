@@ -228,3 +228,21 @@ def test_a_still_picture_or_slideshow_is_shown_again_at_6_fps_or_more(avg, expec
     raised by a whole multiple (each frame shown evenly) to at least 6 fps."""
     assert parse_probe(ffprobe(video={"avg_frame_rate": avg, "r_frame_rate": avg}), 1).fps == expected
 
+
+def test_the_packet_scan_measures_the_longest_keyframe_interval():
+    """A seek into an MPEG-TS lands on any packet: a chunk's read must start a keyframe interval early."""
+    from fractions import Fraction
+
+    from vodflow.media.chunks import seek_preroll
+    from vodflow.media.timestamps import parse_packet_timestamps
+
+    # 29.97 fps, keyframes every 60 frames (2.002 s), flags as ffprobe writes them.
+    packets = [f"{3003 * i},{3003 * i},3003,{'K_' if i % 60 == 0 else '__'}," for i in range(300)]
+    scan = parse_packet_timestamps(packets, Fraction(1, 90000))
+    assert (scan.duration, scan.jumps, scan.keyframe_interval) == (10.01, 0, 2.002)
+    source = parse_probe(ffprobe(video={}), 1)
+    assert seek_preroll(source) == 1  # an indexed container seeks to a keyframe
+    from dataclasses import replace
+    assert seek_preroll(replace(source, keyframe_interval=scan.keyframe_interval)) == 4
+    unflagged = parse_packet_timestamps([p.rsplit(",", 2)[0] + "," for p in packets], Fraction(1, 90000))
+    assert unflagged.keyframe_interval == 10.01  # no keyframe known: only a read from the start is sure
