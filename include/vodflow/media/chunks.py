@@ -151,19 +151,22 @@ def build_audio_command(src: str, work_dir: str, source: SourceInfo, bitrates: l
                         subtitles: bool = False) -> list[str]:
     """The whole audio track, encoded once per AAC bitrate (decoded once), on the video's timeline: MPEG-TS
     shifted by the same ``TS_BASE`` as the chunks, so the join lays both side by side as they were in the
-    source."""
+    source. Read like the chunks, with ``-copyts`` less the container's start: read alone, the audio of an MPEG-TS
+    whose video starts first would otherwise be moved to its own start (ffmpeg's "Correcting start time")."""
     stream = source_input(src)
-    branches = audio_track(stream, source).filter_multi_output("asplit", len(bitrates)) if bitrates else None
+    origin = source.start_time
+    branches = (audio_track(stream, source, origin=origin).filter_multi_output("asplit", len(bitrates))
+                if bitrates else None)
     outputs = [branches.stream(i).output(audio_file(work_dir, kbps), **audio_codec_options(kbps), **STRIP_METADATA,
                                          vn=None, f="mpegts", output_ts_offset=f"{TS_BASE:.6f}", muxdelay=0,
                                          muxpreload=0)
                for i, kbps in enumerate(bitrates) if branches is not None]
     # The other audio tracks: audio-only HLS renditions, as an unchunked encode makes them (``work_dir/hls``).
     outputs += alternate_audio_outputs(stream, source, os.path.join(work_dir, "hls"), alternates or [],
-                                       settings or EncoderSettings())
+                                       settings or EncoderSettings(), origin)
     if subtitles:  # this task reads the whole source: the text subtitle tracks come from here too
-        outputs += subtitle_outputs(stream, work_dir, list(source.subtitle_tracks))
-    return ffmpeg_command(ffmpeg.merge_outputs(*outputs))
+        outputs += subtitle_outputs(stream, work_dir, list(source.subtitle_tracks), origin)
+    return ffmpeg_command(ffmpeg.merge_outputs(*outputs), "-copyts")
 
 
 def build_join_command(parts: list[str], audio: str | None, out_dir: str, rendition: Rendition,

@@ -102,12 +102,15 @@ def test_a_still_picture_music_upload_has_a_picture_in_every_segment_and_all_its
         assert heard == pytest.approx(source_audio, abs=frame), (heard, source_audio)  # the whole sound
 
 
-def test_a_chunked_broadcast_ts_is_ready_and_in_sync_at_every_seam(services, tmp_path):
-    """29.97 fps MPEG-TS with 2 s GOPs, its clock starting at 10 s and its audio 0.3 s ahead of its video, in 30 s
-    chunks: an MPEG-TS seek lands on any packet, not on a keyframe, so a chunk read from 1 s before its start
-    began at the next keyframe, 10 frames late, and was called truncated. Now every chunk is whole, and every
-    flash stays within 45 ms of its beep across both seams."""
-    path = Path(make_broadcast_ts(str(tmp_path / "broadcast.ts"), duration=75.0, audio_lead=0.3, start=10.0))
+@pytest.mark.parametrize("audio_lead", [0.3, -0.3], ids=["audio-first", "video-first"])
+def test_a_chunked_broadcast_ts_is_ready_and_in_sync_at_every_seam(services, tmp_path, audio_lead):
+    """29.97 fps MPEG-TS with 2 s GOPs, its clock starting at 10 s and its audio 0.3 s ahead of its video (or
+    behind it), in 30 s chunks. An MPEG-TS seek lands on any packet, not on a keyframe: a chunk read from 1 s before
+    its start began at the next keyframe, 10 frames late, and was called truncated. Read without a seek and with
+    one kind of stream, ffmpeg moves an MPEG-TS's start to that stream's: the first chunk (video only) or the audio
+    came out 0.3 s off. Now every chunk is whole, and every flash stays within 45 ms of its beep across both
+    seams."""
+    path = Path(make_broadcast_ts(str(tmp_path / "broadcast.ts"), duration=75.0, audio_lead=audio_lead, start=10.0))
     source = upload(services, path, f"uploads/{uuid.uuid4().hex[:6]}/broadcast.ts")
     run = run_all(services, {"source": source, "chunk_seconds": 30}, "run-broadcast")
     assert [item.label for item in run["items"]] == ["audio", "chunk 00", "chunk 01", "chunk 02"]
