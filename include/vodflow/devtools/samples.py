@@ -232,15 +232,24 @@ def make_subtitled_sample(path: str, duration: float = 14.0, srt: str = SAMPLE_S
 
 
 def make_still_picture_sample(path: str, duration: float = 20.0, picture_seconds: float = 10.0,
-                              width: int = 640, height: int = 360) -> str:
+                              width: int = 640, height: int = 360, pictures: int | None = None) -> str:
     """A music upload as people make one: a still picture that changes every ``picture_seconds`` (0.1 fps by
-    default: the container says so) over ``duration`` s of sound."""
-    args = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y",
-            "-f", "lavfi", "-i", f"testsrc2=size={width}x{height}:rate=1/{picture_seconds:g}",
-            "-f", "lavfi", "-i", "sine=frequency=440:beep_factor=4:sample_rate=48000", "-t", f"{duration}",
-            "-c:v", "libx264", "-preset", "ultrafast", "-tune", "stillimage", "-pix_fmt", "yuv420p",
-            "-c:a", "aac", "-b:a", "128k", "-ac", "2", path]
-    subprocess.run(args, check=True)  # noqa: S603 - fixed argument list
+    default: the container says so) over ``duration`` s of sound. ``pictures``: only that many, the video stream
+    then ending ``picture_seconds`` after the last one starts (one picture: a 10 s video stream under 20 s of
+    sound)."""
+    base = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y"]
+    video = f"{path}.video.mp4"
+    length = ["-frames:v", str(pictures)] if pictures else ["-t", f"{duration}"]
+    try:
+        subprocess.run([*base, "-f", "lavfi", "-i", f"testsrc2=size={width}x{height}:rate=1/{picture_seconds:g}",  # noqa: S603
+                        *length, "-c:v", "libx264", "-preset", "ultrafast", "-tune", "stillimage",
+                        "-pix_fmt", "yuv420p", video], check=True)
+        subprocess.run([*base, "-i", video, "-f", "lavfi", "-t", f"{duration}",  # noqa: S603
+                        "-i", "sine=frequency=440:beep_factor=4:sample_rate=48000", "-map", "0:v", "-map", "1:a",
+                        "-c:v", "copy", "-c:a", "aac", "-b:a", "128k", "-ac", "2", path], check=True)
+    finally:
+        if os.path.exists(video):
+            os.remove(video)
     return path
 
 

@@ -103,7 +103,10 @@ def seek_preroll(source: SourceInfo) -> int:
     """Whole seconds a chunk's read starts before the chunk: ``SEEK_PREROLL`` for the filters, plus, where a seek
     lands on any packet rather than on a keyframe (MPEG-TS/PS: ``keyframe_interval``), the source's longest
     keyframe interval, so the decoder meets a keyframe before the chunk's first frame. Indexed containers (MP4,
-    MKV) seek to a keyframe at or before the time asked."""
+    MKV) seek to a keyframe at or before the time asked. A still picture or slideshow is read from its start: its
+    last picture may lie long before the chunk, and its few pictures cost nothing to decode."""
+    if source.still:
+        return math.ceil(source.duration) + SEEK_PREROLL
     return SEEK_PREROLL + math.ceil(source.keyframe_interval or 0)
 
 

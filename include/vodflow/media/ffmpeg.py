@@ -79,7 +79,11 @@ def ffmpeg_command(output: ffmpeg.nodes.OutputStream, *global_options: str) -> l
 
 
 def normalize_picture(video: ffmpeg.nodes.FilterableStream, source: SourceInfo) -> ffmpeg.nodes.FilterableStream:
-    """Progressive SDR pictures from any source: deinterlace, tone-map HDR to BT.709."""
+    """Progressive SDR pictures from any source: deinterlace, tone-map HDR to BT.709; a still picture (or a
+    slideshow) shown at the output rate, its last picture held until the sound ends (``source.picture_end``)."""
+    hold = source.picture_end - (source.video_end or source.picture_end) if source.still else 0.0
+    if hold > 0:  # at the output rate first, so the held picture is repeated at that rate
+        video = video.filter("fps", fps=source.fps).filter("tpad", stop_mode="clone", stop_duration=f"{hold:.6f}")
     if source.interlaced:
         video = video.filter("bwdif", mode="send_frame")
     if source.hdr:

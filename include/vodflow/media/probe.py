@@ -39,6 +39,9 @@ AUDIO_OVERHANG = 0.1  # seconds of sound after the picture's end that are not wo
 # Changes of picture then land within 1/6 s of their time; a source slower than this is raised by a whole multiple
 # (5 fps → 10), so every source frame is shown the same number of times.
 MIN_OUTPUT_FPS = Fraction(6)
+# A source showing fewer pictures a second than this is a still picture or a slideshow (music over a cover): its
+# last picture stays up while the sound runs, instead of the sound being cut where the picture's stream ends.
+STILL_BELOW_FPS = Fraction(1)
 HDR_TRANSFERS = {"smpte2084", "arib-std-b67"}
 ISO_BMFF_BOXES = {b"ftyp", b"moov", b"mdat", b"free", b"wide", b"skip", b"pnot"}
 
@@ -81,6 +84,7 @@ class SourceInfo:
     keyframe_interval: float | None = None
     # Where the container's clock starts (ffprobe's format start time): the origin of the output timeline.
     start_time: float = 0.0
+    still: bool = False  # a still picture or slideshow (``STILL_BELOW_FPS``): its last picture is held to the end
 
     @property
     def audio_index(self) -> int:
@@ -90,8 +94,9 @@ class SourceInfo:
 
     @property
     def picture_end(self) -> float:
-        """How long the published video is: the picture's end, when sound runs on after it; else the duration."""
-        if self.video_end is not None and 0 < self.video_end < self.duration - AUDIO_OVERHANG:
+        """How long the published video is: the picture's end, when sound runs on after it (but a still picture
+        stays up while the sound runs); else the duration."""
+        if not self.still and self.video_end is not None and 0 < self.video_end < self.duration - AUDIO_OVERHANG:
             return self.video_end
         return self.duration
 
@@ -274,6 +279,7 @@ def parse_probe(data: dict[str, Any], size_bytes: int) -> SourceInfo:
 
     avg, real = _ratio(video.get("avg_frame_rate")), _ratio(video.get("r_frame_rate"))
     fps, vfr = output_frame_rate(avg, real)
+    still = _source_rate(avg, real)[0] < STILL_BELOW_FPS
     tracks = parse_audio_tracks(streams)
     audio = audio_streams[main_track(tracks).index] if audio_streams else None
     field_order = str(video.get("field_order") or "progressive")
@@ -299,6 +305,7 @@ def parse_probe(data: dict[str, Any], size_bytes: int) -> SourceInfo:
         audio_tracks=tracks,
         subtitle_tracks=parse_subtitle_tracks(streams),
         start_time=_first_float(fmt.get("start_time")) or 0.0,
+        still=still,
         coded_pixels=coded_w * coded_h,
         decode_fps=round(float(max(_source_rate(avg, real)[0], fps)), 3),
         streams=sum(1 for s in streams if s.get("codec_type") != "attachment"),

@@ -67,14 +67,21 @@ def test_an_upload_demanding_unbounded_decoding_is_refused_at_probe_and_never_re
     assert services.storage.list_keys(layout.video_prefix(job.video_id)) == []
 
 
-def test_a_still_picture_music_upload_has_a_picture_in_every_segment_and_all_its_sound(services, tmp_path):
-    """One picture every 10 s (the container says 0.1 fps) over 20 s of sound: published on the 2 s keyframe and
-    6 s segment grid, every segment holding decodable pictures, and the whole sound."""
-    path = Path(make_still_picture_sample(str(tmp_path / "music.mp4"), duration=20.0, picture_seconds=10.0))
+@pytest.mark.parametrize("chunk_seconds", [0, 6], ids=["whole", "chunked"])
+@pytest.mark.parametrize("pictures", [1, None], ids=["one-picture", "a-picture-every-10s"])
+def test_a_still_picture_music_upload_has_a_picture_in_every_segment_and_all_its_sound(services, tmp_path,
+                                                                                      pictures, chunk_seconds):
+    """A picture every 10 s (the container says 0.1 fps) over 20 s of sound, one picture only (its video stream
+    ends at 10 s) or one every 10 s: published on the 2 s keyframe and 6 s segment grid, every segment holding
+    decodable pictures, the last picture held while the sound runs, the whole sound; encoded whole or in chunks."""
+    path = Path(make_still_picture_sample(str(tmp_path / "music.mp4"), duration=20.0, picture_seconds=10.0,
+                                          pictures=pictures))
     assert _ffprobe(path, "-select_streams", "v", "-show_entries", "stream=avg_frame_rate")[
         "streams"][0]["avg_frame_rate"] == "1/10"
     source = upload(services, path, f"uploads/{uuid.uuid4().hex[:6]}/music.mp4")
-    run = run_all(services, {"source": source}, "run-music")
+    run = run_all(services, {"source": source, **({"chunk_seconds": chunk_seconds} if chunk_seconds else {})},
+                  f"run-music-{chunk_seconds}")
+    assert len(run["items"]) == (4 if chunk_seconds else 1)  # the audio and 3 chunks, or the whole video
     video_id = run["job"].video_id
     video = services.catalog.get_video(video_id)
     assert video["status"] == "ready"

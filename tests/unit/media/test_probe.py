@@ -246,3 +246,16 @@ def test_the_packet_scan_measures_the_longest_keyframe_interval():
     assert seek_preroll(replace(source, keyframe_interval=scan.keyframe_interval)) == 4
     unflagged = parse_packet_timestamps([p.rsplit(",", 2)[0] + "," for p in packets], Fraction(1, 90000))
     assert unflagged.keyframe_interval == 10.01  # no keyframe known: only a read from the start is sure
+
+
+def test_a_still_picture_is_held_while_the_sound_runs():
+    """One picture at 0.1 fps (a 10 s video stream) over 20 s of sound is published 20 s long; an ordinary video
+    whose sound runs on is cut to its picture; a chunk of a still picture reads it from the start."""
+    from vodflow.media.chunks import seek_preroll
+
+    still = parse_probe(ffprobe(video={"avg_frame_rate": "1/10", "r_frame_rate": "1/10", "duration": "10.0",
+                                       "start_time": "0"}, audio={}), 1)
+    assert still.still and still.video_end == 10.0 and still.picture_end == 20.0 and still.fps == "6/1"
+    assert seek_preroll(still) >= 20
+    video = parse_probe(ffprobe(video={"duration": "10.0", "start_time": "0"}, audio={}), 1)
+    assert not video.still and video.picture_end == 10.0
