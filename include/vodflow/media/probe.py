@@ -35,10 +35,12 @@ STANDARD_FPS = [Fraction(24000, 1001), Fraction(24), Fraction(25), Fraction(3000
                 Fraction(48), Fraction(50), Fraction(60000, 1001), Fraction(60)]
 AUDIO_OVERHANG = 0.1  # seconds of sound after the picture's end that are not worth calling the video shorter
 # The slowest output rate: a still picture (music over a cover, a slideshow at 0.1 fps) is shown again at this rate,
-# so every 2 s keyframe and every 6 s segment has a picture of its own and a player gets a first frame at once.
-# Changes of picture then land within 1/6 s of their time; a source slower than this is raised by a whole multiple
-# (5 fps → 10), so every source frame is shown the same number of times.
-MIN_OUTPUT_FPS = Fraction(6)
+# so every 2 s keyframe (4 frames) and every 6 s segment has a picture of its own and a player gets a first frame at
+# once. A source slower than this is raised by a whole multiple (0.1 fps → 2, 1.5 → 3), so every source frame is
+# shown the same number of times; changes of picture land within 0.5 s of their time. Not higher: every frame is
+# encoded, for nothing but a repeat (120 s of a 1080p still, 4 renditions: 79 s at 6 fps, 42 s at 2), and real
+# low-rate video (5 fps CCTV, 12 fps animation) is left as it is.
+MIN_OUTPUT_FPS = Fraction(2)
 # A source showing fewer pictures a second than this is a still picture or a slideshow (music over a cover): its
 # last picture stays up while the sound runs, instead of the sound being cut where the picture's stream ends.
 STILL_BELOW_FPS = Fraction(1)

@@ -94,7 +94,7 @@ def test_a_still_picture_music_upload_has_a_picture_in_every_segment_and_all_its
     master = m3u8.load(str(out / "hls" / "master.m3u8"))
     for variant in master.playlists:
         frame = 1 / variant.stream_info.frame_rate
-        assert frame <= 1 / 6  # at least 6 pictures a second: 12 in every 2 s keyframe interval
+        assert frame <= 1 / 2  # at least 2 pictures a second: 4 in every 2 s keyframe interval
         folder = out / "hls" / Path(variant.uri).parent
         playlist = m3u8.load(str(out / "hls" / variant.uri))
         assert playlist.target_duration == 6
@@ -106,7 +106,7 @@ def test_a_still_picture_music_upload_has_a_picture_in_every_segment_and_all_its
         sound = _ffprobe(out / "hls" / variant.uri, "-select_streams", "a", "-show_entries",
                          "packet=pts_time,duration_time")["packets"]
         heard = float(sound[-1]["pts_time"]) + float(sound[-1]["duration_time"]) - float(sound[0]["pts_time"])
-        assert heard == pytest.approx(source_audio, abs=frame), (heard, source_audio)  # the whole sound
+        assert heard == pytest.approx(source_audio, abs=0.05), (heard, source_audio)  # the whole sound
 
 
 @pytest.mark.parametrize("audio_lead", [0.3, -0.3], ids=["audio-first", "video-first"])
