@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from vodflow.media.ffmpeg import EncoderSettings
-from vodflow.media.probe import Limits
+from vodflow.media.limits import Limits
 from vodflow.media.quality_ladder import QualityPolicy, parse_targets
 
 SECTION = "vodflow"
@@ -157,6 +157,10 @@ def load_settings() -> Settings:
             max_size_bytes=int(getfloat("max_size_bytes", limits.max_size_bytes)),
             min_dimension=int(getfloat("min_dimension", limits.min_dimension)),
             max_dimension=int(getfloat("max_dimension", limits.max_dimension)),
+            max_decode_pixels=getfloat("max_decode_pixels", limits.max_decode_pixels),
+            max_audio_tracks=int(getfloat("max_audio_tracks", limits.max_audio_tracks)),
+            max_subtitle_tracks=int(getfloat("max_subtitle_tracks", limits.max_subtitle_tracks)),
+            max_streams=int(getfloat("max_streams", limits.max_streams)),
         ),
         encoder=EncoderSettings(
             preset=get("x264_preset", encoder.preset),

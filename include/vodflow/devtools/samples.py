@@ -7,6 +7,7 @@ costs an encoder roughly what camera footage does; the sound is a tone with a be
 from __future__ import annotations
 
 import os
+import struct
 import subprocess
 from dataclasses import dataclass
 from fractions import Fraction
@@ -127,29 +128,36 @@ def make_sync_sample(path: str, duration: float = 20.0, fps: str = "30000/1001",
                      width: int = 320, height: int = 180) -> str:
     """A lip-sync test source, as broadcast engineers make one: a white flash frame and a 1 kHz beep at every
     whole second, both at exactly the flash frame's instant, and an audio track that starts ``audio_lead``
-    seconds before the video (the video stream's first timestamp is ``audio_lead``)."""
+    seconds before the video (the video stream's first timestamp is ``audio_lead``); a negative ``audio_lead``:
+    the video starts first, and the audio stream's first timestamp is ``-audio_lead``."""
     rate = Fraction(fps)
-    # The flash frame of second k is the first frame at or after k, frame ceil((k - lead) × fps); the beep starts
-    # at that frame's time. (A small epsilon keeps a frame exactly on a second from being lost to rounding.)
+    video_start, audio_start = max(audio_lead, 0.0), max(-audio_lead, 0.0)
+    # The flash frame of second k is the first frame at or after k, frame ceil((k - video start) × fps); the beep
+    # starts at that frame's time. (A small epsilon keeps a frame exactly on a second from being lost to
+    # rounding.) The audio's own clock t is the timeline's t + audio start. No flash in second 0: its beep would
+    # fall before the sound starts.
     per_frame = f"{rate.denominator}/{rate.numerator}"
-    frame_of = f"ceil((%s-{audio_lead})*{rate.numerator}/{rate.denominator}-1e-6)"
-    flash_at = f"({audio_lead}+{frame_of % 'floor(t+1e-6)'}*{per_frame})"
-    beep = f"if(between(t-{flash_at}\\,0\\,0.1)\\,0.8*sin(2*PI*1000*t)\\,0)"
-    second = f"floor({audio_lead}+n*{per_frame}+1e-6)"  # the second whose flash this frame may be
+    frame_of = f"ceil((%s-{video_start})*{rate.numerator}/{rate.denominator}-1e-6)"
+    now = f"(t+{audio_start})"
+    flash_at = f"({video_start}+{frame_of % f'floor({now}+1e-6)'}*{per_frame})"
+    beep = f"if(between({now}-{flash_at}\\,0\\,0.1)\\,0.8*sin(2*PI*1000*t)\\,0)"
+    second = f"floor({video_start}+n*{per_frame}+1e-6)"  # the second whose flash this frame may be
     # Grain, so frames cost what camera frames do (a flat picture makes I-frames of a few bytes).
     picture = (f"color=c=0x202020:size={width}x{height}:rate={fps},"
-               f"drawbox=c=white:t=fill:enable='eq(n\\,{frame_of % second})',noise=alls=24:allf=t")
+               f"drawbox=c=white:t=fill:enable='eq(n\\,{frame_of % second})*gte({second}\\,1)',"
+               "noise=alls=24:allf=t")
     base = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y"]
     video, audio = f"{path}.video.mp4", f"{path}.audio.wav"
     try:
-        subprocess.run([*base, "-f", "lavfi", "-i", picture, "-t", f"{duration - audio_lead}", "-c:v", "libx264",  # noqa: S603
-                        "-preset", "ultrafast", "-g", str(round(2 * float(rate))), "-pix_fmt", "yuv420p", video],
-                       check=True)
+        subprocess.run([*base, "-f", "lavfi", "-i", picture, "-t", f"{duration - video_start}",  # noqa: S603
+                        "-c:v", "libx264", "-preset", "ultrafast", "-g", str(round(2 * float(rate))),
+                        "-pix_fmt", "yuv420p", video], check=True)
         subprocess.run([*base, "-f", "lavfi", "-i", f"aevalsrc={beep}:s=48000:c=stereo",  # noqa: S603
-                        "-t", f"{duration}", audio], check=True)
+                        "-t", f"{duration - audio_start}", audio], check=True)
         # lavfi inputs ignore -itsoffset; a file's timestamps do not.
-        subprocess.run([*base, "-itsoffset", f"{audio_lead}", "-i", video, "-i", audio, "-map", "0:v",  # noqa: S603
-                        "-map", "1:a", "-c:v", "copy", "-c:a", "aac", "-b:a", "128k", path], check=True)
+        subprocess.run([*base, "-itsoffset", f"{video_start}", "-i", video, "-itsoffset", f"{audio_start}",  # noqa: S603
+                        "-i", audio, "-map", "0:v", "-map", "1:a", "-c:v", "copy", "-c:a", "aac", "-b:a", "128k",
+                        path], check=True)
     finally:
         for scratch in (video, audio):
             if os.path.exists(scratch):
@@ -220,4 +228,63 @@ def make_subtitled_sample(path: str, duration: float = 14.0, srt: str = SAMPLE_S
                         "-pix_fmt", "yuv420p", "-c:s", "srt", "-metadata:s:s:0", "language=eng", path], check=True)
     finally:
         os.remove(subs)
+    return path
+
+
+def make_still_picture_sample(path: str, duration: float = 20.0, picture_seconds: float = 10.0,
+                              width: int = 640, height: int = 360, pictures: int | None = None) -> str:
+    """A music upload as people make one: a still picture that changes every ``picture_seconds`` (0.1 fps by
+    default: the container says so) over ``duration`` s of sound. ``pictures``: only that many, the video stream
+    then ending ``picture_seconds`` after the last one starts (one picture: a 10 s video stream under 20 s of
+    sound)."""
+    base = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y"]
+    video = f"{path}.video.mp4"
+    length = ["-frames:v", str(pictures)] if pictures else ["-t", f"{duration}"]
+    try:
+        subprocess.run([*base, "-f", "lavfi", "-i", f"testsrc2=size={width}x{height}:rate=1/{picture_seconds:g}",  # noqa: S603
+                        *length, "-c:v", "libx264", "-preset", "ultrafast", "-tune", "stillimage",
+                        "-pix_fmt", "yuv420p", video], check=True)
+        subprocess.run([*base, "-i", video, "-f", "lavfi", "-t", f"{duration}",  # noqa: S603
+                        "-i", "sine=frequency=440:beep_factor=4:sample_rate=48000", "-map", "0:v", "-map", "1:a",
+                        "-c:v", "copy", "-c:a", "aac", "-b:a", "128k", "-ac", "2", path], check=True)
+    finally:
+        if os.path.exists(video):
+            os.remove(video)
+    return path
+
+
+def make_broadcast_ts(path: str, duration: float = 75.0, fps: str = "30000/1001", audio_lead: float = 0.3,
+                      start: float = 10.0) -> str:
+    """A lip-sync source (``make_sync_sample``: 2 s GOPs, audio ``audio_lead`` s ahead of the video, or behind it
+    when negative) as cut from a broadcast: MPEG-TS whose clock starts ``start`` s in (plus the muxer's own
+    delay), not at 0."""
+    mp4 = f"{path}.sync.mp4"
+    try:
+        make_sync_sample(mp4, duration, fps, audio_lead=audio_lead)
+        subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-i", mp4,  # noqa: S603
+                        "-map", "0", "-c", "copy", "-f", "mpegts", "-output_ts_offset", f"{start}", path], check=True)
+    finally:
+        if os.path.exists(mp4):
+            os.remove(mp4)
+    return path
+
+
+def make_decode_bomb(path: str, width: int = 8192, height: int = 8192, fps: int = 60,
+                     claimed_seconds: float = 3.5 * 3600) -> str:
+    """A small file that asks for enormous decoding: two black ``width``x``height`` frames in Matroska at
+    ``fps``, whose header says the video lasts ``claimed_seconds`` (the Segment's Duration rewritten, as a
+    crafted upload would; a real one of the same size on disk only needs a long, nearly empty stream)."""
+    subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y",  # noqa: S603
+                    "-f", "lavfi", "-i", f"color=c=black:size={width}x{height}:rate={fps}", "-frames:v", "2",
+                    "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-f", "matroska", path],
+                   check=True)
+    with open(path, "rb") as written:
+        data = bytearray(written.read())
+    duration_element = bytes.fromhex("4489") + b"\x88"  # EBML ID Duration, an 8-byte float (milliseconds)
+    at = data.find(duration_element)
+    if at < 0:
+        raise RuntimeError("no Segment Duration element to rewrite")
+    data[at + 3:at + 11] = struct.pack(">d", claimed_seconds * 1000.0)
+    with open(path, "wb") as out:
+        out.write(data)
     return path

@@ -27,7 +27,7 @@ from typing import Any
 import ffmpeg
 
 from vodflow import errors
-from vodflow.errors import BadInput
+from vodflow.errors import BadInput, MediaToolError
 from vodflow.media.encode import (
     ExtraOutputs,
     alternate_audio_outputs,
@@ -52,7 +52,7 @@ from vodflow.media.ffmpeg import (
 )
 from vodflow.media.hls import MeasuredRendition
 from vodflow.media.ladder import Rendition
-from vodflow.media.mpegts import index_segment
+from vodflow.media.mpegts import PTS_HZ, index_segment
 from vodflow.media.probe import SourceInfo
 from vodflow.media.process import run_ffmpeg
 from vodflow.media.tracks import AlternateAudio
@@ -99,6 +99,17 @@ def plan_chunks(duration: float, fps: str, chunk_seconds: float, segment_seconds
             for i in range(count)]
 
 
+def seek_preroll(source: SourceInfo) -> int:
+    """Whole seconds a chunk's read starts before the chunk: ``SEEK_PREROLL`` for the filters, plus, where a seek
+    lands on any packet rather than on a keyframe (MPEG-TS/PS: ``keyframe_interval``), the source's longest
+    keyframe interval, so the decoder meets a keyframe before the chunk's first frame. Indexed containers (MP4,
+    MKV) seek to a keyframe at or before the time asked. A still picture or slideshow is read from its start: its
+    last picture may lie long before the chunk, and its few pictures cost nothing to decode."""
+    if source.still:
+        return math.ceil(source.duration) + SEEK_PREROLL
+    return SEEK_PREROLL + math.ceil(source.keyframe_interval or 0)
+
+
 def chunk_file(work_dir: str, chunk: Chunk, rendition: str) -> str:
     return os.path.join(work_dir, f"{rendition}.c{chunk.index:03d}.ts")
 
@@ -111,18 +122,18 @@ def build_chunk_command(src: str, work_dir: str, source: SourceInfo, chunk: Chun
                         settings: EncoderSettings, extra_outputs: ExtraOutputs | None = None) -> list[str]:
     """Decode one chunk of the source once; encode every rendition's video (no audio) into MPEG-TS files.
 
-    The chunk keeps the whole video's timeline: the input is read from ``SEEK_PREROLL`` s before the chunk
-    (ffmpeg then counts time from the seek point, and ``setpts`` puts it back), so every frame has the same
+    The chunk keeps the whole video's timeline: the input is read from ``seek_preroll`` s before the chunk, with
+    its timestamps as they are (``-copyts``) less the container's start (``setpts``), so every frame has the same
     timestamp, and the ``fps`` filter picks the same source frame for each output slot, as in an encode of the
     whole video; ``trim`` then keeps exactly the chunk's frames of that grid. A source whose video starts after
-    its audio keeps that offset, because nothing here moves a chunk to zero.
+    its audio keeps that offset, because nothing here moves a chunk to zero: left to itself, ffmpeg moves the
+    start of an MPEG-TS/PS read without a seek to its first *used* stream ("Correcting start time"), so the first
+    chunk of a broadcast TS whose audio leads by 0.3 s came out 0.3 s early against the audio.
     ``extra_outputs`` may add outputs fed from the same decoded picture (the pictures in this chunk)."""
     fps = renditions[0].fps
-    seek = max(0, math.floor(chunk.start) - SEEK_PREROLL)
+    seek = max(0, math.floor(chunk.start) - seek_preroll(source))
     stream = source_input(src, ss=str(seek)) if seek else source_input(src)
-    video = stream["v:0"]
-    if seek:
-        video = video.filter("setpts", f"PTS+{seek}/TB")
+    video = stream["v:0"].filter("setpts", f"PTS-{source.start_time:.6f}/TB")  # read with -copyts: see above
     grid = output_grid(normalize_picture(video, source), fps, from_zero=not seek)  # pts = output frame number
     window = {"start_pts": chunk.first_frame}
     if chunk.frames is not None:
@@ -135,7 +146,7 @@ def build_chunk_command(src: str, work_dir: str, source: SourceInfo, chunk: Chun
                    "an": None, "f": "mpegts", "output_ts_offset": f"{TS_BASE:.6f}", "muxdelay": 0, "muxpreload": 0}
         outputs.append(scaled(branches.stream(i), rendition).output(chunk_file(work_dir, chunk, rendition.name),
                                                                    **options))
-    return ffmpeg_command(ffmpeg.merge_outputs(*outputs))
+    return ffmpeg_command(ffmpeg.merge_outputs(*outputs), "-copyts")
 
 
 def build_audio_command(src: str, work_dir: str, source: SourceInfo, bitrates: list[int],
@@ -143,19 +154,22 @@ def build_audio_command(src: str, work_dir: str, source: SourceInfo, bitrates: l
                         subtitles: bool = False) -> list[str]:
     """The whole audio track, encoded once per AAC bitrate (decoded once), on the video's timeline: MPEG-TS
     shifted by the same ``TS_BASE`` as the chunks, so the join lays both side by side as they were in the
-    source."""
+    source. Read like the chunks, with ``-copyts`` less the container's start: read alone, the audio of an MPEG-TS
+    whose video starts first would otherwise be moved to its own start (ffmpeg's "Correcting start time")."""
     stream = source_input(src)
-    branches = audio_track(stream, source).filter_multi_output("asplit", len(bitrates)) if bitrates else None
+    origin = source.start_time
+    branches = (audio_track(stream, source, origin=origin).filter_multi_output("asplit", len(bitrates))
+                if bitrates else None)
     outputs = [branches.stream(i).output(audio_file(work_dir, kbps), **audio_codec_options(kbps), **STRIP_METADATA,
                                          vn=None, f="mpegts", output_ts_offset=f"{TS_BASE:.6f}", muxdelay=0,
                                          muxpreload=0)
                for i, kbps in enumerate(bitrates) if branches is not None]
     # The other audio tracks: audio-only HLS renditions, as an unchunked encode makes them (``work_dir/hls``).
     outputs += alternate_audio_outputs(stream, source, os.path.join(work_dir, "hls"), alternates or [],
-                                       settings or EncoderSettings())
+                                       settings or EncoderSettings(), origin)
     if subtitles:  # this task reads the whole source: the text subtitle tracks come from here too
-        outputs += subtitle_outputs(stream, work_dir, list(source.subtitle_tracks))
-    return ffmpeg_command(ffmpeg.merge_outputs(*outputs))
+        outputs += subtitle_outputs(stream, work_dir, list(source.subtitle_tracks), origin)
+    return ffmpeg_command(ffmpeg.merge_outputs(*outputs), "-copyts")
 
 
 def build_join_command(parts: list[str], audio: str | None, out_dir: str, rendition: Rendition,
@@ -197,15 +211,25 @@ def encode_chunk(src: str, work_dir: str, source: SourceInfo, chunk: Chunk, rend
 def check_chunk_complete(path: str, source: SourceInfo, chunk: Chunk, fps: str, settings: EncoderSettings) -> None:
     """A chunk short of frames was read from a truncated (or cut-off) source: say so here, where the task can
     still confirm it from a downloaded copy, not only in the join. A chunk before the last must hold exactly
-    its frames; the last may end up to one segment early (like ``check_complete``)."""
-    made = len(index_segment(Path(path).read_bytes()).pes) if os.path.getsize(path) else 0
+    its frames; the last may end up to one segment early (like ``check_complete``).
+
+    A truncated source loses a chunk's last frames, never its first: a chunk that starts late was read from a
+    seek that missed its start (our fault, retried as such), not from a bad file."""
+    index = index_segment(Path(path).read_bytes()) if os.path.getsize(path) else None
+    made = len(index.pes) if index else 0
     rate = Fraction(fps)
     expected = chunk.frames if chunk.frames is not None else math.floor(source.picture_end * rate) - chunk.first_frame
     tolerance = 0 if chunk.frames is not None else min(max(1.0, 0.02 * source.picture_end),
                                                        settings.segment_seconds) * rate
-    if expected - made > tolerance:
-        raise BadInput(errors.UNREADABLE, f"{chunk.label} has {made} of its {expected} frames: the file is truncated "
-                       "(an interrupted upload?) or corrupt.")
+    if expected - made <= tolerance:
+        return
+    starts = [pes.pts for pes in index.pes if pes.pts is not None] if index else []
+    late = (min(starts) / PTS_HZ - TS_BASE - float(chunk.first_frame / rate)) if starts else 0.0
+    if late >= float(1 / rate) / 2:
+        raise MediaToolError(f"{chunk.label} has {made} of its {expected} frames: it starts {late:.3f} s late, the "
+                             "read into the source began after a keyframe it needed")
+    raise BadInput(errors.UNREADABLE, f"{chunk.label} has {made} of its {expected} frames: the file is truncated "
+                   "(an interrupted upload?) or corrupt.")
 
 
 def encode_audio(src: str, work_dir: str, source: SourceInfo, bitrates: list[int],

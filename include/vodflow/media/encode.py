@@ -80,15 +80,16 @@ def build_encode_command(src: str, out_dir: str, source: SourceInfo, rendition: 
 
 
 def alternate_audio_outputs(stream: ffmpeg.nodes.FilterableStream, source: SourceInfo, out_root: str,
-                            alternates: list[AlternateAudio], settings: EncoderSettings
+                            alternates: list[AlternateAudio], settings: EncoderSettings, origin: float | None = None
                             ) -> list[ffmpeg.nodes.OutputStream]:
     """Each alternate audio track as an audio-only HLS rendition in ``out_root/audio/<name>/``: AAC like the main
-    track, padded or cut to the picture like it, segmented on the same target duration."""
+    track, padded or cut to the picture like it, segmented on the same target duration (``origin``: see
+    ``audio_track``)."""
     outputs = []
     for alternate in alternates:
         out_dir = os.path.join(out_root, "audio", alternate.name)
         os.makedirs(out_dir, exist_ok=True)
-        outputs.append(audio_track(stream, source, alternate.track.index).output(
+        outputs.append(audio_track(stream, source, alternate.track.index, origin).output(
             os.path.join(out_dir, "index.m3u8"), **audio_codec_options(ALTERNATE_AUDIO_KBPS), **STRIP_METADATA,
             **hls_muxer_options(settings, out_dir), vn=None))
     return outputs
@@ -114,11 +115,14 @@ def audio_group_of(source: SourceInfo, measured: list[MeasuredAudio]) -> tuple[M
     return (MeasuredAudio(name="main", language=main.language, title=main.title), *measured)
 
 
-def subtitle_outputs(stream: ffmpeg.nodes.FilterableStream, out_dir: str, tracks: list[SubtitleTrack]
-                     ) -> list[ffmpeg.nodes.OutputStream]:
+def subtitle_outputs(stream: ffmpeg.nodes.FilterableStream, out_dir: str, tracks: list[SubtitleTrack],
+                     origin: float | None = None) -> list[ffmpeg.nodes.OutputStream]:
     """Each text subtitle track converted to one WebVTT file (``subs-<index>.vtt``) on the video's timeline;
-    ``subtitles`` segments them once the video's segments are known."""
-    return [stream[f"s:{t.index}"].output(os.path.join(out_dir, subtitle_file(t)), **{"c:s": "webvtt"}, f="webvtt")
+    ``subtitles`` segments them once the video's segments are known. ``origin``: in a command that reads the
+    source with ``-copyts``, the container's start, taken off the cues' times."""
+    shift = {"output_ts_offset": f"{-origin:.6f}"} if origin else {}
+    return [stream[f"s:{t.index}"].output(os.path.join(out_dir, subtitle_file(t)), **{"c:s": "webvtt"}, f="webvtt",
+                                          **shift)
             for t in tracks if t.text]
 
 

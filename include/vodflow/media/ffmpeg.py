@@ -79,7 +79,11 @@ def ffmpeg_command(output: ffmpeg.nodes.OutputStream, *global_options: str) -> l
 
 
 def normalize_picture(video: ffmpeg.nodes.FilterableStream, source: SourceInfo) -> ffmpeg.nodes.FilterableStream:
-    """Progressive SDR pictures from any source: deinterlace, tone-map HDR to BT.709."""
+    """Progressive SDR pictures from any source: deinterlace, tone-map HDR to BT.709; a still picture (or a
+    slideshow) shown at the output rate, its last picture held until the sound ends (``source.picture_end``)."""
+    hold = source.picture_end - (source.video_end or source.picture_end) if source.still else 0.0
+    if hold > 0:  # at the output rate first, so the held picture is repeated at that rate
+        video = video.filter("fps", fps=source.fps).filter("tpad", stop_mode="clone", stop_duration=f"{hold:.6f}")
     if source.interlaced:
         video = video.filter("bwdif", mode="send_frame")
     if source.hdr:
@@ -139,16 +143,19 @@ def audio_codec_options(kbps: int) -> dict[str, object]:
     return {"c:a": "aac", "b:a": f"{kbps}k", "ar": 48000, "ac": 2}
 
 
-def audio_track(stream: ffmpeg.nodes.FilterableStream, source: SourceInfo, index: int | None = None
-                ) -> ffmpeg.nodes.FilterableStream:
+def audio_track(stream: ffmpeg.nodes.FilterableStream, source: SourceInfo, index: int | None = None,
+                origin: float | None = None) -> ffmpeg.nodes.FilterableStream:
     """The main audio track, continuous and exactly as long as the video: ``aresample`` fills gaps and drops
     overlaps from broken timestamps and starts it at 0 (silence before a late start), ``apad`` adds silence after
     an early end, ``atrim`` cuts what runs past the picture. So every segment carries audio for its whole length.
     ``index``: which audio stream (``a:N``); by default the main track (the one the source flags default).
+    ``origin``: in a command that reads the source with ``-copyts``, the container's start, subtracted here.
     """
     end = f"{source.picture_end:.6f}"
-    track = source.audio_index if index is None else index
-    return (stream[f"a:{track}"].filter("aresample", **{"async": 1, "first_pts": 0})
+    track = stream[f"a:{source.audio_index if index is None else index}"]
+    if origin is not None:
+        track = track.filter("asetpts", f"PTS-{origin:.6f}/TB")
+    return (track.filter("aresample", **{"async": 1, "first_pts": 0})
             .filter("apad", whole_dur=end).filter("atrim", end=end))
 
 

@@ -1,13 +1,14 @@
 """ffprobe → SourceInfo, and every way a source can be bad, each with its code and a human message.
 
-Parsing (``parse_probe``, ``sniff``, ``check_limits``, ``check_size``) is pure; ``probe`` runs ffprobe with an
-argument list, a demuxer whitelist (an uploaded "video" must not be able to make ffmpeg read playlists, concat
-lists or local files) and a protocol whitelist.
+Parsing (``parse_probe``, ``sniff``) is pure, as are the limits a source must fit (``media.limits``); ``probe``
+runs ffprobe with an argument list, a demuxer whitelist (an uploaded "video" must not be able to make ffmpeg read
+playlists, concat lists or local files) and a protocol whitelist.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 from dataclasses import asdict, dataclass
 from fractions import Fraction
@@ -16,7 +17,8 @@ from typing import Any
 from vodflow import errors
 from vodflow.errors import BadInput, MediaToolError
 from vodflow.media.ffmpeg import ALLOWED_DEMUXERS, HTTP_PROTOCOLS
-from vodflow.media.timestamps import DISCONTINUOUS_FORMATS, scan_timestamps, with_real_duration
+from vodflow.media.limits import Limits, check_limits, check_size  # noqa: F401 - where callers have found them
+from vodflow.media.timestamps import DISCONTINUOUS_FORMATS, scan_timestamps, with_packet_scan
 from vodflow.media.tracks import (
     AudioTrack,
     SubtitleTrack,
@@ -32,6 +34,16 @@ from vodflow.media.tracks import (
 STANDARD_FPS = [Fraction(24000, 1001), Fraction(24), Fraction(25), Fraction(30000, 1001), Fraction(30),
                 Fraction(48), Fraction(50), Fraction(60000, 1001), Fraction(60)]
 AUDIO_OVERHANG = 0.1  # seconds of sound after the picture's end that are not worth calling the video shorter
+# The slowest output rate: a still picture (music over a cover, a slideshow at 0.1 fps) is shown again at this rate,
+# so every 2 s keyframe (4 frames) and every 6 s segment has a picture of its own and a player gets a first frame at
+# once. A source slower than this is raised by a whole multiple (0.1 fps → 2, 1.5 → 3), so every source frame is
+# shown the same number of times; changes of picture land within 0.5 s of their time. Not higher: every frame is
+# encoded, for nothing but a repeat (120 s of a 1080p still, 4 renditions: 79 s at 6 fps, 42 s at 2), and real
+# low-rate video (5 fps CCTV, 12 fps animation) is left as it is.
+MIN_OUTPUT_FPS = Fraction(2)
+# A source showing fewer pictures a second than this is a still picture or a slideshow (music over a cover): its
+# last picture stays up while the sound runs, instead of the sound being cut where the picture's stream ends.
+STILL_BELOW_FPS = Fraction(1)
 HDR_TRANSFERS = {"smpte2084", "arib-std-b67"}
 ISO_BMFF_BOXES = {b"ftyp", b"moov", b"mdat", b"free", b"wide", b"skip", b"pnot"}
 
@@ -64,6 +76,17 @@ class SourceInfo:
     video_end: float | None = None
     audio_tracks: tuple[AudioTrack, ...] = ()  # every audio stream; the main one is muxed into the variants
     subtitle_tracks: tuple[SubtitleTrack, ...] = ()
+    # What a job must process: the decoded picture (its coded size: a sample aspect ratio shrinks what is shown,
+    # not what is decoded) at the larger of the source's and the output's frame rate.
+    coded_pixels: int = 0
+    decode_fps: float = 0.0
+    streams: int = 0  # streams in the file, attachments (fonts) aside
+    # The longest run between two keyframes, where a seek lands on any packet rather than on a keyframe (MPEG-TS,
+    # MPEG-PS): a chunk's read must start that much earlier to meet a keyframe before its first frame.
+    keyframe_interval: float | None = None
+    # Where the container's clock starts (ffprobe's format start time): the origin of the output timeline.
+    start_time: float = 0.0
+    still: bool = False  # a still picture or slideshow (``STILL_BELOW_FPS``): its last picture is held to the end
 
     @property
     def audio_index(self) -> int:
@@ -73,10 +96,16 @@ class SourceInfo:
 
     @property
     def picture_end(self) -> float:
-        """How long the published video is: the picture's end, when sound runs on after it; else the duration."""
-        if self.video_end is not None and 0 < self.video_end < self.duration - AUDIO_OVERHANG:
+        """How long the published video is: the picture's end, when sound runs on after it (but a still picture
+        stays up while the sound runs); else the duration."""
+        if not self.still and self.video_end is not None and 0 < self.video_end < self.duration - AUDIO_OVERHANG:
             return self.video_end
         return self.duration
+
+    @property
+    def pixel_rate(self) -> float:
+        """Pixels decoded (or made, for a still picture shown again) per second of the source."""
+        return self.coded_pixels * self.decode_fps
 
     @property
     def fps_float(self) -> float:
@@ -94,23 +123,6 @@ class SourceInfo:
         tracks = tuple(AudioTrack(**t) for t in data.get("audio_tracks", ()))
         subtitles = tuple(SubtitleTrack(**t) for t in data.get("subtitle_tracks", ()))
         return cls(**{**data, "audio_tracks": tracks, "subtitle_tracks": subtitles})
-
-
-@dataclass(frozen=True)
-class Limits:
-    min_duration: float = 1.0
-    max_duration: float = 4 * 3600.0
-    max_size_bytes: int = 20 * 1024**3
-    min_dimension: int = 16
-    max_dimension: int = 8192
-
-
-def check_size(size_bytes: int, max_size_bytes: int) -> None:
-    """The size limit, wherever a size is known: an upload request (before the file is sent), a run's source
-    (before anything is read). Raises BadInput ``too_large``."""
-    if size_bytes > max_size_bytes:
-        raise BadInput(errors.TOO_LARGE, f"The file is {size_bytes:,} bytes ({size_bytes / 1024**3:.2f} GiB); "
-                       f"the maximum is {max_size_bytes:,} bytes ({max_size_bytes / 1024**3:g} GiB).")
 
 
 def sniff(head: bytes) -> tuple[str, str] | None:
@@ -202,23 +214,37 @@ def _bit_depth(stream: dict[str, Any]) -> int:
 
 
 def output_frame_rate(avg: Fraction | None, real: Fraction | None) -> tuple[Fraction, bool]:
-    """Pick the constant output rate: the average rate, snapped to a standard rate, never above 60 (Apple 1.19)."""
+    """Pick the constant output rate: the average rate, snapped to a standard rate, never above 60 (Apple 1.19),
+    never below ``MIN_OUTPUT_FPS`` (a whole multiple of a slower rate)."""
+    rate, vfr = _source_rate(avg, real)
+    return at_least(_output_rate(rate, vfr), MIN_OUTPUT_FPS), vfr
+
+
+def at_least(rate: Fraction, floor: Fraction) -> Fraction:
+    """``rate`` times the smallest whole number that brings it to ``floor``: each frame repeated evenly."""
+    return rate * math.ceil(floor / rate) if rate < floor else rate
+
+
+def _source_rate(avg: Fraction | None, real: Fraction | None) -> tuple[Fraction, bool]:
     rate = avg or real
     if rate is None:
         raise BadInput(errors.UNREADABLE, "The video stream has no usable frame rate.")
-    vfr = bool(avg and real and abs(float(real) - float(avg)) / float(avg) > 0.01)
+    return rate, bool(avg and real and abs(float(real) - float(avg)) / float(avg) > 0.01)
+
+
+def _output_rate(rate: Fraction, vfr: bool) -> Fraction:
     divisor = 1
     while rate / divisor > 60:
         divisor += 1
     rate = rate / divisor
     nearest = min(STANDARD_FPS, key=lambda standard: abs(float(rate) - float(standard)))
     if abs(float(rate) - float(nearest)) / float(nearest) <= 0.015:
-        return nearest, vfr
+        return nearest
     if vfr:
         # An irregular source's average (e.g. 12.981) is no rate a player or a 90 kHz timestamp grid can state
         # exactly: encode it at the nearest whole rate, which FRAME-RATE then declares exactly.
-        return Fraction(max(1, round(float(rate)))), vfr
-    return rate.limit_denominator(1001), vfr
+        return Fraction(max(1, round(float(rate))))
+    return rate.limit_denominator(1001)
 
 
 def parse_probe(data: dict[str, Any], size_bytes: int) -> SourceInfo:
@@ -253,7 +279,9 @@ def parse_probe(data: dict[str, Any], size_bytes: int) -> SourceInfo:
     if rotation in (90, 270):
         display_w, display_h = display_h, display_w
 
-    fps, vfr = output_frame_rate(_ratio(video.get("avg_frame_rate")), _ratio(video.get("r_frame_rate")))
+    avg, real = _ratio(video.get("avg_frame_rate")), _ratio(video.get("r_frame_rate"))
+    fps, vfr = output_frame_rate(avg, real)
+    still = _source_rate(avg, real)[0] < STILL_BELOW_FPS
     tracks = parse_audio_tracks(streams)
     audio = audio_streams[main_track(tracks).index] if audio_streams else None
     field_order = str(video.get("field_order") or "progressive")
@@ -278,6 +306,11 @@ def parse_probe(data: dict[str, Any], size_bytes: int) -> SourceInfo:
         video_end=_video_end(video, fmt),
         audio_tracks=tracks,
         subtitle_tracks=parse_subtitle_tracks(streams),
+        start_time=_first_float(fmt.get("start_time")) or 0.0,
+        still=still,
+        coded_pixels=coded_w * coded_h,
+        decode_fps=round(float(max(_source_rate(avg, real)[0], fps)), 3),
+        streams=sum(1 for s in streams if s.get("codec_type") != "attachment"),
     )
 
 
@@ -298,21 +331,6 @@ def _first_float(*values: Any) -> float | None:
         if number == number:  # not NaN
             return number
     return None
-
-
-def check_limits(source: SourceInfo, limits: Limits) -> None:
-    """Refuse sources outside the configured envelope, each with the number that broke it."""
-    if source.duration < limits.min_duration:
-        raise BadInput(errors.TOO_SHORT, f"The video is {source.duration:.2f} s long; "
-                       f"the minimum is {limits.min_duration:g} s.")
-    if source.duration > limits.max_duration:
-        raise BadInput(errors.TOO_LARGE, f"The video is {source.duration / 60:.1f} min long; "
-                       f"the maximum is {limits.max_duration / 60:g} min.")
-    check_size(source.size_bytes, limits.max_size_bytes)
-    smaller, larger = sorted((source.width, source.height))
-    if smaller < limits.min_dimension or larger > limits.max_dimension:
-        raise BadInput(errors.UNSUPPORTED_DIMENSIONS, f"The video is {source.width}x{source.height}; "
-                       f"each side must be between {limits.min_dimension} and {limits.max_dimension} pixels.")
 
 
 def ffprobe_args(url: str, protocols: str) -> list[str]:
@@ -341,7 +359,7 @@ def probe(url: str, size_bytes: int, head: bytes, *, protocols: str = HTTP_PROTO
         raise classify_probe_failure(stderr, head)
     source = parse_probe(json.loads(result.stdout or "{}"), size_bytes)
     if source.format_name in DISCONTINUOUS_FORMATS:
-        source = with_real_duration(source, scan_timestamps(url, protocols))
+        source = with_packet_scan(source, scan_timestamps(url, protocols))
     return source
 
 

@@ -176,3 +176,86 @@ def test_a_truncated_long_upload_is_caught_within_one_segment():
     check_complete(29.5, 30.0)  # a short video keeps its 1 s
     with pytest.raises(BadInput):
         check_complete(28.5, 30.0)
+
+
+def test_the_decode_budget_lets_a_4_hour_4k60_film_through_and_refuses_an_8k_square_one():
+    """Each limit alone (side ≤ 8192, ≤ 4 h) lets 8192x8192 at 60 fps for 4 h through; their product does not."""
+    film = parse_probe(ffprobe(video={"width": 3840, "height": 2160, "avg_frame_rate": "60/1",
+                                      "r_frame_rate": "60/1"}, duration=str(4 * 3600)), 100)
+    check_limits(film, Limits())  # 3840 × 2160 × 60 × 14400 = 7.17e12 ≤ 8e12
+    cinema = parse_probe(ffprobe(video={"width": 4096, "height": 2160, "avg_frame_rate": "60000/1001",
+                                        "r_frame_rate": "60000/1001"}, duration=str(4 * 3600)), 100)
+    check_limits(cinema, Limits())
+    bomb = parse_probe(ffprobe(video={"width": 8192, "height": 8192, "avg_frame_rate": "60/1",
+                                      "r_frame_rate": "60/1"}, duration=str(4 * 3600)), 100)
+    with pytest.raises(BadInput) as caught:
+        check_limits(bomb, Limits())
+    assert caught.value.code == errors.TOO_LARGE
+    assert caught.value.message.startswith("The video is 8192x8192 at 60 fps for 240.0 min: 58.0 trillion pixels")
+
+
+def test_the_budget_counts_the_decoded_picture_and_the_faster_rate():
+    """A sample aspect ratio shrinks what is shown, not what is decoded; a 120 fps source decodes 120 frames a
+    second though it is published at 60; a still picture is made again at the output rate."""
+    squeezed = parse_probe(ffprobe(video={"width": 8192, "height": 4096, "sample_aspect_ratio": "1:16"}), 1)
+    assert squeezed.width == 512 and squeezed.coded_pixels == 8192 * 4096
+    fast = parse_probe(ffprobe(video={"avg_frame_rate": "120/1", "r_frame_rate": "120/1"}), 1)
+    assert fast.fps == "60/1" and fast.decode_fps == 120
+    still = parse_probe(ffprobe(video={"avg_frame_rate": "1/10", "r_frame_rate": "1/10"}), 1)
+    assert still.decode_fps == 2 and still.pixel_rate == 1920 * 1080 * 2
+
+
+@pytest.mark.parametrize("streams,limit,words", [
+    ([{"codec_type": "audio"}] * 17, "max_audio_tracks", "17 audio tracks; at most 16"),
+    ([{"codec_type": "subtitle", "codec_name": "subrip"}] * 33, "max_subtitle_tracks", "33 subtitle tracks"),
+    ([{"codec_type": "data"}] * 64, "max_streams", "65 streams"),
+])
+def test_too_many_tracks_or_streams_are_refused(streams, limit, words):
+    data = ffprobe(video={})
+    data["streams"] += [{**s, "index": i + 1} for i, s in enumerate(streams)]
+    attachments = [{"codec_type": "attachment", "index": 100 + i} for i in range(80)]  # fonts cost nothing
+    check_limits(parse_probe({**data, "streams": data["streams"][:2] + attachments}, 1), Limits())
+    with pytest.raises(BadInput) as caught:
+        check_limits(parse_probe(data, 1), Limits())
+    assert caught.value.code == errors.TOO_LARGE and words in caught.value.message
+    check_limits(parse_probe(data, 1), Limits(**{limit: 100}))
+
+
+@pytest.mark.parametrize("avg,expected", [("1/10", "2/1"), ("1/3", "2/1"), ("2/5", "2/1"), ("1/1", "2/1"),
+                                          ("3/2", "3/1"), ("2/1", "2/1"), ("5/1", "5/1"), ("12/1", "12/1")])
+def test_a_still_picture_or_slideshow_is_shown_again_at_2_fps_or_more(avg, expected):
+    """At 0.1 fps no keyframe lands on the 2 s grid and a 6 s segment may hold no picture: a slower source is
+    raised by a whole multiple (each frame shown evenly) to at least 2 fps; real low-rate video is left alone."""
+    assert parse_probe(ffprobe(video={"avg_frame_rate": avg, "r_frame_rate": avg}), 1).fps == expected
+
+
+def test_the_packet_scan_measures_the_longest_keyframe_interval():
+    """A seek into an MPEG-TS lands on any packet: a chunk's read must start a keyframe interval early."""
+    from fractions import Fraction
+
+    from vodflow.media.chunks import seek_preroll
+    from vodflow.media.timestamps import parse_packet_timestamps
+
+    # 29.97 fps, keyframes every 60 frames (2.002 s), flags as ffprobe writes them.
+    packets = [f"{3003 * i},{3003 * i},3003,{'K_' if i % 60 == 0 else '__'}," for i in range(300)]
+    scan = parse_packet_timestamps(packets, Fraction(1, 90000))
+    assert (scan.duration, scan.jumps, scan.keyframe_interval) == (10.01, 0, 2.002)
+    source = parse_probe(ffprobe(video={}), 1)
+    assert seek_preroll(source) == 1  # an indexed container seeks to a keyframe
+    from dataclasses import replace
+    assert seek_preroll(replace(source, keyframe_interval=scan.keyframe_interval)) == 4
+    unflagged = parse_packet_timestamps([p.rsplit(",", 2)[0] + "," for p in packets], Fraction(1, 90000))
+    assert unflagged.keyframe_interval == 10.01  # no keyframe known: only a read from the start is sure
+
+
+def test_a_still_picture_is_held_while_the_sound_runs():
+    """One picture at 0.1 fps (a 10 s video stream) over 20 s of sound is published 20 s long; an ordinary video
+    whose sound runs on is cut to its picture; a chunk of a still picture reads it from the start."""
+    from vodflow.media.chunks import seek_preroll
+
+    still = parse_probe(ffprobe(video={"avg_frame_rate": "1/10", "r_frame_rate": "1/10", "duration": "10.0",
+                                       "start_time": "0"}, audio={}), 1)
+    assert still.still and still.video_end == 10.0 and still.picture_end == 20.0 and still.fps == "2/1"
+    assert seek_preroll(still) >= 20
+    video = parse_probe(ffprobe(video={"duration": "10.0", "start_time": "0"}, audio={}), 1)
+    assert not video.still and video.picture_end == 10.0
