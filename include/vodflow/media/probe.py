@@ -26,6 +26,7 @@ from vodflow.media.tracks import (
     parse_audio_tracks,
     parse_subtitle_tracks,
 )
+from vodflow.redact import redact_text
 
 # Demuxers we accept. ffmpeg matches any comma-separated name of a demuxer ("mov" matches the mp4 demuxer).
 
@@ -353,7 +354,7 @@ def probe(url: str, size_bytes: int, head: bytes, *, protocols: str = HTTP_PROTO
     except subprocess.TimeoutExpired as exc:
         raise MediaToolError(f"ffprobe did not finish within {timeout:g} s") from exc
     if result.returncode != 0:
-        stderr = result.stderr.replace(url, "<source>")
+        stderr = redact_text(result.stderr.replace(url, "<source>"))
         if _is_transport_failure(stderr):
             raise MediaToolError("ffprobe could not fetch the source", stderr[-2000:])
         raise classify_probe_failure(stderr, head)
