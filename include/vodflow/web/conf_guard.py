@@ -60,7 +60,7 @@ class TriggerConfGuard:
         self.app = app
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"].rstrip("/") != TRIGGER_PATH:
+        if scope["type"] != "http" or scope["method"] != "POST" or route_path(scope).rstrip("/") != TRIGGER_PATH:
             await self.app(scope, receive, send)
             return
         declared = _content_length(scope)
@@ -90,6 +90,15 @@ class TriggerConfGuard:
                 await _send_json(send, *answer)
                 return
         await self.app(scope, _replay([{"type": "http.request", "body": body, "more_body": False}], receive), send)
+
+
+def route_path(scope: dict[str, Any]) -> str:
+    """The path Airflow routes on. Under an ``[api] base_url`` with a path, Airflow's app has that path as its ASGI
+    ``root_path`` and ``scope["path"]`` still carries it (what Starlette's router strips too)."""
+    path, root = scope["path"], scope.get("root_path", "").rstrip("/")
+    if root and (path == root or path.startswith(root + "/")):
+        return path[len(root):]
+    return path
 
 
 async def may_trigger(scope: dict[str, Any]) -> bool:

@@ -97,6 +97,19 @@ def test_a_caller_allowed_to_trigger_gets_the_guards_refusal_by_header_or_cookie
     assert accepted.status_code == 200 and triggered == [{"logical_date": None, "conf": GOOD}], accepted.text
 
 
+def test_the_guard_holds_under_a_base_url_with_a_path(auth_manager):
+    """``[api] base_url = http://host/airflow``: Airflow's app has root_path /airflow, the path keeps it."""
+    app, triggered = airflow(root_path="/airflow")
+    client = TestClient(app)
+    admin = {"Authorization": f"Bearer {token(auth_manager, 'admin')}"}
+    refused = post(client, SSRF, "/airflow" + TRIGGER, headers=admin)
+    assert refused.status_code == 400 and refused.json()["detail"].startswith("callback_url"), refused.text
+    unknown = post(client, {**GOOD, "ladderr": "x"}, "/airflow" + TRIGGER + "/", headers=admin)
+    assert unknown.status_code == 400 and unknown.json()["detail"].startswith("ladderr") and not triggered
+    assert post(client, GOOD, "/airflow" + TRIGGER, headers=admin).status_code == 200 and len(triggered) == 1
+    assert post(client, SSRF, "/airflow" + TRIGGER).status_code == 401
+
+
 @pytest.mark.parametrize("conf,field", [
     ({**GOOD, "ladderr": "x"}, "ladderr"),
     ({**GOOD, "callback_url": "http://127.0.0.1:9/hook"}, "callback_url"),
