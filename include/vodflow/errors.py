@@ -35,10 +35,13 @@ BAD_INPUT_CODES = frozenset(
 )
 
 
-# Bad input a retry of the same video can get past: the upload may have arrived after the run that missed it, and
-# a request is checked again when retried (with the fields an operator corrects). Every other code describes the
-# source's bytes or size, which a retry of the same source finds unchanged: retrying it is refused.
-RETRY_CAN_FIX = frozenset({SOURCE_MISSING, INVALID_REQUEST})
+# Bad input that is a fact of the source file itself, which no request field and no setting can change: the only
+# codes a retry of the same video is refused for (409). Every other code may yield to a retry: ``too_large`` from an
+# oversized sidecar caption (retried with ``{"captions": null}``) or a limit an operator raised, ``unreadable`` on a
+# chunked run (retried with ``{"chunk_seconds": null}``), ``too_short`` or ``unsupported_dimensions`` under a
+# changed ``min_duration_seconds``/``min_dimension``, ``source_missing`` once the upload arrived, ``invalid_request``
+# with corrected fields. A code added later is retryable unless it is added here.
+NEVER_RETRYABLE = frozenset({EMPTY_FILE, NOT_A_VIDEO, NO_VIDEO_STREAM})
 
 
 class VodflowError(Exception):

@@ -21,17 +21,17 @@ from vodflow.media.ladder import LADDERS, RUNGS
 # s3://bucket/key: a valid bucket name, a key without control characters and without "." or ".." segments.
 SOURCE_PATTERN = (
     r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/"
-    r"(?!(?:.*/)?\.\.?(?:/|$))(?!.*/$)[^\x00-\x1f\x7f]+$"
+    r"(?!(?:.*/)?\.\.?(?:/|" + escaping.END + r"))(?!.*/" + escaping.END + r")[^\x00-\x1f\x7f]+" + escaping.END
 )
-VIDEO_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
-TITLE_PATTERN = r"^[^\x00-\x1f\x7f]*$"
+VIDEO_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}" + escaping.END
+TITLE_PATTERN = r"^[^\x00-\x1f\x7f]*" + escaping.END
 # One address, no display name, nothing that could break a header (no CR/LF, commas, angle brackets, quotes).
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-EMAIL_PATTERN = r"^[A-Za-z0-9.!#$%&*+/=?^_`{|}~-]{1,64}@" + _LABEL + r"(?:\." + _LABEL + r")+$"
+EMAIL_PATTERN = r"^[A-Za-z0-9.!#$%&*+/=?^_`{|}~-]{1,64}@" + _LABEL + r"(?:\." + _LABEL + r")+" + escaping.END
 LANGUAGE_PATTERN = escaping.LANGUAGE_PATTERN  # a BCP 47 tag (HLS LANGUAGE, the MPD's lang)
 # A caption's name is a playlist's NAME quoted-string (RFC 8216 4.2): no '"', no line break of any kind, no control
 # character. Refused at trigger rather than rewritten, so the app sees its mistake (the pipeline escapes anyway).
-CAPTION_NAME_PATTERN = r'^[^"\x00-\x1f\x7f\x85\u2028\u2029]+$'
+CAPTION_NAME_PATTERN = r'^[^"\x00-\x1f\x7f\x85\u2028\u2029]+' + escaping.END
 # What a run publishes: a streaming tree (TS HLS and/or CMAF HLS+DASH) and, optionally, the extras.
 STREAMING_OUTPUTS = ("hls", "cmaf")
 OUTPUT_KINDS = (*STREAMING_OUTPUTS, "mp4", "audio", "storyboard")
@@ -126,7 +126,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     },
     "callback_url": {
         "type": ["null", "string"],
-        "pattern": r"^https?://[^\s]+$",
+        "pattern": r"^https?://[^\s]+" + escaping.END,
         "maxLength": 2048,
         "title": "Callback URL",
         "description": "Optional. Receives a JSON POST when the video is ready or failed.",

@@ -77,6 +77,22 @@ def test_airflows_trigger_refuses_a_callback_to_a_non_public_address(embedded_st
     assert no_such_run(embedded_stack, run_id)
 
 
+def test_airflows_trigger_checks_a_conf_only_for_a_caller_allowed_to_trigger(embedded_stack):
+    """The guard answered an anonymous caller "host 'localhost' resolves to 127.0.0.1" (400) before Airflow's
+    auth: now Airflow answers it 401, and only an authenticated caller gets the guard's 400. (This stack
+    allowlists localhost for its webhook receiver, so the loopback address is named directly.)"""
+    run_id = f"anon__{uuid.uuid4().hex[:8]}"
+    conf = {"source": "s3://vodflow/uploads/x.mp4", "callback_url": "http://127.0.0.1:9/hook"}
+    body = {"logical_date": None, "dag_run_id": run_id, "conf": conf}
+    url = f"{embedded_stack.airflow.base_url}/api/v2/dags/{DAG}/dagRuns"
+    anonymous = requests.post(url, json=body, timeout=120)
+    assert anonymous.status_code == 401 and "resolves" not in anonymous.text, anonymous.text
+    authenticated = airflow_trigger(embedded_stack, body)
+    assert authenticated.status_code == 400 and authenticated.json()["detail"].startswith("callback_url"), (
+        authenticated.text)
+    assert no_such_run(embedded_stack, run_id)
+
+
 def test_airflows_trigger_refuses_a_body_over_1_mib(embedded_stack):
     """Before, such a body skipped the unknown-key check: here its conf has an unknown key and a bad callback."""
     run_id = f"big__{uuid.uuid4().hex[:8]}"

@@ -20,9 +20,12 @@ from urllib.parse import quote
 MAX_NAME_CHARS = 64  # a track's NAME: what a player's menu shows
 MAX_LANGUAGE_CHARS = 35  # RFC 5646 4.4.1: tags up to 35 characters must be supported
 UNDETERMINED = "und"
+# The end of the string, in Python and in JavaScript alike: Python's ``$`` also matches before a final "\n", so
+# "en\n" would pass a ``^…$`` pattern (jsonschema's ``pattern`` is ``re.search``); ``\Z`` is no JavaScript regex.
+END = r"(?![\s\S])"
 # A well-formed BCP 47 tag as HLS LANGUAGE carries it (RFC 5646 2.1, the common subset: a 2-3 letter language
 # subtag and 1-8 character subtags). Also a JavaScript regex (Airflow's trigger form checks it).
-LANGUAGE_PATTERN = r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$"
+LANGUAGE_PATTERN = r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*" + END
 _LANGUAGE = re.compile(LANGUAGE_PATTERN)
 # Bidirectional embeddings, overrides and isolates: invisible, and able to make a name read backwards.
 _BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f")
@@ -54,7 +57,7 @@ def display_name(text: object, fallback: str = "", limit: int = MAX_NAME_CHARS) 
 def language_tag(raw: object) -> str:
     """``raw`` if it is a well-formed BCP 47 tag, else ``und`` (never a string of another shape)."""
     code = str(raw or "").strip()
-    return code if len(code) <= MAX_LANGUAGE_CHARS and _LANGUAGE.match(code) else UNDETERMINED
+    return code if len(code) <= MAX_LANGUAGE_CHARS and _LANGUAGE.fullmatch(code) else UNDETERMINED
 
 
 def unique_display_names(names: Iterable[str]) -> list[str]:

@@ -18,6 +18,7 @@ import logging
 import math
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 from typing import Any
@@ -75,8 +76,13 @@ def thumbnail_times(duration: float, count: int = MAX_THUMBNAILS) -> list[float]
     return [round((i + 0.5) * duration / count, 3) for i in range(count)]
 
 
-def plan_pictures(width: int, height: int, duration: float, fps: str) -> PicturePlan:
-    """Frames on the output grid (``fps``, the renditions' rate) for the poster and the thumbnails."""
+def plan_pictures(width: int, height: int, duration: float, fps: str,
+                  chunk_firsts: Sequence[int] = ()) -> PicturePlan:
+    """Frames on the output grid (``fps``, the renditions' rate) for the poster and the thumbnails.
+
+    ``chunk_firsts``: each chunk's first frame when the video is encoded in chunks. The poster is chosen among
+    candidates one encode writes, so they all lie in the chunk that holds the poster's frame: a window straddling
+    a seam would leave the poster to the one or two candidates before it (``picture_outputs``)."""
     rate = Fraction(fps)
     last = max(0, math.floor(duration * rate) - 1)  # the last whole frame of the output
 
@@ -88,10 +94,20 @@ def plan_pictures(width: int, height: int, duration: float, fps: str) -> Picture
     poster = frame(poster_time(duration))
     # Keep every candidate inside the video: a short clip gets its candidates from earlier on.
     poster = max(0, min(poster, last - stride * (POSTER_CANDIDATES - 1)))
+    poster, stride = _inside_its_chunk(poster, stride, sorted(chunk_firsts), last)
     return PicturePlan(poster_frame=poster, poster_stride=stride,
                        poster_size=fit_within(width, height, *POSTER_BOX),
                        thumb_frames=tuple(frame(t) for t in thumbnail_times(duration)),
                        thumb_size=fit_within(width, height, *THUMB_BOX))
+
+
+def _inside_its_chunk(poster: int, stride: int, chunk_firsts: list[int], last: int) -> tuple[int, int]:
+    """(first candidate, stride) moved, and closer together if the chunk is short, so that every candidate lies
+    in the chunk holding frame ``poster``: the window ends at that chunk's last frame at the latest."""
+    start = max([f for f in chunk_firsts if f <= poster], default=0)
+    end = min([f for f in chunk_firsts if f > poster], default=last + 1)  # the next chunk's first frame
+    stride = max(1, min(stride, (end - 1 - start) // (POSTER_CANDIDATES - 1)))
+    return max(start, min(poster, end - 1 - stride * (POSTER_CANDIDATES - 1))), stride
 
 
 def picture_outputs(video: ffmpeg.nodes.FilterableStream, plan: PicturePlan, out_dir: str, *,

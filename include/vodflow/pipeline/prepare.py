@@ -169,7 +169,8 @@ def plan_work(services: Services, job: Job, probed: SourceInfo) -> tuple[EncodeP
     length = probed.picture_end  # what is published: sound running on after the picture is cut
     chunks = plan_chunks(length, fps, chunk_seconds) if chunk_seconds else []
     plan = EncodePlan(renditions=tuple(ladder.renditions), duration=length,
-                      pictures=plan_pictures(probed.width, probed.height, length, fps),
+                      pictures=plan_pictures(probed.width, probed.height, length, fps,
+                                             [c.first_frame for c in chunks] if len(chunks) > 1 else ()),
                       chunks=len(chunks) if len(chunks) > 1 else 0)
     if plan.chunks:
         services.catalog.add_event(job.video_id, "chunked", chunks=plan.chunks, seconds=chunks[1].start)

@@ -37,7 +37,7 @@ from vodflow.catalog import (
     is_disconnect,
 )
 from vodflow.dag_ids import TRANSCODE_VIDEO
-from vodflow.errors import BAD_INPUT_CODES, RETRY_CAN_FIX
+from vodflow.errors import NEVER_RETRYABLE
 from vodflow.layout import content_type, parse_source_uri
 from vodflow.pipeline.delete import delete_video as remove_video
 from vodflow.ranges import ByteRange, RangeNotSatisfiable
@@ -147,7 +147,7 @@ def retry_refusal(video: dict[str, Any]) -> str | None:
         return f"Video {video['id']} is {video['status']}: it is running already."
     if video["status"] != FAILED and not video["error_code"]:
         return f"Video {video['id']} is {video['status']}; only a failed video is retried."
-    if video["error_code"] in BAD_INPUT_CODES and video["error_code"] not in RETRY_CAN_FIX:
+    if video["error_code"] in NEVER_RETRYABLE:
         return (f"Retrying cannot help: the source itself was refused ({video['error_code']}). The same file would "
                 "fail the same way; upload a corrected file as a new video.")
     return None

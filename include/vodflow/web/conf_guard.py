@@ -12,6 +12,13 @@ rather than waved through unchecked. Anything else (other paths, other DAGs, a b
 conf object) goes to Airflow untouched, and Airflow still checks the schema. ``register`` repeats the checks for
 runs started any other way (e.g. `airflow dags trigger`, which writes the run into the database itself): they
 fail at once as ``invalid_request``.
+
+The checks run only for a caller Airflow will let trigger the DAG: the guard authenticates and authorises first,
+exactly as the endpoint's own dependency (``requires_access_dag``) does: the Bearer token, else the user a trusted
+middleware already resolved from the ``_token`` cookie, else that cookie. Any other caller goes to Airflow
+unchanged, which answers 401/403 itself: a refusal that resolves a host name, looks up the catalog or applies the
+allowlist must never answer an anonymous caller (an oracle for internal names, video ids and the allowlist, and a
+thread and a catalog connection per request). Only the 413 comes before authentication: it reveals nothing.
 """
 
 from __future__ import annotations
@@ -22,6 +29,15 @@ import logging
 from typing import Any
 
 import sqlalchemy as sa
+from airflow.api_fastapi.app import get_auth_manager
+from airflow.api_fastapi.auth.managers.base_auth_manager import COOKIE_NAME_JWT_TOKEN
+from airflow.api_fastapi.auth.managers.models.base_user import BaseUser
+from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity, DagDetails
+from airflow.api_fastapi.core_api.security import USER_INJECTED_BY_TRUSTED_MIDDLEWARE, resolve_user_from_token
+from airflow.models.dag import DagModel
+from fastapi import HTTPException
+from fastapi.security.utils import get_authorization_scheme_param
+from starlette.requests import Request
 
 from vodflow.catalog import is_disconnect
 from vodflow.dag_ids import TRANSCODE_VIDEO
@@ -44,7 +60,7 @@ class TriggerConfGuard:
         self.app = app
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"].rstrip("/") != TRIGGER_PATH:
+        if scope["type"] != "http" or scope["method"] != "POST" or route_path(scope).rstrip("/") != TRIGGER_PATH:
             await self.app(scope, receive, send)
             return
         declared = _content_length(scope)
@@ -55,7 +71,7 @@ class TriggerConfGuard:
         while more:
             message = await receive()
             if message["type"] != "http.request":  # the client went away
-                await self.app(scope, _replay([message]), send)
+                await self.app(scope, _replay([message], receive), send)
                 return
             chunk = message.get("body", b"")
             size += len(chunk)
@@ -68,11 +84,47 @@ class TriggerConfGuard:
             await _too_large(send)
             return
         body = b"".join(chunks)
-        answer = await _refusal(body)
-        if answer is not None:
-            await _send_json(send, *answer)
-            return
-        await self.app(scope, _replay([{"type": "http.request", "body": body, "more_body": False}]), send)
+        if await may_trigger(scope):
+            answer = await _refusal(body)
+            if answer is not None:
+                await _send_json(send, *answer)
+                return
+        await self.app(scope, _replay([{"type": "http.request", "body": body, "more_body": False}], receive), send)
+
+
+def route_path(scope: dict[str, Any]) -> str:
+    """The path Airflow routes on. Under an ``[api] base_url`` with a path, Airflow's app has that path as its ASGI
+    ``root_path`` and ``scope["path"]`` still carries it (what Starlette's router strips too)."""
+    path, root = scope["path"], scope.get("root_path", "").rstrip("/")
+    if root and (path == root or path.startswith(root + "/")):
+        return path[len(root):]
+    return path
+
+
+async def may_trigger(scope: dict[str, Any]) -> bool:
+    """Whether Airflow's own dependency on the trigger endpoint (``requires_access_dag("POST", RUN)`` through
+    ``get_user``) will let this caller trigger ``transcode_video``; False for anyone it answers 401 or 403."""
+    request = Request(scope)
+    scheme, credentials = get_authorization_scheme_param(request.headers.get("Authorization"))
+    try:
+        if scheme.lower() == "bearer" and credentials:  # an explicit credential wins over the session cookie
+            user: BaseUser = await resolve_user_from_token(credentials)
+        else:
+            cached = getattr(request.state, "user", None)
+            trusted = getattr(request.state, "user_authenticated_via", None) is USER_INJECTED_BY_TRUSTED_MIDDLEWARE
+            user = cached if cached and trusted else await resolve_user_from_token(
+                request.cookies.get(COOKIE_NAME_JWT_TOKEN))
+    except HTTPException:
+        return False
+    # In a thread, as Airflow runs its dependency: the team lookup reads Airflow's database, and an auth manager
+    # may too.
+    return await asyncio.to_thread(_authorized, user)
+
+
+def _authorized(user: BaseUser) -> bool:
+    details = DagDetails(id=TRANSCODE_VIDEO, team_name=DagModel.get_team_name(TRANSCODE_VIDEO))
+    return get_auth_manager().is_authorized_dag(method="POST", access_entity=DagAccessEntity.RUN, details=details,
+                                                user=user)
 
 
 def _content_length(scope: dict[str, Any]) -> int | None:
@@ -110,13 +162,15 @@ async def _refusal(body: bytes) -> tuple[int, dict[str, Any]] | None:
     return None
 
 
-def _replay(messages: list[dict[str, Any]]) -> Any:
+def _replay(messages: list[dict[str, Any]], receive: Any) -> Any:
+    """``messages`` (what the guard read), then the client's own ``receive``: a disconnect still reaches Airflow
+    (a streaming answer stops when its client goes away), never one made up here."""
     pending = list(messages)
 
-    async def receive() -> dict[str, Any]:
-        return pending.pop(0) if pending else {"type": "http.disconnect"}
+    async def replayed() -> dict[str, Any]:
+        return pending.pop(0) if pending else await receive()
 
-    return receive
+    return replayed
 
 
 async def _send_json(send: Any, status: int, payload: dict[str, Any]) -> None:

@@ -60,6 +60,35 @@ def test_chunks_render_each_picture_exactly_once():
     assert seen == [(i + 1, n) for i, n in enumerate(plan.thumb_frames)]
 
 
+@pytest.mark.parametrize("duration,fps,chunk_seconds", [
+    (58.0, "30", 6),  # poster at 5.8 s: the candidates 5.8-7.8 s straddled the 6 s seam
+    (100.0, "30", 12), (100.0, "30000/1001", 12),  # poster at 10 s: the last candidate on the 12 s seam
+    (59.0, "25", 6), (61.0, "24000/1001", 6), (3600.0, "30", 6), (45.0, "60", 6), (30.5, "30", 6),
+])
+def test_every_poster_candidate_falls_in_the_chunk_holding_the_poster(duration, fps, chunk_seconds):
+    """One encode writes the candidates the poster is chosen from: a window across a seam was cut to the
+    candidates before it (one, for 58 s in 6 s chunks), and the poster picked from one frame."""
+    chunks = plan_chunks(duration, fps, chunk_seconds)
+    plan = plan_pictures(1280, 720, duration, fps, [c.first_frame for c in chunks])
+    candidates = [plan.poster_frame + plan.poster_stride * i for i in range(POSTER_CANDIDATES)]
+    holding = [c for c in chunks if c.first_frame <= plan.poster_frame]
+    chunk = holding[-1]
+    end = chunk.first_frame + chunk.frames if chunk.frames is not None else float("inf")
+    assert all(chunk.first_frame <= n < end for n in candidates), (candidates, chunk)
+    assert plan.poster_stride == plan_pictures(1280, 720, duration, fps).poster_stride  # still half a second
+    video = ffmpeg.input("in.mp4")["v:0"]
+    rendering = [c for c in chunks if any(o.get_args()[-1].endswith(POSTER_CANDIDATE_PATTERN) for o in
+                                          picture_outputs(video, plan, "/out", first_frame=c.first_frame,
+                                                          frames=c.frames))]
+    assert rendering == [chunk]
+
+
+def test_a_poster_window_inside_one_chunk_stays_where_it_was():
+    chunks = plan_chunks(200.0, "30", 30)
+    assert plan_pictures(1280, 720, 200.0, "30", [c.first_frame for c in chunks]) == plan_pictures(
+        1280, 720, 200.0, "30")
+
+
 def test_a_stretch_without_pictures_adds_no_output():
     plan = plan_pictures(1280, 720, 200.0, "30")
     video = ffmpeg.input("in.mp4")["v:0"]
