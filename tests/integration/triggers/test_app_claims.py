@@ -16,13 +16,15 @@ from airflow.providers.common.compat.sdk import DagRunTriggerException
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 from fastapi import HTTPException
 
-from vodflow import layout
+from vodflow import errors, layout, pipeline
 from vodflow.catalog import catalog_for_connection, uploads
 from vodflow.catalog.queries import APP_TRIGGER_GRACE
 from vodflow.dag_ids import TRANSCODE_VIDEO
+from vodflow.errors import BadInput
 from vodflow.settings import load_settings
 from vodflow.storage import Storage
 from vodflow.triggers import watch
+from vodflow.web import conf_guard
 from vodflow.web import trigger as app_trigger
 
 pytestmark = pytest.mark.integration
@@ -221,3 +223,41 @@ def test_the_deferred_watcher_fires_for_a_claim_left_to_start(airflow_env):
 
     assert asyncio.run(asyncio.wait_for(first_event(), 60)) == {"status": "pending claims"}
     assert [r["trigger_run_id"] for r in poll(settings, prefix)] == ["app__deferred"]
+
+
+def test_the_checked_trigger_refuses_a_caption_outside_the_source_allowlist(airflow_env, monkeypatch):
+    """A caption is read by the workers like the source: one in a foreign bucket (or outside the allowed prefixes)
+    is a 400 naming ``captions`` on both trigger endpoints, before any claim or run — not a 202 and a run that
+    then fails — and ``register`` refuses it for runs started any other way, with the same words."""
+    _, key, settings = _setup("captioned.mp4")
+    conf = {"source": f"s3://vodflow/{key}", "captions": [
+        {"source": f"s3://vodflow/{key}.en.srt", "language": "en"},
+        {"source": "s3://private-bucket/secrets/talk.fr.srt", "language": "fr"}]}
+    airflow = AirflowRefusingOnce()
+    monkeypatch.setattr("airflow.api.common.trigger_dag.trigger_dag", airflow)
+    with pytest.raises(HTTPException) as refused:
+        app_trigger.start_video(User(), json.loads(json.dumps(conf)))
+    detail = refused.value.detail
+    assert refused.value.status_code == 400 and detail.startswith("captions"), detail
+    assert "captions[1].source" in detail and "private-bucket" in detail
+    assert airflow.calls == []  # no run asked for …
+    catalog = catalog_for_connection(settings.catalog_conn_id)
+    with catalog.engine.connect() as conn:  # … and no claim written
+        assert conn.execute(sa.select(uploads.c.state).where(uploads.c.key == key)).first() is None
+    # Airflow's own trigger endpoint: its guard answers the same 400.
+    assert asyncio.run(conf_guard._refusal(json.dumps({"conf": conf}).encode())) == (400, {"detail": detail})
+    # Runs started past both (e.g. `airflow dags trigger`): register fails them as invalid_request, same reason.
+    with pytest.raises(BadInput) as caught:
+        pipeline.register(conf, f"manual__{uuid.uuid4().hex[:8]}", pipeline.Services.load())
+    assert caught.value.code == errors.INVALID_REQUEST and detail.removeprefix("captions: ") in caught.value.message
+
+    monkeypatch.setenv("AIRFLOW__VODFLOW__SOURCE_PREFIXES", "uploads/")
+    load_settings.cache_clear()
+    try:  # an allowed bucket, but not under an allowed prefix
+        with pytest.raises(app_trigger.RequestError) as outside:
+            app_trigger.check_conf({"source": f"s3://vodflow/{key}", "captions": [
+                {"source": "s3://vodflow/videos/other/v1/hls/subs/en/index.vtt", "language": "en"}]}, load_settings())
+    finally:
+        load_settings.cache_clear()
+    assert outside.value.field == "captions" and "captions[0].source: key 'videos/other/" in str(outside.value)
+
