@@ -36,7 +36,14 @@ from airflow.sdk import BaseSensorOperator
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from vodflow import layout
-from vodflow.catalog import Catalog, UploadObject, catalog_for_connection
+from vodflow.catalog import (
+    UPLOAD_CLAIMED,
+    UPLOAD_KNOWN,
+    UPLOAD_TRIGGERED,
+    Catalog,
+    UploadObject,
+    catalog_for_connection,
+)
 from vodflow.dag_ids import APP_RUN_PREFIX, UPLOAD_RUN_PREFIX
 from vodflow.errors import BadInput
 from vodflow.request import RequestError, check_fields
@@ -46,6 +53,7 @@ from vodflow.storage import Storage
 log = logging.getLogger(__name__)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MAX_RUNS_PER_BATCH = 100
+RUN_EXISTS = (UPLOAD_KNOWN, UPLOAD_TRIGGERED)  # an app's claim in these states: its run was made
 
 
 @dataclass(frozen=True)
@@ -326,8 +334,10 @@ class AppTrigger:
     def started(self) -> None:
         catalog_for_connection(self.settings.catalog_conn_id).record_app_upload(self.obj, self.video_id, self.run_id)
 
-    def hand_to_watcher(self) -> bool:
-        """True: the watcher will start it; False: it watches another bucket (the claim is dropped instead)."""
+    def hand_to_watcher(self) -> str | None:
+        """The trigger raised: the claim's state now. ``claimed``: the watcher will start it; ``known`` or
+        ``triggered``: the run exists after all (its ``register`` or the watcher got there); None: dropped (the
+        watcher watches another bucket) or no longer this run's."""
         return catalog_for_connection(self.settings.catalog_conn_id).release_app_upload(
             self.obj, self.run_id, to_watcher=self.obj.bucket == self.settings.bucket)
 
@@ -367,12 +377,18 @@ def start_app_run(source: str, video_id: str | None, run_id: str, trigger: Calla
     """Claim the object for the app's run, then ``trigger`` it: the claim is ``known`` once the run exists;
     if ``trigger`` raises, the claim goes to the watcher (AppTriggerFailed), which starts the run on its next
     poll with the same run id — so a run that exists after all is never started twice — and with ``conf``, the
-    conf the checked trigger accepted (None: the object alone)."""
+    conf the checked trigger accepted (None: the object alone). If ``trigger`` raises although the run was made
+    (its claim already ``known`` or ``triggered`` under this run id), this returns as for a run started."""
     claim = record_app_trigger(source, video_id, run_id, settings, conf)
     try:
         trigger()
     except Exception as exc:
-        raise AppTriggerFailed(run_id, exc, claim is not None and claim.hand_to_watcher()) from exc
+        state = claim.hand_to_watcher() if claim is not None else None
+        if state in RUN_EXISTS:  # an answer lost after the run was made: "try again" would start a second run
+            log.warning("Starting run %s raised %s, but the run exists (its claim is %s): it is started",
+                        run_id, type(exc).__name__, state)
+            return
+        raise AppTriggerFailed(run_id, exc, state == UPLOAD_CLAIMED) from exc
     if claim is not None:
         try:
             claim.started()

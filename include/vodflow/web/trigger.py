@@ -11,7 +11,8 @@ source and every caption: ``check_sources_allowed``, shared with ``register``), 
 
 The app's run and the upload watcher: the claim written before the trigger is ``starting`` and becomes ``known``
 only once the run exists; a trigger that fails hands the object to the watcher, which starts it on its next poll
-with this conf (kept with the claim, as checked here).
+with this conf (kept with the claim, as checked here). A trigger that raises after Airflow made the run (the claim
+already ``known`` or ``triggered`` under this run id) is answered 202, as started: "try again" would start a second.
 """
 
 from __future__ import annotations

@@ -261,3 +261,53 @@ def test_the_checked_trigger_refuses_a_caption_outside_the_source_allowlist(airf
         load_settings.cache_clear()
     assert outside.value.field == "captions" and "captions[0].source: key 'videos/other/" in str(outside.value)
 
+
+def test_a_trigger_that_raises_after_making_the_run_is_answered_as_started(airflow_env, monkeypatch):
+    """Airflow made the run, then the trigger call raised (its answer lost, a timeout) after the run's ``register``
+    had confirmed the claim (``known``): the app is answered 202 with its run id — "try again" would start a
+    second run of the same upload — and the watcher starts nothing."""
+    prefix, key, settings = _setup("made.mp4")
+    services = pipeline.Services.load()
+    made: list[str] = []
+
+    def made_then_raised(dag_id: str, **kwargs) -> None:
+        made.append(kwargs["run_id"])
+        pipeline.register(dict(kwargs["conf"]), kwargs["run_id"], services)  # the run's first task, already
+        raise TimeoutError("the answer of the trigger was lost")
+
+    monkeypatch.setattr("airflow.api.common.trigger_dag.trigger_dag", made_then_raised)
+    conf = {"source": f"s3://vodflow/{key}", "title": "Made"}
+    started = app_trigger.start_video(User(), dict(conf))  # returns: the endpoint's 202, no HTTPException
+    assert started == {"dag_run_id": made[0], "conf": conf}
+    assert state_of(settings, key) == ("known", made[0])
+    assert poll(settings, prefix) == []
+
+
+@pytest.mark.parametrize("watcher_started", [True, False], ids=["triggered", "claimed"])
+def test_a_trigger_outlived_by_the_watchers_takeover_is_never_told_to_start_again(airflow_env, watcher_started):
+    """The trigger took longer than ``APP_TRIGGER_GRACE`` and the watcher took its claim over before it raised:
+    once the watcher has started the run (``triggered``) the app's run exists; while it is ``claimed``, the watcher
+    will start it. Neither answer is "try again"."""
+    prefix, key, settings = _setup(f"slow-{watcher_started}.mp4")
+    catalog = catalog_for_connection(settings.catalog_conn_id)
+    run_id = f"app__slow_{uuid.uuid4().hex[:8]}"
+
+    def slow_then_raised() -> None:
+        with catalog.engine.begin() as conn:
+            conn.execute(uploads.update().where(uploads.c.key == key).values(
+                claimed_at=sa.func.now() - (APP_TRIGGER_GRACE + timedelta(seconds=5))))
+        runs = [r for r in watch.claim_new_uploads(settings) if r["trigger_run_id"] == run_id]
+        if watcher_started:
+            watch.mark_started([r["trigger_run_id"] for r in runs], settings)
+        raise TimeoutError("the trigger timed out")
+
+    if watcher_started:
+        watch.start_app_run(f"s3://vodflow/{key}", None, run_id, slow_then_raised, settings)
+        assert state_of(settings, key) == ("triggered", run_id)
+    else:
+        with pytest.raises(watch.AppTriggerFailed) as failed:
+            watch.start_app_run(f"s3://vodflow/{key}", None, run_id, slow_then_raised, settings)
+        assert failed.value.handed_over and state_of(settings, key) == ("claimed", run_id)
+        assert [r["trigger_run_id"] for r in poll(settings, prefix)] == [run_id]
+    assert poll(settings, prefix) == []
+
