@@ -27,6 +27,7 @@ import asyncio
 import json
 import logging
 import re
+import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -53,6 +54,7 @@ from vodflow.storage import Storage
 log = logging.getLogger(__name__)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MAX_RUNS_PER_BATCH = 100
+CATALOG_WARN_SECONDS = 60.0  # a catalog down is logged once a minute, not at every poll
 RUN_EXISTS = (UPLOAD_KNOWN, UPLOAD_TRIGGERED)  # an app's claim in these states: its run was made
 
 
@@ -200,6 +202,7 @@ class NewUploadsTrigger(BaseTrigger):
         self.since, self.seen = since, seen
         self.settle_seconds, self.poll_interval = settle_seconds, poll_interval
         self.catalog_conn_id = catalog_conn_id  # also fire for claims left to start (an app's failed trigger)
+        self._catalog_warned = -CATALOG_WARN_SECONDS  # when the catalog's failure was last logged
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return ("vodflow.triggers.watch.NewUploadsTrigger", {
@@ -208,10 +211,22 @@ class NewUploadsTrigger(BaseTrigger):
             "catalog_conn_id": self.catalog_conn_id})
 
     async def _pending_claims(self) -> int:
+        """Claims left to start, asked in a thread: the first call fetches the connection, builds the engine and
+        migrates, which must not stall the triggerer's event loop (every trigger in it). The catalog is this
+        trigger's extra, not its job: while it fails, the answer is "none" (a warning a minute; the next poll asks
+        again) and new objects are still reported — one attempt per poll, no reconnect wait in between."""
         if not self.catalog_conn_id:
             return 0
-        catalog = catalog_for_connection(self.catalog_conn_id)
-        return await asyncio.to_thread(catalog.pending_claims, self.bucket)
+        try:
+            return await asyncio.to_thread(_count_pending_claims, self.catalog_conn_id, self.bucket)
+        except Exception as exc:  # the database down or refusing, the connection missing: S3 polling goes on
+            if time.monotonic() - self._catalog_warned < CATALOG_WARN_SECONDS:
+                return 0
+            self._catalog_warned = time.monotonic()
+            log.warning("Catalog %r unavailable while watching s3://%s/%s (%s: %s); claims left to start are "
+                        "checked again at the next poll", self.catalog_conn_id, self.bucket, self.prefix,
+                        type(exc).__name__, str(exc).strip().splitlines()[0] if str(exc).strip() else "")
+            return 0
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
@@ -230,6 +245,10 @@ class NewUploadsTrigger(BaseTrigger):
                     yield TriggerEvent({"status": "pending claims"})
                     return
                 await asyncio.sleep(self.poll_interval)
+
+
+def _count_pending_claims(conn_id: str, bucket: str) -> int:
+    return catalog_for_connection(conn_id, reconnect_seconds=0).pending_claims(bucket)
 
 
 class WaitForUploadsSensor(BaseSensorOperator):

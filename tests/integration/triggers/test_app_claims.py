@@ -5,8 +5,11 @@ conf the app asked for — and a trigger that succeeds is never started a second
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
+import logging
+import socket
 import uuid
 from datetime import timedelta
 
@@ -311,3 +314,57 @@ def test_a_trigger_outlived_by_the_watchers_takeover_is_never_told_to_start_agai
         assert [r["trigger_run_id"] for r in poll(settings, prefix)] == [run_id]
     assert poll(settings, prefix) == []
 
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound, then released): a connection to it is refused."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_a_catalog_that_is_down_never_stops_the_deferred_watcher(airflow_env, monkeypatch, caplog):
+    """The catalog the trigger asks for claims left to start is down: the trigger never stalls the triggerer's
+    event loop (every other trigger in it), logs a warning (once a minute, not each poll), and still reports a
+    new object."""
+    prefix = f"uploads/catalog-down-{uuid.uuid4().hex[:8]}/"
+    monkeypatch.setenv("AIRFLOW_CONN_VODFLOW_CATALOG_DOWN", json.dumps({
+        "conn_type": "postgres", "host": "127.0.0.1", "port": closed_port(), "login": "vodflow",
+        "password": "unused", "schema": "vodflow"}))
+    storage = Storage("aws_default", "vodflow")
+    trigger = watch.NewUploadsTrigger("aws_default", "vodflow", prefix, watch.EPOCH.isoformat(), [], 0, 0.2,
+                                      "vodflow_catalog_down")
+    gaps: list[float] = []
+
+    async def scenario() -> tuple[str, dict]:
+        loop = asyncio.get_running_loop()
+
+        async def another_trigger() -> None:
+            last = loop.time()
+            while True:
+                await asyncio.sleep(0.05)
+                gaps.append(loop.time() - last - 0.05)
+                last = loop.time()
+
+        # Warm-up: the S3 client's first set-up (botocore's models, on the loop: not what is measured here).
+        warm = watch.NewUploadsTrigger("aws_default", "vodflow", prefix, watch.EPOCH.isoformat(), [], 0, 0.2)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(anext(warm.run()), 1.0)
+        ticking = asyncio.create_task(another_trigger())
+        first = asyncio.ensure_future(anext(trigger.run()))
+        await asyncio.sleep(3)  # several polls: nothing new under the prefix, the catalog refusing each time
+        assert not first.done(), first
+        key = f"{prefix}{uuid.uuid4().hex}/late.mp4"
+        await asyncio.to_thread(storage.client.put_object, Bucket="vodflow", Key=key, Body=b"late" * 64)
+        event = await asyncio.wait_for(first, 60)
+        ticking.cancel()
+        return key, event.payload
+
+    with caplog.at_level(logging.WARNING, logger="vodflow.triggers.watch"):
+        key, payload = asyncio.run(scenario())
+    assert payload == {"status": "found", "count": 1, "keys": [key]}
+    warnings = [r.getMessage() for r in caplog.records if r.name == "vodflow.triggers.watch"]
+    # Once: polls every 0.2 s here, but a catalog failure is logged once a minute.
+    assert len(warnings) == 1 and "vodflow_catalog_down" in warnings[0] and "unavailable" in warnings[0], warnings
+    assert "unused" not in " ".join(warnings)
+    print(f"\nevent loop: longest stall {max(gaps) * 1000:.0f} ms over {len(gaps)} ticks; {len(warnings)} warnings")
+    assert max(gaps) < 1.0, max(gaps)  # the catalog's connection retries held it 90 s
