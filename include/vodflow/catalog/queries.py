@@ -110,16 +110,27 @@ class CatalogQueries:
             return row is not None
 
     @reconnecting
-    def release_app_upload(self, obj: UploadObject, run_id: str, to_watcher: bool) -> bool:
-        """The app's trigger failed: its ``starting`` claim becomes the watcher's to start (``to_watcher``:
-        ``claimed``, same run id, video id and conf, started on its next poll), or is dropped (an object the
-        watcher does not watch: the app may start it again). False when the claim is no longer this run's."""
-        where = sa.and_(self._upload(obj), uploads.c.dag_run_id == run_id, uploads.c.state == UPLOAD_STARTING)
+    def release_app_upload(self, obj: UploadObject, run_id: str, to_watcher: bool) -> str | None:
+        """The app's trigger raised: settle its claim under the row lock and return the claim's state now.
+
+        Still ``starting``: it becomes the watcher's to start (``to_watcher``: ``claimed``, same run id, video id
+        and conf, started on its next poll), or is dropped (an object the watcher does not watch: None, the app
+        may start it again). Already ``known`` or ``triggered`` with this run id: the run exists after all — the
+        trigger raised after Airflow had created it (a lost answer, a timeout) and its ``register`` confirmed the
+        claim, or the watcher started it — so the state is returned as it is and the app is told its run started,
+        never to start another. ``claimed``: the watcher took it over after ``APP_TRIGGER_GRACE`` and starts it.
+        None when the claim is not this run's."""
         with self.engine.begin() as conn:
+            state = conn.execute(sa.select(uploads.c.state).where(self._upload(obj), uploads.c.dag_run_id == run_id)
+                                 .with_for_update()).scalar()
+            if state != UPLOAD_STARTING:
+                return state
+            where = sa.and_(self._upload(obj), uploads.c.dag_run_id == run_id, uploads.c.state == UPLOAD_STARTING)
             if to_watcher:
-                return bool(conn.execute(uploads.update().where(where).values(state=UPLOAD_CLAIMED)).rowcount)
+                conn.execute(uploads.update().where(where).values(state=UPLOAD_CLAIMED))
+                return UPLOAD_CLAIMED
             conn.execute(uploads.delete().where(where))
-            return False
+            return None
 
     @staticmethod
     def _upload(obj: UploadObject) -> sa.ColumnElement[bool]:

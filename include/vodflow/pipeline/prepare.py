@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from vodflow import errors, layout
@@ -23,7 +23,15 @@ from vodflow.pipeline.failures import fail_now
 from vodflow.pipeline.services import Job, Services
 from vodflow.pipeline.subtitles import check_caption_sizes
 from vodflow.pipeline.work import EncodePlan, WorkItem, plan_items
-from vodflow.request import MP4_CHOICES, check_fields, check_source_allowed, kept_request, unknown_fields
+from vodflow.request import (
+    MP4_CHOICES,
+    RequestError,
+    check_fields,
+    check_source_allowed,
+    kept_request,
+    unknown_fields,
+)
+from vodflow.settings import Settings
 
 log = logging.getLogger(__name__)
 StepListener = Callable[[str, Job | None], None]
@@ -55,11 +63,8 @@ def register(params: dict[str, Any], run_id: str, services: Services) -> Job:
     try:
         location = parse_source_uri(raw_source)
         resolve_rungs(ladder)
-        # Re-checked here for runs triggered past the plugin's endpoint (Airflow's REST API checks the schema only).
-        check_source_allowed(location.uri, settings.allowed_source_buckets, settings.source_prefixes)
-        for caption in params.get("captions") or []:  # sidecar captions obey the same source rules
-            check_source_allowed(parse_source_uri(str(caption.get("source") or "")).uri,
-                                 settings.allowed_source_buckets, settings.source_prefixes)
+        # Re-checked here for runs started past the checked trigger and its guard (e.g. `airflow dags trigger`).
+        check_sources_allowed(params, settings)
         unknown = unknown_fields(params)  # Airflow's Params let any extra key through: nothing is encoded
         if unknown is not None:
             raise unknown
@@ -115,6 +120,27 @@ def register(params: dict[str, Any], run_id: str, services: Services) -> Job:
     if missing is not None:
         fail_now(services, job, missing)
     return job
+
+
+def check_sources_allowed(conf: Mapping[str, Any], settings: Settings) -> None:
+    """RequestError (field ``source`` or ``captions``) unless every object the run would read — its source and each
+    sidecar caption — is a valid S3 URI in the source allowlist.
+
+    One check for both doors: the checked trigger (``check_conf``, a 400 before any run exists) and ``register``
+    (``invalid_request`` for runs started any other way). A caption is read by the workers like the source, so a
+    caption in a foreign bucket is as much a way to read it as a source there would be."""
+    _check_allowed("source", "source", conf.get("source"), settings)
+    for index, caption in enumerate(conf.get("captions") or []):
+        _check_allowed("captions", f"captions[{index}].source",
+                       caption.get("source") if isinstance(caption, Mapping) else None, settings)
+
+
+def _check_allowed(field: str, label: str, uri: Any, settings: Settings) -> None:
+    try:
+        location = parse_source_uri(str(uri or ""))
+        check_source_allowed(location.uri, settings.allowed_source_buckets, settings.source_prefixes)
+    except ValueError as exc:  # RequestError included: its message starts with "source: "
+        raise RequestError(field, f"{label}: {str(exc).removeprefix('source: ')}") from None
 
 
 def _mp4_renditions(params: dict[str, Any], setting: tuple[str, ...]) -> str | list[str]:

@@ -27,6 +27,7 @@ import asyncio
 import json
 import logging
 import re
+import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -36,7 +37,14 @@ from airflow.sdk import BaseSensorOperator
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from vodflow import layout
-from vodflow.catalog import Catalog, UploadObject, catalog_for_connection
+from vodflow.catalog import (
+    UPLOAD_CLAIMED,
+    UPLOAD_KNOWN,
+    UPLOAD_TRIGGERED,
+    Catalog,
+    UploadObject,
+    catalog_for_connection,
+)
 from vodflow.dag_ids import APP_RUN_PREFIX, UPLOAD_RUN_PREFIX
 from vodflow.errors import BadInput
 from vodflow.request import RequestError, check_fields
@@ -46,6 +54,8 @@ from vodflow.storage import Storage
 log = logging.getLogger(__name__)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MAX_RUNS_PER_BATCH = 100
+CATALOG_WARN_SECONDS = 60.0  # a catalog down is logged once a minute, not at every poll
+RUN_EXISTS = (UPLOAD_KNOWN, UPLOAD_TRIGGERED)  # an app's claim in these states: its run was made
 
 
 @dataclass(frozen=True)
@@ -192,6 +202,7 @@ class NewUploadsTrigger(BaseTrigger):
         self.since, self.seen = since, seen
         self.settle_seconds, self.poll_interval = settle_seconds, poll_interval
         self.catalog_conn_id = catalog_conn_id  # also fire for claims left to start (an app's failed trigger)
+        self._catalog_warned = -CATALOG_WARN_SECONDS  # when the catalog's failure was last logged
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return ("vodflow.triggers.watch.NewUploadsTrigger", {
@@ -200,10 +211,22 @@ class NewUploadsTrigger(BaseTrigger):
             "catalog_conn_id": self.catalog_conn_id})
 
     async def _pending_claims(self) -> int:
+        """Claims left to start, asked in a thread: the first call fetches the connection, builds the engine and
+        migrates, which must not stall the triggerer's event loop (every trigger in it). The catalog is this
+        trigger's extra, not its job: while it fails, the answer is "none" (a warning a minute; the next poll asks
+        again) and new objects are still reported — one attempt per poll, no reconnect wait in between."""
         if not self.catalog_conn_id:
             return 0
-        catalog = catalog_for_connection(self.catalog_conn_id)
-        return await asyncio.to_thread(catalog.pending_claims, self.bucket)
+        try:
+            return await asyncio.to_thread(_count_pending_claims, self.catalog_conn_id, self.bucket)
+        except Exception as exc:  # the database down or refusing, the connection missing: S3 polling goes on
+            if time.monotonic() - self._catalog_warned < CATALOG_WARN_SECONDS:
+                return 0
+            self._catalog_warned = time.monotonic()
+            log.warning("Catalog %r unavailable while watching s3://%s/%s (%s: %s); claims left to start are "
+                        "checked again at the next poll", self.catalog_conn_id, self.bucket, self.prefix,
+                        type(exc).__name__, str(exc).strip().splitlines()[0] if str(exc).strip() else "")
+            return 0
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
@@ -222,6 +245,10 @@ class NewUploadsTrigger(BaseTrigger):
                     yield TriggerEvent({"status": "pending claims"})
                     return
                 await asyncio.sleep(self.poll_interval)
+
+
+def _count_pending_claims(conn_id: str, bucket: str) -> int:
+    return catalog_for_connection(conn_id, reconnect_seconds=0).pending_claims(bucket)
 
 
 class WaitForUploadsSensor(BaseSensorOperator):
@@ -326,8 +353,10 @@ class AppTrigger:
     def started(self) -> None:
         catalog_for_connection(self.settings.catalog_conn_id).record_app_upload(self.obj, self.video_id, self.run_id)
 
-    def hand_to_watcher(self) -> bool:
-        """True: the watcher will start it; False: it watches another bucket (the claim is dropped instead)."""
+    def hand_to_watcher(self) -> str | None:
+        """The trigger raised: the claim's state now. ``claimed``: the watcher will start it; ``known`` or
+        ``triggered``: the run exists after all (its ``register`` or the watcher got there); None: dropped (the
+        watcher watches another bucket) or no longer this run's."""
         return catalog_for_connection(self.settings.catalog_conn_id).release_app_upload(
             self.obj, self.run_id, to_watcher=self.obj.bucket == self.settings.bucket)
 
@@ -367,12 +396,18 @@ def start_app_run(source: str, video_id: str | None, run_id: str, trigger: Calla
     """Claim the object for the app's run, then ``trigger`` it: the claim is ``known`` once the run exists;
     if ``trigger`` raises, the claim goes to the watcher (AppTriggerFailed), which starts the run on its next
     poll with the same run id — so a run that exists after all is never started twice — and with ``conf``, the
-    conf the checked trigger accepted (None: the object alone)."""
+    conf the checked trigger accepted (None: the object alone). If ``trigger`` raises although the run was made
+    (its claim already ``known`` or ``triggered`` under this run id), this returns as for a run started."""
     claim = record_app_trigger(source, video_id, run_id, settings, conf)
     try:
         trigger()
     except Exception as exc:
-        raise AppTriggerFailed(run_id, exc, claim is not None and claim.hand_to_watcher()) from exc
+        state = claim.hand_to_watcher() if claim is not None else None
+        if state in RUN_EXISTS:  # an answer lost after the run was made: "try again" would start a second run
+            log.warning("Starting run %s raised %s, but the run exists (its claim is %s): it is started",
+                        run_id, type(exc).__name__, state)
+            return
+        raise AppTriggerFailed(run_id, exc, state == UPLOAD_CLAIMED) from exc
     if claim is not None:
         try:
             claim.started()

@@ -2,7 +2,8 @@
 
 Airflow's own trigger endpoint checks the conf against the DAG's Params schemas only; the plugin's root
 middleware (``conf_guard``) runs ``check_conf`` in front of it, so both endpoints answer the same refusals. This
-checks everything before a run exists — unknown fields, each field's schema, the source allowlist, that a
+checks everything before a run exists — unknown fields, each field's schema, the source allowlist (for the
+source and every caption: ``check_sources_allowed``, shared with ``register``), that a
 ``video_id`` that exists keeps its source (no run may replace another video's content), and that
 ``callback_url`` resolves to a public address (or an allowlisted host) — and answers 400 naming the field.
 ``register`` repeats the source, video id and callback checks for runs started any other way (they then fail as
@@ -10,7 +11,8 @@ checks everything before a run exists — unknown fields, each field's schema, t
 
 The app's run and the upload watcher: the claim written before the trigger is ``starting`` and becomes ``known``
 only once the run exists; a trigger that fails hands the object to the watcher, which starts it on its next poll
-with this conf (kept with the claim, as checked here).
+with this conf (kept with the claim, as checked here). A trigger that raises after Airflow made the run (the claim
+already ``known`` or ``triggered`` under this run id) is answered 202, as started: "try again" would start a second.
 """
 
 from __future__ import annotations
@@ -29,8 +31,8 @@ from vodflow.catalog import catalog_for_connection
 from vodflow.dag_ids import APP_RUN_PREFIX, TRANSCODE_VIDEO
 from vodflow.integrations.netguard import DestinationRefused, Resolver, system_resolver
 from vodflow.integrations.webhooks import check_callback
-from vodflow.layout import parse_source_uri
-from vodflow.request import RequestError, check_fields, check_same_source, check_source_allowed
+from vodflow.pipeline.prepare import check_sources_allowed
+from vodflow.request import RequestError, check_fields, check_same_source
 from vodflow.settings import Settings, load_settings
 from vodflow.triggers.watch import AppTriggerFailed, start_app_run
 
@@ -60,11 +62,7 @@ def check_conf(conf: dict[str, Any], settings: Settings, resolver: Resolver = sy
     check_fields(conf)
     if "source" not in conf:
         raise RequestError("source", "source is required (s3://bucket/key)")
-    try:
-        parse_source_uri(conf["source"])
-    except ValueError as exc:
-        raise RequestError("source", f"source: {exc}") from None
-    check_source_allowed(conf["source"], settings.allowed_source_buckets, settings.source_prefixes)
+    check_sources_allowed(conf, settings)  # the source and every caption: what register checks, as a 400 here
     if conf.get("video_id"):
         existing = (source_of or catalog_source_of(settings))(conf["video_id"])
         check_same_source(conf["video_id"], conf["source"], existing)

@@ -5,8 +5,11 @@ conf the app asked for — and a trigger that succeeds is never started a second
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
+import logging
+import socket
 import uuid
 from datetime import timedelta
 
@@ -16,13 +19,15 @@ from airflow.providers.common.compat.sdk import DagRunTriggerException
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 from fastapi import HTTPException
 
-from vodflow import layout
+from vodflow import errors, layout, pipeline
 from vodflow.catalog import catalog_for_connection, uploads
 from vodflow.catalog.queries import APP_TRIGGER_GRACE
 from vodflow.dag_ids import TRANSCODE_VIDEO
+from vodflow.errors import BadInput
 from vodflow.settings import load_settings
 from vodflow.storage import Storage
 from vodflow.triggers import watch
+from vodflow.web import conf_guard
 from vodflow.web import trigger as app_trigger
 
 pytestmark = pytest.mark.integration
@@ -221,3 +226,145 @@ def test_the_deferred_watcher_fires_for_a_claim_left_to_start(airflow_env):
 
     assert asyncio.run(asyncio.wait_for(first_event(), 60)) == {"status": "pending claims"}
     assert [r["trigger_run_id"] for r in poll(settings, prefix)] == ["app__deferred"]
+
+
+def test_the_checked_trigger_refuses_a_caption_outside_the_source_allowlist(airflow_env, monkeypatch):
+    """A caption is read by the workers like the source: one in a foreign bucket (or outside the allowed prefixes)
+    is a 400 naming ``captions`` on both trigger endpoints, before any claim or run — not a 202 and a run that
+    then fails — and ``register`` refuses it for runs started any other way, with the same words."""
+    _, key, settings = _setup("captioned.mp4")
+    conf = {"source": f"s3://vodflow/{key}", "captions": [
+        {"source": f"s3://vodflow/{key}.en.srt", "language": "en"},
+        {"source": "s3://private-bucket/secrets/talk.fr.srt", "language": "fr"}]}
+    airflow = AirflowRefusingOnce()
+    monkeypatch.setattr("airflow.api.common.trigger_dag.trigger_dag", airflow)
+    with pytest.raises(HTTPException) as refused:
+        app_trigger.start_video(User(), json.loads(json.dumps(conf)))
+    detail = refused.value.detail
+    assert refused.value.status_code == 400 and detail.startswith("captions"), detail
+    assert "captions[1].source" in detail and "private-bucket" in detail
+    assert airflow.calls == []  # no run asked for …
+    catalog = catalog_for_connection(settings.catalog_conn_id)
+    with catalog.engine.connect() as conn:  # … and no claim written
+        assert conn.execute(sa.select(uploads.c.state).where(uploads.c.key == key)).first() is None
+    # Airflow's own trigger endpoint: its guard answers the same 400.
+    assert asyncio.run(conf_guard._refusal(json.dumps({"conf": conf}).encode())) == (400, {"detail": detail})
+    # Runs started past both (e.g. `airflow dags trigger`): register fails them as invalid_request, same reason.
+    with pytest.raises(BadInput) as caught:
+        pipeline.register(conf, f"manual__{uuid.uuid4().hex[:8]}", pipeline.Services.load())
+    assert caught.value.code == errors.INVALID_REQUEST and detail.removeprefix("captions: ") in caught.value.message
+
+    monkeypatch.setenv("AIRFLOW__VODFLOW__SOURCE_PREFIXES", "uploads/")
+    load_settings.cache_clear()
+    try:  # an allowed bucket, but not under an allowed prefix
+        with pytest.raises(app_trigger.RequestError) as outside:
+            app_trigger.check_conf({"source": f"s3://vodflow/{key}", "captions": [
+                {"source": "s3://vodflow/videos/other/v1/hls/subs/en/index.vtt", "language": "en"}]}, load_settings())
+    finally:
+        load_settings.cache_clear()
+    assert outside.value.field == "captions" and "captions[0].source: key 'videos/other/" in str(outside.value)
+
+
+def test_a_trigger_that_raises_after_making_the_run_is_answered_as_started(airflow_env, monkeypatch):
+    """Airflow made the run, then the trigger call raised (its answer lost, a timeout) after the run's ``register``
+    had confirmed the claim (``known``): the app is answered 202 with its run id — "try again" would start a
+    second run of the same upload — and the watcher starts nothing."""
+    prefix, key, settings = _setup("made.mp4")
+    services = pipeline.Services.load()
+    made: list[str] = []
+
+    def made_then_raised(dag_id: str, **kwargs) -> None:
+        made.append(kwargs["run_id"])
+        pipeline.register(dict(kwargs["conf"]), kwargs["run_id"], services)  # the run's first task, already
+        raise TimeoutError("the answer of the trigger was lost")
+
+    monkeypatch.setattr("airflow.api.common.trigger_dag.trigger_dag", made_then_raised)
+    conf = {"source": f"s3://vodflow/{key}", "title": "Made"}
+    started = app_trigger.start_video(User(), dict(conf))  # returns: the endpoint's 202, no HTTPException
+    assert started == {"dag_run_id": made[0], "conf": conf}
+    assert state_of(settings, key) == ("known", made[0])
+    assert poll(settings, prefix) == []
+
+
+@pytest.mark.parametrize("watcher_started", [True, False], ids=["triggered", "claimed"])
+def test_a_trigger_outlived_by_the_watchers_takeover_is_never_told_to_start_again(airflow_env, watcher_started):
+    """The trigger took longer than ``APP_TRIGGER_GRACE`` and the watcher took its claim over before it raised:
+    once the watcher has started the run (``triggered``) the app's run exists; while it is ``claimed``, the watcher
+    will start it. Neither answer is "try again"."""
+    prefix, key, settings = _setup(f"slow-{watcher_started}.mp4")
+    catalog = catalog_for_connection(settings.catalog_conn_id)
+    run_id = f"app__slow_{uuid.uuid4().hex[:8]}"
+
+    def slow_then_raised() -> None:
+        with catalog.engine.begin() as conn:
+            conn.execute(uploads.update().where(uploads.c.key == key).values(
+                claimed_at=sa.func.now() - (APP_TRIGGER_GRACE + timedelta(seconds=5))))
+        runs = [r for r in watch.claim_new_uploads(settings) if r["trigger_run_id"] == run_id]
+        if watcher_started:
+            watch.mark_started([r["trigger_run_id"] for r in runs], settings)
+        raise TimeoutError("the trigger timed out")
+
+    if watcher_started:
+        watch.start_app_run(f"s3://vodflow/{key}", None, run_id, slow_then_raised, settings)
+        assert state_of(settings, key) == ("triggered", run_id)
+    else:
+        with pytest.raises(watch.AppTriggerFailed) as failed:
+            watch.start_app_run(f"s3://vodflow/{key}", None, run_id, slow_then_raised, settings)
+        assert failed.value.handed_over and state_of(settings, key) == ("claimed", run_id)
+        assert [r["trigger_run_id"] for r in poll(settings, prefix)] == [run_id]
+    assert poll(settings, prefix) == []
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound, then released): a connection to it is refused."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_a_catalog_that_is_down_never_stops_the_deferred_watcher(airflow_env, monkeypatch, caplog):
+    """The catalog the trigger asks for claims left to start is down: the trigger never stalls the triggerer's
+    event loop (every other trigger in it), logs a warning (once a minute, not each poll), and still reports a
+    new object."""
+    prefix = f"uploads/catalog-down-{uuid.uuid4().hex[:8]}/"
+    monkeypatch.setenv("AIRFLOW_CONN_VODFLOW_CATALOG_DOWN", json.dumps({
+        "conn_type": "postgres", "host": "127.0.0.1", "port": closed_port(), "login": "vodflow",
+        "password": "unused", "schema": "vodflow"}))
+    storage = Storage("aws_default", "vodflow")
+    trigger = watch.NewUploadsTrigger("aws_default", "vodflow", prefix, watch.EPOCH.isoformat(), [], 0, 0.2,
+                                      "vodflow_catalog_down")
+    gaps: list[float] = []
+
+    async def scenario() -> tuple[str, dict]:
+        loop = asyncio.get_running_loop()
+
+        async def another_trigger() -> None:
+            last = loop.time()
+            while True:
+                await asyncio.sleep(0.05)
+                gaps.append(loop.time() - last - 0.05)
+                last = loop.time()
+
+        # Warm-up: the S3 client's first set-up (botocore's models, on the loop: not what is measured here).
+        warm = watch.NewUploadsTrigger("aws_default", "vodflow", prefix, watch.EPOCH.isoformat(), [], 0, 0.2)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(anext(warm.run()), 1.0)
+        ticking = asyncio.create_task(another_trigger())
+        first = asyncio.ensure_future(anext(trigger.run()))
+        await asyncio.sleep(3)  # several polls: nothing new under the prefix, the catalog refusing each time
+        assert not first.done(), first
+        key = f"{prefix}{uuid.uuid4().hex}/late.mp4"
+        await asyncio.to_thread(storage.client.put_object, Bucket="vodflow", Key=key, Body=b"late" * 64)
+        event = await asyncio.wait_for(first, 60)
+        ticking.cancel()
+        return key, event.payload
+
+    with caplog.at_level(logging.WARNING, logger="vodflow.triggers.watch"):
+        key, payload = asyncio.run(scenario())
+    assert payload == {"status": "found", "count": 1, "keys": [key]}
+    warnings = [r.getMessage() for r in caplog.records if r.name == "vodflow.triggers.watch"]
+    # Once: polls every 0.2 s here, but a catalog failure is logged once a minute.
+    assert len(warnings) == 1 and "vodflow_catalog_down" in warnings[0] and "unavailable" in warnings[0], warnings
+    assert "unused" not in " ".join(warnings)
+    print(f"\nevent loop: longest stall {max(gaps) * 1000:.0f} ms over {len(gaps)} ticks; {len(warnings)} warnings")
+    assert max(gaps) < 1.0, max(gaps)  # the catalog's connection retries held it 90 s
