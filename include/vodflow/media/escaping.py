@@ -14,7 +14,7 @@ from __future__ import annotations
 import posixpath
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from urllib.parse import quote
 
 MAX_NAME_CHARS = 64  # a track's NAME: what a player's menu shows
@@ -60,20 +60,24 @@ def language_tag(raw: object) -> str:
     return code if len(code) <= MAX_LANGUAGE_CHARS and _LANGUAGE.fullmatch(code) else UNDETERMINED
 
 
-def unique_display_names(names: Iterable[str]) -> list[str]:
-    """The names in order, a repeated one numbered (``English``, ``English (2)``): RFC 8216 4.3.4.1 wants every
-    NAME of a group different."""
+def numbered_apart(names: Iterable[str], numbered: Callable[[str, int], str]) -> list[str]:
+    """The names in order, a repeated one made ``numbered(name, n)`` for the first n ≥ 2 not yet taken."""
     taken: set[str] = set()
     unique = []
     for name in names:
         candidate, n = name, 1
         while candidate in taken:
             n += 1
-            suffix = f" ({n})"
-            candidate = name[: MAX_NAME_CHARS - len(suffix)].rstrip() + suffix
+            candidate = numbered(name, n)
         taken.add(candidate)
         unique.append(candidate)
     return unique
+
+
+def unique_display_names(names: Iterable[str]) -> list[str]:
+    """The names in order, a repeated one numbered (``English``, ``English (2)``): RFC 8216 4.3.4.1 wants every
+    NAME of a group different."""
+    return numbered_apart(names, lambda name, n: name[: MAX_NAME_CHARS - len(f" ({n})")].rstrip() + f" ({n})")
 
 
 # Writers ---------------------------------------------------------------------------------------------------------

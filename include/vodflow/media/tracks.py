@@ -130,13 +130,4 @@ def parse_subtitle_tracks(streams: list[dict[str, Any]]) -> tuple[SubtitleTrack,
 
 def unique_names(languages: list[str]) -> list[str]:
     """Folder names by language, ``en``, ``en-2``, … in order."""
-    taken: set[str] = set()
-    names = []
-    for language in languages:
-        name, n = language, 1
-        while name in taken:
-            n += 1
-            name = f"{language}-{n}"
-        taken.add(name)
-        names.append(name)
-    return names
+    return escaping.numbered_apart(languages, lambda language, n: f"{language}-{n}")
