@@ -4,6 +4,7 @@ plugin's checks). Real S3 (moto over HTTP), real Postgres catalog, real HTTP rec
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
@@ -47,17 +48,23 @@ def restore(saved: dict[str, str | None]) -> None:
     load_settings.cache_clear()
 
 
-@pytest.fixture
-def hooked(airflow_env) -> Iterator[tuple[pipeline.Services, Receiver]]:
-    """Webhooks allowed to this loopback receiver only; the secret from the Airflow connection."""
+@contextlib.contextmanager
+def webhooks_to_a_receiver(secret: str = SECRET, **settings: str) -> Iterator[tuple[pipeline.Services, Receiver]]:
+    """Webhooks allowed to a loopback receiver only, signed with ``secret`` from the Airflow connection."""
     receiver = Receiver()
-    saved = configure(webhook_allowed_hosts="127.0.0.1", webhook_backoff_seconds="0.05",
-                      AIRFLOW_CONN_VODFLOW_WEBHOOK=json.dumps({"conn_type": "generic", "password": SECRET}))
+    saved = configure(webhook_allowed_hosts="127.0.0.1", webhook_backoff_seconds="0.05", **settings,
+                      AIRFLOW_CONN_VODFLOW_WEBHOOK=json.dumps({"conn_type": "generic", "password": secret}))
     try:
         yield pipeline.Services.load(), receiver
     finally:
         receiver.stop()
         restore(saved)
+
+
+@pytest.fixture
+def hooked(airflow_env) -> Iterator[tuple[pipeline.Services, Receiver]]:
+    with webhooks_to_a_receiver() as services_and_receiver:
+        yield services_and_receiver
 
 
 def upload(services: pipeline.Services, path, key: str) -> str:

@@ -27,7 +27,7 @@ from vodflow.devtools.conformance import check_tree
 from vodflow.integrations.webhooks import event_id
 
 from .helpers import run_all, upload
-from .test_notify import configure, restore
+from .test_notify import webhooks_to_a_receiver
 
 pytestmark = pytest.mark.integration
 publish_module = importlib.import_module("vodflow.pipeline.publish")  # the package's `publish` is the function
@@ -68,14 +68,8 @@ class DiesAt:
 @pytest.fixture
 def hooked(airflow_env) -> Iterator[tuple[pipeline.Services, Receiver]]:
     """No old version kept (each publish prunes the previous one); webhooks to this loopback receiver."""
-    receiver = Receiver()
-    saved = configure(keep_old_versions="0", webhook_allowed_hosts="127.0.0.1", webhook_backoff_seconds="0.05",
-                      AIRFLOW_CONN_VODFLOW_WEBHOOK=json.dumps({"conn_type": "generic", "password": SECRET}))
-    try:
-        yield pipeline.Services.load(), receiver
-    finally:
-        receiver.stop()
-        restore(saved)
+    with webhooks_to_a_receiver(SECRET, keep_old_versions="0") as services_and_receiver:
+        yield services_and_receiver
 
 
 @pytest.fixture(scope="module")
