@@ -67,7 +67,7 @@ def share_botocore_models() -> None:
 
     Each S3 client the provider's hook makes comes from a new botocore session, and each session parses S3's
     service model and the endpoint rules again (JSON, ≈ 0.1 CPU s a client; several clients a task). Called in
-    the Celery worker before it forks (``vodflow.celery_config``), the parsed models are inherited by every task.
+    the Celery worker before it forks (``vodflow.worker.celery_config``), the parsed models are inherited by every task.
     The models are read-only data, keyed by the same search path a session would use.
     """
     import botocore.loaders
