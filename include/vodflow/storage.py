@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vodflow import errors
-from vodflow.errors import BadInput
+from vodflow.errors import BadInput, VodflowError
 from vodflow.layout import IMMUTABLE_CACHE_CONTROL, S3Location, content_type
 from vodflow.presign import PartUrlTemplate, frozen_credentials
 from vodflow.ranges import ByteRange, ObjectRead, RangeNotSatisfiable
@@ -29,8 +29,13 @@ UPLOAD_WORKERS = 8
 MISSING_CODES = ("404", "NoSuchKey", "NotFound", "NoSuchBucket")
 
 
-class ObjectMissing(LookupError):
-    """There is no object at this key (or no such bucket)."""
+class ObjectMissing(VodflowError, LookupError):
+    """There is no object at this key (or no such bucket). Retried in a task (a source that is not there is
+    ``BadInput`` instead); the API answers 404."""
+
+    def __init__(self, message: str) -> None:
+        Exception.__init__(self, message)
+        self.message = message
 
 
 @dataclass(frozen=True)
