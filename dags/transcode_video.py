@@ -29,7 +29,7 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 from vodflow import pipeline
 from vodflow.catalog import AlreadyActive
 from vodflow.dag_ids import TRANSCODE_VIDEO
-from vodflow.errors import BadInput
+from vodflow.errors import Permanent
 from vodflow.request import DEFAULTS, param_schemas
 from vodflow.settings import load_settings
 
@@ -57,9 +57,9 @@ DEFAULT_ARGS: dict[str, Any] = {
     "retry_delay": timedelta(seconds=10),
     "retry_exponential_backoff": 2.0,
     "max_retry_delay": timedelta(minutes=10),
-    # Bad input can never succeed: no retry is spent on it.
+    # Bad input (or a refused request) can never succeed: no retry is spent on it. The type decides (errors.py).
     "retry_policy": ExceptionRetryPolicy(
-        rules=[RetryRule(exception=BadInput, action=RetryAction.FAIL, reason="bad input; retrying cannot help")]
+        rules=[RetryRule(exception=Permanent, action=RetryAction.FAIL, reason="bad input; retrying cannot help")]
     ),
     "execution_timeout": timedelta(minutes=30),
     "on_failure_callback": _record_failure,

@@ -8,10 +8,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
+from vodflow.errors import Refused
+
 _RANGE = re.compile(r"^bytes=([0-9]*)-([0-9]*)$", re.ASCII | re.IGNORECASE)
 
 
-class RangeNotSatisfiable(ValueError):
+class RangeNotSatisfiable(Refused, ValueError):
     """The byte range starts past the object's end (HTTP 416); ``size`` is the object's size."""
 
     def __init__(self, size: int) -> None:

@@ -15,6 +15,7 @@ from jsonschema import FormatChecker
 from jsonschema.exceptions import best_match
 from jsonschema.validators import validator_for
 
+from vodflow.errors import Refused
 from vodflow.media import escaping
 from vodflow.media.ladder import LADDERS, RUNGS
 
@@ -189,7 +190,7 @@ def check_source_allowed(source: str, buckets: tuple[str, ...], prefixes: tuple[
 FIXED_ON_RERUN = ("source", "video_id")
 
 
-class RequestError(ValueError):
+class RequestError(Refused, ValueError):
     """A request field that is unknown or has a bad value; ``field`` names it for the caller."""
 
     def __init__(self, field: str, message: str) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vodflow import errors
-from vodflow.errors import BadInput
+from vodflow.errors import BadInput, VodflowError
 from vodflow.layout import IMMUTABLE_CACHE_CONTROL, S3Location, content_type
 from vodflow.presign import PartUrlTemplate, frozen_credentials
 from vodflow.ranges import ByteRange, ObjectRead, RangeNotSatisfiable
@@ -29,8 +29,13 @@ UPLOAD_WORKERS = 8
 MISSING_CODES = ("404", "NoSuchKey", "NotFound", "NoSuchBucket")
 
 
-class ObjectMissing(LookupError):
-    """There is no object at this key (or no such bucket)."""
+class ObjectMissing(VodflowError, LookupError):
+    """There is no object at this key (or no such bucket). Retried in a task (a source that is not there is
+    ``BadInput`` instead); the API answers 404."""
+
+    def __init__(self, message: str) -> None:
+        Exception.__init__(self, message)
+        self.message = message
 
 
 @dataclass(frozen=True)
@@ -67,7 +72,7 @@ def share_botocore_models() -> None:
 
     Each S3 client the provider's hook makes comes from a new botocore session, and each session parses S3's
     service model and the endpoint rules again (JSON, ≈ 0.1 CPU s a client; several clients a task). Called in
-    the Celery worker before it forks (``vodflow.celery_config``), the parsed models are inherited by every task.
+    the Celery worker before it forks (``vodflow.worker.celery_config``), the parsed models are inherited by every task.
     The models are read-only data, keyed by the same search path a session would use.
     """
     import botocore.loaders

@@ -5,12 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from vodflow.errors import Refused, StandDown
 
-class Superseded(Exception):
+
+class Superseded(StandDown):
     """A newer version of the video was published (or is being built by a newer run)."""
 
 
-class AlreadyActive(Exception):
+class AlreadyActive(StandDown):
     """Another run is building this video right now; a second run would only race it."""
 
     def __init__(self, video_id: str, run_id: str) -> None:
@@ -23,7 +25,7 @@ class AlreadyEncoded(AlreadyActive):
     on: the object is encoded once, whichever run got there first."""
 
     def __init__(self, video_id: str, run_id: str) -> None:
-        Exception.__init__(self, f"video {video_id} was already made from this object by run {run_id}")
+        StandDown.__init__(self, f"video {video_id} was already made from this object by run {run_id}")
         self.video_id, self.run_id = video_id, run_id
 
 
@@ -31,11 +33,11 @@ class BeingDeleted(AlreadyActive):
     """The video is being deleted: a run that would register it stands down (it would publish into a void)."""
 
     def __init__(self, video_id: str) -> None:
-        Exception.__init__(self, f"video {video_id} is being deleted")
+        StandDown.__init__(self, f"video {video_id} is being deleted")
         self.video_id, self.run_id = video_id, ""
 
 
-class OtherSource(Exception):
+class OtherSource(Refused):
     """A run named an existing video's id with another source: registering it would replace that video's content
     (a re-run of the video — retry, reprocess — has its own source)."""
 

@@ -8,16 +8,19 @@ from typing import Any
 
 import requests
 
+from vodflow.errors import VodflowError
+
 TERMINAL_RUN_STATES = {"success", "failed"}
 
 
-class ApiError(RuntimeError):
+class ApiError(VodflowError, RuntimeError):
     def __init__(self, response: requests.Response) -> None:
         try:
             detail = response.json().get("detail", response.text)
         except ValueError:
             detail = response.text
-        super().__init__(f"{response.request.method} {response.url} -> {response.status_code}: {detail}")
+        self.message = f"{response.request.method} {response.url} -> {response.status_code}: {detail}"
+        Exception.__init__(self, self.message)
         self.status_code = response.status_code
         self.detail = detail
 

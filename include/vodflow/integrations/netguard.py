@@ -15,11 +15,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from vodflow.errors import Refused
+
 Resolver = Callable[[str, int], list[str]]
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
-class DestinationRefused(ValueError):
+class DestinationRefused(Refused, ValueError):
     """The URL must not be called: not http(s), no host, or a non-public address (the message says which)."""
 
 

@@ -36,7 +36,7 @@ from vodflow.catalog import (
     Superseded,
     VariantRecord,
 )
-from vodflow.errors import MediaToolError, VodflowError
+from vodflow.errors import MediaToolError, Permanent
 from vodflow.layout import S3Location
 from vodflow.media import hls
 from vodflow.media.chunks import join_rendition
@@ -203,7 +203,7 @@ def _poster_from_a_thumbnail(services: Services, job: Job, poster_key: str, pict
     services.catalog.add_event(job.video_id, "warning", message="No poster could be made; published without one.")
 
 
-class WorkItemsFailed(VodflowError):
+class WorkItemsFailed(Permanent):
     """Some work item failed for good, so there is nothing to publish; its own failure gave the video's reason."""
 
     def __init__(self, message: str) -> None:

@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from vodflow.errors import Refused
 from vodflow.layout import UPLOADS_PREFIX
 from vodflow.triggers.uploads import UploadRequest, new_upload_key
 
@@ -36,11 +37,11 @@ GRANTS_PREFIX = "upload-grants/"
 _ID = re.compile(r"^[0-9a-f]{32}$")
 
 
-class UploadNotFound(LookupError):
+class UploadNotFound(Refused, LookupError):
     """No open upload with this id (never granted, completed, aborted or expired)."""
 
 
-class UploadConflict(ValueError):
+class UploadConflict(Refused, ValueError):
     """The upload cannot be completed as asked: a part missing, of the wrong size or ETag, too many bytes."""
 
 

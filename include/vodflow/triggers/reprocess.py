@@ -30,7 +30,7 @@ from vodflow.catalog import (
     upload_time,
     videos,
 )
-from vodflow.errors import BAD_INPUT_CODES
+from vodflow.errors import BAD_INPUT_CODES, Refused
 from vodflow.layout import parse_source_uri
 from vodflow.media.ladder import LADDER_VERSION
 from vodflow.request import rerun_request
@@ -42,7 +42,7 @@ MODES = (REPAIR, ALL)
 RUN_PREFIX = "reprocess__"
 
 
-class RangeRequired(ValueError):
+class RangeRequired(Refused, ValueError):
     """Mode ``all`` without a data interval: re-encoding every video ever uploaded is never a default."""
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from vodflow.errors import BadInput
+from vodflow.errors import BadInput, Refused
 from vodflow.layout import UPLOADS_PREFIX
 from vodflow.media.probe import check_size
 
@@ -24,7 +24,7 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _CONTENT_TYPE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*$")
 
 
-class UploadRequestError(ValueError):
+class UploadRequestError(Refused, ValueError):
     """The upload request cannot be granted; the message says why, for the app's developer."""
 
 

@@ -8,8 +8,8 @@ S3 and Postgres hooks, 0.3 CPU s. Done once here, each task starts its own code 
 client a task makes comes from a new botocore session that parsed S3's model again (0.1–0.17 CPU s a client,
 several a task): the sessions now share one loader, filled here (``storage.share_botocore_models``). The ORM
 models, the DAG file's decorators and the hostname callable are imported here too. It also makes the task
-supervisor wake when its task process exits (``vodflow.exit_wakeup``).
-Set ``[celery] celery_config_options = vodflow.celery_config.CELERY_CONFIG``.
+supervisor wake when its task process exits (``vodflow.worker.exit_wakeup``).
+Set ``[celery] celery_config_options = vodflow.worker.celery_config.CELERY_CONFIG``.
 """
 
 from __future__ import annotations
@@ -36,8 +36,8 @@ def _warm_up() -> None:
         from airflow.sdk.listener import get_listener_manager
 
         import vodflow.pipeline  # noqa: F401
-        from vodflow import exit_wakeup
         from vodflow.storage import share_botocore_models
+        from vodflow.worker import exit_wakeup
 
         get_listener_manager()  # loads the plugins (cached): the task runner asks for it in every task
         import_all_models()  # the ORM models a task's first database-backed call would import

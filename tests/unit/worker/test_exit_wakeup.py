@@ -1,4 +1,4 @@
-"""The supervisor notices its task process exit at once, not at its next heartbeat (vodflow.exit_wakeup).
+"""The supervisor notices its task process exit at once, not at its next heartbeat (vodflow.worker.exit_wakeup).
 
 Real forks through Airflow's own supervisor class: a child that exits is reaped as soon as it can be, although
 the supervisor is told it may wait up to 5 s between looks. Without the wake-up, the supervisor sees the
@@ -18,7 +18,7 @@ import uuid
 import structlog
 from airflow.sdk.execution_time.supervisor import WatchedSubprocess
 
-from vodflow import exit_wakeup
+from vodflow.worker import exit_wakeup
 
 
 class _Supervised(WatchedSubprocess):
@@ -66,9 +66,9 @@ def test_no_descriptor_is_left_open_after_the_children() -> None:
 
 
 def test_the_celery_workers_configuration_installs_it() -> None:
-    """Workers load ``vodflow.celery_config`` (``[celery] celery_config_options``) before forking their pool; a
+    """Workers load ``vodflow.worker.celery_config`` (``[celery] celery_config_options``) before forking their pool; a
     fresh interpreter, so that no other test has installed it already."""
-    check = ("import vodflow.celery_config\n"
+    check = ("import vodflow.worker.celery_config\n"
              "from airflow.sdk.execution_time.supervisor import WatchedSubprocess\n"
              "assert getattr(WatchedSubprocess._register_pipe_readers, '_vodflow_exit_wakeup', False)")
     subprocess.run([sys.executable, "-c", check], check=True, timeout=120)  # noqa: S603

@@ -11,7 +11,7 @@ the API server's CPU per second of a soak halved without them, 0.094 → 0.044).
 ``install()`` also registers a pidfd of the task process with the supervisor's selector: it becomes readable
 the moment the process can be reaped, so the supervisor wakes at exit whatever the heartbeat interval. Linux
 5.3+ (``os.pidfd_open``); elsewhere, or on an Airflow whose supervisor lacks the hook, nothing changes.
-Called from ``vodflow.celery_config`` in the Celery worker's main process, before it forks its pool.
+Called from ``vodflow.worker.celery_config`` in the Celery worker's main process, before it forks its pool.
 """
 
 from __future__ import annotations
