@@ -20,9 +20,10 @@ from vodflow.media.ladder import LADDER_VERSION, plan_ladder, resolve_rungs
 from vodflow.media.probe import SourceInfo, check_limits, check_size, probe
 from vodflow.media.thumbnails import plan_pictures
 from vodflow.pipeline.failures import fail_now
+from vodflow.pipeline.plan import EncodePlan
 from vodflow.pipeline.services import Job, Services
 from vodflow.pipeline.subtitles import check_caption_sizes
-from vodflow.pipeline.work import EncodePlan, WorkItem, plan_items
+from vodflow.pipeline.work import WorkItem, plan_items
 from vodflow.request import MP4_CHOICES, check_fields, check_source_allowed, kept_request, unknown_fields
 
 log = logging.getLogger(__name__)
@@ -176,4 +177,5 @@ def plan_work(services: Services, job: Job, probed: SourceInfo) -> tuple[EncodeP
         log.info("Encoding in %d chunks of %g s", plan.chunks, chunks[1].start)
     return plan, plan_items(plan, chunks, probed.has_audio, any(t.text for t in probed.subtitle_tracks),
                             per_title=job.adaptive)
+
 

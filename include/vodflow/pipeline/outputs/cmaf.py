@@ -20,8 +20,8 @@ from vodflow.media.hls import MASTER_PLAYLIST, MeasuredRendition
 from vodflow.pipeline.outputs.base import EncodedRendition, OutputContext, OutputFile, OutputHandler, OutputRecord
 
 if TYPE_CHECKING:
+    from vodflow.pipeline.plan import EncodePlan
     from vodflow.pipeline.services import Job, Services
-    from vodflow.pipeline.work import EncodePlan
 
 CMAF_DIR = "cmaf/"
 TRACK_FILE = "track.json"
