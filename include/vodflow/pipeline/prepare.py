@@ -9,6 +9,7 @@ from typing import Any
 
 from vodflow import errors, layout
 from vodflow.catalog import PROBING, OtherSource, RenditionPlan, UploadObject
+from vodflow.codec import encode
 from vodflow.dag_ids import UPLOAD_RUN_PREFIX
 from vodflow.errors import BadInput
 from vodflow.integrations.netguard import DestinationRefused
@@ -179,3 +180,10 @@ def plan_work(services: Services, job: Job, probed: SourceInfo) -> tuple[EncodeP
                             per_title=job.adaptive)
 
 
+
+def prepare_dicts(params: dict[str, Any], run_id: str, on_step: StepListener,
+                  services: Services | None = None) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
+    """The task boundary: the job, the probed source and the plan (one XCom each, by these names), and the work
+    items ``transcode`` is mapped over, as JSON."""
+    job, probed, plan, items = prepare(params, run_id, on_step, services)
+    return {"job": encode(job), "probed": encode(probed), "plan": encode(plan)}, [encode(item) for item in items]
