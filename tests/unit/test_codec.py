@@ -13,7 +13,8 @@ import pytest
 
 from vodflow.codec import Coded, decode, encode
 from vodflow.media.chunks import Chunk
-from vodflow.media.hls import MeasuredAudio, MeasuredRendition, Segment
+from vodflow.media.cmaf import CmafTrack, TimedSegment
+from vodflow.media.hls import IFrame, MeasuredAudio, MeasuredRendition, Segment
 from vodflow.media.ladder import plan_ladder
 from vodflow.media.probe import SourceInfo
 from vodflow.media.thumbnails import PicturePlan, plan_pictures
@@ -104,6 +105,11 @@ def test_media_values_read_as_their_own_methods_read_them():
                         audio_tracks=(AudioTrack(0, "en", "English", True),),
                         subtitle_tracks=(SubtitleTrack(0, "subrip", "en", "English"),))
     assert encode(probed) == probed.to_dict()
+    track = CmafTrack(name="720p", kind="video", codec="avc1.64001f", timescale=90000, init_size=800,
+                      segments=[TimedSegment("s1.m4s", 6.0, 100, start=0, ticks=540000)],
+                      iframes=[IFrame("s1.m4s", 0, 50, 6.0)], width=1280, height=720, frame_rate="30")
+    assert encode(track) == track.to_dict()
+    assert decode(CmafTrack, _json(track.to_dict())) == CmafTrack.from_dict(_json(track.to_dict())) == track
     assert decode(SourceInfo, _json(probed.to_dict())) == SourceInfo.from_dict(_json(probed.to_dict())) == probed
 
 

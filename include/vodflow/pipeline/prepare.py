@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from vodflow import errors, layout
@@ -110,7 +111,7 @@ def register(params: dict[str, Any], run_id: str, services: Services) -> Job:
         # Started by an app (or a retry): the watcher must not start this object again.
         services.catalog.record_app_upload(UploadObject(location.bucket, location.key, info.etag, info.size,
                                                         info.last_modified), job.video_id, run_id)
-    job = Job(**{**job.to_dict(), "version": version})
+    job = replace(job, version=version)
     log.info("Video %s version %d from %s (%d bytes)", job.video_id, version, job.source_uri, job.size)
     if problem is not None:
         fail_now(services, job, BadInput(errors.INVALID_REQUEST, f"Invalid request: {problem}."))
