@@ -23,7 +23,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from airflow.sdk import ExceptionRetryPolicy, Param, RetryAction, RetryRule, dag, get_current_context, task
+from airflow.sdk import ExceptionRetryPolicy, Param, RetryAction, RetryRule, XComArg, dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from vodflow import pipeline
@@ -34,23 +34,11 @@ from vodflow.request import DEFAULTS, param_schemas
 from vodflow.settings import load_settings
 
 TRANSCODE_QUEUE = "transcode"
-# The source allowlist is part of the conf schema, so the REST API refuses another bucket with a 400.
-_settings = load_settings()
-SCHEMAS = param_schemas(_settings.allowed_source_buckets, _settings.source_prefixes)
-
-
-def _record_failure(context: dict[str, Any]) -> None:
-    """Failure callback of every task: the video goes `failed` with the reason, named by the step that failed."""
-    ti = context["ti"]
-    if ti.task_id == "prepare":  # the job is known once register has run; `prepare` says which step it is in
-        job, step = context.get("vodflow_job"), context.get("vodflow_step", ti.task_id)
-    else:
-        job, step = ti.xcom_pull(task_ids="prepare", key="job"), ti.task_id
-    item = ti.rendered_map_index if ti.task_id == "transcode" else None
-    pipeline.record_failure(job, step, item, context.get("exception"), ti.try_number)
-    if ti.task_id == "publish" and job:  # the last task: nothing after it removes a half-published version
-        pipeline.discard_unpublished(pipeline.Job.from_dict(job))
-
+# The DAG's shape needs three settings when the file is parsed: the source allowlist (in the conf schema, so the
+# REST API refuses another bucket with a 400) and two caps. They come from Airflow's configuration only (no
+# connection, Variable or database): cheap and safe at parse time. Tasks load their own settings when they run.
+SHAPE = load_settings()
+SCHEMAS = param_schemas(SHAPE.allowed_source_buckets, SHAPE.source_prefixes)
 
 DEFAULT_ARGS: dict[str, Any] = {
     "retries": 3,
@@ -62,7 +50,6 @@ DEFAULT_ARGS: dict[str, Any] = {
         rules=[RetryRule(exception=Permanent, action=RetryAction.FAIL, reason="bad input; retrying cannot help")]
     ),
     "execution_timeout": timedelta(minutes=30),
-    "on_failure_callback": _record_failure,
 }
 
 
@@ -74,39 +61,40 @@ DEFAULT_ARGS: dict[str, Any] = {
     default_args=DEFAULT_ARGS,
     params={name: Param(DEFAULTS.get(name), **schema) if name in DEFAULTS else Param(**schema)
             for name, schema in SCHEMAS.items()},
-    max_active_runs=_settings.max_active_videos,
+    max_active_runs=SHAPE.max_active_videos,
     tags=["vodflow"],
     doc_md=__doc__,
 )
 def transcode_video() -> None:
-    @task
+    # Each task's failure marks the video `failed`, with the reason, named by the step that failed.
+    prepare_failed = pipeline.PrepareFailed()
+
+    @task(on_failure_callback=prepare_failed)
     def prepare() -> list[dict[str, Any]]:
         """The work items (what `transcode` maps over); the job, the probed source and the plan go out as XComs."""
         context = get_current_context()
-
-        def on_step(step: str, job: pipeline.Job | None) -> None:
-            context.update(vodflow_step=step, vodflow_job=job.to_dict() if job else None)  # type: ignore[typeddict-unknown-key]
-
         try:
-            job, probed, plan, items = pipeline.prepare(dict(context["params"]), context["run_id"], on_step)
+            values, items = pipeline.prepare_dicts(dict(context["params"]), context["run_id"], prepare_failed.at)
         except AlreadyActive as busy:  # the same video twice at once: the first run wins, this one stands down
             raise AirflowSkipException(str(busy)) from None
-        for key, value in (("job", job), ("probed", probed), ("plan", plan)):
-            context["ti"].xcom_push(key, value.to_dict())
-        return [item.to_dict() for item in items]
+        for key, value in values.items():
+            context["ti"].xcom_push(key, value)
+        return items
 
     # One work item: the whole video ("1080p 720p 480p 360p"), or for a long source a chunk of it ("chunk 03") or
     # the audio. The encode's own timeout is sized from the source duration; this is only the backstop. A cap on
     # the items of one run also spares the scheduler its deadlock probe of every open run on every loop (Airflow
     # skips it for runs with such a cap; this DAG cannot deadlock: publish is a teardown and runs after anything).
     @task(queue=TRANSCODE_QUEUE, map_index_template="{{ work_label }}", execution_timeout=timedelta(hours=12),
-          max_active_tis_per_dagrun=_settings.max_items_per_video)
+          max_active_tis_per_dagrun=SHAPE.max_items_per_video,
+          on_failure_callback=pipeline.TaskFailed("transcode", per_item=True))
     def transcode(job: dict[str, Any], probed: dict[str, Any], plan: dict[str, Any],
                   item: dict[str, Any]) -> dict[str, Any]:
         get_current_context()["work_label"] = item["label"]
         return pipeline.transcode_dicts(job, probed, plan, item)
 
-    @task
+    # The last task: when it fails, nothing after it removes a half-published version, so its callback does.
+    @task(on_failure_callback=pipeline.TaskFailed("publish", discard=True))
     def publish(job: dict[str, Any], plan: dict[str, Any], items: list[dict[str, Any]],
                 results: list[dict[str, Any]]) -> dict[str, Any]:
         """A failed work item left no result: then nothing is published, and the run fails with this task."""
@@ -115,11 +103,11 @@ def transcode_video() -> None:
         except pipeline.WorkItemsFailed as failed:
             raise AirflowFailException(failed.message) from None
 
-    work = prepare()
-    job, plan = work["job"], work["plan"]
-    encoded = transcode.partial(job=job, probed=work["probed"], plan=plan).expand(item=work)
+    items = prepare()
+    job, probed, plan = (XComArg(items.operator, key=key) for key in ("job", "probed", "plan"))
+    results = transcode.partial(job=job, probed=probed, plan=plan).expand(item=items)
     # A teardown whose failure fails the run: it is the run's outcome, publish or not.
-    publish(job, plan, work, encoded).as_teardown(setups=work, on_failure_fail_dagrun=True)
+    publish(job, plan, items, results).as_teardown(setups=items, on_failure_fail_dagrun=True)
 
 
 transcode_video()

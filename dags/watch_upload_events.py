@@ -11,7 +11,8 @@ logged and skipped. → `start_transcode` (one mapped trigger per claim) → `ma
 
 Defined only when `[vodflow] upload_events_queue` is set (the queue URL); `upload_events_conn_id` (default
 `aws_conn_id`) is the AWS connection for SQS, `upload_events_prefix` (default `watch_prefix`) the keys it acts on.
-The logic lives in `include/vodflow/triggers/events.py`.
+The logic lives in `include/vodflow/triggers/events.py`; the start → mark tail, shared with `watch_uploads`,
+in `triggers/start_runs.py`.
 """
 
 from __future__ import annotations
@@ -19,12 +20,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 from airflow.sdk import Asset, AssetWatcher, dag, task
 
-from vodflow.dag_ids import TRANSCODE_VIDEO
 from vodflow.settings import load_settings
-from vodflow.triggers import events, watch
+from vodflow.triggers import events
+from vodflow.triggers.start_runs import start_runs
 
 settings = load_settings()
 
@@ -50,15 +50,6 @@ if settings.upload_events_queue:
             return events.claim_notified_uploads(found, current)
 
         # A run that already existed (the poller or a duplicate got there first) is a skipped trigger: fine.
-        @task(trigger_rule="none_failed")
-        def mark_started(runs: list[dict[str, Any]]) -> None:
-            watch.mark_started(run["trigger_run_id"] for run in runs)
-
-        runs = claim()
-        started = TriggerDagRunOperator.partial(
-            task_id="start_transcode", trigger_dag_id=TRANSCODE_VIDEO, skip_when_already_exists=True,
-            map_index_template="{{ task.trigger_run_id }}",
-        ).expand_kwargs(runs)
-        started >> mark_started(runs)
+        start_runs(claim(), mark_trigger_rule="none_failed")
 
     watch_upload_events()

@@ -6,7 +6,8 @@ each new (bucket, key, etag) in the catalog; the first insert wins) → `start_t
 per claim, run id `upload__<video_id>`, so a second start is a no-op) → `mark_started`.
 The DAG runs continuously, one run at a time. Settings: `[vodflow] watch_prefix`, `watch_poll_seconds`,
 `watch_settle_seconds`, `watch_lookback_seconds`, `watch_run_seconds`.
-The logic lives in `include/vodflow/triggers/watch.py`.
+The logic lives in `include/vodflow/triggers/watch.py`; the start → mark tail, shared with
+`watch_upload_events`, in `triggers/start_runs.py`.
 """
 
 from __future__ import annotations
@@ -14,12 +15,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 from airflow.sdk import dag, task
 
-from vodflow.dag_ids import TRANSCODE_VIDEO
 from vodflow.settings import load_settings
 from vodflow.triggers import watch
+from vodflow.triggers.start_runs import start_runs
 
 
 @dag(
@@ -41,18 +41,10 @@ def watch_uploads() -> None:
     def claim() -> list[dict[str, Any]]:
         return watch.claim_new_uploads()
 
-    # A run that already existed is a skipped trigger, and that is fine; a quiet spell (skipped sensor) is not work.
-    @task(trigger_rule="none_failed_min_one_success")
-    def mark_started(runs: list[dict[str, Any]]) -> None:
-        watch.mark_started(run["trigger_run_id"] for run in runs)
-
     runs = claim()
-    started = TriggerDagRunOperator.partial(
-        task_id="start_transcode", trigger_dag_id=TRANSCODE_VIDEO, skip_when_already_exists=True,
-        map_index_template="{{ task.trigger_run_id }}",
-    ).expand_kwargs(runs)
     waited >> runs
-    started >> mark_started(runs)
+    # A run that already existed is a skipped trigger, and that is fine; a quiet spell (skipped sensor) is not work.
+    start_runs(runs, mark_trigger_rule="none_failed_min_one_success")
 
 
 watch_uploads()

@@ -29,8 +29,9 @@ from vodflow.media.probe import SourceInfo
 from vodflow.media.quality_ladder import quality_ladder
 from vodflow.media.quality_probe import probe_quality, sample_windows
 from vodflow.media.vmaf import ScoreWindow, pooled, rendition_frame_scores, score_renditions
+from vodflow.pipeline.plan import EncodePlan
 from vodflow.pipeline.services import Job, Services
-from vodflow.pipeline.work import ChunkResult, EncodePlan
+from vodflow.pipeline.work import ChunkResult
 
 log = logging.getLogger(__name__)
 QUALITY_WINDOW_SECONDS = 2.0

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from vodflow import errors, layout
 from vodflow.catalog import PROBING, OtherSource, RenditionPlan, UploadObject
+from vodflow.codec import encode
 from vodflow.dag_ids import UPLOAD_RUN_PREFIX
 from vodflow.errors import BadInput
 from vodflow.integrations.netguard import DestinationRefused
@@ -20,9 +22,10 @@ from vodflow.media.ladder import LADDER_VERSION, plan_ladder, resolve_rungs
 from vodflow.media.probe import SourceInfo, check_limits, check_size, probe
 from vodflow.media.thumbnails import plan_pictures
 from vodflow.pipeline.failures import fail_now
+from vodflow.pipeline.plan import EncodePlan
 from vodflow.pipeline.services import Job, Services
 from vodflow.pipeline.subtitles import check_caption_sizes
-from vodflow.pipeline.work import EncodePlan, WorkItem, plan_items
+from vodflow.pipeline.work import WorkItem, plan_items
 from vodflow.request import (
     MP4_CHOICES,
     RequestError,
@@ -113,7 +116,7 @@ def register(params: dict[str, Any], run_id: str, services: Services) -> Job:
         # Started by an app (or a retry): the watcher must not start this object again.
         services.catalog.record_app_upload(UploadObject(location.bucket, location.key, info.etag, info.size,
                                                         info.last_modified), job.video_id, run_id)
-    job = Job(**{**job.to_dict(), "version": version})
+    job = replace(job, version=version)
     log.info("Video %s version %d from %s (%d bytes)", job.video_id, version, job.source_uri, job.size)
     if problem is not None:
         fail_now(services, job, BadInput(errors.INVALID_REQUEST, f"Invalid request: {problem}."))
@@ -204,3 +207,11 @@ def plan_work(services: Services, job: Job, probed: SourceInfo) -> tuple[EncodeP
     return plan, plan_items(plan, chunks, probed.has_audio, any(t.text for t in probed.subtitle_tracks),
                             per_title=job.adaptive)
 
+
+
+def prepare_dicts(params: dict[str, Any], run_id: str, on_step: StepListener,
+                  services: Services | None = None) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
+    """The task boundary: the job, the probed source and the plan (one XCom each, by these names), and the work
+    items ``transcode`` is mapped over, as JSON."""
+    job, probed, plan, items = prepare(params, run_id, on_step, services)
+    return {"job": encode(job), "probed": encode(probed), "plan": encode(plan)}, [encode(item) for item in items]

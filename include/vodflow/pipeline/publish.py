@@ -36,6 +36,7 @@ from vodflow.catalog import (
     Superseded,
     VariantRecord,
 )
+from vodflow.codec import decode
 from vodflow.errors import MediaToolError, Permanent
 from vodflow.layout import S3Location
 from vodflow.media import hls
@@ -47,9 +48,10 @@ from vodflow.media.thumbnails import POSTER
 from vodflow.pipeline.ladder import record_chunks_quality
 from vodflow.pipeline.notify import notify
 from vodflow.pipeline.outputs import EncodedRendition, OutputRecord, run_encoded, run_publish
+from vodflow.pipeline.plan import EncodePlan
 from vodflow.pipeline.services import Job, Services
 from vodflow.pipeline.subtitles import publish_subtitles
-from vodflow.pipeline.work import AudioResult, ChunkResult, EncodePlan, WholeVideoResult, WorkResult, result_from_dict
+from vodflow.pipeline.work import AudioResult, ChunkResult, WholeVideoResult, WorkResult, result_from_dict
 
 log = logging.getLogger(__name__)
 CLEANUP_RETRY_SECONDS = (1.0, 3.0)  # waits between the tries of a cleanup step (a prune) before it is left for later
@@ -79,7 +81,7 @@ def publish(job: Job, plan: EncodePlan, results: list[WorkResult], services: Ser
     else:
         renditions = [m for r in results if isinstance(r, WholeVideoResult) for m in r.measured]
         made = [o for r in results if isinstance(r, WholeVideoResult) for o in r.outputs]
-    pictures = {key for r in results for key in r.pictures}
+    pictures = {key for r in results if isinstance(r, WholeVideoResult | ChunkResult) for key in r.pictures}
     audio = next((list(r.audio) for r in results if isinstance(r, WholeVideoResult | AudioResult) and r.audio), [])
     embedded = [t for r in results if isinstance(r, WholeVideoResult | AudioResult) for t in r.subtitles]
     subtitles = publish_subtitles(services, job, renditions, embedded)
@@ -213,13 +215,13 @@ class WorkItemsFailed(Permanent):
 def publish_dicts(job: dict[str, Any], plan: dict[str, Any], items: list[dict[str, Any]],
                   results: list[dict[str, Any]], services: Services | None = None) -> dict[str, Any]:
     """The task boundary: XCom dicts in, typed values inside. A work item that failed for good left no result."""
-    run, services = Job.from_dict(job), services or Services.load()
+    run, services = decode(Job, job), services or Services.load()
     try:
         if len(results) < len(items):
             discard_unpublished(run, services)
             raise WorkItemsFailed(f"{len(items) - len(results)} of {len(items)} work item(s) failed; nothing was "
                                   "published")
-        return publish(run, EncodePlan.from_dict(plan), [result_from_dict(r) for r in results], services)
+        return publish(run, decode(EncodePlan, plan), [result_from_dict(r) for r in results], services)
     finally:
         clean_scratch(run, services)
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from vodflow import layout
 from vodflow.catalog import Catalog, catalog_for_connection
+from vodflow.codec import Coded
 from vodflow.layout import S3Location, parse_source_uri
 from vodflow.media.probe import SourceInfo
 from vodflow.settings import Settings, load_settings
@@ -19,7 +20,7 @@ MAX_PRESIGN_SECONDS = 7 * 24 * 3600  # SigV4's limit
 
 
 @dataclass(frozen=True)
-class Job:
+class Job(Coded):
     """Who and what a run is about: made by ``register``, handed to every later step."""
 
     video_id: str
@@ -42,13 +43,6 @@ class Job:
     def location(self) -> S3Location:
         """Where the uploaded source is."""
         return parse_source_uri(self.source_uri)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Job:
-        return cls(**data)
 
 
 @dataclass

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from vodflow import layout
 from vodflow.catalog import is_disconnect
+from vodflow.codec import decode, encode
 from vodflow.errors import BadInput
 from vodflow.media.chunks import encode_audio, encode_chunk
 from vodflow.media.encode import audio_group_of, encode_renditions, measure_audio, subtitle_file
@@ -26,13 +27,13 @@ from vodflow.media.thumbnails import choose_poster, picture_outputs
 from vodflow.media.tracks import alternate_audio
 from vodflow.pipeline.ladder import decided_plan, record_quality, score_chunk
 from vodflow.pipeline.outputs import EncodedRendition, run_encoded
+from vodflow.pipeline.plan import EncodePlan
 from vodflow.pipeline.scratch import encoder_slot, shared_source, threads_per_encoder, work_dir
 from vodflow.pipeline.services import Job, Services
 from vodflow.pipeline.work import (
     AudioResult,
     ChunkOfVideo,
     ChunkResult,
-    EncodePlan,
     WholeAudio,
     WholeVideo,
     WholeVideoResult,
@@ -64,8 +65,8 @@ def transcode(job: Job, probed: SourceInfo, plan: EncodePlan, item: WorkItem,
 def transcode_dicts(job: dict[str, Any], probed: dict[str, Any], plan: dict[str, Any], item: dict[str, Any],
                     services: Services | None = None) -> dict[str, Any]:
     """The task boundary: XCom dicts in, typed values inside, a dict out."""
-    return transcode(Job.from_dict(job), SourceInfo.from_dict(probed), EncodePlan.from_dict(plan),
-                     item_from_dict(item), services).to_dict()
+    return encode(transcode(decode(Job, job), decode(SourceInfo, probed), decode(EncodePlan, plan),
+                            item_from_dict(item), services))
 
 
 def encode_whole_video(services: Services, job: Job, probed: SourceInfo, plan: EncodePlan,

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from vodflow.codec import Coded
 from vodflow.errors import BadInput, Refused
 from vodflow.layout import UPLOADS_PREFIX
 from vodflow.media.probe import check_size
@@ -36,7 +37,9 @@ class UploadRequest:
 
 
 @dataclass(frozen=True)
-class UploadGrant:
+class UploadGrant(Coded):
+    """What the app is told (the API's JSON: ``expires_at`` as ISO 8601, UTC as ``Z``)."""
+
     key: str
     source: str
     url: str
@@ -44,11 +47,6 @@ class UploadGrant:
     headers: dict[str, str]
     content_length: int
     expires_at: datetime
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"key": self.key, "source": self.source, "url": self.url, "method": self.method,
-                "headers": self.headers, "content_length": self.content_length,
-                "expires_at": self.expires_at.isoformat().replace("+00:00", "Z")}
 
 
 def sanitize_filename(name: str) -> str:

@@ -10,11 +10,11 @@ from vodflow.media.chunks import plan_chunks
 from vodflow.media.hls import MeasuredRendition, Segment
 from vodflow.media.ladder import plan_ladder
 from vodflow.media.thumbnails import plan_pictures
+from vodflow.pipeline.plan import EncodePlan
 from vodflow.pipeline.work import (
     AudioResult,
     ChunkOfVideo,
     ChunkResult,
-    EncodePlan,
     WholeAudio,
     WholeVideo,
     WholeVideoResult,
@@ -73,3 +73,13 @@ def test_a_chunked_source_with_subtitles_and_no_sound_keeps_an_audio_item():
     plan = _plan(200.0, has_audio=False)
     assert plan_items(plan, chunks, has_audio=False, has_subtitles=True)[0].label == "audio"
     assert plan_items(plan, chunks, has_audio=False)[0].label == "chunk 00"
+
+
+def test_every_kind_of_work_item_has_a_handler():
+    """Adding a kind is one item class (in ``WorkItem``) and one handler: a class without one fails here."""
+    from typing import get_args
+
+    from vodflow.pipeline.transcode import HANDLERS
+    from vodflow.pipeline.work import WorkItem
+
+    assert set(HANDLERS) == set(get_args(WorkItem))

@@ -29,9 +29,9 @@ from vodflow.pipeline.outputs.cmaf import Cmaf
 from vodflow.pipeline.outputs.downloads import AudioDownloads, Mp4Downloads
 from vodflow.pipeline.outputs.storyboard import Storyboard
 
-if TYPE_CHECKING:  # work's results carry OutputRecords: importing it here would be circular
+if TYPE_CHECKING:
+    from vodflow.pipeline.plan import EncodePlan
     from vodflow.pipeline.services import Job, Services
-    from vodflow.pipeline.work import EncodePlan
 
 __all__ = ["HANDLERS", "EncodedRendition", "OutputContext", "OutputFile", "OutputHandler", "OutputRecord",
            "handlers_for", "run_encoded", "run_publish"]

@@ -8,16 +8,17 @@ a small rendition), never a second read of the source.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
 
 from vodflow import layout
+from vodflow.codec import Coded
 from vodflow.media.hls import MeasuredRendition
 from vodflow.media.ladder import Rendition
 
 if TYPE_CHECKING:
+    from vodflow.pipeline.plan import EncodePlan
     from vodflow.pipeline.services import Job, Services
-    from vodflow.pipeline.work import EncodePlan
     from vodflow.settings import Settings
 
 
@@ -70,7 +71,7 @@ class OutputFile:
 
 
 @dataclass(frozen=True)
-class OutputRecord:
+class OutputRecord(Coded):
     """One published output of a version, as the catalog keeps it and the API lists it."""
 
     kind: str
@@ -81,13 +82,6 @@ class OutputRecord:
     duration: float | None = None
     codecs: str | None = None
     filename: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> OutputRecord:
-        return cls(**data)
 
     @classmethod
     def of_file(cls, made: OutputFile, key: str, size: int) -> OutputRecord:

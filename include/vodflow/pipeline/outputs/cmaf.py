@@ -14,14 +14,15 @@ import os
 from typing import TYPE_CHECKING
 
 from vodflow import layout
+from vodflow.codec import decode, encode
 from vodflow.media import cmaf_hls, dash
 from vodflow.media.cmaf import CmafTrack, audio_from, audio_track_name, package_rendition
 from vodflow.media.hls import MASTER_PLAYLIST, MeasuredRendition
 from vodflow.pipeline.outputs.base import EncodedRendition, OutputContext, OutputFile, OutputHandler, OutputRecord
 
 if TYPE_CHECKING:
+    from vodflow.pipeline.plan import EncodePlan
     from vodflow.pipeline.services import Job, Services
-    from vodflow.pipeline.work import EncodePlan
 
 CMAF_DIR = "cmaf/"
 TRACK_FILE = "track.json"
@@ -44,7 +45,7 @@ class Cmaf(OutputHandler):
         for track in tracks:
             folder = os.path.join(ctx.workdir, track.name)
             with open(os.path.join(folder, TRACK_FILE), "w") as f:
-                json.dump(track.to_dict(), f)
+                json.dump(encode(track), f)
             files += [OutputFile(kind=self.kind, name=f"{track.name}/{name}", path=os.path.join(folder, name),
                                  key=f"{CMAF_DIR}{track.name}/{name}", listed=False)
                       for name in sorted(os.listdir(folder))]
@@ -53,7 +54,7 @@ class Cmaf(OutputHandler):
     def publish(self, services: Services, job: Job, plan: EncodePlan, renditions: list[MeasuredRendition],
                 records: list[OutputRecord]) -> list[OutputRecord]:
         prefix = layout.version_prefix(job.video_id, job.version) + CMAF_DIR
-        tracks = [CmafTrack.from_dict(json.loads(services.storage.get_bytes(f"{prefix}{name}/{TRACK_FILE}")))
+        tracks = [decode(CmafTrack, json.loads(services.storage.get_bytes(f"{prefix}{name}/{TRACK_FILE}")))
                   for name in track_names(plan)]
         _, playlists = cmaf_hls.render_playlists(tracks)
         master = playlists.pop(MASTER_PLAYLIST)

@@ -11,7 +11,7 @@ from vodflow.media import downloads
 from vodflow.pipeline.outputs.base import EncodedRendition, OutputContext, OutputFile, OutputHandler
 
 if TYPE_CHECKING:
-    from vodflow.pipeline.work import EncodePlan
+    from vodflow.pipeline.plan import EncodePlan
 
 
 def mp4_renditions(plan: EncodePlan, wanted: str | list[str] | tuple[str, ...]) -> list[str]:
