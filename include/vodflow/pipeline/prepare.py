@@ -14,11 +14,11 @@ from vodflow.errors import BadInput
 from vodflow.integrations.netguard import DestinationRefused
 from vodflow.integrations.webhooks import check_callback
 from vodflow.layout import S3Location, parse_source_uri
-from vodflow.media import hls
-from vodflow.media.chunks import plan_chunks
-from vodflow.media.ladder import LADDER_VERSION, plan_ladder, resolve_rungs
-from vodflow.media.probe import SourceInfo, check_limits, check_size, probe
-from vodflow.media.thumbnails import plan_pictures
+from vodflow.media.encode.chunks import plan_chunks
+from vodflow.media.encode.ladder import LADDER_VERSION, plan_ladder, resolve_rungs
+from vodflow.media.package import hls
+from vodflow.media.pictures.thumbnails import plan_pictures
+from vodflow.media.source.probe import SourceInfo, check_limits, check_size, probe
 from vodflow.pipeline.failures import fail_now
 from vodflow.pipeline.services import Job, Services
 from vodflow.pipeline.subtitles import check_caption_sizes

@@ -17,13 +17,13 @@ import sqlalchemy as sa
 from vodflow import layout
 from vodflow.catalog import is_disconnect
 from vodflow.errors import BadInput
-from vodflow.media.chunks import encode_audio, encode_chunk
-from vodflow.media.encode import audio_group_of, encode_renditions, measure_audio, subtitle_file
-from vodflow.media.hls import MeasuredRendition
-from vodflow.media.probe import SourceInfo
-from vodflow.media.process import Throttle
-from vodflow.media.thumbnails import choose_poster, picture_outputs
-from vodflow.media.tracks import alternate_audio
+from vodflow.media.encode.chunks import encode_audio, encode_chunk
+from vodflow.media.encode.process import Throttle
+from vodflow.media.encode.renditions import audio_group_of, encode_renditions, measure_audio, subtitle_file
+from vodflow.media.package.hls import MeasuredRendition
+from vodflow.media.pictures.thumbnails import choose_poster, picture_outputs
+from vodflow.media.source.probe import SourceInfo
+from vodflow.media.source.tracks import alternate_audio
 from vodflow.pipeline.ladder import decided_plan, record_quality, score_chunk
 from vodflow.pipeline.outputs import EncodedRendition, run_encoded
 from vodflow.pipeline.scratch import encoder_slot, shared_source, threads_per_encoder, work_dir

@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from vodflow.media.chunks import Chunk
-from vodflow.media.hls import MeasuredAudio, MeasuredRendition
-from vodflow.media.ladder import Rendition
-from vodflow.media.thumbnails import PicturePlan
+from vodflow.media.encode.chunks import Chunk
+from vodflow.media.encode.ladder import Rendition
+from vodflow.media.package.hls import MeasuredAudio, MeasuredRendition
+from vodflow.media.pictures.thumbnails import PicturePlan
 from vodflow.pipeline.outputs.base import OutputRecord
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from vodflow.errors import BadInput
 from vodflow.layout import UPLOADS_PREFIX
-from vodflow.media.probe import check_size
+from vodflow.media.source.probe import check_size
 
 MAX_FILENAME_CHARS = 120
 ALLOWED_GENERIC_TYPES = ("application/octet-stream",)

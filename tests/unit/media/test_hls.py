@@ -5,7 +5,7 @@ from __future__ import annotations
 import m3u8
 import pytest
 
-from vodflow.media.hls import (
+from vodflow.media.package.hls import (
     IFrame,
     MeasuredRendition,
     Segment,

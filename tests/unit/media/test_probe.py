@@ -6,7 +6,7 @@ import pytest
 
 from vodflow import errors
 from vodflow.errors import BadInput
-from vodflow.media.probe import Limits, check_limits, check_size, classify_probe_failure, parse_probe, sniff
+from vodflow.media.source.probe import Limits, check_limits, check_size, classify_probe_failure, parse_probe, sniff
 from vodflow.triggers.uploads import UploadRequestError, check_request
 
 
@@ -153,7 +153,7 @@ def test_a_video_clock_that_restarts_is_measured_packet_by_packet():
     """Two 5 s captures at 30 fps in one TS (90 kHz): the clock jumps back once; the video lasts 10 s."""
     from fractions import Fraction
 
-    from vodflow.media.timestamps import parse_packet_timestamps
+    from vodflow.media.source.timestamps import parse_packet_timestamps
 
     capture = [f"{126000 + 3000 * i},{126000 + 3000 * i},3000," for i in range(150)]
     scan = parse_packet_timestamps([*capture, "", *capture], Fraction(1, 90000))
@@ -168,7 +168,7 @@ def test_a_video_clock_that_restarts_is_measured_packet_by_packet():
 def test_a_truncated_long_upload_is_caught_within_one_segment():
     """2 % of 600 s would let an upload 8 s short through; the tolerance is one segment at most."""
     from vodflow.errors import BadInput
-    from vodflow.media.encode import check_complete
+    from vodflow.media.encode.renditions import check_complete
 
     check_complete(594.5, 600.0)  # within a segment
     with pytest.raises(BadInput):

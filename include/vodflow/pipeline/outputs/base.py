@@ -12,8 +12,8 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from vodflow import layout
-from vodflow.media.hls import MeasuredRendition
-from vodflow.media.ladder import Rendition
+from vodflow.media.encode.ladder import Rendition
+from vodflow.media.package.hls import MeasuredRendition
 
 if TYPE_CHECKING:
     from vodflow.pipeline.services import Job, Services

@@ -7,7 +7,7 @@ import os
 from typing import TYPE_CHECKING
 
 from vodflow import layout
-from vodflow.media import downloads
+from vodflow.media.package import downloads
 from vodflow.pipeline.outputs.base import EncodedRendition, OutputContext, OutputFile, OutputHandler
 
 if TYPE_CHECKING:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from vodflow import layout
-from vodflow.media.storyboard import make_storyboard, plan_storyboard
+from vodflow.media.pictures.storyboard import make_storyboard, plan_storyboard
 from vodflow.pipeline.outputs.base import EncodedRendition, OutputContext, OutputFile, OutputHandler
 
 

@@ -14,9 +14,9 @@ from typing import Any
 
 import m3u8
 
-from vodflow.media import hls
-from vodflow.media.cmaf import INIT, CmafTrack
-from vodflow.media.hls import IFRAME_PLAYLIST, MASTER_PLAYLIST, MEDIA_PLAYLIST
+from vodflow.media.package import hls
+from vodflow.media.package.cmaf import INIT, CmafTrack
+from vodflow.media.package.hls import IFRAME_PLAYLIST, MASTER_PLAYLIST, MEDIA_PLAYLIST
 
 
 def playlist_uri(track: CmafTrack) -> str:

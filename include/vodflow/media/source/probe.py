@@ -15,9 +15,9 @@ from typing import Any
 
 from vodflow import errors
 from vodflow.errors import BadInput, MediaToolError
-from vodflow.media.ffmpeg import ALLOWED_DEMUXERS, HTTP_PROTOCOLS
-from vodflow.media.timestamps import DISCONTINUOUS_FORMATS, scan_timestamps, with_real_duration
-from vodflow.media.tracks import (
+from vodflow.media.encode.ffmpeg import ALLOWED_DEMUXERS, HTTP_PROTOCOLS
+from vodflow.media.source.timestamps import DISCONTINUOUS_FORMATS, scan_timestamps, with_real_duration
+from vodflow.media.source.tracks import (
     AudioTrack,
     SubtitleTrack,
     main_track,

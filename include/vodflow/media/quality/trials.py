@@ -28,12 +28,12 @@ import ffmpeg
 
 from vodflow import errors
 from vodflow.errors import BadInput
-from vodflow.media.ffmpeg import EncoderSettings, classify_failure, normalize_picture, output_grid, source_input
-from vodflow.media.ladder import Rendition, even
-from vodflow.media.probe import SourceInfo
-from vodflow.media.process import run_ffmpeg
-from vodflow.media.quality_ladder import RungTrial
-from vodflow.media.vmaf import Distorted, VmafScore, score
+from vodflow.media.encode.ffmpeg import EncoderSettings, classify_failure, normalize_picture, output_grid, source_input
+from vodflow.media.encode.ladder import Rendition, even
+from vodflow.media.encode.process import run_ffmpeg
+from vodflow.media.quality.per_title import RungTrial
+from vodflow.media.quality.vmaf import Distorted, VmafScore, score
+from vodflow.media.source.probe import SourceInfo
 
 log = logging.getLogger(__name__)
 

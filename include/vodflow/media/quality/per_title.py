@@ -26,7 +26,7 @@ import math
 from dataclasses import dataclass, replace
 from typing import Any
 
-from vodflow.media.ladder import BUFSIZE_FACTOR, MAXRATE_FACTOR, MIN_VIDEO_KBPS, Ladder, Rendition
+from vodflow.media.encode.ladder import BUFSIZE_FACTOR, MAXRATE_FACTOR, MIN_VIDEO_KBPS, Ladder, Rendition
 
 SATURATION = 0.5  # above the dearer trial, each doubling of the rate buys this share of the measured gain
 BANDWIDTH_STEP = 1.5  # adjacent rungs closer in rate than this must differ in quality by a JND

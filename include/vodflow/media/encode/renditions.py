@@ -17,7 +17,7 @@ import m3u8
 
 from vodflow import errors
 from vodflow.errors import BadInput, MediaToolError
-from vodflow.media.ffmpeg import (
+from vodflow.media.encode.ffmpeg import (
     STRIP_METADATA,
     EncoderSettings,
     audio_codec_options,
@@ -32,12 +32,12 @@ from vodflow.media.ffmpeg import (
     source_input,
     video_codec_options,
 )
-from vodflow.media.hls import IFrame, MeasuredAudio, MeasuredRendition, Segment
-from vodflow.media.ladder import Rendition
-from vodflow.media.mpegts import PTS_HZ, avc_codec_string, index_segment
-from vodflow.media.probe import SourceInfo
-from vodflow.media.process import run_ffmpeg
-from vodflow.media.tracks import ALTERNATE_AUDIO_KBPS, AlternateAudio, SubtitleTrack, main_track
+from vodflow.media.encode.ladder import Rendition
+from vodflow.media.encode.process import run_ffmpeg
+from vodflow.media.package.hls import IFrame, MeasuredAudio, MeasuredRendition, Segment
+from vodflow.media.package.mpegts import PTS_HZ, avc_codec_string, index_segment
+from vodflow.media.source.probe import SourceInfo
+from vodflow.media.source.tracks import ALTERNATE_AUDIO_KBPS, AlternateAudio, SubtitleTrack, main_track
 
 log = logging.getLogger(__name__)
 # Adds outputs fed from one branch of the decoded, normalised, constant-rate picture (e.g. the thumbnails).

@@ -28,14 +28,7 @@ import ffmpeg
 
 from vodflow import errors
 from vodflow.errors import BadInput
-from vodflow.media.encode import (
-    ExtraOutputs,
-    alternate_audio_outputs,
-    measure_output,
-    split_picture,
-    subtitle_outputs,
-)
-from vodflow.media.ffmpeg import (
+from vodflow.media.encode.ffmpeg import (
     FILE_PROTOCOLS,
     STRIP_METADATA,
     EncoderSettings,
@@ -50,12 +43,19 @@ from vodflow.media.ffmpeg import (
     source_input,
     video_codec_options,
 )
-from vodflow.media.hls import MeasuredRendition
-from vodflow.media.ladder import Rendition
-from vodflow.media.mpegts import index_segment
-from vodflow.media.probe import SourceInfo
-from vodflow.media.process import run_ffmpeg
-from vodflow.media.tracks import AlternateAudio
+from vodflow.media.encode.ladder import Rendition
+from vodflow.media.encode.process import run_ffmpeg
+from vodflow.media.encode.renditions import (
+    ExtraOutputs,
+    alternate_audio_outputs,
+    measure_output,
+    split_picture,
+    subtitle_outputs,
+)
+from vodflow.media.package.hls import MeasuredRendition
+from vodflow.media.package.mpegts import index_segment
+from vodflow.media.source.probe import SourceInfo
+from vodflow.media.source.tracks import AlternateAudio
 
 log = logging.getLogger(__name__)
 TS_BASE = 10.0  # seconds added to every chunk's and the audio's timestamps (room for B-frame DTS before 0)

@@ -18,11 +18,11 @@ import ffmpeg
 
 from vodflow import errors
 from vodflow.errors import BadInput, MediaToolError, VodflowError
-from vodflow.media.ladder import Rendition
-from vodflow.media.process import RunResult
+from vodflow.media.encode.ladder import Rendition
+from vodflow.media.encode.process import RunResult
 
 if TYPE_CHECKING:
-    from vodflow.media.probe import SourceInfo
+    from vodflow.media.source.probe import SourceInfo
 
 # Only these demuxers may open an upload, and only these protocols: an upload cannot make ffmpeg follow a
 # playlist or read local files.
