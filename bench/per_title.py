@@ -34,15 +34,17 @@ from vodflow.devtools.samples import (
     make_sample,
 )
 from vodflow.media.encode.chunks import encode_chunk, plan_chunks
-from vodflow.media.encode.ffmpeg import FILE_PROTOCOLS, EncoderSettings
 from vodflow.media.encode.ladder import Ladder, plan_ladder
 from vodflow.media.encode.renditions import encode_renditions
-from vodflow.media.package.hls import MeasuredRendition
+from vodflow.media.measured import MeasuredRendition
+from vodflow.media.options import EncoderSettings
 from vodflow.media.pictures.thumbnails import plan_pictures
 from vodflow.media.quality.per_title import quality_ladder
 from vodflow.media.quality.trials import probe_quality
 from vodflow.media.quality.vmaf import ScoreWindow, VmafScore, pooled, rendition_frame_scores, score_renditions
-from vodflow.media.source.probe import SourceInfo, probe
+from vodflow.media.source.info import SourceInfo
+from vodflow.media.source.inputs import FILE_PROTOCOLS
+from vodflow.media.source.probe import probe
 from vodflow.pipeline.ladder import chunk_windows, quality_windows
 from vodflow.pipeline.work import EncodePlan
 

@@ -9,9 +9,7 @@ import tempfile
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from vodflow.media.encode.ffmpeg import EncoderSettings
-from vodflow.media.quality.per_title import QualityPolicy, parse_targets
-from vodflow.media.source.probe import Limits
+from vodflow.media.options import EncoderSettings, Limits, QualityPolicy, parse_targets
 
 SECTION = "vodflow"
 

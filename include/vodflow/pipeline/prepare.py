@@ -18,7 +18,8 @@ from vodflow.media.encode.chunks import plan_chunks
 from vodflow.media.encode.ladder import LADDER_VERSION, plan_ladder, resolve_rungs
 from vodflow.media.package import hls
 from vodflow.media.pictures.thumbnails import plan_pictures
-from vodflow.media.source.probe import SourceInfo, check_limits, check_size, probe
+from vodflow.media.source.info import SourceInfo
+from vodflow.media.source.probe import check_limits, check_size, probe
 from vodflow.pipeline.failures import fail_now
 from vodflow.pipeline.services import Job, Services
 from vodflow.pipeline.subtitles import check_caption_sizes

@@ -41,8 +41,8 @@ from vodflow.layout import S3Location
 from vodflow.media.encode.chunks import join_rendition
 from vodflow.media.encode.ladder import LADDER_VERSION
 from vodflow.media.encode.renditions import check_complete
+from vodflow.media.measured import MeasuredRendition
 from vodflow.media.package import hls
-from vodflow.media.package.hls import MeasuredRendition
 from vodflow.media.pictures.thumbnails import POSTER
 from vodflow.pipeline.ladder import record_chunks_quality
 from vodflow.pipeline.notify import notify

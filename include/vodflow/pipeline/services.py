@@ -10,7 +10,7 @@ from typing import Any
 from vodflow import layout
 from vodflow.catalog import Catalog, catalog_for_connection
 from vodflow.layout import S3Location, parse_source_uri
-from vodflow.media.source.probe import SourceInfo
+from vodflow.media.source.info import SourceInfo
 from vodflow.settings import Settings, load_settings
 from vodflow.storage import Storage
 

@@ -20,9 +20,9 @@ from vodflow.errors import BadInput
 from vodflow.media.encode.chunks import encode_audio, encode_chunk
 from vodflow.media.encode.process import Throttle
 from vodflow.media.encode.renditions import audio_group_of, encode_renditions, measure_audio, subtitle_file
-from vodflow.media.package.hls import MeasuredRendition
+from vodflow.media.measured import MeasuredRendition
 from vodflow.media.pictures.thumbnails import choose_poster, picture_outputs
-from vodflow.media.source.probe import SourceInfo
+from vodflow.media.source.info import SourceInfo
 from vodflow.media.source.tracks import alternate_audio
 from vodflow.pipeline.ladder import decided_plan, record_quality, score_chunk
 from vodflow.pipeline.outputs import EncodedRendition, run_encoded

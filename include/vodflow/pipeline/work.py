@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 from vodflow.media.encode.chunks import Chunk
 from vodflow.media.encode.ladder import Rendition
-from vodflow.media.package.hls import MeasuredAudio, MeasuredRendition
+from vodflow.media.measured import MeasuredAudio, MeasuredRendition
 from vodflow.media.pictures.thumbnails import PicturePlan
 from vodflow.pipeline.outputs.base import OutputRecord
 

@@ -11,8 +11,9 @@ import pytest
 
 from vodflow.devtools.samples import SampleSpec, make_sample
 from vodflow.media.encode import chunks
-from vodflow.media.encode.ffmpeg import FILE_PROTOCOLS, EncoderSettings
 from vodflow.media.encode.ladder import plan_ladder
+from vodflow.media.options import EncoderSettings
+from vodflow.media.source.inputs import FILE_PROTOCOLS
 from vodflow.media.source.probe import probe
 
 pytestmark = pytest.mark.integration

@@ -14,13 +14,15 @@ import pytest
 from vodflow import errors
 from vodflow.devtools.conformance import check_tree
 from vodflow.errors import BadInput, MediaToolError
-from vodflow.media.encode.ffmpeg import FILE_PROTOCOLS, EncoderSettings
 from vodflow.media.encode.ladder import plan_ladder
 from vodflow.media.encode.renditions import encode_rendition, encode_renditions
+from vodflow.media.options import EncoderSettings
 from vodflow.media.package.hls import render_playlists
 from vodflow.media.package.mpegts import index_segment
 from vodflow.media.pictures.thumbnails import choose_poster, picture_outputs, plan_pictures
-from vodflow.media.source.probe import SourceInfo, probe
+from vodflow.media.source.info import SourceInfo
+from vodflow.media.source.inputs import FILE_PROTOCOLS
+from vodflow.media.source.probe import probe
 
 pytestmark = pytest.mark.integration
 

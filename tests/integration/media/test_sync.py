@@ -15,9 +15,10 @@ import pytest
 from tests.avsync import measure_sync
 from vodflow.devtools.samples import make_sync_sample
 from vodflow.media.encode import chunks
-from vodflow.media.encode.ffmpeg import FILE_PROTOCOLS, EncoderSettings
 from vodflow.media.encode.ladder import plan_ladder
 from vodflow.media.encode.renditions import encode_renditions
+from vodflow.media.options import EncoderSettings
+from vodflow.media.source.inputs import FILE_PROTOCOLS
 from vodflow.media.source.probe import probe
 
 pytestmark = pytest.mark.integration

@@ -9,9 +9,10 @@ import subprocess
 
 import pytest
 
-from vodflow.media.encode.ffmpeg import FILE_PROTOCOLS, EncoderSettings
 from vodflow.media.encode.ladder import plan_ladder
 from vodflow.media.encode.renditions import encode_renditions
+from vodflow.media.options import EncoderSettings
+from vodflow.media.source.inputs import FILE_PROTOCOLS
 from vodflow.media.source.probe import probe
 
 pytestmark = pytest.mark.integration

@@ -11,10 +11,11 @@ import pytest
 
 from vodflow.devtools.samples import make_animation_sample
 from vodflow.media.encode.chunks import encode_chunk, plan_chunks
-from vodflow.media.encode.ffmpeg import FILE_PROTOCOLS, EncoderSettings
 from vodflow.media.encode.ladder import plan_ladder
+from vodflow.media.options import EncoderSettings
 from vodflow.media.pictures.thumbnails import plan_pictures
 from vodflow.media.quality.vmaf import pooled, rendition_frame_scores
+from vodflow.media.source.inputs import FILE_PROTOCOLS
 from vodflow.media.source.probe import probe
 from vodflow.pipeline.ladder import chunk_windows
 from vodflow.pipeline.work import EncodePlan

@@ -14,10 +14,11 @@ from pathlib import Path
 import pytest
 
 from vodflow.devtools.samples import make_two_language_sample
-from vodflow.media.encode.ffmpeg import FILE_PROTOCOLS, EncoderSettings
 from vodflow.media.encode.ladder import plan_ladder
 from vodflow.media.encode.renditions import audio_group_of, encode_renditions, measure_audio
+from vodflow.media.options import EncoderSettings
 from vodflow.media.package import hls
+from vodflow.media.source.inputs import FILE_PROTOCOLS
 from vodflow.media.source.probe import probe
 from vodflow.media.source.tracks import alternate_audio
 

@@ -6,7 +6,8 @@ import pytest
 
 from vodflow import errors
 from vodflow.errors import BadInput
-from vodflow.media.source.probe import Limits, check_limits, check_size, classify_probe_failure, parse_probe, sniff
+from vodflow.media.options import Limits
+from vodflow.media.source.probe import check_limits, check_size, classify_probe_failure, parse_probe, sniff
 from vodflow.triggers.uploads import UploadRequestError, check_request
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from vodflow.media.encode.ladder import MAXRATE_FACTOR, plan_ladder
-from vodflow.media.quality.per_title import QualityPolicy, RungTrial, parse_targets, quality_ladder
+from vodflow.media.options import QualityPolicy, parse_targets
+from vodflow.media.quality.per_title import RungTrial, quality_ladder
 from vodflow.media.quality.vmaf import percentile, pooled
 
 FIXED = plan_ladder(1920, 1080, "30", True)

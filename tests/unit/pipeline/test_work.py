@@ -8,7 +8,7 @@ import pytest
 
 from vodflow.media.encode.chunks import plan_chunks
 from vodflow.media.encode.ladder import plan_ladder
-from vodflow.media.package.hls import MeasuredRendition, Segment
+from vodflow.media.measured import MeasuredRendition, Segment
 from vodflow.media.pictures.thumbnails import plan_pictures
 from vodflow.pipeline.work import (
     AudioResult,

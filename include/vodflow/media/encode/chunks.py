@@ -28,19 +28,16 @@ import ffmpeg
 
 from vodflow import errors
 from vodflow.errors import BadInput
+from vodflow.media.encode.diagnose import classify_failure
 from vodflow.media.encode.ffmpeg import (
-    FILE_PROTOCOLS,
     STRIP_METADATA,
-    EncoderSettings,
     audio_codec_options,
     audio_track,
-    classify_failure,
     ffmpeg_command,
     hls_muxer_options,
     normalize_picture,
     output_grid,
     scaled,
-    source_input,
     video_codec_options,
 )
 from vodflow.media.encode.ladder import Rendition
@@ -52,9 +49,11 @@ from vodflow.media.encode.renditions import (
     split_picture,
     subtitle_outputs,
 )
-from vodflow.media.package.hls import MeasuredRendition
+from vodflow.media.measured import MeasuredRendition
+from vodflow.media.options import EncoderSettings
 from vodflow.media.package.mpegts import index_segment
-from vodflow.media.source.probe import SourceInfo
+from vodflow.media.source.info import SourceInfo
+from vodflow.media.source.inputs import FILE_PROTOCOLS, source_input
 from vodflow.media.source.tracks import AlternateAudio
 
 log = logging.getLogger(__name__)

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 import ffmpeg
 
 from vodflow.errors import MediaToolError
-from vodflow.media.encode.ffmpeg import STRIP_METADATA, classify_failure, ffmpeg_command
+from vodflow.media.encode.diagnose import classify_failure
+from vodflow.media.encode.ffmpeg import STRIP_METADATA, ffmpeg_command
 from vodflow.media.encode.process import run_ffmpeg
 from vodflow.media.escaping import one_line
 

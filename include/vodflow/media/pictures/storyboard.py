@@ -15,7 +15,8 @@ from dataclasses import dataclass
 import ffmpeg
 
 from vodflow.errors import MediaToolError
-from vodflow.media.encode.ffmpeg import classify_failure, ffmpeg_command
+from vodflow.media.encode.diagnose import classify_failure
+from vodflow.media.encode.ffmpeg import ffmpeg_command
 from vodflow.media.encode.process import run_ffmpeg
 
 TILE_WIDTH = 160

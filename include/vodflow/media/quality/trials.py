@@ -28,12 +28,15 @@ import ffmpeg
 
 from vodflow import errors
 from vodflow.errors import BadInput
-from vodflow.media.encode.ffmpeg import EncoderSettings, classify_failure, normalize_picture, output_grid, source_input
+from vodflow.media.encode.diagnose import classify_failure
+from vodflow.media.encode.ffmpeg import normalize_picture, output_grid
 from vodflow.media.encode.ladder import Rendition, even
 from vodflow.media.encode.process import run_ffmpeg
+from vodflow.media.options import EncoderSettings
 from vodflow.media.quality.per_title import RungTrial
 from vodflow.media.quality.vmaf import Distorted, VmafScore, score
-from vodflow.media.source.probe import SourceInfo
+from vodflow.media.source.info import SourceInfo
+from vodflow.media.source.inputs import source_input
 
 log = logging.getLogger(__name__)
 

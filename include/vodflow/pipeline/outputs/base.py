@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from vodflow import layout
 from vodflow.media.encode.ladder import Rendition
-from vodflow.media.package.hls import MeasuredRendition
+from vodflow.media.measured import MeasuredRendition
 
 if TYPE_CHECKING:
     from vodflow.pipeline.services import Job, Services

@@ -14,9 +14,10 @@ import os
 from typing import TYPE_CHECKING
 
 from vodflow import layout
+from vodflow.media.measured import MeasuredRendition
 from vodflow.media.package import cmaf_hls, dash
 from vodflow.media.package.cmaf import CmafTrack, audio_from, audio_track_name, package_rendition
-from vodflow.media.package.hls import MASTER_PLAYLIST, MeasuredRendition
+from vodflow.media.package.hls import MASTER_PLAYLIST
 from vodflow.pipeline.outputs.base import EncodedRendition, OutputContext, OutputFile, OutputHandler, OutputRecord
 
 if TYPE_CHECKING:
