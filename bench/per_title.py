@@ -45,7 +45,7 @@ from vodflow.media.quality.vmaf import ScoreWindow, VmafScore, pooled, rendition
 from vodflow.media.source.info import SourceInfo
 from vodflow.media.source.inputs import FILE_PROTOCOLS
 from vodflow.media.source.probe import probe
-from vodflow.pipeline.ladder import chunk_windows, quality_windows
+from vodflow.pipeline.ladder_decision import chunk_windows, quality_windows
 from vodflow.pipeline.work import EncodePlan
 
 SOURCES = (("easy (lecture)", make_lecture_sample), ("camera-like", make_camera_sample),

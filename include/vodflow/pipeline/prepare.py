@@ -145,7 +145,7 @@ def probe_source(services: Services, job: Job) -> SourceInfo:
 def plan_work(services: Services, job: Job, probed: SourceInfo) -> tuple[EncodePlan, list[WorkItem]]:
     """The fixed ladder, its `pending` renditions, and the work items ``transcode`` is mapped over: the whole
     video, or for a long source one per chunk plus the audio. A per-title run's ladder is decided by its work
-    items, on a ``transcode`` worker (``pipeline.ladder``): the probe encodes, and this runs on ``default``."""
+    items, on a ``transcode`` worker (``pipeline.ladder_decision``): the probe encodes, and this runs on ``default``."""
     ladder = plan_ladder(probed.width, probed.height, probed.fps, probed.has_audio, job.ladder)
     services.catalog.plan_renditions(job.video_id, job.run_id, job.version, [
         RenditionPlan(r.name, r.width, r.height, r.video_kbps, r.audio_kbps, round(hls.frame_rate_value(r.fps), 3))

@@ -44,7 +44,7 @@ from vodflow.media.encode.renditions import check_complete
 from vodflow.media.measured import MeasuredRendition
 from vodflow.media.package import hls
 from vodflow.media.pictures.thumbnails import POSTER
-from vodflow.pipeline.ladder import record_chunks_quality
+from vodflow.pipeline.ladder_decision import record_chunks_quality
 from vodflow.pipeline.notify import notify
 from vodflow.pipeline.outputs import EncodedRendition, OutputRecord, run_encoded, run_publish
 from vodflow.pipeline.services import Job, Services

@@ -17,7 +17,7 @@ from vodflow.media.pictures.thumbnails import plan_pictures
 from vodflow.media.quality.vmaf import pooled, rendition_frame_scores
 from vodflow.media.source.inputs import FILE_PROTOCOLS
 from vodflow.media.source.probe import probe
-from vodflow.pipeline.ladder import chunk_windows
+from vodflow.pipeline.ladder_decision import chunk_windows
 from vodflow.pipeline.work import EncodePlan
 
 from .helpers import run_all, upload

@@ -1,4 +1,5 @@
-"""``cmaf``: fMP4 HLS and DASH from one set of CMAF segments under ``cmaf/``, remuxed from the local encode.
+"""``cmaf`` output, the pipeline adapter of ``media.package.cmaf`` (S3 and catalog around its packaging): fMP4 HLS
+and DASH from one set of CMAF segments under ``cmaf/``, remuxed from the local encode.
 
 Per rendition (``encoded``): its TS segments are copied into a CMAF video track, and the first rendition of each
 AAC bitrate also gives that audio track; the files and the track's measurement (``track.json``, what the

@@ -1,5 +1,5 @@
-"""``mp4`` and ``audio`` outputs: download files remuxed from the encode's own segments (``media.downloads``),
-stored with a Content-Disposition naming them after the video's title."""
+"""``mp4`` and ``audio`` outputs, the pipeline adapter of ``media.package.downloads``: download files remuxed from the
+encode's own segments, stored with a Content-Disposition naming them after the video's title."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""``storyboard`` output: sprite sheets and their WebVTT index from the smallest rendition (``media.storyboard``)."""
+"""``storyboard`` output, the pipeline adapter of ``media.pictures.storyboard``: sprite sheets and their WebVTT index
+from the smallest rendition."""
 
 from __future__ import annotations
 
