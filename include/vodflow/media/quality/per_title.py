@@ -1,7 +1,7 @@
 """The per-title ladder: each rung's bitrate chosen for the quality it reaches (VMAF), not for a fixed rate.
 Pure: no I/O.
 
-``quality_probe`` measures, for every rung, the rate and the VMAF of short trial encodes at two constant
+``trials`` measures, for every rung, the rate and the VMAF of short trial encodes at two constant
 qualities (x264 CRFs). Between and around those two points quality is taken as linear in log(rate) (VMAF grows
 by about the same amount for every doubling of the rate, until it saturates); the fixed ladder's VMAF is read
 off that line at the fixed rate. Per rung (rates with ``headroom``: the final encode is constrained VBR):

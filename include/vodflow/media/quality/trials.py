@@ -13,7 +13,7 @@ Sampling in time and in space keeps it cheap (docs/speed.md#long-videos-and-per-
   crop to the whole picture, with the window's IDR frame counted as one per ``keyframe_seconds`` (the final
   encode's GOP), not one per window.
 
-``quality_ladder.quality_ladder`` turns the scores into the ladder. No Airflow, S3 or database.
+``per_title.quality_ladder`` turns the scores into the ladder. No Airflow, S3 or database.
 """
 
 from __future__ import annotations
