@@ -56,10 +56,11 @@ from benchstack import (
 from vodflow.catalog import Catalog, make_engine, videos
 from vodflow.devtools.devstack import AirflowStack, LocalS3
 from vodflow.devtools.samples import SampleSpec, make_sample
-from vodflow.media.encode import build_encode_command, build_multi_encode_command
-from vodflow.media.ffmpeg import FILE_PROTOCOLS, EncoderSettings
-from vodflow.media.ladder import plan_ladder
-from vodflow.media.probe import probe
+from vodflow.media.encode.ladder import plan_ladder
+from vodflow.media.encode.renditions import build_encode_command, build_multi_encode_command
+from vodflow.media.options import EncoderSettings
+from vodflow.media.source.inputs import FILE_PROTOCOLS
+from vodflow.media.source.probe import probe
 
 
 class Bare(NamedTuple):

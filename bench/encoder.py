@@ -23,10 +23,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchstack import wall_and_cpu
 
 from vodflow.devtools.samples import SampleSpec, make_action_sample, make_lecture_sample, make_sample
-from vodflow.media.encode import build_encode_command
-from vodflow.media.ffmpeg import FILE_PROTOCOLS, EncoderSettings
-from vodflow.media.ladder import plan_ladder
-from vodflow.media.probe import SourceInfo, probe
+from vodflow.media.encode.ladder import plan_ladder
+from vodflow.media.encode.renditions import build_encode_command
+from vodflow.media.options import EncoderSettings
+from vodflow.media.source.info import SourceInfo
+from vodflow.media.source.inputs import FILE_PROTOCOLS
+from vodflow.media.source.probe import probe
 
 
 def probe_file(path: Path) -> SourceInfo:

@@ -19,11 +19,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "include"))
 
 from vodflow.devtools.samples import SampleSpec, make_sample
-from vodflow.media.encode import encode_renditions
-from vodflow.media.ffmpeg import EncoderSettings
-from vodflow.media.ladder import plan_ladder
-from vodflow.media.probe import probe
-from vodflow.media.thumbnails import plan_pictures
+from vodflow.media.encode.ladder import plan_ladder
+from vodflow.media.encode.renditions import encode_renditions
+from vodflow.media.options import EncoderSettings
+from vodflow.media.pictures.thumbnails import plan_pictures
+from vodflow.media.source.probe import probe
 from vodflow.pipeline.outputs import HANDLERS, EncodedRendition, OutputContext
 from vodflow.pipeline.services import Job
 from vodflow.pipeline.work import EncodePlan

@@ -33,17 +33,19 @@ from vodflow.devtools.samples import (
     make_lecture_sample,
     make_sample,
 )
-from vodflow.media.chunks import encode_chunk, plan_chunks
-from vodflow.media.encode import encode_renditions
-from vodflow.media.ffmpeg import FILE_PROTOCOLS, EncoderSettings
-from vodflow.media.hls import MeasuredRendition
-from vodflow.media.ladder import Ladder, plan_ladder
-from vodflow.media.probe import SourceInfo, probe
-from vodflow.media.quality_ladder import quality_ladder
-from vodflow.media.quality_probe import probe_quality
-from vodflow.media.thumbnails import plan_pictures
-from vodflow.media.vmaf import ScoreWindow, VmafScore, pooled, rendition_frame_scores, score_renditions
-from vodflow.pipeline.ladder import chunk_windows, quality_windows
+from vodflow.media.encode.chunks import encode_chunk, plan_chunks
+from vodflow.media.encode.ladder import Ladder, plan_ladder
+from vodflow.media.encode.renditions import encode_renditions
+from vodflow.media.measured import MeasuredRendition
+from vodflow.media.options import EncoderSettings
+from vodflow.media.pictures.thumbnails import plan_pictures
+from vodflow.media.quality.per_title import quality_ladder
+from vodflow.media.quality.trials import probe_quality
+from vodflow.media.quality.vmaf import ScoreWindow, VmafScore, pooled, rendition_frame_scores, score_renditions
+from vodflow.media.source.info import SourceInfo
+from vodflow.media.source.inputs import FILE_PROTOCOLS
+from vodflow.media.source.probe import probe
+from vodflow.pipeline.ladder_decision import chunk_windows, quality_windows
 from vodflow.pipeline.work import EncodePlan
 
 SOURCES = (("easy (lecture)", make_lecture_sample), ("camera-like", make_camera_sample),

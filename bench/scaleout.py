@@ -25,10 +25,11 @@ from benchstack import DAG, celery_bench_stack, iso_seconds, s3_client, wall_and
 
 from vodflow.devtools.devstack import AirflowStack, Component, LocalS3
 from vodflow.devtools.samples import SampleSpec, make_sample
-from vodflow.media.chunks import build_chunk_command, plan_chunks
-from vodflow.media.ffmpeg import FILE_PROTOCOLS, EncoderSettings
-from vodflow.media.ladder import plan_ladder
-from vodflow.media.probe import probe
+from vodflow.media.encode.chunks import build_chunk_command, plan_chunks
+from vodflow.media.encode.ladder import plan_ladder
+from vodflow.media.options import EncoderSettings
+from vodflow.media.source.inputs import FILE_PROTOCOLS
+from vodflow.media.source.probe import probe
 
 
 def chunk_shapes(src: Path, work: Path, chunk_seconds: float) -> tuple[float, float]:

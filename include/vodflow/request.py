@@ -17,7 +17,7 @@ from jsonschema.validators import validator_for
 
 from vodflow.errors import Refused
 from vodflow.media import escaping
-from vodflow.media.ladder import LADDERS, RUNGS
+from vodflow.media.encode.ladder import LADDERS, RUNGS
 
 # s3://bucket/key: a valid bucket name, a key without control characters and without "." or ".." segments.
 SOURCE_PATTERN = (

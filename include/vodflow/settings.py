@@ -16,9 +16,7 @@ from dataclasses import dataclass, field, fields, replace
 from functools import cache, lru_cache
 from typing import Any, get_type_hints
 
-from vodflow.media.ffmpeg import EncoderSettings
-from vodflow.media.limits import Limits
-from vodflow.media.quality_ladder import QualityPolicy, parse_targets
+from vodflow.media.options import EncoderSettings, Limits, QualityPolicy, parse_targets
 
 SECTION = "vodflow"
 MiB = 1024 * 1024

@@ -13,7 +13,7 @@ import requests
 
 from tests.e2e.pages import page_findings
 from vodflow import layout
-from vodflow.media import dash
+from vodflow.media.package import dash
 
 pytestmark = pytest.mark.e2e
 DAG = "transcode_video"

@@ -14,7 +14,7 @@ import pytest
 from vodflow import errors
 from vodflow.catalog import ACTIVE_RUN_STALE_AFTER, ACTIVE_STATUSES, FAILED, READY, videos
 from vodflow.errors import BAD_INPUT_CODES
-from vodflow.media.ladder import LADDER_VERSION
+from vodflow.media.encode.ladder import LADDER_VERSION
 from vodflow.request import rerun_request
 
 pytestmark = pytest.mark.e2e

@@ -101,7 +101,7 @@ def test_a_per_title_ladder_spends_fewer_bits_on_easy_content(embedded_stack, tm
     tasks), lowers the rungs below the fixed ladder, says why in the history, records each rendition's measured
     VMAF, and the published tree is still conformant (declared = measured)."""
     from vodflow.devtools.samples import make_lecture_sample
-    from vodflow.media.ladder import plan_ladder
+    from vodflow.media.encode.ladder import plan_ladder
 
     stack = embedded_stack
     source = Path(make_lecture_sample(str(tmp_path / "lecture.mp4"), 1280, 720, 8.0))

@@ -12,13 +12,13 @@ from typing import ClassVar, Literal
 import pytest
 
 from vodflow.codec import Coded, decode, encode
-from vodflow.media.chunks import Chunk
-from vodflow.media.cmaf import CmafTrack, TimedSegment
-from vodflow.media.hls import IFrame, MeasuredAudio, MeasuredRendition, Segment
-from vodflow.media.ladder import plan_ladder
-from vodflow.media.probe import SourceInfo
-from vodflow.media.thumbnails import PicturePlan, plan_pictures
-from vodflow.media.tracks import AudioTrack, SubtitleTrack
+from vodflow.media.encode.chunks import Chunk
+from vodflow.media.encode.ladder import plan_ladder
+from vodflow.media.measured import IFrame, MeasuredAudio, MeasuredRendition, Segment
+from vodflow.media.package.cmaf import CmafTrack, TimedSegment
+from vodflow.media.pictures.thumbnails import PicturePlan, plan_pictures
+from vodflow.media.source.info import SourceInfo
+from vodflow.media.source.tracks import AudioTrack, SubtitleTrack
 from vodflow.pipeline.outputs.base import OutputRecord
 from vodflow.pipeline.plan import EncodePlan
 from vodflow.pipeline.services import Job

@@ -9,9 +9,9 @@ import json
 import pytest
 
 from vodflow.layout import content_disposition, download_filename
-from vodflow.media.ladder import plan_ladder
-from vodflow.media.storyboard import plan_storyboard, storyboard_vtt
-from vodflow.media.thumbnails import plan_pictures
+from vodflow.media.encode.ladder import plan_ladder
+from vodflow.media.pictures.storyboard import plan_storyboard, storyboard_vtt
+from vodflow.media.pictures.thumbnails import plan_pictures
 from vodflow.pipeline.outputs import handlers_for
 from vodflow.pipeline.outputs.downloads import audio_source, mp4_renditions
 from vodflow.pipeline.work import EncodePlan

@@ -12,9 +12,7 @@ from typing import Any
 import pytest
 
 from vodflow import settings
-from vodflow.media.ffmpeg import EncoderSettings
-from vodflow.media.limits import Limits
-from vodflow.media.quality_ladder import QualityPolicy
+from vodflow.media.options import EncoderSettings, Limits, QualityPolicy
 from vodflow.settings import Settings, load_settings, setting_keys
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"

@@ -48,7 +48,7 @@ from vodflow.catalog.schema import (
     video_versions,
     videos,
 )
-from vodflow.media.probe import SourceInfo
+from vodflow.media.source.info import SourceInfo
 from vodflow.redact import redact_text
 
 log = logging.getLogger(__name__)

@@ -1,7 +1,7 @@
 """Check a published HLS tree against the rules in ARCHITECTURE.md (Apple HLS Authoring Spec, RFC 8216).
 
 Independent of how the pipeline measured its output: segments are read back with ffprobe, not with
-``vodflow.media.mpegts``, so a bug in the production measurement shows up here. Used by the tests and the demo.
+``vodflow.media.package.mpegts``, so a bug in the production measurement shows up here. Used by the tests and the demo.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import m3u8
 PROFILE_IDC = {"Constrained Baseline": 0x42, "Baseline": 0x42, "Main": 0x4D, "High": 0x64}
 
 
-# Written again from the definitions, deliberately not imported from vodflow.media.hls: a checker that shares the
+# Written again from the definitions, not imported from vodflow.media.package.hls: a checker that shares the
 # code under test cannot catch its bugs.
 def _nearest_integer(value: float) -> int:
     return int(value + 0.5)

@@ -1,1 +1,2 @@
-"""ffmpeg and HLS: probing, ladders, encoding, chunking, pictures, playlists. No Airflow, S3 or database."""
+"""ffmpeg and HLS, by concept: source/, encode/, package/, quality/, pictures/ (plus the leaves they share).
+No Airflow, S3 or database."""

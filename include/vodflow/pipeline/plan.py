@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from vodflow.codec import Coded
-from vodflow.media.ladder import Rendition
-from vodflow.media.thumbnails import PicturePlan
+from vodflow.media.encode.ladder import Rendition
+from vodflow.media.pictures.thumbnails import PicturePlan
 
 
 @dataclass(frozen=True)

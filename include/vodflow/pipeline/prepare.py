@@ -16,11 +16,12 @@ from vodflow.errors import BadInput
 from vodflow.integrations.netguard import DestinationRefused
 from vodflow.integrations.webhooks import check_callback
 from vodflow.layout import S3Location, parse_source_uri
-from vodflow.media import hls
-from vodflow.media.chunks import plan_chunks
-from vodflow.media.ladder import LADDER_VERSION, plan_ladder, resolve_rungs
-from vodflow.media.probe import SourceInfo, check_limits, check_size, probe
-from vodflow.media.thumbnails import plan_pictures
+from vodflow.media.encode.chunks import plan_chunks
+from vodflow.media.encode.ladder import LADDER_VERSION, plan_ladder, resolve_rungs
+from vodflow.media.package import hls
+from vodflow.media.pictures.thumbnails import plan_pictures
+from vodflow.media.source.info import SourceInfo
+from vodflow.media.source.probe import check_limits, check_size, probe
 from vodflow.pipeline.failures import fail_now
 from vodflow.pipeline.plan import EncodePlan
 from vodflow.pipeline.services import Job, Services
@@ -173,7 +174,7 @@ def probe_source(services: Services, job: Job) -> SourceInfo:
 def plan_work(services: Services, job: Job, probed: SourceInfo) -> tuple[EncodePlan, list[WorkItem]]:
     """The fixed ladder, its `pending` renditions, and the work items ``transcode`` is mapped over: the whole
     video, or for a long source one per chunk plus the audio. A per-title run's ladder is decided by its work
-    items, on a ``transcode`` worker (``pipeline.ladder``): the probe encodes, and this runs on ``default``."""
+    items, on a ``transcode`` worker (``pipeline.ladder_decision``): the probe encodes, and this runs on ``default``."""
     ladder = plan_ladder(probed.width, probed.height, probed.fps, probed.has_audio, job.ladder)
     services.catalog.plan_renditions(job.video_id, job.run_id, job.version, [
         RenditionPlan(r.name, r.width, r.height, r.video_kbps, r.audio_kbps, round(hls.frame_rate_value(r.fps), 3))

@@ -39,13 +39,13 @@ from vodflow.catalog import (
 from vodflow.codec import decode
 from vodflow.errors import MediaToolError, Permanent
 from vodflow.layout import S3Location
-from vodflow.media import hls
-from vodflow.media.chunks import join_rendition
-from vodflow.media.encode import check_complete
-from vodflow.media.hls import MeasuredRendition
-from vodflow.media.ladder import LADDER_VERSION
-from vodflow.media.thumbnails import POSTER
-from vodflow.pipeline.ladder import record_chunks_quality
+from vodflow.media.encode.chunks import join_rendition
+from vodflow.media.encode.ladder import LADDER_VERSION
+from vodflow.media.encode.renditions import check_complete
+from vodflow.media.measured import MeasuredRendition
+from vodflow.media.package import hls
+from vodflow.media.pictures.thumbnails import POSTER
+from vodflow.pipeline.ladder_decision import record_chunks_quality
 from vodflow.pipeline.notify import notify
 from vodflow.pipeline.outputs import EncodedRendition, OutputRecord, run_encoded, run_publish
 from vodflow.pipeline.plan import EncodePlan

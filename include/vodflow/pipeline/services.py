@@ -11,7 +11,7 @@ from vodflow import layout
 from vodflow.catalog import Catalog, catalog_for_connection
 from vodflow.codec import Coded
 from vodflow.layout import S3Location, parse_source_uri
-from vodflow.media.probe import SourceInfo
+from vodflow.media.source.info import SourceInfo
 from vodflow.settings import Settings, load_settings
 from vodflow.storage import Storage
 

@@ -19,9 +19,9 @@ from botocore.exceptions import ClientError
 from vodflow import errors, layout
 from vodflow.errors import BadInput
 from vodflow.layout import S3Location, parse_source_uri
-from vodflow.media.hls import MeasuredRendition, MeasuredSubtitles, Segment
-from vodflow.media.subtitles import CaptionError, Cue, parse_captions, segment_cues
-from vodflow.media.tracks import LANGUAGE_NAMES, language_tag, track_title, unique_names
+from vodflow.media.measured import MeasuredRendition, MeasuredSubtitles, Segment
+from vodflow.media.package.webvtt import CaptionError, Cue, parse_captions, segment_cues
+from vodflow.media.source.tracks import LANGUAGE_NAMES, language_tag, track_title, unique_names
 from vodflow.pipeline.services import Job, Services
 
 log = logging.getLogger(__name__)

@@ -18,14 +18,14 @@ from vodflow import layout
 from vodflow.catalog import is_disconnect
 from vodflow.codec import decode, encode
 from vodflow.errors import BadInput
-from vodflow.media.chunks import encode_audio, encode_chunk
-from vodflow.media.encode import audio_group_of, encode_renditions, measure_audio, subtitle_file
-from vodflow.media.hls import MeasuredRendition
-from vodflow.media.probe import SourceInfo
-from vodflow.media.process import Throttle
-from vodflow.media.thumbnails import choose_poster, picture_outputs
-from vodflow.media.tracks import alternate_audio
-from vodflow.pipeline.ladder import decided_plan, record_quality, score_chunk
+from vodflow.media.encode.chunks import encode_audio, encode_chunk
+from vodflow.media.encode.process import Throttle
+from vodflow.media.encode.renditions import audio_group_of, encode_renditions, measure_audio, subtitle_file
+from vodflow.media.measured import MeasuredRendition
+from vodflow.media.pictures.thumbnails import choose_poster, picture_outputs
+from vodflow.media.source.info import SourceInfo
+from vodflow.media.source.tracks import alternate_audio
+from vodflow.pipeline.ladder_decision import decided_plan, record_quality, score_chunk
 from vodflow.pipeline.outputs import EncodedRendition, run_encoded
 from vodflow.pipeline.plan import EncodePlan
 from vodflow.pipeline.scratch import encoder_slot, shared_source, threads_per_encoder, work_dir
@@ -148,7 +148,7 @@ def decide_ladder(services: Services, job: Job, probed: SourceInfo, plan: Encode
 def encode_chunk_of_video(services: Services, job: Job, probed: SourceInfo, plan: EncodePlan,
                           item: ChunkOfVideo) -> ChunkResult:
     """One chunk of the source for every rendition (decoded once), and the pictures in it; the pieces are parked
-    in the bucket for the join. A per-title run: every chunk decides the same ladder (``pipeline.ladder``) and
+    in the bucket for the join. A per-title run: every chunk decides the same ladder (``pipeline.ladder_decision``) and
     scores the VMAF windows that fall in it."""
     plan = decide_ladder(services, job, probed, plan, record=item.chunk.index == 0)
     chunk, names = item.chunk, plan.names

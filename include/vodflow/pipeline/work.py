@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from vodflow.codec import Coded, decode
-from vodflow.media.chunks import Chunk
-from vodflow.media.hls import MeasuredAudio, MeasuredRendition
-from vodflow.media.ladder import Rendition
+from vodflow.media.encode.chunks import Chunk
+from vodflow.media.encode.ladder import Rendition
+from vodflow.media.measured import MeasuredAudio, MeasuredRendition
 from vodflow.pipeline.outputs.base import OutputRecord
 from vodflow.pipeline.plan import EncodePlan
 

@@ -32,7 +32,7 @@ from vodflow.catalog import (
 )
 from vodflow.errors import BAD_INPUT_CODES, Refused
 from vodflow.layout import parse_source_uri
-from vodflow.media.ladder import LADDER_VERSION
+from vodflow.media.encode.ladder import LADDER_VERSION
 from vodflow.request import rerun_request
 from vodflow.settings import Settings, load_settings
 

@@ -17,7 +17,7 @@ from typing import Any
 from vodflow.codec import Coded
 from vodflow.errors import BadInput, Refused
 from vodflow.layout import UPLOADS_PREFIX
-from vodflow.media.probe import check_size
+from vodflow.media.source.probe import check_size
 
 MAX_FILENAME_CHARS = 120
 ALLOWED_GENERIC_TYPES = ("application/octet-stream",)

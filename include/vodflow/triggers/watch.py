@@ -46,7 +46,7 @@ from vodflow.catalog import (
     catalog_for_connection,
 )
 from vodflow.dag_ids import APP_RUN_PREFIX, UPLOAD_RUN_PREFIX
-from vodflow.errors import BadInput
+from vodflow.errors import BadInput, VodflowError
 from vodflow.request import RequestError, check_fields
 from vodflow.settings import Settings, load_settings
 from vodflow.storage import Storage
@@ -383,11 +383,12 @@ def record_app_trigger(source: str, video_id: str | None, run_id: str, settings:
     return claim if claimed else None
 
 
-class AppTriggerFailed(Exception):
+class AppTriggerFailed(VodflowError):
     """The app's run could not be started; ``handed_over``: the upload watcher will start the object instead."""
 
     def __init__(self, run_id: str, cause: BaseException, handed_over: bool) -> None:
-        super().__init__(f"run {run_id} could not be started: {type(cause).__name__}: {cause}")
+        self.message = f"run {run_id} could not be started: {type(cause).__name__}: {cause}"
+        Exception.__init__(self, self.message)  # retried like any fault (not Permanent); its text as before
         self.handed_over = handed_over
 
 

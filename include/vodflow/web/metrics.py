@@ -1,4 +1,5 @@
-"""``GET /vodflow/metrics``: Prometheus text format (prometheus-client), built from the catalog per scrape.
+"""``GET /vodflow/metrics``, the HTTP adapter of ``catalog.metrics``: Prometheus text format (prometheus-client),
+built from the catalog per scrape.
 
 Scrape auth is a bearer token (``[vodflow] metrics_token``; Prometheus: ``authorization: {credentials_file}``),
 not an Airflow login: Airflow's JWTs expire and Prometheus cannot log in, and a separate port would need its own

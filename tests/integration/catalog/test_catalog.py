@@ -29,7 +29,7 @@ from vodflow.catalog import (
     make_engine,
     videos,
 )
-from vodflow.media.probe import SourceInfo
+from vodflow.media.source.info import SourceInfo
 
 pytestmark = pytest.mark.integration
 

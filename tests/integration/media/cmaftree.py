@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vodflow.media import cmaf_hls, dash
-from vodflow.media.cmaf import audio_from, package_rendition
-from vodflow.media.encode import encode_renditions
-from vodflow.media.ffmpeg import FILE_PROTOCOLS, EncoderSettings
-from vodflow.media.ladder import plan_ladder
-from vodflow.media.probe import probe
+from vodflow.media.encode.ladder import plan_ladder
+from vodflow.media.encode.renditions import encode_renditions
+from vodflow.media.options import EncoderSettings
+from vodflow.media.package import cmaf_hls, dash
+from vodflow.media.package.cmaf import audio_from, package_rendition
+from vodflow.media.source.inputs import FILE_PROTOCOLS
+from vodflow.media.source.probe import probe
 
 
 def cmaf_tree(path: Path, out: Path):

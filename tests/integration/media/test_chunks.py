@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 
 from vodflow.devtools.samples import SampleSpec, make_sample
-from vodflow.media import chunks
-from vodflow.media.ffmpeg import FILE_PROTOCOLS, EncoderSettings
-from vodflow.media.ladder import plan_ladder
-from vodflow.media.probe import probe
+from vodflow.media.encode import chunks
+from vodflow.media.encode.ladder import plan_ladder
+from vodflow.media.options import EncoderSettings
+from vodflow.media.source.inputs import FILE_PROTOCOLS
+from vodflow.media.source.probe import probe
 
 pytestmark = pytest.mark.integration
 FRAME = 1 / 30

@@ -12,7 +12,7 @@ import m3u8
 import pytest
 
 from tests.integration.media.cmaftree import cmaf_tree
-from vodflow.media import dash, hls
+from vodflow.media.package import dash, hls
 
 pytestmark = pytest.mark.integration
 

@@ -14,13 +14,15 @@ import pytest
 from vodflow import errors
 from vodflow.devtools.conformance import check_tree
 from vodflow.errors import BadInput, MediaToolError
-from vodflow.media.encode import encode_rendition, encode_renditions
-from vodflow.media.ffmpeg import FILE_PROTOCOLS, EncoderSettings
-from vodflow.media.hls import render_playlists
-from vodflow.media.ladder import plan_ladder
-from vodflow.media.mpegts import index_segment
-from vodflow.media.probe import SourceInfo, probe
-from vodflow.media.thumbnails import choose_poster, picture_outputs, plan_pictures
+from vodflow.media.encode.ladder import plan_ladder
+from vodflow.media.encode.renditions import encode_rendition, encode_renditions
+from vodflow.media.options import EncoderSettings
+from vodflow.media.package.hls import render_playlists
+from vodflow.media.package.mpegts import index_segment
+from vodflow.media.pictures.thumbnails import choose_poster, picture_outputs, plan_pictures
+from vodflow.media.source.info import SourceInfo
+from vodflow.media.source.inputs import FILE_PROTOCOLS
+from vodflow.media.source.probe import probe
 
 pytestmark = pytest.mark.integration
 
@@ -126,8 +128,8 @@ def test_file_cut_after_its_header_is_caught_by_the_encoder(media, tmp_path):
 
 def test_decode_once_encodes_the_same_conformant_ladder(media, tmp_path):
     """build_multi_encode_command: one decode split to every rendition, measured like the per-rendition shape."""
-    from vodflow.media.encode import build_multi_encode_command, measure_output
-    from vodflow.media.process import run_ffmpeg
+    from vodflow.media.encode.process import run_ffmpeg
+    from vodflow.media.encode.renditions import build_multi_encode_command, measure_output
 
     source = probe_file(media["portrait"])
     ladder = plan_ladder(source.width, source.height, source.fps, source.has_audio)

@@ -8,13 +8,16 @@ from pathlib import Path
 import pytest
 
 from vodflow.devtools.samples import make_action_sample, make_lecture_sample
-from vodflow.media.encode import encode_rendition
-from vodflow.media.ffmpeg import FILE_PROTOCOLS, EncoderSettings, normalize_picture, output_grid, source_input
-from vodflow.media.ladder import plan_ladder
-from vodflow.media.probe import SourceInfo, probe
-from vodflow.media.quality_ladder import QualityPolicy, quality_ladder
-from vodflow.media.quality_probe import probe_quality
-from vodflow.media.vmaf import Distorted, score
+from vodflow.media.encode.ffmpeg import normalize_picture, output_grid
+from vodflow.media.encode.ladder import plan_ladder
+from vodflow.media.encode.renditions import encode_rendition
+from vodflow.media.options import EncoderSettings, QualityPolicy
+from vodflow.media.quality.per_title import quality_ladder
+from vodflow.media.quality.trials import probe_quality
+from vodflow.media.quality.vmaf import Distorted, score
+from vodflow.media.source.info import SourceInfo
+from vodflow.media.source.inputs import FILE_PROTOCOLS, source_input
+from vodflow.media.source.probe import probe
 
 pytestmark = pytest.mark.integration
 WIDTH, HEIGHT, SECONDS = 854, 480, 8.0  # two rungs (480p, 360p), three probe windows

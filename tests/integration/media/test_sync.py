@@ -14,11 +14,12 @@ import pytest
 
 from tests.avsync import measure_sync
 from vodflow.devtools.samples import make_sync_sample
-from vodflow.media import chunks
-from vodflow.media.encode import encode_renditions
-from vodflow.media.ffmpeg import FILE_PROTOCOLS, EncoderSettings
-from vodflow.media.ladder import plan_ladder
-from vodflow.media.probe import probe
+from vodflow.media.encode import chunks
+from vodflow.media.encode.ladder import plan_ladder
+from vodflow.media.encode.renditions import encode_renditions
+from vodflow.media.options import EncoderSettings
+from vodflow.media.source.inputs import FILE_PROTOCOLS
+from vodflow.media.source.probe import probe
 
 pytestmark = pytest.mark.integration
 DURATION = 31.0  # chunks of 12 s: 0, 12, 24 (a 7 s tail)

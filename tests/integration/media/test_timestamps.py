@@ -9,10 +9,11 @@ import subprocess
 
 import pytest
 
-from vodflow.media.encode import encode_renditions
-from vodflow.media.ffmpeg import FILE_PROTOCOLS, EncoderSettings
-from vodflow.media.ladder import plan_ladder
-from vodflow.media.probe import probe
+from vodflow.media.encode.ladder import plan_ladder
+from vodflow.media.encode.renditions import encode_renditions
+from vodflow.media.options import EncoderSettings
+from vodflow.media.source.inputs import FILE_PROTOCOLS
+from vodflow.media.source.probe import probe
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,7 @@ import pytest
 
 from vodflow import layout
 from vodflow.devtools.samples import SampleSpec, make_sample
-from vodflow.media import dash
+from vodflow.media.package import dash
 
 from .helpers import run_all, upload
 

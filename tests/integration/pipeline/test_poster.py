@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from vodflow import layout
-from vodflow.media.thumbnails import POSTER_CANDIDATES
+from vodflow.media.pictures.thumbnails import POSTER_CANDIDATES
 
 from .helpers import run_all, upload
 
@@ -72,7 +72,7 @@ def test_a_chunked_run_chooses_its_poster_among_all_candidates_when_they_would_s
     assert mean_luma(clip, 174) < 20  # frame 174 (5.8 s) is black
     request = {"source": upload(services, clip, f"uploads/{uuid.uuid4().hex[:6]}/black-at-seam.mp4"),
                "ladder": ["360p"], "chunk_seconds": 6}
-    with caplog.at_level(logging.INFO, logger="vodflow.media.thumbnails"):
+    with caplog.at_level(logging.INFO, logger="vodflow.media.pictures.thumbnails"):
         run = run_all(services, request, f"run-poster-{uuid.uuid4().hex[:6]}")
     assert [item.label for item in run["items"]][1:3] == ["chunk 00", "chunk 01"]
     chosen = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Poster: ")]

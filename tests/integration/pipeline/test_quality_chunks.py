@@ -10,13 +10,14 @@ from pathlib import Path
 import pytest
 
 from vodflow.devtools.samples import make_animation_sample
-from vodflow.media.chunks import encode_chunk, plan_chunks
-from vodflow.media.ffmpeg import FILE_PROTOCOLS, EncoderSettings
-from vodflow.media.ladder import plan_ladder
-from vodflow.media.probe import probe
-from vodflow.media.thumbnails import plan_pictures
-from vodflow.media.vmaf import pooled, rendition_frame_scores
-from vodflow.pipeline.ladder import chunk_windows
+from vodflow.media.encode.chunks import encode_chunk, plan_chunks
+from vodflow.media.encode.ladder import plan_ladder
+from vodflow.media.options import EncoderSettings
+from vodflow.media.pictures.thumbnails import plan_pictures
+from vodflow.media.quality.vmaf import pooled, rendition_frame_scores
+from vodflow.media.source.inputs import FILE_PROTOCOLS
+from vodflow.media.source.probe import probe
+from vodflow.pipeline.ladder_decision import chunk_windows
 from vodflow.pipeline.work import EncodePlan
 
 from .helpers import run_all, upload

@@ -13,9 +13,9 @@ import pytest
 from vodflow import errors
 from vodflow.devtools.samples import make_animation_sample
 from vodflow.layout import S3Location
-from vodflow.media.ffmpeg import source_input
-from vodflow.media.probe import probe
-from vodflow.media.vmaf import Distorted, score
+from vodflow.media.quality.vmaf import Distorted, score
+from vodflow.media.source.inputs import source_input
+from vodflow.media.source.probe import probe
 
 from .helpers import run_all, upload
 

@@ -11,7 +11,7 @@ import pytest
 
 from vodflow import errors, layout, pipeline
 from vodflow.errors import BadInput
-from vodflow.media.ladder import LADDER_VERSION
+from vodflow.media.encode.ladder import LADDER_VERSION
 
 from .helpers import run_all, upload
 

@@ -24,7 +24,7 @@ from vodflow.catalog import (
     renditions,
     videos,
 )
-from vodflow.media.ladder import LADDER_VERSION
+from vodflow.media.encode.ladder import LADDER_VERSION
 from vodflow.request import rerun_request
 from vodflow.settings import Settings
 from vodflow.triggers.reprocess import ALL, RangeRequired, reprocess_run_id, select_runs

@@ -14,12 +14,13 @@ from pathlib import Path
 import pytest
 
 from vodflow.devtools.samples import make_two_language_sample
-from vodflow.media import hls
-from vodflow.media.encode import audio_group_of, encode_renditions, measure_audio
-from vodflow.media.ffmpeg import FILE_PROTOCOLS, EncoderSettings
-from vodflow.media.ladder import plan_ladder
-from vodflow.media.probe import probe
-from vodflow.media.tracks import alternate_audio
+from vodflow.media.encode.ladder import plan_ladder
+from vodflow.media.encode.renditions import audio_group_of, encode_renditions, measure_audio
+from vodflow.media.options import EncoderSettings
+from vodflow.media.package import hls
+from vodflow.media.source.inputs import FILE_PROTOCOLS
+from vodflow.media.source.probe import probe
+from vodflow.media.source.tracks import alternate_audio
 
 pytestmark = pytest.mark.integration
 BROWSER_DIR = Path(__file__).resolve().parents[2] / "browser"

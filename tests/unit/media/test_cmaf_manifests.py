@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import m3u8
 
-from vodflow.media import cmaf_hls, dash
-from vodflow.media.cmaf import CmafTrack, TimedSegment, audio_from
-from vodflow.media.ladder import plan_ladder
+from vodflow.media.encode.ladder import plan_ladder
+from vodflow.media.package import cmaf_hls, dash
+from vodflow.media.package.cmaf import CmafTrack, TimedSegment, audio_from
 
 
 def video(name: str, height: int, sizes: list[int], audio: str) -> CmafTrack:

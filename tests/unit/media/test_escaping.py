@@ -11,9 +11,10 @@ import m3u8
 import pytest
 
 from vodflow.layout import content_disposition
-from vodflow.media import escaping, hls
-from vodflow.media.subtitles import Cue, parse_captions, segment_cues
-from vodflow.media.tracks import language_tag, parse_audio_tracks
+from vodflow.media import escaping
+from vodflow.media.package import hls
+from vodflow.media.package.webvtt import Cue, parse_captions, segment_cues
+from vodflow.media.source.tracks import language_tag, parse_audio_tracks
 from vodflow.request import SCHEMAS, RequestError, check_fields
 
 HOSTILE = 'x",URI="http://evil.example/a.m3u8"\r\n#EXT-X-STREAM-INF:BANDWIDTH=1\nhttp://evil.example/v.m3u8'
@@ -102,7 +103,7 @@ def test_a_caption_name_with_an_apostrophe_and_a_regional_language_passes():
 
 def test_a_download_is_titled_with_one_line_of_text():
     """The title tag ffmpeg writes into MP4/M4A/MP3 downloads (a title from a file name may hold U+2028 or NEL)."""
-    from vodflow.media.downloads import mp4_command
+    from vodflow.media.package.downloads import mp4_command
 
     args = mp4_command(["seg_00000.ts"], "out.mp4", "Talk\u2028part\x85two\u202e")
     assert args[args.index("-metadata") + 1] == "title=Talk part two"

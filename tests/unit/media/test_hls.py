@@ -5,10 +5,8 @@ from __future__ import annotations
 import m3u8
 import pytest
 
-from vodflow.media.hls import (
-    IFrame,
-    MeasuredRendition,
-    Segment,
+from vodflow.media.measured import IFrame, MeasuredRendition, Segment
+from vodflow.media.package.hls import (
     average_bitrate,
     iframe_playlist,
     master_playlist,

@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from vodflow.media.ladder import LADDERS, RUNGS, fit_within, plan_ladder
+from vodflow.media.encode.ladder import LADDERS, RUNGS, fit_within, plan_ladder
 
 
 def sizes(ladder):
@@ -113,7 +113,7 @@ def test_fit_within_respects_orientation_and_never_upscales():
 
 @pytest.mark.parametrize("duration,count", [(1.5, 1), (8.0, 1), (11.9, 1), (12.0, 3), (3600.0, 3)])
 def test_quality_probe_windows_lie_inside_the_source(duration, count):
-    from vodflow.media.quality_probe import sample_windows
+    from vodflow.media.quality.trials import sample_windows
 
     windows = sample_windows(duration, 2.0)
     assert len(windows) == count
@@ -129,7 +129,7 @@ def test_quality_probe_windows_lie_inside_the_source(duration, count):
     (100.0, 10, list(range(0, 96, 12)), [360] * 7 + [None]),  # rounded to the 6 s segment grid
 ])
 def test_chunks_lie_on_the_segment_grid(duration, seconds, starts, frames):
-    from vodflow.media.chunks import plan_chunks
+    from vodflow.media.encode.chunks import plan_chunks
 
     planned = plan_chunks(duration, "30", seconds)
     assert [c.start for c in planned] == starts
@@ -144,7 +144,7 @@ def test_chunks_partition_the_output_frame_grid(fps):
     import math
     from fractions import Fraction
 
-    from vodflow.media.chunks import plan_chunks
+    from vodflow.media.encode.chunks import plan_chunks
 
     planned = plan_chunks(100.0, fps, 30)
     rate = Fraction(fps)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from vodflow.media.mpegts import PACKET, avc_codec_string, index_segment
+from vodflow.media.package.mpegts import PACKET, avc_codec_string, index_segment
 
 VIDEO_PID, AUDIO_PID, PMT_PID = 0x100, 0x101, 0x1000
 SPS = b"\x00\x00\x00\x01\x67\x64\x00\x1f\xac\xd9"  # High profile, constraints 0, level 3.1

@@ -6,7 +6,8 @@ import pytest
 
 from vodflow import errors
 from vodflow.errors import BadInput
-from vodflow.media.probe import Limits, check_limits, check_size, classify_probe_failure, parse_probe, sniff
+from vodflow.media.options import Limits
+from vodflow.media.source.probe import check_limits, check_size, classify_probe_failure, parse_probe, sniff
 from vodflow.triggers.uploads import UploadRequestError, check_request
 
 
@@ -153,7 +154,7 @@ def test_a_video_clock_that_restarts_is_measured_packet_by_packet():
     """Two 5 s captures at 30 fps in one TS (90 kHz): the clock jumps back once; the video lasts 10 s."""
     from fractions import Fraction
 
-    from vodflow.media.timestamps import parse_packet_timestamps
+    from vodflow.media.source.timestamps import parse_packet_timestamps
 
     capture = [f"{126000 + 3000 * i},{126000 + 3000 * i},3000," for i in range(150)]
     scan = parse_packet_timestamps([*capture, "", *capture], Fraction(1, 90000))
@@ -168,7 +169,7 @@ def test_a_video_clock_that_restarts_is_measured_packet_by_packet():
 def test_a_truncated_long_upload_is_caught_within_one_segment():
     """2 % of 600 s would let an upload 8 s short through; the tolerance is one segment at most."""
     from vodflow.errors import BadInput
-    from vodflow.media.encode import check_complete
+    from vodflow.media.encode.renditions import check_complete
 
     check_complete(594.5, 600.0)  # within a segment
     with pytest.raises(BadInput):
@@ -233,8 +234,8 @@ def test_the_packet_scan_measures_the_longest_keyframe_interval():
     """A seek into an MPEG-TS lands on any packet: a chunk's read must start a keyframe interval early."""
     from fractions import Fraction
 
-    from vodflow.media.chunks import seek_preroll
-    from vodflow.media.timestamps import parse_packet_timestamps
+    from vodflow.media.encode.chunks import seek_preroll
+    from vodflow.media.source.timestamps import parse_packet_timestamps
 
     # 29.97 fps, keyframes every 60 frames (2.002 s), flags as ffprobe writes them.
     packets = [f"{3003 * i},{3003 * i},3003,{'K_' if i % 60 == 0 else '__'}," for i in range(300)]
@@ -251,7 +252,7 @@ def test_the_packet_scan_measures_the_longest_keyframe_interval():
 def test_a_still_picture_is_held_while_the_sound_runs():
     """One picture at 0.1 fps (a 10 s video stream) over 20 s of sound is published 20 s long; an ordinary video
     whose sound runs on is cut to its picture; a chunk of a still picture reads it from the start."""
-    from vodflow.media.chunks import seek_preroll
+    from vodflow.media.encode.chunks import seek_preroll
 
     still = parse_probe(ffprobe(video={"avg_frame_rate": "1/10", "r_frame_rate": "1/10", "duration": "10.0",
                                        "start_time": "0"}, audio={}), 1)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from vodflow.errors import MediaToolError
-from vodflow.media.process import Throttle, parse_progress, progress_percent, run_ffmpeg
+from vodflow.media.encode.process import Throttle, parse_progress, progress_percent, run_ffmpeg
 
 BLOCK = ["frame=300\n", "fps=58.2\n", "out_time_us=10000000\n", "out_time=00:00:10.000000\n", "progress=continue\n"]
 
@@ -48,7 +48,7 @@ if sys.argv[-1].endswith(".pid"):
     time.sleep(120)
 """
 # A task process: runs the fake ffmpeg through run_ffmpeg. A supervisor: starts a task process, then waits.
-TASK = "import sys; from vodflow.media.process import run_ffmpeg; run_ffmpeg(sys.argv[1:], timeout=120)"
+TASK = "import sys; from vodflow.media.encode.process import run_ffmpeg; run_ffmpeg(sys.argv[1:], timeout=120)"
 SUPERVISOR = "import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', sys.argv[1], *sys.argv[2:]]); " \
              "time.sleep(120)"
 
@@ -152,7 +152,7 @@ def test_an_ffmpeg_that_runs_too_long_is_stopped(fake_ffmpeg, tmp_path):
 
 
 def test_redact_text_keeps_a_urls_path_and_drops_its_query_and_any_signing_parameter():
-    from vodflow.media.process import redact_text
+    from vodflow.media.encode.process import redact_text
 
     v4 = ("Error opening input file http://127.0.0.1:9000/vodflow/uploads/a%20b.mp4?X-Amz-Algorithm=AWS4-HMAC-SHA256"
           "&X-Amz-Credential=AK%2F20261207%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Signature=0f3a.")

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from vodflow.media.ladder import MAXRATE_FACTOR, plan_ladder
-from vodflow.media.quality_ladder import QualityPolicy, RungTrial, parse_targets, quality_ladder
-from vodflow.media.vmaf import percentile, pooled
+from vodflow.media.encode.ladder import MAXRATE_FACTOR, plan_ladder
+from vodflow.media.options import QualityPolicy, parse_targets
+from vodflow.media.quality.per_title import RungTrial, quality_ladder
+from vodflow.media.quality.vmaf import percentile, pooled
 
 FIXED = plan_ladder(1920, 1080, "30", True)
 POLICY = QualityPolicy(targets=(95.0, 90.0, 80.0, 70.0), max_drop=0.8, headroom=1.1)  # not the tuned defaults

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from vodflow.media.subtitles import CaptionError, Cue, parse_captions, segment_cues
-from vodflow.media.tracks import parse_subtitle_tracks
+from vodflow.media.package.webvtt import CaptionError, Cue, parse_captions, segment_cues
+from vodflow.media.source.tracks import parse_subtitle_tracks
 
 
 def test_srt_and_webvtt_give_the_same_cues():

@@ -7,8 +7,8 @@ import re
 import ffmpeg
 import pytest
 
-from vodflow.media.chunks import plan_chunks
-from vodflow.media.thumbnails import (
+from vodflow.media.encode.chunks import plan_chunks
+from vodflow.media.pictures.thumbnails import (
     POSTER_CANDIDATE_PATTERN,
     POSTER_CANDIDATES,
     POSTER_STATS,

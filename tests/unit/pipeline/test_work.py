@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from vodflow.media.chunks import plan_chunks
-from vodflow.media.hls import MeasuredRendition, Segment
-from vodflow.media.ladder import plan_ladder
-from vodflow.media.thumbnails import plan_pictures
+from vodflow.media.encode.chunks import plan_chunks
+from vodflow.media.encode.ladder import plan_ladder
+from vodflow.media.measured import MeasuredRendition, Segment
+from vodflow.media.pictures.thumbnails import plan_pictures
 from vodflow.pipeline.plan import EncodePlan
 from vodflow.pipeline.work import (
     AudioResult,

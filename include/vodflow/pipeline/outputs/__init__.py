@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from vodflow import layout
-from vodflow.media.hls import MeasuredRendition
+from vodflow.media.measured import MeasuredRendition
 from vodflow.pipeline.outputs.base import (
     EncodedRendition,
     OutputContext,

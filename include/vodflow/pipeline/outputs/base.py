@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, ClassVar
 
 from vodflow import layout
 from vodflow.codec import Coded
-from vodflow.media.hls import MeasuredRendition
-from vodflow.media.ladder import Rendition
+from vodflow.media.encode.ladder import Rendition
+from vodflow.media.measured import MeasuredRendition
 
 if TYPE_CHECKING:
     from vodflow.pipeline.plan import EncodePlan

@@ -1,4 +1,5 @@
-"""``cmaf``: fMP4 HLS and DASH from one set of CMAF segments under ``cmaf/``, remuxed from the local encode.
+"""``cmaf`` output, the pipeline adapter of ``media.package.cmaf`` (S3 and catalog around its packaging): fMP4 HLS
+and DASH from one set of CMAF segments under ``cmaf/``, remuxed from the local encode.
 
 Per rendition (``encoded``): its TS segments are copied into a CMAF video track, and the first rendition of each
 AAC bitrate also gives that audio track; the files and the track's measurement (``track.json``, what the
@@ -15,9 +16,10 @@ from typing import TYPE_CHECKING
 
 from vodflow import layout
 from vodflow.codec import decode, encode
-from vodflow.media import cmaf_hls, dash
-from vodflow.media.cmaf import CmafTrack, audio_from, audio_track_name, package_rendition
-from vodflow.media.hls import MASTER_PLAYLIST, MeasuredRendition
+from vodflow.media.measured import MeasuredRendition
+from vodflow.media.package import cmaf_hls, dash
+from vodflow.media.package.cmaf import CmafTrack, audio_from, audio_track_name, package_rendition
+from vodflow.media.package.hls import MASTER_PLAYLIST
 from vodflow.pipeline.outputs.base import EncodedRendition, OutputContext, OutputFile, OutputHandler, OutputRecord
 
 if TYPE_CHECKING:

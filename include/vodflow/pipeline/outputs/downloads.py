@@ -1,5 +1,5 @@
-"""``mp4`` and ``audio`` outputs: download files remuxed from the encode's own segments (``media.downloads``),
-stored with a Content-Disposition naming them after the video's title."""
+"""``mp4`` and ``audio`` outputs, the pipeline adapter of ``media.package.downloads``: download files remuxed from the
+encode's own segments, stored with a Content-Disposition naming them after the video's title."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import os
 from typing import TYPE_CHECKING
 
 from vodflow import layout
-from vodflow.media import downloads
+from vodflow.media.package import downloads
 from vodflow.pipeline.outputs.base import EncodedRendition, OutputContext, OutputFile, OutputHandler
 
 if TYPE_CHECKING:

@@ -1,11 +1,12 @@
-"""``storyboard`` output: sprite sheets and their WebVTT index from the smallest rendition (``media.storyboard``)."""
+"""``storyboard`` output, the pipeline adapter of ``media.pictures.storyboard``: sprite sheets and their WebVTT index
+from the smallest rendition."""
 
 from __future__ import annotations
 
 import os
 
 from vodflow import layout
-from vodflow.media.storyboard import make_storyboard, plan_storyboard
+from vodflow.media.pictures.storyboard import make_storyboard, plan_storyboard
 from vodflow.pipeline.outputs.base import EncodedRendition, OutputContext, OutputFile, OutputHandler
 
 

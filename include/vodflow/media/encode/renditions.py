@@ -17,27 +17,26 @@ import m3u8
 
 from vodflow import errors
 from vodflow.errors import BadInput, MediaToolError
-from vodflow.media.ffmpeg import (
+from vodflow.media.encode.diagnose import classify_failure, raise_if_disk_full
+from vodflow.media.encode.ffmpeg import (
     STRIP_METADATA,
-    EncoderSettings,
     audio_codec_options,
     audio_track,
-    classify_failure,
     ffmpeg_command,
     hls_muxer_options,
     normalize_picture,
     output_grid,
-    raise_if_disk_full,
     scaled,
-    source_input,
     video_codec_options,
 )
-from vodflow.media.hls import IFrame, MeasuredAudio, MeasuredRendition, Segment
-from vodflow.media.ladder import Rendition
-from vodflow.media.mpegts import PTS_HZ, avc_codec_string, index_segment
-from vodflow.media.probe import SourceInfo
-from vodflow.media.process import run_ffmpeg
-from vodflow.media.tracks import ALTERNATE_AUDIO_KBPS, AlternateAudio, SubtitleTrack, main_track
+from vodflow.media.encode.ladder import Rendition
+from vodflow.media.encode.process import run_ffmpeg
+from vodflow.media.measured import IFrame, MeasuredAudio, MeasuredRendition, Segment
+from vodflow.media.options import EncoderSettings
+from vodflow.media.package.mpegts import PTS_HZ, avc_codec_string, index_segment
+from vodflow.media.source.info import SourceInfo
+from vodflow.media.source.inputs import source_input
+from vodflow.media.source.tracks import ALTERNATE_AUDIO_KBPS, AlternateAudio, SubtitleTrack, main_track
 
 log = logging.getLogger(__name__)
 # Adds outputs fed from one branch of the decoded, normalised, constant-rate picture (e.g. the thumbnails).

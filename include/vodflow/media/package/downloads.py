@@ -16,9 +16,10 @@ from dataclasses import dataclass
 import ffmpeg
 
 from vodflow.errors import MediaToolError
+from vodflow.media.encode.diagnose import classify_failure
+from vodflow.media.encode.ffmpeg import STRIP_METADATA, ffmpeg_command
+from vodflow.media.encode.process import run_ffmpeg
 from vodflow.media.escaping import one_line
-from vodflow.media.ffmpeg import STRIP_METADATA, classify_failure, ffmpeg_command
-from vodflow.media.process import run_ffmpeg
 
 MP3_KBPS = 192
 MP3_CODEC = "mp3"  # the RFC 6381 / HLS CODECS name of MPEG-1 Layer III

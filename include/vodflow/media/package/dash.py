@@ -17,8 +17,9 @@ from fractions import Fraction
 from mpegdash.nodes import MPEGDASH, AdaptationSet, Period, Representation, S, SegmentTemplate, SegmentTimeline
 from mpegdash.parser import MPEGDASHParser
 
-from vodflow.media import escaping, hls
-from vodflow.media.cmaf import CMAF_SEGMENT_PATTERN, INIT, CmafTrack
+from vodflow.media import escaping
+from vodflow.media.package import hls
+from vodflow.media.package.cmaf import CMAF_SEGMENT_PATTERN, INIT, CmafTrack
 
 MPD = "manifest.mpd"
 PROFILES = "urn:mpeg:dash:profile:isoff-live:2011,urn:mpeg:dash:profile:cmaf:2019"

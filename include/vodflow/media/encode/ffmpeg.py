@@ -1,34 +1,22 @@
-"""The ffmpeg vocabulary every media module speaks: what may be opened, how the source is read, the picture every
-output starts from, codec options apart from muxer options, the command line, and why a run failed.
+"""The ffmpeg command vocabulary the encodes share: the picture every output starts from, codec options apart
+from muxer options, the command line.
 
-Encoding (``encode``), chunking (``chunks``), pictures (``thumbnails``), the per-title probe (``quality_probe``) and
-probing (``probe``) all build on these, so an input or an option is defined once. No Airflow, S3 or database.
+Encoding (``renditions``), chunking (``chunks``), pictures and the per-title trials all build on these, so an
+option is defined once. How a source is opened is ``source.inputs``; why a run failed, ``diagnose``.
 """
 
 from __future__ import annotations
 
 import math
 import os
-import shutil
-from dataclasses import dataclass
 from fractions import Fraction
-from typing import TYPE_CHECKING
 
 import ffmpeg
 
-from vodflow import errors
-from vodflow.errors import BadInput, MediaToolError, VodflowError
-from vodflow.media.ladder import Rendition
-from vodflow.media.process import RunResult
+from vodflow.media.encode.ladder import Rendition
+from vodflow.media.options import EncoderSettings
+from vodflow.media.source.info import SourceInfo
 
-if TYPE_CHECKING:
-    from vodflow.media.probe import SourceInfo
-
-# Only these demuxers may open an upload, and only these protocols: an upload cannot make ffmpeg follow a
-# playlist or read local files.
-ALLOWED_DEMUXERS = "mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,avi,mpegts,mpeg,flv,asf,ogg,mxf,dv"
-HTTP_PROTOCOLS = "http,https,tcp,tls,crypto"
-FILE_PROTOCOLS = "file"
 SEGMENT_PATTERN = "seg_%05d.ts"
 # HDR (PQ/HLG) to SDR BT.709: linearise, tone-map, back to BT.709 limited range. The last zscale itself makes
 # the YUV (its BT.709 matrix, dithered to 8 bits): left in RGB, the picture was turned into YUV by the scale filter
@@ -42,35 +30,6 @@ TONEMAP_CHAIN = [
     ("zscale", {"t": "bt709", "m": "bt709", "r": "tv", "d": "error_diffusion"}),
     ("format", {"pix_fmts": "yuv420p"}),
 ]
-DECODE_FAILURE_MARKERS = ("Invalid data found", "moov atom not found", "error reading header",
-                          "Error while decoding", "corrupt", "Invalid NAL unit")
-
-
-@dataclass(frozen=True)
-class EncoderSettings:
-    preset: str = "veryfast"
-    keyframe_seconds: int = 2
-    segment_seconds: int = 6
-    threads: int = 0  # 0: let x264 decide
-    timeout_base: float = 600.0
-    timeout_per_source_second: float = 6.0
-
-    def timeout_for(self, duration: float) -> float:
-        """Sized from the source duration: a stuck encode is stopped, a long one is not."""
-        return self.timeout_base + self.timeout_per_source_second * duration
-
-
-def source_input(src: str, **options: object) -> ffmpeg.nodes.FilterableStream:
-    """The source as an ffmpeg input: a local file, or a presigned HTTP(S) URL read as it is encoded.
-
-    Either way only whitelisted demuxers open it, and an HTTP read that breaks off is resumed where it stopped.
-    ``options`` are further input options (e.g. ``ss``/``t`` to read one window).
-    """
-    if src.startswith(("http://", "https://")):
-        return ffmpeg.input(src, protocol_whitelist=HTTP_PROTOCOLS, format_whitelist=ALLOWED_DEMUXERS,
-                            reconnect=1, reconnect_on_network_error=1, reconnect_on_http_error="5xx",
-                            reconnect_delay_max=30, rw_timeout=60_000_000, **options)
-    return ffmpeg.input(src, protocol_whitelist=FILE_PROTOCOLS, format_whitelist=ALLOWED_DEMUXERS, **options)
 
 
 def ffmpeg_command(output: ffmpeg.nodes.OutputStream, *global_options: str) -> list[str]:
@@ -174,41 +133,3 @@ def hls_muxer_options(settings: EncoderSettings, out_dir: str) -> dict[str, obje
         "hls_flags": "independent_segments",
         "hls_segment_filename": os.path.join(out_dir, SEGMENT_PATTERN),
     }
-
-
-MIN_FREE_SCRATCH_BYTES = 64 * 1024 * 1024
-
-
-def classify_failure(result: RunResult, out_dir: str | None = None) -> VodflowError:
-    """The reason an ffmpeg run failed: the video's fault (BadInput) or the machine's (retried)."""
-    tail = result.stderr_tail
-    last = next((line for line in reversed(tail.splitlines()) if line.strip()), "no output")[:300]
-    if result.returncode < 0:
-        return MediaToolError(f"ffmpeg was killed by signal {-result.returncode}", tail)
-    # ffmpeg often reports a full disk only as "Failed to open file" or "Input/output error": look at the disk.
-    if "No space left on device" in tail or (out_dir and free_bytes(out_dir) < MIN_FREE_SCRATCH_BYTES):
-        where = f" at {out_dir}" if out_dir else ""
-        return MediaToolError(f"the scratch disk is full{where} (No space left on device); ffmpeg said: {last}", tail)
-    if any(marker in tail for marker in DECODE_FAILURE_MARKERS):
-        return BadInput(errors.UNREADABLE, f"The video cannot be decoded; the file is corrupt. ffmpeg said: {last}")
-    return MediaToolError(f"ffmpeg failed with exit code {result.returncode}: {last}", tail)
-
-
-def free_bytes(path: str) -> int:
-    """Free space of the filesystem holding ``path`` (or its nearest existing parent)."""
-    current = os.path.abspath(path)
-    while True:
-        try:
-            return shutil.disk_usage(current).free
-        except OSError:
-            parent = os.path.dirname(current)
-            if parent == current:
-                return MIN_FREE_SCRATCH_BYTES  # cannot tell: say nothing about the disk
-            current = parent
-
-
-def raise_if_disk_full(out_dir: str) -> None:
-    if free_bytes(out_dir) < MIN_FREE_SCRATCH_BYTES:
-        raise MediaToolError(f"the scratch disk is full at {out_dir} (No space left on device)")
-
-

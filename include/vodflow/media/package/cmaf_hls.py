@@ -14,9 +14,10 @@ from typing import Any
 
 import m3u8
 
-from vodflow.media import hls
-from vodflow.media.cmaf import INIT, CmafTrack
-from vodflow.media.hls import IFRAME_PLAYLIST, MASTER_PLAYLIST, MEDIA_PLAYLIST
+from vodflow.media.measured import IFRAME_PLAYLIST, MEDIA_PLAYLIST
+from vodflow.media.package import hls
+from vodflow.media.package.cmaf import INIT, CmafTrack
+from vodflow.media.package.hls import MASTER_PLAYLIST
 
 
 def playlist_uri(track: CmafTrack) -> str:

@@ -28,34 +28,33 @@ import ffmpeg
 
 from vodflow import errors
 from vodflow.errors import BadInput, MediaToolError
-from vodflow.media.encode import (
+from vodflow.media.encode.diagnose import classify_failure
+from vodflow.media.encode.ffmpeg import (
+    STRIP_METADATA,
+    audio_codec_options,
+    audio_track,
+    ffmpeg_command,
+    hls_muxer_options,
+    normalize_picture,
+    output_grid,
+    scaled,
+    video_codec_options,
+)
+from vodflow.media.encode.ladder import Rendition
+from vodflow.media.encode.process import run_ffmpeg
+from vodflow.media.encode.renditions import (
     ExtraOutputs,
     alternate_audio_outputs,
     measure_output,
     split_picture,
     subtitle_outputs,
 )
-from vodflow.media.ffmpeg import (
-    FILE_PROTOCOLS,
-    STRIP_METADATA,
-    EncoderSettings,
-    audio_codec_options,
-    audio_track,
-    classify_failure,
-    ffmpeg_command,
-    hls_muxer_options,
-    normalize_picture,
-    output_grid,
-    scaled,
-    source_input,
-    video_codec_options,
-)
-from vodflow.media.hls import MeasuredRendition
-from vodflow.media.ladder import Rendition
-from vodflow.media.mpegts import PTS_HZ, index_segment
-from vodflow.media.probe import SourceInfo
-from vodflow.media.process import run_ffmpeg
-from vodflow.media.tracks import AlternateAudio
+from vodflow.media.measured import MeasuredRendition
+from vodflow.media.options import EncoderSettings
+from vodflow.media.package.mpegts import PTS_HZ, index_segment
+from vodflow.media.source.info import SourceInfo
+from vodflow.media.source.inputs import FILE_PROTOCOLS, source_input
+from vodflow.media.source.tracks import AlternateAudio
 
 log = logging.getLogger(__name__)
 TS_BASE = 10.0  # seconds added to every chunk's and the audio's timestamps (room for B-frame DTS before 0)

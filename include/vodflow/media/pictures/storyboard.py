@@ -15,8 +15,9 @@ from dataclasses import dataclass
 import ffmpeg
 
 from vodflow.errors import MediaToolError
-from vodflow.media.ffmpeg import classify_failure, ffmpeg_command
-from vodflow.media.process import run_ffmpeg
+from vodflow.media.encode.diagnose import classify_failure
+from vodflow.media.encode.ffmpeg import ffmpeg_command
+from vodflow.media.encode.process import run_ffmpeg
 
 TILE_WIDTH = 160
 COLUMNS, ROWS = 5, 5  # 25 tiles per sheet: 800 px wide at 160 px tiles

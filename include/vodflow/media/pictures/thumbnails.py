@@ -25,7 +25,7 @@ from typing import Any
 
 import ffmpeg
 
-from vodflow.media.ladder import fit_within
+from vodflow.media.encode.ladder import fit_within
 
 POSTER = "poster.jpg"
 POSTER_BOX = (1280, 720)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from vodflow.errors import VodflowError
 from vodflow.media.escaping import vtt_cue_text
 
 SUBTITLE_GROUP = "subs"
@@ -29,11 +30,11 @@ class Cue:
     text: str  # WebVTT cue payload (one or more lines)
 
 
-class CaptionError(ValueError):
+class CaptionError(VodflowError, ValueError):
     """A caption file that cannot be read, and the line (1-based) where it goes wrong."""
 
     def __init__(self, line: int, message: str) -> None:
-        super().__init__(f"line {line}: {message}")
+        Exception.__init__(self, f"line {line}: {message}")  # the text the invalid_captions event quotes
         self.line = line
         self.message = message
 

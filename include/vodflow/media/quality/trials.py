@@ -13,7 +13,7 @@ Sampling in time and in space keeps it cheap (docs/speed.md#long-videos-and-per-
   crop to the whole picture, with the window's IDR frame counted as one per ``keyframe_seconds`` (the final
   encode's GOP), not one per window.
 
-``quality_ladder.quality_ladder`` turns the scores into the ladder. No Airflow, S3 or database.
+``per_title.quality_ladder`` turns the scores into the ladder. No Airflow, S3 or database.
 """
 
 from __future__ import annotations
@@ -28,12 +28,15 @@ import ffmpeg
 
 from vodflow import errors
 from vodflow.errors import BadInput
-from vodflow.media.ffmpeg import EncoderSettings, classify_failure, normalize_picture, output_grid, source_input
-from vodflow.media.ladder import Rendition, even
-from vodflow.media.probe import SourceInfo
-from vodflow.media.process import run_ffmpeg
-from vodflow.media.quality_ladder import RungTrial
-from vodflow.media.vmaf import Distorted, VmafScore, score
+from vodflow.media.encode.diagnose import classify_failure
+from vodflow.media.encode.ffmpeg import normalize_picture, output_grid
+from vodflow.media.encode.ladder import Rendition, even
+from vodflow.media.encode.process import run_ffmpeg
+from vodflow.media.options import EncoderSettings
+from vodflow.media.quality.per_title import RungTrial
+from vodflow.media.quality.vmaf import Distorted, VmafScore, score
+from vodflow.media.source.info import SourceInfo
+from vodflow.media.source.inputs import source_input
 
 log = logging.getLogger(__name__)
 

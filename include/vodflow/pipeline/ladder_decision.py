@@ -21,14 +21,14 @@ from dataclasses import replace
 from fractions import Fraction
 
 from vodflow.catalog import RenditionPlan
-from vodflow.media import hls
-from vodflow.media.chunks import Chunk
-from vodflow.media.hls import MeasuredRendition
-from vodflow.media.ladder import Ladder
-from vodflow.media.probe import SourceInfo
-from vodflow.media.quality_ladder import quality_ladder
-from vodflow.media.quality_probe import probe_quality, sample_windows
-from vodflow.media.vmaf import ScoreWindow, pooled, rendition_frame_scores, score_renditions
+from vodflow.media.encode.chunks import Chunk
+from vodflow.media.encode.ladder import Ladder
+from vodflow.media.measured import MeasuredRendition
+from vodflow.media.package import hls
+from vodflow.media.quality.per_title import quality_ladder
+from vodflow.media.quality.trials import probe_quality, sample_windows
+from vodflow.media.quality.vmaf import ScoreWindow, pooled, rendition_frame_scores, score_renditions
+from vodflow.media.source.info import SourceInfo
 from vodflow.pipeline.plan import EncodePlan
 from vodflow.pipeline.services import Job, Services
 from vodflow.pipeline.work import ChunkResult

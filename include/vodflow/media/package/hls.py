@@ -9,120 +9,21 @@ half-up as RFC 8216 4.3.3.1 requires, is shared by every playlist (Apple 8.2).
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, TypeVar
 
 import m3u8
 
 from vodflow.media import escaping
+from vodflow.media.measured import IFrame, MeasuredAudio, MeasuredRendition, MeasuredSubtitles, Segment, _TrackRendition
 
-MEDIA_PLAYLIST = "index.m3u8"
-IFRAME_PLAYLIST = "iframes.m3u8"
 MASTER_PLAYLIST = "master.m3u8"
 # The variant a player should start with (Apple 9.x: the first listed variant is where playback starts):
 # the best one whose peak still fits a modest connection.
 START_VARIANT_MAX_BPS = 2_500_000
 AUDIO_GROUP = "aud"
 SUBTITLE_GROUP = "subs"
-
-
-@dataclass(frozen=True)
-class Segment:
-    uri: str  # relative to the rendition's playlist
-    duration: float
-    size: int  # bytes
-
-
-@dataclass(frozen=True)
-class IFrame:
-    """A keyframe inside a segment, for the I-frame (trick play) playlist."""
-
-    uri: str
-    offset: int
-    length: int
-    duration: float
-
-
-@dataclass
-class MeasuredRendition:
-    """A finished rendition as the transcode task measured it from its own output files."""
-
-    name: str
-    width: int
-    height: int
-    frame_rate: str  # fraction string
-    codecs: str  # e.g. "avc1.64001f,mp4a.40.2"
-    video_codec: str  # e.g. "avc1.64001f"
-    segments: list[Segment]
-    iframes: list[IFrame] = field(default_factory=list)
-    first_pts: int = 0  # 90 kHz PTS of the first frame: WebVTT's X-TIMESTAMP-MAP ties local time 0 to it
-
-    @property
-    def playlist_uri(self) -> str:
-        return f"{self.name}/{MEDIA_PLAYLIST}"
-
-    @property
-    def iframe_playlist_uri(self) -> str:
-        return f"{self.name}/{IFRAME_PLAYLIST}"
-
-    @property
-    def bytes(self) -> int:
-        return sum(s.size for s in self.segments)
-
-    @property
-    def duration(self) -> float:
-        return sum(s.duration for s in self.segments)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> MeasuredRendition:
-        data = dict(data)
-        data["segments"] = [Segment(**s) for s in data["segments"]]
-        data["iframes"] = [IFrame(**f) for f in data.get("iframes", [])]
-        return cls(**data)
-
-
-@dataclass
-class _TrackRendition:
-    """What audio and subtitle renditions share: a name (their folder), a language, a title, their segments."""
-
-    name: str
-    language: str
-    title: str
-    segments: list[Segment] = field(default_factory=list)
-
-
-@dataclass
-class MeasuredAudio(_TrackRendition):
-    """An audio rendition of the audio group: the main track (muxed in every variant, so no playlist of its own:
-    ``segments`` empty) or an alternate track with its own audio-only segments under ``audio/<name>/``."""
-
-    @property
-    def in_variants(self) -> bool:
-        return not self.segments
-
-    @property
-    def playlist_uri(self) -> str:
-        return f"audio/{self.name}/{MEDIA_PLAYLIST}"
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> MeasuredAudio:
-        return cls(**{**data, "segments": [Segment(**s) for s in data.get("segments", [])]})
-
-
-@dataclass
-class MeasuredSubtitles(_TrackRendition):
-    """A WebVTT subtitle rendition under ``subs/<name>/``, segmented on the video's segments."""
-
-    @property
-    def playlist_uri(self) -> str:
-        return f"subs/{self.name}/{MEDIA_PLAYLIST}"
 
 
 def round_half_up(value: float) -> int:

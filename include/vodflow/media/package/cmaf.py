@@ -26,12 +26,14 @@ from typing import Any
 import ffmpeg
 
 from vodflow.errors import MediaToolError
-from vodflow.media import fmp4
-from vodflow.media.ffmpeg import FILE_PROTOCOLS, classify_failure, ffmpeg_command
-from vodflow.media.hls import IFrame, MeasuredRendition, Segment
-from vodflow.media.ladder import Rendition
-from vodflow.media.mpegts import PTS_HZ
-from vodflow.media.process import run_ffmpeg
+from vodflow.media.encode.diagnose import classify_failure
+from vodflow.media.encode.ffmpeg import ffmpeg_command
+from vodflow.media.encode.ladder import Rendition
+from vodflow.media.encode.process import run_ffmpeg
+from vodflow.media.measured import IFrame, MeasuredRendition, Segment
+from vodflow.media.package import fmp4
+from vodflow.media.package.mpegts import PTS_HZ
+from vodflow.media.source.inputs import FILE_PROTOCOLS
 
 INIT = "init.mp4"
 CMAF_SEGMENT_PATTERN = "seg_%05d.m4s"

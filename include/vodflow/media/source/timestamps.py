@@ -16,10 +16,10 @@ from dataclasses import dataclass, replace
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
-from vodflow.media.ffmpeg import ALLOWED_DEMUXERS
+from vodflow.media.source.inputs import ALLOWED_DEMUXERS
 
 if TYPE_CHECKING:
-    from vodflow.media.probe import SourceInfo
+    from vodflow.media.source.info import SourceInfo
 
 
 def _ratio(value: str) -> Fraction | None:

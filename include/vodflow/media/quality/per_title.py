@@ -1,7 +1,7 @@
 """The per-title ladder: each rung's bitrate chosen for the quality it reaches (VMAF), not for a fixed rate.
 Pure: no I/O.
 
-``quality_probe`` measures, for every rung, the rate and the VMAF of short trial encodes at two constant
+``trials`` measures, for every rung, the rate and the VMAF of short trial encodes at two constant
 qualities (x264 CRFs). Between and around those two points quality is taken as linear in log(rate) (VMAF grows
 by about the same amount for every doubling of the rate, until it saturates); the fixed ladder's VMAF is read
 off that line at the fixed rate. Per rung (rates with ``headroom``: the final encode is constrained VBR):
@@ -26,29 +26,12 @@ import math
 from dataclasses import dataclass, replace
 from typing import Any
 
-from vodflow.media.ladder import BUFSIZE_FACTOR, MAXRATE_FACTOR, MIN_VIDEO_KBPS, Ladder, Rendition
+from vodflow.media.encode.ladder import BUFSIZE_FACTOR, MAXRATE_FACTOR, MIN_VIDEO_KBPS, Ladder, Rendition
+from vodflow.media.options import QualityPolicy
 
 SATURATION = 0.5  # above the dearer trial, each doubling of the rate buys this share of the measured gain
 BANDWIDTH_STEP = 1.5  # adjacent rungs closer in rate than this must differ in quality by a JND
-
-
-@dataclass(frozen=True)
-class QualityPolicy:
-    """What the per-title ladder aims at (settings ``vmaf_targets``, ``vmaf_ceiling``…)."""
-
-    targets: tuple[float, ...] = (95.0, 88.0, 78.0, 68.0, 58.0, 48.0, 40.0)  # VMAF per rung, from the top
-    ceiling: float = 1.5  # at most this × the fixed ladder's rate
-    # At most this much below the fixed ladder's estimated VMAF when saving bits (the estimate is conservative:
-    # in bench/per_title.py a predicted drop of 0.9 measured 0.2–0.4, so 1.2 is still within the goal of 1).
-    max_drop: float = 1.2
-    min_gain: float = 3.0  # VMAF per doubling of the rate below which more bits are not worth it
-    jnd: float = 6.0  # one just-noticeable difference
-    # Rate × this for what a CRF trial reached: the constrained-VBR encode may land below a CRF encode of its
-    # size (1.0: in bench/per_title.py the final encodes scored at or above what the trials predicted).
-    headroom: float = 1.0
-
-    def target(self, position: int) -> float:
-        return self.targets[min(position, len(self.targets) - 1)]
+DEFAULT_POLICY = QualityPolicy()
 
 
 @dataclass(frozen=True)
@@ -125,7 +108,7 @@ def choose_rate(trial: RungTrial, target: float, policy: QualityPolicy) -> tuple
     return min(max(wanted, fixed), cap), "capped" if wanted > cap else "raised"
 
 
-def quality_ladder(ladder: Ladder, trials: dict[str, RungTrial], policy: QualityPolicy = QualityPolicy()
+def quality_ladder(ladder: Ladder, trials: dict[str, RungTrial], policy: QualityPolicy = DEFAULT_POLICY
                    ) -> tuple[Ladder, list[RungChoice]]:
     """The per-title ladder from the probe's trials, and each rung's choice (for the history)."""
     choices: list[RungChoice] = []
@@ -165,9 +148,3 @@ def _moved_or_dropped(choice: RungChoice, trial: RungTrial, above: RungChoice, p
     return replace(choice, reason="dropped")
 
 
-def parse_targets(text: str) -> tuple[float, ...]:
-    """``"95,91,83,72"`` (from the top rung down) as the setting ``vmaf_targets`` gives it."""
-    values = tuple(float(part) for part in text.split(",") if part.strip())
-    if not values or any(not 0 < v <= 100 for v in values):
-        raise ValueError(f"vmaf_targets must be VMAF values in (0, 100], top rung first: {text!r}")
-    return values

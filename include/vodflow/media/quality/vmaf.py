@@ -25,7 +25,7 @@ from typing import Any
 import ffmpeg
 
 from vodflow.errors import MediaToolError
-from vodflow.media.process import run_ffmpeg
+from vodflow.media.encode.process import run_ffmpeg
 
 MODEL = "version=vmaf_v0.6.1"
 
@@ -156,7 +156,8 @@ def rendition_frame_scores(src: str, source: Any, windows: list[ScoreWindow], wi
     the source's, unless the source is larger than every rung), sampled: only in ``windows`` and every
     ``subsample``-th frame of each (``sampled_pairs``: only those and the frames before them are scaled and
     compared). Per window, the source is read once for every rendition."""
-    from vodflow.media.ffmpeg import normalize_picture, output_grid, source_input
+    from vodflow.media.encode.ffmpeg import normalize_picture, output_grid
+    from vodflow.media.source.inputs import source_input
 
     rate = float(Fraction(fps))
     frames: list[list[float]] = [[] for _ in windows[0].files]

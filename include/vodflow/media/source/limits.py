@@ -4,34 +4,18 @@ broke the limit, in words a person understands."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from vodflow import errors
 from vodflow.errors import BadInput
+from vodflow.media.options import Limits
 
 if TYPE_CHECKING:
-    from vodflow.media.probe import SourceInfo
+    from vodflow.media.source.info import SourceInfo
 
 # 4 h of 4K (3840x2160) at 60 fps is 7.17 trillion pixels; the default decode budget lets that (and DCI 4K at 60)
 # through with room to spare, and refuses 8192x8192 at 60 fps beyond 33 min.
 DECODE_BUDGET_REFERENCE = "4 h of 4K at 60 fps"
-
-
-@dataclass(frozen=True)
-class Limits:
-    min_duration: float = 1.0
-    max_duration: float = 4 * 3600.0
-    max_size_bytes: int = 20 * 1024**3
-    min_dimension: int = 16
-    max_dimension: int = 8192
-    # Each limit above alone lets a small file demand unbounded work (8192x8192 at 60 fps for 4 h is a few tens
-    # of MB): the decode budget bounds their product, and the track counts bound the encodes besides the video
-    # (each audio track is an AAC encode of its own, each text subtitle a conversion).
-    max_decode_pixels: float = 8e12
-    max_audio_tracks: int = 16
-    max_subtitle_tracks: int = 32
-    max_streams: int = 64
 
 
 def check_size(size_bytes: int, max_size_bytes: int) -> None:

@@ -1,0 +1,1 @@
+"""Pictures: posters, thumbnails and storyboard sprites."""
