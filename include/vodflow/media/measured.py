@@ -92,13 +92,6 @@ class MeasuredAudio(_TrackRendition):
     def playlist_uri(self) -> str:
         return f"audio/{self.name}/{MEDIA_PLAYLIST}"
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> MeasuredAudio:
-        return cls(**{**data, "segments": [Segment(**s) for s in data.get("segments", [])]})
-
 
 @dataclass
 class MeasuredSubtitles(_TrackRendition):

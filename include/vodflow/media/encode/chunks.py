@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import math
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -71,13 +71,6 @@ class Chunk:
     @property
     def label(self) -> str:
         return f"chunk {self.index:02d}"
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Chunk:
-        return cls(**data)
 
 
 def plan_chunks(duration: float, fps: str, chunk_seconds: float, segment_seconds: int = 6) -> list[Chunk]:

@@ -19,9 +19,8 @@ import math
 import os
 import re
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any
 
 import ffmpeg
 
@@ -54,14 +53,7 @@ class PicturePlan:
     thumb_frames: tuple[int, ...]  # thumbnail i+1 (001.jpg, …) is output frame thumb_frames[i]
     thumb_size: tuple[int, int]
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> PicturePlan:
-        return cls(poster_frame=data["poster_frame"], poster_stride=data["poster_stride"],
-                   poster_size=tuple(data["poster_size"]), thumb_frames=tuple(data["thumb_frames"]),
-                   thumb_size=tuple(data["thumb_size"]))
 
     def thumbnail_names(self) -> list[str]:
         return [THUMB_PATTERN % (i + 1) for i in range(len(self.thumb_frames))]

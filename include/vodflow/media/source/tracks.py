@@ -8,7 +8,7 @@ own under ``hls/audio/<lang>/``, in one audio group that every variant names.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from vodflow.media import escaping
@@ -31,9 +31,6 @@ class AudioTrack:
     language: str  # BCP 47, "und" when untagged or not a tag
     title: str  # what a player lists: one line, no '"', at most 64 characters (``escaping.display_name``)
     default: bool  # flagged default in the source
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -109,9 +106,6 @@ class SubtitleTrack:
     def text(self) -> bool:
         """Text subtitles can become WebVTT; bitmap ones (PGS, DVB) cannot."""
         return self.codec in TEXT_SUBTITLE_CODECS
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 TEXT_SUBTITLE_CODECS = {"subrip", "srt", "ass", "ssa", "mov_text", "webvtt", "text", "microdvd", "subviewer"}
