@@ -53,8 +53,6 @@ class PicturePlan:
     thumb_frames: tuple[int, ...]  # thumbnail i+1 (001.jpg, …) is output frame thumb_frames[i]
     thumb_size: tuple[int, int]
 
-
-
     def thumbnail_names(self) -> list[str]:
         return [THUMB_PATTERN % (i + 1) for i in range(len(self.thumb_frames))]
 
