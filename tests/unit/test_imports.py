@@ -19,6 +19,7 @@ ALLOWED_CYCLES: dict[frozenset[str], str] = {}  # a cycle allowed for a while: i
 # What media may import from the rest of vodflow.
 MEDIA_MAY_IMPORT = {
     "vodflow.errors": "the project's one exception root: media raises BadInput / MediaToolError under it",
+    "vodflow.codec": "the one dataclass <-> dict codec (a standard-library leaf): media's records cross XCom with it",
     "vodflow.redact": "the one redaction of signed URLs (a standard-library leaf): process and probe logs use it",
 }
 MEDIA_FORBIDDEN = ("airflow", "boto3", "botocore", "aiobotocore", "sqlalchemy", "psycopg", "psycopg2")

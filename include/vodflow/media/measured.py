@@ -4,8 +4,9 @@ codecs), which playlists, manifests, downloads, the per-title ladder and the pip
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass, field
+
+from vodflow.codec import Coded
 
 MEDIA_PLAYLIST = "index.m3u8"
 IFRAME_PLAYLIST = "iframes.m3u8"
@@ -29,7 +30,7 @@ class IFrame:
 
 
 @dataclass
-class MeasuredRendition:
+class MeasuredRendition(Coded):
     """A finished rendition as the transcode task measured it from its own output files."""
 
     name: str
@@ -57,16 +58,6 @@ class MeasuredRendition:
     @property
     def duration(self) -> float:
         return sum(s.duration for s in self.segments)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> MeasuredRendition:
-        data = dict(data)
-        data["segments"] = [Segment(**s) for s in data["segments"]]
-        data["iframes"] = [IFrame(**f) for f in data.get("iframes", [])]
-        return cls(**data)
 
 
 @dataclass

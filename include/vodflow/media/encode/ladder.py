@@ -9,9 +9,10 @@ is a clean 2x staircase 6000/3000/1500/800 kbps instead of jumping from 1500 to 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any
+
+from vodflow.codec import Coded
 
 # Bump when rungs or encoder settings change in a way that makes re-transcoding worthwhile.
 LADDER_VERSION = 1
@@ -54,7 +55,7 @@ LADDERS: dict[str, tuple[str, ...]] = {
 
 
 @dataclass(frozen=True)
-class Rendition:
+class Rendition(Coded):
     """One output variant, ready for the encoder."""
 
     name: str
@@ -69,13 +70,6 @@ class Rendition:
     @property
     def pixels(self) -> int:
         return self.width * self.height
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Rendition:
-        return cls(**data)
 
 
 @dataclass(frozen=True)

@@ -18,13 +18,13 @@ import json
 import os
 import struct
 import subprocess
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
 
 import ffmpeg
 
+from vodflow.codec import Coded
 from vodflow.errors import MediaToolError
 from vodflow.media.encode.diagnose import classify_failure
 from vodflow.media.encode.ffmpeg import ffmpeg_command
@@ -50,7 +50,7 @@ class TimedSegment(Segment):
 
 
 @dataclass
-class CmafTrack:
+class CmafTrack(Coded):
     """One CMAF track as written and measured: ``<name>/init.mp4`` and ``<name>/seg_NNNNN.m4s``."""
 
     name: str  # its folder: the rendition's name, or "aac-<kbps>k"
@@ -78,14 +78,6 @@ class CmafTrack:
     @property
     def first_time(self) -> int:
         return self.segments[0].start if self.segments else 0
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> CmafTrack:
-        return cls(**{**data, "segments": [TimedSegment(**s) for s in data["segments"]],
-                      "iframes": [IFrame(**f) for f in data.get("iframes", [])]})
 
 
 def audio_track_name(kbps: int) -> str:

@@ -6,10 +6,10 @@ source without importing ffprobe's parsing, and ``probe`` can build one.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any
 
+from vodflow.codec import Coded
 from vodflow.media.source.tracks import AudioTrack, SubtitleTrack, main_track
 
 AUDIO_OVERHANG = 0.1  # seconds of sound after the picture's end that are not worth calling the video shorter
@@ -26,7 +26,7 @@ STILL_BELOW_FPS = Fraction(1)
 
 
 @dataclass(frozen=True)
-class SourceInfo:
+class SourceInfo(Coded):
     """What the planner and the encoder need to know about a source. Sizes are display sizes."""
 
     duration: float
@@ -91,12 +91,3 @@ class SourceInfo:
     @property
     def portrait(self) -> bool:
         return self.height > self.width
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> SourceInfo:
-        tracks = tuple(AudioTrack(**t) for t in data.get("audio_tracks", ()))
-        subtitles = tuple(SubtitleTrack(**t) for t in data.get("subtitle_tracks", ()))
-        return cls(**{**data, "audio_tracks": tracks, "subtitle_tracks": subtitles})
