@@ -143,7 +143,7 @@ def test_no_trigger_path_replaces_another_videos_content(embedded_stack, media):
 
 def test_a_checked_trigger_that_airflow_refuses_is_started_by_the_watcher(embedded_stack, media):
     """Airflow cannot create the run this once (its metadata database is locked by another writer for longer than
-    its 5 s busy timeout, as happens on SQLite): the app gets a 503 naming the run, and the upload watcher starts
+    its 30 s busy timeout, as can happen on SQLite): the app gets a 503 naming the run, and the upload watcher starts
     that run on its next poll — once, with the app's conf (title, ladder) — instead of skipping the upload for ever.
     The object is outside the watched prefix, so only the handed-over claim can start it."""
     stack = embedded_stack
