@@ -13,7 +13,7 @@ import pytest
 
 from vodflow.codec import Coded, decode, encode
 from vodflow.media.encode.chunks import Chunk
-from vodflow.media.encode.ladder import plan_ladder
+from vodflow.media.encode.ladder import Rendition, plan_ladder
 from vodflow.media.measured import IFrame, MeasuredAudio, MeasuredRendition, Segment
 from vodflow.media.package.cmaf import CmafTrack, TimedSegment
 from vodflow.media.pictures.thumbnails import PicturePlan, plan_pictures
@@ -35,7 +35,7 @@ from vodflow.pipeline.work import (
 from vodflow.triggers.uploads import UploadGrant
 
 RENDITION = {"name": "360p", "width": 640, "height": 360, "video_kbps": 800, "maxrate_kbps": 1200,
-             "bufsize_kbits": 1600, "audio_kbps": 96, "fps": "30"}
+             "bufsize_kbits": 1600, "audio_kbps": 96, "fps": "30", "codec": "h264", "dynamic_range": "SDR"}
 MEASURED = {"name": "360p", "width": 640, "height": 360, "frame_rate": "30", "codecs": "avc1.64001e,mp4a.40.2",
             "video_codec": "avc1.64001e", "segments": [{"uri": "seg_00000.ts", "duration": 6.0, "size": 1000}],
             "iframes": [], "first_pts": 0}
@@ -65,7 +65,7 @@ def test_work_items_and_results_keep_the_shape_old_runs_stored():
     audio = {"kind": "audio", "keys": {"96": "k"}, "audio": [], "subtitles": []}
     for old in (whole, chunk_result, audio):
         assert json.dumps(encode(result_from_dict(_json(old)))) == json.dumps(old)
-    plan = {"renditions": [RENDITION], "pictures": PICTURES, "duration": 12.5, "chunks": 0}
+    plan = {"renditions": [RENDITION], "pictures": PICTURES, "duration": 12.5, "chunks": 0, "cmaf_renditions": []}
     assert json.dumps(encode(decode(EncodePlan, plan))) == json.dumps(plan)
 
 
@@ -76,6 +76,10 @@ def test_dicts_from_before_a_field_existed_still_read():
     assert result_from_dict({"kind": "chunk", "index": 2, "keys": {}, "pictures": ["p"]}) == ChunkResult(
         index=2, pictures=("p",))
     assert result_from_dict({"kind": "audio", "keys": {"96": "k"}}) == AudioResult(keys={"96": "k"})
+    before_codecs = {k: v for k, v in RENDITION.items() if k not in ("codec", "dynamic_range")}
+    assert decode(Rendition, before_codecs) == decode(Rendition, RENDITION)  # H.264, SDR
+    assert decode(EncodePlan, {"renditions": [before_codecs], "pictures": PICTURES, "duration": 1.0}).codecs == (
+        "h264",)
     measured = decode(MeasuredRendition, {k: v for k, v in MEASURED.items() if k not in ("iframes", "first_pts")})
     assert measured == MeasuredRendition.from_dict(MEASURED)
 

@@ -22,10 +22,22 @@ class EncodePlan(Coded):
     pictures: PicturePlan
     duration: float  # the source's, in seconds
     chunks: int = 0  # 0: the whole video is one item
+    # The other codecs' renditions (``media.encode.codecs``), encoded straight to CMAF beside the H.264 ladder
+    # (``renditions``) from the same decode; named ``<codec>-<rung>``, e.g. ``av1-1080p``.
+    cmaf_renditions: tuple[Rendition, ...] = ()
+
+    @property
+    def codecs(self) -> tuple[str, ...]:
+        return ("h264", *dict.fromkeys(r.codec for r in self.cmaf_renditions))
 
     @property
     def names(self) -> list[str]:
         return [r.name for r in self.renditions]
+
+    @property
+    def all_names(self) -> list[str]:
+        """Every rendition's name, H.264's first: what the catalog lists."""
+        return [*self.names, *(r.name for r in self.cmaf_renditions)]
 
     @property
     def audio_bitrates(self) -> list[int]:

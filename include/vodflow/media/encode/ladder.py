@@ -66,6 +66,8 @@ class Rendition(Coded):
     bufsize_kbits: int
     audio_kbps: int  # 0 when the source has no audio
     fps: str  # fraction string, the same for every rendition so keyframes align
+    codec: str = "h264"  # media.encode.codecs: h264 renditions are the TS tree; the others CMAF only
+    dynamic_range: str = "SDR"  # HLS VIDEO-RANGE: SDR, PQ or HLG (media.encode.hdr)
 
     @property
     def pixels(self) -> int:
