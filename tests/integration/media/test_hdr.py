@@ -48,8 +48,8 @@ def probe_file(path: Path) -> SourceInfo:
 
 
 def video_stream(path: Path) -> dict:
-    out = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_streams", "-of", "json",  # noqa: S603
-                          str(path)], capture_output=True, text=True, check=True).stdout
+    args = ["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_streams", "-of", "json", str(path)]
+    out = subprocess.run(args, capture_output=True, text=True, check=True).stdout  # noqa: S603
     return json.loads(out)["streams"][0]
 
 
