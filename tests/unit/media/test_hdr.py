@@ -125,7 +125,7 @@ def test_a_source_stored_before_its_colour_was_recorded_is_sdr():
 def test_x265_options_for_hdr10():
     colour = hdr.color_options(PQ_SOURCE, "hevc")
     assert colour.options == {"pix_fmt": "yuv420p10le", "color_primaries": "bt2020", "color_trc": "smpte2084",
-                              "colorspace": "bt2020nc", "color_range": "tv"}
+                              "colorspace": "bt2020nc", "color_range": "tv", "dolbyvision": 0}
     assert colour.pix_fmt == "yuv420p10le"
     assert colour.params == {
         "colorprim": "bt2020", "transfer": "smpte2084", "colormatrix": "bt2020nc", "range": "limited",

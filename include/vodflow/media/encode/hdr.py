@@ -76,8 +76,11 @@ def color_options(source: SourceInfo, codec: str) -> ColorOptions:
     rng = dynamic_range(source, codec)
     if rng == SDR:
         return ColorOptions()
+    # No Dolby Vision: a phone's HLG or a camera's PQ often carries a DV RPU, which ffmpeg 9's encoders would
+    # re-encode by default ("auto"), for some renditions only (a split passes it to one branch), making them DV
+    # streams whose codec strings and VIDEO-RANGE would not be what the master says. HDR10 / HLG is what we deliver.
     options: dict[str, object] = {"pix_fmt": HDR_PIX_FMT, "color_primaries": "bt2020", "color_trc": TRANSFERS[rng],
-                                  "colorspace": "bt2020nc", "color_range": "tv"}
+                                  "colorspace": "bt2020nc", "color_range": "tv", "dolbyvision": 0}
     md, cll = source.mastering_display, source.content_light
     if codec == "hevc":
         params = {"colorprim": "bt2020", "transfer": TRANSFERS[rng], "colormatrix": "bt2020nc", "range": "limited",
