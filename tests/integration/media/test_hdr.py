@@ -18,6 +18,8 @@ from vodflow.media.encode import hdr
 from vodflow.media.encode.codecs import modern_ffmpeg
 from vodflow.media.encode.ffmpeg import ffmpeg_command, scaled
 from vodflow.media.encode.ladder import Rendition
+from vodflow.media.package.fmp4 import boxes
+from vodflow.media.package.hdr_boxes import with_hdr_boxes
 from vodflow.media.source.colour import first_frame_side_data, hdr_metadata
 from vodflow.media.source.info import ContentLight, MasteringDisplay, SourceInfo
 from vodflow.media.source.inputs import FILE_PROTOCOLS, source_input
@@ -82,6 +84,7 @@ def encode(src: Path, source: SourceInfo, out: Path, codecs: tuple[str, ...]) ->
         options: dict[str, object] = {**ENCODERS[codec], **colour.options}
         if codec in hdr.PARAMS_OPTION:
             options[hdr.PARAMS_OPTION[codec]] = colour.params_text({"log-level": "error"} if codec == "hevc" else {})
+        options["movflags"] = "+frag_keyframe+empty_moov+default_base_moof"  # fragmented, as CMAF is
         files[codec] = out / f"{codec}.mp4"
         outputs.append(scaled(pictures[codec], RUNG, colour.pix_fmt).output(str(files[codec]), **options))
     command = ffmpeg_command(ffmpeg.merge_outputs(*outputs))
@@ -157,3 +160,30 @@ def test_an_sdr_source_gets_no_hdr_tags_anywhere(sources, tmp_path):
         tags = {stream.get(k) for k in ("color_primaries", "color_transfer", "color_space")}
         assert not tags & {"bt2020", "bt2020nc", PQ, HLG}, (codec, tags)
         assert hdr_side_data(path) == {"stream": (None, None), "frame": (None, None)}, codec
+
+
+def test_every_hdr_rendition_gets_the_container_boxes(sources, tmp_path):
+    """ffmpeg 9 writes ``mdcv``/``clli`` for a split's first branch only: the init segment of every HDR rendition
+    gets them from ``with_hdr_boxes``, and the track still decodes, every frame."""
+    source = probe_file(sources[PQ])
+    files = encode(sources[PQ], source, tmp_path, ("hevc", "av1"))
+    for codec, path in files.items():
+        data = path.read_bytes()
+        init_end = next(b.end for b in boxes(data) if b.kind == b"moov")
+        patched = tmp_path / f"{codec}-boxes.mp4"
+        patched.write_bytes(with_hdr_boxes(data[:init_end], source.mastering_display, source.content_light)
+                            + data[init_end:])
+        mastering, light = hdr_metadata(video_stream(patched).get("side_data_list"))
+        assert same_display(mastering, HDR10) and light == ContentLight(1000, 400), codec
+        assert with_hdr_boxes(patched.read_bytes(), source.mastering_display, source.content_light) \
+            == patched.read_bytes()  # never twice
+        frames = [int(video_stream_counted(p)["nb_read_frames"]) for p in (path, patched)]
+        assert frames[0] == frames[1] == 60, (codec, frames)
+
+
+def video_stream_counted(path: Path) -> dict:
+    args = ["ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0", "-show_streams", "-of", "json",
+            str(path)]
+    result = subprocess.run(args, capture_output=True, text=True, check=True)  # noqa: S603
+    assert not result.stderr, result.stderr
+    return json.loads(result.stdout)["streams"][0]

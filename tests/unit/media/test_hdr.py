@@ -180,3 +180,12 @@ def test_an_sdr_source_has_one_branch_and_no_tone_map():
     sdr, hdr_branch = hdr.split_dynamic_range(ffmpeg.input("in.mp4")["v:0"], SDR_SOURCE, "30/1")
     assert hdr_branch is None and "tonemap" not in graph(sdr) and "split" not in graph(sdr)
     assert "tonemap" not in graph(hdr.hdr_picture(ffmpeg.input("in.mp4")["v:0"], PQ_SOURCE))
+
+
+def test_mdcv_and_clli_boxes_in_st2086_units():
+    import struct
+
+    from vodflow.media.package.hdr_boxes import clli_box, mdcv_box
+    assert mdcv_box(HDR10) == struct.pack(">I4s8H2I", 32, b"mdcv", 13250, 34500, 7500, 3000, 34000, 16000, 15635,
+                                          16450, 10000000, 50)
+    assert clli_box(ContentLight(1000, 400)) == b"\x00\x00\x00\x0cclli\x03\xe8\x01\x90"

@@ -104,13 +104,17 @@ def color_options(source: SourceInfo, codec: str) -> ColorOptions:
     return ColorOptions(options=options, params=params)
 
 
+def st2086_units(md: MasteringDisplay) -> tuple[int, ...]:
+    """The mastering display as the HEVC SEI and the MP4 ``mdcv`` box store it: green, blue, red and white point
+    (x, y) in 0.00002 units, then max and min luminance in 0.0001 cd/m²."""
+    xy = [round(v * 50000) for point in (md.green, md.blue, md.red, md.white_point) for v in point]
+    return (*xy, round(md.max_luminance * 10000), round(md.min_luminance * 10000))
+
+
 def x265_master_display(md: MasteringDisplay) -> str:
-    """x265's ``master-display``: G, B, R and white point in 0.00002 units, L(max, min) in 0.0001 cd/m² (the
-    HEVC SEI's units)."""
-    def xy(point: tuple[float, float]) -> str:
-        return f"({round(point[0] * 50000)},{round(point[1] * 50000)})"
-    return (f"G{xy(md.green)}B{xy(md.blue)}R{xy(md.red)}WP{xy(md.white_point)}"
-            f"L({round(md.max_luminance * 10000)},{round(md.min_luminance * 10000)})")
+    """x265's ``master-display``: ``G(x,y)B(x,y)R(x,y)WP(x,y)L(max,min)`` in ``st2086_units``."""
+    gx, gy, bx, by, rx, ry, wx, wy, high, low = st2086_units(md)
+    return f"G({gx},{gy})B({bx},{by})R({rx},{ry})WP({wx},{wy})L({high},{low})"
 
 
 def svtav1_mastering_display(md: MasteringDisplay) -> str:
