@@ -16,7 +16,7 @@ import pytest
 from vodflow.devtools.samples import SampleSpec, make_hdr_sample, make_sample
 from vodflow.media.encode import hdr
 from vodflow.media.encode.codecs import modern_ffmpeg
-from vodflow.media.encode.ffmpeg import ffmpeg_command, scaled
+from vodflow.media.encode.ffmpeg import ffmpeg_command, output_grid, scaled
 from vodflow.media.encode.ladder import Rendition
 from vodflow.media.package.fmp4 import boxes
 from vodflow.media.package.hdr_boxes import with_hdr_boxes
@@ -68,9 +68,13 @@ def mean_luma(path: Path, frames: int = 10) -> float:
 def encode(src: Path, source: SourceInfo, out: Path, codecs: tuple[str, ...]) -> dict[str, Path]:
     """One decode, as a multi-codec run makes it: the picture split once into SDR and HDR branches; H.264 from
     the SDR one, each 10-bit codec from the HDR one (or the SDR one for an SDR source)."""
-    sdr, hdr_branch = hdr.split_dynamic_range(source_input(str(src))["v:0"], source, RUNG.fps)
     ten_bit = [c for c in codecs if hdr.dynamic_range(source, c) != hdr.SDR]
     eight_bit = [c for c in codecs if c not in ten_bit]
+    decoded = source_input(str(src))["v:0"]
+    if eight_bit:
+        sdr, hdr_branch = hdr.split_dynamic_range(decoded, source, RUNG.fps)
+    else:  # HDR renditions only: the HDR picture alone
+        sdr, hdr_branch = None, output_grid(hdr.hdr_picture(decoded, source), RUNG.fps)
     pictures: dict[str, ffmpeg.nodes.FilterableStream] = {}
     for branch, names in ((sdr, eight_bit), (hdr_branch, ten_bit)):
         if len(names) == 1:
