@@ -2,9 +2,11 @@
 // hls.js and dash.js (the bundled player, static/player.js) and Shaka Player: each plays the tree, and is switched
 // to each AV1 level; with `h264only`, the page refuses av01/hvc1 (MediaSource.isTypeSupported and
 // navigator.mediaCapabilities.decodingInfo) before the player loads, as a device that decodes only H.264 would,
-// and the player must play the same master fetching only H.264 segments.
+// and the player must play the same master fetching only H.264 segments; with `hdr`, an SDR screen's player
+// must leave the PQ variant alone.
 // Usage: node multicodec.mjs BASE_URL MODE[,MODE...] — MODE: hls | dash | shaka, with "-h264only" for that
-// configuration. Prints one JSON line: {MODE: findings}.
+// configuration, "-hdr" for the HDR source's master/MPD (H.264 SDR beside AV1 PQ). Prints one JSON line:
+// {MODE: findings}.
 import { launch } from "./chromium.mjs";
 
 const [base, modes] = process.argv.slice(2);
@@ -21,12 +23,12 @@ async function run(mode) {
   try {
     await page.goto(`${base}/multicodec.html?player=${player}${option ? "&" + option + "=1" : ""}`);
     await until(page, () => window.ready === true || window.failed);
-    findings.support = await page.evaluate(() => window.support);
+    findings.support = await page.evaluate(() => ({ ...window.support, screenHdr: window.screenHdr }));
     await page.evaluate(() => document.getElementById("player").play());
     await until(page, () => document.getElementById("player").currentTime > 0.5);
     findings.levels = await page.evaluate(() => window.levels());
     findings.started = await page.evaluate(() => window.current());
-    if (!option) {
+    if (!option) {  // the AV1 ladder
       const av1 = findings.levels.map((l, i) => [l, i]).filter(([l]) => l.codec.startsWith("av01"));
       // Both ways: the top AV1 level, then the lowest (the player starts on one of them or on another codec).
       for (const [level, index] of [...av1].sort((a, b) => b[0].height - a[0].height)) {

@@ -19,8 +19,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from vodflow.media.encode.codecs import codec_ladder, modern_ffmpeg
-from vodflow.media.encode.ladder import plan_ladder
+from vodflow.media.encode.ladder import Rendition, plan_ladder
 from vodflow.media.encode.renditions import encode_renditions
+from vodflow.media.measured import MeasuredRendition
 from vodflow.media.options import EncoderSettings
 from vodflow.media.package import cmaf_hls, dash, fmp4
 from vodflow.media.package.cmaf import (
@@ -94,8 +95,38 @@ def reading_any_codec() -> Iterator[None]:
         fmp4.read_init = original
 
 
-def multicodec_tree(source_path: Path, out: Path, codecs: dict[str, int], ladder: list[str]) -> list[CmafTrack]:
-    """The tree under ``out/cmaf``: the H.264 ``ladder`` and, per codec, its top ``codecs[codec]`` rungs."""
+PQ_AV1 = ["-c:v", "libsvtav1", "-preset", "12", "-pix_fmt", "yuv420p10le", "-color_primaries", "bt2020",
+          "-color_trc", "smpte2084", "-colorspace", "bt2020nc",
+          "-svtav1-params", "keyint=60:scd=0:enable-hdr=1:mastering-display=G(0.17,0.797)B(0.131,0.046)"
+          "R(0.708,0.292)WP(0.3127,0.329)L(1000,0.0001):content-light=1000,400"]
+HDR_MASTER, HDR_MPD = "hdr-master.m3u8", "hdr-manifest.mpd"
+
+
+def _encode(source_path: Path, out: Path, h264: MeasuredRendition, rendition: Rendition, args: list[str]
+            ) -> CmafTrack:
+    """One rendition encoded straight to fMP4 on the H.264 rendition's timeline, cut on its segment boundaries."""
+    folder = out / "cmaf" / rendition.name
+    folder.mkdir(parents=True, exist_ok=True)
+    whole = folder / "track.mp4"
+    subprocess.run([modern_ffmpeg(), "-hide_banner", "-loglevel", "error", "-nostdin", "-y",  # noqa: S603
+                    "-i", str(source_path), "-an", "-vf", f"scale={rendition.width}:{rendition.height}",
+                    "-pix_fmt", "yuv420p", *args, "-b:v", f"{rendition.video_kbps}k",
+                    "-force_key_frames", "expr:gte(t,n_forced*2)",
+                    "-output_ts_offset", f"{h264.first_pts / PTS_HZ:.6f}", "-f", "mp4", "-use_editlist", "0",
+                    "-movflags", VIDEO_FLAGS, str(whole)], check=True, env={**os.environ, "SVT_LOG": "1"})
+    with reading_any_codec():
+        track = split_video(str(whole), str(folder), dataclasses.replace(h264, name=rendition.name))
+    whole.unlink()
+    track.audio = audio_track_name(rendition.audio_kbps) if rendition.audio_kbps else ""
+    return track
+
+
+def multicodec_tree(source_path: Path, out: Path, codecs: dict[str, int], ladder: list[str], hdr: bool = False
+                    ) -> list[CmafTrack]:
+    """The tree under ``out/cmaf``: the H.264 ``ladder`` and, per codec, its top ``codecs[codec]`` rungs. With
+    ``hdr``, also an AV1 10-bit rung tagged BT.2020/PQ (the SDR picture, labelled: enough to see which players pick
+    it) named ``av1-pq-<rung>``, and a second master and MPD over the H.264 ladder and it (``HDR_MASTER``,
+    ``HDR_MPD``): an HDR source's tree."""
     source = probe(str(source_path), source_path.stat().st_size, source_path.read_bytes()[:4096],
                    protocols=FILE_PROTOCOLS)
     renditions = list(plan_ladder(source.width, source.height, source.fps, source.has_audio, ladder).renditions)
@@ -104,22 +135,20 @@ def multicodec_tree(source_path: Path, out: Path, codecs: dict[str, int], ladder
     for rendition, m in zip(renditions, measured, strict=True):
         tracks += package_rendition(m, str(out / "hls" / m.name), str(out / "cmaf"), 6,
                                     audio_from(renditions, rendition), audio=rendition.audio_kbps)
+    h264_tracks = list(tracks)
     for codec, rungs in codecs.items():
         for h264, rendition in list(zip(measured, codec_ladder(tuple(renditions), codec), strict=True))[:rungs]:
-            folder = out / "cmaf" / rendition.name
-            folder.mkdir(parents=True, exist_ok=True)
-            whole = folder / "track.mp4"
-            subprocess.run([modern_ffmpeg(), "-hide_banner", "-loglevel", "error", "-nostdin", "-y",  # noqa: S603
-                            "-i", str(source_path), "-an", "-vf", f"scale={rendition.width}:{rendition.height}",
-                            *ENCODERS[codec], "-b:v", f"{rendition.video_kbps}k", "-pix_fmt", "yuv420p",
-                            "-force_key_frames", "expr:gte(t,n_forced*2)",
-                            "-output_ts_offset", f"{h264.first_pts / PTS_HZ:.6f}", "-f", "mp4", "-use_editlist", "0",
-                            "-movflags", VIDEO_FLAGS, str(whole)], check=True, env={**os.environ, "SVT_LOG": "1"})
-            with reading_any_codec():
-                track = split_video(str(whole), str(folder), dataclasses.replace(h264, name=rendition.name))
-            whole.unlink()
-            track.audio = audio_track_name(rendition.audio_kbps) if rendition.audio_kbps else ""
-            tracks.append(track)
+            tracks.append(_encode(source_path, out, h264, rendition, ENCODERS[codec]))
+    if hdr:
+        top = dataclasses.replace(codec_ladder(tuple(renditions), "av1", "PQ")[0], name=f"av1-pq-{renditions[0].name}")
+        pq = _encode(source_path, out, measured[0], top, PQ_AV1)
+        pq.video_range, pq.colour = "PQ", (9, 16, 9)
+        _, files = cmaf_hls.render_playlists([*h264_tracks, pq])
+        files = {name: text for name, text in files.items() if name.startswith(f"{pq.name}/")}
+        files[HDR_MASTER] = cmaf_hls.master_playlist([*h264_tracks, pq], cmaf_hls.cmaf_target([*h264_tracks, pq]))
+        files[HDR_MPD] = dash.render_mpd([*h264_tracks, pq], measured[0].duration)
+        for name, text in files.items():
+            (out / "cmaf" / name).write_text(text)
     _, files = cmaf_hls.render_playlists(tracks)
     files[dash.MPD] = dash.render_mpd(tracks, measured[0].duration)
     for name, text in files.items():

@@ -6,6 +6,9 @@ one fMP4 master and one MPD, made by the real encoders, remux and manifest write
 - A device that decodes H.264 only (the page refuses av01/hvc1 in ``MediaSource.isTypeSupported`` and
   ``mediaCapabilities.decodingInfo`` before a player loads) plays the same master / MPD with each player and fetches
   H.264 segments only.
+- An HDR source's tree (H.264 SDR ladder beside an AV1 PQ rung: ``VIDEO-RANGE=PQ``, the MPD's CICP
+  EssentialProperty): on an SDR screen (headless Chromium's) every player plays H.264 and never fetches the PQ rung
+  (with SupplementalProperty instead, dash.js started on the PQ set: checked by hand).
 - HEVC: Chromium on Linux decodes it only through a hardware decoder; what ``isTypeSupported`` says is recorded, and
   where it says no, every player skips the HEVC variant (never lists it, never fetches it) and plays on.
 """
@@ -28,7 +31,7 @@ from vodflow.devtools.samples import SampleSpec, make_sample
 BROWSER_DIR = Path(__file__).resolve().parents[2] / "browser"
 STATIC = Path(__file__).resolve().parents[3] / "include" / "vodflow" / "web" / "static"
 SHAKA = BROWSER_DIR / "node_modules" / "shaka-player" / "dist" / "shaka-player.compiled.js"
-MODES = ["hls", "dash", "shaka", "hls-h264only", "dash-h264only", "shaka-h264only"]
+MODES = ["hls", "dash", "shaka", "hls-h264only", "dash-h264only", "shaka-h264only", "hls-hdr", "dash-hdr", "shaka-hdr"]
 pytestmark = [pytest.mark.integration, pytest.mark.skipif(
     not (BROWSER_DIR / "node_modules" / "playwright-core").exists() or not SHAKA.exists()
     or not shutil.which("chromium"), reason="needs `make browser` (playwright-core, shaka-player), Debian's chromium")]
@@ -44,7 +47,7 @@ def findings(tmp_path_factory):
     pytest.importorskip("imageio_ffmpeg")
     root = tmp_path_factory.mktemp("multicodec-player")
     source = make_sample(str(root / "source.mp4"), SampleSpec(640, 360, 8.0, "30", audio=True))
-    tracks = multicodec_tree(Path(source), root, {"av1": 2, "hevc": 1}, ["360p", "240p"])
+    tracks = multicodec_tree(Path(source), root, {"av1": 2, "hevc": 1}, ["360p", "240p"], hdr=True)
     (root / "static").mkdir()
     for name in ("hls.min.js", "dash.mediaplayer.min.js", "player.js"):
         shutil.copy(STATIC / name, root / "static" / name)
@@ -100,3 +103,13 @@ def test_hevc_is_skipped_where_chromium_does_not_decode_it(findings):
         assert not any(level["codec"].startswith(("hvc1", "hev1")) for level in found["levels"]), mode
         assert not any(f.startswith("hevc-") for f in folders(found)), mode
         assert found["errors"] == [] and found["failed"] is None, mode
+
+
+@pytest.mark.parametrize("mode", ["hls-hdr", "dash-hdr", "shaka-hdr"])
+def test_an_sdr_screen_plays_the_h264_ladder_of_an_hdr_source(findings, mode):
+    found = findings[mode]
+    if found.get("support", {}).get("screenHdr"):
+        pytest.skip("this browser reports an HDR screen: it may rightly pick the PQ rung")
+    assert "error" not in found and found["errors"] == [] and found["failed"] is None, found
+    assert found["started"]["codec"].startswith("avc1") and found["playing"]["t"] > 1.0
+    assert not any(f.startswith("av1-pq-") for f in folders(found)), found["loaded"]
