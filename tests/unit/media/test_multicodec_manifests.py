@@ -6,6 +6,7 @@ commit 0d66132)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import m3u8
 import pytest
 
 from vodflow.codec import decode, encode
+from vodflow.errors import Permanent
 from vodflow.media.measured import IFrame
 from vodflow.media.package import cmaf_hls, dash
 from vodflow.media.package.cmaf import CmafTrack, TimedSegment, codec_family
@@ -136,3 +138,15 @@ def test_codec_families():
     assert [codec_family(c) for c in ("avc1.64001f", "avc3.640028", AV1, HEVC_HDR, "hev1.1.6.L93.B0",
                                       "mp4a.40.2", "vp09.00.10.08")] == [
         "h264", "h264", "av1", "hevc", "hevc", "aac", "vp09"]
+
+
+def test_a_codec_off_the_h264_grid_is_refused_rather_than_published():
+    shifted = dataclasses.replace(AV1_LADDER[0], segments=[dataclasses.replace(s, start=s.start - 45_000)
+                                                           for s in AV1_LADDER[0].segments])  # half a second early
+    for render in (lambda t: cmaf_hls.render_playlists(t), lambda t: dash.render_mpd(t, 14.0)):
+        with pytest.raises(Permanent, match="av1-1080p is not on the 1080p segment grid"):
+            render([*H264, shifted])
+    other_timescale = dataclasses.replace(AV1_LADDER[0], timescale=15_360, segments=[
+        dataclasses.replace(s, start=s.start * 15_360 // 90_000, ticks=s.ticks * 15_360 // 90_000)
+        for s in AV1_LADDER[0].segments])
+    cmaf_hls.render_playlists([*H264, other_timescale])  # the same times in another timescale: fine

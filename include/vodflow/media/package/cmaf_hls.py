@@ -15,15 +15,18 @@ starts with its start variant (``hls.order_variants``). A player skips the varia
 (hls.js, Shaka and AVPlayer all filter on CODECS), so the same master serves an H.264-only device and an AV1 one.
 Every video variant and I-frame playlist then carries ``VIDEO-RANGE`` (SDR/PQ/HLG). A tree of H.264 alone is
 written exactly as before (no VIDEO-RANGE: SDR is the default, RFC 8216bis 4.4.6.2). With more than one codec,
-``master-<codec>.m3u8`` lists one codec's variants (and the audio) only: ``codec_masters`` names them.
+``master-<codec>.m3u8`` lists one codec's variants (and the audio) only: ``codec_masters`` names them. Every
+codec must be on the H.264 ladder's segment grid (``check_one_grid``), or nothing is written.
 """
 
 from __future__ import annotations
 
+from fractions import Fraction
 from typing import Any
 
 import m3u8
 
+from vodflow.errors import INTERNAL_ERROR, Permanent
 from vodflow.media.measured import IFRAME_PLAYLIST, MEDIA_PLAYLIST
 from vodflow.media.package import hls
 from vodflow.media.package.cmaf import INIT, CmafTrack
@@ -66,6 +69,25 @@ def codec_masters(tracks: list[CmafTrack]) -> dict[str, str]:
 def signals_range(videos: list[CmafTrack]) -> bool:
     """VIDEO-RANGE is written once the tree has anything but H.264 SDR (an H.264-only master stays as it was)."""
     return any(v.family != "h264" or v.video_range != "SDR" for v in videos)
+
+
+def check_one_grid(tracks: list[CmafTrack]) -> None:
+    """Every codec's video tracks on the H.264 ladder's segment grid: as many segments, each starting within half a
+    frame of the H.264 one (so a player switches codecs on a boundary and the shared audio stays in sync). A track
+    made on another timeline is our bug, not the source's: ``Permanent`` (internal_error), never a broken master.
+    A tree of one codec is not checked (its tracks are cut on the same TS boundaries)."""
+    videos = [t for t in tracks if t.kind == "video"]
+    if len(families(videos)) < 2:
+        return
+    reference = next(v for v in videos if v.family == families(videos)[0])
+    starts = [Fraction(s.start, reference.timescale) for s in reference.segments]
+    for video in videos:
+        half_frame = Fraction(1, 2) / Fraction(video.frame_rate or reference.frame_rate or "25")
+        own = [Fraction(s.start, video.timescale) for s in video.segments]
+        if len(own) != len(starts) or any(abs(a - b) > half_frame for a, b in zip(own, starts, strict=True)):
+            raise Permanent(INTERNAL_ERROR, f"video track {video.name} is not on the {reference.name} segment grid "
+                            f"(starts {[round(float(t), 3) for t in own]} s against "
+                            f"{[round(float(t), 3) for t in starts]} s)")
 
 
 def _group_key(video: CmafTrack, order: list[str]) -> tuple[int, int]:
@@ -143,6 +165,7 @@ def render_playlists(tracks: list[CmafTrack], language: str = "und", audio_name:
                      audio_only: bool = True) -> tuple[int, dict[str, str]]:
     """(target duration, {path relative to the cmaf/ folder: playlist}) with master.m3u8 last; with more than one
     codec, each codec's own master (``codec_masters``) just before it."""
+    check_one_grid(tracks)
     target = cmaf_target(tracks)
     files: dict[str, str] = {}
     for track in tracks:

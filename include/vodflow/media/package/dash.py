@@ -145,6 +145,7 @@ def render_mpd(tracks: list[CmafTrack], duration: float, language: str = "und") 
     audios = sorted((t for t in tracks if t.kind == "audio"), key=lambda t: hls.average_bitrate(t.segments))
     if not videos:
         raise ValueError("an MPD needs at least one video track")
+    cmaf_hls.check_one_grid(tracks)
     target = hls.target_duration([s.duration for t in tracks for s in t.segments])
     groups = video_groups(videos)
     first = groups[0][0]
