@@ -59,4 +59,6 @@ def av1_cmaf_track(made: Made, folder: Path) -> webm.Av1Track:
                     "-hls_segment_type", "fmp4", "-hls_time", "2", "-hls_playlist_type", "vod",
                     "-hls_fmp4_init_filename", "init.mp4", "-hls_segment_filename", str(folder / "seg_%05d.m4s"),
                     str(folder / "index.m3u8")], check=True, capture_output=True)
-    return webm.Av1Track(str(folder / "init.mp4"), tuple(str(p) for p in sorted(folder.glob("seg_*.m4s"))))
+    track = webm.av1_track_in(str(folder))
+    assert track is not None and len(track.segments) == 3
+    return track

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from vodflow.errors import MediaToolError
-from vodflow.media.package.webm import av1_codec_string, extradata_bytes, opus_kbps
+from vodflow.media.package.webm import av1_codec_string, av1_track_in, extradata_bytes, opus_kbps
 
 
 @pytest.mark.parametrize("record,expected", [
@@ -32,3 +32,13 @@ def test_ffprobe_hex_dump_back_to_bytes():
 
 def test_opus_rate_follows_the_renditions_aac():
     assert [opus_kbps(k) for k in (64, 96, 128, 160)] == [96, 96, 128, 128]
+
+
+def test_a_cmaf_track_is_found_in_its_folder_in_segment_order(tmp_path):
+    assert av1_track_in(str(tmp_path / "missing")) is None
+    assert av1_track_in(str(tmp_path)) is None
+    for name in ("seg_00001.m4s", "init.mp4", "seg_00000.m4s", "index.m3u8"):
+        (tmp_path / name).write_bytes(b"x")
+    track = av1_track_in(str(tmp_path))
+    assert track is not None and track.init == str(tmp_path / "init.mp4")
+    assert track.segments == (str(tmp_path / "seg_00000.m4s"), str(tmp_path / "seg_00001.m4s"))

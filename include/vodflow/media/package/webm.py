@@ -33,8 +33,8 @@ from vodflow.media.encode.ffmpeg import STRIP_METADATA, ffmpeg_command
 from vodflow.media.encode.process import run_ffmpeg
 from vodflow.media.source.inputs import FILE_PROTOCOLS
 
-# SVT-AV1 4.x preset: 10 costs about what x264 veryfast does for the same picture (docs: bench numbers in the
-# report); 8 doubles the CPU for ~1 VMAF, 11+ is flagged by SVT as "for automation tooling" (visual artifacts).
+# SVT-AV1 4.x preset (bench/webm.py, 10 s of 720p): 10 costs what x264 veryfast's encode of the rung does (1.0x);
+# 9 gives +1.3 VMAF for 1.6x that CPU, 11 -1.2 VMAF for 0.85x. libvpx VP9 at the same bits: +2.4 VMAF for 5.3x.
 AV1_PRESET = 10
 KEYFRAME_SECONDS = 2.0
 OPUS_KBPS_LOW, OPUS_KBPS_HIGH = 96, 128  # stereo Opus: transparent-ish at 128, plenty for a small rung at 96
@@ -49,6 +49,18 @@ class Av1Track:
 
     init: str
     segments: tuple[str, ...]
+
+
+def av1_track_in(folder: str) -> Av1Track | None:
+    """The CMAF track in a folder (``init.mp4`` + ``seg_NNNNN.m4s``, the layout of every CMAF track here), or None
+    when the folder holds none."""
+    init = os.path.join(folder, "init.mp4")
+    if not os.path.isfile(init):
+        return None
+    segments = sorted(n for n in os.listdir(folder) if n.startswith("seg_") and n.endswith(".m4s"))
+    if not segments:
+        return None
+    return Av1Track(init, tuple(os.path.join(folder, n) for n in segments))
 
 
 @dataclass(frozen=True)
