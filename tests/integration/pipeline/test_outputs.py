@@ -148,15 +148,19 @@ def test_downloads_and_storyboard_are_published_and_recorded(services, clip, tmp
 
 def test_a_chunked_run_makes_its_downloads_from_the_join(services, clip, tmp_path):
     job, _, local = _run(services, clip, tmp_path, ladder=["240p"], chunk_seconds=6,
-                              outputs=["hls", "mp4", "audio", "storyboard"])
+                              outputs=["hls", "mp4", "webm", "audio", "storyboard"])
     assert services.catalog.get_video(job.video_id)["status"] == "ready"
     mp4 = local / "mp4" / "240p.mp4"
     playlist = m3u8.load(str(local / "hls" / "240p" / "index.m3u8"))
     duration = float(_ffprobe(mp4, "stream=duration")["streams"][0]["duration"])
     assert abs(duration - sum(s.duration for s in playlist.segments)) <= 1 / 30 + 1e-6
+    webm = _ffprobe(local / "webm" / "240p.webm", "stream=codec_name,start_time:format=duration")
+    assert [(s["codec_name"], float(s["start_time"]) if s["codec_name"] == "av1" else None)
+            for s in webm["streams"]] == [("av1", 0.0), ("opus", None)]  # from the join: the first picture at 0
+    assert abs(float(webm["format"]["duration"]) - sum(s.duration for s in playlist.segments)) <= 1 / 30 + 1e-6
     assert (local / "audio" / "clip.mp3").exists() and (local / "storyboard" / "storyboard.vtt").exists()
     assert {o["kind"] for o in services.catalog.get_outputs(job.video_id, job.version)} == {
-        "hls", "mp4", "audio", "storyboard"}
+        "hls", "mp4", "webm", "audio", "storyboard"}
 
 
 def test_a_silent_video_gets_no_audio_downloads_and_no_error(services, media, tmp_path):
