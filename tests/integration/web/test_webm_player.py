@@ -81,8 +81,8 @@ def test_chromium_plays_the_webm_download_in_a_plain_video_element(served):
     assert "error" not in findings and result.returncode == 0, (findings, result.stderr[-2000:])
     assert findings["can_play"] == "probably", (facts.codecs, findings)
     playing = findings["playing"]
-    assert playing["err"] is None and playing["t"] > playing["started"] + 0.5, playing
+    assert playing["err"] is None and playing["t"] > findings["started"] + 1.0, findings
     assert (playing["w"], playing["h"]) == (made.rendition.width, made.rendition.height)
     assert abs(playing["duration"] - made.measured.duration) <= float(1 / Fraction(FPS)), playing
-    seeked = findings["seeked"]
-    assert seeked["err"] is None and abs(seeked["at"] - 3.5) < 0.1 and seeked["t"] > seeked["at"] + 0.2, seeked
+    after = findings["after_seek"]
+    assert abs(findings["seeked_at"] - 3.5) < 0.1 and after["err"] is None and after["t"] > 3.8, findings
