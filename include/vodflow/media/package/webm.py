@@ -39,7 +39,6 @@ AV1_PRESET = 10
 KEYFRAME_SECONDS = 2.0
 OPUS_KBPS_LOW, OPUS_KBPS_HIGH = 96, 128  # stereo Opus: transparent-ish at 128, plenty for a small rung at 96
 OPUS_CODEC = "opus"  # RFC 6381 / WebM codecs parameter
-CONTENT_TYPE = "video/webm"
 _CONCAT_PROTOCOLS = "concat,file"
 
 
