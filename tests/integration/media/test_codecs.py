@@ -168,3 +168,31 @@ def test_chunked_codecs_join_without_seams(tmp_path):
         folder = Path(_mkdir(tmp_path / "cmaf" / rendition.name))
         track = codec_track(str(joined), str(folder), rendition, measured)
         check_codec_track(folder, track, rendition.codec, measured, tmp_path / "hls" / top.name, tmp_path)
+
+
+def test_hdr_renditions_branch_off_before_the_tone_map(tmp_path):
+    """An HDR10 source: the H.264 ladder (and an SDR rendition of another codec) is tone-mapped to BT.709 8-bit; a
+    rendition that keeps HDR is taken from the picture before the tone-map, 10-bit, BT.2020/PQ."""
+    path = tmp_path / "pq.mp4"
+    subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-f", "lavfi",  # noqa: S603
+                    "-i", "testsrc2=size=320x180:rate=30", "-t", "2.5", "-vf", "format=yuv420p10le", "-c:v", "libx265",
+                    "-preset", "ultrafast", "-x265-params", "log-level=error:colorprim=bt2020:transfer=smpte2084:"
+                    "colormatrix=bt2020nc", "-color_primaries", "bt2020", "-color_trc", "smpte2084", "-colorspace",
+                    "bt2020nc", "-tag:v", "hvc1", str(path)], check=True)
+    source = probed(path)
+    assert source.hdr
+    ladder = ladder_of(source, small=False)
+    others = [*codec_ladder(tuple(ladder), "av1", "PQ"), *codec_ladder(tuple(ladder), "hevc", "SDR")]
+    encode_renditions(str(path), str(tmp_path / "hls"), source, ladder, EncoderSettings(), cmaf_renditions=others,
+                      cmaf_root=str(tmp_path / "codecs"))
+
+    def colours(file: Path) -> tuple[str, str, str]:
+        stream = ffprobe(file, "-select_streams", "v", "-show_streams")["streams"][0]
+        return stream["pix_fmt"], stream.get("color_primaries"), stream.get("color_transfer")
+
+    assert colours(tmp_path / "hls" / ladder[0].name / "seg_00000.ts") == ("yuv420p", "bt709", "bt709")
+    assert colours(Path(track_path(str(tmp_path / "codecs"), others[1].name))) == ("yuv420p", "bt709", "bt709")
+    hdr_track = Path(track_path(str(tmp_path / "codecs"), others[0].name))
+    assert colours(hdr_track) == ("yuv420p10le", "bt2020", "smpte2084")
+    codec = fmp4.read_init(hdr_track.read_bytes()).codec.split(".")
+    assert codec[3] == "10" and codec[6:] == ["09", "16", "09", "0"]  # 10-bit; BT.2020, PQ, BT.2020 NCL, limited
