@@ -18,7 +18,8 @@ from vodflow.media.package import fmp4
 from vodflow.media.package.cmaf import VIDEO_FLAGS
 from vodflow.media.source.info import SourceInfo
 
-# The argument lists main built (commit 0d66132, before the other codecs) for these sources and ladders.
+# The argument lists main built before the other codecs were encoded (commit f0b4e85: 0d66132's, and for an HDR
+# source the tone-map's side-data deletes, which leave ffmpeg 5.1's output byte-identical) for these sources.
 REFERENCE = Path(__file__).parent / "data" / "h264_only_commands.json"
 
 

@@ -28,6 +28,7 @@ from vodflow.codec import Coded
 from vodflow.errors import MediaToolError
 from vodflow.media.encode.diagnose import classify_failure
 from vodflow.media.encode.ffmpeg import ffmpeg_command
+from vodflow.media.encode.hdr import CICP, SDR
 from vodflow.media.encode.ladder import Rendition
 from vodflow.media.encode.process import run_ffmpeg
 from vodflow.media.measured import IFrame, MeasuredRendition, Segment
@@ -66,6 +67,13 @@ class CmafTrack(Coded):
     sample_rate: int = 0
     channels: int = 0
     audio: str = ""  # a video track: the audio track it is played with (its rendition's AAC bitrate)
+    video_range: str = "SDR"  # a video track: its HLS VIDEO-RANGE (SDR, PQ, HLG; media.encode.hdr)
+    colour: tuple[int, ...] = ()  # a video track: H.273 (primaries, transfer, matrix); () unknown, SDR's default
+
+    @property
+    def family(self) -> str:
+        """The codec family of the track (``codec_family``): what the manifests group its variants by."""
+        return codec_family(self.codec)
 
     @property
     def duration(self) -> float:
@@ -78,6 +86,17 @@ class CmafTrack(Coded):
     @property
     def first_time(self) -> int:
         return self.segments[0].start if self.segments else 0
+
+
+# RFC 6381 sample-entry prefixes → the codec names of ``media.encode.codecs`` (audio: its own family).
+CODEC_FAMILIES = {"avc1": "h264", "avc3": "h264", "av01": "av1", "hvc1": "hevc", "hev1": "hevc", "mp4a": "aac"}
+
+
+def codec_family(codec: str) -> str:
+    """``avc1.64001f`` → ``h264``, ``av01.0.05M.08`` → ``av1``, ``hvc1.1.6.L93.B0`` → ``hevc``; an unknown
+    prefix is its own family (listed after the known ones, never mixed with them)."""
+    prefix = codec.split(".", 1)[0]
+    return CODEC_FAMILIES.get(prefix, prefix)
 
 
 def audio_track_name(kbps: int) -> str:
@@ -141,7 +160,7 @@ def codec_track(path: str, out_dir: str, rendition: Rendition, grid: MeasuredRen
     video's encode or ``join_pieces``) as a CMAF track in ``out_dir``: moved onto the TS timeline (its first
     picture where ``grid``'s is: the same frame, since every rendition is encoded from one picture grid) and cut
     on ``grid``'s segment boundaries, so every codec's segments are the same 6 s. ``grid``: the top H.264
-    rendition as measured."""
+    rendition as measured. Its VIDEO-RANGE and H.273 colour are the rendition's."""
     data = bytearray(Path(path).read_bytes())
     info = fmp4.read_init(bytes(data))
     fragments = fmp4.read_fragments(bytes(data), info.init_size)
@@ -149,7 +168,10 @@ def codec_track(path: str, out_dir: str, rendition: Rendition, grid: MeasuredRen
         raise MediaToolError(f"{rendition.name}: the encode holds no fragment")
     first = fragments[0].decode_time + fragments[0].composition_offset
     shift_decode_times(data, round(Fraction(grid.first_pts * info.timescale, PTS_HZ)) - first)
-    return _split(bytes(data), out_dir, grid, rendition.name, rendition.width, rendition.height)
+    track = _split(bytes(data), out_dir, grid, rendition.name, rendition.width, rendition.height)
+    track.video_range = rendition.dynamic_range
+    track.colour = CICP[rendition.dynamic_range] if rendition.dynamic_range != SDR else ()
+    return track
 
 
 def join_pieces(pieces: list[str], out: str, first_frames: list[int], frame_rate: str) -> None:
