@@ -2,7 +2,10 @@
 
 Shape (decode once): one job per chunk decodes that stretch of the source once and encodes every rendition's
 video from it; one job encodes the whole audio once per audio bitrate; then, per rendition, the join
-concatenates its chunks (stream copy) and muxes the audio into one continuous HLS rendition.
+concatenates its chunks (stream copy) and muxes the audio into one continuous HLS rendition. The other codecs'
+renditions (AV1, HEVC: ``multicodec``) are encoded in the same chunk commands as fragmented MP4 pieces, with
+their keyframes on the same frames; ``package.cmaf.join_pieces`` concatenates a rendition's pieces, placing each
+by its first frame on the grid, and ``package.cmaf.codec_track`` cuts it on the H.264 segment grid.
 
 Why the seams are invisible:
 - chunks start on multiples of the segment length (6 s, itself a multiple of the 2 s keyframe grid), so every
