@@ -77,3 +77,26 @@ def test_av1_tracks_are_published_beside_h264(services, tmp_path, chunk_seconds)
             if e["kind"] == "rendition" and e["detail"].get("status") == "done"]
     assert {d["name"] for d in done} >= {top, av1}
     assert services.catalog.get_video(job.video_id)["status"] == "ready"
+
+
+def test_a_per_title_run_encodes_the_other_codecs_on_the_decided_ladder(services, tmp_path):
+    """The per-title ladder is decided on the worker: the AV1 rungs are that ladder's (``codec_ladder`` of the
+    decided rungs and rates), in the catalog's rows and in the published tree, not the fixed ladder's."""
+    from vodflow.devtools.samples import make_lecture_sample
+
+    make_lecture_sample(str(tmp_path / "lecture.mp4"), 640, 360, 6.0)
+    params = {"source": upload(services, tmp_path / "lecture.mp4", f"uploads/{uuid.uuid4().hex[:6]}/lecture.mp4"),
+              "outputs": ["hls"], "adaptive": True}
+    job, plan, _ = run_with_codecs(services, params, "run-codecs-per-title", ["av1"])
+    rows = {r["name"]: r for r in services.catalog.get_renditions(job.video_id, job.version)}
+    h264 = [r for name, r in rows.items() if not name.startswith("av1-")]
+    assert h264 and all(r["status"] == "done" for r in rows.values())
+    decided = tuple(replace(fixed, video_kbps=rows[fixed.name]["video_kbps"]) for fixed in plan.renditions
+                    if fixed.name in rows)
+    assert [r.name for r in decided] == sorted((r["name"] for r in h264), key=[f.name for f in plan.renditions].index)
+    expected = {r.name: r.video_kbps for r in codec_ladder(decided, "av1")}
+    assert {name: r["video_kbps"] for name, r in rows.items() if name.startswith("av1-")} == expected
+    assert expected != {r.name: r.video_kbps for r in plan.cmaf_renditions}  # the decision changed the rates
+    prefix = layout.version_prefix(job.video_id, job.version)
+    master = m3u8.loads(services.storage.get_bytes(f"{prefix}cmaf/master.m3u8").decode())
+    assert {p.uri.split("/")[0] for p in master.playlists if p.uri.startswith("av1-")} == set(expected)
