@@ -37,9 +37,10 @@ TONEMAP_CHAIN = [
 ]
 
 
-def ffmpeg_command(output: ffmpeg.nodes.OutputStream, *global_options: str) -> list[str]:
-    """The argument list; ``global_options`` (e.g. ``-copyts``) go before the inputs, where ffmpeg reads them."""
-    return ["ffmpeg", "-hide_banner", "-nostdin", "-y", "-loglevel", "warning", *global_options, *output.get_args()]
+def ffmpeg_command(output: ffmpeg.nodes.OutputStream, *global_options: str, binary: str = "ffmpeg") -> list[str]:
+    """The argument list; ``global_options`` (e.g. ``-copyts``) go before the inputs, where ffmpeg reads them.
+    ``binary``: ``codecs.ffmpeg_for`` the run's codecs (the system's ffmpeg for H.264 alone)."""
+    return [binary, "-hide_banner", "-nostdin", "-y", "-loglevel", "warning", *global_options, *output.get_args()]
 
 
 def normalize_picture(video: ffmpeg.nodes.FilterableStream, source: SourceInfo, tonemap: bool = True
@@ -84,13 +85,6 @@ def video_codec_options(rendition: Rendition, settings: EncoderSettings, first_f
     ``first_frame``: the encode's first frame on the video's output grid (a chunk's), so a chunk forces its IDRs
     on the same frames as an encode of the whole video: the first frame at or after every ``keyframe_seconds``.
     Counted in frames (``n``), not ``t``: what ``t`` starts from after a seek differs between ffmpeg versions."""
-    period = settings.keyframe_seconds
-    if first_frame:
-        rate = Fraction(rendition.fps)
-        second = f"*{rate.denominator}/({period}*{rate.numerator})"  # frame number → keyframe period number
-        keyframes = f"expr:eq(n,0)+gt(floor((n+{first_frame}){second}),floor((n+{first_frame - 1}){second}))"
-    else:
-        keyframes = f"expr:gte(t,n_forced*{period})"
     options: dict[str, object] = {
         "c:v": "libx264",
         "preset": settings.preset,
@@ -98,7 +92,7 @@ def video_codec_options(rendition: Rendition, settings: EncoderSettings, first_f
         "b:v": f"{rendition.video_kbps}k",
         "maxrate": f"{rendition.maxrate_kbps}k",
         "bufsize": f"{rendition.bufsize_kbits}k",
-        "force_key_frames": keyframes,
+        "force_key_frames": keyframe_expression(rendition.fps, settings, first_frame),
         "forced-idr": 1,
         "sc_threshold": 0,
         # x264 must never add a keyframe of its own between the forced ones.
@@ -109,6 +103,17 @@ def video_codec_options(rendition: Rendition, settings: EncoderSettings, first_f
     if settings.threads:
         options["threads"] = settings.threads
     return options
+
+
+def keyframe_expression(fps: str, settings: EncoderSettings, first_frame: int = 0) -> str:
+    """``force_key_frames`` for every codec of a command: the first frame at or after every ``keyframe_seconds``
+    on the output timeline; in a chunk (``first_frame``: its first frame on the grid), the same frames by number."""
+    period = settings.keyframe_seconds
+    if not first_frame:
+        return f"expr:gte(t,n_forced*{period})"
+    rate = Fraction(fps)
+    second = f"*{rate.denominator}/({period}*{rate.numerator})"  # frame number → keyframe period number
+    return f"expr:eq(n,0)+gt(floor((n+{first_frame}){second}),floor((n+{first_frame - 1}){second}))"
 
 
 def audio_codec_options(kbps: int) -> dict[str, object]:
