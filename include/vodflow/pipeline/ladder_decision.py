@@ -6,6 +6,10 @@ the same windows of the same source with single-threaded, deterministic trial en
 same ladder; each chunk's result carries the ladder it encoded and ``publish`` refuses chunks that disagree.
 Only the first chunk writes the decision to the catalog.
 
+The other codecs' renditions (AV1, HEVC) follow the decided H.264 ladder: the same rungs (a dropped rung is
+dropped in every codec), each at the decided H.264 rate × the codec's ``rate_factor`` (measured at equal VMAF
+in bench/codecs.py), so a rung the probe saved bits on is saved in every codec.
+
 A per-title run's renditions are then scored, sampled, on the same worker: an unchunked one right after its
 encode (``record_quality``), a chunked one by each chunk for the windows inside it (``score_chunk``), pooled by
 ``publish`` (``record_chunks_quality``). VMAF in the catalog, the API and the UI.
@@ -22,7 +26,8 @@ from fractions import Fraction
 
 from vodflow.catalog import RenditionPlan
 from vodflow.media.encode.chunks import Chunk
-from vodflow.media.encode.ladder import Ladder
+from vodflow.media.encode.codecs import codec_ladder
+from vodflow.media.encode.ladder import Ladder, Rendition
 from vodflow.media.measured import MeasuredRendition
 from vodflow.media.package import hls
 from vodflow.media.quality.per_title import quality_ladder
@@ -54,14 +59,26 @@ def decided_plan(services: Services, job: Job, probed: SourceInfo, plan: EncodeP
     cpu = round(children_cpu() - started, 2)
     log.info("Per-title ladder (probe %.1f CPU s): %s", cpu,
              ", ".join(f"{c.name} {c.fixed_kbps}→{c.kbps}k ({c.reason})" for c in choices))
+    decided = replace(plan, renditions=ladder.renditions, cmaf_renditions=following(plan, ladder.renditions))
     if record:
         services.catalog.plan_renditions(job.video_id, job.run_id, job.version, [
             RenditionPlan(r.name, r.width, r.height, r.video_kbps, r.audio_kbps,
-                          round(hls.frame_rate_value(r.fps), 3)) for r in ladder.renditions])
+                          round(hls.frame_rate_value(r.fps), 3))
+            for r in (*decided.renditions, *decided.cmaf_renditions)])
         services.catalog.add_event(job.video_id, "ladder_decided", probe_cpu_seconds=cpu,
                                    rungs=[c.to_dict() for c in choices],
                                    trials=[t.to_dict() for t in trials.values()])
-    return replace(plan, renditions=ladder.renditions)
+    return decided
+
+
+def following(plan: EncodePlan, h264: tuple[Rendition, ...]) -> tuple[Rendition, ...]:
+    """The other codecs' renditions of the decided H.264 ladder ``h264`` (``codec_ladder``), each codec keeping
+    the dynamic range it was planned with (HDR renditions stay HDR)."""
+    out: list[Rendition] = []
+    for codec in plan.codecs[1:]:
+        planned = [r for r in plan.cmaf_renditions if r.codec == codec]
+        out.extend(codec_ladder(h264, codec, planned[0].dynamic_range if planned else "SDR"))
+    return tuple(out)
 
 
 def nearest_segments(starts: list[float], duration: float) -> list[int]:
