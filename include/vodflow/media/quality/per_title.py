@@ -7,7 +7,8 @@ CRFs), and the VMAF of the rung's picture unencoded: its ceiling (a 480p picture
 that shrinks as a power of the rate, ``gap(r) = gap_low · (r / r_low)^−α``, through the two trials: it saturates
 at the ceiling, as measured curves do, where a straight line in log(rate) promised a resolution-limited rung ~3
 VMAF more at its fixed rate than it reached. Each doubling of the rate then buys ``α·ln2·gap`` VMAF: less and
-less. The fixed ladder's VMAF is read off that curve at the fixed rate. Per rung (rates with ``headroom``: the
+less (below the cheaper trial: the straight line in log(rate) that continues the curve). The fixed ladder's VMAF
+is read off that curve at the fixed rate. Per rung (rates with ``headroom``: the
 final encode is constrained VBR):
 
 - the fixed rate reaches the rung's target: the lowest rate whose VMAF is still ``max(target, fixed − max_drop)``
@@ -81,13 +82,24 @@ class RungTrial:
     def fixed_vmaf(self) -> float:
         return self.vmaf_at(self.fixed_kbps)
 
+    @property
+    def low_gain(self) -> float:
+        """VMAF per doubling at the cheaper trial: the slope the curve keeps below it."""
+        return self.exponent * math.log(2) * self.low_gap
+
     def vmaf_at(self, kbps: float) -> float:
-        """The curve through both trials towards the ceiling; within [0, 100]."""
+        """The curve through both trials towards the ceiling; below the cheaper trial, the straight line in
+        log(rate) that continues it (the power law would fall to 0 within two doublings: hard content whose
+        CRF 26 needs 4x the fixed rate); within [0, 100]."""
+        if kbps < self.low_kbps:
+            return max(0.0, self.low_vmaf + self.low_gain * math.log2(kbps / self.low_kbps))
         gap = self.low_gap * (kbps / self.low_kbps) ** -self.exponent
         return max(0.0, min(100.0, self.ceiling - gap))
 
     def gain_at(self, kbps: float) -> float:
         """VMAF bought by doubling the rate, at ``kbps`` (the curve's slope per doubling)."""
+        if kbps < self.low_kbps:
+            return self.low_gain
         return self.exponent * math.log(2) * (self.ceiling - self.vmaf_at(kbps))
 
     def kbps_for(self, vmaf: float) -> float:
@@ -95,6 +107,8 @@ class RungTrial:
         gap = self.ceiling - vmaf
         if gap <= 0 or self.exponent <= 0:
             return self.low_kbps if self.exponent <= 0 and vmaf <= self.vmaf_at(self.low_kbps) else math.inf
+        if vmaf < self.low_vmaf:
+            return self.low_kbps * 2 ** ((vmaf - self.low_vmaf) / self.low_gain)
         return self.low_kbps * (self.low_gap / gap) ** (1 / self.exponent)
 
     def kbps_worth(self, min_gain: float) -> float:
