@@ -9,7 +9,7 @@ import pytest
 
 from vodflow.media.encode.ladder import MAXRATE_FACTOR, plan_ladder
 from vodflow.media.options import QualityPolicy, parse_targets
-from vodflow.media.quality.per_title import RungTrial, choose_rate, predicted, quality_ladder
+from vodflow.media.quality.per_title import NEAR, RungTrial, choose_rate, predicted, quality_ladder
 from vodflow.media.quality.vmaf import percentile, pooled
 
 FIXED = plan_ladder(1920, 1080, "30", True)
@@ -108,8 +108,9 @@ def random_trial(rng: random.Random, name: str, fixed: int) -> RungTrial:
 @pytest.mark.parametrize("seed", range(200))
 def test_rules_hold_on_any_curves(seed):
     """Whatever the probe measured: a rung whose fixed rate reaches its target gets fewer bits (never more);
-    one below its target gets at least the fixed rate, and reaches its target unless the ceiling or min_gain
-    stops it first — before the ladder's monotonic and bandwidth-step passes, which only ever lower a rate."""
+    one just below it keeps the fixed rate; one further below gets at least the fixed rate, and reaches its
+    target unless the ceiling or min_gain stops it first — before the ladder's monotonic and bandwidth-step
+    passes, which only ever lower a rate."""
     rng = random.Random(seed)
     policy = QualityPolicy(headroom=rng.choice((1.0, 1.2)), max_drop=rng.choice((0.5, 1.2)))
     fixed = plan_ladder(1920, 1080, "30", True)
@@ -122,6 +123,8 @@ def test_rules_hold_on_any_curves(seed):
         if fixed_vmaf >= target:
             assert reason == "saved" and rate < rendition.video_kbps, (trial, rate)
             assert predicted(trial, rate, policy) >= min(target, fixed_vmaf - policy.max_drop) - 1e-6, (trial, rate)
+        elif fixed_vmaf >= target - NEAR:
+            assert (rate, reason) == (rendition.video_kbps, "near")
         else:
             assert rendition.video_kbps <= rate <= rendition.video_kbps * policy.ceiling + 1e-6, (trial, rate)
             reached = predicted(trial, rate, policy) >= target - 1e-6

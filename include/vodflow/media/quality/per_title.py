@@ -16,6 +16,7 @@ final encode is constrained VBR):
 - it does not: the rate that reaches the target, at most ``ceiling`` × the fixed rate, and no further than where
   a doubling of the rate still buys ``min_gain`` VMAF ("diminishing" when that stops it first; "flat" when that
   point is below the fixed rate: the rung is limited by its size, not its rate, and keeps the fixed rate).
+  A rung predicted less than ``NEAR`` (0.5) below its target keeps the fixed rate ("near": the probe's error).
   A rung below its target never gets fewer bits than the fixed ladder gives it.
 
 A saved rung never goes below half the cheaper trial's rate (at most one doubling is extrapolated downwards),
@@ -40,6 +41,9 @@ from vodflow.media.options import QualityPolicy
 
 BANDWIDTH_STEP = 1.5  # adjacent rungs closer in rate than this must differ in quality by a JND
 MIN_GAP = 0.2  # VMAF: the gap to the ceiling the curve is fitted with at least (trials score within noise of it)
+# VMAF: a fixed rate predicted this close below its target is kept ("near"): within what the probe gets wrong at
+# the fixed rate (bench/per_title.py: ±0.5), raising it would as likely spend bits on a rung already above.
+NEAR = 0.5
 DOWNWARDS = 0.5  # the lowest rate chosen, as a fraction of the cheaper trial's (one doubling extrapolated)
 DEFAULT_POLICY = QualityPolicy()
 
@@ -131,7 +135,7 @@ class RungChoice:
     target: float
     expected_vmaf: float  # what the probe predicts at the chosen rate
     fixed_vmaf: float  # what it measured at the fixed rate
-    reason: str  # saved | raised | capped | diminishing | flat | moved | dropped
+    reason: str  # saved | near | raised | capped | diminishing | flat | moved | dropped
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "fixed_kbps": self.fixed_kbps, "kbps": self.kbps, "target": self.target,
@@ -148,6 +152,8 @@ def choose_rate(trial: RungTrial, target: float, policy: QualityPolicy) -> tuple
         rate = trial.kbps_for(max(target, predicted(trial, fixed, policy) - policy.max_drop)) * headroom
         floor = trial.low_kbps * DOWNWARDS * headroom  # unless the fixed rate itself is below it
         return max(rate, floor) if floor < fixed else rate, "saved"
+    if predicted(trial, fixed, policy) >= target - NEAR:
+        return fixed, "near"
     worth = trial.kbps_worth(policy.min_gain) * headroom
     if worth <= fixed:
         return fixed, "flat"

@@ -4,14 +4,14 @@ VMAF each rung cannot exceed (its size's ceiling).
 What it measures must predict what the whole video scores (bench/per_title.py prints both), so it samples in time
 only, not in space:
 
-- in time: three 0.5 s windows spread over the source (20/50/80 %), each decoded once;
+- in time: three 0.4 s windows spread over the source (20/50/80 %), each decoded once;
 - in space: the whole picture at the top rung's size. A crop is no sample of a picture: a ninth of it, from one
   place per window, weighed a lecture's small moving speaker three times too much (rates 2.7x the whole
   picture's), and VMAF is not local (its features are pooled over four scales, so a 214x90 crop of a 640x272
   picture scored 86 where the whole scored 96). Only a picture above ``max_pixels`` (1080p) is cropped, to that
   many pixels, from a different place per window (top left, centre, bottom right);
 - each rung's picture is encoded by x264 (the pipeline's preset) at two constant qualities (``crfs``) — constant
-  quality, because a 0.5 s window is far too short for a bitrate target to settle — and scored (libvmaf, every
+  quality, because a 0.4 s window is far too short for a bitrate target to settle — and scored (libvmaf, every
   ``subsample``-th frame) against the reference, upscaled bicubic as the published renditions are. Its rate is
   read from the H.264 stream, with the window's IDR frame counted as one per ``keyframe_seconds`` (the final
   encode's GOP), not one per window;
@@ -40,7 +40,7 @@ from vodflow.media.encode.ladder import Rendition, even
 from vodflow.media.encode.process import run_ffmpeg
 from vodflow.media.options import EncoderSettings
 from vodflow.media.quality.per_title import RungTrial
-from vodflow.media.quality.vmaf import Distorted, VmafScore, score
+from vodflow.media.quality.vmaf import Distorted, VmafScore, sampled_pairs, score
 from vodflow.media.source.info import SourceInfo
 from vodflow.media.source.inputs import source_input
 
@@ -53,7 +53,7 @@ REFERENCE_FILE = "reference.nut"
 
 @dataclass(frozen=True)
 class ProbeSettings:
-    window_seconds: float = 0.5
+    window_seconds: float = 0.4
     subsample: int = 4  # libvmaf scores every Nth frame
     crfs: tuple[int, int] = (26, 16)  # the two trial qualities: the cheaper one first
     max_pixels: int = 1920 * 1080  # a larger top rung is probed on a crop of this many pixels
@@ -176,10 +176,13 @@ def probe_quality(src: str, source: SourceInfo, renditions: list[Rendition], set
                 raise BadInput(errors.UNREADABLE, f"Nothing could be decoded at {start:.1f} s of the video's "
                                f"{source.duration:.1f} s: the file is truncated (an interrupted upload?) or corrupt.")
             reference_path = os.path.join(out_dir, REFERENCE_FILE)
-            trials = [Distorted(paths[key], (("framerate", top.fps), ("f", "h264"))) for key in keys]
-            trials += [Distorted(reference_path, (("f", "nut"), ("prescale", sizes[r.name]))) for r in renditions]
-            reference = ffmpeg.input(reference_path, f="nut")["v:0"]
-            scores: list[VmafScore] = score(reference, trials, w, h, subsample=probe.subsample, timeout=timeout)
+            # Only the scored frames and the ones before them are upscaled and compared (``sampled_pairs``).
+            every = ("select", probe.subsample)
+            trials = [Distorted(paths[key], (("framerate", top.fps), ("f", "h264"), every)) for key in keys]
+            trials += [Distorted(_alias(reference_path, f"ceiling-{r.name}.nut"),
+                                 (("f", "nut"), every, ("prescale", sizes[r.name]))) for r in renditions]
+            reference = sampled_pairs(ffmpeg.input(reference_path, f="nut")["v:0"], probe.subsample)
+            scores: list[VmafScore] = score(reference, trials, w, h, subsample=2, timeout=timeout)
             frames = round(length * fps)
             gop = round(settings.keyframe_seconds * fps)
             for key, scored in zip(keys, scores, strict=False):
@@ -197,6 +200,15 @@ def probe_quality(src: str, source: SourceInfo, renditions: list[Rendition], set
                                              f"{t.high_vmaf:.1f} ceiling {t.ceiling_vmaf:.1f}"
                                              for t in found.values()))
     return found
+
+
+def _alias(path: str, name: str) -> str:
+    """Another name for ``path`` in its folder: ffmpeg-python merges identical inputs into one node, and each
+    ceiling reads the reference again, apart."""
+    alias = os.path.join(os.path.dirname(path), name)
+    if not os.path.lexists(alias):
+        os.symlink(os.path.basename(path), alias)
+    return alias
 
 
 def _mean(values: list[float]) -> float:

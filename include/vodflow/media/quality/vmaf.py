@@ -97,12 +97,12 @@ def score_command(reference: ffmpeg.nodes.FilterableStream, distorted: list[Dist
         frames = int(options.pop("frames", 0))  # type: ignore[call-overload]
         prescale = options.pop("prescale", None)
         picture = ffmpeg.input(item.path, **options)["v:0"]
-        if prescale:
-            picture = picture.filter("scale", *prescale, flags="lanczos").filter("setsar", 1)
         if frames:
             picture = picture.filter("trim", end_frame=frames)
         if every:
             picture = sampled_pairs(picture, every)
+        if prescale:
+            picture = picture.filter("scale", *prescale, flags="lanczos").filter("setsar", 1)
         picture = picture.filter("scale", width, height, flags="bicubic").filter("setsar", 1).filter("format",
                                                                                                      "yuv420p")
         scored = ffmpeg.filter([picture, references.stream(i)], "libvmaf", model=MODEL, n_subsample=subsample,
