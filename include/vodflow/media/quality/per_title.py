@@ -8,8 +8,8 @@ that shrinks as a power of the rate, ``gap(r) = gap_low · (r / r_low)^−α``, 
 at the ceiling, as measured curves do, where a straight line in log(rate) promised a resolution-limited rung ~3
 VMAF more at its fixed rate than it reached. Each doubling of the rate then buys ``α·ln2·gap`` VMAF: less and
 less (below the cheaper trial: the straight line in log(rate) that continues the curve). The fixed ladder's VMAF
-is read off that curve at the fixed rate. Per rung (rates with ``headroom``: the
-final encode is constrained VBR):
+is read off that curve at the fixed rate. Per rung (rates with ``headroom``: the final encode is constrained VBR,
+which needs more bits than a CRF trial for the same VMAF):
 
 - the fixed rate reaches the rung's target: the lowest rate whose VMAF is still ``max(target, fixed − max_drop)``
   — always fewer bits than the fixed ladder, never more, at most ``max_drop`` below what it gives;
@@ -20,11 +20,10 @@ final encode is constrained VBR):
   A rung below its target never gets fewer bits than the fixed ladder gives it.
 
 A saved rung never goes below half the cheaper trial's rate (at most one doubling is extrapolated downwards),
-unless the fixed rate already is. Then the ladder is
-made monotonic (a rung never gets more than the one above). A rung within ``jnd`` VMAF of the one above that is
-also less than 1.5× cheaper is neither a visible step in quality nor a useful step in bandwidth: it is moved down
-to 1/1.5 of the rate above when it still looks good enough there, else dropped (the lowest rung always stays,
-for the slowest networks).
+unless the fixed rate already is. Then the ladder is made monotonic (a rung never gets more than the one above).
+A rung within ``jnd`` VMAF of the one above that is also less than 1.5× cheaper is neither a visible step in
+quality nor a useful step in bandwidth: it is moved down to 1/1.5 of the rate above when it still looks good
+enough there, else dropped (the lowest rung always stays, for the slowest networks).
 
 Targets go by position: the top rung is judged by the top target whatever its size (a 640x272 source's only
 rung aims at 95, not at what a 360p rung of a 1080p ladder aims at).
