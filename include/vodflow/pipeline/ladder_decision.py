@@ -6,6 +6,10 @@ the same windows of the same source with single-threaded, deterministic trial en
 same ladder; each chunk's result carries the ladder it encoded and ``publish`` refuses chunks that disagree.
 Only the first chunk writes the decision to the catalog.
 
+The other codecs' renditions (AV1, HEVC) follow the decided H.264 ladder: the same rungs (a dropped rung is
+dropped in every codec), each at the decided H.264 rate × the codec's ``rate_factor`` (measured at equal VMAF
+in bench/codecs.py), so a rung the probe saved bits on is saved in every codec.
+
 A per-title run's renditions are then scored, sampled, on the same worker: an unchunked one right after its
 encode (``record_quality``), a chunked one by each chunk for the windows inside it (``score_chunk``), pooled by
 ``publish`` (``record_chunks_quality``). VMAF in the catalog, the API and the UI.
