@@ -22,6 +22,7 @@ from vodflow.layout import S3Location, parse_source_uri
 from vodflow.media.measured import MeasuredRendition, MeasuredSubtitles, Segment
 from vodflow.media.package.webvtt import CaptionError, Cue, parse_captions, segment_cues
 from vodflow.media.source.tracks import LANGUAGE_NAMES, language_tag, track_title, unique_names
+from vodflow.pipeline.outputs.base import OutputRecord
 from vodflow.pipeline.services import Job, Services
 
 log = logging.getLogger(__name__)
@@ -29,8 +30,10 @@ INVALID_CAPTIONS = "invalid_captions"
 
 
 def publish_subtitles(services: Services, job: Job, renditions: list[MeasuredRendition],
-                      embedded: list[dict[str, Any]]) -> list[MeasuredSubtitles]:
-    """Every subtitle rendition of the video, uploaded; the media playlists are written with the others."""
+                      embedded: list[dict[str, Any]], auto: list[dict[str, Any]] | None = None
+                      ) -> list[MeasuredSubtitles]:
+    """Every subtitle rendition of the video, uploaded; the media playlists are written with the others. ``auto``:
+    automatic captions (``pipeline.auto_captions``), parked like the source's tracks, listed after every other."""
     sources: list[tuple[str, str, S3Location, str]] = []  # (language, title, where, what to call it in errors)
     for track in embedded:
         language = language_tag(track["language"])
@@ -42,31 +45,61 @@ def publish_subtitles(services: Services, job: Job, renditions: list[MeasuredRen
         sources.append((language, track_title(caption.get("name"), LANGUAGE_NAMES.get(language.split("-")[0],
                                                                                         language)),
                         parse_source_uri(caption["source"]), caption["source"]))
+    automatic = set()
+    for track in auto or []:
+        automatic.add(len(sources))
+        sources.append((language_tag(track["language"]), track_title(track["title"], "Auto-generated"),
+                        S3Location(services.storage.bucket, track["key"]), "automatic captions"))
     if not sources or not renditions:
         return []
     reference = renditions[0]
     durations = [s.duration for s in reference.segments]
-    parsed: list[tuple[str, str, list[Cue]]] = []
-    for language, title, where, label in sources:
+    parsed: list[tuple[str, str, list[Cue], bool]] = []
+    for number, (language, title, where, label) in enumerate(sources):
         try:
-            parsed.append((language, title, parse_captions(_read(services, where))))
+            parsed.append((language, title, parse_captions(_read(services, where)), number in automatic))
         except CaptionError as exc:
             log.warning("Captions %s refused: %s", label, exc)
             services.catalog.add_event(job.video_id, "warning", code=INVALID_CAPTIONS, source=label, line=exc.line,
                                        message=f"Captions {label} were left out: line {exc.line}: {exc.message}.")
     prefix = layout.hls_prefix(job.video_id, job.version)
     published = []
-    for name, (language, title, cues) in zip(unique_names([p[0] for p in parsed]), parsed, strict=True):
+    for name, (language, title, cues, is_auto) in zip(unique_names([p[0] for p in parsed]), parsed, strict=True):
         segments = []
         for index, document in enumerate(segment_cues(cues, durations, reference.first_pts)):
             uri = f"seg_{index:05d}.vtt"
             services.storage.put_text(f"{prefix}subs/{name}/{uri}", document)
             segments.append(Segment(uri=uri, duration=durations[index], size=len(document.encode("utf-8"))))
-        published.append(MeasuredSubtitles(name=name, language=language, title=title, segments=segments))
+        published.append(MeasuredSubtitles(name=name, language=language, title=title, segments=segments,
+                                           auto=is_auto))
     if published:
         services.catalog.add_event(job.video_id, "subtitles", tracks=[
-            {"name": s.title, "language": s.language} for s in published])
+            {"name": s.title, "language": s.language, **({"auto": True} if s.auto else {})} for s in published])
     return published
+
+
+# version_outputs: one row per subtitle rendition (its media playlist), named by its folder under hls/subs/, with
+# its BCP 47 language in ``codecs`` and its title in ``filename``; automatic captions are a kind of their own.
+SUBTITLES_KIND = "subtitles"
+AUTO_SUBTITLES_KIND = "auto_subtitles"
+
+
+def subtitle_records(job: Job, subtitles: list[MeasuredSubtitles]) -> list[OutputRecord]:
+    """Each subtitle rendition as an output record: what the CMAF master and the MPD list, and the API shows."""
+    prefix = layout.hls_prefix(job.video_id, job.version)
+    return [OutputRecord(kind=AUTO_SUBTITLES_KIND if s.auto else SUBTITLES_KIND, name=s.name,
+                         key=prefix + s.playlist_uri, bytes=sum(seg.size for seg in s.segments),
+                         content_type=layout.content_type(s.playlist_uri),
+                         duration=round(sum(seg.duration for seg in s.segments), 3), codecs=s.language,
+                         filename=s.title)
+            for s in subtitles]
+
+
+def subtitles_of(records: list[OutputRecord]) -> list[MeasuredSubtitles]:
+    """The subtitle renditions ``subtitle_records`` described (without segments): for the CMAF master and MPD."""
+    return [MeasuredSubtitles(name=r.name, language=r.codecs or "und", title=r.filename or r.name,
+                              auto=r.kind == AUTO_SUBTITLES_KIND)
+            for r in records if r.kind in (SUBTITLES_KIND, AUTO_SUBTITLES_KIND)]
 
 
 def check_caption_sizes(services: Services, captions: list[dict[str, str]] | None) -> None:
