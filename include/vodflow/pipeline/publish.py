@@ -49,9 +49,10 @@ from vodflow.pipeline.auto_captions import auto_tracks, caption_outputs, optiona
 from vodflow.pipeline.ladder_decision import record_chunks_quality
 from vodflow.pipeline.notify import notify
 from vodflow.pipeline.outputs import EncodedRendition, OutputRecord, run_encoded, run_publish
+from vodflow.pipeline.outputs.subtitle_records import subtitle_records
 from vodflow.pipeline.plan import EncodePlan
 from vodflow.pipeline.services import Job, Services
-from vodflow.pipeline.subtitles import publish_subtitles, subtitle_records
+from vodflow.pipeline.subtitles import publish_subtitles
 from vodflow.pipeline.work import AudioResult, ChunkResult, WholeVideoResult, WorkResult, result_from_dict
 
 log = logging.getLogger(__name__)

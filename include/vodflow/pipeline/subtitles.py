@@ -22,7 +22,6 @@ from vodflow.layout import S3Location, parse_source_uri
 from vodflow.media.measured import MeasuredRendition, MeasuredSubtitles, Segment
 from vodflow.media.package.webvtt import CaptionError, Cue, parse_captions, segment_cues
 from vodflow.media.source.tracks import LANGUAGE_NAMES, language_tag, track_title, unique_names
-from vodflow.pipeline.outputs.base import OutputRecord
 from vodflow.pipeline.services import Job, Services
 
 log = logging.getLogger(__name__)
@@ -76,30 +75,6 @@ def publish_subtitles(services: Services, job: Job, renditions: list[MeasuredRen
         services.catalog.add_event(job.video_id, "subtitles", tracks=[
             {"name": s.title, "language": s.language, **({"auto": True} if s.auto else {})} for s in published])
     return published
-
-
-# version_outputs: one row per subtitle rendition (its media playlist), named by its folder under hls/subs/, with
-# its BCP 47 language in ``codecs`` and its title in ``filename``; automatic captions are a kind of their own.
-SUBTITLES_KIND = "subtitles"
-AUTO_SUBTITLES_KIND = "auto_subtitles"
-
-
-def subtitle_records(job: Job, subtitles: list[MeasuredSubtitles]) -> list[OutputRecord]:
-    """Each subtitle rendition as an output record: what the CMAF master and the MPD list, and the API shows."""
-    prefix = layout.hls_prefix(job.video_id, job.version)
-    return [OutputRecord(kind=AUTO_SUBTITLES_KIND if s.auto else SUBTITLES_KIND, name=s.name,
-                         key=prefix + s.playlist_uri, bytes=sum(seg.size for seg in s.segments),
-                         content_type=layout.content_type(s.playlist_uri),
-                         duration=round(sum(seg.duration for seg in s.segments), 3), codecs=s.language,
-                         filename=s.title)
-            for s in subtitles]
-
-
-def subtitles_of(records: list[OutputRecord]) -> list[MeasuredSubtitles]:
-    """The subtitle renditions ``subtitle_records`` described (without segments): for the CMAF master and MPD."""
-    return [MeasuredSubtitles(name=r.name, language=r.codecs or "und", title=r.filename or r.name,
-                              auto=r.kind == AUTO_SUBTITLES_KIND)
-            for r in records if r.kind in (SUBTITLES_KIND, AUTO_SUBTITLES_KIND)]
 
 
 def check_caption_sizes(services: Services, captions: list[dict[str, str]] | None) -> None:

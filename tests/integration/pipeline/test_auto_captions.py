@@ -64,8 +64,10 @@ def test_speech_becomes_an_automatic_subtitle_rendition_and_a_transcript(service
     the captions cover the whole video, with no cue lost or doubled at a seam."""
     sample = make_spoken_video(str(tmp_path / "talk.mp4"))
     source = upload(services, Path(sample.path), f"uploads/{uuid.uuid4().hex[:6]}/talk.mp4")
+    outputs = ["hls"] if chunk_seconds else ["hls", "cmaf"]
     run = run_all(services, {"source": source, "ladder": ["240p"], "chunk_seconds": chunk_seconds,
-                             "auto_captions": True}, f"run-captions-{chunk_seconds}-{uuid.uuid4().hex[:4]}")
+                             "auto_captions": True, "outputs": outputs},
+                  f"run-captions-{chunk_seconds}-{uuid.uuid4().hex[:4]}")
     assert [i.label for i in run["items"]].count("captions") == 1
     video_id = run["job"].video_id
     assert services.catalog.get_video(video_id)["status"] == "ready"
@@ -94,6 +96,21 @@ def test_speech_becomes_an_automatic_subtitle_rendition_and_a_transcript(service
             ("auto_subtitles", "en")} <= outputs
     [event] = auto_events(services, video_id)
     assert detail(event)["status"] == "done"
+    if "cmaf" in outputs:  # the fMP4 master and the MPD list the same track
+        cmaf = tmp_path / "out" / "cmaf"
+        [entry] = [m for m in m3u8.load(str(cmaf / "master.m3u8")).media if m.type == "SUBTITLES"]
+        assert (entry.name, entry.default) == ("English (auto-generated)", "NO")
+        assert all(p.stream_info.subtitles == "subs" for p in m3u8.load(str(cmaf / "master.m3u8")).playlists
+                   if p.stream_info.resolution)
+        assert [strict_segment((cmaf / Path(entry.uri).parent / s.uri).read_text())
+                for s in m3u8.load(str(cmaf / entry.uri)).segments]
+        from vodflow.media.package.dash import parse_mpd
+
+        mpd = parse_mpd((cmaf / "manifest.mpd").read_text())
+        [text] = [a for a in mpd.periods[0].adaptation_sets if a.content_type == "text"]
+        assert (text.mime_type, text.lang) == ("text/vtt", "en")
+        whole = parse_captions((cmaf / text.representations[0].base_urls[0].base_url_value).read_text())
+        assert [(c.start, c.end, c.text) for c in whole] == [(c.start, c.end, c.text) for c in cues]
 
 
 @pytest.mark.parametrize("tone", [True, False], ids=["sine", "silence"])
