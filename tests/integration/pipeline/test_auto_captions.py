@@ -4,10 +4,15 @@ give no cue; a missing model or a failing recogniser leaves the video ready with
 
 from __future__ import annotations
 
+import functools
 import json
 import re
+import shutil
+import subprocess
+import threading
 import uuid
 from dataclasses import replace
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import m3u8
@@ -35,6 +40,46 @@ def published_cues(services, video_id: str, folder: Path) -> tuple[str, list[Cue
         for cue in strict_segment((folder / "hls" / Path(media.uri).parent / segment.uri).read_text()):
             cues[(cue.start, cue.end, cue.text)] = cue
     return media, sorted(cues.values(), key=lambda c: c.start), playlist
+
+
+BROWSER_DIR = Path(__file__).resolve().parents[2] / "browser"
+STATIC = Path(__file__).resolve().parents[3] / "include" / "vodflow" / "web" / "static"
+BROWSER = (BROWSER_DIR / "node_modules" / "playwright-core").exists() and shutil.which("chromium")
+PAGE = """<!doctype html><video id="player" muted></video><script src="static/hls.min.js"></script><script>
+window.hlsErrors = [];
+window.hls = new Hls();
+hls.on(Hls.Events.MANIFEST_PARSED, () => { window.parsed = true; });
+hls.on(Hls.Events.ERROR, (_e, d) => hlsErrors.push(`${d.type} ${d.details} ${d.reason || ""}`));
+hls.loadSource("hls/master.m3u8");
+hls.attachMedia(document.getElementById("player"));
+</script>"""
+
+
+def hlsjs_shows_a_cue(tree: Path, cues: list[Cue]) -> None:
+    """The bundled hls.js in Chromium on the published master: it lists the automatic track (not selected until
+    asked: DEFAULT=NO), and once it is switched on and the video plays, one of its cues is showing."""
+    (tree / "static").mkdir()
+    shutil.copy(STATIC / "hls.min.js", tree / "static" / "hls.min.js")
+    (tree / "index.html").write_text(PAGE)
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(tree))
+    handler.log_message = lambda *a: None  # type: ignore[attr-defined]
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        result = subprocess.run(["node", str(BROWSER_DIR / "captions.mjs"),  # noqa: S603
+                                 f"http://127.0.0.1:{server.server_port}/index.html", "English (auto-generated)"],
+                                cwd=BROWSER_DIR, capture_output=True, text=True, timeout=150, check=False)
+    finally:
+        server.shutdown()
+    findings = json.loads(result.stdout.strip().splitlines()[-1]) if result.stdout.strip() else {}
+    assert "error" not in findings and result.returncode == 0, (findings, result.stderr[-2000:])
+    assert [(t["name"], t["lang"], t["default"]) for t in findings["subtitles"]] == [
+        ("English (auto-generated)", "en", False)]
+    assert findings["selected_before"] == -1  # offered, never forced on
+    showing = findings["showing"]
+    assert showing["label"] == "English (auto-generated)" and showing["cues"], showing
+    assert any(cue.text.replace("\n", " ") == shown["text"].replace("\n", " ")
+               for shown in showing["cues"] for cue in cues), showing
 
 
 def strict_segment(text: str) -> list[Cue]:
@@ -96,6 +141,8 @@ def test_speech_becomes_an_automatic_subtitle_rendition_and_a_transcript(service
             ("auto_subtitles", "en")} <= outputs
     [event] = auto_events(services, video_id)
     assert detail(event)["status"] == "done"
+    if BROWSER:  # (one published tree for both: a run costs more than the check)
+        hlsjs_shows_a_cue(tmp_path / "out", cues)
     if "cmaf" in outputs:  # the fMP4 master and the MPD list the same track
         cmaf = tmp_path / "out" / "cmaf"
         [entry] = [m for m in m3u8.load(str(cmaf / "master.m3u8")).media if m.type == "SUBTITLES"]
