@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from vodflow import layout
 from vodflow.media.measured import MeasuredSubtitles
@@ -34,3 +34,14 @@ def subtitles_of(records: list[OutputRecord]) -> list[MeasuredSubtitles]:
     return [MeasuredSubtitles(name=r.name, language=r.codecs or "und", title=r.filename or r.name,
                               auto=r.kind == AUTO_SUBTITLES_KIND)
             for r in records if r.kind in (SUBTITLES_KIND, AUTO_SUBTITLES_KIND)]
+
+
+def api_fields(listed: list[dict[str, Any]]) -> dict[str, Any]:
+    """The API's view of a version's text tracks, from its listed outputs (each with its ``url``): every subtitle
+    rendition (``auto: true`` for automatic captions) and the transcripts' URLs (None without them)."""
+    subtitles = [{"name": o["filename"] or o["name"], "language": o["codecs"], "auto": o["kind"] == AUTO_SUBTITLES_KIND,
+                  "playlist_url": o["url"]}
+                 for o in listed if o["kind"] in (SUBTITLES_KIND, AUTO_SUBTITLES_KIND)]
+    find = {o["name"]: o["url"] for o in listed if o["kind"] == "captions"}
+    return {"subtitles": subtitles, "auto_captions_url": find.get("vtt"), "transcript_url": find.get("transcript_txt"),
+            "transcript_json_url": find.get("transcript_json")}
