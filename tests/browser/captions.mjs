@@ -1,5 +1,6 @@
-// hls.js (the bundled one) in headless Chromium (Debian's) on a published master with automatic captions: the
-// subtitle tracks it lists, then the automatic one switched on and played until a cue of it is showing.
+// hls.js (the bundled one, through the page's player.js) in headless Chromium (Debian's) on a published master with
+// automatic captions: the subtitle tracks it lists, the page's selector, then the automatic one chosen there and
+// played until a cue of it is showing.
 // Usage: node captions.mjs PAGE_URL TRACK_NAME — the page defines window.hls on the master; prints one JSON line.
 import { launch } from "./chromium.mjs";
 
@@ -13,11 +14,11 @@ try {
   await page.waitForFunction(() => window.parsed === true, null, { timeout: 30000 });
   findings.subtitles = await page.evaluate(() => hls.subtitleTracks.map((t) => ({ name: t.name, lang: t.lang, default: t.default, autoselect: t.autoselect })));
   findings.selected_before = await page.evaluate(() => hls.subtitleTrack);
-  await page.evaluate((name) => {
-    hls.subtitleDisplay = true;
-    hls.subtitleTrack = hls.subtitleTracks.findIndex((t) => t.name === name);
-    document.getElementById("player").play();
-  }, trackName);
+  await page.waitForFunction(() => document.querySelectorAll("#text-track option").length >= 2, null, { timeout: 30000 });
+  findings.options = await page.locator("#text-track option").allTextContents();
+  // Chosen as a viewer does, in the page's selector.
+  await page.selectOption("#text-track", { label: findings.options.find((o) => o.startsWith(trackName)) });
+  await page.evaluate(() => document.getElementById("player").play());
   await page.waitForFunction(() => [...document.getElementById("player").textTracks].some(
     (t) => t.mode === "showing" && t.activeCues && t.activeCues.length > 0), null, { timeout: 60000 });
   findings.showing = await page.evaluate(() => {

@@ -207,6 +207,9 @@ def plan_work(services: Services, job: Job, probed: SourceInfo) -> tuple[EncodeP
         services.catalog.add_event(job.video_id, "chunked", chunks=plan.chunks, seconds=chunks[1].start)
         log.info("Encoding in %d chunks of %g s", plan.chunks, chunks[1].start)
     captions = auto_captions.requested({"auto_captions": job.auto_captions}, services.settings.auto_captions)
+    if captions is not None and not probed.has_audio:  # nothing to hear: said, not silently dropped
+        services.catalog.add_event(job.video_id, auto_captions.EVENT, status="none", reason="the source has no sound",
+                                   message="No automatic captions: the source has no sound.")
     return plan, plan_items(plan, chunks, probed.has_audio, any(t.text for t in probed.subtitle_tracks),
                             per_title=job.adaptive, captions=captions)
 

@@ -45,21 +45,24 @@ def published_cues(services, video_id: str, folder: Path) -> tuple[str, list[Cue
 BROWSER_DIR = Path(__file__).resolve().parents[2] / "browser"
 STATIC = Path(__file__).resolve().parents[3] / "include" / "vodflow" / "web" / "static"
 BROWSER = (BROWSER_DIR / "node_modules" / "playwright-core").exists() and shutil.which("chromium")
-PAGE = """<!doctype html><video id="player" muted></video><script src="static/hls.min.js"></script><script>
+PAGE = """<!doctype html><video id="player" muted></video>
+<label for="text-track">Subtitles</label> <select id="text-track"></select>
+<script src="static/hls.min.js"></script><script src="static/player.js"></script><script>
 window.hlsErrors = [];
-window.hls = new Hls();
+window.hls = vodflowPlayer.attach(document.getElementById("player"), "hls/master.m3u8",
+                                  { textSelect: document.getElementById("text-track") });
 hls.on(Hls.Events.MANIFEST_PARSED, () => { window.parsed = true; });
 hls.on(Hls.Events.ERROR, (_e, d) => hlsErrors.push(`${d.type} ${d.details} ${d.reason || ""}`));
-hls.loadSource("hls/master.m3u8");
-hls.attachMedia(document.getElementById("player"));
 </script>"""
 
 
 def hlsjs_shows_a_cue(tree: Path, cues: list[Cue]) -> None:
-    """The bundled hls.js in Chromium on the published master: it lists the automatic track (not selected until
-    asked: DEFAULT=NO), and once it is switched on and the video plays, one of its cues is showing."""
+    """The bundled hls.js in Chromium on the published master, through the page's player (``player.js``): it lists
+    the automatic track (not selected until asked: DEFAULT=NO), the page's subtitle selector offers it, and once
+    it is chosen there and the video plays, one of its cues is showing."""
     (tree / "static").mkdir()
-    shutil.copy(STATIC / "hls.min.js", tree / "static" / "hls.min.js")
+    for name in ("hls.min.js", "player.js"):
+        shutil.copy(STATIC / name, tree / "static" / name)
     (tree / "index.html").write_text(PAGE)
     handler = functools.partial(SimpleHTTPRequestHandler, directory=str(tree))
     handler.log_message = lambda *a: None  # type: ignore[attr-defined]
@@ -76,6 +79,7 @@ def hlsjs_shows_a_cue(tree: Path, cues: list[Cue]) -> None:
     assert [(t["name"], t["lang"], t["default"]) for t in findings["subtitles"]] == [
         ("English (auto-generated)", "en", False)]
     assert findings["selected_before"] == -1  # offered, never forced on
+    assert findings["options"] == ["Off", "English (auto-generated) (en)"]  # the page's selector
     showing = findings["showing"]
     assert showing["label"] == "English (auto-generated)" and showing["cues"], showing
     assert any(cue.text.replace("\n", " ") == shown["text"].replace("\n", " ")
