@@ -119,3 +119,26 @@ def test_the_conf_decides_and_the_setting_is_the_default(conf, setting, expected
         check_fields(conf)
     item = requested(conf, setting)
     assert (item if item is None else (item.language or "item")) == expected
+
+
+@pytest.mark.parametrize("value,valid", [(None, True), (True, True), (False, True), ({"language": "en"}, True),
+                                         ({}, True), ({"language": "English"}, False), ({"model": "/etc"}, False),
+                                         ("yes", False)])
+def test_the_dags_params_check_auto_captions(value, valid):
+    """What Airflow checks at trigger (the DAG's Params from SCHEMAS; a failure is the REST API's 400)."""
+    from airflow.sdk import Param
+    from airflow.sdk.definitions.param import ParamsDict
+    from airflow.sdk.exceptions import ParamValidationError
+
+    from vodflow.request import DEFAULTS, SCHEMAS
+
+    params = ParamsDict({name: Param(DEFAULTS.get(name), **schema) if name in DEFAULTS else Param(**schema)
+                         for name, schema in SCHEMAS.items()})
+    conf = {"source": "s3://vodflow/uploads/a.mp4", "auto_captions": value}
+    if valid:
+        params.update(conf)
+        params.validate()
+    else:
+        with pytest.raises(ParamValidationError):  # Params check a value as it is set
+            params.update(conf)
+            params.validate()
