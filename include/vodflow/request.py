@@ -125,6 +125,18 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "description": "Optional, with outputs mp4 or webm. Which renditions become MP4 (and WebM) downloads: top, "
                        "all, or rung names (those the video's ladder has). Default: the mp4_renditions setting (top).",
     },
+    "auto_captions": {
+        "anyOf": [
+            {"type": "null"},
+            {"type": "boolean"},
+            {"type": "object", "additionalProperties": False,
+             "properties": {"language": {"type": "string", "pattern": r"^[a-z]{2,3}" + escaping.END}}},
+        ],
+        "title": "Automatic captions",
+        "description": 'Optional. Speech recognised into a WebVTT subtitle track labelled "(auto-generated)" '
+                       'and a transcript: true, false, or {"language": "en"} (an ISO 639-1 code; default: the '
+                       "model's, or detected by a multilingual model). Default: the auto_captions setting.",
+    },
     "callback_url": {
         "type": ["null", "string"],
         "pattern": r"^https?://[^\s]+" + escaping.END,
@@ -146,7 +158,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
 }
 DEFAULTS: dict[str, Any] = {"video_id": None, "title": None, "ladder": "default", "adaptive": None,
                             "chunk_seconds": None, "captions": None, "callback_url": None,
-                            "notify_email": None, "outputs": None, "mp4_renditions": None}
+                            "notify_email": None, "outputs": None, "mp4_renditions": None, "auto_captions": None}
 
 # Characters a regex treats specially; escaped by hand because the pattern is also a JavaScript regex (Airflow's
 # trigger form), where Python's re.escape output (e.g. "\\-") is invalid in unicode mode.

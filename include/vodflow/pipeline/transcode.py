@@ -26,6 +26,7 @@ from vodflow.media.measured import MeasuredRendition
 from vodflow.media.pictures.thumbnails import choose_poster, picture_outputs
 from vodflow.media.source.info import SourceInfo
 from vodflow.media.source.tracks import alternate_audio
+from vodflow.pipeline.auto_captions import recognise_captions
 from vodflow.pipeline.ladder_decision import decided_plan, record_quality, score_chunk
 from vodflow.pipeline.outputs import EncodedRendition, run_codec_tracks, run_encoded
 from vodflow.pipeline.plan import EncodePlan
@@ -33,6 +34,7 @@ from vodflow.pipeline.scratch import encoder_slot, shared_source, threads_per_en
 from vodflow.pipeline.services import Job, Services
 from vodflow.pipeline.work import (
     AudioResult,
+    Captions,
     ChunkOfVideo,
     ChunkResult,
     WholeAudio,
@@ -214,6 +216,7 @@ HANDLERS: dict[type, Callable[[Services, Job, SourceInfo, EncodePlan, Any], Work
     WholeVideo: encode_whole_video,
     ChunkOfVideo: encode_chunk_of_video,
     WholeAudio: encode_whole_audio,
+    Captions: recognise_captions,
 }
 
 

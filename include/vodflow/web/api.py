@@ -40,6 +40,7 @@ from vodflow.dag_ids import TRANSCODE_VIDEO
 from vodflow.errors import NEVER_RETRYABLE
 from vodflow.layout import content_type, parse_source_uri
 from vodflow.pipeline.delete import delete_video as remove_video
+from vodflow.pipeline.outputs.subtitle_records import api_fields as subtitle_api_fields
 from vodflow.ranges import ByteRange, RangeNotSatisfiable
 from vodflow.request import RequestError, check_overrides, rerun_request
 from vodflow.settings import load_settings
@@ -165,7 +166,8 @@ def outputs_json(request: Request, video_id: str, rows: list[dict[str, Any]]) ->
     downloads.sort(key=lambda o: (DOWNLOAD_KINDS.index(o["kind"]),
                                   -o["bytes"] if o["kind"] != "audio" else o["name"] != "m4a"))
     return {"outputs": listed, "downloads": downloads, "dash_url": find.get(("cmaf", "mpd")),
-            "cmaf_master_url": find.get(("cmaf", "master")), "storyboard_url": find.get(("storyboard", "vtt"))}
+            "cmaf_master_url": find.get(("cmaf", "master")), "storyboard_url": find.get(("storyboard", "vtt")),
+            **subtitle_api_fields(listed)}  # subtitles (auto: true for automatic captions), transcript URLs
 
 
 def _video_or_404(catalog: Catalog, video_id: str) -> dict[str, Any]:

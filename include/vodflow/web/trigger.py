@@ -31,6 +31,7 @@ from vodflow.catalog import catalog_for_connection
 from vodflow.dag_ids import APP_RUN_PREFIX, TRANSCODE_VIDEO
 from vodflow.integrations.netguard import DestinationRefused, Resolver, system_resolver
 from vodflow.integrations.webhooks import check_callback
+from vodflow.pipeline.auto_captions import check_model
 from vodflow.pipeline.prepare import check_sources_allowed
 from vodflow.request import RequestError, check_fields, check_same_source
 from vodflow.settings import Settings, load_settings
@@ -63,6 +64,7 @@ def check_conf(conf: dict[str, Any], settings: Settings, resolver: Resolver = sy
     if "source" not in conf:
         raise RequestError("source", "source is required (s3://bucket/key)")
     check_sources_allowed(conf, settings)  # the source and every caption: what register checks, as a 400 here
+    check_model(conf, settings.captions_model, settings.auto_captions)  # automatic captions this host can make
     if conf.get("video_id"):
         existing = (source_of or catalog_source_of(settings))(conf["video_id"])
         check_same_source(conf["video_id"], conf["source"], existing)

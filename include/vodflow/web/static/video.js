@@ -72,7 +72,8 @@
     playingDash = dash || null;
     const player = $("player");
     $("player-note").textContent = `Playing version ${video.current_version}${dash ? " (DASH)" : ""}.`;
-    vodflowPlayer.attach(player, url, { audioSelect: $("audio-track"), note: $("player-note"), dash });
+    vodflowPlayer.attach(player, url, { audioSelect: $("audio-track"), textSelect: $("text-track"), note: $("player-note"),
+                                        dash });
     player.play().catch(() => {});
   }
 
