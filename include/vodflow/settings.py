@@ -132,6 +132,8 @@ class Settings:
     # downloads ("top", "all" or rung names).
     outputs: tuple[str, ...] = ("hls",)
     mp4_renditions: tuple[str, ...] = ("top",)
+    # The video codecs a run delivers when its conf does not say (media.encode.codecs; H.264 always included).
+    codecs: tuple[str, ...] = ("h264",)
     limits: Limits = field(default_factory=Limits, metadata=group(
         min_duration="min_duration_seconds", max_duration="max_duration_seconds", max_size_bytes="max_size_bytes",
         min_dimension="min_dimension", max_dimension="max_dimension", max_decode_pixels="max_decode_pixels",

@@ -38,6 +38,7 @@ class Job(Coded):
     captions: list[dict[str, str]] | None = None  # sidecar caption files: source, language, name?
     outputs: list[str] = field(default_factory=lambda: ["hls"])  # request.OUTPUT_KINDS, resolved at register
     mp4_renditions: str | list[str] = "top"  # which renditions become MP4 downloads: top, all or names
+    codecs: tuple[str, ...] = ("h264",)  # media.encode.codecs, H.264 first; resolved at register
 
     @property
     def location(self) -> S3Location:
