@@ -11,18 +11,15 @@ from vodflow.media.encode.codecs import CODECS, H264
 
 
 def codecs_json(renditions: list[dict[str, Any]]) -> dict[str, Any]:
-    """The video's codecs (the registry's names, in its order: H.264 first) and the bytes of each codec's
-    renditions so far (``None`` until one of them is done): the saving against H.264 is what the page shows.
-    H.264's bytes are its TS renditions' (audio muxed in), the other codecs' their CMAF video tracks' (they share
-    the CMAF tree's audio tracks)."""
-    present = {r.get("codec") or H264 for r in renditions}
-    codecs = [c for c in CODECS if c in present]
-    done: dict[str, int | None] = dict.fromkeys(codecs)
+    """The video's codecs (the registry's names, in its order: H.264 first) and the bytes of each codec's ladder,
+    ``None`` until every rendition of it is done (a part would show a saving that is not there). H.264's bytes
+    are its TS renditions' (audio muxed in), the other codecs' their CMAF video tracks' as the encode recorded
+    them."""
+    by_codec: dict[str, list[int | None]] = {c: [] for c in CODECS}
     for r in renditions:
-        codec = r.get("codec") or H264
-        if r["bytes"] is not None and codec in done:
-            done[codec] = (done[codec] or 0) + r["bytes"]
-    return {"codecs": codecs, "bytes_by_codec": done}
+        by_codec.get(r.get("codec") or H264, []).append(r["bytes"])
+    return {"codecs": [c for c, sizes in by_codec.items() if sizes],
+            "bytes_by_codec": {c: None if None in sizes else sum(sizes) for c, sizes in by_codec.items() if sizes}}
 
 
 def codec_masters(urls: dict[tuple[str, str], str]) -> dict[str, str]:
