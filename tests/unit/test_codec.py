@@ -61,7 +61,7 @@ def test_work_items_and_results_keep_the_shape_old_runs_stored():
              "subtitles": [{"language": "en", "title": "English", "key": "videos/x/v1/chunks/0.vtt"}],
              "outputs": [RECORD], "renditions": [RENDITION]}
     chunk_result = {"kind": "chunk", "index": 3, "keys": {"360p": "k"}, "pictures": [], "renditions": [RENDITION],
-                    "vmaf_frames": {"360p": [91.5, 93.0]}}
+                    "vmaf_frames": {"360p": [91.5, 93.0]}, "first_frame": 0}
     audio = {"kind": "audio", "keys": {"96": "k"}, "audio": [], "subtitles": []}
     for old in (whole, chunk_result, audio):
         assert json.dumps(encode(result_from_dict(_json(old)))) == json.dumps(old)

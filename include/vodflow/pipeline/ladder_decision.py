@@ -17,7 +17,6 @@ import logging
 import math
 import os
 import resource
-from dataclasses import replace
 from fractions import Fraction
 
 from vodflow.catalog import RenditionPlan
@@ -54,14 +53,16 @@ def decided_plan(services: Services, job: Job, probed: SourceInfo, plan: EncodeP
     cpu = round(children_cpu() - started, 2)
     log.info("Per-title ladder (probe %.1f CPU s): %s", cpu,
              ", ".join(f"{c.name} {c.fixed_kbps}→{c.kbps}k ({c.reason})" for c in choices))
+    decided = plan.with_ladder(ladder.renditions)  # the other codecs' rungs follow the decided ladder
     if record:
         services.catalog.plan_renditions(job.video_id, job.run_id, job.version, [
             RenditionPlan(r.name, r.width, r.height, r.video_kbps, r.audio_kbps,
-                          round(hls.frame_rate_value(r.fps), 3)) for r in ladder.renditions])
+                          round(hls.frame_rate_value(r.fps), 3))
+            for r in (*decided.renditions, *decided.cmaf_renditions)])
         services.catalog.add_event(job.video_id, "ladder_decided", probe_cpu_seconds=cpu,
                                    rungs=[c.to_dict() for c in choices],
                                    trials=[t.to_dict() for t in trials.values()])
-    return replace(plan, renditions=ladder.renditions)
+    return decided
 
 
 def nearest_segments(starts: list[float], duration: float) -> list[int]:

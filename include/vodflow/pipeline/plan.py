@@ -6,9 +6,10 @@ neither, so their imports point one way.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from vodflow.codec import Coded
+from vodflow.media.encode.codecs import codec_ladder
 from vodflow.media.encode.ladder import Rendition
 from vodflow.media.pictures.thumbnails import PicturePlan
 
@@ -38,6 +39,15 @@ class EncodePlan(Coded):
     def all_names(self) -> list[str]:
         """Every rendition's name, H.264's first: what the catalog lists."""
         return [*self.names, *(r.name for r in self.cmaf_renditions)]
+
+    def with_ladder(self, renditions: tuple[Rendition, ...]) -> EncodePlan:
+        """The plan with another H.264 ladder (a per-title run's, decided on the worker): every other codec's
+        renditions follow it (``codec_ladder`` of the new rungs, each codec keeping its dynamic range)."""
+        if tuple(renditions) == self.renditions:
+            return self  # the other codecs' rungs as planned
+        ranges = {r.codec: r.dynamic_range for r in self.cmaf_renditions}
+        others = tuple(r for codec, kept in ranges.items() for r in codec_ladder(renditions, codec, kept))
+        return replace(self, renditions=tuple(renditions), cmaf_renditions=others)
 
     @property
     def audio_bitrates(self) -> list[int]:

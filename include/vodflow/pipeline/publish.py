@@ -23,7 +23,7 @@ import shutil
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from typing import Any
 
 from vodflow import errors, layout
@@ -44,10 +44,11 @@ from vodflow.media.encode.ladder import LADDER_VERSION
 from vodflow.media.encode.renditions import check_complete
 from vodflow.media.measured import MeasuredRendition
 from vodflow.media.package import hls
+from vodflow.media.package.cmaf import join_pieces
 from vodflow.media.pictures.thumbnails import POSTER
 from vodflow.pipeline.ladder_decision import record_chunks_quality
 from vodflow.pipeline.notify import notify
-from vodflow.pipeline.outputs import EncodedRendition, OutputRecord, run_encoded, run_publish
+from vodflow.pipeline.outputs import EncodedRendition, OutputRecord, run_codec_tracks, run_encoded, run_publish
 from vodflow.pipeline.plan import EncodePlan
 from vodflow.pipeline.services import Job, Services
 from vodflow.pipeline.subtitles import publish_subtitles
@@ -232,7 +233,7 @@ def encoded_plan(plan: EncodePlan, results: list[WorkResult]) -> EncodePlan:
     ladders = {r.renditions for r in results if isinstance(r, WholeVideoResult | ChunkResult) and r.renditions}
     if len(ladders) > 1:  # one ladder decision for the whole video, or the joined rungs would change rate
         raise MediaToolError("the chunks of this per-title run encoded different ladders")
-    return replace(plan, renditions=ladders.pop()) if ladders else plan
+    return plan.with_ladder(ladders.pop()) if ladders else plan
 
 
 def hls_record(job: Job, renditions: list[MeasuredRendition], master_key: str) -> OutputRecord:
@@ -276,6 +277,13 @@ def join_chunks(services: Services, job: Job, plan: EncodePlan, results: list[Wo
             made += run_encoded(services, job, plan, [EncodedRendition(rendition, measured, str(out_dir))],
                                 str(workdir / "outputs"))
             shutil.rmtree(out_dir, ignore_errors=True)
+        joined = []  # the other codecs: each rendition's fMP4 pieces, one track, cut on the top H.264 grid
+        for rendition in plan.cmaf_renditions:
+            path = str(workdir / f"{rendition.name}.mp4")
+            join_pieces([local(r.keys[rendition.name]) for r in chunks], path, [r.first_frame for r in chunks],
+                        rendition.fps)
+            joined.append((rendition, path))
+        run_codec_tracks(services, job, plan, measured_all[0], joined, str(workdir / "codec-outputs"))
         return measured_all, made
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

@@ -19,6 +19,7 @@ from vodflow.catalog import is_disconnect
 from vodflow.codec import decode, encode
 from vodflow.errors import BadInput
 from vodflow.media.encode.chunks import encode_audio, encode_chunk
+from vodflow.media.encode.multicodec import track_path
 from vodflow.media.encode.process import Throttle
 from vodflow.media.encode.renditions import audio_group_of, encode_renditions, measure_audio, subtitle_file
 from vodflow.media.measured import MeasuredRendition
@@ -26,7 +27,7 @@ from vodflow.media.pictures.thumbnails import choose_poster, picture_outputs
 from vodflow.media.source.info import SourceInfo
 from vodflow.media.source.tracks import alternate_audio
 from vodflow.pipeline.ladder_decision import decided_plan, record_quality, score_chunk
-from vodflow.pipeline.outputs import EncodedRendition, run_encoded
+from vodflow.pipeline.outputs import EncodedRendition, run_codec_tracks, run_encoded
 from vodflow.pipeline.plan import EncodePlan
 from vodflow.pipeline.scratch import encoder_slot, shared_source, threads_per_encoder, work_dir
 from vodflow.pipeline.services import Job, Services
@@ -73,10 +74,11 @@ def encode_whole_video(services: Services, job: Job, probed: SourceInfo, plan: E
                        item: WholeVideo) -> WholeVideoResult:
     """Every rendition and the pictures from one decode of the source (a per-title ladder decided first)."""
     plan = decide_ladder(services, job, probed, plan, record=True)
-    names = plan.names
+    names = plan.all_names
     services.catalog.renditions_started(job.video_id, job.version, names)
     workdir = str(work_dir(services.scratch(job), "encode"))
     hls_dir, pictures_dir = os.path.join(workdir, "hls"), os.path.join(workdir, "thumbs")
+    codecs_dir = os.path.join(workdir, "codecs")  # the other codecs' fMP4s: not part of the TS tree
     throttle = Throttle(interval=2.0, step=1.0)
 
     def report(percent: float) -> None:
@@ -93,7 +95,8 @@ def encode_whole_video(services: Services, job: Job, probed: SourceInfo, plan: E
         return encode_renditions(src, hls_dir, probed, list(plan.renditions), services.settings.encoder,
                                  on_progress=report,
                                  extra_outputs=lambda video: picture_outputs(video, plan.pictures, pictures_dir),
-                                 alternates=alternates, subtitles=(subs_dir, list(probed.subtitle_tracks)))
+                                 alternates=alternates, subtitles=(subs_dir, list(probed.subtitle_tracks)),
+                                 cmaf_renditions=list(plan.cmaf_renditions), cmaf_root=codecs_dir)
 
     try:
         # Read the source as it is encoded: no wait for a download, no copy of a huge upload on the worker
@@ -117,6 +120,9 @@ def encode_whole_video(services: Services, job: Job, probed: SourceInfo, plan: E
         for m in measured:
             services.catalog.rendition_done(job.video_id, job.version, m.name, codecs=m.codecs, bytes_=m.bytes,
                                             segments=len(m.segments))
+        run_codec_tracks(services, job, plan, measured[0], [(r, track_path(codecs_dir, r.name))
+                                                            for r in plan.cmaf_renditions],
+                         os.path.join(workdir, "codec-outputs"))
         return WholeVideoResult(measured=tuple(measured), pictures=tuple(pictures), audio=audio,
                                 subtitles=_park_subtitles(services, job, probed, subs_dir), outputs=outputs,
                                 renditions=plan.renditions)
@@ -151,7 +157,7 @@ def encode_chunk_of_video(services: Services, job: Job, probed: SourceInfo, plan
     in the bucket for the join. A per-title run: every chunk decides the same ladder (``pipeline.ladder_decision``) and
     scores the VMAF windows that fall in it."""
     plan = decide_ladder(services, job, probed, plan, record=item.chunk.index == 0)
-    chunk, names = item.chunk, plan.names
+    chunk, names = item.chunk, plan.all_names
     services.catalog.renditions_progress_at_least(job.video_id, job.version, names, 0)
     workdir = str(work_dir(services.scratch(job), f"chunk{chunk.index:03d}"))
     pictures_dir = os.path.join(workdir, "thumbs")
@@ -162,7 +168,8 @@ def encode_chunk_of_video(services: Services, job: Job, probed: SourceInfo, plan
         return encode_chunk(src, workdir, probed, chunk, list(plan.renditions), services.settings.encoder,
                             extra_outputs=lambda video: picture_outputs(video, plan.pictures, pictures_dir,
                                                                         first_frame=chunk.first_frame,
-                                                                        frames=chunk.frames))
+                                                                        frames=chunk.frames),
+                            cmaf_renditions=list(plan.cmaf_renditions))
 
     try:
         pieces = confirmed(services, job, probed, encode)
@@ -170,10 +177,10 @@ def encode_chunk_of_video(services: Services, job: Job, probed: SourceInfo, plan
         keys = services.park(job, pieces)
         pictures = _upload_pictures(services, job, pictures_dir)
         done = sum(1 for key in services.storage.list_keys(layout.chunks_prefix(job.video_id, job.version))
-                   if key.rsplit("/", 1)[1].startswith(f"{names[0]}.c"))
+                   if key.rsplit("/", 1)[1].startswith(f"{plan.names[0]}.c"))
         services.catalog.renditions_progress_at_least(job.video_id, job.version, names, 95.0 * done / plan.chunks)
         return ChunkResult(index=chunk.index, keys=keys, pictures=tuple(pictures), renditions=plan.renditions,
-                           vmaf_frames=vmaf)
+                           vmaf_frames=vmaf, first_frame=chunk.first_frame)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 

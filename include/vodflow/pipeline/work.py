@@ -92,6 +92,7 @@ class ChunkResult(Coded):
     renditions: tuple[Rendition, ...] = ()  # what the chunk encoded (a per-title ladder: decided by the chunk)
     # A per-title run: rendition name → the VMAF of each frame scored in this chunk (``publish`` pools them).
     vmaf_frames: dict[str, list[float]] = field(default_factory=dict)
+    first_frame: int = 0  # the chunk's first frame on the output grid: where the join places its fMP4 pieces
 
 
 @dataclass(frozen=True)

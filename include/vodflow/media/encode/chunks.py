@@ -35,20 +35,15 @@ from vodflow.media.encode.ffmpeg import (
     audio_track,
     ffmpeg_command,
     hls_muxer_options,
-    normalize_picture,
+    keyframe_expression,
     output_grid,
     scaled,
     video_codec_options,
 )
 from vodflow.media.encode.ladder import Rendition
+from vodflow.media.encode.multicodec import ExtraOutputs, binary_for, check_tracks, cmaf_output, picture_branches
 from vodflow.media.encode.process import run_ffmpeg
-from vodflow.media.encode.renditions import (
-    ExtraOutputs,
-    alternate_audio_outputs,
-    measure_output,
-    split_picture,
-    subtitle_outputs,
-)
+from vodflow.media.encode.renditions import alternate_audio_outputs, measure_output, subtitle_outputs
 from vodflow.media.measured import MeasuredRendition
 from vodflow.media.options import EncoderSettings
 from vodflow.media.package.mpegts import PTS_HZ, index_segment
@@ -106,13 +101,20 @@ def chunk_file(work_dir: str, chunk: Chunk, rendition: str) -> str:
     return os.path.join(work_dir, f"{rendition}.c{chunk.index:03d}.ts")
 
 
+def chunk_track_file(work_dir: str, chunk: Chunk, rendition: str) -> str:
+    """An other-codec rendition's piece: a fragmented MP4 (``multicodec``), joined by ``cmaf.join_pieces``."""
+    return os.path.join(work_dir, f"{rendition}.c{chunk.index:03d}.mp4")
+
+
 def audio_file(work_dir: str, kbps: int) -> str:
     return os.path.join(work_dir, f"audio-{kbps}k.ts")
 
 
 def build_chunk_command(src: str, work_dir: str, source: SourceInfo, chunk: Chunk, renditions: list[Rendition],
-                        settings: EncoderSettings, extra_outputs: ExtraOutputs | None = None) -> list[str]:
-    """Decode one chunk of the source once; encode every rendition's video (no audio) into MPEG-TS files.
+                        settings: EncoderSettings, extra_outputs: ExtraOutputs | None = None,
+                        cmaf_renditions: list[Rendition] | None = None) -> list[str]:
+    """Decode one chunk of the source once; encode every rendition's video (no audio) into MPEG-TS files, and
+    the other codecs' renditions (``cmaf_renditions``) into fragmented MP4 pieces (``chunk_track_file``).
 
     The chunk keeps the whole video's timeline: the input is read from ``seek_preroll`` s before the chunk, with
     its timestamps as they are (``-copyts``) less the container's start (``setpts``), so every frame has the same
@@ -122,23 +124,31 @@ def build_chunk_command(src: str, work_dir: str, source: SourceInfo, chunk: Chun
     start of an MPEG-TS/PS read without a seek to its first *used* stream ("Correcting start time"), so the first
     chunk of a broadcast TS whose audio leads by 0.3 s came out 0.3 s early against the audio.
     ``extra_outputs`` may add outputs fed from the same decoded picture (the pictures in this chunk)."""
+    cmaf_renditions = cmaf_renditions or []
     fps = renditions[0].fps
     seek = max(0, math.floor(chunk.start) - seek_preroll(source))
     stream = source_input(src, ss=str(seek)) if seek else source_input(src)
     video = stream["v:0"].filter("setpts", f"PTS-{source.start_time:.6f}/TB")  # read with -copyts: see above
-    grid = output_grid(normalize_picture(video, source), fps, from_zero=not seek)  # pts = output frame number
     window = {"start_pts": chunk.first_frame}
     if chunk.frames is not None:
         window["end_pts"] = chunk.first_frame + chunk.frames
-    branches, outputs = split_picture(grid.filter("trim", **window), len(renditions), extra_outputs)
+
+    def grid(picture: ffmpeg.nodes.FilterableStream) -> ffmpeg.nodes.FilterableStream:  # pts = frame number
+        return output_grid(picture, fps, from_zero=not seek).filter("trim", **window)
+
+    branches, cmaf_branches, outputs = picture_branches(video, source, grid, len(renditions), cmaf_renditions,
+                                                        extra_outputs)
     for i, rendition in enumerate(renditions):
         # Every chunk shifted by the same base: with B-frames the first DTS is before the first PTS, and a muxer
         # that shifts a negative DTS (the first chunk's) would move only that chunk.
         options = {**video_codec_options(rendition, settings, first_frame=chunk.first_frame), **STRIP_METADATA,
                    "an": None, "f": "mpegts", "output_ts_offset": f"{TS_BASE:.6f}", "muxdelay": 0, "muxpreload": 0}
-        outputs.append(scaled(branches.stream(i), rendition).output(chunk_file(work_dir, chunk, rendition.name),
-                                                                   **options))
-    return ffmpeg_command(ffmpeg.merge_outputs(*outputs), "-copyts")
+        outputs.append(scaled(branches[i], rendition).output(chunk_file(work_dir, chunk, rendition.name),
+                                                             **options))
+    keyframes = keyframe_expression(fps, settings, chunk.first_frame)
+    outputs += [cmaf_output(branch, r, source, settings, keyframes, chunk_track_file(work_dir, chunk, r.name))
+                for branch, r in zip(cmaf_branches, cmaf_renditions, strict=True)]
+    return ffmpeg_command(ffmpeg.merge_outputs(*outputs), "-copyts", binary=binary_for(cmaf_renditions))
 
 
 def build_audio_command(src: str, work_dir: str, source: SourceInfo, bitrates: list[int],
@@ -180,24 +190,31 @@ def build_join_command(parts: list[str], audio: str | None, out_dir: str, rendit
 
 def encode_chunk(src: str, work_dir: str, source: SourceInfo, chunk: Chunk, renditions: list[Rendition],
                  settings: EncoderSettings, on_progress: Any = None,
-                 extra_outputs: ExtraOutputs | None = None) -> dict[str, str]:
-    """Encode one chunk for every rendition; returns rendition name → file."""
+                 extra_outputs: ExtraOutputs | None = None,
+                 cmaf_renditions: list[Rendition] | None = None) -> dict[str, str]:
+    """Encode one chunk for every rendition (and every other-codec one); returns rendition name → file."""
+    cmaf_renditions = cmaf_renditions or []
     os.makedirs(work_dir, exist_ok=True)
     seconds = (chunk.frames / float(Fraction(renditions[0].fps)) if chunk.frames is not None
                else max(source.duration - chunk.start, 1.0))
-    result = run_ffmpeg(build_chunk_command(src, work_dir, source, chunk, renditions, settings, extra_outputs),
+    count = len(renditions) + len(cmaf_renditions)
+    result = run_ffmpeg(build_chunk_command(src, work_dir, source, chunk, renditions, settings, extra_outputs,
+                                            cmaf_renditions),
                         duration=seconds,
-                        timeout=settings.timeout_for(seconds * len(renditions)), on_progress=on_progress,
+                        timeout=settings.timeout_for(seconds * count), on_progress=on_progress,
                         redact=src if "://" in src else None)
     if result.returncode != 0:
         raise classify_failure(result, work_dir)
-    log.info("%s: %s in %.1f s", chunk.label, ", ".join(r.name for r in renditions), result.elapsed)
+    log.info("%s: %s in %.1f s", chunk.label, ", ".join(r.name for r in [*renditions, *cmaf_renditions]),
+             result.elapsed)
     files = {r.name: chunk_file(work_dir, chunk, r.name) for r in renditions}
     for path in files.values():
         if not os.path.exists(path):
             open(path, "wb").close()
     check_chunk_complete(files[renditions[0].name], source, chunk, renditions[0].fps, settings)
-    return files
+    tracks = {r.name: chunk_track_file(work_dir, chunk, r.name) for r in cmaf_renditions}
+    check_tracks(tracks)
+    return {**files, **tracks}
 
 
 def check_chunk_complete(path: str, source: SourceInfo, chunk: Chunk, fps: str, settings: EncoderSettings) -> None:

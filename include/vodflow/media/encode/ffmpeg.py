@@ -32,22 +32,30 @@ TONEMAP_CHAIN = [
 ]
 
 
-def ffmpeg_command(output: ffmpeg.nodes.OutputStream, *global_options: str) -> list[str]:
-    """The argument list; ``global_options`` (e.g. ``-copyts``) go before the inputs, where ffmpeg reads them."""
-    return ["ffmpeg", "-hide_banner", "-nostdin", "-y", "-loglevel", "warning", *global_options, *output.get_args()]
+def ffmpeg_command(output: ffmpeg.nodes.OutputStream, *global_options: str, binary: str = "ffmpeg") -> list[str]:
+    """The argument list; ``global_options`` (e.g. ``-copyts``) go before the inputs, where ffmpeg reads them.
+    ``binary``: ``codecs.ffmpeg_for`` the run's codecs (the system's ffmpeg for H.264 alone)."""
+    return [binary, "-hide_banner", "-nostdin", "-y", "-loglevel", "warning", *global_options, *output.get_args()]
 
 
-def normalize_picture(video: ffmpeg.nodes.FilterableStream, source: SourceInfo) -> ffmpeg.nodes.FilterableStream:
+def normalize_picture(video: ffmpeg.nodes.FilterableStream, source: SourceInfo, tonemap: bool = True
+                      ) -> ffmpeg.nodes.FilterableStream:
     """Progressive SDR pictures from any source: deinterlace, tone-map HDR to BT.709; a still picture (or a
-    slideshow) shown at the output rate, its last picture held until the sound ends (``source.picture_end``)."""
+    slideshow) shown at the output rate, its last picture held until the sound ends (``source.picture_end``).
+    ``tonemap=False``: the picture before the tone-map (an HDR source's, for the renditions that keep HDR; then
+    ``tonemapped`` makes the SDR one from a branch of it)."""
     hold = source.picture_end - (source.video_end or source.picture_end) if source.still else 0.0
     if hold > 0:  # at the output rate first, so the held picture is repeated at that rate
         video = video.filter("fps", fps=source.fps).filter("tpad", stop_mode="clone", stop_duration=f"{hold:.6f}")
     if source.interlaced:
         video = video.filter("bwdif", mode="send_frame")
-    if source.hdr:
-        for name, options in TONEMAP_CHAIN:
-            video = video.filter(name, **options)
+    return tonemapped(video) if source.hdr and tonemap else video
+
+
+def tonemapped(video: ffmpeg.nodes.FilterableStream) -> ffmpeg.nodes.FilterableStream:
+    """An HDR picture tone-mapped to SDR BT.709 (``TONEMAP_CHAIN``)."""
+    for name, options in TONEMAP_CHAIN:
+        video = video.filter(name, **options)
     return video
 
 
@@ -59,9 +67,10 @@ def output_grid(video: ffmpeg.nodes.FilterableStream, fps: str, *, from_zero: bo
     return video.filter("fps", fps=fps, start_time=0) if from_zero else video.filter("fps", fps=fps)
 
 
-def scaled(video: ffmpeg.nodes.FilterableStream, rendition: Rendition) -> ffmpeg.nodes.FilterableStream:
+def scaled(video: ffmpeg.nodes.FilterableStream, rendition: Rendition, pix_fmt: str = "yuv420p"
+           ) -> ffmpeg.nodes.FilterableStream:
     return (video.filter("scale", rendition.width, rendition.height, flags="lanczos")
-            .filter("setsar", 1).filter("format", "yuv420p"))
+            .filter("setsar", 1).filter("format", pix_fmt))
 
 
 def video_codec_options(rendition: Rendition, settings: EncoderSettings, first_frame: int = 0) -> dict[str, object]:
@@ -70,13 +79,6 @@ def video_codec_options(rendition: Rendition, settings: EncoderSettings, first_f
     ``first_frame``: the encode's first frame on the video's output grid (a chunk's), so a chunk forces its IDRs
     on the same frames as an encode of the whole video: the first frame at or after every ``keyframe_seconds``.
     Counted in frames (``n``), not ``t``: what ``t`` starts from after a seek differs between ffmpeg versions."""
-    period = settings.keyframe_seconds
-    if first_frame:
-        rate = Fraction(rendition.fps)
-        second = f"*{rate.denominator}/({period}*{rate.numerator})"  # frame number → keyframe period number
-        keyframes = f"expr:eq(n,0)+gt(floor((n+{first_frame}){second}),floor((n+{first_frame - 1}){second}))"
-    else:
-        keyframes = f"expr:gte(t,n_forced*{period})"
     options: dict[str, object] = {
         "c:v": "libx264",
         "preset": settings.preset,
@@ -84,7 +86,7 @@ def video_codec_options(rendition: Rendition, settings: EncoderSettings, first_f
         "b:v": f"{rendition.video_kbps}k",
         "maxrate": f"{rendition.maxrate_kbps}k",
         "bufsize": f"{rendition.bufsize_kbits}k",
-        "force_key_frames": keyframes,
+        "force_key_frames": keyframe_expression(rendition.fps, settings, first_frame),
         "forced-idr": 1,
         "sc_threshold": 0,
         # x264 must never add a keyframe of its own between the forced ones.
@@ -95,6 +97,17 @@ def video_codec_options(rendition: Rendition, settings: EncoderSettings, first_f
     if settings.threads:
         options["threads"] = settings.threads
     return options
+
+
+def keyframe_expression(fps: str, settings: EncoderSettings, first_frame: int = 0) -> str:
+    """``force_key_frames`` for every codec of a command: the first frame at or after every ``keyframe_seconds``
+    on the output timeline; in a chunk (``first_frame``: its first frame on the grid), the same frames by number."""
+    period = settings.keyframe_seconds
+    if not first_frame:
+        return f"expr:gte(t,n_forced*{period})"
+    rate = Fraction(fps)
+    second = f"*{rate.denominator}/({period}*{rate.numerator})"  # frame number → keyframe period number
+    return f"expr:eq(n,0)+gt(floor((n+{first_frame}){second}),floor((n+{first_frame - 1}){second}))"
 
 
 def audio_codec_options(kbps: int) -> dict[str, object]:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import ffmpeg
+
 from vodflow.media.encode.codecs import CODECS
 from vodflow.media.source.info import SourceInfo
 
@@ -35,3 +37,10 @@ def dynamic_range(source: SourceInfo, codec: str) -> str:
 def color_options(source: SourceInfo, codec: str) -> ColorOptions:
     """The colour options of ``codec``'s renditions of ``source`` (none for SDR: today's tags)."""
     return ColorOptions()
+
+
+def hdr_picture(video: ffmpeg.nodes.FilterableStream, source: SourceInfo) -> ffmpeg.nodes.FilterableStream:
+    """The picture an HDR rendition is encoded from, given the decoded (deinterlaced, not tone-mapped) picture:
+    kept as the source's HDR, converted to 10 bits where needed. Stub until the HDR work: the picture as it is
+    (the rendition's pixel format, 10-bit, is applied by the encode's scaler)."""
+    return video

@@ -109,6 +109,11 @@ class Throttle:
         return False
 
 
+# SVT-AV1 writes its banner and notices to stderr itself (not through ffmpeg's -loglevel): errors only, so the
+# stderr tail kept for a failure's diagnosis holds ffmpeg's own lines. The environment may say otherwise.
+ENCODER_ENV = {"SVT_LOG": "1"}
+
+
 @dataclass
 class RunResult:
     returncode: int
@@ -137,7 +142,7 @@ def run_ffmpeg(args: list[str], *, duration: float = 0.0, timeout: float,
     parent = os.getppid()
     proc = subprocess.Popen(  # noqa: S603 - argument list, no shell
         command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        preexec_fn=_child_setup(niceness), text=True, errors="replace",
+        preexec_fn=_child_setup(niceness), text=True, errors="replace", env=ENCODER_ENV | dict(os.environ),
     )
     stderr_tail: collections.deque[str] = collections.deque(maxlen=40)
     reader = threading.Thread(target=lambda: stderr_tail.extend(proc.stderr or []), daemon=True)

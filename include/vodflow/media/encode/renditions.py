@@ -24,12 +24,21 @@ from vodflow.media.encode.ffmpeg import (
     audio_track,
     ffmpeg_command,
     hls_muxer_options,
+    keyframe_expression,
     normalize_picture,
     output_grid,
     scaled,
     video_codec_options,
 )
 from vodflow.media.encode.ladder import Rendition
+from vodflow.media.encode.multicodec import (
+    ExtraOutputs,
+    binary_for,
+    check_tracks,
+    cmaf_output,
+    picture_branches,
+    track_path,
+)
 from vodflow.media.encode.process import run_ffmpeg
 from vodflow.media.measured import IFrame, MeasuredAudio, MeasuredRendition, Segment
 from vodflow.media.options import EncoderSettings
@@ -39,8 +48,6 @@ from vodflow.media.source.inputs import source_input
 from vodflow.media.source.tracks import ALTERNATE_AUDIO_KBPS, AlternateAudio, SubtitleTrack, main_track
 
 log = logging.getLogger(__name__)
-# Adds outputs fed from one branch of the decoded, normalised, constant-rate picture (e.g. the thumbnails).
-ExtraOutputs = Callable[[ffmpeg.nodes.FilterableStream], list[ffmpeg.nodes.OutputStream]]
 
 AAC_LC = "mp4a.40.2"
 
@@ -51,19 +58,6 @@ def output_options(rendition: Rendition, settings: EncoderSettings, out_dir: str
     if rendition.audio_kbps:
         options.update(audio_codec_options(rendition.audio_kbps))
     return options
-
-
-def split_picture(video: ffmpeg.nodes.FilterableStream, count: int, extra_outputs: ExtraOutputs | None
-                  ) -> tuple[ffmpeg.nodes.FilterNode, list[ffmpeg.nodes.OutputStream]]:
-    """``count`` branches of the decoded picture for the renditions, plus what ``extra_outputs`` adds."""
-    extra: list[ffmpeg.nodes.OutputStream] = []
-    if extra_outputs is not None:
-        # Built on a branch of its own; it adds nothing (an unused split output would stall the graph) or more.
-        tee = video.filter_multi_output("split", count + 1)
-        extra = extra_outputs(tee.stream(count))
-        if extra:
-            return tee, extra
-    return video.filter_multi_output("split", count), extra
 
 
 def build_encode_command(src: str, out_dir: str, source: SourceInfo, rendition: Rendition,
@@ -132,31 +126,40 @@ def subtitle_file(track: SubtitleTrack) -> str:
 def build_multi_encode_command(src: str, out_root: str, source: SourceInfo, renditions: list[Rendition],
                                settings: EncoderSettings, extra_outputs: ExtraOutputs | None = None,
                                alternates: list[AlternateAudio] | None = None,
-                               subtitles: tuple[str, list[SubtitleTrack]] | None = None) -> list[str]:
+                               subtitles: tuple[str, list[SubtitleTrack]] | None = None,
+                               cmaf_renditions: list[Rendition] | None = None, cmaf_root: str | None = None
+                               ) -> list[str]:
     """One ffmpeg that decodes the source once and encodes every rendition (into ``out_root/<name>/``).
 
     ``extra_outputs`` may add outputs fed from the same decoded picture (the poster and thumbnails);
-    ``alternates``, the other audio tracks as audio-only renditions (``out_root/audio/<name>/``)."""
+    ``alternates``, the other audio tracks as audio-only renditions (``out_root/audio/<name>/``);
+    ``cmaf_renditions``, the other codecs' renditions, each one fragmented MP4 (``multicodec.track_path`` under
+    ``cmaf_root``, by default ``out_root``), from the same decode, with the ffmpeg that has their encoders."""
+    cmaf_renditions = cmaf_renditions or []
     stream = source_input(src)
-    fps = {r.fps for r in renditions}
+    fps = {r.fps for r in [*renditions, *cmaf_renditions]}
     if len(fps) != 1:
         raise ValueError("renditions decoded together must share a frame rate")
-    video = output_grid(normalize_picture(stream["v:0"], source), fps.pop())
-    videos, outputs = split_picture(video, len(renditions), extra_outputs)
+    rate = fps.pop()
+    videos, cmaf_videos, outputs = picture_branches(stream["v:0"], source, lambda v: output_grid(v, rate),
+                                                    len(renditions), cmaf_renditions, extra_outputs)
     audio_renditions = [r for r in renditions if r.audio_kbps]
     audios = (audio_track(stream, source).filter_multi_output("asplit", len(audio_renditions))
               if audio_renditions else None)
     for i, rendition in enumerate(renditions):
         out_dir = os.path.join(out_root, rendition.name)
-        streams = [scaled(videos.stream(i), rendition)]
+        streams = [scaled(videos[i], rendition)]
         if rendition.audio_kbps and audios is not None:
             streams.append(audios.stream(audio_renditions.index(rendition)))
         outputs.append(ffmpeg.output(*streams, os.path.join(out_dir, "index.m3u8"),
                                      **output_options(rendition, settings, out_dir)))
+    keyframes = keyframe_expression(rate, settings)
+    outputs += [cmaf_output(branch, r, source, settings, keyframes, track_path(cmaf_root or out_root, r.name))
+                for branch, r in zip(cmaf_videos, cmaf_renditions, strict=True)]
     outputs += alternate_audio_outputs(stream, source, out_root, alternates or [], settings)
     if subtitles:
         outputs += subtitle_outputs(stream, *subtitles)
-    return ffmpeg_command(ffmpeg.merge_outputs(*outputs))
+    return ffmpeg_command(ffmpeg.merge_outputs(*outputs), binary=binary_for(cmaf_renditions))
 
 
 def measure_output(out_dir: str, rendition: Rendition) -> MeasuredRendition:
@@ -207,15 +210,20 @@ def encode_renditions(src: str, out_root: str, source: SourceInfo, renditions: l
                       settings: EncoderSettings, on_progress: Callable[[float], None] | None = None,
                       extra_outputs: ExtraOutputs | None = None,
                       alternates: list[AlternateAudio] | None = None,
-                      subtitles: tuple[str, list[SubtitleTrack]] | None = None) -> list[MeasuredRendition]:
+                      subtitles: tuple[str, list[SubtitleTrack]] | None = None,
+                      cmaf_renditions: list[Rendition] | None = None, cmaf_root: str | None = None
+                      ) -> list[MeasuredRendition]:
     """Every rendition from one decode of the source (into ``out_root/<name>/``), each measured; the alternate
-    audio renditions too (``measure_audio`` reads them back)."""
+    audio renditions too (``measure_audio`` reads them back); the other codecs' renditions as fragmented MP4s
+    (``multicodec.track_path(cmaf_root or out_root, name)``, checked; ``package.cmaf.codec_track`` cuts them)."""
+    cmaf_renditions = cmaf_renditions or []
     outputs = [(os.path.join(out_root, r.name), r) for r in renditions]
-    for out_dir, _ in outputs:
+    tracks = {r.name: track_path(cmaf_root or out_root, r.name) for r in cmaf_renditions}
+    for out_dir in [o for o, _ in outputs] + [os.path.dirname(p) for p in tracks.values()]:
         os.makedirs(out_dir, exist_ok=True)
     args = build_multi_encode_command(src, out_root, source, renditions, settings, extra_outputs, alternates,
-                                      subtitles)
-    return _run_and_measure(args, src, out_root, source, outputs, settings, on_progress)
+                                      subtitles, cmaf_renditions, cmaf_root)
+    return _run_and_measure(args, src, out_root, source, outputs, settings, on_progress, tracks)
 
 
 def encode_rendition(src: str, out_dir: str, source: SourceInfo, rendition: Rendition,
@@ -229,18 +237,21 @@ def encode_rendition(src: str, out_dir: str, source: SourceInfo, rendition: Rend
 
 def _run_and_measure(args: list[str], src: str, scratch: str, source: SourceInfo,
                      outputs: list[tuple[str, Rendition]], settings: EncoderSettings,
-                     on_progress: Callable[[float], None] | None) -> list[MeasuredRendition]:
+                     on_progress: Callable[[float], None] | None, tracks: dict[str, str] | None = None
+                     ) -> list[MeasuredRendition]:
+    tracks = tracks or {}
     result = run_ffmpeg(args, duration=source.duration,
-                        timeout=settings.timeout_for(source.duration * len(outputs)),
+                        timeout=settings.timeout_for(source.duration * (len(outputs) + len(tracks))),
                         on_progress=on_progress, redact=src if "://" in src else None)
     if result.returncode != 0:
         raise classify_failure(result, scratch)
-    names = ", ".join(r.name for _, r in outputs)
+    names = ", ".join([*(r.name for _, r in outputs), *tracks])
     if result.stderr_tail.strip():
         log.warning("ffmpeg warnings for %s:\n%s", names, result.stderr_tail.strip()[-2000:])
     # ffmpeg may exit 0 after failed writes: short or broken output on a full disk is the machine's fault.
     try:
         measured = [measure_output(out_dir, r) for out_dir, r in outputs]
+        check_tracks(tracks)
     except MediaToolError:
         raise_if_disk_full(scratch)
         raise

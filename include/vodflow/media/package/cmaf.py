@@ -133,7 +133,78 @@ def package_rendition(measured: MeasuredRendition, ts_dir: str, out_root: str, s
 
 def split_video(path: str, out_dir: str, measured: MeasuredRendition) -> CmafTrack:
     """Cut one fragmented MP4 (a fragment per keyframe) into ``init.mp4`` and segments on the TS boundaries."""
-    data = Path(path).read_bytes()
+    return _split(Path(path).read_bytes(), out_dir, measured, measured.name, measured.width, measured.height)
+
+
+def codec_track(path: str, out_dir: str, rendition: Rendition, grid: MeasuredRendition) -> CmafTrack:
+    """An other codec's rendition (``multicodec``: a fragmented MP4, a fragment per keyframe, from the whole
+    video's encode or ``join_pieces``) as a CMAF track in ``out_dir``: moved onto the TS timeline (its first
+    picture where ``grid``'s is: the same frame, since every rendition is encoded from one picture grid) and cut
+    on ``grid``'s segment boundaries, so every codec's segments are the same 6 s. ``grid``: the top H.264
+    rendition as measured."""
+    data = bytearray(Path(path).read_bytes())
+    info = fmp4.read_init(bytes(data))
+    fragments = fmp4.read_fragments(bytes(data), info.init_size)
+    if not fragments:
+        raise MediaToolError(f"{rendition.name}: the encode holds no fragment")
+    first = fragments[0].decode_time + fragments[0].composition_offset
+    shift_decode_times(data, round(Fraction(grid.first_pts * info.timescale, PTS_HZ)) - first)
+    return _split(bytes(data), out_dir, grid, rendition.name, rendition.width, rendition.height)
+
+
+def join_pieces(pieces: list[str], out: str, first_frames: list[int], frame_rate: str) -> None:
+    """One fragmented MP4 from a chunked encode's pieces of a rendition (``chunks.chunk_track_file``, in order):
+    the first piece's init segment, then every piece's fragments as they are (a stream copy), their decode times
+    moved so piece k starts at frame ``first_frames[k]`` of the grid after piece 0 (whatever timeline each
+    piece's muxer started from) and the fragments numbered on. The pieces must share their sample entry (the
+    same encoder settings): a track has one."""
+    out_data, entry, number = bytearray(), None, 1
+    origin: int | None = None
+    for path, frame in zip(pieces, first_frames, strict=True):
+        data = bytearray(Path(path).read_bytes())
+        info = fmp4.read_init(bytes(data))
+        rate = Fraction(frame_rate)
+        ticks = Fraction(info.timescale) / rate
+        if ticks.denominator != 1:
+            raise MediaToolError(f"{path}: timescale {info.timescale} holds no whole frame at {frame_rate} fps")
+        fragments = fmp4.read_fragments(bytes(data), info.init_size)
+        if not fragments:
+            raise MediaToolError(f"{path}: an empty piece")
+        start = fragments[0].decode_time + fragments[0].composition_offset
+        if origin is None:
+            origin, entry = start, sample_entry(bytes(data))
+            out_data += data[:info.init_size]
+        elif sample_entry(bytes(data)) != entry:
+            raise MediaToolError(f"{path}: encoded with other parameters than the first piece")
+        body = bytearray(data[info.init_size:])
+        shift_decode_times(body, origin + (frame - first_frames[0]) * int(ticks) - start)
+        number = renumber_fragments(body, number)
+        out_data += body
+    Path(out).write_bytes(bytes(out_data))
+
+
+def sample_entry(data: bytes) -> bytes:
+    """The bytes of a track's ``stsd`` (codec, size, configuration record): what pieces of one track share."""
+    moov = next(b for b in fmp4.boxes(data) if b.kind == b"moov")
+    stsd = fmp4.find(data, moov, b"trak", b"mdia", b"minf", b"stbl", b"stsd")
+    return data[stsd.offset:stsd.end] if stsd else b""
+
+
+def renumber_fragments(data: bytearray, number: int) -> int:
+    """Number the ``moof``s of ``data`` on from ``number`` (``mfhd`` sequence numbers increase along a track);
+    returns the next number."""
+    for box in fmp4.boxes(bytes(data)):
+        if box.kind == b"moof":
+            mfhd = fmp4.child(bytes(data), box, b"mfhd")
+            if mfhd is not None:
+                struct.pack_into(">I", data, mfhd.body + 4, number)
+            number += 1
+    return number
+
+
+def _split(data: bytes, out_dir: str, measured: MeasuredRendition, name: str, width: int, height: int
+           ) -> CmafTrack:
+    """``data`` (init + fragments) cut on ``measured``'s TS segment boundaries into ``out_dir``."""
     info = fmp4.read_init(data)
     fragments = fmp4.read_fragments(data, info.init_size)
     Path(out_dir, INIT).write_bytes(data[:info.init_size])
@@ -151,7 +222,7 @@ def split_video(path: str, out_dir: str, measured: MeasuredRendition) -> CmafTra
     for number, group in enumerate(groups):
         uri = CMAF_SEGMENT_PATTERN % number
         if not group or not group[0].sync:
-            raise MediaToolError(f"{measured.name}/{uri}: no fragment starting with a keyframe at this boundary")
+            raise MediaToolError(f"{name}/{uri}: no fragment starting with a keyframe at this boundary")
         base = group[0].offset
         Path(out_dir, uri).write_bytes(data[base:group[-1].end])
         ticks = sum(f.duration for f in group)
@@ -160,9 +231,9 @@ def split_video(path: str, out_dir: str, measured: MeasuredRendition) -> CmafTra
                                      + group[0].composition_offset, ticks=ticks))
         iframes += [IFrame(uri=uri, offset=f.offset - base, length=f.first_sample_end - f.offset,
                            duration=round(f.duration / info.timescale, 6)) for f in group if f.sync]
-    return CmafTrack(name=measured.name, kind="video", codec=info.codec, timescale=info.timescale,
-                     segments=segments, init_size=info.init_size, iframes=iframes, width=measured.width,
-                     height=measured.height, frame_rate=measured.frame_rate)
+    return CmafTrack(name=name, kind="video", codec=info.codec, timescale=info.timescale,
+                     segments=segments, init_size=info.init_size, iframes=iframes, width=width,
+                     height=height, frame_rate=measured.frame_rate)
 
 
 def first_audio_pts(ts_segment: str) -> int:
@@ -229,4 +300,7 @@ def shift_decode_times(data: bytearray, shift: int) -> list[fmp4.Fragment]:
 
 def _add(data: bytearray, offset: int, width: int, value: int) -> None:
     fmt = ">Q" if width == 8 else ">I"
-    struct.pack_into(fmt, data, offset, struct.unpack_from(fmt, data, offset)[0] + value)
+    moved = struct.unpack_from(fmt, data, offset)[0] + value
+    if moved < 0:
+        raise MediaToolError(f"a decode time moved by {value} would be negative")
+    struct.pack_into(fmt, data, offset, moved)

@@ -3,7 +3,8 @@
 What the playlists and the MPD need and ffmpeg does not report: where each fragment (``moof`` + ``mdat``) starts
 and ends, its decode time and exact duration in the track's timescale, whether it starts with a sync sample and
 where that first sample ends (the I-frame playlist's byte range), and from the ``moov`` the timescale, the handler
-and the RFC 6381 codec string (``avc1.PPCCLL`` from the ``avcC``, ``mp4a.40.N`` from the ``esds``).
+and the RFC 6381 codec string (``avc1.PPCCLL`` from the ``avcC``, ``av01.…`` from the ``av1C``, ``hvc1.…`` from
+the ``hvcC``, ``mp4a.40.N`` from the ``esds``).
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
+
+from vodflow.media.package import codec_strings
 
 CONTAINERS = {b"moov", b"trak", b"mdia", b"minf", b"stbl", b"mvex", b"moof", b"traf", b"edts", b"dinf"}
 NON_SYNC = 0x0001_0000  # sample_is_non_sync_sample in the sample flags
@@ -112,17 +115,30 @@ def read_init(data: bytes) -> TrackInfo:
     common = {"track_id": track_id, "timescale": timescale, "handler": handler, "init_size": init_size}
     if handler == "vide":
         width, height = struct.unpack_from(">HH", data, entry.body + 24)
-        avcc = child(data, Box(entry.kind, entry.offset, entry.size, entry.header + 78), b"avcC")
-        if entry.kind not in (b"avc1", b"avc3") or avcc is None:
-            raise ValueError(f"unsupported video sample entry {entry.kind!r}")
-        profile = data[avcc.body + 1:avcc.body + 4]
-        return TrackInfo(**common, codec=f"{entry.kind.decode()}.{profile.hex()}", width=width, height=height)
+        visual = Box(entry.kind, entry.offset, entry.size, entry.header + 78)  # the boxes after the fields
+        return TrackInfo(**common, codec=video_codec_string(data, visual), width=width, height=height)
     if handler == "soun":
         channels, _, _, _, rate = struct.unpack_from(">HHHHI", data, entry.body + 16)
         esds = child(data, Box(entry.kind, entry.offset, entry.size, entry.header + 28), b"esds")
         codec = f"mp4a.40.{_audio_object_type(data, esds) if esds else 2}"
         return TrackInfo(**common, codec=codec, sample_rate=rate >> 16, channels=channels)
     raise ValueError(f"unsupported handler {handler!r}")
+
+
+def video_codec_string(data: bytes, entry: Box) -> str:
+    """RFC 6381 of a visual sample entry: ``avc1``/``avc3`` from the ``avcC``, ``av01`` from the ``av1C``,
+    ``hvc1``/``hev1`` from the ``hvcC`` (``codec_strings``)."""
+    config = {b"avc1": b"avcC", b"avc3": b"avcC", b"av01": b"av1C", b"hvc1": b"hvcC", b"hev1": b"hvcC"}.get(
+        entry.kind)
+    box = child(data, entry, config) if config else None
+    if box is None:
+        raise ValueError(f"unsupported video sample entry {entry.kind!r}")
+    body = data[box.body:box.end]
+    if config == b"avcC":
+        return f"{entry.kind.decode()}.{body[1:4].hex()}"
+    if config == b"av1C":
+        return codec_strings.av01(body)
+    return codec_strings.hevc(entry.kind.decode(), body)
 
 
 def _audio_object_type(data: bytes, esds: Box) -> int:

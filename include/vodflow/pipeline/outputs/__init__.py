@@ -17,7 +17,10 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from vodflow import layout
+from vodflow.media.encode.ladder import Rendition
+from vodflow.media.encode.renditions import AAC_LC
 from vodflow.media.measured import MeasuredRendition
+from vodflow.media.package.cmaf import CmafTrack
 from vodflow.pipeline.outputs.base import (
     EncodedRendition,
     OutputContext,
@@ -34,7 +37,7 @@ if TYPE_CHECKING:
     from vodflow.pipeline.services import Job, Services
 
 __all__ = ["HANDLERS", "EncodedRendition", "OutputContext", "OutputFile", "OutputHandler", "OutputRecord",
-           "handlers_for", "run_encoded", "run_publish"]
+           "handlers_for", "output_kinds", "run_codec_tracks", "run_encoded", "run_publish"]
 log = logging.getLogger(__name__)
 
 # Every optional kind and its handler; request.OUTPUT_KINDS names them all ("hls" is the pipeline's own).
@@ -51,11 +54,20 @@ def handlers_for(outputs: list[str]) -> list[OutputHandler]:
     return [HANDLERS[kind] for kind in outputs if kind in HANDLERS]
 
 
+def output_kinds(job: Job, plan: EncodePlan) -> list[str]:
+    """The kinds a run makes: what it asked for, and ``cmaf`` whenever other codecs are encoded (they exist only
+    as CMAF, listed in its master and MPD beside the H.264 tracks)."""
+    kinds = list(job.outputs)
+    if plan.cmaf_renditions and Cmaf.kind not in kinds:
+        kinds.append(Cmaf.kind)
+    return kinds
+
+
 def run_encoded(services: Services, job: Job, plan: EncodePlan, encoded: list[EncodedRendition],
                 workdir: str) -> tuple[OutputRecord, ...]:
     """Each asked-for handler on each rendition just encoded here; its files uploaded, its records returned.
     ``workdir`` is removed after. One ``outputs`` event says what each kind cost (seconds, bytes)."""
-    handlers = handlers_for(job.outputs)
+    handlers = handlers_for(output_kinds(job, plan))
     if not handlers or not encoded:
         return ()
     records: list[OutputRecord] = []
@@ -96,9 +108,37 @@ def run_publish(services: Services, job: Job, plan: EncodePlan, renditions: list
                 records: list[OutputRecord]) -> list[OutputRecord]:
     """Every record of the run: those the encodes made and what each handler's ``publish`` adds."""
     everything = list(records)
-    for handler in handlers_for(job.outputs):
+    for handler in handlers_for(output_kinds(job, plan)):
         everything += handler.publish(services, job, plan, renditions, list(everything))
     return everything
+
+
+def run_codec_tracks(services: Services, job: Job, plan: EncodePlan, grid: MeasuredRendition,
+                     encoded: list[tuple[Rendition, str]], workdir: str) -> list[CmafTrack]:
+    """The other codecs' renditions encoded here (each one fragmented MP4 at its path) as CMAF tracks on the H.264
+    grid (``grid``: the top H.264 rendition as measured), uploaded under ``cmaf/``; each marked done in the
+    catalog. ``workdir`` is removed after; one ``outputs`` event says what they cost."""
+    if not encoded:
+        return []
+    started = time.monotonic()
+    tracks, made = [], []
+    try:
+        ctx = OutputContext(job, plan, services.settings, os.path.join(workdir, "codecs"))
+        for rendition, path in encoded:
+            track, files = Cmaf().codec_encoded(ctx, rendition, path, grid)
+            tracks.append(track)
+            made += files
+        made_bytes = sum(os.path.getsize(f.path) for f in made)
+        upload(services, job, made)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    for track in tracks:  # what the catalog lists: the variant's codecs, its audio's too (as the TS ones')
+        services.catalog.rendition_done(job.video_id, job.version, track.name,
+                                        codecs=f"{track.codec},{AAC_LC}" if track.audio else track.codec,
+                                        bytes_=track.bytes, segments=len(track.segments))
+    _best_effort_event(services, job, renditions=[r.name for r, _ in encoded], cost={
+        Cmaf.kind: {"seconds": round(time.monotonic() - started, 3), "bytes": made_bytes}})
+    return tracks
 
 
 def _best_effort_event(services: Services, job: Job, **fields: object) -> None:

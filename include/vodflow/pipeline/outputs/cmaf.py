@@ -2,7 +2,9 @@
 and DASH from one set of CMAF segments under ``cmaf/``, remuxed from the local encode.
 
 Per rendition (``encoded``): its TS segments are copied into a CMAF video track, and the first rendition of each
-AAC bitrate also gives that audio track; the files and the track's measurement (``track.json``, what the
+AAC bitrate also gives that audio track; each other codec's rendition (``codec_encoded``), encoded straight to
+fragmented MP4 beside the H.264 ladder, is cut on the top H.264 rendition's segment grid into its track (played
+with the AAC track of its rung's bitrate); the files and the track's measurement (``track.json``, what the
 playlists and the MPD are written from, since ``publish`` may run on another machine) are uploaded.
 At publish: every media playlist, the MPD, then the fMP4 multivariant playlist last; records ``mpd`` and
 ``master`` (what the API calls ``dash_url`` and ``cmaf_master_url``).
@@ -16,9 +18,10 @@ from typing import TYPE_CHECKING
 
 from vodflow import layout
 from vodflow.codec import decode, encode
+from vodflow.media.encode.ladder import Rendition
 from vodflow.media.measured import MeasuredRendition
 from vodflow.media.package import cmaf_hls, dash
-from vodflow.media.package.cmaf import CmafTrack, audio_from, audio_track_name, package_rendition
+from vodflow.media.package.cmaf import CmafTrack, audio_from, audio_track_name, codec_track, package_rendition
 from vodflow.media.package.hls import MASTER_PLAYLIST
 from vodflow.pipeline.outputs.base import EncodedRendition, OutputContext, OutputFile, OutputHandler, OutputRecord
 
@@ -31,8 +34,9 @@ TRACK_FILE = "track.json"
 
 
 def track_names(plan: EncodePlan) -> list[str]:
-    """Every track a plan's CMAF tree has: a video track per rendition, an audio track per AAC bitrate."""
-    return [*plan.names, *(audio_track_name(kbps) for kbps in plan.audio_bitrates)]
+    """Every track a plan's CMAF tree has: a video track per rendition of every codec (H.264's first), an audio
+    track per AAC bitrate."""
+    return [*plan.all_names, *(audio_track_name(kbps) for kbps in plan.audio_bitrates)]
 
 
 class Cmaf(OutputHandler):
@@ -43,6 +47,21 @@ class Cmaf(OutputHandler):
                                    ctx.settings.encoder.segment_seconds,
                                    audio_from(list(ctx.plan.renditions), encoded.rendition),
                                    audio=encoded.rendition.audio_kbps)
+        return self._files(ctx, tracks)
+
+    def codec_encoded(self, ctx: OutputContext, rendition: Rendition, path: str, grid: MeasuredRendition
+                      ) -> tuple[CmafTrack, list[OutputFile]]:
+        """An other codec's rendition, encoded as one fragmented MP4 (``path``: the whole video's encode, or a
+        chunked one's joined pieces), as a CMAF track cut on ``grid`` (the top H.264 rendition as measured):
+        uploaded under ``cmaf/<name>/`` with its ``track.json``, like the H.264 tracks."""
+        folder = os.path.join(ctx.workdir, rendition.name)
+        os.makedirs(folder, exist_ok=True)
+        track = codec_track(path, folder, rendition, grid)
+        track.audio = audio_track_name(rendition.audio_kbps) if rendition.audio_kbps else ""
+        return track, self._files(ctx, [track])
+
+    def _files(self, ctx: OutputContext, tracks: list[CmafTrack]) -> list[OutputFile]:
+        """Each track's files and its measurement (``track.json``: publish writes the playlists from it)."""
         files = []
         for track in tracks:
             folder = os.path.join(ctx.workdir, track.name)

@@ -1,0 +1,79 @@
+"""A run whose plan has AV1 renditions beside the H.264 ladder, through every step (S3 over HTTP, the Postgres
+catalog), whole and chunked: the AV1 tracks are published under ``cmaf/av1-<rung>/`` beside the H.264 ones (even
+though the run asked for no ``cmaf`` output), the one CMAF master and the MPD list them with their exact codec, their
+segments are the H.264 track's, the catalog has each rendition done, and the TS tree is H.264's alone."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import replace
+
+import m3u8
+import pytest
+
+from vodflow import layout, pipeline
+from vodflow.devtools.samples import SampleSpec, make_sample
+from vodflow.media.encode.codecs import codec_ladder
+from vodflow.media.package import dash
+
+from .helpers import upload
+
+pytestmark = pytest.mark.integration
+
+
+def run_with_codecs(services: pipeline.Services, params: dict, run_id: str, codecs: list[str]):
+    """Every step, as ``helpers.run_all``, with the other codecs' renditions in the plan (what the request's
+    ``codecs`` makes ``prepare`` plan)."""
+    job, probed, plan, items = pipeline.prepare(params, run_id, lambda step, job: None, services)
+    plan = replace(plan, cmaf_renditions=tuple(r for c in codecs for r in codec_ladder(plan.renditions, c)))
+    results = [pipeline.transcode_dicts(job.to_dict(), probed.to_dict(), plan.to_dict(), item.to_dict(), services)
+               for item in items]
+    pipeline.publish_dicts(job.to_dict(), plan.to_dict(), [item.to_dict() for item in items], results, services)
+    return job, plan, items
+
+
+@pytest.mark.parametrize("chunk_seconds", [None, 6])
+def test_av1_tracks_are_published_beside_h264(services, tmp_path, chunk_seconds):
+    make_sample(str(tmp_path / "clip.mp4"), SampleSpec(320, 180, 13.0 if chunk_seconds else 8.0, "30000/1001"))
+    params = {"source": upload(services, tmp_path / "clip.mp4", f"uploads/{uuid.uuid4().hex[:6]}/clip.mp4"),
+              "outputs": ["hls"]}
+    if chunk_seconds:
+        params["chunk_seconds"] = chunk_seconds
+    job, plan, items = run_with_codecs(services, params, f"run-codecs-{chunk_seconds}", ["av1"])
+    assert len(items) == (1 if chunk_seconds is None else 3)
+    top = plan.renditions[0].name
+    av1 = f"av1-{top}"
+    prefix = layout.version_prefix(job.video_id, job.version)
+    keys = set(services.storage.list_keys(prefix))
+    assert {f"{prefix}cmaf/{av1}/init.mp4", f"{prefix}cmaf/{av1}/seg_00000.m4s", f"{prefix}cmaf/{av1}/index.m3u8",
+            f"{prefix}cmaf/{av1}/iframes.m3u8"} <= keys
+    assert not [k for k in keys if k.startswith(f"{prefix}hls/av1")]  # the TS tree is H.264's alone
+    ts_master = m3u8.loads(services.storage.get_bytes(f"{prefix}hls/master.m3u8").decode())
+    assert [p.uri for p in ts_master.playlists] == [f"{r}/index.m3u8" for r in plan.names]
+
+    master = m3u8.loads(services.storage.get_bytes(f"{prefix}cmaf/master.m3u8").decode())
+    variants = {p.uri: p.stream_info for p in master.playlists}
+    assert variants[f"{av1}/index.m3u8"].codecs.startswith("av01.0.") and variants[f"{av1}/index.m3u8"].codecs.endswith(
+        ",mp4a.40.2")
+    assert variants[f"{top}/index.m3u8"].codecs.startswith("avc1.")
+    mpd = dash.parse_mpd(services.storage.get_bytes(f"{prefix}cmaf/manifest.mpd").decode())
+    reps = {r.id: r for a in mpd.periods[0].adaptation_sets for r in a.representations}
+    assert reps[av1].codecs == variants[f"{av1}/index.m3u8"].codecs.split(",")[0]
+
+    def track(name: str) -> dict:
+        return json.loads(services.storage.get_bytes(f"{prefix}cmaf/{name}/track.json"))
+
+    ours, theirs = track(av1), track(top)
+    assert ours["audio"] == theirs["audio"]  # the shared AAC track
+    assert len(ours["segments"]) == len(theirs["segments"])
+    for a, b in zip(ours["segments"], theirs["segments"], strict=True):
+        assert abs(a["duration"] - b["duration"]) < 1 / 29.97
+    assert ours["segments"][0]["start"] / ours["timescale"] == pytest.approx(
+        theirs["segments"][0]["start"] / theirs["timescale"], abs=1e-6)  # one timeline
+    assert ours["init_size"] + sum(s["size"] for s in ours["segments"]) < (
+        theirs["init_size"] + sum(s["size"] for s in theirs["segments"]))
+    done = [e["detail"] for e in services.catalog.get_events(job.video_id)
+            if e["kind"] == "rendition" and e["detail"].get("status") == "done"]
+    assert {d["name"] for d in done} >= {top, av1}
+    assert services.catalog.get_video(job.video_id)["status"] == "ready"
