@@ -66,6 +66,13 @@ class CmafTrack(Coded):
     sample_rate: int = 0
     channels: int = 0
     audio: str = ""  # a video track: the audio track it is played with (its rendition's AAC bitrate)
+    video_range: str = "SDR"  # a video track: its HLS VIDEO-RANGE (SDR, PQ, HLG; media.encode.hdr)
+    colour: tuple[int, ...] = ()  # a video track: H.273 (primaries, transfer, matrix); () unknown, SDR's default
+
+    @property
+    def family(self) -> str:
+        """The codec family of the track (``codec_family``): what the manifests group its variants by."""
+        return codec_family(self.codec)
 
     @property
     def duration(self) -> float:
@@ -78,6 +85,17 @@ class CmafTrack(Coded):
     @property
     def first_time(self) -> int:
         return self.segments[0].start if self.segments else 0
+
+
+# RFC 6381 sample-entry prefixes → the codec names of ``media.encode.codecs`` (audio: its own family).
+CODEC_FAMILIES = {"avc1": "h264", "avc3": "h264", "av01": "av1", "hvc1": "hevc", "hev1": "hevc", "mp4a": "aac"}
+
+
+def codec_family(codec: str) -> str:
+    """``avc1.64001f`` → ``h264``, ``av01.0.05M.08`` → ``av1``, ``hvc1.1.6.L93.B0`` → ``hevc``; an unknown
+    prefix is its own family (listed after the known ones, never mixed with them)."""
+    prefix = codec.split(".", 1)[0]
+    return CODEC_FAMILIES.get(prefix, prefix)
 
 
 def audio_track_name(kbps: int) -> str:

@@ -7,6 +7,17 @@ in its own timescale, from the fragments' decode times. ``presentationTimeOffset
 the TS timeline (in each timescale), so the Period starts with the first frame and audio keeps its offset to it.
 Written and read back with the ``mpegdash`` library (XML built by ``xml.dom.minidom``, which escapes attribute
 values; nothing of the source's metadata but the audio language, a checked BCP 47 tag, goes into it).
+
+Several codecs (issue 24): one video AdaptationSet per codec family and dynamic range (a player switches
+seamlessly only within a set: one codec, one colour volume), in the order H.264, HEVC, AV1, each with its own
+maxWidth/maxHeight and its Representations' exact ``@codecs``; the audio set is shared (its id stays 1, after the
+H.264 set's 0, so an H.264-only MPD is written exactly as before). The sets carry ``@selectionPriority`` (AV1 3,
+HEVC 2, H.264 1): of the sets a device decodes, a player (dash.js, Shaka) starts with the one that needs fewest bits
+for the picture. An HDR set (PQ, HLG) carries its colour as ``EssentialProperty`` descriptors
+``urn:mpeg:mpegB:cicp:ColourPrimaries`` / ``TransferCharacteristics`` / ``MatrixCoefficients`` (DASH-IF IOP's HDR
+signalling; an EssentialProperty a client does not understand makes it skip the set: ISO/IEC 23009-1), so
+an SDR-only device never picks it and plays the H.264 set, which, like every SDR set, carries none: dash.js 5 keeps
+a BT.2020/PQ/HLG set only where the Media Capabilities API says the display decodes that colour.
 """
 
 from __future__ import annotations
@@ -14,16 +25,31 @@ from __future__ import annotations
 import math
 from fractions import Fraction
 
-from mpegdash.nodes import MPEGDASH, AdaptationSet, Period, Representation, S, SegmentTemplate, SegmentTimeline
+from mpegdash.nodes import (
+    MPEGDASH,
+    AdaptationSet,
+    Descriptor,
+    Period,
+    Representation,
+    S,
+    SegmentTemplate,
+    SegmentTimeline,
+)
 from mpegdash.parser import MPEGDASHParser
 
 from vodflow.media import escaping
-from vodflow.media.package import hls
+from vodflow.media.package import cmaf_hls, hls
 from vodflow.media.package.cmaf import CMAF_SEGMENT_PATTERN, INIT, CmafTrack
 
 MPD = "manifest.mpd"
 PROFILES = "urn:mpeg:dash:profile:isoff-live:2011,urn:mpeg:dash:profile:cmaf:2019"
 AUDIO_CHANNELS_SCHEME = "urn:mpeg:dash:23003:3:audio_channel_configuration:2011"
+CICP_SCHEMES = ("urn:mpeg:mpegB:cicp:ColourPrimaries", "urn:mpeg:mpegB:cicp:TransferCharacteristics",
+                "urn:mpeg:mpegB:cicp:MatrixCoefficients")
+# H.273 code points of a dynamic range when the track does not give its own: BT.2020 primaries and
+# non-constant-luminance matrix, with the PQ (SMPTE ST 2084) or HLG (ARIB STD-B67) transfer.
+HDR_COLOUR = {"PQ": (9, 16, 9), "HLG": (9, 18, 9)}
+SELECTION_PRIORITY = {"h264": 1, "hevc": 2, "av1": 3}
 
 
 def iso_duration(seconds: float) -> str:
@@ -73,23 +99,59 @@ def _representation(track: CmafTrack, target: int, start: Fraction) -> Represent
     return rep
 
 
+def colour_descriptors(video: CmafTrack) -> list[Descriptor]:
+    """The EssentialProperty descriptors of an HDR track's set (none for SDR)."""
+    if video.video_range == "SDR":
+        return []
+    values = video.colour if len(video.colour) == 3 else HDR_COLOUR.get(video.video_range, ())
+    out = []
+    for scheme, value in zip(CICP_SCHEMES, values, strict=False):
+        node = Descriptor()
+        node.scheme_id_uri, node.value = scheme, str(int(value))
+        out.append(node)
+    return out
+
+
+def video_groups(videos: list[CmafTrack]) -> list[list[CmafTrack]]:
+    """The video tracks by AdaptationSet: one per (codec family, dynamic range, colour), H.264 first."""
+    order = cmaf_hls.families(videos)
+    groups: dict[tuple, list[CmafTrack]] = {}
+    for v in videos:
+        groups.setdefault((order.index(v.family), cmaf_hls.RANGE_ORDER.index(v.video_range)
+                           if v.video_range in cmaf_hls.RANGE_ORDER else len(cmaf_hls.RANGE_ORDER),
+                           v.video_range, tuple(v.colour)), []).append(v)
+    return [groups[k] for k in sorted(groups)]
+
+
+def _video_set(videos: list[CmafTrack], set_id: int, target: int, start: Fraction, several: bool
+               ) -> AdaptationSet:
+    video_set = AdaptationSet()
+    video_set.id, video_set.content_type, video_set.mime_type = set_id, "video", "video/mp4"
+    video_set.segment_alignment, video_set.start_with_sap = "true", 1
+    video_set.max_width = max(v.width for v in videos)
+    video_set.max_height = max(v.height for v in videos)
+    video_set.par = _par(videos[0].width, videos[0].height)
+    if several:
+        video_set.selection_priority = SELECTION_PRIORITY.get(videos[0].family, 1)
+    video_set.essential_properties = colour_descriptors(videos[0]) or None
+    video_set.representations = [_representation(v, target, start)
+                                 for v in sorted(videos, key=lambda v: hls.average_bitrate(v.segments))]
+    return video_set
+
+
 def render_mpd(tracks: list[CmafTrack], duration: float, language: str = "und") -> str:
     """The MPD text. ``duration``: the presentation's (the video's) length in seconds."""
     videos = [t for t in tracks if t.kind == "video"]
     audios = sorted((t for t in tracks if t.kind == "audio"), key=lambda t: hls.average_bitrate(t.segments))
     if not videos:
         raise ValueError("an MPD needs at least one video track")
+    cmaf_hls.check_one_grid(tracks)
     target = hls.target_duration([s.duration for t in tracks for s in t.segments])
-    start = Fraction(videos[0].first_time, videos[0].timescale)  # the first picture, on the TS timeline
-    video_set = AdaptationSet()
-    video_set.id, video_set.content_type, video_set.mime_type = 0, "video", "video/mp4"
-    video_set.segment_alignment, video_set.start_with_sap = "true", 1
-    video_set.max_width = max(v.width for v in videos)
-    video_set.max_height = max(v.height for v in videos)
-    video_set.par = _par(videos[0].width, videos[0].height)
-    video_set.representations = [_representation(v, target, start)
-                                 for v in sorted(videos, key=lambda v: hls.average_bitrate(v.segments))]
-    sets = [video_set]
+    groups = video_groups(videos)
+    first = groups[0][0]
+    start = Fraction(first.first_time, first.timescale)  # the first picture, on the TS timeline
+    several = len(groups) > 1
+    sets = [_video_set(groups[0], 0, target, start, several)]
     if audios:
         audio_set = AdaptationSet()
         audio_set.id, audio_set.content_type, audio_set.mime_type = 1, "audio", "audio/mp4"
@@ -97,6 +159,7 @@ def render_mpd(tracks: list[CmafTrack], duration: float, language: str = "und") 
         audio_set.lang = escaping.language_tag(language)  # an xs:language (BCP 47), never free text
         audio_set.representations = [_representation(a, target, start) for a in audios]
         sets.append(audio_set)
+    sets += [_video_set(group, index + 2, target, start, several) for index, group in enumerate(groups[1:])]
     period = Period()
     period.id, period.start, period.adaptation_sets = "0", "PT0S", sets
     mpd = MPEGDASH()
