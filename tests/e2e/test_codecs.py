@@ -36,6 +36,10 @@ def _get(stack, path: str) -> requests.Response:
                         headers={"Authorization": f"Bearer {stack.client.token()}"})
 
 
+def rows_codec(rows: list[dict], name: str) -> str:
+    return next(r["codec"] for r in rows if r["name"] == name)
+
+
 def probe_track(folder: Path, segment: str) -> dict:
     """ffprobe of a track's init segment followed by one media segment: the stream and its first frame."""
     joined = folder / f"probe-{segment}.mp4"
@@ -116,6 +120,11 @@ def test_a_video_in_three_codecs(embedded_stack, tmp_path):
                   or any((r.mime_type or "").startswith("video") for r in a.representations)]
     assert len(video_sets) == 3  # one AdaptationSet per codec
     mpd_codecs = {r.id: r.codecs or a.codecs for a in video_sets for r in a.representations}
+    tracks = {r["name"]: json.loads((cmaf / r["name"] / "track.json").read_text()) for r in rows}
+    assert video["video_bytes_by_codec"] == {c: sum(t["init_size"] + sum(s["size"] for s in t["segments"])
+                                                    for n, t in tracks.items() if rows_codec(rows, n) == c)
+                                             for c in CODECS}
+    print("CMAF video bytes per codec:", video["video_bytes_by_codec"], "as encoded:", video["bytes_by_codec"])
 
     # Every track read back: codec, profile, level and bit depth as its CODECS says; a keyframe first.
     durations = {}
@@ -138,7 +147,8 @@ def test_a_video_in_three_codecs(embedded_stack, tmp_path):
     # The video page: renditions per codec, bytes and saving, and each codec's ladder playable.
     findings = page_findings(stack, "codecspage.mjs", video_id)
     assert [g.split(":")[0] for g in findings["groups"]] == ["H.264", "AV1", "HEVC"], findings
-    assert "% vs H.264" in findings["groups"][1] and findings["summary"].startswith("Bytes per codec: H.264: ")
+    assert "% vs H.264" in findings["groups"][1], findings
+    assert findings["summary"].startswith("Video bytes per codec (CMAF tracks): H.264: "), findings
     assert [(r["codec"], r["range"]) for r in findings["rows"]] == [(r["codec"], "SDR") for r in rows]
     assert [o["value"] for o in findings["options"]] == ["", *CODECS]
     assert findings["playing"]["err"] is None and "AV1 ladder" in findings["note"], findings

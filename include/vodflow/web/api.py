@@ -46,7 +46,7 @@ from vodflow.request import RequestError, check_overrides, rerun_request
 from vodflow.settings import load_settings
 from vodflow.storage import ObjectMissing, Storage
 from vodflow.web import trigger, upload_routes
-from vodflow.web.codecs_view import codec_masters, codecs_json
+from vodflow.web.codecs_view import codec_outputs, codecs_json
 from vodflow.web.docs import DOCS_OFF, add_docs
 from vodflow.web.metrics import metrics_endpoint
 from vodflow.web.trigger import check_conf
@@ -159,7 +159,7 @@ def retry_refusal(video: dict[str, Any]) -> str | None:
 def outputs_json(request: Request, video_id: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
     """The published version's outputs: every one with its URL, the downloads (MP4 renditions, M4A, MP3) with
     sizes for the page, and the URLs players want (``dash_url``: CMAF's MPD; ``storyboard_url``: its WebVTT;
-    ``cmaf_master_urls``: each codec's own CMAF master, by the registry's codec names, where the tree has one)."""
+    ``cmaf_master_urls``: each codec's own CMAF master, where the tree has one, and ``video_bytes_by_codec``)."""
     listed = [{"kind": o["kind"], "name": o["name"], "bytes": o["bytes"], "content_type": o["content_type"],
                "duration": o["duration"], "codecs": o["codecs"], "filename": o["filename"],
                "url": _media_url(request, video_id, f"s3://{load_settings().bucket}/{o['key']}")} for o in rows]
@@ -168,7 +168,7 @@ def outputs_json(request: Request, video_id: str, rows: list[dict[str, Any]]) ->
     downloads.sort(key=lambda o: (o["kind"] != "mp4", -o["bytes"] if o["kind"] == "mp4" else o["name"] != "m4a"))
     return {"outputs": listed, "downloads": downloads, "dash_url": find.get(("cmaf", "mpd")),
             "cmaf_master_url": find.get(("cmaf", "master")), "storyboard_url": find.get(("storyboard", "vtt")),
-            "cmaf_master_urls": codec_masters(find)}
+            **codec_outputs(listed)}
 
 
 def _video_or_404(catalog: Catalog, video_id: str) -> dict[str, Any]:

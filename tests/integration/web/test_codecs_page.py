@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from vodflow.web.codecs_view import codec_masters, codecs_json
+from vodflow.web.codecs_view import codec_outputs, codecs_json
 
 pytestmark = pytest.mark.integration
 BROWSER_DIR = Path(__file__).resolve().parents[2] / "browser"
@@ -31,23 +31,25 @@ def test_the_page_lists_renditions_per_codec_with_the_saving_and_plays_one_codec
                   _rendition("av1-360p", "av1", 1_900_000, "av01.0.04M.10", "PQ"),
                   _rendition("hevc-360p", "hevc", 2_600_000, HOSTILE, "PQ")]
     base = "/vodflow/api/videos/v1/media/v1/cmaf/"
-    masters = codec_masters({("cmaf", f"master-{c}"): f"{base}master-{c}.m3u8" for c in ("h264", "av1", "hevc")})
+    sizes = {"h264": 3_600_000, "av1": 1_700_000, "hevc": 2_400_000}  # CMAF video tracks: like for like
+    listed = [{"kind": "cmaf", "name": f"master-{c}", "bytes": sizes[c], "url": f"{base}master-{c}.m3u8"}
+              for c in ("h264", "av1", "hevc")]
     video = {"id": "v1", "title": HOSTILE, "status": "ready", "error_code": None, "error_message": None,
              "source_uri": "s3://vodflow/uploads/a.mp4", "duration": 6.0, "width": 640, "height": 360, "fps": 30,
              "current_version": 1, "latest_version": 1, "dag_run_id": "r1", "retry_refusal": "ready",
              "master_url": "/vodflow/api/videos/v1/media/v1/hls/master.m3u8", "poster_url": None,
              "renditions": renditions, **codecs_json(renditions), "downloads": [], "outputs": [],
              "dash_url": f"{base}manifest.mpd", "cmaf_master_url": f"{base}master.m3u8",
-             "cmaf_master_urls": masters, "storyboard_url": None, "events": []}
+             **codec_outputs(listed), "storyboard_url": None, "events": []}
     (tmp_path / "video.json").write_text(json.dumps(video))
     result = subprocess.run(["node", str(BROWSER_DIR / "codecsstub.mjs"), str(STATIC),  # noqa: S603
                              str(tmp_path / "video.json")], cwd=BROWSER_DIR, capture_output=True, text=True,
                             timeout=120, check=False)
     found = json.loads(result.stdout.strip().splitlines()[-1])
     assert "error" not in found, (found, result.stderr[-2000:])
-    assert found["groups"] == ["H.264: 4.0 MB", "AV1: 1.9 MB, \u221252 % vs H.264",
-                               "HEVC: 2.6 MB, \u221235 % vs H.264"]
-    assert found["summary"] == "Bytes per codec: " + " · ".join(found["groups"])
+    assert found["groups"] == ["H.264: 3.6 MB", "AV1: 1.7 MB, \u221253 % vs H.264",
+                               "HEVC: 2.4 MB, \u221233 % vs H.264"]
+    assert found["summary"] == "Video bytes per codec (CMAF tracks): " + " · ".join(found["groups"])
     assert [(r["name"], r["codec"], r["range"]) for r in found["rows"]] == [
         ("360p", "h264", "SDR"), ("av1-360p", "av1", "PQ"), ("hevc-360p", "hevc", "PQ")]
     assert found["rows"][2]["codecs"] == HOSTILE and found["images"] == 0 and not found["injected"]  # text

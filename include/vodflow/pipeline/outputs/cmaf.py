@@ -86,7 +86,21 @@ class Cmaf(OutputHandler):
         media_bytes = sum(t.bytes for t in tracks)
         top = next(t for t in tracks if t.name == plan.names[0])
         codecs = f"{top.codec},{next(t.codec for t in tracks if t.name == top.audio)}" if top.audio else top.codec
-        return [OutputRecord(kind=self.kind, name=name, key=prefix + key, bytes=media_bytes,
-                             content_type=layout.content_type(key), duration=round(renditions[0].duration, 3),
-                             codecs=codecs)
-                for name, key in (("mpd", dash.MPD), ("master", MASTER_PLAYLIST))]
+        return [*(OutputRecord(kind=self.kind, name=name, key=prefix + key, bytes=media_bytes,
+                               content_type=layout.content_type(key), duration=round(renditions[0].duration, 3),
+                               codecs=codecs)
+                  for name, key in (("mpd", dash.MPD), ("master", MASTER_PLAYLIST))),
+                *codec_master_records(tracks, prefix, round(renditions[0].duration, 3))]
+
+
+def codec_master_records(tracks: list[CmafTrack], prefix: str, duration: float) -> list[OutputRecord]:
+    """Each codec's own master (``master-<codec>``, a tree of more than one codec) as an output: what the API lists
+    as ``cmaf_master_urls``; its bytes are that codec's video tracks' (the same container for every codec, the
+    shared audio left out), so the saving against H.264 is like for like; its codecs, its top track's."""
+    records = []
+    for family, path in cmaf_hls.codec_masters(tracks).items():
+        own = [t for t in tracks if t.kind == "video" and t.family == family]
+        records.append(OutputRecord(kind=Cmaf.kind, name=f"master-{family}", key=prefix + path,
+                                    bytes=sum(t.bytes for t in own), content_type=layout.content_type(path),
+                                    duration=duration, codecs=max(own, key=lambda t: t.width * t.height).codec))
+    return records

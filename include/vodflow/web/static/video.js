@@ -13,10 +13,14 @@
   const CODEC_LABELS = { h264: "H.264", av1: "AV1", hevc: "HEVC" };
   const codecLabel = (codec) => CODEC_LABELS[codec] || String(codec);
   const codecOf = (r) => r.codec || "h264";
-  // "AV1: 1.9 MB, −52 % vs H.264": a codec's ladder against H.264's, once both are done.
+  // "AV1: 1.9 MB, −52 % vs H.264": a codec's ladder against H.264's, like for like: each codec's CMAF video
+  // tracks once published (video_bytes_by_codec); before, only each codec's bytes as encoded (H.264's TS carries
+  // its audio, the other codecs' tracks do not), without a saving.
+  let videoBytes = null;
   function codecBytes(v, codec) {
-    const bytes = (v.bytes_by_codec || {})[codec];
-    const base = (v.bytes_by_codec || {}).h264;
+    const published = videoBytes && videoBytes[codec] != null && videoBytes.h264 != null;
+    const bytes = published ? videoBytes[codec] : (v.bytes_by_codec || {})[codec];
+    const base = published ? videoBytes.h264 : null;
     let text = `${codecLabel(codec)}: ${vodflow.bytes(bytes)}`;
     if (codec !== "h264" && bytes != null && base) {
       const change = Math.round((bytes / base - 1) * 100);
@@ -47,7 +51,8 @@
     }
     $("renditions").replaceChildren(...rows);
     $("codec-bytes").hidden = !grouped;
-    $("codec-bytes").textContent = grouped ? `Bytes per codec: ${codecs.map((c) => codecBytes(v, c)).join(" · ")}` : "";
+    const basis = videoBytes && videoBytes.h264 != null ? "Video bytes per codec (CMAF tracks)" : "Bytes per codec, as encoded";
+    $("codec-bytes").textContent = grouped ? `${basis}: ${codecs.map((c) => codecBytes(v, c)).join(" · ")}` : "";
   }
 
   function renderVideo(v) {
@@ -85,6 +90,8 @@
   let storyboard = null;
   function renderOutputs(v) {
     shownVersion = v.current_version;
+    videoBytes = v.video_bytes_by_codec || null;
+    renderRenditions(video || v);
     renderCodecChoice(v);
     if (!chosenCodec && v.dash_url && v.dash_url !== playingDash) play(v.master_url, v.dash_url);
     $("downloads-box").hidden = !v.downloads.length;
