@@ -31,9 +31,9 @@ AV1_PROFILES = {"Main": 0, "High": 1, "Professional": 2}
 HEVC_PROFILES = {"Main": 1, "Main 10": 2}
 
 
-def _get(stack, path: str) -> requests.Response:
+def _get(stack, path: str, **params: str) -> requests.Response:
     return requests.get(f"{stack.airflow.base_url}/vodflow{path.removeprefix('/vodflow')}", timeout=30,
-                        headers={"Authorization": f"Bearer {stack.client.token()}"})
+                        params=params, headers={"Authorization": f"Bearer {stack.client.token()}"})
 
 
 def rows_codec(rows: list[dict], name: str) -> str:
@@ -88,7 +88,7 @@ def test_a_video_in_three_codecs(embedded_stack, tmp_path):
     run_id = stack.client.trigger(DAG, {"source": f"s3://vodflow/{key}", "ladder": ["360p", "240p"],
                                         "codecs": CODECS})
     assert stack.client.wait_for_run(DAG, run_id, timeout=900)["state"] == "success"
-    video_id = _get(stack, f"/api/videos?run_id={run_id}").json()["videos"][0]["id"]
+    video_id = _get(stack, "/api/videos", run_id=run_id).json()["videos"][0]["id"]
     video = _get(stack, f"/api/videos/{video_id}").json()
     assert video["status"] == "ready", video["error_message"]
 

@@ -72,3 +72,29 @@ def test_the_plan_has_no_other_codec_renditions_by_default_and_a_ladder_per_code
     assert all(o.video_kbps < r.video_kbps for o, r in zip(others, ladder * 2, strict=True))
     hdr = other_codec_renditions(ladder, ("h264", "av1"), _source(hdr=True))
     assert {r.dynamic_range for r in hdr} <= {"PQ", "HLG"}  # the 10-bit codecs keep an HDR source's range
+
+
+def test_the_api_lists_a_videos_codecs_and_their_bytes_by_the_registrys_names():
+    from vodflow.web.codecs_view import codec_outputs, codecs_json
+
+    rows = [{"codec": "h264", "bytes": 900}, {"codec": "hevc", "bytes": 300}, {"codec": "av1", "bytes": 200},
+            {"codec": "av1", "bytes": None}, {"codec": "<b>", "bytes": 1}, {"bytes": 100}]  # no codec: H.264
+    assert codecs_json(rows) == {"codecs": ["h264", "av1", "hevc"],  # H.264 first, then the registry's order
+                                 "bytes_by_codec": {"h264": 1000, "av1": None, "hevc": 300}}  # None: not done
+    listed = [{"kind": "cmaf", "name": "master", "bytes": 9, "url": "/m"},
+              {"kind": "cmaf", "name": "master-av1", "bytes": 4, "url": "/m1"},
+              {"kind": "cmaf", "name": "master-h264", "bytes": 8, "url": "/m0"},
+              {"kind": "mp4", "name": "master-hevc", "bytes": 1, "url": "/x"}]
+    assert codec_outputs(listed) == {"cmaf_master_urls": {"h264": "/m0", "av1": "/m1"},
+                                     "video_bytes_by_codec": {"h264": 8, "av1": 4}}
+
+
+def test_a_rerun_keeps_the_codecs_its_video_asked_for_and_a_retry_may_change_them():
+    from vodflow.request import check_overrides, kept_request, rerun_request
+
+    kept = kept_request({"source": "s3://vodflow/uploads/a.mp4", "codecs": ["h264", "av1"], "title": None}, "v")
+    video = {"id": "v", "source_uri": "s3://vodflow/uploads/a.mp4", "request": __import__("json").dumps(kept)}
+    assert rerun_request(video)["codecs"] == ["h264", "av1"]
+    assert rerun_request(video, check_overrides({"codecs": "hevc"}))["codecs"] == "hevc"
+    with pytest.raises(RequestError):
+        check_overrides({"codecs": ["vp9"]})
