@@ -4,6 +4,8 @@ renditions (none by default). Pure apart from asking an ffmpeg binary for its en
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from vodflow.media.encode import codecs as video_codecs
@@ -93,7 +95,7 @@ def test_a_rerun_keeps_the_codecs_its_video_asked_for_and_a_retry_may_change_the
     from vodflow.request import check_overrides, kept_request, rerun_request
 
     kept = kept_request({"source": "s3://vodflow/uploads/a.mp4", "codecs": ["h264", "av1"], "title": None}, "v")
-    video = {"id": "v", "source_uri": "s3://vodflow/uploads/a.mp4", "request": __import__("json").dumps(kept)}
+    video = {"id": "v", "source_uri": "s3://vodflow/uploads/a.mp4", "request": json.dumps(kept)}
     assert rerun_request(video)["codecs"] == ["h264", "av1"]
     assert rerun_request(video, check_overrides({"codecs": "hevc"}))["codecs"] == "hevc"
     with pytest.raises(RequestError):
