@@ -16,6 +16,9 @@ try {
   await page.route("http://vodflow.test/**", async (route) => {
     const url = new URL(route.request().url());
     if (url.pathname === "/vodflow/ui/video") return route.fulfill({ contentType: "text/html", body: readFileSync(`${staticDir}/video.html`) });
+    if (url.pathname === "/vodflow/ui/videos") return route.fulfill({ contentType: "text/html", body: readFileSync(`${staticDir}/videos.html`) });
+    if (url.pathname === "/vodflow/api/videos") return route.fulfill({ contentType: "application/json", body: JSON.stringify({ videos: [video], total: 1, limit: 25, offset: 0 }) });
+    if (url.pathname === "/vodflow/api/stats") return route.fulfill({ contentType: "application/json", body: JSON.stringify({ by_status: { ready: 1, failed: 0 }, active: 0, completed_today: 1, failed_today: 0, average_processing_seconds: null, queue_length: 0, runs_waiting: 0 }) });
     const name = url.pathname.match(/^\/vodflow\/static\/([\w.-]+)$/);
     if (name) return route.fulfill({ contentType: name[1].endsWith(".css") ? "text/css" : "text/javascript", body: readFileSync(`${staticDir}/${name[1]}`) });
     if (url.pathname.endsWith("/events")) return route.fulfill({ contentType: "text/event-stream", body: 'event: end\ndata: {"status": "ready"}\n\n' });
@@ -38,6 +41,10 @@ try {
   await page.locator("#codec-select").selectOption("av1");
   findings.note = await page.locator("#player-note").textContent(); // before the stub's 404 shows as an error
   await master;
+  await page.goto("http://vodflow.test/vodflow/ui/videos");
+  await page.locator("#rows .rend").first().waitFor({ timeout: 15000 });
+  findings.list = await page.locator("#rows .rend").evaluateAll((lines) => lines.map((l) => ({
+    rendition: l.dataset.rendition || null, codec: l.dataset.codec || null, label: l.querySelector("label").textContent })));
 } catch (error) {
   findings.error = String(error && error.stack || error);
 } finally {

@@ -57,3 +57,6 @@ def test_the_page_lists_renditions_per_codec_with_the_saving_and_plays_one_codec
     assert found["options"][3]["disabled"]  # a codec string no browser decodes: listed, not playable
     assert "AV1 ladder" in found["note"]
     assert "/vodflow/api/videos/v1/media/v1/cmaf/master-av1.m3u8" in found["requests"], found["requests"]
+    assert found["list"] == [{"rendition": "360p", "codec": None, "label": "360p"},  # the list page: H.264's rungs,
+                             {"rendition": None, "codec": "av1", "label": "AV1"},  # then a line per other codec
+                             {"rendition": None, "codec": "hevc", "label": "HEVC"}]
