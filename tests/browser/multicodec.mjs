@@ -5,7 +5,8 @@
 // and the player must play the same master fetching only H.264 segments; with `hdr`, an SDR screen's player
 // must leave the PQ variant alone.
 // Usage: node multicodec.mjs BASE_URL MODE[,MODE...] — MODE: hls | dash | shaka, with "-h264only" for that
-// configuration, "-hdr" for the HDR source's master/MPD (H.264 SDR beside AV1 PQ). Prints one JSON line:
+// configuration, "-hdr" for the HDR source's master/MPD (H.264 SDR beside AV1 PQ), "-av1master" for the AV1
+// ladder's own master (master-av1.m3u8). Prints one JSON line:
 // {MODE: findings}.
 import { launch } from "./chromium.mjs";
 
@@ -28,7 +29,7 @@ async function run(mode) {
     await until(page, () => document.getElementById("player").currentTime > 0.5);
     findings.levels = await page.evaluate(() => window.levels());
     findings.started = await page.evaluate(() => window.current());
-    if (!option) {  // the AV1 ladder
+    if (!option || option === "av1master") {  // the AV1 ladder
       const av1 = findings.levels.map((l, i) => [l, i]).filter(([l]) => l.codec.startsWith("av01"));
       // Both ways: the top AV1 level, then the lowest (the player starts on one of them or on another codec).
       for (const [level, index] of [...av1].sort((a, b) => b[0].height - a[0].height)) {
@@ -54,8 +55,10 @@ async function run(mode) {
   return findings;
 }
 
-try {
-  for (const mode of modes.split(",")) results[mode] = await run(mode);
+try {  // three pages at a time: most of a run is waiting for playback to advance in real time
+  const queue = modes.split(",");
+  const worker = async () => { while (queue.length) { const mode = queue.shift(); results[mode] = await run(mode); } };
+  await Promise.all([worker(), worker(), worker()]);
 } finally {
   await browser.close();
 }

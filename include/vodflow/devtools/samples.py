@@ -51,6 +51,38 @@ def make_sample(path: str, spec: SampleSpec = SampleSpec()) -> str:
     return path
 
 
+# The mastering display and content light of ``make_hdr_sample``'s HDR10 source, as x265 writes them: a P3-D65
+# 1000-nit display (0.005 nits black), MaxCLL 1000, MaxFALL 400: what HDR10 camera and studio masters carry.
+HDR10_MASTER_DISPLAY = "G(13250,34500)B(7500,3000)R(34000,16000)WP(15635,16450)L(10000000,50)"
+HDR10_MAX_CLL = "1000,400"
+
+
+def make_hdr_sample(path: str, transfer: str = "smpte2084", width: int = 640, height: int = 360,
+                    duration: float = 2.0, fps: str = "30", audio: bool = True) -> str:
+    """An HDR source as a camera or phone writes one: HEVC Main 10 in MP4, BT.2020, ``transfer`` ``smpte2084``
+    (HDR10: with the mastering display and content light level in the bitstream's SEI, as x265 writes them) or
+    ``arib-std-b67`` (HLG, as phones record it: no static metadata). The picture is testsrc2 placed in that
+    signal (its BT.709 white at 100 nits for PQ), so a tone-map or a wrong conversion shows in its luma."""
+    pq = transfer == "smpte2084"
+    picture = (f"testsrc2=size={width}x{height}:rate={fps},noise=alls=6:allf=t,"
+               f"zscale=tin=bt709:min=bt709:pin=bt709:rin=tv:t={transfer}:m=bt2020nc:p=bt2020:r=tv:npl=100,"
+               "format=yuv420p10le")
+    params = f"log-level=error:keyint={round(2 * float(Fraction(fps)))}:colorprim=bt2020:transfer={transfer}" \
+             ":colormatrix=bt2020nc"
+    if pq:
+        params += f":hdr10=1:master-display={HDR10_MASTER_DISPLAY}:max-cll={HDR10_MAX_CLL}"
+    args = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-f", "lavfi", "-i", picture]
+    if audio:
+        args += ["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"]
+    args += ["-t", f"{duration}", "-c:v", "libx265", "-preset", "ultrafast", "-x265-params", params,
+             "-color_primaries", "bt2020", "-color_trc", transfer, "-colorspace", "bt2020nc", "-color_range", "tv",
+             "-tag:v", "hvc1"]
+    if audio:
+        args += ["-c:a", "aac", "-b:a", "128k", "-ac", "2"]
+    subprocess.run([*args, path], check=True)  # noqa: S603 - fixed argument list
+    return path
+
+
 FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
 
 

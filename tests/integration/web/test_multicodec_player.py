@@ -2,7 +2,8 @@
 one fMP4 master and one MPD, made by the real encoders, remux and manifest writers (``multicodec_tree``).
 
 - hls.js (the bundled player, static/player.js) plays the combined master on the AV1 ladder and is switched to each
-  AV1 level; dash.js (the bundled player) and Shaka Player do the same with the MPD's AV1 AdaptationSet.
+  AV1 level, and the same with the AV1 ladder's own master (``master-av1.m3u8``, what an operator plays per codec);
+  dash.js (the bundled player) and Shaka Player do the same with the MPD's AV1 AdaptationSet.
 - A device that decodes H.264 only (the page refuses av01/hvc1 in ``MediaSource.isTypeSupported`` and
   ``mediaCapabilities.decodingInfo`` before a player loads) plays the same master / MPD with each player and fetches
   H.264 segments only.
@@ -31,7 +32,8 @@ from vodflow.devtools.samples import SampleSpec, make_sample
 BROWSER_DIR = Path(__file__).resolve().parents[2] / "browser"
 STATIC = Path(__file__).resolve().parents[3] / "include" / "vodflow" / "web" / "static"
 SHAKA = BROWSER_DIR / "node_modules" / "shaka-player" / "dist" / "shaka-player.compiled.js"
-MODES = ["hls", "dash", "shaka", "hls-h264only", "dash-h264only", "shaka-h264only", "hls-hdr", "dash-hdr", "shaka-hdr"]
+MODES = ["hls", "dash", "shaka", "hls-av1master", "hls-h264only", "dash-h264only", "shaka-h264only", "hls-hdr",
+         "dash-hdr", "shaka-hdr"]
 pytestmark = [pytest.mark.integration, pytest.mark.skipif(
     not (BROWSER_DIR / "node_modules" / "playwright-core").exists() or not SHAKA.exists()
     or not shutil.which("chromium"), reason="needs `make browser` (playwright-core, shaka-player), Debian's chromium")]
@@ -69,7 +71,7 @@ def folders(found: dict) -> set[str]:
     return {u.split("/")[0] for u in found["loaded"]}
 
 
-@pytest.mark.parametrize("mode", ["hls", "dash", "shaka"])
+@pytest.mark.parametrize("mode", ["hls", "dash", "shaka", "hls-av1master"])
 def test_each_player_plays_the_av1_ladder_and_switches_between_its_levels(findings, mode):
     found = findings[mode]
     if not found.get("support", {}).get("av01"):
@@ -81,6 +83,9 @@ def test_each_player_plays_the_av1_ladder_and_switches_between_its_levels(findin
     assert found["playing"]["err"] is None and found["playing"]["h"] == 240
     assert {"av1-240p", "av1-360p"} <= folders(found)
     assert any(f.startswith("aac-") for f in folders(found))  # the shared audio
+    if mode == "hls-av1master":  # the AV1 ladder's own master: nothing else in it
+        assert all(level["codec"].startswith("av01") for level in found["levels"])
+        assert all(f.startswith(("av1-", "aac-")) for f in folders(found)), found["loaded"]
 
 
 @pytest.mark.parametrize("mode", ["hls-h264only", "dash-h264only", "shaka-h264only"])

@@ -2,7 +2,10 @@
 
 Shape (decode once): one job per chunk decodes that stretch of the source once and encodes every rendition's
 video from it; one job encodes the whole audio once per audio bitrate; then, per rendition, the join
-concatenates its chunks (stream copy) and muxes the audio into one continuous HLS rendition.
+concatenates its chunks (stream copy) and muxes the audio into one continuous HLS rendition. The other codecs'
+renditions (AV1, HEVC: ``multicodec``) are encoded in the same chunk commands as fragmented MP4 pieces, with
+their keyframes on the same frames; ``package.cmaf.join_pieces`` concatenates a rendition's pieces, placing each
+by its first frame on the grid, and ``package.cmaf.codec_track`` cuts it on the H.264 segment grid.
 
 Why the seams are invisible:
 - chunks start on multiples of the segment length (6 s, itself a multiple of the 2 s keyframe grid), so every
@@ -36,12 +39,11 @@ from vodflow.media.encode.ffmpeg import (
     ffmpeg_command,
     hls_muxer_options,
     keyframe_expression,
-    output_grid,
     scaled,
     video_codec_options,
 )
 from vodflow.media.encode.ladder import Rendition
-from vodflow.media.encode.multicodec import ExtraOutputs, binary_for, check_tracks, cmaf_output, picture_branches
+from vodflow.media.encode.multicodec import ExtraOutputs, binary_for, cmaf_output, finish_tracks, picture_branches
 from vodflow.media.encode.process import run_ffmpeg
 from vodflow.media.encode.renditions import alternate_audio_outputs, measure_output, subtitle_outputs
 from vodflow.media.measured import MeasuredRendition
@@ -132,12 +134,9 @@ def build_chunk_command(src: str, work_dir: str, source: SourceInfo, chunk: Chun
     window = {"start_pts": chunk.first_frame}
     if chunk.frames is not None:
         window["end_pts"] = chunk.first_frame + chunk.frames
-
-    def grid(picture: ffmpeg.nodes.FilterableStream) -> ffmpeg.nodes.FilterableStream:  # pts = frame number
-        return output_grid(picture, fps, from_zero=not seek).filter("trim", **window)
-
-    branches, cmaf_branches, outputs = picture_branches(video, source, grid, len(renditions), cmaf_renditions,
-                                                        extra_outputs)
+    # pts = output frame number; trim keeps the chunk's frames
+    branches, cmaf_branches, outputs = picture_branches(video, source, fps, len(renditions), cmaf_renditions,
+                                                        extra_outputs, from_zero=not seek, window=window)
     for i, rendition in enumerate(renditions):
         # Every chunk shifted by the same base: with B-frames the first DTS is before the first PTS, and a muxer
         # that shifts a negative DTS (the first chunk's) would move only that chunk.
@@ -213,7 +212,7 @@ def encode_chunk(src: str, work_dir: str, source: SourceInfo, chunk: Chunk, rend
             open(path, "wb").close()
     check_chunk_complete(files[renditions[0].name], source, chunk, renditions[0].fps, settings)
     tracks = {r.name: chunk_track_file(work_dir, chunk, r.name) for r in cmaf_renditions}
-    check_tracks(tracks)
+    finish_tracks(tracks, cmaf_renditions, source)
     return {**files, **tracks}
 
 

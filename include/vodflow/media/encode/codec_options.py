@@ -9,7 +9,8 @@ Rate: SVT-AV1 refuses a maximum rate outside CRF mode ("Max Bitrate only support
 one-pass VBR at the rung's ``video_kbps`` with its ``bufsize`` (SVT-AV1's own buffer model); x265 is constrained
 VBR like x264 (``b:v``/``maxrate``/``bufsize``). A VBR rung lands near its planned bits, which is what the ladder's
 ``rate_factor`` (measured per codec) assumes; a capped CRF would not. The playlists measure what was written.
-Presets are one constant per codec (``PRESETS``): bench/codecs.py measures them.
+Presets are one constant per codec (``PRESETS``): bench/codecs.py measures them. ``EncoderSettings.threads``
+becomes SVT-AV1's ``lp`` and x265's ``pools`` (both ignore ffmpeg's ``-threads``).
 No Airflow, S3 or database.
 """
 
@@ -53,13 +54,14 @@ def cmaf_video_options(rendition: Rendition, settings: EncoderSettings, keyframe
     # SDR: the frames' own colour properties, as the H.264 ladder's (an HDR source's are BT.709 once tone-mapped).
     options: dict[str, object] = {"pix_fmt": pixel_format(rendition)}
     if rendition.codec == "av1":
-        params: dict[str, object] = {"irefresh-type": 2, "scd": 0, **color.params}  # 2: closed GOP (key frames)
+        params: dict[str, object] = {"irefresh-type": 2, "scd": 0,  # 2: closed GOP (key frames)
+                                     **thread_params("av1", settings.threads), **color.params}
         options.update({"c:v": "libsvtav1", "preset": PRESETS["av1"], "b:v": f"{rendition.video_kbps}k",
                         "bufsize": f"{rendition.bufsize_kbits}k", "g": gop, "force_key_frames": keyframes,
                         "svtav1-params": _params(params)})
     elif rendition.codec == "hevc":
         params = {"scenecut": 0, "open-gop": 0, "keyint": gop, "min-keyint": 1, "log-level": "error",
-                  **color.params}
+                  **thread_params("hevc", settings.threads), **color.params}
         options.update({"c:v": "libx265", "preset": PRESETS["hevc"], "b:v": f"{rendition.video_kbps}k",
                         "maxrate": f"{rendition.maxrate_kbps}k", "bufsize": f"{rendition.bufsize_kbits}k",
                         "force_key_frames": keyframes, "forced-idr": 1, "x265-params": _params(params),
@@ -68,6 +70,12 @@ def cmaf_video_options(rendition: Rendition, settings: EncoderSettings, keyframe
         raise ValueError(f"{rendition.name}: no CMAF encoder options for codec {rendition.codec!r}")
     options.update(color.options)  # HDR: its pixel format, BT.2020 tags and transfer
     options["max_muxing_queue_size"] = 4096
-    if settings.threads:
-        options["threads"] = settings.threads
     return options
+
+
+def thread_params(codec: str, threads: int) -> dict[str, object]:
+    """``EncoderSettings.threads`` in each encoder's own terms: neither libsvtav1 nor libx265 applies ffmpeg's
+    ``-threads`` (measured: SVT-AV1's level of parallelism and x265's pool stayed at the machine's cores)."""
+    if not threads:
+        return {}
+    return {"lp": threads} if codec == "av1" else {"pools": threads}

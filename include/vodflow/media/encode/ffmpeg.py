@@ -21,7 +21,10 @@ SEGMENT_PATTERN = "seg_%05d.ts"
 # HDR (PQ/HLG) to SDR BT.709: linearise, tone-map, back to BT.709 limited range. The last zscale itself makes
 # the YUV (its BT.709 matrix, dithered to 8 bits): left in RGB, the picture was turned into YUV by the scale filter
 # with swscale's default BT.601 matrix, and the encoder got no matrix to write. So the frames carry BT.709
-# primaries, transfer and matrix, and ffmpeg writes all three into the stream.
+# primaries, transfer and matrix, and ffmpeg writes all three into the stream. The source's mastering display and
+# content light level describe the HDR picture, not this one: ffmpeg 9 copies a first frame's side data into the
+# output (MP4 ``mdcv``/``clli`` boxes on an SDR H.264 rendition), so they are deleted here (ffmpeg 5.1 never
+# wrote them: its output is byte-identical with or without the deletes).
 TONEMAP_CHAIN = [
     ("zscale", {"t": "linear", "npl": 100}),
     ("format", {"pix_fmts": "gbrpf32le"}),
@@ -29,6 +32,8 @@ TONEMAP_CHAIN = [
     ("tonemap", {"tonemap": "hable", "desat": 0}),
     ("zscale", {"t": "bt709", "m": "bt709", "r": "tv", "d": "error_diffusion"}),
     ("format", {"pix_fmts": "yuv420p"}),
+    ("sidedata", {"mode": "delete", "type": "MASTERING_DISPLAY_METADATA"}),
+    ("sidedata", {"mode": "delete", "type": "CONTENT_LIGHT_LEVEL"}),
 ]
 
 
@@ -42,18 +47,17 @@ def normalize_picture(video: ffmpeg.nodes.FilterableStream, source: SourceInfo, 
                       ) -> ffmpeg.nodes.FilterableStream:
     """Progressive SDR pictures from any source: deinterlace, tone-map HDR to BT.709; a still picture (or a
     slideshow) shown at the output rate, its last picture held until the sound ends (``source.picture_end``).
-    ``tonemap=False``: the picture before the tone-map (an HDR source's, for the renditions that keep HDR; then
-    ``tonemapped`` makes the SDR one from a branch of it)."""
+    ``tonemap=False``: HDR stays HDR (what ``hdr.hdr_picture`` and ``hdr.split_dynamic_range`` start from)."""
     hold = source.picture_end - (source.video_end or source.picture_end) if source.still else 0.0
     if hold > 0:  # at the output rate first, so the held picture is repeated at that rate
         video = video.filter("fps", fps=source.fps).filter("tpad", stop_mode="clone", stop_duration=f"{hold:.6f}")
     if source.interlaced:
         video = video.filter("bwdif", mode="send_frame")
-    return tonemapped(video) if source.hdr and tonemap else video
+    return tone_mapped(video) if source.hdr and tonemap else video
 
 
-def tonemapped(video: ffmpeg.nodes.FilterableStream) -> ffmpeg.nodes.FilterableStream:
-    """An HDR picture tone-mapped to SDR BT.709 (``TONEMAP_CHAIN``)."""
+def tone_mapped(video: ffmpeg.nodes.FilterableStream) -> ffmpeg.nodes.FilterableStream:
+    """An HDR picture as SDR BT.709 (``TONEMAP_CHAIN``)."""
     for name, options in TONEMAP_CHAIN:
         video = video.filter(name, **options)
     return video
@@ -69,6 +73,8 @@ def output_grid(video: ffmpeg.nodes.FilterableStream, fps: str, *, from_zero: bo
 
 def scaled(video: ffmpeg.nodes.FilterableStream, rendition: Rendition, pix_fmt: str = "yuv420p"
            ) -> ffmpeg.nodes.FilterableStream:
+    """``pix_fmt``: an HDR rendition's is ``yuv420p10le`` (``hdr.color_options(...).pix_fmt``): a YUV-to-YUV
+    scale, so its BT.2020 colours are kept as they are."""
     return (video.filter("scale", rendition.width, rendition.height, flags="lanczos")
             .filter("setsar", 1).filter("format", pix_fmt))
 

@@ -5,9 +5,11 @@ way, with its keyframes forced on the same frames (``codec_options``), written a
 per keyframe, no edit list: ``package.cmaf.VIDEO_FLAGS``), video only — the audio is the CMAF tree's shared AAC
 tracks. ``package.cmaf.codec_track`` then cuts it on the H.264 rendition's segment grid and timeline.
 
-An HDR source's renditions that keep HDR (``Rendition.dynamic_range`` PQ/HLG) branch off before the tone-map:
-the decoded picture is split once, one branch tone-mapped for the SDR renditions (H.264 and the SDR ones of the
-other codecs), the other given to ``hdr.hdr_picture`` for the HDR ones (10-bit, ``hdr.color_options``' tags).
+An HDR source's renditions that keep HDR (``Rendition.dynamic_range`` PQ/HLG) branch off before the tone-map
+(``hdr.split_dynamic_range``: one deinterlace and frame grid, only the SDR branch tone-mapped): the SDR picture
+feeds H.264, the pictures and the other codecs' SDR renditions; the HDR one (10-bit) the HDR renditions, encoded
+with ``hdr.color_options``. ffmpeg 9 writes the ``mdcv``/``clli`` boxes for one branch of a split at most, so
+``finish_tracks`` gives every HDR rendition's init segment the source's (``package.hdr_boxes``).
 No Airflow, S3 or database.
 """
 
@@ -23,11 +25,12 @@ from vodflow.errors import MediaToolError
 from vodflow.media.encode import hdr
 from vodflow.media.encode.codec_options import cmaf_video_options, pixel_format
 from vodflow.media.encode.codecs import H264, ffmpeg_for
-from vodflow.media.encode.ffmpeg import STRIP_METADATA, normalize_picture, scaled, tonemapped
+from vodflow.media.encode.ffmpeg import STRIP_METADATA, normalize_picture, output_grid, scaled
 from vodflow.media.encode.ladder import Rendition
 from vodflow.media.options import EncoderSettings
 from vodflow.media.package import fmp4
 from vodflow.media.package.cmaf import VIDEO_FLAGS
+from vodflow.media.package.hdr_boxes import with_hdr_boxes
 from vodflow.media.source.info import SourceInfo
 
 Stream = ffmpeg.nodes.FilterableStream
@@ -69,28 +72,32 @@ def split_picture(video: Stream, count: int, extra_outputs: ExtraOutputs | None
     return video.filter_multi_output("split", count), extra
 
 
-def picture_branches(video: Stream, source: SourceInfo, grid: Callable[[Stream], Stream], count: int,
-                     cmaf_renditions: Sequence[Rendition], extra_outputs: ExtraOutputs | None
+def picture_branches(video: Stream, source: SourceInfo, fps: str, count: int, cmaf_renditions: Sequence[Rendition],
+                     extra_outputs: ExtraOutputs | None, *, from_zero: bool = True,
+                     window: dict[str, int] | None = None
                      ) -> tuple[list[Stream], list[Stream], list[ffmpeg.nodes.OutputStream]]:
     """From the decoded source picture ``video``: ``count`` SDR branches for the H.264 renditions, one branch per
-    other-codec rendition (HDR ones before the tone-map), and ``extra_outputs``' outputs (fed SDR). ``grid`` makes
-    the constant-rate output picture (``ffmpeg.output_grid``, a chunk's ``trim``). Without other-codec renditions
-    the graph is exactly the H.264 ladder's of before."""
-    hdr_renditions = [r for r in cmaf_renditions if keeps_hdr(source, r)]
+    other-codec rendition (an HDR one from ``hdr.split_dynamic_range``'s HDR picture, never tone-mapped), and
+    ``extra_outputs``' outputs (fed SDR). Every branch is on the output grid (``ffmpeg.output_grid``: ``fps``,
+    ``from_zero``), cut to a chunk's ``window`` (``trim``'s ``start_pts``/``end_pts``) when given. Without an HDR
+    rendition the graph is exactly the H.264 ladder's of before (so an H.264-only command is unchanged)."""
+    def cut(picture: Stream) -> Stream:
+        return picture.filter("trim", **window) if window is not None else picture
+
+    wanted = [r for r in cmaf_renditions if keeps_hdr(source, r)]
+    sdr, hdr_picture = (hdr.split_dynamic_range(video, source, fps, from_zero=from_zero) if wanted
+                        else (output_grid(normalize_picture(video, source), fps, from_zero=from_zero), None))
+    hdr_renditions = wanted if hdr_picture is not None else []
     sdr_count = count + len(cmaf_renditions) - len(hdr_renditions)
-    hdr_branches: list[Stream] = []
-    if hdr_renditions:
-        both = normalize_picture(video, source, tonemap=False).filter_multi_output("split", 2)
-        tee, extra = split_picture(grid(tonemapped(both.stream(0))), sdr_count, extra_outputs)
-        hdr_tee = grid(hdr.hdr_picture(both.stream(1), source)).filter_multi_output("split", len(hdr_renditions))
-        hdr_branches = [hdr_tee.stream(i) for i in range(len(hdr_renditions))]
-    else:
-        tee, extra = split_picture(grid(normalize_picture(video, source)), sdr_count, extra_outputs)
+    tee, extra = split_picture(cut(sdr), sdr_count, extra_outputs)
     sdr_branches = [tee.stream(i) for i in range(sdr_count)]
-    ours, others = sdr_branches[:count], iter(sdr_branches[count:])
-    hdr_iter = iter(hdr_branches)
-    cmaf = [next(hdr_iter) if keeps_hdr(source, r) else next(others) for r in cmaf_renditions]
-    return ours, cmaf, extra
+    hdr_branches: list[Stream] = []
+    if hdr_picture is not None:
+        hdr_tee = cut(hdr_picture).filter_multi_output("split", len(hdr_renditions))
+        hdr_branches = [hdr_tee.stream(i) for i in range(len(hdr_renditions))]
+    others, kept = iter(sdr_branches[count:]), iter(hdr_branches)
+    cmaf = [next(kept) if r in hdr_renditions else next(others) for r in cmaf_renditions]
+    return sdr_branches[:count], cmaf, extra
 
 
 def cmaf_output(branch: Stream, rendition: Rendition, source: SourceInfo, settings: EncoderSettings,
@@ -102,11 +109,18 @@ def cmaf_output(branch: Stream, rendition: Rendition, source: SourceInfo, settin
     return scaled(branch, rendition, pixel_format(rendition)).output(path, **options)
 
 
-def check_tracks(paths: dict[str, str]) -> None:
-    """Every other-codec file was written and holds an init segment and a first keyframe fragment."""
+def finish_tracks(paths: dict[str, str], renditions: Sequence[Rendition], source: SourceInfo) -> None:
+    """Every other-codec file (rendition name → path) was written and holds an init segment and a first keyframe
+    fragment; an HDR rendition's gets the source's ``mdcv``/``clli`` boxes where ffmpeg left them out."""
+    hdr_names = {r.name for r in renditions if keeps_hdr(source, r)}
     for name, path in paths.items():
         try:
             data = Path(path).read_bytes()
+            if name in hdr_names and (source.mastering_display or source.content_light):
+                boxed = with_hdr_boxes(data, source.mastering_display, source.content_light)
+                if boxed != data:
+                    Path(path).write_bytes(boxed)
+                    data = boxed
             info = fmp4.read_init(data)
             fragments = fmp4.read_fragments(data, info.init_size)
         except (OSError, ValueError) as exc:

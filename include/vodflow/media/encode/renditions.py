@@ -34,8 +34,8 @@ from vodflow.media.encode.ladder import Rendition
 from vodflow.media.encode.multicodec import (
     ExtraOutputs,
     binary_for,
-    check_tracks,
     cmaf_output,
+    finish_tracks,
     picture_branches,
     track_path,
 )
@@ -141,8 +141,8 @@ def build_multi_encode_command(src: str, out_root: str, source: SourceInfo, rend
     if len(fps) != 1:
         raise ValueError("renditions decoded together must share a frame rate")
     rate = fps.pop()
-    videos, cmaf_videos, outputs = picture_branches(stream["v:0"], source, lambda v: output_grid(v, rate),
-                                                    len(renditions), cmaf_renditions, extra_outputs)
+    videos, cmaf_videos, outputs = picture_branches(stream["v:0"], source, rate, len(renditions), cmaf_renditions,
+                                                    extra_outputs)
     audio_renditions = [r for r in renditions if r.audio_kbps]
     audios = (audio_track(stream, source).filter_multi_output("asplit", len(audio_renditions))
               if audio_renditions else None)
@@ -223,7 +223,7 @@ def encode_renditions(src: str, out_root: str, source: SourceInfo, renditions: l
         os.makedirs(out_dir, exist_ok=True)
     args = build_multi_encode_command(src, out_root, source, renditions, settings, extra_outputs, alternates,
                                       subtitles, cmaf_renditions, cmaf_root)
-    return _run_and_measure(args, src, out_root, source, outputs, settings, on_progress, tracks)
+    return _run_and_measure(args, src, out_root, source, outputs, settings, on_progress, tracks, cmaf_renditions)
 
 
 def encode_rendition(src: str, out_dir: str, source: SourceInfo, rendition: Rendition,
@@ -237,8 +237,8 @@ def encode_rendition(src: str, out_dir: str, source: SourceInfo, rendition: Rend
 
 def _run_and_measure(args: list[str], src: str, scratch: str, source: SourceInfo,
                      outputs: list[tuple[str, Rendition]], settings: EncoderSettings,
-                     on_progress: Callable[[float], None] | None, tracks: dict[str, str] | None = None
-                     ) -> list[MeasuredRendition]:
+                     on_progress: Callable[[float], None] | None, tracks: dict[str, str] | None = None,
+                     cmaf_renditions: list[Rendition] | None = None) -> list[MeasuredRendition]:
     tracks = tracks or {}
     result = run_ffmpeg(args, duration=source.duration,
                         timeout=settings.timeout_for(source.duration * (len(outputs) + len(tracks))),
@@ -251,7 +251,7 @@ def _run_and_measure(args: list[str], src: str, scratch: str, source: SourceInfo
     # ffmpeg may exit 0 after failed writes: short or broken output on a full disk is the machine's fault.
     try:
         measured = [measure_output(out_dir, r) for out_dir, r in outputs]
-        check_tracks(tracks)
+        finish_tracks(tracks, cmaf_renditions or [], source)
     except MediaToolError:
         raise_if_disk_full(scratch)
         raise

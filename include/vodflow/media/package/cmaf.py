@@ -28,6 +28,7 @@ from vodflow.codec import Coded
 from vodflow.errors import MediaToolError
 from vodflow.media.encode.diagnose import classify_failure
 from vodflow.media.encode.ffmpeg import ffmpeg_command
+from vodflow.media.encode.hdr import CICP, SDR
 from vodflow.media.encode.ladder import Rendition
 from vodflow.media.encode.process import run_ffmpeg
 from vodflow.media.measured import IFrame, MeasuredRendition, Segment
@@ -159,15 +160,18 @@ def codec_track(path: str, out_dir: str, rendition: Rendition, grid: MeasuredRen
     video's encode or ``join_pieces``) as a CMAF track in ``out_dir``: moved onto the TS timeline (its first
     picture where ``grid``'s is: the same frame, since every rendition is encoded from one picture grid) and cut
     on ``grid``'s segment boundaries, so every codec's segments are the same 6 s. ``grid``: the top H.264
-    rendition as measured."""
-    data = bytearray(Path(path).read_bytes())
-    info = fmp4.read_init(bytes(data))
-    fragments = fmp4.read_fragments(bytes(data), info.init_size)
+    rendition as measured. Its VIDEO-RANGE and H.273 colour are the rendition's."""
+    data = bytearray(Path(path).read_bytes())  # one copy of the track, edited in place (no bytes() of it)
+    info = fmp4.read_init(data)
+    fragments = fmp4.read_fragments(data, info.init_size)
     if not fragments:
         raise MediaToolError(f"{rendition.name}: the encode holds no fragment")
     first = fragments[0].decode_time + fragments[0].composition_offset
-    shift_decode_times(data, round(Fraction(grid.first_pts * info.timescale, PTS_HZ)) - first)
-    return _split(bytes(data), out_dir, grid, rendition.name, rendition.width, rendition.height)
+    retime_fragments(data, info.init_size, round(Fraction(grid.first_pts * info.timescale, PTS_HZ)) - first)
+    track = _split(data, out_dir, grid, rendition.name, rendition.width, rendition.height)
+    track.video_range = rendition.dynamic_range
+    track.colour = CICP[rendition.dynamic_range] if rendition.dynamic_range != SDR else ()
+    return track
 
 
 def join_pieces(pieces: list[str], out: str, first_frames: list[int], frame_rate: str) -> None:
@@ -175,52 +179,55 @@ def join_pieces(pieces: list[str], out: str, first_frames: list[int], frame_rate
     the first piece's init segment, then every piece's fragments as they are (a stream copy), their decode times
     moved so piece k starts at frame ``first_frames[k]`` of the grid after piece 0 (whatever timeline each
     piece's muxer started from) and the fragments numbered on. The pieces must share their sample entry (the
-    same encoder settings): a track has one."""
-    out_data, entry, number = bytearray(), None, 1
-    origin: int | None = None
-    for path, frame in zip(pieces, first_frames, strict=True):
-        data = bytearray(Path(path).read_bytes())
-        info = fmp4.read_init(bytes(data))
-        rate = Fraction(frame_rate)
-        ticks = Fraction(info.timescale) / rate
-        if ticks.denominator != 1:
-            raise MediaToolError(f"{path}: timescale {info.timescale} holds no whole frame at {frame_rate} fps")
-        fragments = fmp4.read_fragments(bytes(data), info.init_size)
-        if not fragments:
-            raise MediaToolError(f"{path}: an empty piece")
-        start = fragments[0].decode_time + fragments[0].composition_offset
-        if origin is None:
-            origin, entry = start, sample_entry(bytes(data))
-            out_data += data[:info.init_size]
-        elif sample_entry(bytes(data)) != entry:
-            raise MediaToolError(f"{path}: encoded with other parameters than the first piece")
-        body = bytearray(data[info.init_size:])
-        shift_decode_times(body, origin + (frame - first_frames[0]) * int(ticks) - start)
-        number = renumber_fragments(body, number)
-        out_data += body
-    Path(out).write_bytes(bytes(out_data))
+    same encoder settings): a track has one. Written piece by piece: one piece in memory at a time."""
+    entry, number, origin = b"", 1, None
+    with open(out, "wb") as joined:
+        for path, frame in zip(pieces, first_frames, strict=True):
+            data = bytearray(Path(path).read_bytes())
+            info = fmp4.read_init(data)
+            ticks = Fraction(info.timescale) / Fraction(frame_rate)
+            if ticks.denominator != 1:
+                raise MediaToolError(f"{path}: timescale {info.timescale} holds no whole frame at {frame_rate} fps")
+            fragments = fmp4.read_fragments(data, info.init_size)
+            if not fragments:
+                raise MediaToolError(f"{path}: an empty piece")
+            start = fragments[0].decode_time + fragments[0].composition_offset
+            if origin is None:
+                origin, entry = start, sample_entry(data)
+                joined.write(data[:info.init_size])
+            elif sample_entry(data) != entry:
+                raise MediaToolError(f"{path}: encoded with other parameters than the first piece")
+            shift = origin + (frame - first_frames[0]) * int(ticks) - start
+            number = retime_fragments(data, info.init_size, shift, number)
+            joined.write(memoryview(data)[info.init_size:])
 
 
-def sample_entry(data: bytes) -> bytes:
+def sample_entry(data: bytes | bytearray) -> bytes:
     """The bytes of a track's ``stsd`` (codec, size, configuration record): what pieces of one track share."""
     moov = next(b for b in fmp4.boxes(data) if b.kind == b"moov")
     stsd = fmp4.find(data, moov, b"trak", b"mdia", b"minf", b"stbl", b"stsd")
-    return data[stsd.offset:stsd.end] if stsd else b""
+    return bytes(data[stsd.offset:stsd.end]) if stsd else b""
 
 
-def renumber_fragments(data: bytearray, number: int) -> int:
-    """Number the ``moof``s of ``data`` on from ``number`` (``mfhd`` sequence numbers increase along a track);
-    returns the next number."""
-    for box in fmp4.boxes(bytes(data)):
-        if box.kind == b"moof":
-            mfhd = fmp4.child(bytes(data), box, b"mfhd")
+def retime_fragments(data: bytearray, start: int, shift: int, number: int | None = None) -> int:
+    """In place, every ``moof`` from byte ``start`` on: ``shift`` added to its ``tfdt``, and with ``number`` its
+    ``mfhd`` sequence number set, counting on (they increase along a track). Returns the next number. Walks the
+    boxes of the buffer itself: a whole track is never copied."""
+    for box in fmp4.boxes(data, start):
+        if box.kind != b"moof":
+            continue
+        tfdt = fmp4.find(data, box, b"traf", b"tfdt")
+        if tfdt is not None:
+            _add(data, tfdt.body + 4, 8 if data[tfdt.body] == 1 else 4, shift)
+        if number is not None:
+            mfhd = fmp4.child(data, box, b"mfhd")
             if mfhd is not None:
                 struct.pack_into(">I", data, mfhd.body + 4, number)
             number += 1
-    return number
+    return number or 0
 
 
-def _split(data: bytes, out_dir: str, measured: MeasuredRendition, name: str, width: int, height: int
+def _split(data: bytes | bytearray, out_dir: str, measured: MeasuredRendition, name: str, width: int, height: int
            ) -> CmafTrack:
     """``data`` (init + fragments) cut on ``measured``'s TS segment boundaries into ``out_dir``."""
     info = fmp4.read_init(data)

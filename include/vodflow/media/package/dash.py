@@ -16,8 +16,9 @@ HEVC 2, H.264 1): of the sets a device decodes, a player (dash.js, Shaka) starts
 for the picture. An HDR set (PQ, HLG) carries its colour as ``EssentialProperty`` descriptors
 ``urn:mpeg:mpegB:cicp:ColourPrimaries`` / ``TransferCharacteristics`` / ``MatrixCoefficients`` (DASH-IF IOP's HDR
 signalling; an EssentialProperty a client does not understand makes it skip the set: ISO/IEC 23009-1), so
-an SDR-only device never picks it and plays the H.264 set, which, like every SDR set, carries none: dash.js 5 keeps
-a BT.2020/PQ/HLG set only where the Media Capabilities API says the display decodes that colour.
+an SDR-only device never picks it and plays the H.264 set, which, like every SDR set, carries none. dash.js 5 keeps
+a BT.2020/PQ/HLG set only where the browser's Media Capabilities answer (transferFunction, colorGamut) says yes;
+with SupplementalProperty instead, it started on an AV1 PQ set on an SDR screen (tests/integration/web).
 """
 
 from __future__ import annotations

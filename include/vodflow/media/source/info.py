@@ -26,6 +26,29 @@ STILL_BELOW_FPS = Fraction(1)
 
 
 @dataclass(frozen=True)
+class MasteringDisplay(Coded):
+    """SMPTE ST 2086 mastering display colour volume, in natural units: CIE 1931 xy chromaticities (0–1) of the
+    display's red, green and blue primaries and its white point, and its luminance range in cd/m² (nits).
+    Encoders want their own fixed-point units (``media.encode.hdr`` converts)."""
+
+    red: tuple[float, float]
+    green: tuple[float, float]
+    blue: tuple[float, float]
+    white_point: tuple[float, float]
+    max_luminance: float
+    min_luminance: float
+
+
+@dataclass(frozen=True)
+class ContentLight(Coded):
+    """CTA-861.3 content light level, in cd/m²: the brightest pixel (MaxCLL) and brightest frame average
+    (MaxFALL) of the whole video."""
+
+    max_cll: int
+    max_fall: int
+
+
+@dataclass(frozen=True)
 class SourceInfo(Coded):
     """What the planner and the encoder need to know about a source. Sizes are display sizes."""
 
@@ -64,6 +87,15 @@ class SourceInfo(Coded):
     # Where the container's clock starts (ffprobe's format start time): the origin of the output timeline.
     start_time: float = 0.0
     still: bool = False  # a still picture or slideshow (``STILL_BELOW_FPS``): its last picture is held to the end
+    # The picture's colour as ffprobe names it ("" when the file does not say): ``color_transfer`` decides HDR
+    # (smpte2084 = PQ, arib-std-b67 = HLG); ``color_matrix`` is ffprobe's ``color_space``. And the static HDR
+    # metadata, from the container or the first frame (HEVC SEI, AV1 metadata OBUs); None when absent or unusable.
+    color_transfer: str = ""
+    color_primaries: str = ""
+    color_matrix: str = ""
+    color_range: str = ""
+    mastering_display: MasteringDisplay | None = None
+    content_light: ContentLight | None = None
 
     @property
     def audio_index(self) -> int:

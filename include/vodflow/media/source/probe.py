@@ -10,11 +10,13 @@ from __future__ import annotations
 import json
 import math
 import subprocess
+from dataclasses import replace
 from fractions import Fraction
 from typing import Any
 
 from vodflow import errors
 from vodflow.errors import BadInput, MediaToolError
+from vodflow.media.source.colour import HDR_TRANSFERS, colour_fields, first_frame_side_data, hdr_metadata
 from vodflow.media.source.info import MIN_OUTPUT_FPS, STILL_BELOW_FPS, SourceInfo
 from vodflow.media.source.inputs import ALLOWED_DEMUXERS, HTTP_PROTOCOLS
 from vodflow.media.source.limits import check_limits, check_size  # noqa: F401 - where callers have found them
@@ -32,7 +34,6 @@ from vodflow.redact import redact_text
 # Standard frame rates a VFR source's average is snapped to when it is within 1.5 % of one.
 STANDARD_FPS = [Fraction(24000, 1001), Fraction(24), Fraction(25), Fraction(30000, 1001), Fraction(30),
                 Fraction(48), Fraction(50), Fraction(60000, 1001), Fraction(60)]
-HDR_TRANSFERS = {"smpte2084", "arib-std-b67"}
 ISO_BMFF_BOXES = {b"ftyp", b"moov", b"mdat", b"free", b"wide", b"skip", b"pnot"}
 
 
@@ -164,10 +165,7 @@ def parse_probe(data: dict[str, Any], size_bytes: int) -> SourceInfo:
     """Interpret ffprobe's JSON (``-show_format -show_streams``). Raises BadInput for unusable sources."""
     streams = data.get("streams") or []
     fmt = data.get("format") or {}
-    video_streams = [
-        s for s in streams
-        if s.get("codec_type") == "video" and not (s.get("disposition") or {}).get("attached_pic")
-    ]
+    video_streams = _video_streams(streams)
     audio_streams = [s for s in streams if s.get("codec_type") == "audio"]
     if not video_streams:
         if audio_streams:
@@ -198,6 +196,8 @@ def parse_probe(data: dict[str, Any], size_bytes: int) -> SourceInfo:
     tracks = parse_audio_tracks(streams)
     audio = audio_streams[main_track(tracks).index] if audio_streams else None
     field_order = str(video.get("field_order") or "progressive")
+    colour = colour_fields(video)
+    mastering, light = hdr_metadata(video.get("side_data_list"))
     return SourceInfo(
         duration=round(duration, 3),
         width=display_w,
@@ -207,7 +207,7 @@ def parse_probe(data: dict[str, Any], size_bytes: int) -> SourceInfo:
         video_codec=codec,
         pix_fmt=str(video.get("pix_fmt") or "unknown"),
         bit_depth=_bit_depth(video),
-        hdr=str(video.get("color_transfer") or "") in HDR_TRANSFERS,
+        hdr=colour["color_transfer"] in HDR_TRANSFERS,
         interlaced=field_order in ("tt", "bb", "tb", "bt"),
         rotation=rotation,
         has_audio=audio is not None,
@@ -224,7 +224,23 @@ def parse_probe(data: dict[str, Any], size_bytes: int) -> SourceInfo:
         coded_pixels=coded_w * coded_h,
         decode_fps=round(float(max(_source_rate(avg, real)[0], fps)), 3),
         streams=sum(1 for s in streams if s.get("codec_type") != "attachment"),
+        **colour,
+        mastering_display=mastering,
+        content_light=light,
     )
+
+
+def _video_streams(streams: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The picture streams, cover art aside: the first is the video."""
+    return [s for s in streams
+            if s.get("codec_type") == "video" and not (s.get("disposition") or {}).get("attached_pic")]
+
+
+def with_first_frame_metadata(source: SourceInfo, side_data: list[Any]) -> SourceInfo:
+    """``source`` with the HDR metadata its container did not give, from its first frame's side data."""
+    mastering, light = hdr_metadata(side_data)
+    return replace(source, mastering_display=source.mastering_display or mastering,
+                   content_light=source.content_light or light)
 
 
 def _video_end(video: dict[str, Any], fmt: dict[str, Any]) -> float | None:
@@ -270,7 +286,13 @@ def probe(url: str, size_bytes: int, head: bytes, *, protocols: str = HTTP_PROTO
         if _is_transport_failure(stderr):
             raise MediaToolError("ffprobe could not fetch the source", stderr[-2000:])
         raise classify_probe_failure(stderr, head)
-    source = parse_probe(json.loads(result.stdout or "{}"), size_bytes)
+    data = json.loads(result.stdout or "{}")
+    source = parse_probe(data, size_bytes)
+    if source.hdr and (source.mastering_display is None or source.content_light is None):
+        # HEVC and AV1 carry it in the bitstream (SEI, metadata OBUs), which only a decoded frame shows.
+        index = _video_streams(data.get("streams") or [])[0].get("index")
+        if isinstance(index, int) and not isinstance(index, bool):
+            source = with_first_frame_metadata(source, first_frame_side_data(url, protocols, index))
     if source.format_name in DISCONTINUOUS_FORMATS:
         source = with_packet_scan(source, scan_timestamps(url, protocols))
     return source
