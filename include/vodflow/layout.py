@@ -5,6 +5,7 @@
     videos/<video_id>/v<version>/hls/<rendition>/   index.m3u8, iframes.m3u8, seg_NNNNN.ts
     videos/<video_id>/v<version>/thumbs/            poster.jpg, NNN.jpg
     videos/<video_id>/v<version>/mp4/<rendition>.mp4 download renditions (outputs mp4)
+    videos/<video_id>/v<version>/webm/<rendition>.webm  AV1 + Opus download renditions (outputs webm)
     videos/<video_id>/v<version>/audio/<title>.m4a  and .mp3, the audio downloads (outputs audio)
     videos/<video_id>/v<version>/storyboard/        sprite_NNN.jpg, storyboard.vtt (outputs storyboard)
     videos/<video_id>/v<version>/cmaf/              master.m3u8, manifest.mpd, <track>/init.mp4 + seg_NNNNN.m4s
@@ -30,6 +31,7 @@ CONTENT_TYPES = {
     ".m3u8": "application/vnd.apple.mpegurl",
     ".ts": "video/mp2t",
     ".mp4": "video/mp4",
+    ".webm": "video/webm",
     ".m4a": "audio/mp4",
     ".mp3": "audio/mpeg",
     ".m4s": "video/iso.segment",
@@ -43,7 +45,7 @@ VIDEO_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 CONTROL_CHARS_RE = re.compile(r"[\x00-\x1f\x7f]")
 MAX_KEY_BYTES = 1024
-MP4_DIR, AUDIO_DIR, STORYBOARD_DIR = "mp4/", "audio/", "storyboard/"  # under a version prefix
+MP4_DIR, WEBM_DIR, AUDIO_DIR, STORYBOARD_DIR = "mp4/", "webm/", "audio/", "storyboard/"  # under a version prefix
 
 
 @dataclass(frozen=True)

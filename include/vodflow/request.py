@@ -36,7 +36,7 @@ LANGUAGE_PATTERN = escaping.LANGUAGE_PATTERN  # a BCP 47 tag (HLS LANGUAGE, the 
 CAPTION_NAME_PATTERN = r'^[^"\x00-\x1f\x7f\x85\u2028\u2029]+' + escaping.END
 # What a run publishes: a streaming tree (TS HLS and/or CMAF HLS+DASH) and, optionally, the extras.
 STREAMING_OUTPUTS = ("hls", "cmaf")
-OUTPUT_KINDS = (*STREAMING_OUTPUTS, "mp4", "audio", "storyboard")
+OUTPUT_KINDS = (*STREAMING_OUTPUTS, "mp4", "webm", "audio", "storyboard")
 MP4_CHOICES = ("top", "all")
 
 SCHEMAS: dict[str, dict[str, Any]] = {
@@ -123,8 +123,8 @@ SCHEMAS: dict[str, dict[str, Any]] = {
              "maxItems": len(RUNGS), "uniqueItems": True},
         ],
         "title": "MP4 downloads",
-        "description": "Optional, with outputs mp4. Which renditions become MP4 downloads: top, all, or rung "
-                       "names (those the video's ladder has). Default: the mp4_renditions setting (top).",
+        "description": "Optional, with outputs mp4 or webm. Which renditions become MP4 (and WebM) downloads: top, "
+                       "all, or rung names (those the video's ladder has). Default: the mp4_renditions setting (top).",
     },
     "codecs": {
         "anyOf": [

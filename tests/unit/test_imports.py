@@ -29,6 +29,7 @@ ADAPTERS = {
     "vodflow.pipeline.outputs.cmaf": "vodflow.media.package.cmaf",
     "vodflow.pipeline.outputs.downloads": "vodflow.media.package.downloads",
     "vodflow.pipeline.outputs.storyboard": "vodflow.media.pictures.storyboard",
+    "vodflow.pipeline.outputs.webm": "vodflow.media.package.webm",
     "vodflow.web.metrics": "vodflow.catalog.metrics",
 }
 ALLOWED_DUPLICATES = {

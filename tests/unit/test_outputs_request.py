@@ -21,7 +21,7 @@ from vodflow.web.conf_guard import MAX_BODY, TriggerConfGuard
 
 @pytest.mark.parametrize("conf,field", [
     ({"outputs": ["mp4"]}, "outputs"),  # no streaming output
-    ({"outputs": ["hls", "webm"]}, "outputs"),
+    ({"outputs": ["hls", "flv"]}, "outputs"),
     ({"outputs": []}, "outputs"),
     ({"outputs": ["hls", "hls"]}, "outputs"),
     ({"outputs": "hls"}, "outputs"),
@@ -38,7 +38,7 @@ def test_bad_outputs_and_unknown_keys_are_refused_naming_the_field(conf, field):
 
 
 def test_good_outputs_pass():
-    check_fields({"outputs": ["hls", "cmaf", "mp4", "audio", "storyboard"], "mp4_renditions": ["720p", "360p"]})
+    check_fields({"outputs": ["hls", "cmaf", "mp4", "webm", "audio", "storyboard"], "mp4_renditions": ["720p", "360p"]})
     check_fields({"outputs": ["cmaf"], "mp4_renditions": "all"})
     check_fields({"outputs": None, "mp4_renditions": None})
 
@@ -153,8 +153,8 @@ def test_which_renditions_become_mp4_downloads():
 
 def test_handlers_are_dispatched_by_kind():
     assert [h.kind for h in handlers_for(["hls", "storyboard", "mp4"])] == ["storyboard", "mp4"]
-    with pytest.raises(ValueError, match="webm"):
-        handlers_for(["hls", "webm"])
+    with pytest.raises(ValueError, match="flv"):
+        handlers_for(["hls", "flv"])
 
 
 @pytest.mark.parametrize("duration,interval", [(13, 1), (100, 1), (101, 2), (600, 10), (3600, 60),

@@ -60,10 +60,11 @@ CanEdit = Depends(requires_access_dag("PUT", None, TRANSCODE_VIDEO))
 # A version's published tree (ARCHITECTURE's S3 layout): v<N>/<folder>/…/<name>.<ext>, folders and names of word
 # characters and "-" only (no ".", so no "..": nothing climbs out), at most MEDIA_DEPTH levels (hls/subs/en/x.vtt).
 MEDIA_VERSION = re.compile(r"v[0-9]{1,6}")  # each matched whole (fullmatch: "$" would let a final newline in)
-MEDIA_FOLDERS = ("hls", "thumbs", "mp4", "audio", "storyboard", "cmaf")  # never chunks/ (a run's intermediates)
+MEDIA_FOLDERS = ("hls", "thumbs", "mp4", "webm", "audio", "storyboard", "cmaf")  # never chunks/ (a run's intermediates)
 MEDIA_DIR = re.compile(r"[\w-]{1,100}")
-MEDIA_FILE = re.compile(r"[\w-]{1,120}\.(m3u8|ts|jpg|mp4|m4a|mp3|vtt|m4s|mpd)")
+MEDIA_FILE = re.compile(r"[\w-]{1,120}\.(m3u8|ts|jpg|mp4|webm|m4a|mp3|vtt|m4s|mpd)")
 MEDIA_DEPTH = 6
+DOWNLOAD_KINDS = ("mp4", "webm", "audio")  # the outputs listed as ``downloads``, in this order
 SSE_POLL_SECONDS = 0.5
 SSE_HEARTBEAT_SECONDS = 15.0
 
@@ -157,15 +158,16 @@ def retry_refusal(video: dict[str, Any]) -> str | None:
 
 
 def outputs_json(request: Request, video_id: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """The published version's outputs: every one with its URL, the downloads (MP4 renditions, M4A, MP3) with
-    sizes for the page, and the URLs players want (``dash_url``: CMAF's MPD; ``storyboard_url``: its WebVTT;
+    """The published version's outputs: every one with its URL, the downloads (MP4 and WebM renditions, M4A, MP3)
+    with sizes for the page, and the URLs players want (``dash_url``: CMAF's MPD; ``storyboard_url``: its WebVTT;
     ``cmaf_master_urls``: each codec's own CMAF master, where the tree has one, and ``video_bytes_by_codec``)."""
     listed = [{"kind": o["kind"], "name": o["name"], "bytes": o["bytes"], "content_type": o["content_type"],
                "duration": o["duration"], "codecs": o["codecs"], "filename": o["filename"],
                "url": _media_url(request, video_id, f"s3://{load_settings().bucket}/{o['key']}")} for o in rows]
     find = {(o["kind"], o["name"]): o["url"] for o in listed}
-    downloads = [o for o in listed if o["kind"] in ("mp4", "audio")]
-    downloads.sort(key=lambda o: (o["kind"] != "mp4", -o["bytes"] if o["kind"] == "mp4" else o["name"] != "m4a"))
+    downloads = [o for o in listed if o["kind"] in DOWNLOAD_KINDS]  # videos largest first, then M4A, MP3
+    downloads.sort(key=lambda o: (DOWNLOAD_KINDS.index(o["kind"]),
+                                  -o["bytes"] if o["kind"] != "audio" else o["name"] != "m4a"))
     return {"outputs": listed, "downloads": downloads, "dash_url": find.get(("cmaf", "mpd")),
             "cmaf_master_url": find.get(("cmaf", "master")), "storyboard_url": find.get(("storyboard", "vtt")),
             **codec_outputs(listed)}

@@ -148,15 +148,19 @@ def test_downloads_and_storyboard_are_published_and_recorded(services, clip, tmp
 
 def test_a_chunked_run_makes_its_downloads_from_the_join(services, clip, tmp_path):
     job, _, local = _run(services, clip, tmp_path, ladder=["240p"], chunk_seconds=6,
-                              outputs=["hls", "mp4", "audio", "storyboard"])
+                              outputs=["hls", "mp4", "webm", "audio", "storyboard"])
     assert services.catalog.get_video(job.video_id)["status"] == "ready"
     mp4 = local / "mp4" / "240p.mp4"
     playlist = m3u8.load(str(local / "hls" / "240p" / "index.m3u8"))
     duration = float(_ffprobe(mp4, "stream=duration")["streams"][0]["duration"])
     assert abs(duration - sum(s.duration for s in playlist.segments)) <= 1 / 30 + 1e-6
+    webm = _ffprobe(local / "webm" / "240p.webm", "stream=codec_name,start_time:format=duration")
+    assert [(s["codec_name"], float(s["start_time"]) if s["codec_name"] == "av1" else None)
+            for s in webm["streams"]] == [("av1", 0.0), ("opus", None)]  # from the join: the first picture at 0
+    assert abs(float(webm["format"]["duration"]) - sum(s.duration for s in playlist.segments)) <= 1 / 30 + 1e-6
     assert (local / "audio" / "clip.mp3").exists() and (local / "storyboard" / "storyboard.vtt").exists()
     assert {o["kind"] for o in services.catalog.get_outputs(job.video_id, job.version)} == {
-        "hls", "mp4", "audio", "storyboard"}
+        "hls", "mp4", "webm", "audio", "storyboard"}
 
 
 def test_a_silent_video_gets_no_audio_downloads_and_no_error(services, media, tmp_path):
@@ -191,3 +195,33 @@ def test_an_unknown_conf_key_fails_the_run_before_anything_is_encoded(services, 
         pipeline.register({"source": source, "ladderr": ["240p"]}, "run-typo", services)
     assert caught.value.code == errors.INVALID_REQUEST
     assert "'ladderr'" in str(caught.value)
+
+
+def test_webm_downloads_are_published_and_listed_with_their_sizes(services, media, tmp_path):
+    from starlette.requests import Request
+
+    from vodflow.web.api import outputs_json
+
+    job, prefix, local = _run(services, media["small"], tmp_path, title='Clip "1"/x', ladder=["240p"],
+                              outputs=["hls", "mp4", "webm"])
+    assert services.catalog.get_video(job.video_id)["status"] == "ready"
+    assert [k[len(prefix):] for k in services.storage.list_keys(f"{prefix}webm/")] == ["webm/240p.webm"]
+    path = local / "webm" / "240p.webm"
+    streams = _ffprobe(path, "stream=codec_name,width,height,sample_rate:format=duration")
+    assert [(s["codec_name"], s.get("sample_rate")) for s in streams["streams"]] == [("av1", None),
+                                                                                     ("opus", "48000")]
+    rendition = sum(s.duration for s in m3u8.load(str(local / "hls" / "240p" / "index.m3u8")).segments)
+    assert abs(float(streams["format"]["duration"]) - rendition) <= 1 / 30 + 1e-6
+    head = services.storage.client.head_object(Bucket="vodflow", Key=f"{prefix}webm/240p.webm")
+    assert head["ContentType"] == "video/webm"
+    assert head["ContentDisposition"] == layout.content_disposition("Clip _1_x.webm")  # quote and slash folded
+
+    rows = services.catalog.get_outputs(job.video_id, job.version)
+    row = next(o for o in rows if o["kind"] == "webm")
+    assert (row["name"], row["bytes"], row["content_type"]) == ("240p", path.stat().st_size, "video/webm")
+    assert re.fullmatch(r"av01\.0\.\d\dM\.08,opus", row["codecs"]) and abs(row["duration"] - rendition) <= 1 / 30
+    listed = outputs_json(Request({"type": "http", "root_path": "/vodflow", "headers": []}), job.video_id, rows)
+    assert [(d["kind"], d["name"]) for d in listed["downloads"]] == [("mp4", "240p"), ("webm", "240p")]
+    webm = listed["downloads"][1]
+    assert webm["bytes"] == path.stat().st_size and webm["content_type"] == "video/webm"
+    assert webm["url"] == f"/vodflow/api/videos/{job.video_id}/media/v{job.version}/webm/240p.webm"

@@ -31,6 +31,7 @@ from vodflow.pipeline.outputs.base import (
 from vodflow.pipeline.outputs.cmaf import Cmaf
 from vodflow.pipeline.outputs.downloads import AudioDownloads, Mp4Downloads
 from vodflow.pipeline.outputs.storyboard import Storyboard
+from vodflow.pipeline.outputs.webm import WebmDownloads
 
 if TYPE_CHECKING:
     from vodflow.pipeline.plan import EncodePlan
@@ -42,7 +43,7 @@ log = logging.getLogger(__name__)
 
 # Every optional kind and its handler; request.OUTPUT_KINDS names them all ("hls" is the pipeline's own).
 HANDLERS: dict[str, OutputHandler] = {handler.kind: handler for handler in (
-    Mp4Downloads(), AudioDownloads(), Storyboard(), Cmaf())}
+    Mp4Downloads(), WebmDownloads(), AudioDownloads(), Storyboard(), Cmaf())}
 CORE = ("hls",)
 
 

@@ -96,7 +96,7 @@
     if (!chosenCodec && v.dash_url && v.dash_url !== playingDash) play(v.master_url, v.dash_url);
     $("downloads-box").hidden = !v.downloads.length;
     $("downloads").replaceChildren(...v.downloads.map((d) => el("li", {},
-      el("a", { href: d.url, download: d.filename || "", text: d.kind === "mp4" ? `MP4 ${d.name}` : d.name.toUpperCase() }),
+      el("a", { href: d.url, download: d.filename || "", text: d.kind === "audio" ? d.name.toUpperCase() : `${d.kind === "webm" ? "WebM" : "MP4"} ${d.name}` }),
       el("span", { class: "muted", text: ` ${vodflow.bytes(d.bytes)}${d.codecs ? ` · ${d.codecs}` : ""}` }))));
     if (v.storyboard_url !== storyboard) {
       storyboard = v.storyboard_url;
