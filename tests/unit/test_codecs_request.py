@@ -20,7 +20,7 @@ def _source(hdr: bool = False) -> SourceInfo:
     return SourceInfo(duration=6.0, width=640, height=360, fps="30", vfr=False, video_codec="h264",
                       pix_fmt="yuv420p10le" if hdr else "yuv420p", bit_depth=10 if hdr else 8, hdr=hdr,
                       interlaced=False, rotation=0, has_audio=True, audio_codec="aac", audio_channels=2,
-                      format_name="mov,mp4", size_bytes=1, bitrate=1)
+                      format_name="mov,mp4", size_bytes=1, bitrate=1, color_transfer="smpte2084" if hdr else "")
 
 
 @pytest.mark.parametrize("value", [["vp8"], "vp8", ["h264", "vp9"], [], ["av1", "av1"], 5, {"av1": True},
@@ -73,7 +73,7 @@ def test_the_plan_has_no_other_codec_renditions_by_default_and_a_ladder_per_code
     assert {(r.codec, r.dynamic_range) for r in others} == {("av1", "SDR"), ("hevc", "SDR")}
     assert all(o.video_kbps < r.video_kbps for o, r in zip(others, ladder * 2, strict=True))
     hdr = other_codec_renditions(ladder, ("h264", "av1"), _source(hdr=True))
-    assert {r.dynamic_range for r in hdr} <= {"PQ", "HLG"}  # the 10-bit codecs keep an HDR source's range
+    assert {r.dynamic_range for r in hdr} == {"PQ"}  # the 10-bit codecs keep an HDR10 source's range
 
 
 def test_the_api_lists_a_videos_codecs_and_their_bytes_by_the_registrys_names():
