@@ -139,6 +139,11 @@ def test_a_video_in_three_codecs(embedded_stack, tmp_path):
         assert said == seen, (name, video_codec, stream)
         assert stream["first_frame"]["key_frame"] == 1, (name, stream)
         assert variant.stream_info.video_range == "SDR"
+        row = next(r for r in rows if r["name"] == name)
+        if row["codec"] != "h264":  # measured from the CMAF track as the master lists it (H.264's: the TS tree's)
+            assert (row["bandwidth"], row["average_bandwidth"]) == (
+                variant.stream_info.bandwidth, variant.stream_info.average_bandwidth), (name, row)
+            assert row["playlist_uri"].endswith(f"/cmaf/{name}/index.m3u8")
     h264 = durations["360p"]
     assert sum(h264) == pytest.approx(6.0, abs=0.05)
     for name, found in durations.items():  # the same 6 s grid in every codec

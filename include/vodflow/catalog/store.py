@@ -254,6 +254,20 @@ class PipelineWrites:
             self._event(conn, video_id, "rendition", name=name, status=DONE, bytes=bytes_)
 
     @reconnecting
+    def record_variants(self, video_id: str, version: int, variants: Iterable[VariantRecord]) -> None:
+        """Renditions' measured bandwidths and playlists, written before the switch: the other codecs' variants,
+        measured from their CMAF tracks (``publish`` records the TS tree's with the switch)."""
+        with self.engine.begin() as conn:
+            self._record_variants(conn, video_id, version, variants)
+
+    def _record_variants(self, conn: Connection, video_id: str, version: int, variants: Iterable[VariantRecord]
+                         ) -> None:
+        for variant in variants:
+            conn.execute(renditions.update().where(self._rendition_where(video_id, version, variant.name))
+                         .values(bandwidth=variant.bandwidth, average_bandwidth=variant.average_bandwidth,
+                                 playlist_uri=variant.playlist_uri, updated_at=now()))
+
+    @reconnecting
     def record_quality(self, video_id: str, version: int, scores: dict[str, tuple[float, float]]) -> None:
         """Each rendition's measured VMAF (name → (mean, 5th percentile)), and one ``quality`` event."""
         with self.engine.begin() as conn:
@@ -292,10 +306,7 @@ class PipelineWrites:
             if mine != VERSION_BUILDING:  # failed, or removed (pruned, discarded): its objects may be gone
                 raise Superseded(f"version {version} of {video_id} is {mine or 'unknown'}, not publishable")
             stamp = now()
-            for variant in variants:
-                conn.execute(renditions.update().where(self._rendition_where(video_id, version, variant.name))
-                             .values(bandwidth=variant.bandwidth, average_bandwidth=variant.average_bandwidth,
-                                     playlist_uri=variant.playlist_uri, updated_at=stamp))
+            self._record_variants(conn, video_id, version, variants)
             conn.execute(video_versions.update().where(
                 video_versions.c.video_id == video_id, video_versions.c.version == version
             ).values(status=VERSION_PUBLISHED, published_at=stamp))

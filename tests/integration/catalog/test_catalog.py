@@ -137,6 +137,8 @@ def test_renditions_carry_their_codec_and_dynamic_range_and_a_replan_keeps_the_o
         ("720p", "h264", "SDR", "running"), ("av1-720p", "av1", "PQ", "done"), ("av1-360p", "av1", "PQ", "pending"),
         ("hevc-720p", "hevc", "HLG", "done")]  # H.264 first, then the registry's order, largest first
     assert rows[0]["video_kbps"] == 2400 and rows[1]["bytes"] == 500
+    catalog.record_variants(video_id, 1, [VariantRecord("av1-720p", 1_700_000, 1_500_000, "s3://b/av1/index.m3u8")])
+    assert {r["name"]: r["bandwidth"] for r in catalog.get_renditions(video_id, 1)}["av1-720p"] == 1_700_000
     listed, _ = catalog.list_videos(search=video_id)
     assert [r["name"] for r in listed[0]["renditions"]] == [r["name"] for r in rows]
 

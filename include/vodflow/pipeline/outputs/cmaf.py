@@ -17,9 +17,10 @@ import os
 from typing import TYPE_CHECKING
 
 from vodflow import layout
+from vodflow.catalog import VariantRecord
 from vodflow.codec import decode, encode
 from vodflow.media.encode.ladder import Rendition
-from vodflow.media.measured import MeasuredRendition
+from vodflow.media.measured import MEDIA_PLAYLIST, MeasuredRendition
 from vodflow.media.package import cmaf_hls, dash
 from vodflow.media.package.cmaf import CmafTrack, audio_from, audio_track_name, codec_track, package_rendition
 from vodflow.media.package.hls import MASTER_PLAYLIST
@@ -83,6 +84,7 @@ class Cmaf(OutputHandler):
         for name, text in [*playlists.items(), (dash.MPD, mpd)]:
             services.storage.put_text(prefix + name, text)
         services.storage.put_text(prefix + MASTER_PLAYLIST, master)  # last, as the TS tree's
+        record_codec_variants(services, job, plan, tracks, prefix)
         media_bytes = sum(t.bytes for t in tracks)
         top = next(t for t in tracks if t.name == plan.names[0])
         codecs = f"{top.codec},{next(t.codec for t in tracks if t.name == top.audio)}" if top.audio else top.codec
@@ -91,6 +93,19 @@ class Cmaf(OutputHandler):
                                codecs=codecs)
                   for name, key in (("mpd", dash.MPD), ("master", MASTER_PLAYLIST))),
                 *codec_master_records(tracks, prefix, round(renditions[0].duration, 3))]
+
+
+def record_codec_variants(services: Services, job: Job, plan: EncodePlan, tracks: list[CmafTrack], prefix: str
+                          ) -> None:
+    """The other codecs' renditions' measured BANDWIDTH / AVERAGE-BANDWIDTH (as the CMAF master lists them) and
+    media playlists in the catalog, as the TS tree's H.264 renditions have theirs."""
+    others = {r.name for r in plan.cmaf_renditions}
+    if not others:
+        return
+    stats = cmaf_hls.variant_stats(tracks, cmaf_hls.cmaf_target(tracks))
+    services.catalog.record_variants(job.video_id, job.version, [
+        VariantRecord(name, stat.bandwidth, stat.average_bandwidth, services.s3_uri(f"{prefix}{name}/{MEDIA_PLAYLIST}"))
+        for name, stat in stats.items() if name in others])
 
 
 def codec_master_records(tracks: list[CmafTrack], prefix: str, duration: float) -> list[OutputRecord]:
