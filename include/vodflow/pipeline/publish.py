@@ -262,6 +262,13 @@ def join_chunks(services: Services, job: Job, plan: EncodePlan, results: list[Wo
         parts_dir.mkdir(parents=True, exist_ok=True)
         for key in [k for r in chunks for k in r.keys.values()] + list(audio.values()):
             services.storage.download(S3Location(services.storage.bucket, key), local(key))
+        joined = []  # the other codecs: each rendition's fMP4 pieces, one track, cut on the top H.264 grid
+        # below; joined first, so an output of an H.264 rendition may reuse its rung (a WebM copies the AV1)
+        for rendition in plan.cmaf_renditions:
+            path = str(workdir / f"{rendition.name}.mp4")
+            join_pieces([local(r.keys[rendition.name]) for r in chunks], path, [r.first_frame for r in chunks],
+                        rendition.fps)
+            joined.append((rendition, path))
         for rendition in plan.renditions:
             out_dir = workdir / rendition.name
             measured = join_rendition([local(r.keys[rendition.name]) for r in chunks],
@@ -275,14 +282,8 @@ def join_chunks(services: Services, job: Job, plan: EncodePlan, results: list[Wo
                                             bytes_=measured.bytes, segments=len(measured.segments))
             measured_all.append(measured)
             made += run_encoded(services, job, plan, [EncodedRendition(rendition, measured, str(out_dir))],
-                                str(workdir / "outputs"))
+                                str(workdir / "outputs"), {r.name: path for r, path in joined})
             shutil.rmtree(out_dir, ignore_errors=True)
-        joined = []  # the other codecs: each rendition's fMP4 pieces, one track, cut on the top H.264 grid
-        for rendition in plan.cmaf_renditions:
-            path = str(workdir / f"{rendition.name}.mp4")
-            join_pieces([local(r.keys[rendition.name]) for r in chunks], path, [r.first_frame for r in chunks],
-                        rendition.fps)
-            joined.append((rendition, path))
         run_codec_tracks(services, job, plan, measured_all[0], joined, str(workdir / "codec-outputs"))
         return measured_all, made
     finally:

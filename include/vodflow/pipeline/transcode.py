@@ -116,7 +116,7 @@ def encode_whole_video(services: Services, job: Job, probed: SourceInfo, plan: E
         outputs = run_encoded(services, job, plan, [
             EncodedRendition(r, m, os.path.join(hls_dir, m.name)) for r, m in zip(plan.renditions, measured,
                                                                                   strict=True)],
-            os.path.join(workdir, "outputs"))
+            os.path.join(workdir, "outputs"), {r.name: track_path(codecs_dir, r.name) for r in plan.cmaf_renditions})
         for m in measured:
             services.catalog.rendition_done(job.video_id, job.version, m.name, codecs=m.codecs, bytes_=m.bytes,
                                             segments=len(m.segments))

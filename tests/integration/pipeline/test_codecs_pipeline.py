@@ -6,6 +6,7 @@ segments are the H.264 track's, the catalog has each rendition done, and the TS 
 from __future__ import annotations
 
 import json
+import subprocess
 import uuid
 from dataclasses import replace
 
@@ -37,7 +38,7 @@ def run_with_codecs(services: pipeline.Services, params: dict, run_id: str, code
 def test_av1_tracks_are_published_beside_h264(services, tmp_path, chunk_seconds):
     make_sample(str(tmp_path / "clip.mp4"), SampleSpec(320, 180, 13.0 if chunk_seconds else 8.0, "30000/1001"))
     params = {"source": upload(services, tmp_path / "clip.mp4", f"uploads/{uuid.uuid4().hex[:6]}/clip.mp4"),
-              "outputs": ["hls"]}
+              "outputs": ["hls", "webm"]}
     if chunk_seconds:
         params["chunk_seconds"] = chunk_seconds
     job, plan, items = run_with_codecs(services, params, f"run-codecs-{chunk_seconds}", ["av1"])
@@ -77,3 +78,39 @@ def test_av1_tracks_are_published_beside_h264(services, tmp_path, chunk_seconds)
             if e["kind"] == "rendition" and e["detail"].get("status") == "done"]
     assert {d["name"] for d in done} >= {top, av1}
     assert services.catalog.get_video(job.video_id)["status"] == "ready"
+    # The WebM download of the top rung copies the AV1 rung's picture (no second encode): the same packets.
+    track_file = tmp_path / "av1.mp4"
+    track_file.write_bytes(b"".join(services.storage.get_bytes(f"{prefix}cmaf/{av1}/{s}")
+                                    for s in ["init.mp4", *(seg["uri"] for seg in ours["segments"])]))
+    webm_file = tmp_path / "top.webm"
+    webm_file.write_bytes(services.storage.get_bytes(f"{prefix}webm/{top}.webm"))
+    assert _packet_sizes(webm_file) == _packet_sizes(track_file)
+
+
+def _packet_sizes(path) -> list[int]:
+    out = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "packet=size",
+                          "-of", "csv=p=0", str(path)], capture_output=True, text=True, check=True).stdout
+    return [int(line) for line in out.split()]
+
+
+def test_a_per_title_run_encodes_the_other_codecs_on_the_decided_ladder(services, tmp_path):
+    """The per-title ladder is decided on the worker: the AV1 rungs are that ladder's (``codec_ladder`` of the
+    decided rungs and rates), in the catalog's rows and in the published tree, not the fixed ladder's."""
+    from vodflow.devtools.samples import make_lecture_sample
+
+    make_lecture_sample(str(tmp_path / "lecture.mp4"), 640, 360, 6.0)
+    params = {"source": upload(services, tmp_path / "lecture.mp4", f"uploads/{uuid.uuid4().hex[:6]}/lecture.mp4"),
+              "outputs": ["hls"], "adaptive": True}
+    job, plan, _ = run_with_codecs(services, params, "run-codecs-per-title", ["av1"])
+    rows = {r["name"]: r for r in services.catalog.get_renditions(job.video_id, job.version)}
+    h264 = [r for name, r in rows.items() if not name.startswith("av1-")]
+    assert h264 and all(r["status"] == "done" for r in rows.values())
+    decided = tuple(replace(fixed, video_kbps=rows[fixed.name]["video_kbps"]) for fixed in plan.renditions
+                    if fixed.name in rows)
+    assert [r.name for r in decided] == sorted((r["name"] for r in h264), key=[f.name for f in plan.renditions].index)
+    expected = {r.name: r.video_kbps for r in codec_ladder(decided, "av1")}
+    assert {name: r["video_kbps"] for name, r in rows.items() if name.startswith("av1-")} == expected
+    assert expected != {r.name: r.video_kbps for r in plan.cmaf_renditions}  # the decision changed the rates
+    prefix = layout.version_prefix(job.video_id, job.version)
+    master = m3u8.loads(services.storage.get_bytes(f"{prefix}cmaf/master.m3u8").decode())
+    assert {p.uri.split("/")[0] for p in master.playlists if p.uri.startswith("av1-")} == set(expected)

@@ -65,8 +65,9 @@ def output_kinds(job: Job, plan: EncodePlan) -> list[str]:
 
 
 def run_encoded(services: Services, job: Job, plan: EncodePlan, encoded: list[EncodedRendition],
-                workdir: str) -> tuple[OutputRecord, ...]:
+                workdir: str, codec_tracks: dict[str, str] | None = None) -> tuple[OutputRecord, ...]:
     """Each asked-for handler on each rendition just encoded here; its files uploaded, its records returned.
+    ``codec_tracks``: the other codecs' renditions encoded here (``OutputContext.codec_tracks``).
     ``workdir`` is removed after. One ``outputs`` event says what each kind cost (seconds, bytes)."""
     handlers = handlers_for(output_kinds(job, plan))
     if not handlers or not encoded:
@@ -76,7 +77,8 @@ def run_encoded(services: Services, job: Job, plan: EncodePlan, encoded: list[En
     try:
         for handler in handlers:
             started = time.monotonic()
-            ctx = OutputContext(job, plan, services.settings, os.path.join(workdir, handler.kind))
+            ctx = OutputContext(job, plan, services.settings, os.path.join(workdir, handler.kind),
+                                codec_tracks or {})
             os.makedirs(ctx.workdir, exist_ok=True)
             made = [f for e in encoded for f in handler.encoded(ctx, e)]
             made_bytes = sum(os.path.getsize(f.path) for f in made)  # listed or not (CMAF's are all unlisted)

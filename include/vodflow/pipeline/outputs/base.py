@@ -8,7 +8,7 @@ a small rendition), never a second read of the source.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
 from vodflow import layout
@@ -44,6 +44,9 @@ class OutputContext:
     plan: EncodePlan
     settings: Settings
     workdir: str
+    # The other codecs' renditions encoded on this machine: name (``av1-720p``) → its local fragmented MP4, for a
+    # handler that can reuse one (a WebM copies the AV1 rung's picture instead of encoding it again).
+    codec_tracks: dict[str, str] = field(default_factory=dict)
 
     @property
     def top(self) -> str:

@@ -14,12 +14,10 @@ from vodflow.pipeline.outputs.downloads import mp4_renditions
 
 
 def av1_track_for(ctx: OutputContext, encoded: EncodedRendition) -> webm.Av1Track | None:
-    """HOOK, connected when the AV1 ladder (the "enc" branch) is merged: the run's own AV1 CMAF track of this rung
-    when this machine has just encoded it, so the WebM copies its picture instead of encoding a second generation
-    from the H.264 segments. To connect: when ``f"av1-{encoded.rendition.name}"`` is one of
-    ``ctx.plan.cmaf_renditions``' names, return ``webm.av1_track_in(<the local folder its encode wrote
-    init.mp4 + seg_*.m4s to>)``. None: encode (what every run does until then)."""
-    return None
+    """The run's own AV1 rendition of this rung when this machine has just encoded it (one fragmented MP4), so
+    the WebM copies its picture instead of encoding a second generation from the H.264 segments; else None."""
+    path = ctx.codec_tracks.get(f"av1-{encoded.rendition.name}")
+    return webm.Av1Track(init=path, segments=()) if path and os.path.isfile(path) else None
 
 
 class WebmDownloads(OutputHandler):
