@@ -17,6 +17,7 @@ from jsonschema.validators import validator_for
 
 from vodflow.errors import Refused
 from vodflow.media import escaping
+from vodflow.media.encode.codecs import CODECS, H264, parse_codecs
 from vodflow.media.encode.ladder import LADDERS, RUNGS
 
 # s3://bucket/key: a valid bucket name, a key without control characters and without "." or ".." segments.
@@ -137,6 +138,19 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                        'and a transcript: true, false, or {"language": "en"} (an ISO 639-1 code; default: the '
                        "model's, or detected by a multilingual model). Default: the auto_captions setting.",
     },
+    "codecs": {
+        "anyOf": [
+            {"type": "null"},
+            {"type": "string", "enum": list(CODECS)},
+            {"type": "array", "items": {"type": "string", "enum": list(CODECS)}, "minItems": 1,
+             "maxItems": len(CODECS), "uniqueItems": True},
+        ],
+        "title": "Codecs",
+        "description": f"Optional. The video codecs the ladder is delivered in ({', '.join(CODECS)}): a list, or one "
+                       "name. H.264 is always included (the fallback every player decodes, and the TS tree); any "
+                       "other codec is published in the CMAF tree (fMP4 HLS and DASH), which a run asking for one "
+                       "then makes even when outputs do not name cmaf. Default: the codecs setting (h264).",
+    },
     "callback_url": {
         "type": ["null", "string"],
         "pattern": r"^https?://[^\s]+" + escaping.END,
@@ -158,7 +172,8 @@ SCHEMAS: dict[str, dict[str, Any]] = {
 }
 DEFAULTS: dict[str, Any] = {"video_id": None, "title": None, "ladder": "default", "adaptive": None,
                             "chunk_seconds": None, "captions": None, "callback_url": None,
-                            "notify_email": None, "outputs": None, "mp4_renditions": None, "auto_captions": None}
+                            "notify_email": None, "outputs": None, "mp4_renditions": None, "auto_captions": None,
+                            "codecs": None}
 
 # Characters a regex treats specially; escaped by hand because the pattern is also a JavaScript regex (Airflow's
 # trigger form), where Python's re.escape output (e.g. "\\-") is invalid in unicode mode.
@@ -196,6 +211,22 @@ def check_source_allowed(source: str, buckets: tuple[str, ...], prefixes: tuple[
                                      f"{', '.join(buckets)}")
     if prefixes and not any(key.startswith(p) for p in prefixes):
         raise RequestError("source", f"source: key {key!r} is not under an allowed prefix ({', '.join(prefixes)})")
+
+
+def run_codecs(requested: Any, setting: tuple[str, ...]) -> tuple[str, ...]:
+    """The codecs a run encodes: the request's (a list or one name), else the setting's; H.264 first and always
+    there. RequestError (field ``codecs``) for an unknown name or a wrong type, the setting's too."""
+    try:
+        return parse_codecs(setting if requested is None else requested)
+    except ValueError as exc:
+        raise RequestError("codecs", f"codecs: {exc}" + ("" if requested is not None else
+                                                         " (the codecs setting)")) from None
+
+
+def run_outputs(outputs: list[str], codecs: tuple[str, ...]) -> list[str]:
+    """A run's outputs with ``cmaf`` added when it asks for any codec but H.264: the other codecs exist only in
+    the CMAF tree."""
+    return outputs if codecs == (H264,) or "cmaf" in outputs else [*outputs, "cmaf"]
 
 
 # A re-run (retry, reprocess) is the same video from the same upload: these two are never changed by one.

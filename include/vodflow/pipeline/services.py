@@ -39,6 +39,7 @@ class Job(Coded):
     outputs: list[str] = field(default_factory=lambda: ["hls"])  # request.OUTPUT_KINDS, resolved at register
     mp4_renditions: str | list[str] = "top"  # which renditions become MP4 downloads: top, all or names
     auto_captions: bool | dict[str, str] | None = None  # conf auto_captions; None: the setting decides
+    codecs: tuple[str, ...] = ("h264",)  # media.encode.codecs, H.264 first; resolved at register
 
     @property
     def location(self) -> S3Location:

@@ -39,6 +39,7 @@ from vodflow.catalog import (
 from vodflow.dag_ids import TRANSCODE_VIDEO
 from vodflow.errors import NEVER_RETRYABLE
 from vodflow.layout import content_type, parse_source_uri
+from vodflow.media.encode.codecs import H264
 from vodflow.pipeline.delete import delete_video as remove_video
 from vodflow.pipeline.outputs.subtitle_records import api_fields as subtitle_api_fields
 from vodflow.ranges import ByteRange, RangeNotSatisfiable
@@ -46,6 +47,7 @@ from vodflow.request import RequestError, check_overrides, rerun_request
 from vodflow.settings import load_settings
 from vodflow.storage import ObjectMissing, Storage
 from vodflow.web import trigger, upload_routes
+from vodflow.web.codecs_view import codec_outputs, codecs_json
 from vodflow.web.docs import DOCS_OFF, add_docs
 from vodflow.web.metrics import metrics_endpoint
 from vodflow.web.trigger import check_conf
@@ -121,7 +123,8 @@ def _rendition_json(r: dict[str, Any]) -> dict[str, Any]:
             "bandwidth": r["bandwidth"], "average_bandwidth": r["average_bandwidth"], "codecs": r["codecs"],
             "frame_rate": r["frame_rate"], "bytes": r["bytes"], "segments": r["segments"],
             "error_message": r["error_message"], "updated_at": _iso(r["updated_at"]),
-            "vmaf": r.get("vmaf"), "vmaf_p5": r.get("vmaf_p5")}
+            "vmaf": r.get("vmaf"), "vmaf_p5": r.get("vmaf_p5"), "codec": r.get("codec") or H264,
+            "dynamic_range": r.get("dynamic_range") or "SDR"}
 
 
 def video_json(request: Request, video: dict[str, Any], renditions: list[dict[str, Any]]) -> dict[str, Any]:
@@ -139,7 +142,7 @@ def video_json(request: Request, video: dict[str, Any], renditions: list[dict[st
         "poster_url": _media_url(request, video["id"], video["poster_uri"]),
         "created_at": _iso(video["created_at"]), "updated_at": _iso(video["updated_at"]),
         "started_at": _iso(video["started_at"]), "finished_at": _iso(video["finished_at"]),
-        "renditions": [_rendition_json(r) for r in renditions],
+        "renditions": [_rendition_json(r) for r in renditions], **codecs_json(renditions),
     }
 
 
@@ -156,8 +159,9 @@ def retry_refusal(video: dict[str, Any]) -> str | None:
 
 
 def outputs_json(request: Request, video_id: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """The published version's outputs: every one with its URL, the downloads (MP4 and WebM renditions, M4A, MP3) with
-    sizes for the page, and the URLs players want (``dash_url``: CMAF's MPD; ``storyboard_url``: its WebVTT)."""
+    """The published version's outputs: every one with its URL, the downloads (MP4 and WebM renditions, M4A, MP3)
+    with sizes for the page, and the URLs players want (``dash_url``: CMAF's MPD; ``storyboard_url``: its WebVTT;
+    ``cmaf_master_urls``: each codec's own CMAF master, where the tree has one, and ``video_bytes_by_codec``)."""
     listed = [{"kind": o["kind"], "name": o["name"], "bytes": o["bytes"], "content_type": o["content_type"],
                "duration": o["duration"], "codecs": o["codecs"], "filename": o["filename"],
                "url": _media_url(request, video_id, f"s3://{load_settings().bucket}/{o['key']}")} for o in rows]
@@ -167,7 +171,8 @@ def outputs_json(request: Request, video_id: str, rows: list[dict[str, Any]]) ->
                                   -o["bytes"] if o["kind"] != "audio" else o["name"] != "m4a"))
     return {"outputs": listed, "downloads": downloads, "dash_url": find.get(("cmaf", "mpd")),
             "cmaf_master_url": find.get(("cmaf", "master")), "storyboard_url": find.get(("storyboard", "vtt")),
-            **subtitle_api_fields(listed)}  # subtitles (auto: true for automatic captions), transcript URLs
+            **subtitle_api_fields(listed),  # subtitles (auto: true for automatic captions), transcript URLs
+            **codec_outputs(listed)}
 
 
 def _video_or_404(catalog: Catalog, video_id: str) -> dict[str, Any]:

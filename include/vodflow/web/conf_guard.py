@@ -5,7 +5,8 @@ Airflow 3.3 validates a run's conf only against the DAG's Params, one declared p
 declares is merged in as a schema-less param and always passes (``SerializedParamsDict.deep_merge``), Params
 have no ``additionalProperties``, and a schema cannot resolve a callback URL's host or look up the catalog. So
 the plugin adds this root middleware (``fastapi_root_middlewares``) in front of the endpoint and runs the checked
-trigger's own ``check_conf`` on the body's ``conf``: unknown keys, each field's schema, the source allowlist, a
+trigger's own ``check_conf`` on the body's ``conf``: unknown keys, each field's schema (``codecs`` too, and a codec
+this machine's ffmpeg cannot encode), the source allowlist, a
 ``video_id`` that is another source's video, a ``callback_url`` to a loopback, private or link-local
 address, with the same 400 and detail. A body over ``MAX_BODY`` cannot be a conf and is refused (413)
 rather than waved through unchecked. Anything else (other paths, other DAGs, a body that is not JSON or has no

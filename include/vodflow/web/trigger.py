@@ -4,7 +4,8 @@ Airflow's own trigger endpoint checks the conf against the DAG's Params schemas 
 middleware (``conf_guard``) runs ``check_conf`` in front of it, so both endpoints answer the same refusals. This
 checks everything before a run exists — unknown fields, each field's schema, the source allowlist (for the
 source and every caption: ``check_sources_allowed``, shared with ``register``), that a
-``video_id`` that exists keeps its source (no run may replace another video's content), and that
+``video_id`` that exists keeps its source (no run may replace another video's content), that every codec asked
+for (``codecs``, else the setting's) is one this installation's ffmpeg encodes, and that
 ``callback_url`` resolves to a public address (or an allowlisted host) — and answers 400 naming the field.
 ``register`` repeats the source, video id and callback checks for runs started any other way (they then fail as
 ``invalid_request`` instead).
@@ -32,7 +33,7 @@ from vodflow.dag_ids import APP_RUN_PREFIX, TRANSCODE_VIDEO
 from vodflow.integrations.netguard import DestinationRefused, Resolver, system_resolver
 from vodflow.integrations.webhooks import check_callback
 from vodflow.pipeline.auto_captions import check_model
-from vodflow.pipeline.prepare import check_sources_allowed
+from vodflow.pipeline.prepare import check_codecs, check_sources_allowed
 from vodflow.request import RequestError, check_fields, check_same_source
 from vodflow.settings import Settings, load_settings
 from vodflow.triggers.watch import AppTriggerFailed, start_app_run
@@ -65,6 +66,7 @@ def check_conf(conf: dict[str, Any], settings: Settings, resolver: Resolver = sy
         raise RequestError("source", "source is required (s3://bucket/key)")
     check_sources_allowed(conf, settings)  # the source and every caption: what register checks, as a 400 here
     check_model(conf, settings.captions_model, settings.auto_captions)  # automatic captions this host can make
+    check_codecs(conf.get("codecs"), settings)  # known, and encodable by this installation's ffmpeg
     if conf.get("video_id"):
         existing = (source_of or catalog_source_of(settings))(conf["video_id"])
         check_same_source(conf["video_id"], conf["source"], existing)

@@ -108,6 +108,20 @@ def variant_order(videos: list[CmafTrack], stats: dict[str, hls.VariantStats]) -
     return names
 
 
+def variant_stats(tracks: list[CmafTrack], target: int) -> dict[str, hls.VariantStats]:
+    """Each video track's variant as the master measures it: BANDWIDTH and AVERAGE-BANDWIDTH of the track and
+    the audio track it plays with (RFC 8216 4.3.4.2), by track name; what the catalog records too."""
+    audios = {t.name: t for t in tracks if t.kind == "audio"}
+    stats = {}
+    for video in (t for t in tracks if t.kind == "video"):
+        audio = audios.get(video.audio)
+        stats[video.name] = hls.VariantStats(
+            video.name, hls.peak_bitrate(video.segments, target) + (hls.peak_bitrate(audio.segments, target)
+                                                                    if audio else 0),
+            hls.average_bitrate(video.segments) + (hls.average_bitrate(audio.segments) if audio else 0))
+    return stats
+
+
 def master_playlist(tracks: list[CmafTrack], target: int, language: str = "und", audio_name: str = "Main",
                     audio_only: bool = True, subtitles: list[MeasuredSubtitles] | None = None,
                     video_range: bool | None = None) -> str:
@@ -126,13 +140,7 @@ def master_playlist(tracks: list[CmafTrack], target: int, language: str = "und",
     captions = hls.subtitle_group(subtitles or [])
     for media in [*groups.values(), *captions]:
         playlist.add_media(media)
-    stats = {}
-    for video in videos:
-        audio = audios.get(video.audio)
-        stats[video.name] = hls.VariantStats(
-            video.name, hls.peak_bitrate(video.segments, target) + (hls.peak_bitrate(audio.segments, target)
-                                                                    if audio else 0),
-            hls.average_bitrate(video.segments) + (hls.average_bitrate(audio.segments) if audio else 0))
+    stats = variant_stats(tracks, target)
     by_name = {v.name: v for v in videos}
     for name in variant_order(videos, stats):
         video, stat = by_name[name], stats[name]

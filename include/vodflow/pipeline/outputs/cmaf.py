@@ -20,9 +20,10 @@ from typing import TYPE_CHECKING
 import m3u8
 
 from vodflow import layout
+from vodflow.catalog import VariantRecord
 from vodflow.codec import decode, encode
 from vodflow.media.encode.ladder import Rendition
-from vodflow.media.measured import MeasuredRendition, MeasuredSubtitles, Segment
+from vodflow.media.measured import MEDIA_PLAYLIST, MeasuredRendition, MeasuredSubtitles, Segment
 from vodflow.media.package import cmaf_hls, dash
 from vodflow.media.package.cmaf import CmafTrack, audio_from, audio_track_name, codec_track, package_rendition
 from vodflow.media.package.hls import MASTER_PLAYLIST
@@ -89,13 +90,41 @@ class Cmaf(OutputHandler):
         for name, text in [*playlists.items(), (dash.MPD, mpd)]:
             services.storage.put_text(prefix + name, text)
         services.storage.put_text(prefix + MASTER_PLAYLIST, master)  # last, as the TS tree's
+        record_codec_variants(services, job, plan, tracks, prefix)
         media_bytes = sum(t.bytes for t in tracks)
         top = next(t for t in tracks if t.name == plan.names[0])
         codecs = f"{top.codec},{next(t.codec for t in tracks if t.name == top.audio)}" if top.audio else top.codec
-        return [OutputRecord(kind=self.kind, name=name, key=prefix + key, bytes=media_bytes,
-                             content_type=layout.content_type(key), duration=round(renditions[0].duration, 3),
-                             codecs=codecs)
-                for name, key in (("mpd", dash.MPD), ("master", MASTER_PLAYLIST))]
+        return [*(OutputRecord(kind=self.kind, name=name, key=prefix + key, bytes=media_bytes,
+                               content_type=layout.content_type(key), duration=round(renditions[0].duration, 3),
+                               codecs=codecs)
+                  for name, key in (("mpd", dash.MPD), ("master", MASTER_PLAYLIST))),
+                *codec_master_records(tracks, prefix, round(renditions[0].duration, 3))]
+
+
+def record_codec_variants(services: Services, job: Job, plan: EncodePlan, tracks: list[CmafTrack], prefix: str
+                          ) -> None:
+    """The other codecs' renditions' measured BANDWIDTH / AVERAGE-BANDWIDTH (as the CMAF master lists them) and
+    media playlists in the catalog, as the TS tree's H.264 renditions have theirs."""
+    others = {r.name for r in plan.cmaf_renditions}
+    if not others:
+        return
+    stats = cmaf_hls.variant_stats(tracks, cmaf_hls.cmaf_target(tracks))
+    services.catalog.record_variants(job.video_id, job.version, [
+        VariantRecord(name, stat.bandwidth, stat.average_bandwidth, services.s3_uri(f"{prefix}{name}/{MEDIA_PLAYLIST}"))
+        for name, stat in stats.items() if name in others])
+
+
+def codec_master_records(tracks: list[CmafTrack], prefix: str, duration: float) -> list[OutputRecord]:
+    """Each codec's own master (``master-<codec>``, a tree of more than one codec) as an output: what the API lists
+    as ``cmaf_master_urls``; its bytes are that codec's video tracks' (the same container for every codec, the
+    shared audio left out), so the saving against H.264 is like for like; its codecs, its top track's."""
+    records = []
+    for family, path in cmaf_hls.codec_masters(tracks).items():
+        own = [t for t in tracks if t.kind == "video" and t.family == family]
+        records.append(OutputRecord(kind=Cmaf.kind, name=f"master-{family}", key=prefix + path,
+                                    bytes=sum(t.bytes for t in own), content_type=layout.content_type(path),
+                                    duration=duration, codecs=max(own, key=lambda t: t.width * t.height).codec))
+    return records
 
 
 def _text_tracks(services: Services, job: Job, prefix: str, subtitles: list[MeasuredSubtitles]
