@@ -81,10 +81,16 @@ def same_display(a: MasteringDisplay | None, b: MasteringDisplay) -> bool:
             and abs(a.max_luminance - b.max_luminance) <= 0.01 and abs(a.min_luminance - b.min_luminance) <= 1e-4)
 
 
-def sample_entry_kind(init: bytes) -> bytes:
+def sample_entry(init: bytes) -> fmp4.Box:
     moov = next(b for b in fmp4.boxes(init) if b.kind == b"moov")
     stsd = fmp4.find(init, moov, b"trak", b"mdia", b"minf", b"stbl", b"stsd")
-    return next(fmp4.boxes(init, stsd.body + 8, stsd.end)).kind
+    return next(fmp4.boxes(init, stsd.body + 8, stsd.end))
+
+
+def sample_entry_boxes(init: bytes) -> set[bytes]:
+    """The kinds of the video sample entry's child boxes (``hvcC``/``av1C``, ``colr``, ``mdcv``, ``clli``…)."""
+    entry = sample_entry(init)
+    return {b.kind for b in fmp4.boxes(init, entry.body + 78, entry.end)}  # 78: the VisualSampleEntry fields
 
 
 def first_sample_nals(segment: bytes) -> list[tuple[int, int | None]]:
@@ -163,6 +169,8 @@ def test_hdr_is_kept_in_av1_and_hevc_and_h264_stays_sdr(services, sources, tmp_p
         assert (stream["pix_fmt"], stream["color_primaries"], stream["color_transfer"], stream["color_space"],
                 stream["color_range"]) == ("yuv420p10le", "bt2020", transfer, "bt2020nc", "tv"), stream
         container, frame = side_data(path)
+        entry_boxes = sample_entry_boxes(get(f"{prefix}cmaf/{rendition.name}/init.mp4"))
+        assert ({b"mdcv", b"clli"} <= entry_boxes) == (transfer == PQ), (rendition.name, entry_boxes)
         if transfer == PQ:
             for mastering, light in (container, frame):
                 assert same_display(mastering, HDR10) and light == HDR10_LIGHT, (rendition.name, container, frame)
@@ -171,7 +179,7 @@ def test_hdr_is_kept_in_av1_and_hevc_and_h264_stays_sdr(services, sources, tmp_p
     # HEVC: hvc1, whose parameter sets are in the init's hvcC only; the HDR10 SEI still in every segment's IDR.
     hevc = next(r for r in others if r.codec == "hevc")
     track = json.loads(get(f"{prefix}cmaf/{hevc.name}/track.json"))
-    assert sample_entry_kind(get(f"{prefix}cmaf/{hevc.name}/init.mp4")) == b"hvc1"
+    assert sample_entry(get(f"{prefix}cmaf/{hevc.name}/init.mp4")).kind == b"hvc1"
     for segment in track["segments"]:
         nals = first_sample_nals(get(f"{prefix}cmaf/{hevc.name}/{segment['uri']}"))
         assert not {kind for kind, _ in nals} & HEVC_PARAMETER_SETS, (segment["uri"], nals)
@@ -196,6 +204,9 @@ def test_hdr_is_kept_in_av1_and_hevc_and_h264_stays_sdr(services, sources, tmp_p
             assert codecs.startswith("hvc1.2.4."), codecs  # Main 10
     iframes = {p.uri.split("/")[0]: p.iframe_stream_info.video_range for p in master.iframe_playlists}
     assert {iframes[r.name] for r in others} == {rng} and {iframes[n] for n in plan.names} == {"SDR"}
+    for family, expected in (("h264", "SDR"), *((c, rng) for c in CODECS)):  # each codec's own master
+        own = m3u8.loads(get(f"{prefix}cmaf/master-{family}.m3u8").decode())
+        assert {p.stream_info.video_range for p in own.playlists if p.stream_info.resolution} == {expected}, family
     # The MPD: the cicp EssentialProperty on the HDR sets only.
     for adaptation in mpd.periods[0].adaptation_sets:
         if adaptation.content_type != "video":
@@ -222,13 +233,16 @@ def _first_ts_segment(playlist: bytes) -> str:
 
 
 def test_an_sdr_source_gets_no_hdr_tag_anywhere(services, sources, tmp_path):
-    job, plan, _prefix, track_file, master_text, mpd = published(services, tmp_path, sources["sdr"], "sdr")
+    job, plan, prefix, track_file, master_text, mpd = published(services, tmp_path, sources["sdr"], "sdr")
+    get = services.storage.get_bytes
     assert done(services, job) == set(plan.all_names)
     assert {r.dynamic_range for r in plan.cmaf_renditions} == {"SDR"}
     master = m3u8.loads(master_text)
     assert {p.stream_info.video_range for p in master.playlists if p.stream_info.resolution} == {"SDR"}
     assert {p.iframe_stream_info.video_range for p in master.iframe_playlists} == {"SDR"}
-    assert "PQ" not in master_text and "HLG" not in master_text
+    for family in ("h264", *CODECS):
+        master_text += get(f"{prefix}cmaf/master-{family}.m3u8").decode()
+    assert "VIDEO-RANGE=PQ" not in master_text and "VIDEO-RANGE=HLG" not in master_text
     for rendition in plan.cmaf_renditions:
         codec = next(p.stream_info.codecs for p in master.playlists if p.uri.startswith(f"{rendition.name}/"))
         if rendition.codec == "av1":  # no colour fields: av01.P.LLT.DD
@@ -239,6 +253,7 @@ def test_an_sdr_source_gets_no_hdr_tag_anywhere(services, sources, tmp_path):
         path = track_file(rendition.name)
         stream = ffprobe_stream(path)
         assert stream["pix_fmt"] == "yuv420p", stream
+        assert not sample_entry_boxes(get(f"{prefix}cmaf/{rendition.name}/init.mp4")) & {b"mdcv", b"clli"}
         tags = {stream.get(k) for k in ("color_primaries", "color_transfer", "color_space")}
         assert not tags & {"bt2020", "bt2020nc", PQ, HLG}, (rendition.name, tags)
         assert side_data(path) == ((None, None), (None, None)), rendition.name
