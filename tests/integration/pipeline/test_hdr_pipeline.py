@@ -229,14 +229,16 @@ def test_hdr_is_kept_in_av1_and_hevc_and_h264_stays_sdr(services, sources, tmp_p
         else:
             assert names <= {r.name for r in others}
             assert props == set(zip(CICP_SCHEMES, (str(v) for v in hdr.CICP[rng]), strict=True)), props
-    # The H.264 TS ladder: tone-mapped BT.709, no HDR side data.
+    # The H.264 ladder, TS and its CMAF remux: tone-mapped BT.709, no HDR side data or boxes.
     for name in plan.names:
         ts = tmp_path / f"{name}.ts"
         ts.write_bytes(get(f"{prefix}hls/{name}/{_first_ts_segment(get(f'{prefix}hls/{name}/index.m3u8'))}"))
-        stream = ffprobe_stream(ts)
-        assert (stream["pix_fmt"], stream.get("color_primaries"), stream.get("color_transfer"),
-                stream.get("color_space")) == ("yuv420p", "bt709", "bt709", "bt709"), stream
-        assert side_data(ts) == ((None, None), (None, None))
+        for path in (ts, track_file(name)):
+            stream = ffprobe_stream(path)
+            assert (stream["pix_fmt"], stream.get("color_primaries"), stream.get("color_transfer"),
+                    stream.get("color_space")) == ("yuv420p", "bt709", "bt709", "bt709"), (path.name, stream)
+            assert side_data(path) == ((None, None), (None, None)), path.name
+        assert not sample_entry_boxes(get(f"{prefix}cmaf/{name}/init.mp4")) & {b"mdcv", b"clli"}
 
 
 def _first_ts_segment(playlist: bytes) -> str:
