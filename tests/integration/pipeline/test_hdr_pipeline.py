@@ -12,13 +12,12 @@ import json
 import struct
 import subprocess
 import uuid
-from dataclasses import replace
 from pathlib import Path
 
 import m3u8
 import pytest
 
-from vodflow import layout, pipeline, request
+from vodflow import layout, pipeline
 from vodflow.devtools.samples import SampleSpec, make_hdr_sample, make_sample
 from vodflow.media.encode import hdr
 from vodflow.media.encode.codecs import codec_ladder
@@ -43,22 +42,15 @@ SEI_MASTERING, SEI_LIGHT = 137, 144  # HEVC prefix SEI payload types
 
 
 def run_hdr(services: pipeline.Services, params: dict, run_id: str):
-    """Every step, as ``helpers.run_all``, with H.264, AV1 and HEVC. Through the request's ``codecs`` once the
-    request knows it (then the plan and the catalog rows are ``prepare``'s own, checked here); until then with the
-    other codecs' renditions put into the plan as ``test_codecs_pipeline.run_with_codecs`` does, each in the dynamic
-    range ``prepare`` gives it (``hdr.dynamic_range`` of the probed source)."""
-    asked = "codecs" in request.SCHEMAS
-    if asked:
-        params = {**params, "codecs": ["h264", *CODECS]}
+    """Every step, as ``helpers.run_all``, with H.264, AV1 and HEVC asked for in the request's ``codecs``: the plan
+    and the catalog rows are ``prepare``'s own, each other codec in the dynamic range of the probed source."""
+    params = {**params, "codecs": ["h264", *CODECS]}
     job, probed, plan, items = pipeline.prepare(params, run_id, lambda step, job: None, services)
     expected = tuple(r for c in CODECS for r in codec_ladder(plan.renditions, c, hdr.dynamic_range(probed, c)))
-    if asked:
-        assert sorted(plan.cmaf_renditions, key=lambda r: r.name) == sorted(expected, key=lambda r: r.name)
-        rows = services.catalog.get_renditions(job.video_id, job.version)
-        assert {r["name"]: (r["codec"], r["dynamic_range"]) for r in rows} == {
-            **{n: ("h264", "SDR") for n in plan.names}, **{r.name: (r.codec, r.dynamic_range) for r in expected}}
-    else:
-        plan = replace(plan, cmaf_renditions=expected)
+    assert sorted(plan.cmaf_renditions, key=lambda r: r.name) == sorted(expected, key=lambda r: r.name)
+    rows = services.catalog.get_renditions(job.video_id, job.version)
+    assert {r["name"]: (r["codec"], r["dynamic_range"]) for r in rows} == {
+        **{n: ("h264", "SDR") for n in plan.names}, **{r.name: (r.codec, r.dynamic_range) for r in expected}}
     results = [pipeline.transcode_dicts(job.to_dict(), probed.to_dict(), plan.to_dict(), item.to_dict(), services)
                for item in items]
     pipeline.publish_dicts(job.to_dict(), plan.to_dict(), [item.to_dict() for item in items], results, services)
