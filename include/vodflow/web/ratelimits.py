@@ -106,7 +106,7 @@ def subject_of(user: Any, settings: Settings) -> str | None:
     return f"user:{user.get_name()}"
 
 
-def _engine(settings: Settings) -> Engine:
+def _catalog_engine(settings: Settings) -> Engine:
     return catalog_for_connection(settings.catalog_conn_id, CATALOG_WAIT_SECONDS).engine
 
 
@@ -123,8 +123,15 @@ class Limiter:
     def __init__(self, settings: Settings | None = None, engine: Engine | None = None,
                  in_flight: Callable[[str], int] = _in_flight, clock: Callable[[], float] = time.time) -> None:
         self.settings = settings or load_settings()
-        self.engine = engine if engine is not None else _engine(self.settings)
+        self._engine = engine
         self.in_flight, self.clock = in_flight, clock
+
+    @property
+    def engine(self) -> Engine:
+        """The catalog's, on first use: a request no limit applies to (an Admin's) never opens it."""
+        if self._engine is None:
+            self._engine = _catalog_engine(self.settings)
+        return self._engine
 
     def admit_upload(self, user: Any, size: int) -> dict[str, str]:
         """Count an upload grant of ``size`` bytes, or raise LimitRefused; the RateLimit fields to answer with."""

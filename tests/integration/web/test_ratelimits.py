@@ -101,7 +101,7 @@ def multipart_uploads() -> int:
 
 
 def test_the_n_plus_first_upload_grant_in_a_minute_is_429_before_anything_is_granted(limited, auth_manager):
-    name, alice = someone(auth_manager)
+    _, alice = someone(auth_manager)
     client = vodflow_app()
     fresh_minute()
     seen = []
