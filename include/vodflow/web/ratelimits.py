@@ -23,6 +23,7 @@ the run is made: concurrent triggers of one user may pass it by the few in betwe
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import time
@@ -103,7 +104,9 @@ def subject_of(user: Any, settings: Settings) -> str | None:
     """The counters' key for ``user``; None for a user no limit applies to."""
     if roles_of(user) & {r.lower() for r in settings.limits_exempt_roles}:
         return None
-    return f"user:{user.get_name()}"
+    name = str(user.get_name())
+    # The column holds 256 characters: a longer name (an auth manager's, not a request's) is keyed by its hash.
+    return f"user:{name}" if len(name) <= 240 else f"user-sha256:{hashlib.sha256(name.encode()).hexdigest()}"
 
 
 def _catalog_engine(settings: Settings) -> Engine:
