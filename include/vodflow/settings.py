@@ -138,6 +138,14 @@ class Settings:
     captions_model: str = ""
     # The video codecs a run delivers when its conf does not say (media.encode.codecs; H.264 always included).
     codecs: tuple[str, ...] = ("h264",)
+    # Per authenticated user (an app is the Airflow user it signs in as), counted in the catalog; 0: unlimited.
+    # Upload grants (presigned PUT or multipart) and triggers (Airflow's trigger, the checked one, retries) a minute;
+    # runs of transcode_video the user started that are queued or running; bytes granted for upload a UTC day.
+    rate_uploads_per_minute: int = setting(60, minimum=0)
+    rate_triggers_per_minute: int = setting(30, minimum=0)
+    quota_videos_in_flight: int = setting(20, minimum=0)
+    quota_bytes_per_day: int = setting(100 * 1024 * MiB, minimum=0)
+    limits_exempt_roles: tuple[str, ...] = ("Admin",)  # Airflow roles (any case) no limit applies to
     limits: Limits = field(default_factory=Limits, metadata=group(
         min_duration="min_duration_seconds", max_duration="max_duration_seconds", max_size_bytes="max_size_bytes",
         min_dimension="min_dimension", max_dimension="max_dimension", max_decode_pixels="max_decode_pixels",

@@ -133,6 +133,21 @@ version_outputs = sa.Table(
     sa.Column("codecs", sa.String(128)),
     sa.Column("filename", sa.String(255)),
 )
+# Per-user rate and quota counters (``catalog.counters``): one row per (subject, bucket, fixed window), bumped by one
+# atomic upsert so every api-server process and host count together; a subject's older windows are pruned when its
+# next window opens. ``limit_refusals``: requests refused by a limit, by reason (the metrics' counter).
+rate_counters = sa.Table(
+    "rate_counters", metadata,
+    sa.Column("subject", sa.String(256), primary_key=True),
+    sa.Column("bucket", sa.String(32), primary_key=True),
+    sa.Column("window_start", sa.BigInteger, primary_key=True),  # Unix seconds, a multiple of the window
+    sa.Column("count", sa.BigInteger, nullable=False),
+)
+limit_refusals = sa.Table(
+    "limit_refusals", metadata,
+    sa.Column("reason", sa.String(64), primary_key=True),
+    sa.Column("count", sa.BigInteger, nullable=False),
+)
 UPLOAD_CLAIMED, UPLOAD_TRIGGERED, UPLOAD_KNOWN, UPLOAD_STARTING = "claimed", "triggered", "known", "starting"
 sa.Index("ix_videos_status", videos.c.status)
 sa.Index("ix_videos_created_at", videos.c.created_at)

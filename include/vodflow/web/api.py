@@ -50,6 +50,7 @@ from vodflow.web import trigger, upload_routes
 from vodflow.web.codecs_view import codec_outputs, codecs_json
 from vodflow.web.docs import DOCS_OFF, add_docs
 from vodflow.web.metrics import metrics_endpoint
+from vodflow.web.ratelimits import Limiter, LimitRefused
 from vodflow.web.trigger import check_conf
 from vodflow.web.waiting import waiting_runs, waiting_tasks
 
@@ -87,6 +88,11 @@ async def _database_unavailable(request: Request, exc: sa.exc.DBAPIError) -> JSO
     log.warning("Catalog database unavailable for %s: %s", request.url.path, exc.orig)
     return JSONResponse({"detail": "the catalog database is unavailable; retry shortly"}, status_code=503,
                         headers={"Retry-After": "5"})
+
+
+@app.exception_handler(LimitRefused)
+async def _limit_refused(request: Request, exc: LimitRefused) -> JSONResponse:
+    return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers())
 
 
 def _catalog() -> Catalog:
@@ -296,7 +302,7 @@ def media(request: Request, video_id: str, path: str) -> Response:
 
 
 @app.post("/api/videos/{video_id}/retry", status_code=202, dependencies=[CanTrigger])
-def retry_video(request: Request, video_id: str, user: GetUserDep,
+def retry_video(request: Request, response: Response, video_id: str, user: GetUserDep,
                 overrides: Annotated[dict[str, Any] | None, Body(examples=[{"ladder": ["720p", "360p"]}])] = None
                 ) -> dict[str, Any]:
     """Run a failed video again with its original request (ladder, adaptive, chunking, callback, title), same
@@ -305,6 +311,7 @@ def retry_video(request: Request, video_id: str, user: GetUserDep,
     from airflow.api.common.trigger_dag import trigger_dag
     from airflow.utils.types import DagRunTriggeredByType
 
+    response.headers.update(Limiter().admit_trigger(user))  # a retry starts a run: a trigger (429 when over)
     video = _video_or_404(_catalog(), video_id)
     try:
         changes = check_overrides(overrides or {})

@@ -26,7 +26,7 @@ from typing import Annotated, Any
 
 from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity
 from airflow.api_fastapi.core_api.security import GetUserDep, requires_access_dag
-from fastapi import APIRouter, Body, Depends, HTTPException
+from fastapi import APIRouter, Body, Depends, HTTPException, Response
 
 from vodflow.catalog import catalog_for_connection
 from vodflow.dag_ids import APP_RUN_PREFIX, TRANSCODE_VIDEO
@@ -37,6 +37,7 @@ from vodflow.pipeline.prepare import check_codecs, check_sources_allowed
 from vodflow.request import RequestError, check_fields, check_same_source
 from vodflow.settings import Settings, load_settings
 from vodflow.triggers.watch import AppTriggerFailed, start_app_run
+from vodflow.web.ratelimits import Limiter
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -82,12 +83,14 @@ def refusal_detail(exc: RequestError) -> str:
 
 
 @router.post("/api/videos", status_code=202, dependencies=[CanTrigger])
-def start_video(user: GetUserDep, conf: Annotated[dict[str, Any], Body(examples=[
+def start_video(user: GetUserDep, response: Response, conf: Annotated[dict[str, Any], Body(examples=[
         {"source": "s3://vodflow/uploads/clip.mp4", "callback_url": "https://app.example.com/hooks/vodflow"}])]
                 ) -> dict[str, Any]:
     """Start ``transcode_video`` for this conf after checking every field (400 names the first bad one)."""
+    settings = load_settings()
+    response.headers.update(Limiter(settings).admit_trigger(user))  # LimitRefused (429) before any check or run
     try:
-        check_conf(conf, load_settings())
+        check_conf(conf, settings)
     except RequestError as exc:
         raise HTTPException(status_code=400, detail=refusal_detail(exc)) from None
     run_id = f"{APP_RUN_PREFIX}{datetime.now(UTC):%Y%m%dT%H%M%S}_{uuid.uuid4().hex[:8]}"
