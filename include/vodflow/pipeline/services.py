@@ -11,6 +11,7 @@ from vodflow import layout
 from vodflow.catalog import Catalog, catalog_for_connection
 from vodflow.codec import Coded
 from vodflow.layout import S3Location, parse_source_uri
+from vodflow.media.encode.watermark import Watermark
 from vodflow.media.source.info import SourceInfo
 from vodflow.settings import Settings, load_settings
 from vodflow.storage import Storage
@@ -38,6 +39,8 @@ class Job(Coded):
     captions: list[dict[str, str]] | None = None  # sidecar caption files: source, language, name?
     outputs: list[str] = field(default_factory=lambda: ["hls"])  # request.OUTPUT_KINDS, resolved at register
     mp4_renditions: str | list[str] = "top"  # which renditions become MP4 downloads: top, all or names
+    # Checked marks, copied into the bucket at prepare (``pipeline.watermarks``): the imposed one first.
+    watermarks: tuple[Watermark, ...] = ()
 
     @property
     def location(self) -> S3Location:
