@@ -45,10 +45,11 @@ def make_mark(path: Path, size: str = "100x50", alpha: float = MARK_ALPHA) -> Pa
 
 
 def luma(path: Path, width: int, height: int, at: float = 1.5) -> bytes:
-    """One decoded frame's luma plane as coded (limited range: ``gray`` would stretch it), by the modern ffmpeg,
-    which decodes TS, fMP4 and AV1 alike."""
+    """One decoded frame's luma plane in limited range (``gray`` would stretch it; a JPEG's full range is brought
+    down to it), by the modern ffmpeg, which decodes TS, fMP4 and AV1 alike."""
     out = subprocess.run([modern_ffmpeg(), "-v", "error", "-i", str(path), "-ss", f"{at}", "-frames:v", "1",  # noqa: S603
-                          "-f", "rawvideo", "-pix_fmt", "yuv420p", "-"], capture_output=True, check=True).stdout
+                          "-vf", "scale=out_range=tv,format=yuv420p", "-f", "rawvideo", "-"],
+                         capture_output=True, check=True).stdout
     assert len(out) == width * height * 3 // 2, f"{path}: {len(out)} bytes"
     return out[:width * height]
 
@@ -133,3 +134,22 @@ def test_chunk_puts_the_mark_at_the_same_place(encodes) -> None:
     whole = luma(runs["plain"] / "hls" / r.name / "index.m3u8", r.width, r.height)
     facts = compare(whole, luma(Path(files[r.name]), r.width, r.height), r.width, r.height, mark)
     assert facts["box_error_px"] <= 2 and abs(facts["opacity"] - MARK_ALPHA * mark.opacity) <= 0.05 * 0.4
+
+
+def test_poster_marked_when_asked(encodes, tmp_path) -> None:
+    """``poster: true``: the pictures' branch carries the mark, placed on the poster as on a rendition its size."""
+    import ffmpeg
+
+    from vodflow.media.encode.ffmpeg import ffmpeg_command, output_grid
+
+    source, _ladder, _av1, mark, runs, _tmp, src = encodes
+    asked = replace(mark, poster=True)
+    pictures = plan_pictures(source.width, source.height, source.duration, source.fps)
+    video = output_grid(ffmpeg.input(str(src))["v:0"], source.fps)
+    outputs = picture_outputs(on_pictures(video, (asked,), source.width, source.height), pictures, str(tmp_path))
+    subprocess.run(ffmpeg_command(ffmpeg.merge_outputs(*outputs)), check=True)  # noqa: S603
+    choose_poster(str(tmp_path))
+    width, height = pictures.poster_size
+    facts = compare(luma(runs["plain"] / "thumbs" / "poster.jpg", width, height, at=0),
+                    luma(tmp_path / "poster.jpg", width, height, at=0), width, height, asked)
+    assert facts["box_error_px"] <= 2 and abs(facts["opacity"] - MARK_ALPHA * mark.opacity) <= 0.05 * 0.4, facts

@@ -115,3 +115,21 @@ def test_the_mark_reaches_the_published_rendition(services, media, tmp_path) -> 
               for x in range(box.x + 2, box.x + box.width - 2)]
     assert min(inside) >= 228, (box, min(inside))
     assert services.catalog.get_video(job.video_id)["status"] == "ready"
+
+
+def test_an_imposed_mark_stays_under_the_requests_own(services, media, tmp_path) -> None:
+    """The watermark setting's mark is on every video; a request's own goes above it, and ``watermark: null``
+    removes nothing."""
+    key = uuid.uuid4().hex[:6]
+    brand = upload(services, lavfi_image(tmp_path / "brand.png", "color=c=white:s=64x64,format=rgba"),
+                   f"brand/{key}.png")
+    own = upload(services, lavfi_image(tmp_path / "own.png", "color=c=white:s=80x40,format=rgba"),
+                 f"uploads/{key}/own.png")
+    services.settings = dataclasses.replace(services.settings,
+                                            watermark=f'{{"image": "{brand}", "position": "top-right"}}')
+    for mark, expected in (({"image": own}, [(64, 64, "top-right"), (80, 40, "bottom-right")]),
+                           (None, [(64, 64, "top-right")])):
+        source = upload(services, media["small"], f"uploads/{key}/clip-{bool(mark)}.mp4")  # a video each
+        job, *_ = pipeline.prepare({"source": source, "watermark": mark, "ladder": ["240p"]},
+                                   f"run-wm-{key}-{bool(mark)}", lambda step, job: None, services)
+        assert [(m.width, m.height, m.position) for m in job.watermarks] == expected
