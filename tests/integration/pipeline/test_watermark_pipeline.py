@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from vodflow import errors, layout, pipeline
+from vodflow.devtools.samples import SampleSpec, make_sample
 from vodflow.errors import BadInput
 from vodflow.media.encode.watermark import placement
 
@@ -94,26 +95,35 @@ def test_a_bad_watermark_setting_fails_the_run(services, media) -> None:
     assert "watermark setting" in refusal(services, media, image="s3://vodflow/any.png").message
 
 
-def test_the_mark_reaches_the_published_rendition(services, media, tmp_path) -> None:
-    """A white opaque mark, top-left: its box in the published 240p is white (limited-range luma 235)."""
+@pytest.mark.parametrize("chunked", [False, True])
+def test_the_mark_reaches_the_published_rendition(services, media, tmp_path, chunked) -> None:
+    """A white opaque mark, top-left: its box in the published 240p is white (limited-range luma 235), whole or
+    in two chunks (a frame from each)."""
     key = uuid.uuid4().hex[:6]
-    source = upload(services, media["small"], f"uploads/{key}/clip.mp4")
+    clip = media["small"]
+    if chunked:
+        clip = tmp_path / "long.mp4"
+        make_sample(str(clip), SampleSpec(426, 240, 13.0, "30", audio=True))
+    source = upload(services, clip, f"uploads/{key}/clip.mp4")
     png = lavfi_image(tmp_path / "white.png", "color=c=white:s=80x40,format=rgba")
     spec = {"image": upload(services, png, f"uploads/{key}/white.png"), "position": "top-left", "size": 0.25,
             "margin": 0.05}
-    run = run_all(services, {"source": source, "watermark": spec, "ladder": ["240p"]}, f"run-wm-{key}")
+    params = {"source": source, "watermark": spec, "ladder": ["240p"], "chunk_seconds": 6 if chunked else 0}
+    run = run_all(services, params, f"run-wm-{key}")
     job = run["job"]
+    assert (len(run["items"]) > 2) == chunked  # chunks and the audio, or the whole video
     assert [m.image for m in job.watermarks] == [f"{layout.chunks_prefix(job.video_id, job.version)}watermark-0.png"]
     local = tmp_path / "hls"
     services.storage.download_tree(layout.hls_prefix(job.video_id, job.version) + "240p/", str(local))
     width, height = 426, 240
-    out = subprocess.run(["ffmpeg", "-v", "error", "-i", str(local / "index.m3u8"), "-ss", "1",  # noqa: S603
-                          "-frames:v", "1",
-                          "-f", "rawvideo", "-pix_fmt", "yuv420p", "-"], capture_output=True, check=True).stdout
     box = placement(job.watermarks[0], width, height)
-    inside = [out[y * width + x] for y in range(box.y + 2, box.y + box.height - 2)
-              for x in range(box.x + 2, box.x + box.width - 2)]
-    assert min(inside) >= 228, (box, min(inside))
+    for at in (1, 8) if chunked else (1,):
+        out = subprocess.run(["ffmpeg", "-v", "error", "-i", str(local / "index.m3u8"), "-ss", f"{at}",  # noqa: S603
+                              "-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "yuv420p", "-"],
+                             capture_output=True, check=True).stdout
+        inside = [out[y * width + x] for y in range(box.y + 2, box.y + box.height - 2)
+                  for x in range(box.x + 2, box.x + box.width - 2)]
+        assert min(inside) >= 228, (at, box, min(inside))
     assert services.catalog.get_video(job.video_id)["status"] == "ready"
 
 
