@@ -70,3 +70,20 @@ def test_no_marks_no_change() -> None:
 
     video = ffmpeg.input("x.mp4")["v:0"]
     assert Overlays((), [(640, 360)]).on(video, 640, 360) is video
+
+
+def test_the_mark_is_held_to_the_source_allowlist() -> None:
+    """The trigger (a 400) and register (invalid_request) share this check: the mark is read like the source."""
+    from vodflow.pipeline.prepare import check_sources_allowed
+    from vodflow.request import RequestError
+    from vodflow.settings import Settings
+
+    settings = Settings(source_buckets=("uploads-bucket",), source_prefixes=("in/",))
+    conf = {"source": "s3://uploads-bucket/in/a.mp4"}
+    check_sources_allowed({**conf, "watermark": {"image": "s3://uploads-bucket/in/logo.png"}}, settings)
+    for image, reason in (("s3://private-bucket/in/logo.png", "bucket 'private-bucket' is not allowed"),
+                          ("s3://uploads-bucket/secret/logo.png", "not under an allowed prefix")):
+        with pytest.raises(RequestError) as caught:
+            check_sources_allowed({**conf, "watermark": {"image": image}}, settings)
+        assert caught.value.field == "watermark" and caught.value.message.startswith("watermark.image: ")
+        assert reason in caught.value.message
