@@ -153,3 +153,34 @@ def test_poster_marked_when_asked(encodes, tmp_path) -> None:
     facts = compare(luma(runs["plain"] / "thumbs" / "poster.jpg", width, height, at=0),
                     luma(tmp_path / "poster.jpg", width, height, at=0), width, height, asked)
     assert facts["box_error_px"] <= 2 and abs(facts["opacity"] - MARK_ALPHA * mark.opacity) <= 0.05 * 0.4, facts
+
+
+def test_an_hdr_rendition_gets_the_mark_at_graphics_white(tmp_path) -> None:
+    """A PQ source: the H.264 rendition (tone-mapped SDR) has the opaque white mark at video white (8-bit luma 235);
+    the AV1 rendition that keeps PQ has it at BT.2408's graphics white, 58 % of the signal (10-bit luma
+    64 + 0.58 × 876 ≈ 572), not at the 10,000 cd/m² that the PNG's white would be left as it is."""
+    import struct
+
+    from vodflow.devtools.samples import make_hdr_sample
+
+    path = Path(make_hdr_sample(str(tmp_path / "pq.mp4"), width=320, height=180, duration=2.0, audio=False))
+    source = probe(str(path), path.stat().st_size, path.read_bytes()[:4096], protocols=FILE_PROTOCOLS)
+    ladder = list(plan_ladder(source.width, source.height, source.fps, source.has_audio).renditions)[:1]
+    pq = list(codec_ladder(tuple(ladder), "av1", "PQ"))
+    png = make_mark(tmp_path / "white.png", "64x32", 1.0)
+    mark = Watermark(width=64, height=32, position="top-left", size=0.25, margin=0.05, path=str(png))
+    encode_renditions(str(path), str(tmp_path / "hls"), source, ladder, SETTINGS, cmaf_renditions=pq,
+                      cmaf_root=str(tmp_path / "codecs"), marks=(mark,))
+    r = ladder[0]
+    box = placement(mark, r.width, r.height)
+    inner = [y * r.width + x for y in range(box.y + 2, box.y + box.height - 2)
+             for x in range(box.x + 2, box.x + box.width - 2)]
+    sdr = luma(tmp_path / "hls" / r.name / "index.m3u8", r.width, r.height, at=1)
+    assert min(sdr[i] for i in inner) >= 230
+    out = subprocess.run([modern_ffmpeg(), "-v", "error", "-i", track_path(str(tmp_path / "codecs"), pq[0].name),  # noqa: S603
+                          "-ss", "1", "-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "yuv420p10le", "-"],
+                         capture_output=True, check=True).stdout
+    plane = struct.unpack(f"<{r.width * r.height}H", out[:2 * r.width * r.height])
+    values = [plane[i] for i in inner]
+    print("PQ mark luma", sum(values) / len(values), min(values), max(values), "expected", 64 + 0.58 * 876)
+    assert abs(sum(values) / len(values) - (64 + 0.58 * 876)) <= 12, (min(values), max(values))

@@ -69,7 +69,7 @@ def test_no_marks_no_change() -> None:
     import ffmpeg
 
     video = ffmpeg.input("x.mp4")["v:0"]
-    assert Overlays((), [(640, 360)]).on(video, 640, 360) is video
+    assert Overlays((), [(640, 360, "SDR")]).on(video, 640, 360) is video
 
 
 def test_the_mark_is_held_to_the_source_allowlist() -> None:

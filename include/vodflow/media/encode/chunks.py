@@ -43,10 +43,17 @@ from vodflow.media.encode.ffmpeg import (
     video_codec_options,
 )
 from vodflow.media.encode.ladder import Rendition
-from vodflow.media.encode.multicodec import ExtraOutputs, binary_for, cmaf_output, finish_tracks, picture_branches
+from vodflow.media.encode.multicodec import (
+    ExtraOutputs,
+    binary_for,
+    cmaf_output,
+    finish_tracks,
+    overlays_for,
+    picture_branches,
+)
 from vodflow.media.encode.process import run_ffmpeg
 from vodflow.media.encode.renditions import alternate_audio_outputs, measure_output, subtitle_outputs
-from vodflow.media.encode.watermark import Overlays, Watermark
+from vodflow.media.encode.watermark import Watermark
 from vodflow.media.measured import MeasuredRendition
 from vodflow.media.options import EncoderSettings
 from vodflow.media.package.mpegts import PTS_HZ, index_segment
@@ -140,7 +147,7 @@ def build_chunk_command(src: str, work_dir: str, source: SourceInfo, chunk: Chun
     # pts = output frame number; trim keeps the chunk's frames
     branches, cmaf_branches, outputs = picture_branches(video, source, fps, len(renditions), cmaf_renditions,
                                                         extra_outputs, from_zero=not seek, window=window)
-    overlays = Overlays(marks, [(r.width, r.height) for r in [*renditions, *cmaf_renditions]])
+    overlays = overlays_for(marks, source, [*renditions, *cmaf_renditions])
     for i, rendition in enumerate(renditions):
         # Every chunk shifted by the same base: with B-frames the first DTS is before the first PTS, and a muxer
         # that shifts a negative DTS (the first chunk's) would move only that chunk.

@@ -27,7 +27,7 @@ from vodflow.media.encode.codec_options import cmaf_video_options, pixel_format
 from vodflow.media.encode.codecs import H264, ffmpeg_for
 from vodflow.media.encode.ffmpeg import STRIP_METADATA, normalize_picture, output_grid, scaled
 from vodflow.media.encode.ladder import Rendition
-from vodflow.media.encode.watermark import Overlays
+from vodflow.media.encode.watermark import Overlays, Watermark
 from vodflow.media.options import EncoderSettings
 from vodflow.media.package import fmp4
 from vodflow.media.package.cmaf import VIDEO_FLAGS
@@ -112,8 +112,19 @@ def cmaf_output(branch: Stream, rendition: Rendition, source: SourceInfo, settin
     pix_fmt = pixel_format(rendition)
     picture = scaled(branch, rendition, pix_fmt)
     if marks is not None:
-        picture = marks.on(picture, rendition.width, rendition.height, pix_fmt)
+        width, height, dynamic_range = mark_picture_of(source, rendition)
+        picture = marks.on(picture, width, height, pix_fmt, dynamic_range)
     return picture.output(path, **options)
+
+
+def mark_picture_of(source: SourceInfo, rendition: Rendition) -> tuple[int, int, str]:
+    """What a watermark is drawn for on this rendition: its size and the dynamic range it keeps."""
+    return rendition.width, rendition.height, rendition.dynamic_range if keeps_hdr(source, rendition) else hdr.SDR
+
+
+def overlays_for(marks: Sequence[Watermark], source: SourceInfo, renditions: Sequence[Rendition]) -> Overlays:
+    """The watermarks of one command that encodes ``renditions`` (every codec's)."""
+    return Overlays(marks, [mark_picture_of(source, r) for r in renditions])
 
 
 def finish_tracks(paths: dict[str, str], renditions: Sequence[Rendition], source: SourceInfo) -> None:

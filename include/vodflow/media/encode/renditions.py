@@ -36,11 +36,12 @@ from vodflow.media.encode.multicodec import (
     binary_for,
     cmaf_output,
     finish_tracks,
+    overlays_for,
     picture_branches,
     track_path,
 )
 from vodflow.media.encode.process import run_ffmpeg
-from vodflow.media.encode.watermark import Overlays, Watermark
+from vodflow.media.encode.watermark import Watermark
 from vodflow.media.measured import IFrame, MeasuredAudio, MeasuredRendition, Segment
 from vodflow.media.options import EncoderSettings
 from vodflow.media.package.mpegts import PTS_HZ, avc_codec_string, index_segment
@@ -145,7 +146,7 @@ def build_multi_encode_command(src: str, out_root: str, source: SourceInfo, rend
     rate = fps.pop()
     videos, cmaf_videos, outputs = picture_branches(stream["v:0"], source, rate, len(renditions), cmaf_renditions,
                                                     extra_outputs)
-    overlays = Overlays(marks, [(r.width, r.height) for r in [*renditions, *cmaf_renditions]])
+    overlays = overlays_for(marks, source, [*renditions, *cmaf_renditions])
     audio_renditions = [r for r in renditions if r.audio_kbps]
     audios = (audio_track(stream, source).filter_multi_output("asplit", len(audio_renditions))
               if audio_renditions else None)

@@ -30,6 +30,10 @@ MAX_BYTES = 2 * 1024 * 1024
 MAX_SIDE = 4096
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 ALPHA_PIX_FMTS = frozenset({"rgba", "rgba64be", "ya8", "ya16be", "pal8"})
+# The mark's white on an HDR rendition: ITU-R BT.2408's graphics white (203 cd/m²), 58 % of the PQ signal and 75 %
+# of HLG's. Its code values are scaled there (in the non-linear domain: exact for white, close for greys, colours
+# approximate): left as they are, a white logo on a PQ rendition is 10,000 cd/m², the brightest a display can show.
+GRAPHICS_WHITE = {"PQ": 0.58, "HLG": 0.75}
 PROBE_TIMEOUT = 30.0
 
 Stream = ffmpeg.nodes.FilterableStream
@@ -87,11 +91,16 @@ def mark_input(mark: Watermark) -> Stream:
 
 
 def mark_picture(mark: Watermark, box: Placement, flags: str = "lanczos") -> Stream:
-    """The mark at its size on a picture, its alpha multiplied by the opacity."""
-    picture = mark_input(mark).filter("scale", box.width, box.height, flags=flags).filter("format", "rgba")
-    if mark.opacity < 1.0:
-        picture = picture.filter("colorchannelmixer", aa=f"{mark.opacity:.4f}")
-    return picture
+    """The mark at its size on a picture, RGBA."""
+    return mark_input(mark).filter("scale", box.width, box.height, flags=flags).filter("format", "rgba")
+
+
+def toned(picture: Stream, mark: Watermark, level: float = 1.0) -> Stream:
+    """``picture`` (the mark) with its alpha multiplied by the opacity and its colours by ``level``."""
+    gains = {"aa": mark.opacity} if mark.opacity < 1.0 else {}
+    if level != 1.0:
+        gains.update(rr=level, gg=level, bb=level)
+    return picture.filter("colorchannelmixer", **{k: f"{v:.4f}" for k, v in gains.items()}) if gains else picture
 
 
 def _overlay(video: Stream, picture: Stream, box: Placement, pix_fmt: str) -> Stream:
@@ -103,23 +112,28 @@ class Overlays:
     """The marks of one ffmpeg command. Renditions of the same size (H.264 360p and AV1 360p) get one scaled mark,
     split between them: ffmpeg-python merges identical filter chains into one node, which cannot feed two."""
 
-    def __init__(self, marks: Sequence[Watermark], sizes: Iterable[tuple[int, int]]) -> None:
+    def __init__(self, marks: Sequence[Watermark], pictures: Iterable[tuple[int, int, str]]) -> None:
+        """``pictures``: every rendition's (width, height, dynamic range) the command will mark."""
         self.marks = tuple(marks)
-        counts = Counter((mark, size) for mark in self.marks for size in sizes)
+        counts = Counter((mark, (width, height)) for mark in self.marks for width, height, _ in pictures)
         self._streams: dict[tuple[Watermark, tuple[int, int]], Iterator[Stream]] = {}
-        for (mark, size), count in counts.items():
-            picture = mark_picture(mark, placement(mark, *size))
+        for (mark, (width, height)), count in counts.items():
+            picture = mark_picture(mark, placement(mark, width, height))
             split = picture.filter_multi_output("split", count) if count > 1 else None
-            self._streams[(mark, size)] = iter([split.stream(i) for i in range(count)] if split else [picture])
+            self._streams[(mark, (width, height))] = iter(
+                [split.stream(i) for i in range(count)] if split else [picture])
 
-    def on(self, video: Stream, width: int, height: int, pix_fmt: str = "yuv420p") -> Stream:
+    def on(self, video: Stream, width: int, height: int, pix_fmt: str = "yuv420p", dynamic_range: str = "SDR"
+           ) -> Stream:
         """``video`` (``width`` × ``height``, ``pix_fmt``, already scaled) with every mark, in order (an imposed
-        mark first, the request's above it); unchanged without marks. Once per rendition named in ``sizes``."""
+        mark first, the request's above it); unchanged without marks. Once per picture named in ``pictures``.
+        An HDR rendition's mark has its white at ``GRAPHICS_WHITE``."""
         if not self.marks:
             return video
         for mark in self.marks:
-            video = _overlay(video, next(self._streams[(mark, (width, height))]), placement(mark, width, height),
-                             pix_fmt)
+            picture = toned(next(self._streams[(mark, (width, height))]), mark,
+                            GRAPHICS_WHITE.get(dynamic_range, 1.0))
+            video = _overlay(video, picture, placement(mark, width, height), pix_fmt)
         return video.filter("format", pix_fmt)
 
 
@@ -131,7 +145,7 @@ def on_pictures(video: Stream, marks: Sequence[Watermark], width: int, height: i
     asked = [m for m in marks if m.poster]
     for mark in asked:
         box = placement(mark, width, height)
-        video = _overlay(video, mark_picture(mark, box, flags="bicubic"), box, "yuv420p")
+        video = _overlay(video, toned(mark_picture(mark, box, flags="bicubic"), mark), box, "yuv420p")
     return video.filter("format", "yuv420p") if asked else video
 
 
