@@ -19,6 +19,9 @@ from vodflow.errors import Refused
 from vodflow.media import escaping
 from vodflow.media.encode.codecs import CODECS, H264, parse_codecs
 from vodflow.media.encode.ladder import LADDERS, RUNGS
+from vodflow.media.encode.watermark import MAX_BYTES as WATERMARK_MAX_BYTES
+from vodflow.media.encode.watermark import MAX_SIDE as WATERMARK_MAX_SIDE
+from vodflow.media.encode.watermark import POSITIONS
 
 # s3://bucket/key: a valid bucket name, a key without control characters and without "." or ".." segments.
 SOURCE_PATTERN = (
@@ -38,6 +41,20 @@ CAPTION_NAME_PATTERN = r'^[^"\x00-\x1f\x7f\x85\u2028\u2029]+' + escaping.END
 STREAMING_OUTPUTS = ("hls", "cmaf")
 OUTPUT_KINDS = (*STREAMING_OUTPUTS, "mp4", "webm", "audio", "storyboard")
 MP4_CHOICES = ("top", "all")
+# A watermark: a PNG with alpha in an allowed bucket, a corner, sizes as fractions of each rendition's width.
+WATERMARK_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["image"],
+    "properties": {
+        "image": {"type": "string", "pattern": SOURCE_PATTERN, "minLength": 8, "maxLength": 1100},
+        "position": {"type": "string", "enum": list(POSITIONS)},
+        "margin": {"type": "number", "minimum": 0, "maximum": 0.25},
+        "size": {"type": "number", "minimum": 0.01, "maximum": 0.5},
+        "opacity": {"type": "number", "minimum": 0, "maximum": 1},
+        "poster": {"type": "boolean"},
+    },
+}
 
 SCHEMAS: dict[str, dict[str, Any]] = {
     "source": {
@@ -151,6 +168,15 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                        "other codec is published in the CMAF tree (fMP4 HLS and DASH), which a run asking for one "
                        "then makes even when outputs do not name cmaf. Default: the codecs setting (h264).",
     },
+    "watermark": {
+        "anyOf": [{"type": "null"}, WATERMARK_SCHEMA],
+        "title": "Watermark",
+        "description": 'Optional. An image over every rendition: {"image": "s3://bucket/logo.png", "position"?: '
+                       f'{"|".join(POSITIONS)} (bottom-right), "margin"?: 0.03, "size"?: 0.12 (fractions of the '
+                       'video\'s width), "opacity"?: 1.0, "poster"?: false}; a PNG with an alpha channel, at most '
+                       f"{WATERMARK_MAX_BYTES // 1048576} MiB and {WATERMARK_MAX_SIDE}x{WATERMARK_MAX_SIDE} pixels, "
+                       "from a source bucket. A mark the watermark setting imposes stays; this one goes above it.",
+    },
     "callback_url": {
         "type": ["null", "string"],
         "pattern": r"^https?://[^\s]+" + escaping.END,
@@ -171,7 +197,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     },
 }
 DEFAULTS: dict[str, Any] = {"video_id": None, "title": None, "ladder": "default", "adaptive": None,
-                            "chunk_seconds": None, "captions": None, "callback_url": None,
+                            "chunk_seconds": None, "captions": None, "watermark": None, "callback_url": None,
                             "notify_email": None, "outputs": None, "mp4_renditions": None, "auto_captions": None,
                             "codecs": None}
 

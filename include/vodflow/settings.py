@@ -121,6 +121,8 @@ class Settings:
     # Sidecar caption files (conf captions) larger than this are refused (too_large) before they are read:
     # WebVTT or SRT for a 3 h film is under 1 MiB.
     caption_max_bytes: int = setting(5 * MiB, minimum=1)
+    # A watermark imposed on every video: JSON like a request's ``watermark``; empty: none.
+    watermark: str = ""
     # Email on ready/failed through Airflow's SMTP connection; the run's notify_email, else these addresses.
     notify_email: tuple[str, ...] = ()
     smtp_conn_id: str = "smtp_default"

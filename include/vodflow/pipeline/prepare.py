@@ -29,6 +29,7 @@ from vodflow.pipeline.failures import fail_now
 from vodflow.pipeline.plan import EncodePlan
 from vodflow.pipeline.services import Job, Services
 from vodflow.pipeline.subtitles import check_caption_sizes
+from vodflow.pipeline.watermarks import fetch_watermarks, imposed
 from vodflow.pipeline.work import WorkItem, plan_items
 from vodflow.request import (
     MP4_CHOICES,
@@ -52,6 +53,7 @@ def prepare(params: dict[str, Any], run_id: str, on_step: StepListener,
     services = services or Services.load()
     on_step("register", None)
     job = register(params, run_id, services)
+    job = fetch_watermarks(services, job, params)  # still "register": a bad image is invalid_request
     on_step("probe", job)
     probed = probe_source(services, job)
     on_step("plan", job)
@@ -82,6 +84,7 @@ def register(params: dict[str, Any], run_id: str, services: Services) -> Job:
         check_fields({"outputs": outputs, "mp4_renditions": mp4_renditions})
         codecs = check_codecs(params.get("codecs"), settings)
         outputs = run_outputs(outputs, codecs)
+        imposed(settings.watermark)
     except ValueError as exc:
         problem = str(exc)
         location = S3Location("invalid", raw_source[:200] or "empty")
@@ -136,8 +139,8 @@ def register(params: dict[str, Any], run_id: str, services: Services) -> Job:
 
 
 def check_sources_allowed(conf: Mapping[str, Any], settings: Settings) -> None:
-    """RequestError (field ``source`` or ``captions``) unless every object the run would read — its source and each
-    sidecar caption — is a valid S3 URI in the source allowlist.
+    """RequestError (field ``source``, ``captions`` or ``watermark``) unless every object the run would read — its
+    source, each sidecar caption and its watermark image — is a valid S3 URI in the source allowlist.
 
     One check for both doors: the checked trigger (``check_conf``, a 400 before any run exists) and ``register``
     (``invalid_request`` for runs started any other way). A caption is read by the workers like the source, so a
@@ -146,6 +149,10 @@ def check_sources_allowed(conf: Mapping[str, Any], settings: Settings) -> None:
     for index, caption in enumerate(conf.get("captions") or []):
         _check_allowed("captions", f"captions[{index}].source",
                        caption.get("source") if isinstance(caption, Mapping) else None, settings)
+    mark = conf.get("watermark")
+    if mark:  # the encode reads it like the source
+        _check_allowed("watermark", "watermark.image", mark.get("image") if isinstance(mark, Mapping) else None,
+                       settings)
 
 
 def check_codecs(requested: Any, settings: Settings) -> tuple[str, ...]:
