@@ -176,7 +176,45 @@ def match(clip: Clip, encoder: Encoder, targets: list[float], start: float, work
     return [b or t for b, t in zip(best, tried, strict=True)]
 
 
-def rates(clips: list[Clip], work: Path, codecs: dict[str, str], every: int, steps: int
+def match_crf(clip: Clip, encoder: Encoder, targets: list[float], cap: float, work: Path, every: int,
+              steps: int) -> list[tuple[int, float, int]]:
+    """Capped CRF: per rung, the highest CRF found whose VMAF is at least the target − TOLERANCE (bisection on
+    the integer CRF, every rung at once), its VMAF and bytes; maxrate ``cap`` × the H.264 rung's."""
+    n = len(clip.rungs)
+    crfs = [35] * n
+    good: list[int | None] = [None] * n  # highest acceptable CRF so far
+    bad: list[int | None] = [None] * n  # lowest unacceptable CRF so far
+    best: list[tuple[int, float, int]] = [(0, 0.0, 0)] * n
+    active = list(range(n))
+    for _ in range(steps):
+        jobs = [Job(encoder, at_rate(clip.rungs[i], round(clip.rungs[i].video_kbps * cap)),
+                    str(work / f"{clip.name}-crf-{encoder.codec}-{clip.rungs[i].name}.mp4"), crf=crfs[i])
+                for i in active]
+        run_ladder(clip, jobs)
+        for i, job, found in zip(active, jobs, vmaf(clip, [j.path for j in jobs], every), strict=True):
+            if found.mean >= targets[i] - TOLERANCE:
+                good[i] = max(good[i] or 0, crfs[i])
+                if crfs[i] >= best[i][0]:
+                    best[i] = (crfs[i], found.mean, os.path.getsize(job.path))
+            else:
+                bad[i] = min(bad[i] or 99, crfs[i])
+                if not best[i][2]:
+                    best[i] = (crfs[i], found.mean, os.path.getsize(job.path))
+        still = []
+        for i in active:
+            low, high = good[i], bad[i]
+            crf = (low + high) // 2 if low and high else (low + 8 if low else crfs[i] - 8)
+            if (not low or not high or high - low > 1) and 10 <= crf <= 63 and crf not in (low, high):
+                crfs[i] = crf
+                still.append(i)
+        active = still
+        if not active:
+            break
+    return best
+
+
+def rates(clips: list[Clip], work: Path, codecs: dict[str, str], every: int, steps: int,
+          crf_codecs: tuple[str, ...] = (), cap: float = 0.75, vbr: bool = True
           ) -> tuple[dict[str, dict[str, list[float]]], dict[str, tuple[list[float], list[int]]]]:
     """Per codec, per rung name, the factor each clip needed; per clip, the H.264 rungs' VMAF and bytes."""
     print("\n## 2. Rate factors: the rate whose VMAF matches the H.264 rung's within 0.5 (VBR)\n")
@@ -189,7 +227,7 @@ def rates(clips: list[Clip], work: Path, codecs: dict[str, str], every: int, ste
         print(f"### {clip.name} ({clip.width}x{clip.height}, {clip.duration:g} s)\n")
         print("| codec | rung | H.264 kbps | H.264 VMAF | factor | kbps | VMAF | ΔVMAF | bytes saved |")
         print("|---|---|---|---|---|---|---|---|---|")
-        for codec, preset in codecs.items():
+        for codec, preset in codecs.items() if vbr else ():
             found = match(clip, Encoder(codec, preset), targets, PLACEHOLDER[codec], work, every, steps)
             for r, target, size, (f, v, b) in zip(clip.rungs, targets, sizes, found, strict=True):
                 needed[codec].setdefault(r.name, []).append(f)
@@ -198,6 +236,15 @@ def rates(clips: list[Clip], work: Path, codecs: dict[str, str], every: int, ste
                       f"{1 - b / size:.0%} |")
             total = sum(b for _, _, b in found)
             print(f"| {codec} {preset} | ladder | | | | | | | {1 - total / sum(sizes):.0%} |")
+        for codec in crf_codecs:
+            preset = codecs[codec]
+            found_crf = match_crf(clip, Encoder(codec, preset, "crf"), targets, cap, work, every, steps + 1)
+            for r, target, size, (crf, v, b) in zip(clip.rungs, targets, sizes, found_crf, strict=True):
+                print(f"| {codec} {preset} capped CRF (cap {cap:g}×) | {r.name} | "
+                      f"{size * 8 / clip.duration / 1000:.0f} | {target:.2f} | CRF {crf} | "
+                      f"{b * 8 / clip.duration / 1000:.0f} | {v:.2f} | {v - target:+.2f} | {1 - b / size:.0%} |")
+            total = sum(b for _, _, b in found_crf)
+            print(f"| {codec} {preset} capped CRF | ladder | | | | | | | {1 - total / sum(sizes):.0%} |")
         print()
     return needed, references
 
@@ -231,8 +278,8 @@ def one_decode(work: Path, duration: float, av1_preset: str, factor: float) -> N
     print(f"\n## 3. One decode, {duration:g} s 1080p30 (testsrc2 + grain): the ladder as [h264] and as "
           f"[h264, av1] (SVT-AV1 preset {av1_preset}, {factor:g} × the H.264 rates), same run\n")
     clip = clip_of("long", make_sample(str(work / "long.mp4"), SampleSpec(1920, 1080, duration, "30", audio=False)))
-    h264 = ladder_jobs(clip, Encoder("h264", "veryfast"), [1.0] * len(clip.rungs), work, "one")
-    av1 = ladder_jobs(clip, Encoder("av1", av1_preset), [factor] * len(clip.rungs), work, "one")
+    h264 = ladder_jobs(clip, Encoder("h264", "veryfast"), [1.0] * len(clip.rungs), work, "one-h264")
+    av1 = ladder_jobs(clip, Encoder("av1", av1_preset), [factor] * len(clip.rungs), work, "one-av1")
     print("| command | ffmpeg | wall s | CPU s | CPU ×[h264] |")
     print("|---|---|---|---|---|")
     base_wall, base_cpu = run_ladder(clip, h264, system_h264=True)
@@ -261,6 +308,10 @@ def main() -> int:
     parser.add_argument("--av1-preset", default="", help="for rates/onedecode (default: chosen in presets, or 10)")
     parser.add_argument("--hevc-preset", default="", help="default: chosen in presets, or faster")
     parser.add_argument("--codecs", default="av1,hevc")
+    parser.add_argument("--crf-codecs", default="", help="also match capped CRF for these codecs (e.g. av1)")
+    parser.add_argument("--no-vbr", action="store_true", help="rates: capped CRF only")
+    parser.add_argument("--crf-cap", type=float, default=0.75, help="capped CRF: maxrate as × the H.264 rung's")
+    parser.add_argument("--verify", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--every", type=int, default=4)
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--onedecode-duration", type=float, default=30.0)
@@ -283,8 +334,11 @@ def main() -> int:
     chosen = {"av1": chosen["av1"] or "10", "hevc": chosen["hevc"] or "faster"}
     codecs = {c: chosen[c] for c in args.codecs.split(",") if c}
     if "rates" in sections and codecs:
-        needed, references = rates(clips, work, codecs, args.every, args.steps)
-        verify(clips, work, codecs, needed, references, args.every)
+        crf_codecs = tuple(c for c in args.crf_codecs.split(",") if c in codecs)
+        needed, references = rates(clips, work, codecs, args.every, args.steps, crf_codecs, args.crf_cap,
+                                   not args.no_vbr)
+        if args.verify and not args.no_vbr:
+            verify(clips, work, codecs, needed, references, args.every)
     if "onedecode" in sections:
         one_decode(work, args.onedecode_duration, chosen["av1"], PLACEHOLDER["av1"])
     print(f"\n(work files in {work})")
