@@ -138,7 +138,9 @@ def next_factor(low: tuple[float, float] | None, high: tuple[float, float] | Non
 
 def match(clip: Clip, encoder: Encoder, targets: list[float], start: float, work: Path, every: int,
           steps: int) -> list[tuple[float, float, int]]:
-    """Per rung: the smallest factor found whose VMAF is at least the target − TOLERANCE, with its VMAF and bytes
+    """Per rung: the smallest factor found whose VMAF is at least the target − TOLERANCE (searching for target −
+    TOLERANCE / 2, done once in [target − TOLERANCE, target]: the goal allows −0.5, so the saving is measured
+    there, not wherever the search first lands within ±0.5), with its VMAF and bytes
     (the highest factor tried if none reached it)."""
     n = len(clip.rungs)
     factors = [start] * n
@@ -165,10 +167,10 @@ def match(clip: Clip, encoder: Encoder, targets: list[float], start: float, work
                 low[i] = (f, v) if not low[i] or f > low[i][0] else low[i]
         still = []
         for i in active:
-            done = best[i] and best[i][1] <= targets[i] + TOLERANCE
+            done = best[i] and best[i][1] <= targets[i]  # in [target − 0.5, target]: as low as allowed
             floor = high[i] and clip.rungs[i].video_kbps * high[i][0] <= 160  # the ladder's minimum rate
             if not done and not floor:
-                factors[i] = next_factor(low[i], high[i], targets[i], factors[i])
+                factors[i] = next_factor(low[i], high[i], targets[i] - TOLERANCE / 2, factors[i])
                 still.append(i)
         active = still
         if not active:
@@ -217,7 +219,7 @@ def rates(clips: list[Clip], work: Path, codecs: dict[str, str], every: int, ste
           crf_codecs: tuple[str, ...] = (), cap: float = 0.75, vbr: bool = True
           ) -> tuple[dict[str, dict[str, list[float]]], dict[str, tuple[list[float], list[int]]]]:
     """Per codec, per rung name, the factor each clip needed; per clip, the H.264 rungs' VMAF and bytes."""
-    print("\n## 2. Rate factors: the rate whose VMAF matches the H.264 rung's within 0.5 (VBR)\n")
+    print("\n## 2. Rate factors: the lowest rate whose VMAF is within 0.5 below the H.264 rung's (VBR)\n")
     needed: dict[str, dict[str, list[float]]] = {c: {} for c in codecs}
     references: dict[str, tuple[list[float], list[int]]] = {}
     for clip in clips:
