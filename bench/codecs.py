@@ -194,14 +194,14 @@ def match_crf(clip: Clip, encoder: Encoder, targets: list[float], cap: float, wo
                 for i in active]
         run_ladder(clip, jobs)
         for i, job, found in zip(active, jobs, vmaf(clip, [j.path for j in jobs], every), strict=True):
+            result = (crfs[i], found.mean, os.path.getsize(job.path))
             if found.mean >= targets[i] - TOLERANCE:
-                good[i] = max(good[i] or 0, crfs[i])
-                if crfs[i] >= best[i][0]:
-                    best[i] = (crfs[i], found.mean, os.path.getsize(job.path))
+                if good[i] is None or crfs[i] > good[i]:
+                    good[i], best[i] = crfs[i], result
             else:
                 bad[i] = min(bad[i] or 99, crfs[i])
-                if not best[i][2]:
-                    best[i] = (crfs[i], found.mean, os.path.getsize(job.path))
+                if good[i] is None and (not best[i][2] or crfs[i] < best[i][0]):
+                    best[i] = result  # none acceptable yet: the best quality tried
         still = []
         for i in active:
             low, high = good[i], bad[i]
