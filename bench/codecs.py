@@ -255,23 +255,45 @@ def verify(clips: list[Clip], work: Path, codecs: dict[str, str], needed: dict[s
            references: dict[str, tuple[list[float], list[int]]], every: int) -> None:
     """The proposed factors (per rung: the largest any clip needed, rounded up to 0.05; and one per codec) on
     every clip: the ladder's bytes saved and the worst rung's ΔVMAF."""
-    print("\n## 2b. Proposed factors checked on every clip\n")
-    print("| codec | factors | clip | bytes saved | ΔVMAF per rung | worst ΔVMAF |")
-    print("|---|---|---|---|---|---|")
+    ladders = []
     for codec, preset in codecs.items():
         per_rung = {name: math.ceil(max(fs) * 20 - 1e-6) / 20 for name, fs in needed[codec].items()}
-        single = max(per_rung.values())
-        for label, table in (("per rung", per_rung), ("one", dict.fromkeys(per_rung, single))):
-            for clip in clips:
-                base, base_sizes = references[clip.name]
-                jobs = ladder_jobs(clip, Encoder(codec, preset), [table[r.name] for r in clip.rungs], work,
-                                   "verify")
-                _, _, scores, sizes = encode_and_score(clip, jobs, every)
-                deltas = [s - b for s, b in zip(scores, base, strict=True)]
-                saved = 1 - sum(sizes) / sum(base_sizes)
-                shown = " ".join(f"{table[r.name]:.2f}" for r in clip.rungs)
-                print(f"| {codec} {preset} | {label}: {shown} | {clip.name} | {saved:.0%} | "
-                      f"{' '.join(f'{d:+.2f}' for d in deltas)} | {min(deltas):+.2f} |")
+        ladders += [("per rung", Encoder(codec, preset), per_rung),
+                    ("one", Encoder(codec, preset), dict.fromkeys(per_rung, max(per_rung.values())))]
+    check(clips, work, ladders, references, every)
+
+
+def check(clips: list[Clip], work: Path, ladders: list[tuple[str, Encoder, dict[str, float]]],
+          references: dict[str, tuple[list[float], list[int]]], every: int, cap: float = 0.75) -> None:
+    """Each ladder (per rung name: a rate factor, or in capped-CRF mode a CRF with maxrate ``cap`` × the H.264
+    rung's) on every clip, against its H.264 ladder: bytes saved and every rung's ΔVMAF."""
+    print("\n## 2b. Proposed ladders checked on every clip\n")
+    print("| encoder | per rung | clip | bytes saved | ΔVMAF per rung | worst ΔVMAF |")
+    print("|---|---|---|---|---|---|")
+    for label, encoder, table in ladders:
+        for clip in clips:
+            if clip.name not in references:
+                h264 = ladder_jobs(clip, Encoder("h264", "veryfast"), [1.0] * len(clip.rungs), work, "ref")
+                references[clip.name] = encode_and_score(clip, h264, every)[2:]
+            base, base_sizes = references[clip.name]
+            if encoder.mode == "crf":
+                jobs = [Job(encoder, at_rate(r, round(r.video_kbps * cap)),
+                            str(work / f"{clip.name}-check-{r.name}.mp4"), crf=int(table[r.name]))
+                        for r in clip.rungs]
+            else:
+                jobs = ladder_jobs(clip, encoder, [table[r.name] for r in clip.rungs], work, "check")
+            _, _, scores, sizes = encode_and_score(clip, jobs, every)
+            deltas = [s - b for s, b in zip(scores, base, strict=True)]
+            shown = " ".join(f"{r.name} {table[r.name]:g}" for r in clip.rungs)
+            print(f"| {encoder.label} | {label}: {shown} | {clip.name} | {1 - sum(sizes) / sum(base_sizes):.0%} | "
+                  f"{' '.join(f'{d:+.2f}' for d in deltas)} | {min(deltas):+.2f} |")
+
+
+def parse_check(text: str, presets: dict[str, str]) -> tuple[str, Encoder, dict[str, float]]:
+    """"av1:crf:1080p=41,720p=33,..." or "hevc:vbr:1080p=0.6,..." (the preset: --av1-preset / --hevc-preset)."""
+    codec, mode, values = text.split(":", 2)
+    table = {name: float(value) for name, value in (item.split("=") for item in values.split(","))}
+    return text, Encoder(codec, presets[codec], mode), table
 
 
 # --- 3. one decode ---------------------------------------------------------------------------------------------
@@ -314,6 +336,8 @@ def main() -> int:
     parser.add_argument("--no-vbr", action="store_true", help="rates: capped CRF only")
     parser.add_argument("--crf-cap", type=float, default=0.75, help="capped CRF: maxrate as × the H.264 rung's")
     parser.add_argument("--verify", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument("--check", action="append", default=[],
+                        help='section "check": a ladder to check on every clip, e.g. av1:crf:1080p=41,720p=33,...')
     parser.add_argument("--every", type=int, default=4)
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--onedecode-duration", type=float, default=30.0)
@@ -341,6 +365,8 @@ def main() -> int:
                                    not args.no_vbr)
         if args.verify and not args.no_vbr:
             verify(clips, work, codecs, needed, references, args.every)
+    if "check" in sections and args.check:
+        check(clips, work, [parse_check(text, chosen) for text in args.check], {}, args.every, args.crf_cap)
     if "onedecode" in sections:
         one_decode(work, args.onedecode_duration, chosen["av1"], PLACEHOLDER["av1"])
     print(f"\n(work files in {work})")
