@@ -301,12 +301,18 @@ def parse_check(text: str, presets: dict[str, str]) -> tuple[str, Encoder, dict[
 
 # --- 3. one decode ---------------------------------------------------------------------------------------------
 
-def one_decode(work: Path, duration: float, av1_preset: str, factor: float) -> None:
+def one_decode(work: Path, duration: float, av1_preset: str, factor: float,
+               crfs: dict[str, float] | None = None) -> None:
+    """``crfs``: the AV1 ladder in capped CRF (per rung; maxrate ``factor`` × the H.264 rung's) instead of VBR."""
+    mode = f"capped CRF {crfs}, cap {factor:g}×" if crfs else f"VBR {factor:g} × the H.264 rates"
     print(f"\n## 3. One decode, {duration:g} s 1080p30 (testsrc2 + grain): the ladder as [h264] and as "
-          f"[h264, av1] (SVT-AV1 preset {av1_preset}, {factor:g} × the H.264 rates), same run\n")
+          f"[h264, av1] (SVT-AV1 preset {av1_preset}, {mode}), same run\n")
     clip = clip_of("long", make_sample(str(work / "long.mp4"), SampleSpec(1920, 1080, duration, "30", audio=False)))
     h264 = ladder_jobs(clip, Encoder("h264", "veryfast"), [1.0] * len(clip.rungs), work, "one-h264")
     av1 = ladder_jobs(clip, Encoder("av1", av1_preset), [factor] * len(clip.rungs), work, "one-av1")
+    if crfs:
+        av1 = [Job(Encoder("av1", av1_preset, "crf"), j.rendition, j.path, crf=int(crfs[j.rendition.name]))
+               for j in av1]
     print("| command | ffmpeg | wall s | CPU s | CPU ×[h264] |")
     print("|---|---|---|---|---|")
     base_wall, base_cpu = run_ladder(clip, h264, system_h264=True)
@@ -343,6 +349,7 @@ def main() -> int:
                         help='section "check": a ladder to check on every clip, e.g. av1:crf:1080p=41,720p=33,...')
     parser.add_argument("--every", type=int, default=4)
     parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--onedecode-crf", default="", help="onedecode: AV1 in capped CRF, e.g. av1:crf:1080p=41,...")
     parser.add_argument("--onedecode-duration", type=float, default=30.0)
     args = parser.parse_args()
     if args.quick:
@@ -372,7 +379,8 @@ def main() -> int:
     if "check" in sections and args.check:
         check(clips, work, [parse_check(text, chosen) for text in args.check], {}, args.every, args.crf_cap)
     if "onedecode" in sections:
-        one_decode(work, args.onedecode_duration, chosen["av1"], PLACEHOLDER["av1"])
+        crfs = parse_check(args.onedecode_crf, chosen)[2] if args.onedecode_crf else None
+        one_decode(work, args.onedecode_duration, chosen["av1"], args.crf_cap if crfs else PLACEHOLDER["av1"], crfs)
     print(f"\n(work files in {work})")
     return 0
 
