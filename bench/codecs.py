@@ -339,7 +339,7 @@ def main() -> int:
     parser.add_argument("--av1-presets", default="8,9,10,11")
     parser.add_argument("--hevc-presets", default="superfast,veryfast,faster,fast")
     parser.add_argument("--av1-preset", default="", help="for rates/onedecode (default: chosen in presets, or 10)")
-    parser.add_argument("--hevc-preset", default="", help="default: chosen in presets, or faster")
+    parser.add_argument("--hevc-preset", default="", help="default: chosen in presets, or superfast")
     parser.add_argument("--codecs", default="av1,hevc")
     parser.add_argument("--crf-codecs", default="", help="also match capped CRF for these codecs (e.g. av1)")
     parser.add_argument("--no-vbr", action="store_true", help="rates: capped CRF only")
@@ -368,7 +368,7 @@ def main() -> int:
             chosen[codec] = chosen[codec] or choose_preset(added, codec) or ""
         print(f"\nChosen (slowest preset adding ≤ 1.0× H.264's CPU on every clip): AV1 {chosen['av1']}, "
               f"HEVC {chosen['hevc']}")
-    chosen = {"av1": chosen["av1"] or "10", "hevc": chosen["hevc"] or "faster"}
+    chosen = {"av1": chosen["av1"] or "10", "hevc": chosen["hevc"] or "superfast"}
     codecs = {c: chosen[c] for c in args.codecs.split(",") if c}
     if "rates" in sections and codecs:
         crf_codecs = tuple(c for c in args.crf_codecs.split(",") if c in codecs)
