@@ -97,7 +97,10 @@ def reading_any_codec() -> Iterator[None]:
 
 PQ_AV1 = ["-c:v", "libsvtav1", "-preset", "12", "-pix_fmt", "yuv420p10le", "-color_primaries", "bt2020",
           "-color_trc", "smpte2084", "-colorspace", "bt2020nc",
-          "-svtav1-params", "keyint=60:scd=0:enable-hdr=1:mastering-display=G(0.17,0.797)B(0.131,0.046)"
+          # ffmpeg 9 takes the colour from the frames, not from these output options: SVT-AV1's own parameters
+          # write it into the sequence header (what the CODECS string is read from).
+          "-svtav1-params", "keyint=60:scd=0:enable-hdr=1:color-primaries=9:transfer-characteristics=16:"
+          "matrix-coefficients=9:color-range=0:mastering-display=G(0.17,0.797)B(0.131,0.046)"
           "R(0.708,0.292)WP(0.3127,0.329)L(1000,0.0001):content-light=1000,400"]
 HDR_MASTER, HDR_MPD = "hdr-master.m3u8", "hdr-manifest.mpd"
 

@@ -50,6 +50,13 @@ def auth_manager() -> Iterator[Any]:
     env = {"AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": USERS, "AIRFLOW__API_AUTH__JWT_SECRET": JWT_SECRET}
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
+    # Airflow caches the token signer and validator on the auth manager's class, made with the JWT secret of the
+    # first module that asked: these tokens must be signed with this one, which the uvicorn processes check.
+    airflow_app.purge_cached_app()
+    from airflow.api_fastapi.auth.managers.base_auth_manager import BaseAuthManager
+
+    BaseAuthManager._get_token_signer.cache_clear()
+    BaseAuthManager._get_token_validator.cache_clear()
     try:
         yield airflow_app.init_auth_manager()
     finally:
