@@ -31,6 +31,7 @@ from vodflow.media.encode.ffmpeg import (
     video_codec_options,
 )
 from vodflow.media.encode.ladder import Rendition
+from vodflow.media.encode.loudness import AudioGain
 from vodflow.media.encode.multicodec import (
     ExtraOutputs,
     binary_for,
@@ -127,14 +128,15 @@ def build_multi_encode_command(src: str, out_root: str, source: SourceInfo, rend
                                settings: EncoderSettings, extra_outputs: ExtraOutputs | None = None,
                                alternates: list[AlternateAudio] | None = None,
                                subtitles: tuple[str, list[SubtitleTrack]] | None = None,
-                               cmaf_renditions: list[Rendition] | None = None, cmaf_root: str | None = None
-                               ) -> list[str]:
+                               cmaf_renditions: list[Rendition] | None = None, cmaf_root: str | None = None,
+                               audio_gain: AudioGain | None = None) -> list[str]:
     """One ffmpeg that decodes the source once and encodes every rendition (into ``out_root/<name>/``).
 
     ``extra_outputs`` may add outputs fed from the same decoded picture (the poster and thumbnails);
     ``alternates``, the other audio tracks as audio-only renditions (``out_root/audio/<name>/``);
     ``cmaf_renditions``, the other codecs' renditions, each one fragmented MP4 (``multicodec.track_path`` under
-    ``cmaf_root``, by default ``out_root``), from the same decode, with the ffmpeg that has their encoders."""
+    ``cmaf_root``, by default ``out_root``), from the same decode, with the ffmpeg that has their encoders;
+    ``audio_gain``, the main track's loudness normalisation (``loudness``)."""
     cmaf_renditions = cmaf_renditions or []
     stream = source_input(src)
     fps = {r.fps for r in [*renditions, *cmaf_renditions]}
@@ -144,7 +146,7 @@ def build_multi_encode_command(src: str, out_root: str, source: SourceInfo, rend
     videos, cmaf_videos, outputs = picture_branches(stream["v:0"], source, rate, len(renditions), cmaf_renditions,
                                                     extra_outputs)
     audio_renditions = [r for r in renditions if r.audio_kbps]
-    audios = (audio_track(stream, source).filter_multi_output("asplit", len(audio_renditions))
+    audios = (audio_track(stream, source, gain=audio_gain).filter_multi_output("asplit", len(audio_renditions))
               if audio_renditions else None)
     for i, rendition in enumerate(renditions):
         out_dir = os.path.join(out_root, rendition.name)
@@ -211,8 +213,8 @@ def encode_renditions(src: str, out_root: str, source: SourceInfo, renditions: l
                       extra_outputs: ExtraOutputs | None = None,
                       alternates: list[AlternateAudio] | None = None,
                       subtitles: tuple[str, list[SubtitleTrack]] | None = None,
-                      cmaf_renditions: list[Rendition] | None = None, cmaf_root: str | None = None
-                      ) -> list[MeasuredRendition]:
+                      cmaf_renditions: list[Rendition] | None = None, cmaf_root: str | None = None,
+                      audio_gain: AudioGain | None = None) -> list[MeasuredRendition]:
     """Every rendition from one decode of the source (into ``out_root/<name>/``), each measured; the alternate
     audio renditions too (``measure_audio`` reads them back); the other codecs' renditions as fragmented MP4s
     (``multicodec.track_path(cmaf_root or out_root, name)``, checked; ``package.cmaf.codec_track`` cuts them)."""
@@ -222,7 +224,7 @@ def encode_renditions(src: str, out_root: str, source: SourceInfo, renditions: l
     for out_dir in [o for o, _ in outputs] + [os.path.dirname(p) for p in tracks.values()]:
         os.makedirs(out_dir, exist_ok=True)
     args = build_multi_encode_command(src, out_root, source, renditions, settings, extra_outputs, alternates,
-                                      subtitles, cmaf_renditions, cmaf_root)
+                                      subtitles, cmaf_renditions, cmaf_root, audio_gain)
     return _run_and_measure(args, src, out_root, source, outputs, settings, on_progress, tracks, cmaf_renditions)
 
 
