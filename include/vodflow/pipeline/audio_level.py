@@ -7,7 +7,7 @@ import logging
 import math
 import time
 
-from vodflow.media.encode.loudness import AudioGain, LoudnessTarget, decide, measure
+from vodflow.media.encode.loudness import AudioGain, LoudnessTarget, decide, made_up, measure
 from vodflow.media.source.info import SourceInfo
 from vodflow.pipeline.services import Job, Services
 
@@ -25,21 +25,26 @@ def audio_gain(services: Services, job: Job, probed: SourceInfo, src: str) -> Au
     started = time.monotonic()
     measured = measure(src, probed, services.settings.encoder)
     decision = decide(measured, target)
+    gain, limited = decision.gain, None
+    if gain is not None and gain.limit_dbtp is not None:  # a second pass, only here: what the limiter took
+        limited = measure(src, probed, services.settings.encoder, gain=gain)
+        gain = made_up(gain, limited, target)
     seconds = time.monotonic() - started
     log.info("Loudness: %s (%s) in %.2f s", decision.action, decision.reason, seconds)
     detail = {"action": decision.action, "reason": decision.reason, "target_lufs": target.lufs,
               "true_peak_ceiling": target.true_peak, "measured_lufs": _figure(measured.integrated),
               "measured_true_peak": _figure(measured.true_peak), "measured_lra": _figure(measured.lra),
               "measured_seconds": measured.seconds, "measure_seconds": round(seconds, 3)}
-    if decision.gain is not None:
-        detail |= {"gain_db": decision.gain.gain_db,
-                   "expected_lufs": round(measured.integrated + decision.gain.gain_db, 2),
-                   "limiter_dbtp": decision.gain.limit_dbtp}
+    if gain is not None:
+        detail |= {"gain_db": gain.gain_db, "limiter_dbtp": gain.limit_dbtp,
+                   "expected_lufs": round(measured.integrated + gain.gain_db, 2) if limited is None else target.lufs}
+    if limited is not None:  # the limited track before its make-up gain
+        detail |= {"limited_lufs": _figure(limited.integrated), "limited_true_peak": _figure(limited.true_peak)}
     try:
         services.catalog.add_event(job.video_id, "loudness", **detail)
     except Exception:  # the record of a decision is never a reason to fail the encode it serves
         log.exception("Could not record the loudness event")
-    return decision.gain
+    return gain
 
 
 def _figure(value: float) -> float | None:
