@@ -105,7 +105,7 @@ def register(params: dict[str, Any], run_id: str, services: Services) -> Job:
               captions=params.get("captions") or None,
               outputs=outputs, mp4_renditions=mp4_renditions,
               # Checked above (a problem fails the run before anything reads them).
-              loudness=None if problem is not None or loudness is False else float(loudness),
+              loudness=None if problem is not None or loudness is None or loudness is False else float(loudness),
               loudness_true_peak=-1.0 if problem is not None else float(true_peak))
     try:
         version = services.catalog.register(
