@@ -138,3 +138,24 @@ def test_a_bad_target_fails_the_run_as_an_invalid_request(services, tmp_path, co
         run_all(services, {"source": source, **conf}, f"run-loud-bad-{uuid.uuid4().hex[:6]}")
     assert caught.value.code == "invalid_request"
     assert "loudness" in str(caught.value)
+
+
+@pytest.mark.parametrize("chunk_seconds", [0, 6])
+def test_every_audio_track_is_normalised_by_its_own_gain(services, tmp_path, chunk_seconds):
+    """A dubbed release: a loud French main track and a quiet English alternate (tones 24 dB apart). Each is
+    measured on its own and published at the target, the main one in the variants, the alternate under
+    hls/audio/en/; one event per track."""
+    from vodflow.devtools.samples import make_two_language_sample
+
+    path = Path(make_two_language_sample(str(tmp_path / "dubbed.mkv"), 8.0))
+    playlist, video_id, _ = publish(services, tmp_path, path, {"loudness": -16, "chunk_seconds": chunk_seconds},
+                                    f"dubbed-{chunk_seconds}")
+    events = {e["detail"]["track"]: e["detail"] for e in services.catalog.get_events(video_id)
+              if e["kind"] == "loudness"}
+    assert set(events) == {"main", "en"}, events
+    # 0.8 against 0.05 of the same tone generator: the quiet track gets 24 dB more gain.
+    assert events["en"]["gain_db"] - events["main"]["gain_db"] == pytest.approx(24.1, abs=0.5), events
+    for media in (playlist, playlist.parents[1] / "audio" / "en" / "index.m3u8"):
+        loudness, peak = ebur128(media)
+        print(f"dubbed chunk_seconds={chunk_seconds} {media.parent.name}: {loudness:.1f} LUFS / {peak:.1f} dBTP")
+        assert loudness == pytest.approx(-16, abs=1.0) and peak <= -1.0

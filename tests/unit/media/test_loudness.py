@@ -92,12 +92,12 @@ def test_the_gain_is_in_the_audio_command_and_nothing_else_changes_without_one()
     whole-video command); a gain: volume on the track, a limiter only when asked."""
     source = _source()
     plain = build_audio_command("in.mp4", "/w", source, [64, 128])
-    assert plain == build_audio_command("in.mp4", "/w", source, [64, 128], audio_gain=None)
+    assert plain == build_audio_command("in.mp4", "/w", source, [64, 128], audio_gains=None)
     assert not any("volume" in arg or "alimiter" in arg for arg in plain)
-    gained = " ".join(build_audio_command("in.mp4", "/w", source, [64, 128], audio_gain=AudioGain(-7.2)))
+    gained = " ".join(build_audio_command("in.mp4", "/w", source, [64, 128], audio_gains={0: AudioGain(-7.2)}))
     assert "volume=precision=double:volume=-7.20dB" in gained and "alimiter" not in gained
     assert gained.count("]volume=") == 1  # once, before the split into bitrates: one gain for every rendition
-    limited = " ".join(build_audio_command("in.mp4", "/w", source, [64], audio_gain=AudioGain(13.9, -5.0)))
+    limited = " ".join(build_audio_command("in.mp4", "/w", source, [64], audio_gains={0: AudioGain(13.9, -5.0)}))
     assert "aresample=192000" in limited and "alimiter=" in limited and "limit=0.562341" in limited
     assert "latency=1" in limited and "level=0" in limited  # no delay (lip sync), no automatic make-up
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import ffmpeg
@@ -73,6 +74,11 @@ class AudioGain:
 
     gain_db: float
     limit_dbtp: float | None = None
+
+
+# Each normalised audio track's gain, by its position among the source's audio streams (``a:N``): the main
+# track's and each alternate's, every one measured on its own.
+Gains = Mapping[int, AudioGain]
 
 
 @dataclass(frozen=True)
@@ -169,11 +175,12 @@ def parse_summary(stderr: str, seconds: float) -> Measured:
                     lra=float(lra.group(1)) if lra else 0.0, seconds=round(seconds, 3))
 
 
-def measure(src: str, source: SourceInfo, settings: EncoderSettings, gain: AudioGain | None = None) -> Measured:
-    """Measure the main track (one pass, audio only; ``gain``: after that gain); raises like an encode when ffmpeg
-    fails."""
+def measure(src: str, source: SourceInfo, settings: EncoderSettings, gain: AudioGain | None = None,
+            index: int | None = None) -> Measured:
+    """Measure a track (``index``: ``a:N``; by default the main one) in one audio-only pass (``gain``: after that
+    gain); raises like an encode when ffmpeg fails."""
     reached: list[float] = []
-    result = run_ffmpeg(build_measure_command(src, source, gain=gain), duration=source.picture_end,
+    result = run_ffmpeg(build_measure_command(src, source, index, gain), duration=source.picture_end,
                         timeout=settings.timeout_for(source.duration), on_progress=reached.append,
                         redact=src if "://" in src else None)
     if result.returncode != 0:
