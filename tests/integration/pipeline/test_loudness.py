@@ -159,3 +159,15 @@ def test_every_audio_track_is_normalised_by_its_own_gain(services, tmp_path, chu
         loudness, peak = ebur128(media)
         print(f"dubbed chunk_seconds={chunk_seconds} {media.parent.name}: {loudness:.1f} LUFS / {peak:.1f} dBTP")
         assert loudness == pytest.approx(-16, abs=1.0) and peak <= -1.0
+
+
+def test_a_few_seconds_of_sound_under_a_longer_picture_are_left_alone(services, tmp_path):
+    """8 s of picture with 2 s of sound: the measurement counts the sound (not the silence padded after it), under
+    3 s, so the track is left as it is, and the event says so."""
+    from vodflow.devtools.samples import SampleSpec, make_sample
+
+    path = Path(make_sample(str(tmp_path / "short.mp4"), SampleSpec(160, 90, 8.0, "25", audio_seconds=2.0)))
+    playlist, _, event = publish(services, tmp_path, path, {"loudness": -16}, "short")
+    assert event["action"] == "left" and "too short" in event["reason"], event
+    assert event["measured_seconds"] == pytest.approx(2.0, abs=0.1)
+    assert ebur128(playlist)[0] == pytest.approx(ebur128(path)[0], abs=0.5)
