@@ -69,7 +69,7 @@ class Measured:
 
 @dataclass(frozen=True)
 class AudioGain:
-    """What the encode applies to the main track: ``gain_db`` (linear, the whole track) and, when that gain alone
+    """What the encode applies to a track: ``gain_db`` (linear, the whole track) and, when that gain alone
     would pass the ceiling, a true-peak limiter at ``limit_dbtp``."""
 
     gain_db: float
@@ -112,7 +112,8 @@ def decide(measured: Measured, target: LoudnessTarget) -> Decision:
                                          f"peak of {peak_after:.1f} dBTP")
     return Decision(AudioGain(gain, round(ceiling, 2)),
                     f"a linear gain of {gain:+.2f} dB would put the true peak at {peak_after:.1f} dBTP, over the "
-                    f"{target.true_peak:g} dBTP ceiling: a true-peak limiter holds it at {ceiling:.1f} dBTP")
+                    f"{target.true_peak:g} dBTP ceiling: a true-peak limiter holds it at {ceiling:.1f} dBTP "
+                    f"(the ceiling less {CODEC_HEADROOM_DB:g} dB for the peaks the AAC encode adds)")
 
 
 def made_up(gain: AudioGain, limited: Measured, target: LoudnessTarget) -> AudioGain:
