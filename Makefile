@@ -33,11 +33,12 @@ logged = mkdir -p "$(dir $(INSTALL_LOG))"; printf '%s … ' "$(1)"; echo "== $$(
 	else status=$$?; echo "failed (exit $$status); the end of $(INSTALL_LOG):"; tail -n 25 "$(INSTALL_LOG)"; exit $$status; fi
 SUDO_IF_NOT_ROOT = SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo )
 
-# ffmpeg comes from the OS (Debian: apt-get install ffmpeg).
+# ffmpeg comes from the OS (Debian: apt-get install ffmpeg); so does espeak-ng, the speech the automatic captions'
+# tests and bench recognise.
 ffmpeg:
-	@command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || { $(SUDO_IF_NOT_ROOT); \
-		$(call logged,ffmpeg: apt-get update,$$SUDO apt-get update); \
-		$(call logged,ffmpeg: apt-get install ffmpeg,DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y ffmpeg); }
+	@command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null && command -v espeak-ng >/dev/null || { \
+		$(SUDO_IF_NOT_ROOT); $(call logged,ffmpeg: apt-get update,$$SUDO apt-get update); \
+		$(call logged,ffmpeg: apt-get install ffmpeg espeak-ng,DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y ffmpeg espeak-ng); }
 
 # The browser test drives Debian's Chromium with playwright-core from npm (never a downloaded browser).
 BROWSER_DEPS := tests/browser/node_modules/.package-lock.json

@@ -4,6 +4,7 @@ ladder on the same machine in the same run. Prints ratios and where the time and
     .venv/bin/python bench/e2e.py                      # Celery stack, 30 s 1080p30 clip, default ladder
     .venv/bin/python bench/e2e.py --executor local     # the embedded LocalExecutor stack (make demo's)
     .venv/bin/python bench/e2e.py --duration 4 --runs 1 --idle 5   # a quick look
+    .venv/bin/python bench/e2e.py --codecs h264,av1    # also each run with an AV1 ladder: the ratios
 
 (a) bare ffmpeg, one process per rendition, all in parallel (what the DAG's mapped tasks do);
 (b) bare ffmpeg, one process decoding once and splitting to every rendition.
@@ -110,7 +111,7 @@ def _log_events(state: Path, run_id: str, map_index: int) -> dict[str, float]:
 
 
 def run_pipeline(stack: AirflowStack, catalog: Catalog, storage_client, src: Path, label: str,
-                 meter: CpuMeter) -> dict:
+                 meter: CpuMeter, conf: dict | None = None) -> dict:
     key = f"uploads/bench-{uuid.uuid4().hex[:6]}/{src.name}"
     storage_client.upload_file(str(src), "vodflow", key)
     client = stack.client()
@@ -137,7 +138,7 @@ def run_pipeline(stack: AirflowStack, catalog: Catalog, storage_client, src: Pat
     watcher.start()
     with meter.window() as cpu:  # the trigger request → the run finished (every task, not just `ready`)
         started = time.time()
-        run_holder["id"] = client.trigger(DAG, {"source": f"s3://vodflow/{key}"})
+        run_holder["id"] = client.trigger(DAG, {"source": f"s3://vodflow/{key}", **(conf or {})})
         run = client.wait_for_run(DAG, run_holder["id"], timeout=1800, poll=0.5)
     stop.set()
     watcher.join()
@@ -184,6 +185,8 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=30.0)
     parser.add_argument("--runs", type=int, default=2, help="measured runs (after one warm-up)")
     parser.add_argument("--pin", action="store_true", help="control plane on CPU 0, encoding on CPU 1")
+    parser.add_argument("--codecs", default="", help="e.g. h264,av1: each run also encodes the same clip with "
+                        "these codecs, and the ratios to the H.264-only run are printed")
     parser.add_argument("--idle", type=float, default=10.0, help="seconds of the idle baseline (the stack's CPU "
                         "with nothing to do)")
     args = parser.parse_args()
@@ -227,7 +230,7 @@ def measure(args: argparse.Namespace, stack: AirflowStack, catalog_url: str, s3,
     print(f"warm-up run (2 s clip, cold workers): trigger → ready {warmup['ready']:.2f} s")
     idle = meter.idle(args.idle)
     print(f"idle baseline, the stack's CPU: {idle_line(idle)}")
-    results, bares = [], []
+    results, bares, codecs = [], [], []
     for i in range(args.runs):
         bares.append(bare(src, work / "bare", cpus="1" if args.pin else None))
         a, b = bares[-1].parallel, bares[-1].once
@@ -240,6 +243,13 @@ def measure(args: argparse.Namespace, stack: AirflowStack, catalog_url: str, s3,
               f"{bares[-1].parallel_cpu:.2f} | bare (b) {bares[-1].once_cpu:.2f}")
         print(f"  pipeline CPU s by process: {r['cpu'].breakdown()}")
         breakdown(r, work / "stack")
+        if args.codecs:
+            codecs.append(run_pipeline(stack, catalog, s3, src, f"run {i + 1} codecs", meter,
+                                       {"codecs": args.codecs.split(",")}))
+            c = codecs[-1]
+            print(f"  codecs {args.codecs}: trigger → ready {c['ready']:.2f} s ({c['ready'] / r['ready']:.2f}x the "
+                  f"H.264-only run), CPU {c['cpu'].seconds:.2f} s ({c['cpu'].seconds / r['cpu'].seconds:.2f}x)")
+            print(f"    CPU s by process: {c['cpu'].breakdown()}")
     pipeline = statistics.median(r["ready"] for r in results)
     a, b = statistics.median(x.parallel for x in bares), statistics.median(x.once for x in bares)
     pipeline_cpu = statistics.median(r["cpu"].seconds for r in results)
@@ -259,6 +269,12 @@ def measure(args: argparse.Namespace, stack: AirflowStack, catalog_url: str, s3,
     print(f"bare ffmpeg (b) once     : {b_cpu:7.2f} CPU s   ratio {pipeline_cpu / b_cpu:.2f}  (goal ≤ 1.3)")
     print(f"idle baseline (not subtracted above): {idle.seconds / idle.wall:.3f} CPU s per s of the stack doing "
           f"nothing, i.e. {idle.seconds / idle.wall * run_wall:.2f} CPU s over a run's {run_wall:.2f} s")
+    if codecs:
+        ready, cpu = statistics.median(c["ready"] for c in codecs), statistics.median(c["cpu"].seconds for c in codecs)
+        print(f"codecs {args.codecs}: trigger → ready {ready:7.2f} s   ratio to H.264 only {ready / pipeline:.2f}  "
+              "(goal ≤ 2.2)")
+        print(f"codecs {args.codecs}: CPU {cpu:7.2f} s   ratio to H.264 only {cpu / pipeline_cpu:.2f}  (goal ≤ 2.0: "
+              "the other codecs add at most the H.264 ladder's CPU)")
     return 0
 
 

@@ -11,8 +11,8 @@ run (conf `adaptive`) decides its ladder inside its `transcode` item(s), with a 
 worker before encoding: still three tasks, nothing heavy on `default`.
 
 Trigger with conf `{"source": "s3://bucket/uploads/clip.mp4"}` (optional `video_id`, `title`, `ladder`,
-`adaptive`, `chunk_seconds`, `outputs`, `mp4_renditions`, `captions`, `callback_url`). A bad conf, or a key
-the request does not know, is refused when the run is triggered. Bad input
+`adaptive`, `chunk_seconds`, `outputs`, `mp4_renditions`, `captions`, `auto_captions`, `callback_url`). A bad
+conf, or a key the request does not know, is refused when the run is triggered. Bad input
 (not a video, truncated, too long, …) fails at once with its reason in the catalog and the UI; transient faults
 are retried with backoff.
 The logic lives in `include/vodflow`; this file only wires it.

@@ -39,6 +39,7 @@ CONTENT_TYPES = {
     ".jpg": "image/jpeg",
     ".vtt": "text/vtt",
     ".json": "application/json",
+    ".txt": "text/plain; charset=utf-8",
 }
 IMMUTABLE_CACHE_CONTROL = "public, max-age=31536000, immutable"
 VIDEO_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")

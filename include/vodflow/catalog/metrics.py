@@ -14,6 +14,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from vodflow.catalog.counters import refusal_counts
 from vodflow.catalog.schema import (
     ACTIVE_STATUSES,
     VERSION_PUBLISHED,
@@ -41,6 +42,7 @@ class MetricsSnapshot:
     published_bytes: int
     encodes: list[Encode] = field(default_factory=list)
     oldest_unfinished: datetime | None = None
+    refusals: dict[str, int] = field(default_factory=dict)  # requests refused by a rate limit or quota, by reason
 
 
 def snapshot(engine: Engine) -> MetricsSnapshot:
@@ -63,4 +65,5 @@ def snapshot(engine: Engine) -> MetricsSnapshot:
             if data.get("seconds"):
                 encodes.append(Encode(str(data.get("rendition")), float(data["seconds"]),
                                       data.get("realtime_factor"), int(data.get("bytes") or 0)))
-    return MetricsSnapshot(by_status, failures, int(published or 0), encodes, aware(oldest) if oldest else None)
+    return MetricsSnapshot(by_status, failures, int(published or 0), encodes, aware(oldest) if oldest else None,
+                           refusal_counts(engine))

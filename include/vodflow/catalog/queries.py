@@ -34,6 +34,12 @@ from vodflow.catalog.schema import (
     video_versions,
     videos,
 )
+from vodflow.media.encode.codecs import CODECS
+
+# Renditions in the order people read them: H.264 (the fallback) first, then the other codecs in the registry's
+# order, largest picture first within each.
+RENDITION_ORDER = (sa.case({c: i for i, c in enumerate(CODECS)}, value=renditions.c.codec, else_=len(CODECS)),
+                   (renditions.c.width * renditions.c.height).desc())
 
 # An app's claim still ``starting`` after this long was left by a trigger that never finished (its api-server
 # process died in between): the watcher takes it over. Far longer than any trigger call takes.
@@ -207,8 +213,7 @@ class CatalogQueries:
                 wanted = sa.tuple_(renditions.c.video_id, renditions.c.version).in_(
                     [(v["id"], v["latest_version"]) for v in found])
                 by_video: dict[str, list[dict[str, Any]]] = {}
-                for row in conn.execute(sa.select(renditions).where(wanted).order_by(
-                        (renditions.c.width * renditions.c.height).desc())).mappings():
+                for row in conn.execute(sa.select(renditions).where(wanted).order_by(*RENDITION_ORDER)).mappings():
                     by_video.setdefault(row["video_id"], []).append({k: aware(v) for k, v in row.items()})
                 for video in found:
                     video["renditions"] = by_video.get(video["id"], [])
@@ -291,7 +296,7 @@ class CatalogQueries:
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(renditions).where(
                 renditions.c.video_id == video_id, renditions.c.version == version
-            ).order_by((renditions.c.width * renditions.c.height).desc())).mappings().all()
+            ).order_by(*RENDITION_ORDER)).mappings().all()
             return [{k: aware(v) for k, v in row.items()} for row in rows]
 
     @reconnecting

@@ -73,3 +73,5 @@ class RenditionPlan:
     video_kbps: int
     audio_kbps: int
     frame_rate: float
+    codec: str = "h264"  # media.encode.codecs: h264, av1, hevc
+    dynamic_range: str = "SDR"  # HLS VIDEO-RANGE: SDR, PQ, HLG

@@ -87,6 +87,9 @@ renditions = sa.Table(
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("vmaf", sa.Float),  # measured VMAF (sampled), mean and 5th percentile; per-title runs
     sa.Column("vmaf_p5", sa.Float),
+    # The video codec (media.encode.codecs: h264, av1, hevc) and HLS VIDEO-RANGE (SDR, PQ, HLG) of the rendition.
+    sa.Column("codec", sa.String(16), nullable=False, server_default="h264"),
+    sa.Column("dynamic_range", sa.String(8), nullable=False, server_default="SDR"),
 )
 video_events = sa.Table(
     "video_events", metadata,
@@ -129,6 +132,21 @@ version_outputs = sa.Table(
     sa.Column("duration", sa.Float),
     sa.Column("codecs", sa.String(128)),
     sa.Column("filename", sa.String(255)),
+)
+# Per-user rate and quota counters (``catalog.counters``): one row per (subject, bucket, fixed window), bumped by one
+# atomic upsert so every api-server process and host count together; a subject's older windows are pruned when its
+# next window opens. ``limit_refusals``: requests refused by a limit, by reason (the metrics' counter).
+rate_counters = sa.Table(
+    "rate_counters", metadata,
+    sa.Column("subject", sa.String(256), primary_key=True),
+    sa.Column("bucket", sa.String(32), primary_key=True),
+    sa.Column("window_start", sa.BigInteger, primary_key=True),  # Unix seconds, a multiple of the window
+    sa.Column("count", sa.BigInteger, nullable=False),
+)
+limit_refusals = sa.Table(
+    "limit_refusals", metadata,
+    sa.Column("reason", sa.String(64), primary_key=True),
+    sa.Column("count", sa.BigInteger, nullable=False),
 )
 UPLOAD_CLAIMED, UPLOAD_TRIGGERED, UPLOAD_KNOWN, UPLOAD_STARTING = "claimed", "triggered", "known", "starting"
 sa.Index("ix_videos_status", videos.c.status)

@@ -198,16 +198,19 @@ class PipelineWrites:
 
     @reconnecting
     def plan_renditions(self, video_id: str, run_id: str, version: int, plans: Iterable[RenditionPlan]) -> None:
+        """The version's renditions, ``pending``, replacing those of the same codecs: a per-title decision that
+        re-plans only the H.264 rungs leaves the other codecs' rows as they are."""
         plans = list(plans)
         with self.engine.begin() as conn:
             conn.execute(renditions.delete().where(
-                renditions.c.video_id == video_id, renditions.c.version == version))
+                renditions.c.video_id == video_id, renditions.c.version == version,
+                renditions.c.codec.in_({p.codec for p in plans})))
             stamp = now()
             for plan in plans:
                 conn.execute(renditions.insert().values(
                     video_id=video_id, version=version, name=plan.name, width=plan.width, height=plan.height,
                     video_kbps=plan.video_kbps, audio_kbps=plan.audio_kbps, frame_rate=plan.frame_rate,
-                    status=PENDING, progress=0, updated_at=stamp))
+                    codec=plan.codec, dynamic_range=plan.dynamic_range, status=PENDING, progress=0, updated_at=stamp))
             self._set_status(conn, video_id, run_id, TRANSCODING)
             self._event(conn, video_id, "planned", version=version, renditions=[p.name for p in plans])
 
@@ -240,11 +243,29 @@ class PipelineWrites:
 
     @reconnecting
     def rendition_done(self, video_id: str, version: int, name: str, *, codecs: str, bytes_: int,
-                       segments: int) -> None:
+                       segments: int, codec: str | None = None, dynamic_range: str | None = None) -> None:
+        """A finished rendition; ``codec``/``dynamic_range`` when what was encoded differs from the plan's row
+        (None: as planned)."""
+        known = {k: v for k, v in (("codec", codec), ("dynamic_range", dynamic_range)) if v is not None}
         with self.engine.begin() as conn:
             conn.execute(renditions.update().where(self._rendition_where(video_id, version, name)).values(
-                status=DONE, progress=100, codecs=codecs, bytes=bytes_, segments=segments, updated_at=now()))
+                status=DONE, progress=100, codecs=codecs, bytes=bytes_, segments=segments, updated_at=now(),
+                **known))
             self._event(conn, video_id, "rendition", name=name, status=DONE, bytes=bytes_)
+
+    @reconnecting
+    def record_variants(self, video_id: str, version: int, variants: Iterable[VariantRecord]) -> None:
+        """Renditions' measured bandwidths and playlists, written before the switch: the other codecs' variants,
+        measured from their CMAF tracks (``publish`` records the TS tree's with the switch)."""
+        with self.engine.begin() as conn:
+            self._record_variants(conn, video_id, version, variants)
+
+    def _record_variants(self, conn: Connection, video_id: str, version: int, variants: Iterable[VariantRecord]
+                         ) -> None:
+        for variant in variants:
+            conn.execute(renditions.update().where(self._rendition_where(video_id, version, variant.name))
+                         .values(bandwidth=variant.bandwidth, average_bandwidth=variant.average_bandwidth,
+                                 playlist_uri=variant.playlist_uri, updated_at=now()))
 
     @reconnecting
     def record_quality(self, video_id: str, version: int, scores: dict[str, tuple[float, float]]) -> None:
@@ -285,10 +306,7 @@ class PipelineWrites:
             if mine != VERSION_BUILDING:  # failed, or removed (pruned, discarded): its objects may be gone
                 raise Superseded(f"version {version} of {video_id} is {mine or 'unknown'}, not publishable")
             stamp = now()
-            for variant in variants:
-                conn.execute(renditions.update().where(self._rendition_where(video_id, version, variant.name))
-                             .values(bandwidth=variant.bandwidth, average_bandwidth=variant.average_bandwidth,
-                                     playlist_uri=variant.playlist_uri, updated_at=stamp))
+            self._record_variants(conn, video_id, version, variants)
             conn.execute(video_versions.update().where(
                 video_versions.c.video_id == video_id, video_versions.c.version == version
             ).values(status=VERSION_PUBLISHED, published_at=stamp))

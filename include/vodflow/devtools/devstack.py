@@ -37,7 +37,8 @@ log = logging.getLogger(__name__)
 REPO = Path(__file__).resolve().parents[3]
 CONFIG_DIR = REPO / "config"
 # Local stacks only (never a deployment): user -> (password, FAB role).
-USERS = {"admin": ("admin", "Admin"), "viewer": ("viewer", "Viewer")}
+# "app": a service account as an app signs in (role User: may trigger, is rate limited; Admin is not).
+USERS = {"admin": ("admin", "Admin"), "viewer": ("viewer", "Viewer"), "app": ("app", "User")}
 
 
 def free_port() -> int:

@@ -123,3 +123,9 @@ def content_disposition(filename: str) -> str:
     if not ascii_name.strip("._ ") or ascii_name.startswith("."):  # a title with no ASCII letters at all
         ascii_name = "video" + ascii_name.lstrip("_ ")
     return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name or ascii_name, safe='')}"
+
+
+def vtt_plain_text(text: str) -> str:
+    """Plain text (a recogniser's words, never markup) as a WebVTT cue payload: ``&``, ``<`` and ``>`` as the
+    character references WebVTT defines, then ``vtt_cue_text``'s rules."""
+    return vtt_cue_text(text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;"))

@@ -86,7 +86,10 @@ class MeasuredAudio(_TrackRendition):
 
 @dataclass
 class MeasuredSubtitles(_TrackRendition):
-    """A WebVTT subtitle rendition under ``subs/<name>/``, segmented on the video's segments."""
+    """A WebVTT subtitle rendition under ``subs/<name>/``, segmented on the video's segments; ``auto``: recognised
+    speech (automatic captions), never the default over the source's own."""
+
+    auto: bool = False
 
     @property
     def playlist_uri(self) -> str:

@@ -10,9 +10,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from vodflow.codec import decode, encode
+from vodflow.pipeline.auto_captions import captions_failed
 from vodflow.pipeline.failures import record_failure
 from vodflow.pipeline.publish import discard_unpublished
 from vodflow.pipeline.services import Job
+from vodflow.pipeline.work import Captions
 
 
 @dataclass
@@ -45,6 +47,9 @@ class TaskFailed:
     def __call__(self, context: Mapping[str, Any]) -> None:
         ti = context["ti"]
         job = ti.xcom_pull(task_ids="prepare", key="job")
+        if self.per_item and ti.rendered_map_index == Captions().label:  # optional: the video goes on without
+            captions_failed(job, context.get("exception"))
+            return
         record_failure(job, self.step, ti.rendered_map_index if self.per_item else None, context.get("exception"),
                        ti.try_number)
         if self.discard and job:

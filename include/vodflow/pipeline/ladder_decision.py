@@ -6,6 +6,10 @@ the same windows of the same source with single-threaded, deterministic trial en
 same ladder; each chunk's result carries the ladder it encoded and ``publish`` refuses chunks that disagree.
 Only the first chunk writes the decision to the catalog.
 
+The other codecs' renditions (AV1, HEVC) follow the decided H.264 ladder: the same rungs (a dropped rung is
+dropped in every codec), each at the decided H.264 rate × the codec's ``rate_factor`` (measured at equal VMAF
+in bench/codecs.py), so a rung the probe saved bits on is saved in every codec.
+
 A per-title run's renditions are then scored, sampled, on the same worker: an unchunked one right after its
 encode (``record_quality``), a chunked one by each chunk for the windows inside it (``score_chunk``), pooled by
 ``publish`` (``record_chunks_quality``). VMAF in the catalog, the API and the UI.
@@ -57,7 +61,7 @@ def decided_plan(services: Services, job: Job, probed: SourceInfo, plan: EncodeP
     if record:
         services.catalog.plan_renditions(job.video_id, job.run_id, job.version, [
             RenditionPlan(r.name, r.width, r.height, r.video_kbps, r.audio_kbps,
-                          round(hls.frame_rate_value(r.fps), 3))
+                          round(hls.frame_rate_value(r.fps), 3), codec=r.codec, dynamic_range=r.dynamic_range)
             for r in (*decided.renditions, *decided.cmaf_renditions)])
         services.catalog.add_event(job.video_id, "ladder_decided", probe_cpu_seconds=cpu,
                                    rungs=[c.to_dict() for c in choices],

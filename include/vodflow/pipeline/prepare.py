@@ -16,16 +16,20 @@ from vodflow.errors import BadInput
 from vodflow.integrations.netguard import DestinationRefused
 from vodflow.integrations.webhooks import check_callback
 from vodflow.layout import S3Location, parse_source_uri
+from vodflow.media.encode import codecs as video_codecs
+from vodflow.media.encode import hdr
 from vodflow.media.encode.chunks import plan_chunks
-from vodflow.media.encode.ladder import LADDER_VERSION, plan_ladder, resolve_rungs
+from vodflow.media.encode.ladder import LADDER_VERSION, Rendition, plan_ladder, resolve_rungs
 from vodflow.media.package import hls
 from vodflow.media.pictures.thumbnails import plan_pictures
 from vodflow.media.source.info import SourceInfo
 from vodflow.media.source.probe import check_limits, check_size, probe
+from vodflow.pipeline import auto_captions
 from vodflow.pipeline.failures import fail_now
 from vodflow.pipeline.plan import EncodePlan
 from vodflow.pipeline.services import Job, Services
 from vodflow.pipeline.subtitles import check_caption_sizes
+from vodflow.pipeline.watermarks import fetch_watermarks, imposed
 from vodflow.pipeline.work import WorkItem, plan_items
 from vodflow.request import (
     MP4_CHOICES,
@@ -33,6 +37,8 @@ from vodflow.request import (
     check_fields,
     check_source_allowed,
     kept_request,
+    run_codecs,
+    run_outputs,
     unknown_fields,
 )
 from vodflow.settings import Settings
@@ -47,6 +53,7 @@ def prepare(params: dict[str, Any], run_id: str, on_step: StepListener,
     services = services or Services.load()
     on_step("register", None)
     job = register(params, run_id, services)
+    job = fetch_watermarks(services, job, params)  # still "register": a bad image is invalid_request
     on_step("probe", job)
     probed = probe_source(services, job)
     on_step("plan", job)
@@ -66,6 +73,7 @@ def register(params: dict[str, Any], run_id: str, services: Services) -> Job:
     loudness = settings.loudness if params.get("loudness") is None else params["loudness"]
     true_peak = (settings.loudness_true_peak if params.get("loudness_true_peak") is None
                  else params["loudness_true_peak"])
+    codecs: tuple[str, ...] = (video_codecs.H264,)
     watcher_run = run_id.startswith(UPLOAD_RUN_PREFIX)
     try:
         location = parse_source_uri(raw_source)
@@ -78,6 +86,9 @@ def register(params: dict[str, Any], run_id: str, services: Services) -> Job:
         # The settings' defaults obey the conf's rules (a bad setting fails the run here, not mid-encode).
         check_fields({"outputs": outputs, "mp4_renditions": mp4_renditions, "loudness": loudness,
                       "loudness_true_peak": true_peak})
+        codecs = check_codecs(params.get("codecs"), settings)
+        outputs = run_outputs(outputs, codecs)
+        imposed(settings.watermark)
     except ValueError as exc:
         problem = str(exc)
         location = S3Location("invalid", raw_source[:200] or "empty")
@@ -103,7 +114,8 @@ def register(params: dict[str, Any], run_id: str, services: Services) -> Job:
               callback_url=callback_url, adaptive=bool(adaptive),
               chunk_seconds=params.get("chunk_seconds"), notify_email=params.get("notify_email"),
               captions=params.get("captions") or None,
-              outputs=outputs, mp4_renditions=mp4_renditions,
+              outputs=outputs, mp4_renditions=mp4_renditions, auto_captions=params.get("auto_captions"),
+              codecs=codecs,
               # Checked above (a problem fails the run before anything reads them).
               loudness=None if problem is not None or loudness is None or loudness is False else float(loudness),
               loudness_true_peak=-1.0 if problem is not None else float(true_peak))
@@ -134,8 +146,8 @@ def register(params: dict[str, Any], run_id: str, services: Services) -> Job:
 
 
 def check_sources_allowed(conf: Mapping[str, Any], settings: Settings) -> None:
-    """RequestError (field ``source`` or ``captions``) unless every object the run would read — its source and each
-    sidecar caption — is a valid S3 URI in the source allowlist.
+    """RequestError (field ``source``, ``captions`` or ``watermark``) unless every object the run would read — its
+    source, each sidecar caption and its watermark image — is a valid S3 URI in the source allowlist.
 
     One check for both doors: the checked trigger (``check_conf``, a 400 before any run exists) and ``register``
     (``invalid_request`` for runs started any other way). A caption is read by the workers like the source, so a
@@ -144,6 +156,22 @@ def check_sources_allowed(conf: Mapping[str, Any], settings: Settings) -> None:
     for index, caption in enumerate(conf.get("captions") or []):
         _check_allowed("captions", f"captions[{index}].source",
                        caption.get("source") if isinstance(caption, Mapping) else None, settings)
+    mark = conf.get("watermark")
+    if mark:  # the encode reads it like the source
+        _check_allowed("watermark", "watermark.image", mark.get("image") if isinstance(mark, Mapping) else None,
+                       settings)
+
+
+def check_codecs(requested: Any, settings: Settings) -> tuple[str, ...]:
+    """The run's codecs (the request's, else the setting's), or RequestError (field ``codecs``) when one is unknown,
+    the value has the wrong type, or this machine's ffmpeg cannot encode one. One check for both doors, like
+    ``check_sources_allowed``: a 400 at trigger, ``invalid_request`` at register for runs started otherwise."""
+    codecs = run_codecs(requested, settings.codecs)
+    missing = video_codecs.unavailable(codecs)
+    if missing:
+        raise RequestError("codecs", f"codecs: this installation cannot encode {', '.join(missing)} (its ffmpeg "
+                                     f"has no {', '.join(video_codecs.CODECS[c].encoder for c in missing)})")
+    return codecs
 
 
 def _check_allowed(field: str, label: str, uri: Any, settings: Settings) -> None:
@@ -183,12 +211,11 @@ def plan_work(services: Services, job: Job, probed: SourceInfo) -> tuple[EncodeP
     video, or for a long source one per chunk plus the audio. A per-title run's ladder is decided by its work
     items, on a ``transcode`` worker (``pipeline.ladder_decision``): the probe encodes, and this runs on ``default``."""
     ladder = plan_ladder(probed.width, probed.height, probed.fps, probed.has_audio, job.ladder)
-    services.catalog.plan_renditions(job.video_id, job.run_id, job.version, [
-        RenditionPlan(r.name, r.width, r.height, r.video_kbps, r.audio_kbps, round(hls.frame_rate_value(r.fps), 3))
-        for r in ladder.renditions
-    ])
+    others = other_codec_renditions(ladder.renditions, job.codecs, probed)
+    services.catalog.plan_renditions(job.video_id, job.run_id, job.version,
+                                     [rendition_plan(r) for r in (*ladder.renditions, *others)])
     log.info("Ladder v%d: %s", ladder.version,
-             ", ".join(f"{r.name} {r.width}x{r.height} {r.video_kbps}k" for r in ladder.renditions))
+             ", ".join(f"{r.name} {r.width}x{r.height} {r.video_kbps}k" for r in (*ladder.renditions, *others)))
     fps = ladder.renditions[0].fps
     chunk_seconds = job.chunk_seconds
     if chunk_seconds is None:
@@ -205,16 +232,34 @@ def plan_work(services: Services, job: Job, probed: SourceInfo) -> tuple[EncodeP
         chunk_seconds = 0
     length = probed.picture_end  # what is published: sound running on after the picture is cut
     chunks = plan_chunks(length, fps, chunk_seconds) if chunk_seconds else []
-    plan = EncodePlan(renditions=tuple(ladder.renditions), duration=length,
+    plan = EncodePlan(renditions=tuple(ladder.renditions), duration=length, cmaf_renditions=others,
                       pictures=plan_pictures(probed.width, probed.height, length, fps,
                                              [c.first_frame for c in chunks] if len(chunks) > 1 else ()),
                       chunks=len(chunks) if len(chunks) > 1 else 0)
     if plan.chunks:
         services.catalog.add_event(job.video_id, "chunked", chunks=plan.chunks, seconds=chunks[1].start)
         log.info("Encoding in %d chunks of %g s", plan.chunks, chunks[1].start)
+    captions = auto_captions.requested({"auto_captions": job.auto_captions}, services.settings.auto_captions)
+    if captions is not None and not probed.has_audio:  # nothing to hear: said, not silently dropped
+        services.catalog.add_event(job.video_id, auto_captions.EVENT, status="none", reason="the source has no sound",
+                                   message="No automatic captions: the source has no sound.")
     return plan, plan_items(plan, chunks, probed.has_audio, any(t.text for t in probed.subtitle_tracks),
-                            per_title=job.adaptive)
+                            per_title=job.adaptive, captions=captions)
 
+
+def other_codec_renditions(ladder: tuple[Rendition, ...], codecs: tuple[str, ...], probed: SourceInfo
+                           ) -> tuple[Rendition, ...]:
+    """Every codec but H.264's renditions of the H.264 ``ladder`` (``plan.cmaf_renditions``), each in the dynamic
+    range that codec keeps of the source. A per-title run's are re-derived from its decided ladder by its work
+    item (``transcode``), as its H.264 rungs are."""
+    return tuple(r for codec in codecs if codec != video_codecs.H264
+                 for r in video_codecs.codec_ladder(tuple(ladder), codec, hdr.dynamic_range(probed, codec)))
+
+
+def rendition_plan(r: Rendition) -> RenditionPlan:
+    """A rendition's catalog row, as planned (``pending``)."""
+    return RenditionPlan(r.name, r.width, r.height, r.video_kbps, r.audio_kbps, round(hls.frame_rate_value(r.fps), 3),
+                         codec=r.codec, dynamic_range=r.dynamic_range)
 
 
 def prepare_dicts(params: dict[str, Any], run_id: str, on_step: StepListener,

@@ -46,9 +46,11 @@ from vodflow.media.measured import MeasuredRendition
 from vodflow.media.package import hls
 from vodflow.media.package.cmaf import join_pieces
 from vodflow.media.pictures.thumbnails import POSTER
+from vodflow.pipeline.auto_captions import auto_tracks, caption_outputs, optional_items
 from vodflow.pipeline.ladder_decision import record_chunks_quality
 from vodflow.pipeline.notify import notify
 from vodflow.pipeline.outputs import EncodedRendition, OutputRecord, run_codec_tracks, run_encoded, run_publish
+from vodflow.pipeline.outputs.subtitle_records import subtitle_records
 from vodflow.pipeline.plan import EncodePlan
 from vodflow.pipeline.services import Job, Services
 from vodflow.pipeline.subtitles import publish_subtitles
@@ -85,7 +87,7 @@ def publish(job: Job, plan: EncodePlan, results: list[WorkResult], services: Ser
     pictures = {key for r in results if isinstance(r, WholeVideoResult | ChunkResult) for key in r.pictures}
     audio = next((list(r.audio) for r in results if isinstance(r, WholeVideoResult | AudioResult) and r.audio), [])
     embedded = [t for r in results if isinstance(r, WholeVideoResult | AudioResult) for t in r.subtitles]
-    subtitles = publish_subtitles(services, job, renditions, embedded)
+    subtitles = publish_subtitles(services, job, renditions, embedded, auto_tracks(results))
     target, playlists = hls.render_playlists(renditions, audio, subtitles)
     if audio:  # the UI lists what a viewer can choose
         services.catalog.add_event(job.video_id, "audio_tracks", tracks=[
@@ -99,7 +101,8 @@ def publish(job: Job, plan: EncodePlan, results: list[WorkResult], services: Ser
                               services.s3_uri(prefix + r.playlist_uri))
                 for r in renditions for stats in [hls.variant_stats(r, target)]]
     master_uri = services.s3_uri(prefix + hls.MASTER_PLAYLIST)
-    outputs = run_publish(services, job, plan, renditions, made)
+    outputs = run_publish(services, job, plan, renditions, [*made, *subtitle_records(job, subtitles)])
+    outputs += caption_outputs(results)
     poster_key = layout.thumbs_prefix(job.video_id, job.version) + POSTER
     if poster_key not in pictures:  # pictures are best effort: never a reason to withhold a video
         _poster_from_a_thumbnail(services, job, poster_key, pictures)
@@ -218,9 +221,10 @@ def publish_dicts(job: dict[str, Any], plan: dict[str, Any], items: list[dict[st
     """The task boundary: XCom dicts in, typed values inside. A work item that failed for good left no result."""
     run, services = decode(Job, job), services or Services.load()
     try:
-        if len(results) < len(items):
+        required, delivered = optional_items(items, results)  # a captions item that died is not a failed video
+        if delivered < required:
             discard_unpublished(run, services)
-            raise WorkItemsFailed(f"{len(items) - len(results)} of {len(items)} work item(s) failed; nothing was "
+            raise WorkItemsFailed(f"{required - delivered} of {required} work item(s) failed; nothing was "
                                   "published")
         return publish(run, decode(EncodePlan, plan), [result_from_dict(r) for r in results], services)
     finally:

@@ -11,6 +11,7 @@ from vodflow import layout
 from vodflow.catalog import Catalog, catalog_for_connection
 from vodflow.codec import Coded
 from vodflow.layout import S3Location, parse_source_uri
+from vodflow.media.encode.watermark import Watermark
 from vodflow.media.source.info import SourceInfo
 from vodflow.settings import Settings, load_settings
 from vodflow.storage import Storage
@@ -40,6 +41,10 @@ class Job(Coded):
     mp4_renditions: str | list[str] = "top"  # which renditions become MP4 downloads: top, all or names
     loudness: float | None = None  # the main track's target in LUFS; None: left as it is
     loudness_true_peak: float = -1.0  # dBTP ceiling of the normalised track
+    auto_captions: bool | dict[str, str] | None = None  # conf auto_captions; None: the setting decides
+    codecs: tuple[str, ...] = ("h264",)  # media.encode.codecs, H.264 first; resolved at register
+    # Checked marks, copied into the bucket at prepare (``pipeline.watermarks``): the imposed one first.
+    watermarks: tuple[Watermark, ...] = ()
 
     @property
     def location(self) -> S3Location:

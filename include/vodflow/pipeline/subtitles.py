@@ -29,8 +29,10 @@ INVALID_CAPTIONS = "invalid_captions"
 
 
 def publish_subtitles(services: Services, job: Job, renditions: list[MeasuredRendition],
-                      embedded: list[dict[str, Any]]) -> list[MeasuredSubtitles]:
-    """Every subtitle rendition of the video, uploaded; the media playlists are written with the others."""
+                      embedded: list[dict[str, Any]], auto: list[dict[str, Any]] | None = None
+                      ) -> list[MeasuredSubtitles]:
+    """Every subtitle rendition of the video, uploaded; the media playlists are written with the others. ``auto``:
+    automatic captions (``pipeline.auto_captions``), parked like the source's tracks, listed after every other."""
     sources: list[tuple[str, str, S3Location, str]] = []  # (language, title, where, what to call it in errors)
     for track in embedded:
         language = language_tag(track["language"])
@@ -42,30 +44,36 @@ def publish_subtitles(services: Services, job: Job, renditions: list[MeasuredRen
         sources.append((language, track_title(caption.get("name"), LANGUAGE_NAMES.get(language.split("-")[0],
                                                                                         language)),
                         parse_source_uri(caption["source"]), caption["source"]))
+    automatic = set()
+    for track in auto or []:
+        automatic.add(len(sources))
+        sources.append((language_tag(track["language"]), track_title(track["title"], "Auto-generated"),
+                        S3Location(services.storage.bucket, track["key"]), "automatic captions"))
     if not sources or not renditions:
         return []
     reference = renditions[0]
     durations = [s.duration for s in reference.segments]
-    parsed: list[tuple[str, str, list[Cue]]] = []
-    for language, title, where, label in sources:
+    parsed: list[tuple[str, str, list[Cue], bool]] = []
+    for number, (language, title, where, label) in enumerate(sources):
         try:
-            parsed.append((language, title, parse_captions(_read(services, where))))
+            parsed.append((language, title, parse_captions(_read(services, where)), number in automatic))
         except CaptionError as exc:
             log.warning("Captions %s refused: %s", label, exc)
             services.catalog.add_event(job.video_id, "warning", code=INVALID_CAPTIONS, source=label, line=exc.line,
                                        message=f"Captions {label} were left out: line {exc.line}: {exc.message}.")
     prefix = layout.hls_prefix(job.video_id, job.version)
     published = []
-    for name, (language, title, cues) in zip(unique_names([p[0] for p in parsed]), parsed, strict=True):
+    for name, (language, title, cues, is_auto) in zip(unique_names([p[0] for p in parsed]), parsed, strict=True):
         segments = []
         for index, document in enumerate(segment_cues(cues, durations, reference.first_pts)):
             uri = f"seg_{index:05d}.vtt"
             services.storage.put_text(f"{prefix}subs/{name}/{uri}", document)
             segments.append(Segment(uri=uri, duration=durations[index], size=len(document.encode("utf-8"))))
-        published.append(MeasuredSubtitles(name=name, language=language, title=title, segments=segments))
+        published.append(MeasuredSubtitles(name=name, language=language, title=title, segments=segments,
+                                           auto=is_auto))
     if published:
         services.catalog.add_event(job.video_id, "subtitles", tracks=[
-            {"name": s.title, "language": s.language} for s in published])
+            {"name": s.title, "language": s.language, **({"auto": True} if s.auto else {})} for s in published])
     return published
 
 

@@ -22,18 +22,22 @@ from vodflow.media.encode.chunks import encode_audio, encode_chunk
 from vodflow.media.encode.multicodec import track_path
 from vodflow.media.encode.process import Throttle
 from vodflow.media.encode.renditions import audio_group_of, encode_renditions, measure_audio, subtitle_file
+from vodflow.media.encode.watermark import on_pictures
 from vodflow.media.measured import MeasuredRendition
 from vodflow.media.pictures.thumbnails import choose_poster, picture_outputs
 from vodflow.media.source.info import SourceInfo
 from vodflow.media.source.tracks import alternate_audio
 from vodflow.pipeline.audio_level import audio_gains
+from vodflow.pipeline.auto_captions import recognise_captions
 from vodflow.pipeline.ladder_decision import decided_plan, record_quality, score_chunk
 from vodflow.pipeline.outputs import EncodedRendition, run_codec_tracks, run_encoded
 from vodflow.pipeline.plan import EncodePlan
 from vodflow.pipeline.scratch import encoder_slot, shared_source, threads_per_encoder, work_dir
 from vodflow.pipeline.services import Job, Services
+from vodflow.pipeline.watermarks import local_marks
 from vodflow.pipeline.work import (
     AudioResult,
+    Captions,
     ChunkOfVideo,
     ChunkResult,
     WholeAudio,
@@ -94,11 +98,14 @@ def encode_whole_video(services: Services, job: Job, probed: SourceInfo, plan: E
         os.makedirs(pictures_dir)
         os.makedirs(subs_dir)
         gains = audio_gains(services, job, probed, src, bool(plan.audio_bitrates), alternates)
+        marks = local_marks(services, job, workdir)
         return encode_renditions(src, hls_dir, probed, list(plan.renditions), services.settings.encoder,
                                  on_progress=report, audio_gains=gains,
-                                 extra_outputs=lambda video: picture_outputs(video, plan.pictures, pictures_dir),
+                                 extra_outputs=lambda video: picture_outputs(
+                                     on_pictures(video, marks, probed.width, probed.height), plan.pictures,
+                                     pictures_dir),
                                  alternates=alternates, subtitles=(subs_dir, list(probed.subtitle_tracks)),
-                                 cmaf_renditions=list(plan.cmaf_renditions), cmaf_root=codecs_dir)
+                                 cmaf_renditions=list(plan.cmaf_renditions), cmaf_root=codecs_dir, marks=marks)
 
     try:
         # Read the source as it is encoded: no wait for a download, no copy of a huge upload on the worker
@@ -167,11 +174,12 @@ def encode_chunk_of_video(services: Services, job: Job, probed: SourceInfo, plan
     def encode(src: str) -> dict[str, str]:
         shutil.rmtree(workdir, ignore_errors=True)
         os.makedirs(pictures_dir)
+        marks = local_marks(services, job, workdir)
         return encode_chunk(src, workdir, probed, chunk, list(plan.renditions), services.settings.encoder,
-                            extra_outputs=lambda video: picture_outputs(video, plan.pictures, pictures_dir,
-                                                                        first_frame=chunk.first_frame,
-                                                                        frames=chunk.frames),
-                            cmaf_renditions=list(plan.cmaf_renditions))
+                            extra_outputs=lambda video: picture_outputs(
+                                on_pictures(video, marks, probed.width, probed.height), plan.pictures,
+                                pictures_dir, first_frame=chunk.first_frame, frames=chunk.frames),
+                            cmaf_renditions=list(plan.cmaf_renditions), marks=marks)
 
     try:
         pieces = confirmed(services, job, probed, encode)
@@ -218,6 +226,7 @@ HANDLERS: dict[type, Callable[[Services, Job, SourceInfo, EncodePlan, Any], Work
     WholeVideo: encode_whole_video,
     ChunkOfVideo: encode_chunk_of_video,
     WholeAudio: encode_whole_audio,
+    Captions: recognise_captions,
 }
 
 

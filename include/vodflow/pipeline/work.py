@@ -51,7 +51,16 @@ class WholeAudio(Coded):
     label: str = field(default="audio", init=False)
 
 
-WorkItem = WholeVideo | ChunkOfVideo | WholeAudio
+@dataclass(frozen=True)
+class Captions(Coded):
+    """Automatic captions: the main audio track's speech recognised (``pipeline.auto_captions``), beside the encode."""
+
+    kind: ClassVar[str] = "captions"
+    label: str = field(default="captions", init=False)
+    language: str | None = None  # None: the model's own, or detected
+
+
+WorkItem = WholeVideo | ChunkOfVideo | WholeAudio | Captions
 
 
 def item_from_dict(data: dict[str, Any]) -> WorkItem:
@@ -60,15 +69,17 @@ def item_from_dict(data: dict[str, Any]) -> WorkItem:
 
 
 def plan_items(plan: EncodePlan, chunks: list[Chunk], has_audio: bool, has_subtitles: bool = False,
-               per_title: bool = False) -> list[WorkItem]:
+               per_title: bool = False, captions: Captions | None = None) -> list[WorkItem]:
     """One item for the whole video, or one per chunk plus the audio first (the whole track is the longest
     single item, so it must not be the tail). The audio item also extracts the text subtitles (it reads the whole
-    source), so a chunked source with subtitles and no sound still gets one."""
+    source), so a chunked source with subtitles and no sound still gets one. ``captions`` (a source with sound):
+    after the whole video, so the encode takes the first free slot, or before the chunks, as the audio."""
+    extra: list[WorkItem] = [captions] if captions is not None and has_audio else []
     if len(chunks) < 2:  # a per-title ladder's rungs are not known yet
-        return [WholeVideo(label="per-title ladder" if per_title else " ".join(plan.names))]
+        return [WholeVideo(label="per-title ladder" if per_title else " ".join(plan.names)), *extra]
     items: list[WorkItem] = [ChunkOfVideo(chunk) for chunk in chunks]
     whole_track = (has_audio and plan.audio_bitrates) or has_subtitles
-    return [WholeAudio(), *items] if whole_track else items
+    return [WholeAudio(), *extra, *items] if whole_track else [*extra, *items]
 
 
 # Results --------------------------------------------------------------------------------------------------
@@ -103,7 +114,19 @@ class AudioResult(Coded):
     subtitles: tuple[dict[str, Any], ...] = ()  # as WholeVideoResult's
 
 
-WorkResult = WholeVideoResult | ChunkResult | AudioResult
+@dataclass(frozen=True)
+class CaptionsResult(Coded):
+    """What the captions item left: a parked WebVTT and the transcripts' keys, or why there are none."""
+
+    kind: ClassVar[str] = "captions"
+    language: str = ""
+    vtt: str = ""  # the parked WebVTT (``chunks/``), segmented by ``publish``; "" when there are no cues
+    outputs: tuple[OutputRecord, ...] = ()  # transcripts and the whole WebVTT, uploaded under the version
+    cues: int = 0
+    reason: str = ""  # why there are no captions (no speech, no model, an error)
+
+
+WorkResult = WholeVideoResult | ChunkResult | AudioResult | CaptionsResult
 
 
 def result_from_dict(data: dict[str, Any]) -> WorkResult:

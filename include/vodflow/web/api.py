@@ -39,14 +39,18 @@ from vodflow.catalog import (
 from vodflow.dag_ids import TRANSCODE_VIDEO
 from vodflow.errors import NEVER_RETRYABLE
 from vodflow.layout import content_type, parse_source_uri
+from vodflow.media.encode.codecs import H264
 from vodflow.pipeline.delete import delete_video as remove_video
+from vodflow.pipeline.outputs.subtitle_records import api_fields as subtitle_api_fields
 from vodflow.ranges import ByteRange, RangeNotSatisfiable
 from vodflow.request import RequestError, check_overrides, rerun_request
 from vodflow.settings import load_settings
 from vodflow.storage import ObjectMissing, Storage
 from vodflow.web import trigger, upload_routes
+from vodflow.web.codecs_view import codec_outputs, codecs_json
 from vodflow.web.docs import DOCS_OFF, add_docs
 from vodflow.web.metrics import metrics_endpoint
+from vodflow.web.ratelimits import Limiter, LimitRefused
 from vodflow.web.trigger import check_conf
 from vodflow.web.waiting import waiting_runs, waiting_tasks
 
@@ -86,6 +90,11 @@ async def _database_unavailable(request: Request, exc: sa.exc.DBAPIError) -> JSO
                         headers={"Retry-After": "5"})
 
 
+@app.exception_handler(LimitRefused)
+async def _limit_refused(request: Request, exc: LimitRefused) -> JSONResponse:
+    return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers())
+
+
 def _catalog() -> Catalog:
     return catalog_for_connection(load_settings().catalog_conn_id, API_RECONNECT_SECONDS)
 
@@ -120,7 +129,8 @@ def _rendition_json(r: dict[str, Any]) -> dict[str, Any]:
             "bandwidth": r["bandwidth"], "average_bandwidth": r["average_bandwidth"], "codecs": r["codecs"],
             "frame_rate": r["frame_rate"], "bytes": r["bytes"], "segments": r["segments"],
             "error_message": r["error_message"], "updated_at": _iso(r["updated_at"]),
-            "vmaf": r.get("vmaf"), "vmaf_p5": r.get("vmaf_p5")}
+            "vmaf": r.get("vmaf"), "vmaf_p5": r.get("vmaf_p5"), "codec": r.get("codec") or H264,
+            "dynamic_range": r.get("dynamic_range") or "SDR"}
 
 
 def video_json(request: Request, video: dict[str, Any], renditions: list[dict[str, Any]]) -> dict[str, Any]:
@@ -138,7 +148,7 @@ def video_json(request: Request, video: dict[str, Any], renditions: list[dict[st
         "poster_url": _media_url(request, video["id"], video["poster_uri"]),
         "created_at": _iso(video["created_at"]), "updated_at": _iso(video["updated_at"]),
         "started_at": _iso(video["started_at"]), "finished_at": _iso(video["finished_at"]),
-        "renditions": [_rendition_json(r) for r in renditions],
+        "renditions": [_rendition_json(r) for r in renditions], **codecs_json(renditions),
     }
 
 
@@ -155,8 +165,9 @@ def retry_refusal(video: dict[str, Any]) -> str | None:
 
 
 def outputs_json(request: Request, video_id: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """The published version's outputs: every one with its URL, the downloads (MP4 and WebM renditions, M4A, MP3) with
-    sizes for the page, and the URLs players want (``dash_url``: CMAF's MPD; ``storyboard_url``: its WebVTT)."""
+    """The published version's outputs: every one with its URL, the downloads (MP4 and WebM renditions, M4A, MP3)
+    with sizes for the page, and the URLs players want (``dash_url``: CMAF's MPD; ``storyboard_url``: its WebVTT;
+    ``cmaf_master_urls``: each codec's own CMAF master, where the tree has one, and ``video_bytes_by_codec``)."""
     listed = [{"kind": o["kind"], "name": o["name"], "bytes": o["bytes"], "content_type": o["content_type"],
                "duration": o["duration"], "codecs": o["codecs"], "filename": o["filename"],
                "url": _media_url(request, video_id, f"s3://{load_settings().bucket}/{o['key']}")} for o in rows]
@@ -165,7 +176,9 @@ def outputs_json(request: Request, video_id: str, rows: list[dict[str, Any]]) ->
     downloads.sort(key=lambda o: (DOWNLOAD_KINDS.index(o["kind"]),
                                   -o["bytes"] if o["kind"] != "audio" else o["name"] != "m4a"))
     return {"outputs": listed, "downloads": downloads, "dash_url": find.get(("cmaf", "mpd")),
-            "cmaf_master_url": find.get(("cmaf", "master")), "storyboard_url": find.get(("storyboard", "vtt"))}
+            "cmaf_master_url": find.get(("cmaf", "master")), "storyboard_url": find.get(("storyboard", "vtt")),
+            **subtitle_api_fields(listed),  # subtitles (auto: true for automatic captions), transcript URLs
+            **codec_outputs(listed)}
 
 
 def _video_or_404(catalog: Catalog, video_id: str) -> dict[str, Any]:
@@ -289,7 +302,7 @@ def media(request: Request, video_id: str, path: str) -> Response:
 
 
 @app.post("/api/videos/{video_id}/retry", status_code=202, dependencies=[CanTrigger])
-def retry_video(request: Request, video_id: str, user: GetUserDep,
+def retry_video(request: Request, response: Response, video_id: str, user: GetUserDep,
                 overrides: Annotated[dict[str, Any] | None, Body(examples=[{"ladder": ["720p", "360p"]}])] = None
                 ) -> dict[str, Any]:
     """Run a failed video again with its original request (ladder, adaptive, chunking, callback, title), same
@@ -298,6 +311,7 @@ def retry_video(request: Request, video_id: str, user: GetUserDep,
     from airflow.api.common.trigger_dag import trigger_dag
     from airflow.utils.types import DagRunTriggeredByType
 
+    response.headers.update(Limiter().admit_trigger(user))  # a retry starts a run: a trigger (429 when over)
     video = _video_or_404(_catalog(), video_id)
     try:
         changes = check_overrides(overrides or {})

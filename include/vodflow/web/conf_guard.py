@@ -5,7 +5,8 @@ Airflow 3.3 validates a run's conf only against the DAG's Params, one declared p
 declares is merged in as a schema-less param and always passes (``SerializedParamsDict.deep_merge``), Params
 have no ``additionalProperties``, and a schema cannot resolve a callback URL's host or look up the catalog. So
 the plugin adds this root middleware (``fastapi_root_middlewares``) in front of the endpoint and runs the checked
-trigger's own ``check_conf`` on the body's ``conf``: unknown keys, each field's schema, the source allowlist, a
+trigger's own ``check_conf`` on the body's ``conf``: unknown keys, each field's schema (``codecs`` too, and a codec
+this machine's ffmpeg cannot encode), the source allowlist, a
 ``video_id`` that is another source's video, a ``callback_url`` to a loopback, private or link-local
 address, with the same 400 and detail. A body over ``MAX_BODY`` cannot be a conf and is refused (413)
 rather than waved through unchecked. Anything else (other paths, other DAGs, a body that is not JSON or has no
@@ -19,6 +20,10 @@ middleware already resolved from the ``_token`` cookie, else that cookie. Any ot
 unchanged, which answers 401/403 itself: a refusal that resolves a host name, looks up the catalog or applies the
 allowlist must never answer an anonymous caller (an oracle for internal names, video ids and the allowlist, and a
 thread and a catalog connection per request). Only the 413 comes before authentication: it reveals nothing.
+
+For a caller allowed to trigger, the trigger is counted against their rate limit and in-flight quota
+(``web.ratelimits``) before the conf checks: over it, 429 with ``Retry-After``; within it, Airflow's answer carries
+the RateLimit fields.
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ from vodflow.catalog import is_disconnect
 from vodflow.dag_ids import TRANSCODE_VIDEO
 from vodflow.request import RequestError
 from vodflow.settings import load_settings
+from vodflow.web.ratelimits import Limiter, LimitRefused
 from vodflow.web.trigger import check_conf, refusal_detail
 
 log = logging.getLogger(__name__)
@@ -84,12 +90,20 @@ class TriggerConfGuard:
             await _too_large(send)
             return
         body = b"".join(chunks)
-        if await may_trigger(scope):
-            answer = await _refusal(body)
-            if answer is not None:
+        user = await trigger_user(scope)
+        extra: dict[str, str] = {}
+        if user is not None:
+            answer = await _over_limit(user)  # counted first: a flood is refused before any DNS or catalog read
+            if isinstance(answer, tuple):
                 await _send_json(send, *answer)
                 return
-        await self.app(scope, _replay([{"type": "http.request", "body": body, "more_body": False}], receive), send)
+            extra = answer
+            refused = await _refusal(body)
+            if refused is not None:
+                await _send_json(send, *refused, extra)
+                return
+        await self.app(scope, _replay([{"type": "http.request", "body": body, "more_body": False}], receive),
+                       _with_headers(send, extra))
 
 
 def route_path(scope: dict[str, Any]) -> str:
@@ -101,9 +115,9 @@ def route_path(scope: dict[str, Any]) -> str:
     return path
 
 
-async def may_trigger(scope: dict[str, Any]) -> bool:
-    """Whether Airflow's own dependency on the trigger endpoint (``requires_access_dag("POST", RUN)`` through
-    ``get_user``) will let this caller trigger ``transcode_video``; False for anyone it answers 401 or 403."""
+async def trigger_user(scope: dict[str, Any]) -> BaseUser | None:
+    """The caller, if Airflow's own dependency on the trigger endpoint will let them trigger ``transcode_video``;
+    None for anyone it answers 401 or 403."""
     request = Request(scope)
     scheme, credentials = get_authorization_scheme_param(request.headers.get("Authorization"))
     try:
@@ -115,10 +129,10 @@ async def may_trigger(scope: dict[str, Any]) -> bool:
             user = cached if cached and trusted else await resolve_user_from_token(
                 request.cookies.get(COOKIE_NAME_JWT_TOKEN))
     except HTTPException:
-        return False
+        return None
     # In a thread, as Airflow runs its dependency: the team lookup reads Airflow's database, and an auth manager
     # may too.
-    return await asyncio.to_thread(_authorized, user)
+    return user if await asyncio.to_thread(_authorized, user) else None
 
 
 def _authorized(user: BaseUser) -> bool:
@@ -162,6 +176,33 @@ async def _refusal(body: bytes) -> tuple[int, dict[str, Any]] | None:
     return None
 
 
+async def _over_limit(user: BaseUser) -> dict[str, str] | tuple[int, dict[str, Any], dict[str, str]]:
+    """The RateLimit fields to add to Airflow's answer, or the refusal (status, body, headers) to send instead."""
+    try:
+        return await asyncio.to_thread(lambda: Limiter().admit_trigger(user))
+    except LimitRefused as exc:
+        return exc.status, exc.body(), exc.headers()
+    except sa.exc.DBAPIError as exc:
+        if not is_disconnect(exc):
+            raise
+        log.warning("Catalog database unavailable for a trigger's limits: %s", exc.orig)
+        return 503, {"detail": "the catalog database is unavailable; retry shortly"}, {}
+
+
+def _with_headers(send: Any, extra: dict[str, str]) -> Any:
+    """``send`` adding ``extra`` to the answer's headers (the RateLimit fields on Airflow's own answer)."""
+    if not extra:
+        return send
+    added = [(name.lower().encode(), value.encode()) for name, value in extra.items()]
+
+    async def sending(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", []), *added]}
+        await send(message)
+
+    return sending
+
+
 def _replay(messages: list[dict[str, Any]], receive: Any) -> Any:
     """``messages`` (what the guard read), then the client's own ``receive``: a disconnect still reaches Airflow
     (a streaming answer stops when its client goes away), never one made up here."""
@@ -173,9 +214,10 @@ def _replay(messages: list[dict[str, Any]], receive: Any) -> Any:
     return replayed
 
 
-async def _send_json(send: Any, status: int, payload: dict[str, Any]) -> None:
+async def _send_json(send: Any, status: int, payload: dict[str, Any], extra: dict[str, str] | None = None) -> None:
     body = json.dumps(payload).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    headers += [(name.lower().encode(), value.encode()) for name, value in (extra or {}).items()]
     if status == 503:
         headers.append((b"retry-after", b"5"))
     await send({"type": "http.response.start", "status": status, "headers": headers})

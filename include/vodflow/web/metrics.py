@@ -67,6 +67,12 @@ class CatalogCollector:
                                 value=data.published_bytes)
         yield GaugeMetricFamily("vodflow_transcode_tasks_waiting", "transcode_video tasks waiting for a worker "
                                 "on the transcode queue (scheduled or queued).", value=self.waiting)
+        refused = CounterMetricFamily("vodflow_limit_refusals", "Requests refused by a per-user rate limit or quota, "
+                                      "by the limit's setting (every api-server process counted together).",
+                                      labels=["reason"])
+        for reason, count in sorted(data.refusals.items()):
+            refused.add_metric([reason], count)
+        yield refused
         age = (self.now - data.oldest_unfinished).total_seconds() if data.oldest_unfinished else 0.0
         yield GaugeMetricFamily("vodflow_oldest_unfinished_video_age_seconds", "Age of the oldest video still "
                                 "queued, probing, transcoding or publishing (0: none).", value=max(age, 0.0))

@@ -4,7 +4,8 @@ Airflow's own trigger endpoint checks the conf against the DAG's Params schemas 
 middleware (``conf_guard``) runs ``check_conf`` in front of it, so both endpoints answer the same refusals. This
 checks everything before a run exists — unknown fields, each field's schema, the source allowlist (for the
 source and every caption: ``check_sources_allowed``, shared with ``register``), that a
-``video_id`` that exists keeps its source (no run may replace another video's content), and that
+``video_id`` that exists keeps its source (no run may replace another video's content), that every codec asked
+for (``codecs``, else the setting's) is one this installation's ffmpeg encodes, and that
 ``callback_url`` resolves to a public address (or an allowlisted host) — and answers 400 naming the field.
 ``register`` repeats the source, video id and callback checks for runs started any other way (they then fail as
 ``invalid_request`` instead).
@@ -25,16 +26,18 @@ from typing import Annotated, Any
 
 from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity
 from airflow.api_fastapi.core_api.security import GetUserDep, requires_access_dag
-from fastapi import APIRouter, Body, Depends, HTTPException
+from fastapi import APIRouter, Body, Depends, HTTPException, Response
 
 from vodflow.catalog import catalog_for_connection
 from vodflow.dag_ids import APP_RUN_PREFIX, TRANSCODE_VIDEO
 from vodflow.integrations.netguard import DestinationRefused, Resolver, system_resolver
 from vodflow.integrations.webhooks import check_callback
-from vodflow.pipeline.prepare import check_sources_allowed
+from vodflow.pipeline.auto_captions import check_model
+from vodflow.pipeline.prepare import check_codecs, check_sources_allowed
 from vodflow.request import RequestError, check_fields, check_same_source
 from vodflow.settings import Settings, load_settings
 from vodflow.triggers.watch import AppTriggerFailed, start_app_run
+from vodflow.web.ratelimits import Limiter
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -63,6 +66,8 @@ def check_conf(conf: dict[str, Any], settings: Settings, resolver: Resolver = sy
     if "source" not in conf:
         raise RequestError("source", "source is required (s3://bucket/key)")
     check_sources_allowed(conf, settings)  # the source and every caption: what register checks, as a 400 here
+    check_model(conf, settings.captions_model, settings.auto_captions)  # automatic captions this host can make
+    check_codecs(conf.get("codecs"), settings)  # known, and encodable by this installation's ffmpeg
     if conf.get("video_id"):
         existing = (source_of or catalog_source_of(settings))(conf["video_id"])
         check_same_source(conf["video_id"], conf["source"], existing)
@@ -78,12 +83,14 @@ def refusal_detail(exc: RequestError) -> str:
 
 
 @router.post("/api/videos", status_code=202, dependencies=[CanTrigger])
-def start_video(user: GetUserDep, conf: Annotated[dict[str, Any], Body(examples=[
+def start_video(user: GetUserDep, response: Response, conf: Annotated[dict[str, Any], Body(examples=[
         {"source": "s3://vodflow/uploads/clip.mp4", "callback_url": "https://app.example.com/hooks/vodflow"}])]
                 ) -> dict[str, Any]:
     """Start ``transcode_video`` for this conf after checking every field (400 names the first bad one)."""
+    settings = load_settings()
+    response.headers.update(Limiter(settings).admit_trigger(user))  # LimitRefused (429) before any check or run
     try:
-        check_conf(conf, load_settings())
+        check_conf(conf, settings)
     except RequestError as exc:
         raise HTTPException(status_code=400, detail=refusal_detail(exc)) from None
     run_id = f"{APP_RUN_PREFIX}{datetime.now(UTC):%Y%m%dT%H%M%S}_{uuid.uuid4().hex[:8]}"

@@ -9,7 +9,7 @@ import time
 from typing import Annotated, Any
 
 from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity
-from airflow.api_fastapi.core_api.security import requires_access_dag
+from airflow.api_fastapi.core_api.security import GetUserDep, requires_access_dag
 from fastapi import APIRouter, Body, Depends, HTTPException, Response
 
 from vodflow.dag_ids import TRANSCODE_VIDEO
@@ -17,6 +17,7 @@ from vodflow.settings import load_settings
 from vodflow.storage import Storage
 from vodflow.triggers import multipart
 from vodflow.triggers.uploads import UploadRequestError, check_request, grant_upload
+from vodflow.web.ratelimits import Limiter
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -47,7 +48,7 @@ def _grant(storage: Storage, upload_id: str) -> multipart.MultipartGrant:
 
 
 @router.post("/api/uploads", status_code=201, dependencies=[CanTrigger])
-def create_upload(body: Annotated[dict[str, Any], Body(examples=[
+def create_upload(user: GetUserDep, response: Response, body: Annotated[dict[str, Any], Body(examples=[
         {"filename": "holiday.mp4", "content_type": "video/mp4", "size": 73400320}])]) -> dict[str, Any]:
     """A presigned PUT URL for a fresh key under ``uploads/`` (``method: PUT``), or above
     ``multipart_threshold_bytes`` (or with ``"multipart": true``) a multipart upload (``method: multipart``):
@@ -55,6 +56,7 @@ def create_upload(body: Annotated[dict[str, Any], Body(examples=[
 
     S3 checks the signed Content-Type (PUT) and Content-Length (PUT and every part), so only the declared type
     and exact size are accepted, until ``expires_at``. The upload watcher starts the transcode when it lands.
+    Counted against the caller's uploads a minute and bytes a day (``web.ratelimits``) before anything is granted.
     """
     settings = load_settings()
     try:
@@ -64,6 +66,7 @@ def create_upload(body: Annotated[dict[str, Any], Body(examples=[
     wants = body.get("multipart")
     if wants is not None and not isinstance(wants, bool):
         raise HTTPException(status_code=422, detail="multipart must be true or false")
+    response.headers.update(Limiter(settings).admit_upload(user, request.size))  # LimitRefused: 429/403
     storage = _storage()
     if wants or (wants is None and request.size > settings.multipart_threshold_bytes) \
             or request.size > multipart.MAX_SINGLE_PUT_BYTES:

@@ -33,3 +33,18 @@ def waiting_runs(dag_id: str = TRANSCODE_VIDEO) -> int:
     with create_session() as session:
         return int(session.scalar(sa.select(sa.func.count()).select_from(DagRun).where(
             DagRun.dag_id == dag_id, DagRun.state == "queued")) or 0)
+
+
+IN_FLIGHT_RUN_STATES = ("queued", "running")
+
+
+def runs_in_flight(user_name: str, dag_id: str = TRANSCODE_VIDEO) -> int:
+    """``user_name``'s runs of the DAG not finished yet (Airflow's ``triggering_user_name``): what the in-flight
+    quota counts, queued runs included (they have no video row yet)."""
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        return int(session.scalar(sa.select(sa.func.count()).select_from(DagRun).where(
+            DagRun.dag_id == dag_id, DagRun.state.in_(IN_FLIGHT_RUN_STATES),
+            DagRun.triggering_user_name == user_name)) or 0)

@@ -118,6 +118,31 @@ def test_a_video_goes_through_the_status_model_with_history(catalog):
     assert "probed" in kinds and "planned" in kinds and kinds.count("rendition") == 3
 
 
+def test_renditions_carry_their_codec_and_dynamic_range_and_a_replan_keeps_the_other_codecs(catalog):
+    video_id = new_id()
+    register(catalog, video_id, "run1")
+    catalog.plan_renditions(video_id, "run1", 1, [
+        RenditionPlan("360p", 640, 360, 800, 96, 30.0), RenditionPlan("720p", 1280, 720, 3000, 128, 30.0),
+        RenditionPlan("hevc-720p", 1280, 720, 1950, 128, 30.0, codec="hevc", dynamic_range="PQ"),
+        RenditionPlan("av1-360p", 640, 360, 400, 96, 30.0, codec="av1", dynamic_range="PQ"),
+        RenditionPlan("av1-720p", 1280, 720, 1500, 128, 30.0, codec="av1", dynamic_range="PQ")])
+    # A per-title decision re-plans the H.264 rungs only: the other codecs' rows stay.
+    catalog.plan_renditions(video_id, "run1", 1, [RenditionPlan("720p", 1280, 720, 2400, 128, 30.0)])
+    catalog.renditions_started(video_id, 1, ["720p", "av1-720p", "hevc-720p"])
+    catalog.rendition_done(video_id, 1, "av1-720p", codecs="av01.0.05M.10", bytes_=500, segments=1)
+    catalog.rendition_done(video_id, 1, "hevc-720p", codecs="hvc1.1.6.L93.B0", bytes_=700, segments=1,
+                           dynamic_range="HLG")  # what was encoded, when it differs from the plan
+    rows = catalog.get_renditions(video_id, 1)
+    assert [(r["name"], r["codec"], r["dynamic_range"], r["status"]) for r in rows] == [
+        ("720p", "h264", "SDR", "running"), ("av1-720p", "av1", "PQ", "done"), ("av1-360p", "av1", "PQ", "pending"),
+        ("hevc-720p", "hevc", "HLG", "done")]  # H.264 first, then the registry's order, largest first
+    assert rows[0]["video_kbps"] == 2400 and rows[1]["bytes"] == 500
+    catalog.record_variants(video_id, 1, [VariantRecord("av1-720p", 1_700_000, 1_500_000, "s3://b/av1/index.m3u8")])
+    assert {r["name"]: r["bandwidth"] for r in catalog.get_renditions(video_id, 1)}["av1-720p"] == 1_700_000
+    listed, _ = catalog.list_videos(search=video_id)
+    assert [r["name"] for r in listed[0]["renditions"]] == [r["name"] for r in rows]
+
+
 def test_a_new_run_builds_a_new_version_and_the_switch_is_monotonic(catalog):
     video_id = new_id()
     assert register(catalog, video_id, "run1") == 1

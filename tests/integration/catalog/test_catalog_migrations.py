@@ -259,7 +259,7 @@ def test_a_new_database_migrates_to_head_and_matches_the_metadata(engine, caplog
     assert catalog.schema_version() == 0
     assert catalog.migrate() == SCHEMA_VERSION
     assert upgrades_run(caplog) == [" -> 0001", "0001 -> 0002", "0002 -> 0003", "0003 -> 0004",
-                                   "0004 -> 0005", "0005 -> 0006"]
+                                   "0004 -> 0005", "0005 -> 0006", "0006 -> 0007", "0007 -> 0008"]
     assert catalog.schema_version() == SCHEMA_VERSION
     assert alembic_revision(engine) == [revision_id(SCHEMA_VERSION)]
     assert legacy_rows(engine) == list(range(1, SCHEMA_VERSION + 1))  # what a release before Alembic reads
@@ -277,9 +277,10 @@ def test_a_new_database_migrates_to_head_and_matches_the_metadata(engine, caplog
 
 
 @pytest.mark.parametrize(("release", "expected"), [
-    (1, ["0001 -> 0002", "0002 -> 0003", "0003 -> 0004", "0004 -> 0005", "0005 -> 0006"]),
-    (2, ["0002 -> 0003", "0003 -> 0004", "0004 -> 0005", "0005 -> 0006"]),
-    (3, ["0003 -> 0004", "0004 -> 0005", "0005 -> 0006"]),
+    (1, ["0001 -> 0002", "0002 -> 0003", "0003 -> 0004", "0004 -> 0005", "0005 -> 0006", "0006 -> 0007",
+         "0007 -> 0008"]),
+    (2, ["0002 -> 0003", "0003 -> 0004", "0004 -> 0005", "0005 -> 0006", "0006 -> 0007", "0007 -> 0008"]),
+    (3, ["0003 -> 0004", "0004 -> 0005", "0005 -> 0006", "0006 -> 0007", "0007 -> 0008"]),
 ])
 def test_a_catalog_from_before_alembic_is_stamped_and_upgraded_with_its_rows(engine, caplog, release, expected):
     build_release_catalog(engine, release)
@@ -298,7 +299,8 @@ def test_a_catalog_from_before_alembic_is_stamped_and_upgraded_with_its_rows(eng
     old = catalog.get_video("old")
     assert {k: old[k] for k in OLD_VIDEO} == OLD_VIDEO
     assert old["source_uploaded_at"] is None and old["request"] is None  # the new columns, empty
-    assert [r["name"] for r in catalog.get_renditions("old", 1)] == ["720p"]
+    assert [(r["name"], r["codec"], r["dynamic_range"]) for r in catalog.get_renditions("old", 1)] == [
+        ("720p", "h264", "SDR")]  # every rendition from before is H.264 in SDR
     assert [v["status"] for v in catalog.get_versions("old")] == ["published"]
     assert [e["detail"] for e in catalog.get_events("old")] == [{"status": "ready"}]
     if release >= 2:  # the watcher's claim kept, with no conf (only the checked trigger writes one)

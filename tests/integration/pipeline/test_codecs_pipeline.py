@@ -88,7 +88,7 @@ def test_av1_tracks_are_published_beside_h264(services, tmp_path, chunk_seconds)
 
 
 def _packet_sizes(path) -> list[int]:
-    out = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "packet=size",
+    out = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "packet=size",  # noqa: S603
                           "-of", "csv=p=0", str(path)], capture_output=True, text=True, check=True).stdout
     return [int(line) for line in out.split()]
 

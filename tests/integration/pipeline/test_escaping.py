@@ -125,8 +125,8 @@ def test_hostile_track_metadata_and_caption_names_publish_only_the_real_tracks(s
     """Audio and subtitle titles and languages with quotes, line breaks, commas and #EXT lines, a sidecar whose
     cue text holds a timing line, and a caption name with quotes, whole or in chunks: one variant, three audio
     renditions and two subtitle renditions, each NAME unique in its group and one line of text, each LANGUAGE a
-    BCP 47 tag, every URI a file of the version; the MPD has one video and one audio set; the sidecar keeps its
-    two cues."""
+    BCP 47 tag, every URI a file of the version; the MPD has one video, one audio and a text set per subtitle
+    rendition; the sidecar keeps its two cues."""
     import m3u8
     from mpegdash.parser import MPEGDASHParser
 
@@ -157,8 +157,9 @@ def test_hostile_track_metadata_and_caption_names_publish_only_the_real_tracks(s
 
     mpd = MPEGDASHParser.parse((tree / "cmaf" / "manifest.mpd").read_text())
     [period] = mpd.periods
-    assert [(s.content_type, len(s.representations)) for s in period.adaptation_sets] == [("video", 1),
-                                                                                          ("audio", 1)]
+    assert [(s.content_type, len(s.representations)) for s in period.adaptation_sets] == [
+        ("video", 1), ("audio", 1), ("text", 1), ("text", 1)]  # the subtitle renditions: one WebVTT file each
+    assert [s.lang for s in period.adaptation_sets if s.content_type == "text"] == ["und", "de"]
     assert all(BCP47.match(s.lang) for s in period.adaptation_sets if s.lang)
     assert not mpd.base_urls and not period.base_urls
 

@@ -129,7 +129,7 @@ def test_x265_options_for_hdr10():
     assert colour.pix_fmt == "yuv420p10le"
     assert colour.params == {
         "colorprim": "bt2020", "transfer": "smpte2084", "colormatrix": "bt2020nc", "range": "limited",
-        "repeat-headers": "1", "hdr10": "1",
+        "hdr10": "1",  # no repeat-headers: parameter sets in the hvc1 init only
         # chromaticity × 50 000, luminance × 10 000: 0.68 → 34000, 1000 nits → 10000000, 0.005 nits → 50
         "master-display": "G(13250,34500)B(7500,3000)R(34000,16000)WP(15635,16450)L(10000000,50)",
         "max-cll": "1000,400"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from vodflow.media.encode.codecs import codec_ladder
+from vodflow.media.encode.codecs import CODECS, codec_ladder
 from vodflow.media.encode.ladder import plan_ladder
 from vodflow.media.pictures.thumbnails import plan_pictures
 from vodflow.pipeline.plan import EncodePlan
@@ -19,7 +19,8 @@ def test_a_decided_ladder_carries_the_other_codecs_with_it():
     after = plan.with_ladder(decided)
     assert after.renditions == decided
     assert [r.name for r in after.cmaf_renditions] == [f"{c}-{r.name}" for c in ("av1", "hevc") for r in decided]
-    assert after.cmaf_renditions[0].video_kbps == 600 and after.cmaf_renditions[0].dynamic_range == "PQ"
+    top = after.cmaf_renditions[0]
+    assert top.video_kbps == 1200 * CODECS["av1"].rate_factor and top.dynamic_range == "PQ"
     assert {r.dynamic_range for r in after.cmaf_renditions if r.codec == "hevc"} == {"SDR"}
     assert after.codecs == ("h264", "av1", "hevc")
     h264_only = replace(plan, cmaf_renditions=())

@@ -83,3 +83,62 @@ def test_every_kind_of_work_item_has_a_handler():
     from vodflow.pipeline.work import WorkItem
 
     assert set(HANDLERS) == set(get_args(WorkItem))
+
+
+def test_captions_run_beside_the_encode_and_round_trip():
+    """After the whole video (the encode takes the first free slot), before the chunks (a whole-track item is never
+    the tail); none for a source without sound; the item and its result cross XCom as every other."""
+    from vodflow.pipeline.outputs.base import OutputRecord
+    from vodflow.pipeline.work import Captions, CaptionsResult
+
+    captions = Captions(language="en")
+    assert [i.label for i in plan_items(_plan(30.0), [], has_audio=True, captions=captions)] == [
+        "1080p 720p 480p 360p", "captions"]
+    chunks = plan_chunks(200.0, "30", 30)
+    assert [i.label for i in plan_items(_plan(200.0), chunks, has_audio=True, captions=captions)][:3] == [
+        "audio", "captions", "chunk 00"]
+    assert "captions" not in [i.label for i in plan_items(_plan(30.0, has_audio=False), [], has_audio=False,
+                                                          captions=captions)]
+    assert item_from_dict(_through_json(captions.to_dict())) == captions
+    result = CaptionsResult(language="en", vtt="videos/x/v1/chunks/auto-en.vtt", cues=3, outputs=(
+        OutputRecord(kind="captions", name="transcript_txt", key="videos/x/v1/captions/transcript.txt", bytes=9,
+                     content_type="text/plain; charset=utf-8"),))
+    assert result_from_dict(_through_json(result.to_dict())) == result
+
+
+@pytest.mark.parametrize("conf,setting,expected", [
+    ({}, False, None), ({}, True, "item"), ({"auto_captions": None}, True, "item"),
+    ({"auto_captions": False}, True, None), ({"auto_captions": True}, False, "item"),
+    ({"auto_captions": {"language": "de"}}, False, "de"),
+])
+def test_the_conf_decides_and_the_setting_is_the_default(conf, setting, expected):
+    from vodflow.pipeline.auto_captions import requested
+    from vodflow.request import check_fields
+
+    if "auto_captions" in conf:
+        check_fields(conf)
+    item = requested(conf, setting)
+    assert (item if item is None else (item.language or "item")) == expected
+
+
+@pytest.mark.parametrize("value,valid", [(None, True), (True, True), (False, True), ({"language": "en"}, True),
+                                         ({}, True), ({"language": "English"}, False), ({"model": "/etc"}, False),
+                                         ("yes", False)])
+def test_the_dags_params_check_auto_captions(value, valid):
+    """What Airflow checks at trigger (the DAG's Params from SCHEMAS; a failure is the REST API's 400)."""
+    from airflow.sdk import Param
+    from airflow.sdk.definitions.param import ParamsDict
+    from airflow.sdk.exceptions import ParamValidationError
+
+    from vodflow.request import DEFAULTS, SCHEMAS
+
+    params = ParamsDict({name: Param(DEFAULTS.get(name), **schema) if name in DEFAULTS else Param(**schema)
+                         for name, schema in SCHEMAS.items()})
+    conf = {"source": "s3://vodflow/uploads/a.mp4", "auto_captions": value}
+    if valid:
+        params.update(conf)
+        params.validate()
+    else:
+        with pytest.raises(ParamValidationError):  # Params check a value as it is set
+            params.update(conf)
+            params.validate()

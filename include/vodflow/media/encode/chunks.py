@@ -44,9 +44,17 @@ from vodflow.media.encode.ffmpeg import (
 )
 from vodflow.media.encode.ladder import Rendition
 from vodflow.media.encode.loudness import Gains
-from vodflow.media.encode.multicodec import ExtraOutputs, binary_for, cmaf_output, finish_tracks, picture_branches
+from vodflow.media.encode.multicodec import (
+    ExtraOutputs,
+    binary_for,
+    cmaf_output,
+    finish_tracks,
+    overlays_for,
+    picture_branches,
+)
 from vodflow.media.encode.process import run_ffmpeg
 from vodflow.media.encode.renditions import alternate_audio_outputs, measure_output, subtitle_outputs
+from vodflow.media.encode.watermark import Watermark
 from vodflow.media.measured import MeasuredRendition
 from vodflow.media.options import EncoderSettings
 from vodflow.media.package.mpegts import PTS_HZ, index_segment
@@ -115,7 +123,8 @@ def audio_file(work_dir: str, kbps: int) -> str:
 
 def build_chunk_command(src: str, work_dir: str, source: SourceInfo, chunk: Chunk, renditions: list[Rendition],
                         settings: EncoderSettings, extra_outputs: ExtraOutputs | None = None,
-                        cmaf_renditions: list[Rendition] | None = None) -> list[str]:
+                        cmaf_renditions: list[Rendition] | None = None, marks: tuple[Watermark, ...] = ()
+                        ) -> list[str]:
     """Decode one chunk of the source once; encode every rendition's video (no audio) into MPEG-TS files, and
     the other codecs' renditions (``cmaf_renditions``) into fragmented MP4 pieces (``chunk_track_file``).
 
@@ -126,7 +135,8 @@ def build_chunk_command(src: str, work_dir: str, source: SourceInfo, chunk: Chun
     its audio keeps that offset, because nothing here moves a chunk to zero: left to itself, ffmpeg moves the
     start of an MPEG-TS/PS read without a seek to its first *used* stream ("Correcting start time"), so the first
     chunk of a broadcast TS whose audio leads by 0.3 s came out 0.3 s early against the audio.
-    ``extra_outputs`` may add outputs fed from the same decoded picture (the pictures in this chunk)."""
+    ``extra_outputs`` may add outputs fed from the same decoded picture (the pictures in this chunk); ``marks``,
+    watermarks on every rendition, placed by the rendition's size alone: the same pixels in every chunk."""
     cmaf_renditions = cmaf_renditions or []
     fps = renditions[0].fps
     seek = max(0, math.floor(chunk.start) - seek_preroll(source))
@@ -138,15 +148,17 @@ def build_chunk_command(src: str, work_dir: str, source: SourceInfo, chunk: Chun
     # pts = output frame number; trim keeps the chunk's frames
     branches, cmaf_branches, outputs = picture_branches(video, source, fps, len(renditions), cmaf_renditions,
                                                         extra_outputs, from_zero=not seek, window=window)
+    overlays = overlays_for(marks, source, [*renditions, *cmaf_renditions])
     for i, rendition in enumerate(renditions):
         # Every chunk shifted by the same base: with B-frames the first DTS is before the first PTS, and a muxer
         # that shifts a negative DTS (the first chunk's) would move only that chunk.
         options = {**video_codec_options(rendition, settings, first_frame=chunk.first_frame), **STRIP_METADATA,
                    "an": None, "f": "mpegts", "output_ts_offset": f"{TS_BASE:.6f}", "muxdelay": 0, "muxpreload": 0}
-        outputs.append(scaled(branches[i], rendition).output(chunk_file(work_dir, chunk, rendition.name),
-                                                             **options))
+        picture = overlays.on(scaled(branches[i], rendition), rendition.width, rendition.height)
+        outputs.append(picture.output(chunk_file(work_dir, chunk, rendition.name), **options))
     keyframes = keyframe_expression(fps, settings, chunk.first_frame)
-    outputs += [cmaf_output(branch, r, source, settings, keyframes, chunk_track_file(work_dir, chunk, r.name))
+    outputs += [cmaf_output(branch, r, source, settings, keyframes, chunk_track_file(work_dir, chunk, r.name),
+                            overlays)
                 for branch, r in zip(cmaf_branches, cmaf_renditions, strict=True)]
     return ffmpeg_command(ffmpeg.merge_outputs(*outputs), "-copyts", binary=binary_for(cmaf_renditions))
 
@@ -193,7 +205,8 @@ def build_join_command(parts: list[str], audio: str | None, out_dir: str, rendit
 def encode_chunk(src: str, work_dir: str, source: SourceInfo, chunk: Chunk, renditions: list[Rendition],
                  settings: EncoderSettings, on_progress: Any = None,
                  extra_outputs: ExtraOutputs | None = None,
-                 cmaf_renditions: list[Rendition] | None = None) -> dict[str, str]:
+                 cmaf_renditions: list[Rendition] | None = None, marks: tuple[Watermark, ...] = ()
+                 ) -> dict[str, str]:
     """Encode one chunk for every rendition (and every other-codec one); returns rendition name → file."""
     cmaf_renditions = cmaf_renditions or []
     os.makedirs(work_dir, exist_ok=True)
@@ -201,7 +214,7 @@ def encode_chunk(src: str, work_dir: str, source: SourceInfo, chunk: Chunk, rend
                else max(source.duration - chunk.start, 1.0))
     count = len(renditions) + len(cmaf_renditions)
     result = run_ffmpeg(build_chunk_command(src, work_dir, source, chunk, renditions, settings, extra_outputs,
-                                            cmaf_renditions),
+                                            cmaf_renditions, marks),
                         duration=seconds,
                         timeout=settings.timeout_for(seconds * count), on_progress=on_progress,
                         redact=src if "://" in src else None)

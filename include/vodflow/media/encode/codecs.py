@@ -4,7 +4,8 @@ binary which encoders it has.
 H.264 is the universal fallback: its renditions are the MPEG-TS tree (and, remuxed, the CMAF tree). The other
 codecs are encoded straight to CMAF (fragmented MP4) on the same keyframe and segment grid, from the same decode,
 and are listed beside H.264 in the CMAF master and the DASH MPD. Their rungs carry ``rate_factor`` × the H.264
-rung's bitrate: the factor at which they matched its VMAF in ``bench/codecs.py`` (see docs/outputs.md).
+rung's bitrate (AV1: the cap of its capped CRF; HEVC: its VBR rate), measured against the H.264 rung's VMAF by
+``bench/codecs.py`` (``codec_options`` says how; docs/outputs.md has the numbers).
 
 Debian's ffmpeg 5.1 has SVT-AV1 1.4, about 2.4× the CPU of SVT-AV1 4.x for the same preset and bytes, so a run
 that asks for any codec but H.264 encodes (every codec, from one decode) with the static ffmpeg of the
@@ -28,7 +29,7 @@ H264 = "h264"
 class VideoCodec:
     name: str  # what a request names: "h264", "av1", "hevc"
     encoder: str  # ffmpeg's encoder
-    rate_factor: float  # a rung's bitrate, as a fraction of the H.264 rung's (measured: bench/codecs.py)
+    rate_factor: float  # a rung's bitrate (AV1: its cap), as a fraction of the H.264 rung's (bench/codecs.py)
     hdr: bool  # 10-bit: an HDR source keeps its dynamic range in this codec's renditions
     label: str  # for people (the UI, docs)
 
@@ -36,7 +37,7 @@ class VideoCodec:
 CODECS: dict[str, VideoCodec] = {
     c.name: c for c in (
         VideoCodec(H264, "libx264", 1.0, False, "H.264"),
-        VideoCodec("av1", "libsvtav1", 0.5, True, "AV1"),
+        VideoCodec("av1", "libsvtav1", 0.75, True, "AV1"),
         VideoCodec("hevc", "libx265", 0.65, True, "HEVC"),
     )
 }

@@ -83,8 +83,11 @@ def color_options(source: SourceInfo, codec: str) -> ColorOptions:
                                   "colorspace": "bt2020nc", "color_range": "tv", "dolbyvision": 0}
     md, cll = source.mastering_display, source.content_light
     if codec == "hevc":
-        params = {"colorprim": "bt2020", "transfer": TRANSFERS[rng], "colormatrix": "bt2020nc", "range": "limited",
-                  "repeat-headers": "1"}
+        # No ``repeat-headers``: the track is ``hvc1`` (Apple requires it for HLS fMP4), whose VPS/SPS/PPS are in the
+        # init segment's ``hvcC`` only. x265 writes the mastering display / CLL SEI on every IDR without it, and the
+        # hvcC keeps them as declarative SEI (measured with ffmpeg 9: the same bytes with or without the flag, as
+        # its mp4 muxer drops parameter sets from ``hvc1`` samples; a muxer that did not would make them ``hev1``).
+        params = {"colorprim": "bt2020", "transfer": TRANSFERS[rng], "colormatrix": "bt2020nc", "range": "limited"}
         if rng == PQ:
             params["hdr10"] = "1"
         if md:

@@ -27,6 +27,7 @@ from vodflow.media.encode.codec_options import cmaf_video_options, pixel_format
 from vodflow.media.encode.codecs import H264, ffmpeg_for
 from vodflow.media.encode.ffmpeg import STRIP_METADATA, normalize_picture, output_grid, scaled
 from vodflow.media.encode.ladder import Rendition
+from vodflow.media.encode.watermark import Overlays, Watermark
 from vodflow.media.options import EncoderSettings
 from vodflow.media.package import fmp4
 from vodflow.media.package.cmaf import VIDEO_FLAGS
@@ -101,12 +102,29 @@ def picture_branches(video: Stream, source: SourceInfo, fps: str, count: int, cm
 
 
 def cmaf_output(branch: Stream, rendition: Rendition, source: SourceInfo, settings: EncoderSettings,
-                keyframes: str, path: str, **extra: object) -> ffmpeg.nodes.OutputStream:
-    """One AV1/HEVC rendition's output: scaled like the H.264 ones, its encoder, a fragmented MP4, no audio."""
+                keyframes: str, path: str, marks: Overlays | None = None, **extra: object
+                ) -> ffmpeg.nodes.OutputStream:
+    """One AV1/HEVC rendition's output: scaled (and watermarked) like the H.264 ones, its encoder, a fragmented
+    MP4, no audio."""
     color = hdr.color_options(source, rendition.codec) if keeps_hdr(source, rendition) else None
     options = {**cmaf_video_options(rendition, settings, keyframes, color), **STRIP_METADATA, **CMAF_MUXER,
                "an": None, **extra}
-    return scaled(branch, rendition, pixel_format(rendition)).output(path, **options)
+    pix_fmt = pixel_format(rendition)
+    picture = scaled(branch, rendition, pix_fmt)
+    if marks is not None:
+        width, height, dynamic_range = mark_picture_of(source, rendition)
+        picture = marks.on(picture, width, height, pix_fmt, dynamic_range)
+    return picture.output(path, **options)
+
+
+def mark_picture_of(source: SourceInfo, rendition: Rendition) -> tuple[int, int, str]:
+    """What a watermark is drawn for on this rendition: its size and the dynamic range it keeps."""
+    return rendition.width, rendition.height, rendition.dynamic_range if keeps_hdr(source, rendition) else hdr.SDR
+
+
+def overlays_for(marks: Sequence[Watermark], source: SourceInfo, renditions: Sequence[Rendition]) -> Overlays:
+    """The watermarks of one command that encodes ``renditions`` (every codec's)."""
+    return Overlays(marks, [mark_picture_of(source, r) for r in renditions])
 
 
 def finish_tracks(paths: dict[str, str], renditions: Sequence[Rendition], source: SourceInfo) -> None:

@@ -37,10 +37,12 @@ from vodflow.media.encode.multicodec import (
     binary_for,
     cmaf_output,
     finish_tracks,
+    overlays_for,
     picture_branches,
     track_path,
 )
 from vodflow.media.encode.process import run_ffmpeg
+from vodflow.media.encode.watermark import Watermark
 from vodflow.media.measured import IFrame, MeasuredAudio, MeasuredRendition, Segment
 from vodflow.media.options import EncoderSettings
 from vodflow.media.package.mpegts import PTS_HZ, avc_codec_string, index_segment
@@ -130,13 +132,14 @@ def build_multi_encode_command(src: str, out_root: str, source: SourceInfo, rend
                                alternates: list[AlternateAudio] | None = None,
                                subtitles: tuple[str, list[SubtitleTrack]] | None = None,
                                cmaf_renditions: list[Rendition] | None = None, cmaf_root: str | None = None,
-                               audio_gains: Gains | None = None) -> list[str]:
+                               marks: tuple[Watermark, ...] = (), audio_gains: Gains | None = None) -> list[str]:
     """One ffmpeg that decodes the source once and encodes every rendition (into ``out_root/<name>/``).
 
     ``extra_outputs`` may add outputs fed from the same decoded picture (the poster and thumbnails);
     ``alternates``, the other audio tracks as audio-only renditions (``out_root/audio/<name>/``);
     ``cmaf_renditions``, the other codecs' renditions, each one fragmented MP4 (``multicodec.track_path`` under
     ``cmaf_root``, by default ``out_root``), from the same decode, with the ffmpeg that has their encoders;
+    ``marks``, watermarks on every rendition of every codec (``watermark.overlaid``, after its scale);
     ``audio_gains``, the audio tracks' loudness normalisation (``loudness``: one gain per track, by ``a:N``)."""
     cmaf_renditions = cmaf_renditions or []
     stream = source_input(src)
@@ -146,19 +149,21 @@ def build_multi_encode_command(src: str, out_root: str, source: SourceInfo, rend
     rate = fps.pop()
     videos, cmaf_videos, outputs = picture_branches(stream["v:0"], source, rate, len(renditions), cmaf_renditions,
                                                     extra_outputs)
+    overlays = overlays_for(marks, source, [*renditions, *cmaf_renditions])
     audio_renditions = [r for r in renditions if r.audio_kbps]
     gains = audio_gains or {}
     audios = (audio_track(stream, source, gain=gains.get(source.audio_index))
               .filter_multi_output("asplit", len(audio_renditions)) if audio_renditions else None)
     for i, rendition in enumerate(renditions):
         out_dir = os.path.join(out_root, rendition.name)
-        streams = [scaled(videos[i], rendition)]
+        streams = [overlays.on(scaled(videos[i], rendition), rendition.width, rendition.height)]
         if rendition.audio_kbps and audios is not None:
             streams.append(audios.stream(audio_renditions.index(rendition)))
         outputs.append(ffmpeg.output(*streams, os.path.join(out_dir, "index.m3u8"),
                                      **output_options(rendition, settings, out_dir)))
     keyframes = keyframe_expression(rate, settings)
-    outputs += [cmaf_output(branch, r, source, settings, keyframes, track_path(cmaf_root or out_root, r.name))
+    outputs += [cmaf_output(branch, r, source, settings, keyframes, track_path(cmaf_root or out_root, r.name),
+                            overlays)
                 for branch, r in zip(cmaf_videos, cmaf_renditions, strict=True)]
     outputs += alternate_audio_outputs(stream, source, out_root, alternates or [], settings, gains=gains)
     if subtitles:
@@ -216,7 +221,8 @@ def encode_renditions(src: str, out_root: str, source: SourceInfo, renditions: l
                       alternates: list[AlternateAudio] | None = None,
                       subtitles: tuple[str, list[SubtitleTrack]] | None = None,
                       cmaf_renditions: list[Rendition] | None = None, cmaf_root: str | None = None,
-                      audio_gains: Gains | None = None) -> list[MeasuredRendition]:
+                      marks: tuple[Watermark, ...] = (), audio_gains: Gains | None = None
+                      ) -> list[MeasuredRendition]:
     """Every rendition from one decode of the source (into ``out_root/<name>/``), each measured; the alternate
     audio renditions too (``measure_audio`` reads them back); the other codecs' renditions as fragmented MP4s
     (``multicodec.track_path(cmaf_root or out_root, name)``, checked; ``package.cmaf.codec_track`` cuts them)."""
@@ -226,7 +232,7 @@ def encode_renditions(src: str, out_root: str, source: SourceInfo, renditions: l
     for out_dir in [o for o, _ in outputs] + [os.path.dirname(p) for p in tracks.values()]:
         os.makedirs(out_dir, exist_ok=True)
     args = build_multi_encode_command(src, out_root, source, renditions, settings, extra_outputs, alternates,
-                                      subtitles, cmaf_renditions, cmaf_root, audio_gains)
+                                      subtitles, cmaf_renditions, cmaf_root, marks, audio_gains)
     return _run_and_measure(args, src, out_root, source, outputs, settings, on_progress, tracks, cmaf_renditions)
 
 

@@ -27,7 +27,7 @@ from typing import Any
 import m3u8
 
 from vodflow.errors import INTERNAL_ERROR, Permanent
-from vodflow.media.measured import IFRAME_PLAYLIST, MEDIA_PLAYLIST
+from vodflow.media.measured import IFRAME_PLAYLIST, MEDIA_PLAYLIST, MeasuredSubtitles
 from vodflow.media.package import hls
 from vodflow.media.package.cmaf import INIT, CmafTrack
 from vodflow.media.package.hls import MASTER_PLAYLIST
@@ -108,9 +108,25 @@ def variant_order(videos: list[CmafTrack], stats: dict[str, hls.VariantStats]) -
     return names
 
 
+def variant_stats(tracks: list[CmafTrack], target: int) -> dict[str, hls.VariantStats]:
+    """Each video track's variant as the master measures it: BANDWIDTH and AVERAGE-BANDWIDTH of the track and
+    the audio track it plays with (RFC 8216 4.3.4.2), by track name; what the catalog records too."""
+    audios = {t.name: t for t in tracks if t.kind == "audio"}
+    stats = {}
+    for video in (t for t in tracks if t.kind == "video"):
+        audio = audios.get(video.audio)
+        stats[video.name] = hls.VariantStats(
+            video.name, hls.peak_bitrate(video.segments, target) + (hls.peak_bitrate(audio.segments, target)
+                                                                    if audio else 0),
+            hls.average_bitrate(video.segments) + (hls.average_bitrate(audio.segments) if audio else 0))
+    return stats
+
+
 def master_playlist(tracks: list[CmafTrack], target: int, language: str = "und", audio_name: str = "Main",
-                    audio_only: bool = True, video_range: bool | None = None) -> str:
-    """Multivariant playlist over the CMAF tracks (``language``/``audio_name``: the main audio track's).
+                    audio_only: bool = True, subtitles: list[MeasuredSubtitles] | None = None,
+                    video_range: bool | None = None) -> str:
+    """Multivariant playlist over the CMAF tracks (``language``/``audio_name``: the main audio track's);
+    ``subtitles``: WebVTT renditions under ``subs/<name>/`` (group ``subs``, never DEFAULT, as the TS master's);
     ``video_range``: write VIDEO-RANGE (default: ``signals_range`` of these tracks)."""
     videos = [t for t in tracks if t.kind == "video"]
     audios = {t.name: t for t in tracks if t.kind == "audio"}
@@ -121,15 +137,10 @@ def master_playlist(tracks: list[CmafTrack], target: int, language: str = "und",
     groups = {name: hls.media_entry("AUDIO", name, playlist_uri(a), language, audio_name, default=True,
                                     channels=str(a.channels or 2))
               for name, a in audios.items()}
-    for media in groups.values():
+    captions = hls.subtitle_group(subtitles or [])
+    for media in [*groups.values(), *captions]:
         playlist.add_media(media)
-    stats = {}
-    for video in videos:
-        audio = audios.get(video.audio)
-        stats[video.name] = hls.VariantStats(
-            video.name, hls.peak_bitrate(video.segments, target) + (hls.peak_bitrate(audio.segments, target)
-                                                                    if audio else 0),
-            hls.average_bitrate(video.segments) + (hls.average_bitrate(audio.segments) if audio else 0))
+    stats = variant_stats(tracks, target)
     by_name = {v.name: v for v in videos}
     for name in variant_order(videos, stats):
         video, stat = by_name[name], stats[name]
@@ -142,8 +153,10 @@ def master_playlist(tracks: list[CmafTrack], target: int, language: str = "und",
             info["video_range"] = video.video_range
         if audio:
             info["audio"] = audio.name
+        if captions:
+            info["subtitles"] = hls.SUBTITLE_GROUP
         playlist.add_playlist(m3u8.Playlist(uri=playlist_uri(video), stream_info=info,
-                                            media=[groups[audio.name]] if audio else [], base_uri=None))
+                                            media=([groups[audio.name]] if audio else []) + captions, base_uri=None))
     lowest = min(audios.values(), key=lambda a: hls.average_bitrate(a.segments), default=None)
     if audio_only and lowest is not None:
         playlist.add_playlist(m3u8.Playlist(uri=playlist_uri(lowest), base_uri=None, media=[], stream_info={
@@ -162,7 +175,8 @@ def master_playlist(tracks: list[CmafTrack], target: int, language: str = "und",
 
 
 def render_playlists(tracks: list[CmafTrack], language: str = "und", audio_name: str = "Main",
-                     audio_only: bool = True) -> tuple[int, dict[str, str]]:
+                     audio_only: bool = True, subtitles: list[MeasuredSubtitles] | None = None
+                     ) -> tuple[int, dict[str, str]]:
     """(target duration, {path relative to the cmaf/ folder: playlist}) with master.m3u8 last; with more than one
     codec, each codec's own master (``codec_masters``) just before it."""
     check_one_grid(tracks)
@@ -172,14 +186,16 @@ def render_playlists(tracks: list[CmafTrack], language: str = "und", audio_name:
         files[playlist_uri(track)] = hls.media_playlist(track.segments, target, init=INIT)
         if track.iframes:
             files[iframe_playlist_uri(track)] = hls.iframe_playlist(track.iframes, target, init=INIT)
+    for text in subtitles or []:
+        files[text.playlist_uri] = hls.media_playlist(text.segments, target)
     videos = [t for t in tracks if t.kind == "video"]
     ranged = signals_range(videos)
     for family, path in codec_masters(tracks).items():
         own = [v for v in videos if v.family == family]
         heard = {v.audio for v in own}
         files[path] = master_playlist([*own, *(t for t in tracks if t.kind == "audio" and t.name in heard)],
-                                      target, language, audio_name, audio_only, video_range=ranged)
-    files[MASTER_PLAYLIST] = master_playlist(tracks, target, language, audio_name, audio_only)
+                                      target, language, audio_name, audio_only, subtitles, video_range=ranged)
+    files[MASTER_PLAYLIST] = master_playlist(tracks, target, language, audio_name, audio_only, subtitles)
     return target, files
 
 

@@ -29,6 +29,7 @@ from fractions import Fraction
 from mpegdash.nodes import (
     MPEGDASH,
     AdaptationSet,
+    BaseURL,
     Descriptor,
     Period,
     Representation,
@@ -39,6 +40,7 @@ from mpegdash.nodes import (
 from mpegdash.parser import MPEGDASHParser
 
 from vodflow.media import escaping
+from vodflow.media.measured import MeasuredSubtitles
 from vodflow.media.package import cmaf_hls, hls
 from vodflow.media.package.cmaf import CMAF_SEGMENT_PATTERN, INIT, CmafTrack
 
@@ -140,8 +142,27 @@ def _video_set(videos: list[CmafTrack], set_id: int, target: int, start: Fractio
     return video_set
 
 
-def render_mpd(tracks: list[CmafTrack], duration: float, language: str = "und") -> str:
-    """The MPD text. ``duration``: the presentation's (the video's) length in seconds."""
+def text_set(index: int, subtitles: MeasuredSubtitles, url: str) -> AdaptationSet:
+    """A WebVTT subtitle track as one file (``url``, relative to the MPD): role ``subtitle``, its language."""
+    text = AdaptationSet()
+    text.id, text.content_type, text.mime_type = index, "text", "text/vtt"
+    text.lang = escaping.language_tag(subtitles.language)
+    role = Descriptor()
+    role.scheme_id_uri, role.value = "urn:mpeg:dash:role:2011", "subtitle"
+    text.roles = [role]
+    rep = Representation()
+    rep.id, rep.bandwidth = f"subs-{subtitles.name}", 256
+    base = BaseURL()
+    base.base_url_value = url
+    rep.base_urls = [base]
+    text.representations = [rep]
+    return text
+
+
+def render_mpd(tracks: list[CmafTrack], duration: float, language: str = "und",
+               subtitles: list[tuple[MeasuredSubtitles, str]] | None = None) -> str:
+    """The MPD text. ``duration``: the presentation's (the video's) length in seconds; ``subtitles``: WebVTT
+    tracks, each with the URL of its whole file (relative to the MPD)."""
     videos = [t for t in tracks if t.kind == "video"]
     audios = sorted((t for t in tracks if t.kind == "audio"), key=lambda t: hls.average_bitrate(t.segments))
     if not videos:
@@ -161,6 +182,7 @@ def render_mpd(tracks: list[CmafTrack], duration: float, language: str = "und") 
         audio_set.representations = [_representation(a, target, start) for a in audios]
         sets.append(audio_set)
     sets += [_video_set(group, index + 2, target, start, several) for index, group in enumerate(groups[1:])]
+    sets += [text_set(len(sets) + i, s, url) for i, (s, url) in enumerate(subtitles or [])]
     period = Period()
     period.id, period.start, period.adaptation_sets = "0", "PT0S", sets
     mpd = MPEGDASH()

@@ -27,6 +27,7 @@ from fractions import Fraction
 import ffmpeg
 
 from vodflow.errors import MediaToolError
+from vodflow.media.encode.codec_options import av1_crf
 from vodflow.media.encode.codecs import modern_ffmpeg
 from vodflow.media.encode.diagnose import classify_failure
 from vodflow.media.encode.ffmpeg import STRIP_METADATA, ffmpeg_command
@@ -125,7 +126,10 @@ def webm_command(segments: list[str], out: str, duration: float, *, picture: Web
         rate = Fraction(picture.fps)
         streams.append(ts["v:0"].filter("setpts", f"PTS-{origin:.6f}/TB").filter("trim", end=end))
         options.update({
-            "c:v": "libsvtav1", "preset": AV1_PRESET, "b:v": f"{picture.video_kbps}k", "pix_fmt": "yuv420p",
+            "c:v": "libsvtav1", "preset": AV1_PRESET, "pix_fmt": "yuv420p",
+            # The AV1 ladder's rate control (codec_options): its CRF for this size under the rung's cap.
+            "crf": av1_crf(picture.width, picture.height), "maxrate": f"{int(picture.video_kbps * 1.5)}k",
+            "bufsize": f"{picture.video_kbps * 2}k",
             # A keyframe every 2 s by SVT's own GOP (every 60 frames at 29.97 fps: 2.002 s), not forced: forced
             # keyframes are outside SVT's rate-control plan, which then overshot its rate by ~40 % (bench/webm.py).
             "g": round(float(rate) * KEYFRAME_SECONDS),

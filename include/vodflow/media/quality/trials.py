@@ -1,17 +1,22 @@
-"""The per-title probe: the rate and the VMAF of each rung at two qualities, on small samples of the source.
+"""The per-title probe: the rate and the VMAF of each rung at two qualities, on samples of the source, and the
+VMAF each rung cannot exceed (its size's ceiling).
 
-Sampling in time and in space keeps it cheap (docs/speed.md#long-videos-and-per-title-ladders says what it costs):
+What it measures must predict what the whole video scores (bench/per_title.py prints both), so it samples in time
+only, not in space:
 
-- in time: three 0.8 s windows spread over the source (20/50/80 %), each decoded once;
-- in space: each window contributes one crop of a ninth of the picture (a third of the width and height),
-  from a different place each (top left, centre, bottom right: the frame's diagonal). The crop is cut from the
-  source at the top rung's size and then scaled to each rung's size, so the trial encode upscaled bicubic covers
-  exactly the reference crop;
-- each rung's crop is encoded by x264 (the pipeline's preset) at two constant qualities (``crfs``) — constant
-  quality, because a 0.8 s window is far too short for a bitrate target to settle — and scored (libvmaf, every
-  ``subsample``-th frame) against the reference crop. Its rate is read from the H.264 stream and scaled from the
-  crop to the whole picture, with the window's IDR frame counted as one per ``keyframe_seconds`` (the final
-  encode's GOP), not one per window.
+- in time: three 0.4 s windows spread over the source (20/50/80 %), each decoded once;
+- in space: the whole picture at the top rung's size. A crop is no sample of a picture: a ninth of it, from one
+  place per window, weighed a lecture's small moving speaker three times too much (rates 2.7x the whole
+  picture's), and VMAF is not local (its features are pooled over four scales, so a 214x90 crop of a 640x272
+  picture scored 86 where the whole scored 96). Only a picture above ``max_pixels`` (1080p) is cropped, to that
+  many pixels, from a different place per window (top left, centre, bottom right);
+- each rung's picture is encoded by x264 (the pipeline's preset) at two constant qualities (``crfs``) — constant
+  quality, because a 0.4 s window is far too short for a bitrate target to settle — and scored (libvmaf, every
+  ``subsample``-th frame) against the reference, upscaled bicubic as the published renditions are. Its rate is
+  read from the H.264 stream, with the window's IDR frame counted as one per ``keyframe_seconds`` (the final
+  encode's GOP), not one per window;
+- each rung's picture, scaled to its size and back without encoding, is scored too: the VMAF no rate can buy at
+  that size (``RungTrial.ceiling_vmaf``; ~97 for a still slide even at full size, ~80 for a lecture's 480p).
 
 ``per_title.quality_ladder`` turns the scores into the ladder. No Airflow, S3 or database.
 """
@@ -19,6 +24,7 @@ Sampling in time and in space keeps it cheap (docs/speed.md#long-videos-and-per-
 from __future__ import annotations
 
 import logging
+import math
 import os
 import tempfile
 from dataclasses import dataclass
@@ -34,23 +40,23 @@ from vodflow.media.encode.ladder import Rendition, even
 from vodflow.media.encode.process import run_ffmpeg
 from vodflow.media.options import EncoderSettings
 from vodflow.media.quality.per_title import RungTrial
-from vodflow.media.quality.vmaf import Distorted, VmafScore, score
+from vodflow.media.quality.vmaf import Distorted, VmafScore, sampled_pairs, score
 from vodflow.media.source.info import SourceInfo
 from vodflow.media.source.inputs import source_input
 
 log = logging.getLogger(__name__)
 
 WINDOW_POSITIONS = (0.2, 0.5, 0.8)  # fractions of the source (beginnings and ends are often titles or black)
-CROP_CORNERS = ((0.0, 0.0), (1 / 3, 1 / 3), (2 / 3, 2 / 3))  # where each window's crop starts, fractions of the frame
+CROP_CORNERS = (0.0, 0.5, 1.0)  # where each window's crop (if any) starts, fractions of the room left around it
 REFERENCE_FILE = "reference.nut"
-CROP = 1 / 3  # the crop's width and height, as fractions of the frame's
 
 
 @dataclass(frozen=True)
 class ProbeSettings:
-    window_seconds: float = 0.8
+    window_seconds: float = 0.4
     subsample: int = 4  # libvmaf scores every Nth frame
     crfs: tuple[int, int] = (26, 16)  # the two trial qualities: the cheaper one first
+    max_pixels: int = 1920 * 1080  # a larger top rung is probed on a crop of this many pixels
 
 
 def sample_windows(duration: float, length: float) -> list[tuple[float, float]]:
@@ -60,11 +66,16 @@ def sample_windows(duration: float, length: float) -> list[tuple[float, float]]:
     return [(round(position * (duration - length), 3), length) for position in WINDOW_POSITIONS]
 
 
-def crop_box(width: int, height: int, index: int) -> tuple[int, int, int, int]:
-    """(x, y, w, h) of window ``index``'s crop in a ``width`` x ``height`` picture, even-sized."""
-    fx, fy = CROP_CORNERS[index % len(CROP_CORNERS)]
-    w, h = even(width * CROP), even(height * CROP)
-    return min(even(width * fx), width - w), min(even(height * fy), height - h), w, h
+def crop_box(width: int, height: int, index: int, max_pixels: int = ProbeSettings.max_pixels
+             ) -> tuple[int, int, int, int]:
+    """(x, y, w, h) of window ``index``'s sample of a ``width`` x ``height`` picture: all of it, or for a picture
+    above ``max_pixels`` a crop of that many pixels (even-sized), from a different place per window."""
+    if width * height <= max_pixels:
+        return 0, 0, width, height
+    fraction = math.sqrt(max_pixels / (width * height))
+    w, h = min(width, even(width * fraction)), min(height, even(height * fraction))
+    corner = CROP_CORNERS[index % len(CROP_CORNERS)]
+    return min(even((width - w) * corner), width - w), min(even((height - h) * corner), height - h), w, h
 
 
 def trial_size(rendition: Rendition, top: Rendition, crop_w: int, crop_h: int) -> tuple[int, int]:
@@ -72,15 +83,16 @@ def trial_size(rendition: Rendition, top: Rendition, crop_w: int, crop_h: int) -
     return even(crop_w * rendition.width / top.width), even(crop_h * rendition.height / top.height)
 
 
-def reference_crop(src: str, source: SourceInfo, top: Rendition, start: float, length: float, index: int
-                   ) -> ffmpeg.nodes.FilterableStream:
-    """The window's reference: the source on the output frame grid, at the top rung's size, cropped."""
-    x, y, w, h = crop_box(top.width, top.height, index)
+def reference_crop(src: str, source: SourceInfo, top: Rendition, start: float, length: float, index: int,
+                   max_pixels: int = ProbeSettings.max_pixels) -> ffmpeg.nodes.FilterableStream:
+    """The window's reference: the source on the output frame grid, at the top rung's size (cropped if larger than
+    ``max_pixels``)."""
+    x, y, w, h = crop_box(top.width, top.height, index, max_pixels)
     picture = output_grid(normalize_picture(source_input(src, ss=f"{start:.3f}", t=f"{length:.3f}")["v:0"], source),
                           top.fps)
     if (source.width, source.height) != (top.width, top.height):
         picture = picture.filter("scale", top.width, top.height, flags="lanczos")
-    return picture.filter("crop", w, h, x, y)
+    return picture if (w, h) == (top.width, top.height) else picture.filter("crop", w, h, x, y)
 
 
 def trial_command(reference: ffmpeg.nodes.FilterableStream, renditions: list[Rendition], crop: tuple[int, int],
@@ -138,22 +150,23 @@ def window_kbps(path: str, frames: int, fps: float, gop_frames: int, scale: floa
 
 def probe_quality(src: str, source: SourceInfo, renditions: list[Rendition], settings: EncoderSettings,
                   probe: ProbeSettings = ProbeSettings(), timeout: float = 600.0) -> dict[str, RungTrial]:
-    """Per rung: the rate (kbps, whole picture) and the mean VMAF of its trial encodes at each CRF, over every
-    window."""
+    """Per rung: the rate (kbps, whole picture) and the mean VMAF of its trial encodes at each CRF, and of its
+    picture unencoded (its ceiling), over every window."""
     top = renditions[0]
     fps = float(Fraction(top.fps))
     keys = [(r.name, j) for r in renditions for j in range(len(probe.crfs))]
     rates: dict[tuple[str, int], list[float]] = {key: [] for key in keys}
     vmafs: dict[tuple[str, int], list[float]] = {key: [] for key in keys}
+    ceilings: dict[str, list[float]] = {r.name: [] for r in renditions}
     scale = {r.name: 1.0 for r in renditions}
     with tempfile.TemporaryDirectory(prefix="vodflow-quality-") as out_dir:
         for index, (start, length) in enumerate(sample_windows(source.duration, probe.window_seconds)):
-            _, _, w, h = crop_box(top.width, top.height, index)
+            _, _, w, h = crop_box(top.width, top.height, index, probe.max_pixels)
+            sizes = {r.name: trial_size(r, top, w, h) for r in renditions}
             for r in renditions:
-                tw, th = trial_size(r, top, w, h)
-                scale[r.name] = r.width * r.height / (tw * th)
-            command = trial_command(reference_crop(src, source, top, start, length, index), renditions, (w, h),
-                                    probe.crfs, settings, out_dir)
+                scale[r.name] = r.width * r.height / (sizes[r.name][0] * sizes[r.name][1])
+            command = trial_command(reference_crop(src, source, top, start, length, index, probe.max_pixels),
+                                    renditions, (w, h), probe.crfs, settings, out_dir)
             result = run_ffmpeg(command, timeout=timeout)
             if result.returncode != 0:
                 raise classify_failure(result, out_dir)
@@ -162,23 +175,40 @@ def probe_quality(src: str, source: SourceInfo, renditions: list[Rendition], set
                 # The probe is the first read past the header: a cut upload whose index still describes the whole.
                 raise BadInput(errors.UNREADABLE, f"Nothing could be decoded at {start:.1f} s of the video's "
                                f"{source.duration:.1f} s: the file is truncated (an interrupted upload?) or corrupt.")
-            trials = [Distorted(paths[key], (("framerate", top.fps), ("f", "h264"))) for key in keys]
-            reference = ffmpeg.input(os.path.join(out_dir, REFERENCE_FILE), f="nut")["v:0"]
-            scores: list[VmafScore] = score(reference, trials, w, h,
-                                            subsample=probe.subsample, timeout=timeout)
+            reference_path = os.path.join(out_dir, REFERENCE_FILE)
+            # Only the scored frames and the ones before them are upscaled and compared (``sampled_pairs``).
+            every = ("select", probe.subsample)
+            trials = [Distorted(paths[key], (("framerate", top.fps), ("f", "h264"), every)) for key in keys]
+            trials += [Distorted(_alias(reference_path, f"ceiling-{r.name}.nut"),
+                                 (("f", "nut"), every, ("prescale", sizes[r.name]))) for r in renditions]
+            reference = sampled_pairs(ffmpeg.input(reference_path, f="nut")["v:0"], probe.subsample)
+            scores: list[VmafScore] = score(reference, trials, w, h, subsample=2, timeout=timeout)
             frames = round(length * fps)
             gop = round(settings.keyframe_seconds * fps)
-            for key, scored in zip(keys, scores, strict=True):
+            for key, scored in zip(keys, scores, strict=False):
                 vmafs[key].append(scored.mean)
                 rates[key].append(window_kbps(paths[key], frames, fps, gop, scale[key[0]]))
+            for r, scored in zip(renditions, scores[len(keys):], strict=True):
+                ceilings[r.name].append(scored.mean)
     found = {}
     for r in renditions:
         (low_rate, low_vmaf), (high_rate, high_vmaf) = sorted(
             (_mean(rates[(r.name, j)]), _mean(vmafs[(r.name, j)])) for j in range(len(probe.crfs)))
-        found[r.name] = RungTrial(r.name, r.video_kbps, low_rate, low_vmaf, high_rate, high_vmaf)
+        found[r.name] = RungTrial(r.name, r.video_kbps, low_rate, low_vmaf, high_rate, high_vmaf,
+                                  _mean(ceilings[r.name]))
     log.info("Quality probe: %s", ", ".join(f"{t.name} {t.low_kbps:.0f}k→{t.low_vmaf:.1f} {t.high_kbps:.0f}k→"
-                                             f"{t.high_vmaf:.1f}" for t in found.values()))
+                                             f"{t.high_vmaf:.1f} ceiling {t.ceiling_vmaf:.1f}"
+                                             for t in found.values()))
     return found
+
+
+def _alias(path: str, name: str) -> str:
+    """Another name for ``path`` in its folder: ffmpeg-python merges identical inputs into one node, and each
+    ceiling reads the reference again, apart."""
+    alias = os.path.join(os.path.dirname(path), name)
+    if not os.path.lexists(alias):
+        os.symlink(os.path.basename(path), alias)
+    return alias
 
 
 def _mean(values: list[float]) -> float:

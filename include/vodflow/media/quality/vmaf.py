@@ -45,7 +45,7 @@ class Distorted:
 
     path: str
     # Input options (a raw stream's format, a window's seek); ("select", N): only ``sampled_pairs(N)`` of it;
-    # ("frames", N): only its first N frames.
+    # ("frames", N): only its first N frames; ("prescale", (w, h)): scaled (lanczos, as a rung is) to w x h first.
     options: tuple[tuple[str, object], ...] = ()
 
 
@@ -95,11 +95,14 @@ def score_command(reference: ffmpeg.nodes.FilterableStream, distorted: list[Dist
         options = dict(item.options)
         every = int(options.pop("select", 0))  # type: ignore[call-overload]
         frames = int(options.pop("frames", 0))  # type: ignore[call-overload]
+        prescale = options.pop("prescale", None)
         picture = ffmpeg.input(item.path, **options)["v:0"]
         if frames:
             picture = picture.filter("trim", end_frame=frames)
         if every:
             picture = sampled_pairs(picture, every)
+        if prescale:
+            picture = picture.filter("scale", *prescale, flags="lanczos").filter("setsar", 1)
         picture = picture.filter("scale", width, height, flags="bicubic").filter("setsar", 1).filter("format",
                                                                                                      "yuv420p")
         scored = ffmpeg.filter([picture, references.stream(i)], "libvmaf", model=MODEL, n_subsample=subsample,

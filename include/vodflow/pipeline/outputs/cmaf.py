@@ -14,16 +14,22 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
+import m3u8
+
 from vodflow import layout
+from vodflow.catalog import VariantRecord
 from vodflow.codec import decode, encode
 from vodflow.media.encode.ladder import Rendition
-from vodflow.media.measured import MeasuredRendition
+from vodflow.media.measured import MEDIA_PLAYLIST, MeasuredRendition, MeasuredSubtitles, Segment
 from vodflow.media.package import cmaf_hls, dash
 from vodflow.media.package.cmaf import CmafTrack, audio_from, audio_track_name, codec_track, package_rendition
 from vodflow.media.package.hls import MASTER_PLAYLIST
+from vodflow.media.package.text_tracks import whole_vtt
 from vodflow.pipeline.outputs.base import EncodedRendition, OutputContext, OutputFile, OutputHandler, OutputRecord
+from vodflow.pipeline.outputs.subtitle_records import subtitles_of
 
 if TYPE_CHECKING:
     from vodflow.pipeline.plan import EncodePlan
@@ -77,16 +83,65 @@ class Cmaf(OutputHandler):
         prefix = layout.version_prefix(job.video_id, job.version) + CMAF_DIR
         tracks = [decode(CmafTrack, json.loads(services.storage.get_bytes(f"{prefix}{name}/{TRACK_FILE}")))
                   for name in track_names(plan)]
-        _, playlists = cmaf_hls.render_playlists(tracks)
+        texts = _text_tracks(services, job, prefix, subtitles_of(records))
+        _, playlists = cmaf_hls.render_playlists(tracks, subtitles=[t for t, _ in texts])
         master = playlists.pop(MASTER_PLAYLIST)
-        mpd = dash.render_mpd(tracks, renditions[0].duration)
+        mpd = dash.render_mpd(tracks, renditions[0].duration, subtitles=texts)
         for name, text in [*playlists.items(), (dash.MPD, mpd)]:
             services.storage.put_text(prefix + name, text)
         services.storage.put_text(prefix + MASTER_PLAYLIST, master)  # last, as the TS tree's
+        record_codec_variants(services, job, plan, tracks, prefix)
         media_bytes = sum(t.bytes for t in tracks)
         top = next(t for t in tracks if t.name == plan.names[0])
         codecs = f"{top.codec},{next(t.codec for t in tracks if t.name == top.audio)}" if top.audio else top.codec
-        return [OutputRecord(kind=self.kind, name=name, key=prefix + key, bytes=media_bytes,
-                             content_type=layout.content_type(key), duration=round(renditions[0].duration, 3),
-                             codecs=codecs)
-                for name, key in (("mpd", dash.MPD), ("master", MASTER_PLAYLIST))]
+        return [*(OutputRecord(kind=self.kind, name=name, key=prefix + key, bytes=media_bytes,
+                               content_type=layout.content_type(key), duration=round(renditions[0].duration, 3),
+                               codecs=codecs)
+                  for name, key in (("mpd", dash.MPD), ("master", MASTER_PLAYLIST))),
+                *codec_master_records(tracks, prefix, round(renditions[0].duration, 3))]
+
+
+def record_codec_variants(services: Services, job: Job, plan: EncodePlan, tracks: list[CmafTrack], prefix: str
+                          ) -> None:
+    """The other codecs' renditions' measured BANDWIDTH / AVERAGE-BANDWIDTH (as the CMAF master lists them) and
+    media playlists in the catalog, as the TS tree's H.264 renditions have theirs."""
+    others = {r.name for r in plan.cmaf_renditions}
+    if not others:
+        return
+    stats = cmaf_hls.variant_stats(tracks, cmaf_hls.cmaf_target(tracks))
+    services.catalog.record_variants(job.video_id, job.version, [
+        VariantRecord(name, stat.bandwidth, stat.average_bandwidth, services.s3_uri(f"{prefix}{name}/{MEDIA_PLAYLIST}"))
+        for name, stat in stats.items() if name in others])
+
+
+def codec_master_records(tracks: list[CmafTrack], prefix: str, duration: float) -> list[OutputRecord]:
+    """Each codec's own master (``master-<codec>``, a tree of more than one codec) as an output: what the API lists
+    as ``cmaf_master_urls``; its bytes are that codec's video tracks' (the same container for every codec, the
+    shared audio left out), so the saving against H.264 is like for like; its codecs, its top track's."""
+    records = []
+    for family, path in cmaf_hls.codec_masters(tracks).items():
+        own = [t for t in tracks if t.kind == "video" and t.family == family]
+        records.append(OutputRecord(kind=Cmaf.kind, name=f"master-{family}", key=prefix + path,
+                                    bytes=sum(t.bytes for t in own), content_type=layout.content_type(path),
+                                    duration=duration, codecs=max(own, key=lambda t: t.width * t.height).codec))
+    return records
+
+
+def _text_tracks(services: Services, job: Job, prefix: str, subtitles: list[MeasuredSubtitles]
+                 ) -> list[tuple[MeasuredSubtitles, str]]:
+    """Each subtitle rendition of the TS tree in this tree too (``subs/<name>/``: its WebVTT segments copied, for
+    the fMP4 master) and as one whole file (``subs/<name>.vtt``, for the MPD); with that file's URL."""
+    hls_prefix = layout.hls_prefix(job.video_id, job.version)
+    found = []
+    for track in subtitles:
+        playlist = m3u8.loads(services.storage.get_bytes(hls_prefix + track.playlist_uri).decode("utf-8"))
+        segments, texts = [], []
+        for segment in playlist.segments:
+            key = f"{hls_prefix}subs/{track.name}/{segment.uri}"
+            texts.append(services.storage.get_bytes(key).decode("utf-8"))
+            services.storage.copy_key(key, f"{prefix}subs/{track.name}/{segment.uri}")
+            segments.append(Segment(segment.uri, float(segment.duration), len(texts[-1].encode("utf-8"))))
+        whole = f"subs/{track.name}.vtt"
+        services.storage.put_text(prefix + whole, whole_vtt(texts))
+        found.append((replace(track, segments=segments), whole))
+    return found

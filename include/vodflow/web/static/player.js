@@ -4,11 +4,11 @@
 // TYPE=AUDIO) in a selector a viewer can switch. attach() stops whatever player the element had before.
 "use strict";
 const vodflowPlayer = {
-  attach(video, url, { audioSelect, note, dash } = {}) {
+  attach(video, url, { audioSelect, textSelect, note, dash } = {}) {
     if (video.vodflowPlayer) video.vodflowPlayer.destroy();
     video.vodflowPlayer = null;
     const fail = (details) => { if (note) note.textContent = `Player error: ${details}`; };
-    if (dash && window.dashjs && window.MediaSource) return vodflowPlayer.attachDash(video, dash, { audioSelect, fail });
+    if (dash && window.dashjs && window.MediaSource) return vodflowPlayer.attachDash(video, dash, { audioSelect, textSelect, fail });
     if (!url) return null;
     if (!(window.Hls && Hls.isSupported())) {
       if (video.canPlayType("application/vnd.apple.mpegurl")) video.src = url; // Safari plays HLS, tracks and all
@@ -23,13 +23,20 @@ const vodflowPlayer = {
       hls.on(Hls.Events.AUDIO_TRACK_SWITCHED, render);
       audioSelect.onchange = () => { hls.audioTrack = Number(audioSelect.value); };
     }
+    if (textSelect) { // subtitles, automatic captions among them: offered, off until chosen (DEFAULT=NO)
+      const render = () => vodflowPlayer.renderTextTracks(textSelect, hls.subtitleTracks.map((t) => ({ name: t.name, lang: t.lang })),
+                                                          hls.subtitleTrack);
+      hls.on(Hls.Events.SUBTITLE_TRACKS_UPDATED, render);
+      hls.on(Hls.Events.SUBTITLE_TRACK_SWITCH, render);
+      textSelect.onchange = () => { hls.subtitleDisplay = true; hls.subtitleTrack = Number(textSelect.value); };
+    }
     hls.loadSource(url);
     hls.attachMedia(video);
     video.vodflowPlayer = hls;
     return hls;
   },
 
-  attachDash(video, url, { audioSelect, fail }) {
+  attachDash(video, url, { audioSelect, textSelect, fail }) {
     const player = dashjs.MediaPlayer().create();
     player.updateSettings({ debug: { logLevel: dashjs.Debug.LOG_LEVEL_WARNING } });
     player.on(dashjs.MediaPlayer.events.ERROR, (e) => fail(e.error && (e.error.message || e.error.code) || "DASH"));
@@ -43,6 +50,14 @@ const vodflowPlayer = {
       };
       player.on(dashjs.MediaPlayer.events.STREAM_INITIALIZED, render);
       player.on(dashjs.MediaPlayer.events.TRACK_CHANGE_RENDERED, render);
+    }
+    if (textSelect) {
+      const render = () => {
+        const tracks = player.getTracksFor("text");
+        vodflowPlayer.renderTextTracks(textSelect, tracks.map((t) => ({ name: (t.labels && t.labels[0] && t.labels[0].text) || t.lang, lang: t.lang })), -1);
+        textSelect.onchange = () => { player.enableText(Number(textSelect.value) >= 0); player.setTextTrack(Number(textSelect.value)); };
+      };
+      player.on(dashjs.MediaPlayer.events.STREAM_INITIALIZED, render);
     }
     player.initialize(video, url, false);
     video.vodflowPlayer = { destroy: () => player.destroy(), dash: player };
@@ -59,6 +74,18 @@ const vodflowPlayer = {
       return option;
     }));
     select.hidden = tracks.length < 2;
+    if (select.labels) for (const label of select.labels) label.hidden = select.hidden;
+  },
+
+  // Subtitles: "Off" first (value -1), then each track; hidden when there is none.
+  renderTextTracks(select, tracks, current) {
+    vodflowPlayer.renderTracks(select, tracks, current);
+    const off = document.createElement("option");
+    off.value = "-1";
+    off.textContent = "Off";
+    off.selected = current < 0;
+    select.prepend(off);
+    select.hidden = tracks.length < 1;
     if (select.labels) for (const label of select.labels) label.hidden = select.hidden;
   },
 };

@@ -7,6 +7,53 @@
   let playing = null;
   let playingDash = null;
   let stream = null;
+  let chosenCodec = ""; // "": every codec (the combined master / DASH); else that codec's own master
+
+  // Codec names come from the API's registry (h264, av1, hevc); anything else is shown as it is, as text.
+  const CODEC_LABELS = { h264: "H.264", av1: "AV1", hevc: "HEVC" };
+  const codecLabel = (codec) => CODEC_LABELS[codec] || String(codec);
+  const codecOf = (r) => r.codec || "h264";
+  // "AV1: 1.9 MB, −52 % vs H.264": a codec's ladder against H.264's, like for like: each codec's CMAF video
+  // tracks once published (video_bytes_by_codec); before, only each codec's bytes as encoded (H.264's TS carries
+  // its audio, the other codecs' tracks do not), without a saving.
+  let videoBytes = null;
+  function codecBytes(v, codec) {
+    const published = videoBytes && videoBytes[codec] != null && videoBytes.h264 != null;
+    const bytes = published ? videoBytes[codec] : (v.bytes_by_codec || {})[codec];
+    const base = published ? videoBytes.h264 : null;
+    let text = `${codecLabel(codec)}: ${vodflow.bytes(bytes)}`;
+    if (codec !== "h264" && bytes != null && base) {
+      const change = Math.round((bytes / base - 1) * 100);
+      text += `, ${change < 0 ? "\u2212" : "+"}${Math.abs(change)} % vs H.264`;
+    }
+    return text;
+  }
+  function renditionRow(v, r) {
+    return el("tr", { "data-rendition": r.name, "data-codec": codecOf(r) },
+      el("td", { text: r.name }), el("td", { text: `${r.width}×${r.height}` }),
+      el("td", { class: "num", text: r.bandwidth ? `${Math.round(r.average_bandwidth / 1000)} kbps avg · ${Math.round(r.bandwidth / 1000)} peak` : `${r.video_kbps} kbps target` }),
+      el("td", {}, el("code", { text: r.codecs || "–" })),
+      el("td", { "data-range": "", text: r.dynamic_range || "SDR" }),
+      el("td", {}, vodflow.bar(r.progress, r.status), ` ${r.progress.toFixed(0)} %`),
+      el("td", {}, vodflow.badge(r.status)), el("td", { class: "num", text: vodflow.bytes(r.bytes) }),
+      el("td", { class: "num", "data-vmaf": "", text: r.vmaf == null ? "–" : `${r.vmaf.toFixed(1)} (${r.vmaf_p5.toFixed(1)})` }),
+      el("td", {}, v.dag_run_id ? el("a", { target: "_top", text: "log",
+        href: vodflow.airflow(`/dags/transcode_video/runs/${encodeURIComponent(v.dag_run_id)}/tasks/transcode`) }) : ""));
+  }
+  // One group per codec (H.264 first), headed by its bytes and saving; a video in H.264 alone: the plain list.
+  function renderRenditions(v) {
+    const codecs = v.codecs && v.codecs.length ? v.codecs : ["h264"];
+    const grouped = codecs.length > 1;
+    const rows = [];
+    for (const codec of codecs) {
+      if (grouped) rows.push(el("tr", { class: "codec-group", "data-codec": codec }, el("th", { colspan: "10", text: codecBytes(v, codec) })));
+      rows.push(...v.renditions.filter((r) => codecOf(r) === codec).map((r) => renditionRow(v, r)));
+    }
+    $("renditions").replaceChildren(...rows);
+    $("codec-bytes").hidden = !grouped;
+    const basis = videoBytes && videoBytes.h264 != null ? "Video bytes per codec (CMAF tracks)" : "Bytes per codec, as encoded";
+    $("codec-bytes").textContent = grouped ? `${basis}: ${codecs.map((c) => codecBytes(v, c)).join(" · ")}` : "";
+  }
 
   function renderVideo(v) {
     video = v;
@@ -28,21 +75,13 @@
     $("delete").disabled = active;
     $("delete").title = active ? "A video is deleted when its run has ended." : "";
     if (v.dag_run_id) $("run-link").href = vodflow.airflow(`/dags/transcode_video/runs/${encodeURIComponent(v.dag_run_id)}`);
-    $("renditions").replaceChildren(...v.renditions.map((r) => el("tr", { "data-rendition": r.name },
-      el("td", { text: r.name }), el("td", { text: `${r.width}×${r.height}` }),
-      el("td", { class: "num", text: r.bandwidth ? `${Math.round(r.average_bandwidth / 1000)} kbps avg · ${Math.round(r.bandwidth / 1000)} peak` : `${r.video_kbps} kbps target` }),
-      el("td", {}, el("code", { text: r.codecs || "–" })),
-      el("td", {}, vodflow.bar(r.progress, r.status), ` ${r.progress.toFixed(0)} %`),
-      el("td", {}, vodflow.badge(r.status)), el("td", { class: "num", text: vodflow.bytes(r.bytes) }),
-      el("td", { class: "num", "data-vmaf": "", text: r.vmaf == null ? "–" : `${r.vmaf.toFixed(1)} (${r.vmaf_p5.toFixed(1)})` }),
-      el("td", {}, v.dag_run_id ? el("a", { target: "_top", text: "log",
-        href: vodflow.airflow(`/dags/transcode_video/runs/${encodeURIComponent(v.dag_run_id)}/tasks/transcode`) }) : ""))));
+    renderRenditions(v);
     if (v.poster_url) $("player").poster = v.poster_url;
     if (v.downloads) renderOutputs(v);
     else if (v.status === "ready" && v.current_version !== shownVersion) refreshOutputs(v.id);
     // No player for a video with nothing published: an empty black box would claim there is something to play.
     $("player").hidden = !v.master_url;
-    if (v.master_url && v.master_url !== playing) play(v.master_url);
+    if (!chosenCodec && v.master_url && v.master_url !== playing) play(v.master_url);
     if (!v.master_url) $("player-note").textContent = active ? "Nothing published yet." : "Not published.";
   }
 
@@ -51,7 +90,10 @@
   let storyboard = null;
   function renderOutputs(v) {
     shownVersion = v.current_version;
-    if (v.dash_url && v.dash_url !== playingDash) play(v.master_url, v.dash_url);
+    videoBytes = v.video_bytes_by_codec || null;
+    renderRenditions(video || v);
+    renderCodecChoice(v);
+    if (!chosenCodec && v.dash_url && v.dash_url !== playingDash) play(v.master_url, v.dash_url);
     $("downloads-box").hidden = !v.downloads.length;
     $("downloads").replaceChildren(...v.downloads.map((d) => el("li", {},
       el("a", { href: d.url, download: d.filename || "", text: d.kind === "audio" ? d.name.toUpperCase() : `${d.kind === "webm" ? "WebM" : "MP4"} ${d.name}` }),
@@ -60,6 +102,40 @@
       storyboard = v.storyboard_url;
       vodflowStoryboard.attach($("player"), storyboard).catch(() => {});
     }
+  }
+  // Each codec's own ladder (its CMAF master: that codec's variants and the shared audio), played by hls.js; a
+  // codec this browser cannot decode is listed but disabled (Chromium on Linux decodes HEVC only with hardware).
+  function renderCodecChoice(v) {
+    const masters = v.cmaf_master_urls || {};
+    const codecs = Object.keys(masters);
+    const select = $("codec-select");
+    select.replaceChildren(el("option", { value: "", text: v.dash_url ? "Every codec (DASH)" : "Every codec" }),
+      ...codecs.map((codec) => {
+        const decodable = canDecode(v, codec);
+        const option = el("option", { value: codec, text: `${codecLabel(codec)} ladder${decodable ? "" : " (this browser cannot decode it)"}` });
+        option.disabled = !decodable;
+        return option;
+      }));
+    select.value = codecs.includes(chosenCodec) ? chosenCodec : "";
+    select.hidden = !codecs.length;
+    for (const label of select.labels) label.hidden = select.hidden;
+    select.onchange = () => {
+      chosenCodec = select.value;
+      if (chosenCodec) playCodec(codecLabel(chosenCodec), masters[chosenCodec]);
+      else play(video.master_url, video.dash_url);
+    };
+  }
+  function canDecode(v, codec) {
+    if (!window.MediaSource) return true; // Safari plays HLS itself: let it try
+    const strings = v.renditions.filter((r) => codecOf(r) === codec && r.codecs).map((r) => r.codecs.split(",")[0]);
+    return !strings.length || strings.some((c) => MediaSource.isTypeSupported(`video/mp4; codecs="${c.replace(/"/g, "")}"`));
+  }
+  function playCodec(label, url) {
+    playing = url;
+    playingDash = null;
+    vodflowPlayer.attach($("player"), url, { audioSelect: $("audio-track"), note: $("player-note") });
+    $("player-note").textContent = `Playing version ${video.current_version}, the ${label} ladder.`;
+    $("player").play().catch(() => {});
   }
   async function refreshOutputs(id) {
     shownVersion = video.current_version;
@@ -72,7 +148,8 @@
     playingDash = dash || null;
     const player = $("player");
     $("player-note").textContent = `Playing version ${video.current_version}${dash ? " (DASH)" : ""}.`;
-    vodflowPlayer.attach(player, url, { audioSelect: $("audio-track"), note: $("player-note"), dash });
+    vodflowPlayer.attach(player, url, { audioSelect: $("audio-track"), textSelect: $("text-track"), note: $("player-note"),
+                                        dash });
     player.play().catch(() => {});
   }
 

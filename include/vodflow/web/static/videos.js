@@ -5,11 +5,17 @@
   const state = { offset: 0, total: 0 };
   const $ = (id) => document.getElementById(id);
 
+  // H.264's renditions one by one; each other codec's ladder as one line (its renditions' mean progress).
+  const CODEC_LABELS = { av1: "AV1", hevc: "HEVC" };
   function renditions(video) {
     const cell = el("div");
-    for (const r of video.renditions) {
-      cell.append(el("div", { class: "rend", "data-rendition": r.name }, el("label", { text: r.name }),
-                     vodflow.bar(r.progress, r.status), ` ${r.progress.toFixed(0)} % `, el("span", { class: "muted", text: r.status })));
+    const line = (attrs, label, progress, status) => cell.append(el("div", { class: "rend", ...attrs }, el("label", { text: label }),
+      vodflow.bar(progress, status), ` ${progress.toFixed(0)} % `, el("span", { class: "muted", text: status })));
+    for (const r of video.renditions) if ((r.codec || "h264") === "h264") line({ "data-rendition": r.name }, r.name, r.progress, r.status);
+    for (const codec of (video.codecs || []).filter((c) => c !== "h264")) {
+      const rows = video.renditions.filter((r) => r.codec === codec);
+      const status = ["failed", "running", "pending", "done"].find((s) => rows.some((r) => r.status === s)) || "pending";
+      line({ "data-codec": codec }, CODEC_LABELS[codec] || String(codec), rows.reduce((sum, r) => sum + r.progress, 0) / Math.max(1, rows.length), status);
     }
     return cell;
   }
