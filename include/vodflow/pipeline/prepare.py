@@ -70,6 +70,9 @@ def register(params: dict[str, Any], run_id: str, services: Services) -> Job:
     settings = services.settings
     outputs = list(params.get("outputs") or settings.outputs)
     mp4_renditions = _mp4_renditions(params, settings.mp4_renditions)
+    loudness = settings.loudness if params.get("loudness") is None else params["loudness"]
+    true_peak = (settings.loudness_true_peak if params.get("loudness_true_peak") is None
+                 else params["loudness_true_peak"])
     codecs: tuple[str, ...] = (video_codecs.H264,)
     watcher_run = run_id.startswith(UPLOAD_RUN_PREFIX)
     try:
@@ -81,7 +84,8 @@ def register(params: dict[str, Any], run_id: str, services: Services) -> Job:
         if unknown is not None:
             raise unknown
         # The settings' defaults obey the conf's rules (a bad setting fails the run here, not mid-encode).
-        check_fields({"outputs": outputs, "mp4_renditions": mp4_renditions})
+        check_fields({"outputs": outputs, "mp4_renditions": mp4_renditions, "loudness": loudness,
+                      "loudness_true_peak": true_peak})
         codecs = check_codecs(params.get("codecs"), settings)
         outputs = run_outputs(outputs, codecs)
         imposed(settings.watermark)
@@ -111,7 +115,10 @@ def register(params: dict[str, Any], run_id: str, services: Services) -> Job:
               chunk_seconds=params.get("chunk_seconds"), notify_email=params.get("notify_email"),
               captions=params.get("captions") or None,
               outputs=outputs, mp4_renditions=mp4_renditions, auto_captions=params.get("auto_captions"),
-              codecs=codecs)
+              codecs=codecs,
+              # Checked above (a problem fails the run before anything reads them).
+              loudness=None if problem is not None or loudness is None or loudness is False else float(loudness),
+              loudness_true_peak=-1.0 if problem is not None else float(true_peak))
     try:
         version = services.catalog.register(
             video_id=job.video_id, source_uri=job.source_uri, etag=job.etag, size=job.size, title=job.title,

@@ -39,6 +39,8 @@ class Job(Coded):
     captions: list[dict[str, str]] | None = None  # sidecar caption files: source, language, name?
     outputs: list[str] = field(default_factory=lambda: ["hls"])  # request.OUTPUT_KINDS, resolved at register
     mp4_renditions: str | list[str] = "top"  # which renditions become MP4 downloads: top, all or names
+    loudness: float | None = None  # the main track's target in LUFS; None: left as it is
+    loudness_true_peak: float = -1.0  # dBTP ceiling of the normalised track
     auto_captions: bool | dict[str, str] | None = None  # conf auto_captions; None: the setting decides
     codecs: tuple[str, ...] = ("h264",)  # media.encode.codecs, H.264 first; resolved at register
     # Checked marks, copied into the bucket at prepare (``pipeline.watermarks``): the imposed one first.

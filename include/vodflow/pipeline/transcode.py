@@ -27,6 +27,7 @@ from vodflow.media.measured import MeasuredRendition
 from vodflow.media.pictures.thumbnails import choose_poster, picture_outputs
 from vodflow.media.source.info import SourceInfo
 from vodflow.media.source.tracks import alternate_audio
+from vodflow.pipeline.audio_level import audio_gains
 from vodflow.pipeline.auto_captions import recognise_captions
 from vodflow.pipeline.ladder_decision import decided_plan, record_quality, score_chunk
 from vodflow.pipeline.outputs import EncodedRendition, run_codec_tracks, run_encoded
@@ -96,9 +97,10 @@ def encode_whole_video(services: Services, job: Job, probed: SourceInfo, plan: E
         shutil.rmtree(workdir, ignore_errors=True)
         os.makedirs(pictures_dir)
         os.makedirs(subs_dir)
+        gains = audio_gains(services, job, probed, src, bool(plan.audio_bitrates), alternates)
         marks = local_marks(services, job, workdir)
         return encode_renditions(src, hls_dir, probed, list(plan.renditions), services.settings.encoder,
-                                 on_progress=report,
+                                 on_progress=report, audio_gains=gains,
                                  extra_outputs=lambda video: picture_outputs(
                                      on_pictures(video, marks, probed.width, probed.height), plan.pictures,
                                      pictures_dir),
@@ -201,8 +203,10 @@ def encode_whole_audio(services: Services, job: Job, probed: SourceInfo, plan: E
 
     def encode(src: str) -> dict[int, str]:
         shutil.rmtree(workdir, ignore_errors=True)
+        # One gain for each whole track, measured here: never per chunk.
+        gains = audio_gains(services, job, probed, src, bool(plan.audio_bitrates), alternates)
         return encode_audio(src, workdir, probed, plan.audio_bitrates, services.settings.encoder, alternates,
-                            subtitles=True)
+                            subtitles=True, audio_gains=gains)
 
     try:
         tracks = confirmed(services, job, probed, encode)

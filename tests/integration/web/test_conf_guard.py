@@ -116,6 +116,8 @@ def test_the_guard_holds_under_a_base_url_with_a_path(auth_manager):
     ({**GOOD, "callback_url": "http://169.254.169.254/latest"}, "callback_url"),
     ({**GOOD, "callback_url": "http://[::1]:9/"}, "callback_url"),
     ({**GOOD, "callback_url": "http://10.0.0.8/hook"}, "callback_url"),
+    ({**GOOD, "loudness": 3}, "loudness"),
+    ({**GOOD, "loudness": -16, "loudness_true_peak": 2}, "loudness_true_peak"),
 ])
 def test_a_caller_allowed_to_trigger_is_refused_what_the_checked_trigger_refuses(auth_manager, conf, field):
     app, triggered = airflow()

@@ -43,6 +43,7 @@ from vodflow.media.encode.ffmpeg import (
     video_codec_options,
 )
 from vodflow.media.encode.ladder import Rendition
+from vodflow.media.encode.loudness import Gains
 from vodflow.media.encode.multicodec import (
     ExtraOutputs,
     binary_for,
@@ -164,22 +165,24 @@ def build_chunk_command(src: str, work_dir: str, source: SourceInfo, chunk: Chun
 
 def build_audio_command(src: str, work_dir: str, source: SourceInfo, bitrates: list[int],
                         alternates: list[AlternateAudio] | None = None, settings: EncoderSettings | None = None,
-                        subtitles: bool = False) -> list[str]:
+                        subtitles: bool = False, audio_gains: Gains | None = None) -> list[str]:
     """The whole audio track, encoded once per AAC bitrate (decoded once), on the video's timeline: MPEG-TS
     shifted by the same ``TS_BASE`` as the chunks, so the join lays both side by side as they were in the
     source. Read like the chunks, with ``-copyts`` less the container's start: read alone, the audio of an MPEG-TS
-    whose video starts first would otherwise be moved to its own start (ffmpeg's "Correcting start time")."""
+    whose video starts first would otherwise be moved to its own start (ffmpeg's "Correcting start time").
+    ``audio_gains``: loudness normalisation, one gain per track for the whole of it (never per chunk)."""
     stream = source_input(src)
     origin = source.start_time
-    branches = (audio_track(stream, source, origin=origin).filter_multi_output("asplit", len(bitrates))
-                if bitrates else None)
+    gains = audio_gains or {}
+    branches = (audio_track(stream, source, origin=origin, gain=gains.get(source.audio_index))
+                .filter_multi_output("asplit", len(bitrates)) if bitrates else None)
     outputs = [branches.stream(i).output(audio_file(work_dir, kbps), **audio_codec_options(kbps), **STRIP_METADATA,
                                          vn=None, f="mpegts", output_ts_offset=f"{TS_BASE:.6f}", muxdelay=0,
                                          muxpreload=0)
                for i, kbps in enumerate(bitrates) if branches is not None]
     # The other audio tracks: audio-only HLS renditions, as an unchunked encode makes them (``work_dir/hls``).
     outputs += alternate_audio_outputs(stream, source, os.path.join(work_dir, "hls"), alternates or [],
-                                       settings or EncoderSettings(), origin)
+                                       settings or EncoderSettings(), origin, gains)
     if subtitles:  # this task reads the whole source: the text subtitle tracks come from here too
         outputs += subtitle_outputs(stream, work_dir, list(source.subtitle_tracks), origin)
     return ffmpeg_command(ffmpeg.merge_outputs(*outputs), "-copyts")
@@ -255,11 +258,12 @@ def check_chunk_complete(path: str, source: SourceInfo, chunk: Chunk, fps: str, 
 
 def encode_audio(src: str, work_dir: str, source: SourceInfo, bitrates: list[int],
                  settings: EncoderSettings, alternates: list[AlternateAudio] | None = None,
-                 subtitles: bool = False) -> dict[int, str]:
+                 subtitles: bool = False, audio_gains: Gains | None = None) -> dict[int, str]:
     """The main track once per bitrate (for the join), and the alternate tracks' HLS renditions in
     ``work_dir/hls/audio/<name>/``."""
     os.makedirs(work_dir, exist_ok=True)
-    result = run_ffmpeg(build_audio_command(src, work_dir, source, bitrates, alternates, settings, subtitles),
+    result = run_ffmpeg(build_audio_command(src, work_dir, source, bitrates, alternates, settings, subtitles,
+                                            audio_gains),
                         duration=source.duration,
                         timeout=settings.timeout_for(source.duration), redact=src if "://" in src else None)
     if result.returncode != 0:

@@ -14,6 +14,7 @@ from fractions import Fraction
 import ffmpeg
 
 from vodflow.media.encode.ladder import Rendition
+from vodflow.media.encode.loudness import AudioGain, applied
 from vodflow.media.options import EncoderSettings
 from vodflow.media.source.info import SourceInfo
 
@@ -122,19 +123,20 @@ def audio_codec_options(kbps: int) -> dict[str, object]:
 
 
 def audio_track(stream: ffmpeg.nodes.FilterableStream, source: SourceInfo, index: int | None = None,
-                origin: float | None = None) -> ffmpeg.nodes.FilterableStream:
+                origin: float | None = None, gain: AudioGain | None = None) -> ffmpeg.nodes.FilterableStream:
     """The main audio track, continuous and exactly as long as the video: ``aresample`` fills gaps and drops
     overlaps from broken timestamps and starts it at 0 (silence before a late start), ``apad`` adds silence after
     an early end, ``atrim`` cuts what runs past the picture. So every segment carries audio for its whole length.
     ``index``: which audio stream (``a:N``); by default the main track (the one the source flags default).
     ``origin``: in a command that reads the source with ``-copyts``, the container's start, subtracted here.
+    ``gain``: loudness normalisation (``loudness.decide``), one gain for the whole track; None: as it is.
     """
     end = f"{source.picture_end:.6f}"
     track = stream[f"a:{source.audio_index if index is None else index}"]
     if origin is not None:
         track = track.filter("asetpts", f"PTS-{origin:.6f}/TB")
-    return (track.filter("aresample", **{"async": 1, "first_pts": 0})
-            .filter("apad", whole_dur=end).filter("atrim", end=end))
+    return applied(track.filter("aresample", **{"async": 1, "first_pts": 0})
+                   .filter("apad", whole_dur=end).filter("atrim", end=end), gain)
 
 
 # Drop user metadata (GPS position, device, titles) and chapters from every published file.

@@ -31,6 +31,7 @@ from vodflow.media.encode.ffmpeg import (
     video_codec_options,
 )
 from vodflow.media.encode.ladder import Rendition
+from vodflow.media.encode.loudness import Gains
 from vodflow.media.encode.multicodec import (
     ExtraOutputs,
     binary_for,
@@ -75,16 +76,17 @@ def build_encode_command(src: str, out_dir: str, source: SourceInfo, rendition: 
 
 
 def alternate_audio_outputs(stream: ffmpeg.nodes.FilterableStream, source: SourceInfo, out_root: str,
-                            alternates: list[AlternateAudio], settings: EncoderSettings, origin: float | None = None
-                            ) -> list[ffmpeg.nodes.OutputStream]:
+                            alternates: list[AlternateAudio], settings: EncoderSettings, origin: float | None = None,
+                            gains: Gains | None = None) -> list[ffmpeg.nodes.OutputStream]:
     """Each alternate audio track as an audio-only HLS rendition in ``out_root/audio/<name>/``: AAC like the main
     track, padded or cut to the picture like it, segmented on the same target duration (``origin``: see
-    ``audio_track``)."""
+    ``audio_track``), its loudness normalised by its own gain in ``gains`` if it has one."""
     outputs = []
     for alternate in alternates:
         out_dir = os.path.join(out_root, "audio", alternate.name)
         os.makedirs(out_dir, exist_ok=True)
-        outputs.append(audio_track(stream, source, alternate.track.index, origin).output(
+        gain = (gains or {}).get(alternate.track.index)
+        outputs.append(audio_track(stream, source, alternate.track.index, origin, gain).output(
             os.path.join(out_dir, "index.m3u8"), **audio_codec_options(ALTERNATE_AUDIO_KBPS), **STRIP_METADATA,
             **hls_muxer_options(settings, out_dir), vn=None))
     return outputs
@@ -130,14 +132,15 @@ def build_multi_encode_command(src: str, out_root: str, source: SourceInfo, rend
                                alternates: list[AlternateAudio] | None = None,
                                subtitles: tuple[str, list[SubtitleTrack]] | None = None,
                                cmaf_renditions: list[Rendition] | None = None, cmaf_root: str | None = None,
-                               marks: tuple[Watermark, ...] = ()) -> list[str]:
+                               marks: tuple[Watermark, ...] = (), audio_gains: Gains | None = None) -> list[str]:
     """One ffmpeg that decodes the source once and encodes every rendition (into ``out_root/<name>/``).
 
     ``extra_outputs`` may add outputs fed from the same decoded picture (the poster and thumbnails);
     ``alternates``, the other audio tracks as audio-only renditions (``out_root/audio/<name>/``);
     ``cmaf_renditions``, the other codecs' renditions, each one fragmented MP4 (``multicodec.track_path`` under
     ``cmaf_root``, by default ``out_root``), from the same decode, with the ffmpeg that has their encoders;
-    ``marks``, watermarks on every rendition of every codec (``watermark.overlaid``, after its scale)."""
+    ``marks``, watermarks on every rendition of every codec (``watermark.overlaid``, after its scale);
+    ``audio_gains``, the audio tracks' loudness normalisation (``loudness``: one gain per track, by ``a:N``)."""
     cmaf_renditions = cmaf_renditions or []
     stream = source_input(src)
     fps = {r.fps for r in [*renditions, *cmaf_renditions]}
@@ -148,8 +151,9 @@ def build_multi_encode_command(src: str, out_root: str, source: SourceInfo, rend
                                                     extra_outputs)
     overlays = overlays_for(marks, source, [*renditions, *cmaf_renditions])
     audio_renditions = [r for r in renditions if r.audio_kbps]
-    audios = (audio_track(stream, source).filter_multi_output("asplit", len(audio_renditions))
-              if audio_renditions else None)
+    gains = audio_gains or {}
+    audios = (audio_track(stream, source, gain=gains.get(source.audio_index))
+              .filter_multi_output("asplit", len(audio_renditions)) if audio_renditions else None)
     for i, rendition in enumerate(renditions):
         out_dir = os.path.join(out_root, rendition.name)
         streams = [overlays.on(scaled(videos[i], rendition), rendition.width, rendition.height)]
@@ -161,7 +165,7 @@ def build_multi_encode_command(src: str, out_root: str, source: SourceInfo, rend
     outputs += [cmaf_output(branch, r, source, settings, keyframes, track_path(cmaf_root or out_root, r.name),
                             overlays)
                 for branch, r in zip(cmaf_videos, cmaf_renditions, strict=True)]
-    outputs += alternate_audio_outputs(stream, source, out_root, alternates or [], settings)
+    outputs += alternate_audio_outputs(stream, source, out_root, alternates or [], settings, gains=gains)
     if subtitles:
         outputs += subtitle_outputs(stream, *subtitles)
     return ffmpeg_command(ffmpeg.merge_outputs(*outputs), binary=binary_for(cmaf_renditions))
@@ -217,7 +221,8 @@ def encode_renditions(src: str, out_root: str, source: SourceInfo, renditions: l
                       alternates: list[AlternateAudio] | None = None,
                       subtitles: tuple[str, list[SubtitleTrack]] | None = None,
                       cmaf_renditions: list[Rendition] | None = None, cmaf_root: str | None = None,
-                      marks: tuple[Watermark, ...] = ()) -> list[MeasuredRendition]:
+                      marks: tuple[Watermark, ...] = (), audio_gains: Gains | None = None
+                      ) -> list[MeasuredRendition]:
     """Every rendition from one decode of the source (into ``out_root/<name>/``), each measured; the alternate
     audio renditions too (``measure_audio`` reads them back); the other codecs' renditions as fragmented MP4s
     (``multicodec.track_path(cmaf_root or out_root, name)``, checked; ``package.cmaf.codec_track`` cuts them)."""
@@ -227,7 +232,7 @@ def encode_renditions(src: str, out_root: str, source: SourceInfo, renditions: l
     for out_dir in [o for o, _ in outputs] + [os.path.dirname(p) for p in tracks.values()]:
         os.makedirs(out_dir, exist_ok=True)
     args = build_multi_encode_command(src, out_root, source, renditions, settings, extra_outputs, alternates,
-                                      subtitles, cmaf_renditions, cmaf_root, marks)
+                                      subtitles, cmaf_renditions, cmaf_root, marks, audio_gains)
     return _run_and_measure(args, src, out_root, source, outputs, settings, on_progress, tracks, cmaf_renditions)
 
 
