@@ -1,0 +1,88 @@
+"""Priorities through the real embedded stack: transcode items wait for the `transcode` pool in the scheduler, which
+hands a free slot to the highest `priority_weight` (set from the run's conf by vodflow.priority's cluster policy).
+The pool is closed (0 slots) while the videos queue up, so that every item is waiting when the slot opens, then
+given 1 slot: everything runs one at a time, in the order the scheduler chose."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from vodflow.devtools.samples import SampleSpec, make_sample
+from vodflow.priority import TRANSCODE_POOL, WEIGHTS
+
+pytestmark = pytest.mark.e2e
+DAG = "transcode_video"
+WAITING = ("scheduled", "queued", None)
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("prio") / "tiny.mp4"
+    make_sample(str(path), SampleSpec(426, 240, 1.0, "25", audio=False))
+    return path
+
+
+@pytest.fixture
+def pool(embedded_stack) -> Iterator[Callable[[int], None]]:
+    """Sets the `transcode` pool's slots; its size is restored after the test."""
+    client = embedded_stack.client
+
+    def set_slots(slots: int) -> None:
+        client.request("PATCH", f"/api/v2/pools/{TRANSCODE_POOL}", params={"update_mask": "slots"},
+                       json={"slots": slots})
+
+    before = client.request("GET", f"/api/v2/pools/{TRANSCODE_POOL}")["slots"]
+    try:
+        yield set_slots
+    finally:
+        set_slots(before)
+
+
+def trigger(stack, source: Path, name: str, priority: str | None) -> str:
+    key = f"uploads/prio-{uuid.uuid4().hex[:8]}/{name}.mp4"
+    stack.storage.client.upload_file(str(source), "vodflow", key)
+    conf = {"source": f"s3://vodflow/{key}", "title": name, "ladder": ["240p"]}
+    if priority:
+        conf["priority"] = priority
+    return stack.client.trigger(DAG, conf)
+
+
+def transcode_tis(stack, run_id: str) -> list[dict]:
+    return [t for t in stack.client.task_instances(DAG, run_id) if t["task_id"] == "transcode"]
+
+
+def wait_until_waiting(stack, runs: dict[str, str], timeout: float = 300) -> None:
+    """Until every run's transcode items exist and wait for a slot (prepare done)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        states = {name: [t["state"] for t in transcode_tis(stack, run)] for name, run in runs.items()}
+        if all(s and all(x in WAITING for x in s) and "scheduled" in s for s in states.values()):
+            return
+        assert time.monotonic() < deadline, f"transcode items not all waiting: {states}"
+        time.sleep(1)
+
+
+def test_high_priority_takes_the_next_free_slot_and_low_runs_last(embedded_stack, tiny, pool):
+    stack = embedded_stack
+    pool(0)  # every slot busy: nothing transcodes until it opens
+    runs = {f"normal-{i}": trigger(stack, tiny, f"normal-{i}", None) for i in range(1, 4)}
+    wait_until_waiting(stack, runs)
+    runs["low"] = trigger(stack, tiny, "low", "low")
+    runs["high"] = trigger(stack, tiny, "high", "high")  # triggered last
+    wait_until_waiting(stack, runs)
+    weights = {name: {t["priority_weight"] for t in transcode_tis(stack, run)} for name, run in runs.items()}
+    assert weights == {**{f"normal-{i}": {WEIGHTS["normal"]} for i in range(1, 4)},
+                       "low": {WEIGHTS["low"]}, "high": {WEIGHTS["high"]}}
+    pool(1)
+    for run in runs.values():
+        assert stack.client.wait_for_run(DAG, run, timeout=600)["state"] == "success"
+    starts = {name: min(t["start_date"] for t in transcode_tis(stack, run)) for name, run in runs.items()}
+    order = sorted(starts, key=starts.get)
+    print("transcode start order:", order, starts)
+    assert order[0] == "high", order
+    assert order[-1] == "low", order
