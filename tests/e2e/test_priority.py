@@ -34,13 +34,20 @@ def pool(embedded_stack) -> Iterator[Callable[[int], None]]:
 
     def set_slots(slots: int) -> None:
         client.request("PATCH", f"/api/v2/pools/{TRANSCODE_POOL}", params={"update_mask": "slots"},
-                       json={"slots": slots})
+                       json={"pool": TRANSCODE_POOL, "slots": slots, "include_deferred": False})
 
     before = client.request("GET", f"/api/v2/pools/{TRANSCODE_POOL}")["slots"]
     try:
         yield set_slots
     finally:
         set_slots(before)
+
+
+@pytest.fixture(scope="module")
+def short(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("prio") / "short.mp4"
+    make_sample(str(path), SampleSpec(426, 240, 4.0, "25", audio=False))
+    return path
 
 
 def trigger(stack, source: Path, name: str, priority: str | None) -> str:
@@ -86,3 +93,53 @@ def test_high_priority_takes_the_next_free_slot_and_low_runs_last(embedded_stack
     print("transcode start order:", order, starts)
     assert order[0] == "high", order
     assert order[-1] == "low", order
+
+
+def where(video: dict) -> object:
+    """A video's place as the API tells it: its place in line, encoding, or its status."""
+    if video["queue_position"] is not None:
+        return video["queue_position"]
+    if video["eta"] is not None or any(r["status"] == "running" for r in video["renditions"]):
+        return "encoding"
+    return video["status"]
+
+
+def test_a_waiting_video_reports_its_place_then_its_eta(embedded_stack, tiny, short, pool):
+    """C waits behind B (high priority): position 2, then 1 while B encodes, then it encodes (with an ETA)."""
+    stack = embedded_stack
+    pool(0)
+    runs = {"B": trigger(stack, short, "B", "high"), "C": trigger(stack, short, "C", None)}
+    wait_until_waiting(stack, runs)
+    [video] = stack.client.request("GET", "/vodflow/api/videos", params={"run_id": runs["C"]})["videos"]
+    path = f"/vodflow/api/videos/{video['id']}"
+    seen: list[object] = []
+    etas: list[tuple[float, str]] = []
+
+    def look(until: Callable[[object], bool], timeout: float = 300) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            body = stack.client.request("GET", path)
+            place = where(body)
+            if not seen or seen[-1] != place:
+                seen.append(place)
+            if body["eta"]:
+                etas.append((time.time(), body["eta"]))
+            if until(place):
+                return
+            assert time.monotonic() < deadline, f"C went {seen}"
+            time.sleep(0.3)
+
+    look(lambda place: place == 2)
+    assert stack.client.request("GET", path)["expected_start"] is not None
+    pool(1)  # B (high) takes the slot...
+    deadline = time.monotonic() + 300
+    while not any(t["state"] == "running" for t in transcode_tis(stack, runs["B"])):
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    pool(0)  # ...and C waits, first in line, for as long as the test looks
+    look(lambda place: place == 1)
+    pool(1)
+    look(lambda place: place not in (1, 2, "encoding"))
+    print("C went", seen, "ETAs", etas)
+    assert seen[:3] == [2, 1, "encoding"], seen
+    assert stack.client.wait_for_run(DAG, runs["C"], timeout=600)["state"] == "success"
