@@ -96,12 +96,10 @@ def test_high_priority_takes_the_next_free_slot_and_low_runs_last(embedded_stack
 
 
 def where(video: dict) -> object:
-    """A video's place as the API tells it: its place in line, encoding, or its status."""
+    """A video's place as the API tells it: its place in line; past it, while transcoding, encoding; or its status."""
     if video["queue_position"] is not None:
         return video["queue_position"]
-    if video["eta"] is not None or any(r["status"] == "running" for r in video["renditions"]):
-        return "encoding"
-    return video["status"]
+    return "encoding" if video["status"] == "transcoding" else video["status"]
 
 
 def test_a_waiting_video_reports_its_place_then_its_eta(embedded_stack, tiny, short, pool):
@@ -139,7 +137,7 @@ def test_a_waiting_video_reports_its_place_then_its_eta(embedded_stack, tiny, sh
     pool(0)  # ...and C waits, first in line, for as long as the test looks
     look(lambda place: place == 1)
     pool(1)
-    look(lambda place: place not in (1, 2, "encoding"))
+    look(lambda place: place in ("ready", "failed"))
     print("C went", seen, "ETAs", etas)
     assert seen[:3] == [2, 1, "encoding"], seen
     assert stack.client.wait_for_run(DAG, runs["C"], timeout=600)["state"] == "success"
