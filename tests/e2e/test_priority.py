@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from vodflow.devtools.client import ApiError
 from vodflow.devtools.samples import SampleSpec, make_sample
 from vodflow.priority import TRANSCODE_POOL, WEIGHTS
 
@@ -33,8 +34,14 @@ def pool(embedded_stack) -> Iterator[Callable[[int], None]]:
     client = embedded_stack.client
 
     def set_slots(slots: int) -> None:
-        client.request("PATCH", f"/api/v2/pools/{TRANSCODE_POOL}", params={"update_mask": "slots"},
-                       json={"pool": TRANSCODE_POOL, "slots": slots, "include_deferred": False})
+        for attempt in range(3):  # SQLite's write lock can time out on a loaded machine (a 500): idempotent, again
+            try:
+                client.request("PATCH", f"/api/v2/pools/{TRANSCODE_POOL}", params={"update_mask": "slots"},
+                               json={"pool": TRANSCODE_POOL, "slots": slots, "include_deferred": False})
+                return
+            except ApiError as exc:
+                if exc.status_code < 500 or attempt == 2:
+                    raise
 
     before = client.request("GET", f"/api/v2/pools/{TRANSCODE_POOL}")["slots"]
     try:
