@@ -23,7 +23,7 @@ import sqlalchemy as sa
 
 from vodflow import eta
 from vodflow.catalog import ACTIVE_STATUSES, Catalog
-from vodflow.catalog.schema import renditions, video_versions, videos
+from vodflow.catalog.schema import renditions, video_events, video_versions, videos
 from vodflow.dag_ids import TRANSCODE_VIDEO
 from vodflow.priority import NORMAL, TRANSCODE_POOL, parse_by_user, run_priority, weight
 from vodflow.settings import load_settings
@@ -40,7 +40,7 @@ FINISHED = ("success", "failed", "skipped", "upstream_failed", "removed")
 class Snapshot:
     taken_at: datetime
     waiting: list[str]  # run ids, in the order the scheduler takes them
-    encoding: dict[str, datetime]  # run id → its first transcode item's start
+    encoding: dict[str, datetime]  # run id → when it started encoding (its first renditions, else its first item)
     slots: int
     durations: dict[str, float | None] = field(default_factory=dict)  # run id → its source's seconds (if probed)
     progress: dict[str, float] = field(default_factory=dict)  # encoding run id → its renditions' mean progress
@@ -140,6 +140,7 @@ def take_snapshot(catalog: Catalog) -> Snapshot:
         elif not all(t.state in FINISHED for t in tis):
             encoding[run.run_id] = min(started)
     order = [run_id for _, run_id in sorted(waiting)]
+    encoding.update(_encode_starts(catalog, encoding))
     durations, progress = _catalog_facts(catalog, [*order, *encoding, *recent])
     rate = eta.measured_rate((durations.get(r) or 0.0, spent) for r, spent in recent.items())
     return Snapshot(now, order, encoding, slots if slots and slots > 0 else 1, durations,
@@ -157,6 +158,22 @@ def _recent_encodes(session: Any) -> dict[str, float]:
         TI.dag_id == TRANSCODE_VIDEO, TI.task_id == "transcode", TI.state == "success",
         TI.run_id.in_(sa.select(last.c.run_id))).group_by(TI.run_id)).all()
     return {run_id: float(spent) for run_id, spent in rows if spent}
+
+
+def _encode_starts(catalog: Catalog, first_items: dict[str, datetime]) -> dict[str, datetime]:
+    """By run id: when its first renditions started encoding (the catalog's event), if after its first item
+    started: the rate then leaves out the task's own start-up (seconds, which would make an early ETA late)."""
+    found = {}
+    with catalog.engine.connect() as conn:  # one query per encoding run: a few (the transcode slots)
+        for run_id, first in first_items.items():
+            at = conn.scalar(sa.select(sa.func.min(video_events.c.at))
+                             .select_from(video_versions.join(video_events,
+                                                              video_events.c.video_id == video_versions.c.video_id))
+                             .where(video_versions.c.dag_run_id == run_id, video_events.c.kind == "rendition",
+                                    video_events.c.at >= first))
+            if at is not None:
+                found[run_id] = at if at.tzinfo else at.replace(tzinfo=UTC)  # SQLite drops the zone
+    return found
 
 
 def _catalog_facts(catalog: Catalog, run_ids: list[str]) -> tuple[dict[str, float | None], dict[str, float]]:
