@@ -5,9 +5,11 @@ given 1 slot: everything runs one at a time, in the order the scheduler chose.""
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -148,3 +150,38 @@ def test_a_waiting_video_reports_its_place_then_its_eta(embedded_stack, tiny, sh
     print("C went", seen, "ETAs", etas)
     assert seen[:3] == [2, 1, "encoding"], seen
     assert stack.client.wait_for_run(DAG, runs["C"], timeout=600)["state"] == "success"
+
+
+@pytest.mark.skipif(not os.environ.get("VODFLOW_ETA_TEST"), reason="a minute of encoding: VODFLOW_ETA_TEST=1 "
+                    "runs it (too slow for make test; bench/eta.py measures the estimator on the encoder alone)")
+def test_eta_of_a_minute_long_encode(embedded_stack, tmp_path):
+    """Once 20 % is done, the API's ETA is within 25 % (of the encode's length) of when the encode really ends."""
+    stack = embedded_stack
+    source = tmp_path / "minute.mp4"
+    make_sample(str(source), SampleSpec(1920, 1080, 60.0, "30", audio=True))  # ~a minute of encoding here
+    run = trigger(stack, source, "minute", None)
+    video_id = None
+    deadline = time.monotonic() + 900
+    first_seen = at_20 = estimate = None
+    while True:
+        assert time.monotonic() < deadline
+        if video_id is None:
+            found = stack.client.request("GET", "/vodflow/api/videos", params={"run_id": run})["videos"]
+            video_id = found[0]["id"] if found else None
+            time.sleep(0.5)
+            continue
+        body = stack.client.request("GET", f"/vodflow/api/videos/{video_id}")
+        now = time.time()
+        running = any(r["status"] == "running" for r in body["renditions"])
+        if running and first_seen is None:
+            first_seen = now
+        if estimate is None and body["progress"] >= 20 and body["eta"]:
+            at_20, estimate = now, datetime.fromisoformat(body["eta"].replace("Z", "+00:00")).timestamp()
+        if first_seen is not None and not running:
+            break
+        time.sleep(0.5)
+    ended = now
+    error = (estimate - ended) / (ended - first_seen)
+    print(f"ETA at 20 % ({at_20 - first_seen:.1f} s in): {estimate - ended:+.1f} s from the real end "
+          f"({ended - first_seen:.1f} s of encoding) = {100 * error:+.1f} %")
+    assert abs(error) <= 0.25
