@@ -137,7 +137,10 @@ def test_a_waiting_video_reports_its_place_then_its_eta(embedded_stack, tiny, sh
             time.sleep(0.3)
 
     look(lambda place: place == 2)
-    assert stack.client.request("GET", path)["expected_start"] is not None
+    body = stack.client.request("GET", path)
+    assert body["expected_start"] is not None and body["priority"] == "normal"
+    [first] = stack.client.request("GET", "/vodflow/api/videos", params={"run_id": runs["B"]})["videos"]
+    assert (first["priority"], first["queue_position"]) == ("high", 1)
     pool(1)  # B (high) takes the slot...
     deadline = time.monotonic() + 300
     while not any(t["state"] == "running" for t in transcode_tis(stack, runs["B"])):
