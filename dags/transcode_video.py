@@ -11,8 +11,8 @@ run (conf `adaptive`) decides its ladder inside its `transcode` item(s), with a 
 worker before encoding: still three tasks, nothing heavy on `default`.
 
 Trigger with conf `{"source": "s3://bucket/uploads/clip.mp4"}` (optional `video_id`, `title`, `ladder`,
-`adaptive`, `chunk_seconds`, `outputs`, `mp4_renditions`, `captions`, `auto_captions`, `callback_url`). A bad
-conf, or a key the request does not know, is refused when the run is triggered. Bad input
+`adaptive`, `chunk_seconds`, `priority`, `outputs`, `mp4_renditions`, `captions`, `auto_captions`,
+`callback_url`). A bad conf, or a key the request does not know, is refused when the run is triggered. Bad input
 (not a video, truncated, too long, …) fails at once with its reason in the catalog and the UI; transient faults
 are retried with backoff.
 The logic lives in `include/vodflow`; this file only wires it.
@@ -30,6 +30,7 @@ from vodflow import pipeline
 from vodflow.catalog import AlreadyActive
 from vodflow.dag_ids import TRANSCODE_VIDEO
 from vodflow.errors import Permanent
+from vodflow.priority import TRANSCODE_POOL, parse_by_user, run_priority
 from vodflow.request import DEFAULTS, param_schemas
 from vodflow.settings import load_settings
 
@@ -50,6 +51,8 @@ DEFAULT_ARGS: dict[str, Any] = {
         rules=[RetryRule(exception=Permanent, action=RetryAction.FAIL, reason="bad input; retrying cannot help")]
     ),
     "execution_timeout": timedelta(minutes=30),
+    # The run's priority sets each task's weight (vodflow.priority's cluster policy): absolute, not summed.
+    "weight_rule": "absolute",
 }
 
 
@@ -73,8 +76,13 @@ def transcode_video() -> None:
     def prepare() -> list[dict[str, Any]]:
         """The work items (what `transcode` maps over); the job, the probed source and the plan go out as XComs."""
         context = get_current_context()
+        params = dict(context["params"])
+        # The priority the run got (the conf's, else the user's default) is kept with the request: a retry or a
+        # reprocess run keeps it even if the user's default changes.
+        params["priority"] = run_priority(params, context["dag_run"].triggering_user_name,
+                                          parse_by_user(load_settings().priority_by_user))
         try:
-            values, items = pipeline.prepare_dicts(dict(context["params"]), context["run_id"], prepare_failed.at)
+            values, items = pipeline.prepare_dicts(params, context["run_id"], prepare_failed.at)
         except AlreadyActive as busy:  # the same video twice at once: the first run wins, this one stands down
             raise AirflowSkipException(str(busy)) from None
         for key, value in values.items():
@@ -85,8 +93,10 @@ def transcode_video() -> None:
     # the audio. The encode's own timeout is sized from the source duration; this is only the backstop. A cap on
     # the items of one run also spares the scheduler its deadlock probe of every open run on every loop (Airflow
     # skips it for runs with such a cap; this DAG cannot deadlock: publish is a teardown and runs after anything).
-    @task(queue=TRANSCODE_QUEUE, map_index_template="{{ work_label }}", execution_timeout=timedelta(hours=12),
-          max_active_tis_per_dagrun=SHAPE.max_items_per_video,
+    # In the pool `transcode` (sized to the transcode workers' slots): items wait in the scheduler, which hands the
+    # next free slot to the highest priority (vodflow.priority); on the broker they would be first in, first out.
+    @task(queue=TRANSCODE_QUEUE, pool=TRANSCODE_POOL, map_index_template="{{ work_label }}",
+          execution_timeout=timedelta(hours=12), max_active_tis_per_dagrun=SHAPE.max_items_per_video,
           on_failure_callback=pipeline.TaskFailed("transcode", per_item=True))
     def transcode(job: dict[str, Any], probed: dict[str, Any], plan: dict[str, Any],
                   item: dict[str, Any]) -> dict[str, Any]:

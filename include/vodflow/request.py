@@ -24,6 +24,7 @@ from vodflow.media.encode.loudness import TRUE_PEAK_RANGE
 from vodflow.media.encode.watermark import MAX_BYTES as WATERMARK_MAX_BYTES
 from vodflow.media.encode.watermark import MAX_SIDE as WATERMARK_MAX_SIDE
 from vodflow.media.encode.watermark import POSITIONS
+from vodflow.priority import PRIORITIES
 
 # s3://bucket/key: a valid bucket name, a key without control characters and without "." or ".." segments.
 SOURCE_PATTERN = (
@@ -200,6 +201,14 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                        f"{WATERMARK_MAX_BYTES // 1048576} MiB and {WATERMARK_MAX_SIDE}x{WATERMARK_MAX_SIDE} pixels, "
                        "from a source bucket. A mark the watermark setting imposes stays; this one goes above it.",
     },
+    "priority": {
+        "type": ["null", "string"],
+        "enum": [None, *PRIORITIES],
+        "title": "Priority",
+        "description": "Optional. high, normal or low: which waiting video takes the next free transcode slot "
+                       "(high first; within one priority, the oldest). Default: the priority_by_user setting's "
+                       "for the user who triggers, else normal. Kept by retries and reprocess runs.",
+    },
     "callback_url": {
         "type": ["null", "string"],
         "pattern": r"^https?://[^\s]+" + escaping.END,
@@ -222,7 +231,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
 DEFAULTS: dict[str, Any] = {"video_id": None, "title": None, "ladder": "default", "adaptive": None,
                             "chunk_seconds": None, "captions": None, "watermark": None, "callback_url": None,
                             "notify_email": None, "outputs": None, "mp4_renditions": None, "auto_captions": None,
-                            "codecs": None, "loudness": None, "loudness_true_peak": None}
+                            "codecs": None, "loudness": None, "loudness_true_peak": None, "priority": None}
 
 # Characters a regex treats specially; escaped by hand because the pattern is also a JavaScript regex (Airflow's
 # trigger form), where Python's re.escape output (e.g. "\\-") is invalid in unicode mode.

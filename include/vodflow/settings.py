@@ -156,6 +156,8 @@ class Settings:
     rate_triggers_per_minute: int = setting(30, minimum=0)
     quota_videos_in_flight: int = setting(20, minimum=0)
     quota_bytes_per_day: int = setting(100 * 1024 * MiB, minimum=0)
+    # A user's default run priority (high, normal, low) when the conf does not say: JSON {"user": "high"}.
+    priority_by_user: str = ""
     limits_exempt_roles: tuple[str, ...] = ("Admin",)  # Airflow roles (any case) no limit applies to
     limits: Limits = field(default_factory=Limits, metadata=group(
         min_duration="min_duration_seconds", max_duration="max_duration_seconds", max_size_bytes="max_size_bytes",

@@ -32,6 +32,7 @@ import requests
 
 from vodflow.devtools.client import AirflowClient
 from vodflow.devtools.stackstate import stack_secrets
+from vodflow.priority import TRANSCODE_POOL
 
 log = logging.getLogger(__name__)
 REPO = Path(__file__).resolve().parents[3]
@@ -253,6 +254,7 @@ class AirflowStack:
             "HEARTBEAT_TIMEOUT": "300",
             **(values or {}),
         }
+        self.values.setdefault("TRANSCODE_SLOTS", self.values["PARALLELISM"])  # LocalExecutor: any of its slots
         self.values.setdefault("API_URL", f"http://127.0.0.1:{self.api_port}")  # what workers and links use
         self.config = render_env(CONFIG_DIR / template, self.values)
         self.env = {**os.environ, **self.config, **(extra_env or {})}
@@ -283,6 +285,10 @@ class AirflowStack:
                 self.run_cli("users", "create", "--username", user, "--password", password, "--role", role,
                              "--email", f"{user}@vodflow.invalid", "--firstname", user, "--lastname", "vodflow")
         self.run_cli_module("vodflow.cli", "db", "migrate")
+        # The transcode items wait for this pool's slots in the scheduler, which gives the next free one to the
+        # highest priority (vodflow.priority): as many slots as the transcode workers run at once.
+        self.run_cli("pools", "set", TRANSCODE_POOL, self.values["TRANSCODE_SLOTS"],
+                     "transcode_video's work items: one slot per transcode worker process")
 
     def run_cli(self, *args: str, timeout: float = 300) -> str:
         result = subprocess.run(self._airflow(*args), env=self.env, capture_output=True, text=True,  # noqa: S603
@@ -403,7 +409,8 @@ def celery_stack(state_dir: Path, *, airflow_db_url: str, redis_url: str, catalo
     values = {"AIRFLOW_DB_URL": airflow_db_url, "REDIS_URL": redis_url, "CATALOG_CONN": catalog_conn,
               "S3_ENDPOINT": s3_endpoint, "S3_ACCESS_KEY": s3_access_key, "S3_SECRET": s3_secret, "BUCKET": bucket,
               "HEARTBEAT_TIMEOUT": str(heartbeat_timeout), "BIND_HOST": bind_host,
-              "MAX_ACTIVE_VIDEOS": str(max(4, 2 * transcode_workers * transcode_concurrency))}
+              "MAX_ACTIVE_VIDEOS": str(max(4, 2 * transcode_workers * transcode_concurrency)),
+              "TRANSCODE_SLOTS": str(transcode_workers * transcode_concurrency)}
     port = api_port or free_port()
     values.update(API_PORT=str(port), API_URL=api_url or f"http://{advertise_host}:{port}")
     return AirflowStack(state_dir, "celery.env", values, components, secrets_from=secrets_from)

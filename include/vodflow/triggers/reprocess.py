@@ -33,6 +33,7 @@ from vodflow.catalog import (
 from vodflow.errors import BAD_INPUT_CODES, Refused
 from vodflow.layout import parse_source_uri
 from vodflow.media.encode.ladder import LADDER_VERSION
+from vodflow.priority import LOW
 from vodflow.request import rerun_request
 from vodflow.settings import Settings, load_settings
 
@@ -81,12 +82,15 @@ def repair_condition(start: datetime | None, end: datetime | None, at: datetime,
     return sa.and_(*conditions)
 
 
-def _run_for(video: dict[str, Any], run_id: str) -> dict[str, Any] | None:
+def _run_for(video: dict[str, Any], run_id: str, *, scheduled: bool) -> dict[str, Any] | None:
+    """A scheduled run's repairs are background work: priority low, so uploads people wait for go first; a run
+    someone started (or a backfill) keeps each video's own priority, like a retry."""
     try:
         parse_source_uri(video["source_uri"])
     except ValueError:
         return None  # a request that was refused as invalid has no source to re-read
-    return {"trigger_run_id": reprocess_run_id(video["id"], run_id), "conf": rerun_request(video)}
+    return {"trigger_run_id": reprocess_run_id(video["id"], run_id),
+            "conf": rerun_request(video, {"priority": LOW} if scheduled else None)}
 
 
 def select_runs(start: datetime | None, end: datetime | None, run_id: str, *, mode: str = REPAIR,
@@ -120,7 +124,7 @@ def select_runs(start: datetime | None, end: datetime | None, run_id: str, *, mo
         chosen.update((v["id"], v) for v in outdated)
     runs = []
     for video in chosen.values():
-        if (run := _run_for(video, run_id)) is not None:
+        if (run := _run_for(video, run_id, scheduled=scheduled)) is not None:
             log.info("Reprocess %s (%s%s) from %s", video["id"], video["status"],
                      f", {video['error_code']}" if video["error_code"] else "", run["conf"]["source"])
             runs.append(run)

@@ -46,7 +46,7 @@ from vodflow.ranges import ByteRange, RangeNotSatisfiable
 from vodflow.request import RequestError, check_overrides, rerun_request
 from vodflow.settings import load_settings
 from vodflow.storage import ObjectMissing, Storage
-from vodflow.web import trigger, upload_routes
+from vodflow.web import queue, trigger, upload_routes
 from vodflow.web.codecs_view import codec_outputs, codecs_json
 from vodflow.web.docs import DOCS_OFF, add_docs
 from vodflow.web.metrics import metrics_endpoint
@@ -133,7 +133,9 @@ def _rendition_json(r: dict[str, Any]) -> dict[str, Any]:
             "dynamic_range": r.get("dynamic_range") or "SDR"}
 
 
-def video_json(request: Request, video: dict[str, Any], renditions: list[dict[str, Any]]) -> dict[str, Any]:
+def video_json(request: Request, video: dict[str, Any], renditions: list[dict[str, Any]],
+               line: queue.Snapshot | None = None) -> dict[str, Any]:
+    """``line``: the queue (position, expected start, ETA); None: those fields null (Airflow not readable)."""
     progress = 100.0 if video["status"] == READY and not video["error_code"] else (
         round(sum(r["progress"] for r in renditions) / len(renditions), 1) if renditions else 0.0)
     return {
@@ -149,6 +151,7 @@ def video_json(request: Request, video: dict[str, Any], renditions: list[dict[st
         "created_at": _iso(video["created_at"]), "updated_at": _iso(video["updated_at"]),
         "started_at": _iso(video["started_at"]), "finished_at": _iso(video["finished_at"]),
         "renditions": [_rendition_json(r) for r in renditions], **codecs_json(renditions),
+        **(line.fields(video, progress) if line else {"priority": queue.video_priority(video), **queue.UNKNOWN}),
     }
 
 
@@ -198,8 +201,10 @@ def list_videos(request: Request, status: Annotated[str | None, Query()] = None,
     """Videos, newest first: filter by ``status``, search ``q`` in title and id, or find the one a run built."""
     if status and status not in VIDEO_STATUSES:
         raise HTTPException(status_code=422, detail=f"status must be one of {', '.join(VIDEO_STATUSES)}")
-    found, total = _catalog().list_videos(status=status, search=q, run_id=run_id, limit=limit, offset=offset)
-    return {"videos": [video_json(request, v, v["renditions"]) for v in found], "total": total,
+    catalog = _catalog()
+    found, total = catalog.list_videos(status=status, search=q, run_id=run_id, limit=limit, offset=offset)
+    line = queue.safe_snapshot(catalog) if any(v["status"] in ACTIVE_STATUSES for v in found) else None
+    return {"videos": [video_json(request, v, v["renditions"], line) for v in found], "total": total,
             "limit": limit, "offset": offset}
 
 
@@ -208,7 +213,8 @@ def get_video(request: Request, video_id: str) -> dict[str, Any]:
     """One video: status, the latest version's renditions with progress, media URLs, versions and history."""
     catalog = _catalog()
     video = _video_or_404(catalog, video_id)
-    body = video_json(request, video, catalog.get_renditions(video_id, video["latest_version"]))
+    line = queue.safe_snapshot(catalog) if video["status"] in ACTIVE_STATUSES else None
+    body = video_json(request, video, catalog.get_renditions(video_id, video["latest_version"]), line)
     version = video["current_version"]
     body.update(outputs_json(request, video_id, catalog.get_outputs(video_id, version) if version else []))
     body["versions"] = [{k: _iso(v) for k, v in row.items() if k != "video_id"}
@@ -231,6 +237,7 @@ async def video_events(request: Request, video_id: str) -> StreamingResponse:
     async def stream():
         nonlocal after
         last: tuple[Any, ...] | None = None
+        video: dict[str, Any] | None = None
         quiet_since = asyncio.get_running_loop().time()
         yield "retry: 2000\n\n"
         while not await request.is_disconnected():
@@ -238,14 +245,15 @@ async def video_events(request: Request, video_id: str) -> StreamingResponse:
             if not marker:
                 yield "event: end\ndata: {\"status\": \"deleted\"}\n\n"
                 return
-            if marker != last:
-                last = marker
+            line = await run_in_threadpool(queue.safe_snapshot, catalog)  # its place moves as others go
+            if (marker, queue.place(line, video)) != last:
                 video = await run_in_threadpool(catalog.get_video, video_id)
+                last = (marker, queue.place(line, video))
                 rows = await run_in_threadpool(catalog.get_renditions, video_id, video["latest_version"])
                 for event in await run_in_threadpool(catalog.get_events, video_id, after):
                     after = event["id"]
                     yield f"id: {after}\nevent: history\ndata: {json.dumps({**event, 'at': _iso(event['at'])})}\n\n"
-                yield f"event: video\ndata: {json.dumps(video_json(request, video, rows))}\n\n"
+                yield f"event: video\ndata: {json.dumps(video_json(request, video, rows, line))}\n\n"
                 if video["status"] not in ACTIVE_STATUSES:
                     yield f"event: end\ndata: {json.dumps({'status': video['status']})}\n\n"
                     return

@@ -161,11 +161,13 @@ def test_a_scheduled_run_repairs_and_upgrades_but_never_re_encodes_a_good_video(
     runs = select_runs(DAY, DAY + timedelta(days=1), run_id, scheduled=True, catalog=catalog, settings=SETTINGS)
     assert chosen(runs) == {"internal", "stuck", "died-starting", "outdated"}
     by_id = {run["conf"]["video_id"]: run for run in runs}
-    assert by_id["internal"]["conf"] == kept  # the non-default ladder, adaptive and title come back
-    assert by_id["stuck"]["conf"] == {"source": source_of("stuck"), "video_id": "stuck", "chunk_seconds": 0}
+    # the non-default ladder, adaptive and title come back; a scheduled repair is background work: low priority
+    assert by_id["internal"]["conf"] == {**kept, "priority": "low"}
+    assert by_id["stuck"]["conf"] == {"source": source_of("stuck"), "video_id": "stuck", "chunk_seconds": 0,
+                                      "priority": "low"}
     assert by_id["outdated"]["conf"]["callback_url"] == "https://e.com/h"
     for video_id, run in by_id.items():
-        assert run["conf"] == rerun_request(catalog.get_video(video_id))
+        assert run["conf"] == rerun_request(catalog.get_video(video_id), {"priority": "low"})
         assert run["trigger_run_id"] == reprocess_run_id(video_id, run_id)
     # The same reprocess run again selects the same runs under the same ids: nothing starts twice.
     assert select_runs(DAY, DAY + timedelta(days=1), run_id, scheduled=True, catalog=catalog,

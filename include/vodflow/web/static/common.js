@@ -36,5 +36,18 @@ const vodflow = {
     return `${Math.round(s / 86400)} d ago`;
   },
   bytes: (n) => n == null ? "–" : n > 1e6 ? `${(n / 1e6).toFixed(1)} MB` : `${(n / 1e3).toFixed(0)} kB`,
+  // "in ~2 min" for a time from the API (an estimate: rounded, never "ago").
+  inAbout(iso) {
+    const s = Math.max(0, (Date.parse(iso) - Date.now()) / 1000);
+    return s < 60 ? `in ~${Math.max(1, Math.round(s))} s` : s < 5400 ? `in ~${Math.round(s / 60)} min` : `in ~${Math.round(s / 3600)} h`;
+  },
+  // A video's priority (when not normal) and where it is: its place in line and expected start, or its ETA.
+  queueNote(v) {
+    const parts = [];
+    if (v.priority && v.priority !== "normal") parts.push(`${v.priority} priority`);
+    if (v.queue_position != null) parts.push(`#${v.queue_position} in line` + (v.expected_start ? `, starts ${vodflow.inAbout(v.expected_start)}` : ""));
+    if (v.eta) parts.push(`done ${vodflow.inAbout(v.eta)}`);
+    return parts.join(" · ");
+  },
   airflow: (path) => `${location.pathname.split("/vodflow/")[0]}${path}`,
 };

@@ -64,7 +64,9 @@
       : `version ${v.current_version} published${v.latest_version !== v.current_version ? `, ${v.latest_version} latest` : ""}`;
     const facts = [v.duration == null ? null : vodflow.duration(v.duration), v.width ? `${v.width}×${v.height}` : null,
                    v.fps ? `${v.fps} fps` : null, published].filter((fact) => fact != null);
-    $("summary").replaceChildren(vodflow.badge(v.status), " ", el("code", { text: v.id }), ` · ${facts.join(" · ")}`);
+    const where = vodflow.queueNote(v);
+    $("summary").replaceChildren(vodflow.badge(v.status), " ", el("code", { text: v.id }), ` · ${facts.join(" · ")}`,
+      ...(where ? [" · ", el("span", { "data-queue": "", text: where })] : []));
     $("source").replaceChildren(...(v.source_uri ? ["Source ", el("code", { text: v.source_uri })] : []));
     $("error").textContent = v.error_message ? `${v.error_code}: ${v.error_message}` : "";
     const active = ["queued", "probing", "transcoding", "publishing"].includes(v.status);
