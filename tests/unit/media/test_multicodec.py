@@ -105,7 +105,7 @@ def test_an_avc_init_segment_reads_as_before(tmp_path):
 
 
 def test_av1_is_capped_crf_per_rung_and_hevc_constrained_vbr():
-    """bench/codecs.py: AV1 at a CRF per rung under 0.75x the H.264 rung's peak; HEVC VBR at 0.65x."""
+    """bench/codecs.py: AV1 at a CRF per rung under the H.264 rung's average rate; HEVC VBR at 0.65x."""
     from vodflow.media.encode.codec_options import av1_crf, cmaf_video_options
     from vodflow.media.encode.codecs import codec_ladder
     from vodflow.media.encode.ladder import plan_ladder
@@ -115,7 +115,7 @@ def test_av1_is_capped_crf_per_rung_and_hevc_constrained_vbr():
     av1 = codec_ladder(h264, "av1")
     assert [av1_crf(r.width, r.height) for r in av1] == [41, 25, 32, 34]
     top = cmaf_video_options(av1[0], EncoderSettings(), "expr:gte(t,n_forced*2)")
-    assert (top["crf"], top["maxrate"], top["bufsize"]) == (41, f"{int(h264[0].maxrate_kbps * 0.75)}k", "9000k")
+    assert top["crf"] == 41 and abs(int(top["maxrate"][:-1]) - h264[0].video_kbps) <= 30  # ≈ the H.264 average
     assert "b:v" not in top  # SVT-AV1 takes a maximum rate only in CRF mode
     hevc = cmaf_video_options(codec_ladder(h264, "hevc")[0], EncoderSettings(), "expr:gte(t,n_forced*2)")
     assert (hevc["preset"], hevc["b:v"], hevc["maxrate"]) == ("superfast", "3900k", "5850k")

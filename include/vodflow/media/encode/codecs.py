@@ -37,7 +37,7 @@ class VideoCodec:
 CODECS: dict[str, VideoCodec] = {
     c.name: c for c in (
         VideoCodec(H264, "libx264", 1.0, False, "H.264"),
-        VideoCodec("av1", "libsvtav1", 0.75, True, "AV1"),
+        VideoCodec("av1", "libsvtav1", 0.67, True, "AV1"),
         VideoCodec("hevc", "libx265", 0.65, True, "HEVC"),
     )
 }
