@@ -201,7 +201,8 @@ def test_retry_reruns_a_failed_video_with_its_request_and_publishes_a_new_versio
     response = retry({"title": "Second try"})
     assert response.status_code == 202, response.text
     retry_run = response.json()["dag_run_id"]
-    kept = {**request, "title": "Second try"}  # the first request, the override on top
+    # The first request with the priority its run got (kept, so a retry keeps it), the override on top.
+    kept = {**request, "priority": "normal", "title": "Second try"}
     assert stack.client.run(DAG, retry_run)["conf"] == kept == response.json()["conf"]
     assert stack.client.wait_for_run(DAG, retry_run, timeout=300)["state"] == "success"
     video = stack.catalog.get_video(video_id)

@@ -55,7 +55,8 @@ def pool(embedded_stack) -> Iterator[Callable[[int], None]]:
 @pytest.fixture(scope="module")
 def short(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("prio") / "short.mp4"
-    make_sample(str(path), SampleSpec(426, 240, 4.0, "25", audio=False))
+    # Long enough to encode for a few seconds on an idle machine, so a poll every 0.3 s sees it encoding.
+    make_sample(str(path), SampleSpec(1280, 720, 8.0, "25", audio=False))
     return path
 
 
