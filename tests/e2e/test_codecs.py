@@ -85,8 +85,10 @@ def test_a_video_in_three_codecs(embedded_stack, tmp_path):
     source = make_sample(str(tmp_path / "three.mp4"), SampleSpec(640, 360, 6.0, "30", audio=True))
     key = f"uploads/e2e-{uuid.uuid4().hex[:8]}/three.mp4"
     stack.storage.client.upload_file(source, "vodflow", key)
+    # A run id of our own: a trigger answered 500 (the embedded stack's SQLite locked for a moment on a loaded
+    # machine) is sent again safely.
     run_id = stack.client.trigger(DAG, {"source": f"s3://vodflow/{key}", "ladder": ["360p", "240p"],
-                                        "codecs": CODECS})
+                                        "codecs": CODECS}, run_id=f"codecs-{uuid.uuid4().hex[:8]}", attempts=4)
     assert stack.client.wait_for_run(DAG, run_id, timeout=900)["state"] == "success"
     video_id = _get(stack, "/api/videos", run_id=run_id).json()["videos"][0]["id"]
     video = _get(stack, f"/api/videos/{video_id}").json()
