@@ -59,6 +59,14 @@ WATERMARK_SCHEMA: dict[str, Any] = {
     },
 }
 
+
+
+def name_or_names(one: list[str], many: list[str]) -> list[dict[str, Any]]:
+    """A field that takes null, one name of ``one``, or a list of distinct names of ``many``."""
+    return [{"type": "null"}, {"type": "string", "enum": one},
+            {"type": "array", "items": {"type": "string", "enum": many}, "minItems": 1, "maxItems": len(many),
+             "uniqueItems": True}]
+
 SCHEMAS: dict[str, dict[str, Any]] = {
     "source": {
         "type": "string",
@@ -136,12 +144,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                        f"{', '.join(OUTPUT_KINDS)}. Default: the outputs setting (hls).",
     },
     "mp4_renditions": {
-        "anyOf": [
-            {"type": "null"},
-            {"type": "string", "enum": list(MP4_CHOICES)},
-            {"type": "array", "items": {"type": "string", "enum": sorted(RUNGS)}, "minItems": 1,
-             "maxItems": len(RUNGS), "uniqueItems": True},
-        ],
+        "anyOf": name_or_names(list(MP4_CHOICES), sorted(RUNGS)),
         "title": "MP4 downloads",
         "description": "Optional, with outputs mp4 or webm. Which renditions become MP4 (and WebM) downloads: top, "
                        "all, or rung names (those the video's ladder has). Default: the mp4_renditions setting (top).",
@@ -180,12 +183,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                        "model's, or detected by a multilingual model). Default: the auto_captions setting.",
     },
     "codecs": {
-        "anyOf": [
-            {"type": "null"},
-            {"type": "string", "enum": list(CODECS)},
-            {"type": "array", "items": {"type": "string", "enum": list(CODECS)}, "minItems": 1,
-             "maxItems": len(CODECS), "uniqueItems": True},
-        ],
+        "anyOf": name_or_names(list(CODECS), list(CODECS)),
         "title": "Codecs",
         "description": f"Optional. The video codecs the ladder is delivered in ({', '.join(CODECS)}): a list, or one "
                        "name. H.264 is always included (the fallback every player decodes, and the TS tree); any "
