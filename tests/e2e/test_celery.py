@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.test_priority import make_tiny, pool_of, start_order, transcode_tis
 from tests.e2e.test_transcode_video import upload, video_of
 from vodflow import layout
 from vodflow.devtools.client import ApiError
@@ -152,6 +153,17 @@ def test_five_videos_at_once(celery, tmp_path):
     assert [v["status"] for v in videos] == ["ready"] * 5
     assert len({v["id"] for v in videos}) == 5
     assert [v["duration"] for v in videos] == pytest.approx([6.0, 7.0, 8.0, 9.0, 10.0], abs=0.1)
+
+
+def test_a_high_priority_video_takes_the_next_transcode_slot_and_low_runs_last(celery, tmp_path):
+    """Through the `transcode` pool and the Celery worker on queue `transcode`: with no free slot, three normal
+    videos wait, then a low and a high one; the high one (triggered last) starts first, the low one last."""
+    with pool_of(celery) as set_slots:
+        runs, order = start_order(celery, make_tiny(tmp_path / "tiny.mp4"), set_slots)
+    assert order[0] == "high", order
+    assert order[-1] == "low", order
+    items = [t for run in runs.values() for t in transcode_tis(celery, run)]
+    assert {(t["pool"], t["queue"], t["hostname"]) for t in items} == {("transcode", "transcode", "transcode-1")}
 
 
 def test_vodflow_submit_uploads_triggers_and_follows(celery, media):

@@ -5,6 +5,7 @@ given 1 slot: everything runs one at a time, in the order the scheduler chose.""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 import uuid
@@ -23,33 +24,43 @@ DAG = "transcode_video"
 WAITING = ("scheduled", "queued", None)
 
 
+def make_tiny(path: Path) -> Path:
+    """A source that costs next to nothing to encode: only the order of the encodes matters."""
+    make_sample(str(path), SampleSpec(160, 120, 1.0, "25", audio=False))
+    return path
+
+
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("prio") / "tiny.mp4"
-    make_sample(str(path), SampleSpec(426, 240, 1.0, "25", audio=False))
-    return path
+    return make_tiny(tmp_path_factory.mktemp("prio") / "tiny.mp4")
+
+
+def set_pool_slots(client, slots: int) -> None:
+    """The `transcode` pool's size, through the REST API."""
+    for attempt in range(3):  # SQLite's write lock can time out on a loaded machine (a 500): idempotent, again
+        try:
+            client.request("PATCH", f"/api/v2/pools/{TRANSCODE_POOL}", params={"update_mask": "slots"},
+                           json={"pool": TRANSCODE_POOL, "slots": slots, "include_deferred": False})
+            return
+        except ApiError as exc:
+            if exc.status_code < 500 or attempt == 2:
+                raise
+
+
+@contextlib.contextmanager
+def pool_of(stack) -> Iterator[Callable[[int], None]]:
+    """Sets the `transcode` pool's slots; its size is restored after."""
+    before = stack.client.request("GET", f"/api/v2/pools/{TRANSCODE_POOL}")["slots"]
+    try:
+        yield lambda slots: set_pool_slots(stack.client, slots)
+    finally:
+        set_pool_slots(stack.client, before)
 
 
 @pytest.fixture
 def pool(embedded_stack) -> Iterator[Callable[[int], None]]:
-    """Sets the `transcode` pool's slots; its size is restored after the test."""
-    client = embedded_stack.client
-
-    def set_slots(slots: int) -> None:
-        for attempt in range(3):  # SQLite's write lock can time out on a loaded machine (a 500): idempotent, again
-            try:
-                client.request("PATCH", f"/api/v2/pools/{TRANSCODE_POOL}", params={"update_mask": "slots"},
-                               json={"pool": TRANSCODE_POOL, "slots": slots, "include_deferred": False})
-                return
-            except ApiError as exc:
-                if exc.status_code < 500 or attempt == 2:
-                    raise
-
-    before = client.request("GET", f"/api/v2/pools/{TRANSCODE_POOL}")["slots"]
-    try:
+    with pool_of(embedded_stack) as set_slots:
         yield set_slots
-    finally:
-        set_slots(before)
 
 
 @pytest.fixture(scope="module")
@@ -84,23 +95,29 @@ def wait_until_waiting(stack, runs: dict[str, str], timeout: float = 300) -> Non
         time.sleep(1)
 
 
-def test_high_priority_takes_the_next_free_slot_and_low_runs_last(embedded_stack, tiny, pool):
-    stack = embedded_stack
-    pool(0)  # every slot busy: nothing transcodes until it opens
-    runs = {f"normal-{i}": trigger(stack, tiny, f"normal-{i}", None) for i in range(1, 4)}
+def start_order(stack, source: Path, set_slots: Callable[[int], None]) -> tuple[dict[str, str], list[str]]:
+    """Three normal videos wait for a slot, then a low and a high one are triggered (the high last); one slot
+    opens. Returns the runs by name and the names in the order their transcode items started (printed)."""
+    set_slots(0)  # every slot busy: nothing transcodes until it opens
+    runs = {f"normal-{i}": trigger(stack, source, f"normal-{i}", None) for i in range(1, 4)}
     wait_until_waiting(stack, runs)
-    runs["low"] = trigger(stack, tiny, "low", "low")
-    runs["high"] = trigger(stack, tiny, "high", "high")  # triggered last
+    runs["low"] = trigger(stack, source, "low", "low")
+    runs["high"] = trigger(stack, source, "high", "high")  # triggered last
     wait_until_waiting(stack, runs)
     weights = {name: {t["priority_weight"] for t in transcode_tis(stack, run)} for name, run in runs.items()}
     assert weights == {**{f"normal-{i}": {WEIGHTS["normal"]} for i in range(1, 4)},
                        "low": {WEIGHTS["low"]}, "high": {WEIGHTS["high"]}}
-    pool(1)
+    set_slots(1)  # one at a time: each start is the scheduler's choice among all that wait
     for run in runs.values():
         assert stack.client.wait_for_run(DAG, run, timeout=600)["state"] == "success"
     starts = {name: min(t["start_date"] for t in transcode_tis(stack, run)) for name, run in runs.items()}
     order = sorted(starts, key=starts.get)
-    print("transcode start order:", order, starts)
+    print("transcode start order:", ", ".join(f"{name} {starts[name]}" for name in order))
+    return runs, order
+
+
+def test_high_priority_takes_the_next_free_slot_and_low_runs_last(embedded_stack, tiny, pool):
+    _, order = start_order(embedded_stack, tiny, pool)
     assert order[0] == "high", order
     assert order[-1] == "low", order
 
