@@ -134,7 +134,7 @@ def where(video: dict) -> object:
     return "encoding" if video["status"] == "transcoding" else video["status"]
 
 
-def test_a_waiting_video_reports_its_place_then_its_eta(embedded_stack, tiny, short, pool):
+def test_a_waiting_video_reports_its_place_then_its_eta(embedded_stack, short, pool):
     """C waits behind B (high priority): position 2, then 1 while B encodes, then it encodes (with an ETA)."""
     stack = embedded_stack
     pool(0)
