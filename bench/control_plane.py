@@ -206,8 +206,9 @@ def main() -> int:
         print(f"CPU over the batch ({cpu.wall:.1f} s, first trigger → last ready): {cpu.seconds:.1f} CPU s, "
               f"{cpu.seconds / n:.3f} per video")
         ff = encoders.by_worker()
-        print(f"{'process':22s} {'CPU s':>8s} {'per video':>10s} {'cores busy':>10s} {'uploads/day':>12s}  "
-              f"(at {args.headroom:.0%} of one core)")
+        print(f"{'process':22s} {'CPU s':>8s} {'per video':>10s} {'beyond idle':>11s} {'cores busy':>10s} "
+              f"{'uploads/day':>12s}  (at {args.headroom:.0%} of one core; beyond idle: minus the idle baseline's "
+              f"CPU per s over the batch)")
         rows = []
         for label, seconds in sorted(cpu.by_label.items(), key=lambda x: -x[1]):
             if label in ff:
@@ -217,8 +218,10 @@ def main() -> int:
                 rows.append((label, seconds))
         for label, seconds in rows:
             per = seconds / n
+            base = 0.0 if "(ffmpeg)" in label else idle.by_label.get(label.split(" ")[0], 0.0) / idle.wall
             day = 86400 * args.headroom / per if per > 0 else float("inf")
-            print(f"{label:22s} {seconds:8.2f} {per:10.3f} {seconds / cpu.wall:10.2f} {day:12,.0f}")
+            print(f"{label:22s} {seconds:8.2f} {per:10.3f} {(seconds - base * cpu.wall) / n:11.3f} "
+                  f"{seconds / cpu.wall:10.2f} {day:12,.0f}")
         if cpu.postgres_server is not None:
             print(f"(the whole Postgres server over the window: {cpu.postgres_server:.2f} CPU s, every database)")
         return 0 if statuses.get("ready", 0) == n else 1

@@ -57,6 +57,7 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--idle", type=float, default=10.0, help="seconds of the idle baseline (the stack's CPU "
                         "with nothing to do)")
+    parser.add_argument("--max-active-videos", type=int, help="override the stack's default (to compare)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="vodflow-load-"))
     src = work / "clip.mp4"
@@ -65,7 +66,13 @@ def main() -> int:
           f"{os.cpu_count()} cores")
     s3 = LocalS3(work).start(buckets=["vodflow"])
     try:
-        with celery_bench_stack(work, s3.endpoint, "load") as (stack, catalog_url):
+        def configure(stack: AirflowStack) -> None:
+            if args.max_active_videos:
+                stack.env["AIRFLOW__VODFLOW__MAX_ACTIVE_VIDEOS"] = str(args.max_active_videos)
+            print(f"max_active_videos {stack.env['AIRFLOW__VODFLOW__MAX_ACTIVE_VIDEOS']}, transcode pool "
+                  f"{stack.values['TRANSCODE_SLOTS']} slots")
+
+        with celery_bench_stack(work, s3.endpoint, "load", configure) as (stack, catalog_url):
             meter = stack_meter(stack, s3, catalog_url)
             idle = meter.idle(args.idle)
             print(f"idle baseline, the stack's CPU: {idle_line(idle)}")
