@@ -162,6 +162,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--videos", type=int, default=200)
     parser.add_argument("--idle", type=float, default=10.0, help="seconds of the idle baseline")
+    parser.add_argument("--settle", type=float, default=20.0, help="seconds to wait after start-up before the "
+                        "idle baseline")
     parser.add_argument("--headroom", type=float, default=0.5, help="share of one core a process may use")
     parser.add_argument("--timeout", type=float, default=7200.0)
     args = parser.parse_args()
@@ -175,6 +177,7 @@ def main() -> int:
             print(f"{n} videos of 1 s 160x120 with audio, triggered at once; {os.cpu_count()} cores")
             print(f"caps (the stack's defaults): {caps(stack)}")
             meter = stack_meter(stack, s3, catalog_url)
+            time.sleep(args.settle)  # the api-server finishes its own start-up for a while after it answers
             idle = meter.idle(args.idle)
             client = stack.client()
             keys = [f"bench/plane/{i:03d}-{uuid.uuid4().hex[:6]}.mp4" for i in range(n)]
