@@ -33,16 +33,18 @@ def celery_bench_stack(work: Path, s3_endpoint: str, name: str,
                        configure: Callable[[AirflowStack], None] | None = None,
                        **options: Any) -> Iterator[tuple[AirflowStack, str]]:
     """The Celery stack on fresh databases of this machine's Postgres and a flushed Redis DB; yields the started
-    stack (``transcode_video`` parsed) and the catalog's URL; drops the databases after."""
+    stack (``transcode_video`` parsed) and the catalog's URL; drops the databases after. No triggerer unless
+    ``triggerer=True``."""
     suffix = uuid.uuid4().hex[:8]
     databases = [f"vodflow_{name}_af_{suffix}", f"vodflow_{name}_cat_{suffix}"]
     stack = None
+    options.setdefault("triggerer", False)
     try:
         metadata_url, catalog_url = (create_database(PG_ADMIN, database) for database in databases)
         redis.Redis.from_url(REDIS_URL).flushdb()
         stack = celery_stack(work / "stack", airflow_db_url=metadata_url, redis_url=REDIS_URL,
                              catalog_conn=catalog_connection(catalog_url), s3_endpoint=s3_endpoint,
-                             triggerer=False, **options)
+                             **options)
         if configure is not None:
             configure(stack)
         yield _started(stack), catalog_url

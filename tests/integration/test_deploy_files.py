@@ -86,6 +86,17 @@ def test_compose_runs_the_whole_distributed_stack(compose):
     assert any("init-catalog.sql" in v for v in services["postgres"]["volumes"])
 
 
+def test_open_videos_follow_the_transcode_pool_as_in_the_dev_stack(compose):
+    from vodflow.devtools.devstack import max_active_videos
+
+    env = compose["x-airflow-common"]["environment"]
+    init = " ".join(compose["services"]["airflow-init"]["command"])
+    slots = int(re.search(r"\$\{TRANSCODE_POOL_SLOTS:-(\d+)\}", init).group(1))
+    assert env["AIRFLOW__VODFLOW__MAX_ACTIVE_VIDEOS"] == f"${{VODFLOW_MAX_ACTIVE_VIDEOS:-{max_active_videos(slots)}}}"
+    example = dict(re.findall(r"^([A-Z_]+)=(.*)$", (REPO / ".env.example").read_text(), re.M))
+    assert int(example["VODFLOW_MAX_ACTIVE_VIDEOS"]) == max_active_videos(int(example["TRANSCODE_POOL_SLOTS"]))
+
+
 def test_every_variable_without_a_default_is_documented():
     text = (REPO / "docker-compose.yaml").read_text().replace("$$", "")
     documented = set(re.findall(r"^([A-Z_]+)=", (REPO / ".env.example").read_text(), re.M))

@@ -54,3 +54,12 @@ def test_a_worker_only_stack_joins_with_the_first_machines_secrets(tmp_path):
         assert worker.config[key] == first.config[key]
     assert json.loads((tmp_path / "worker" / SECRETS_FILE).read_text())["FERNET_KEY"] == \
         first.config["AIRFLOW__CORE__FERNET_KEY"]
+
+
+def test_open_videos_are_the_transcode_slots_plus_two_prepared_ahead(tmp_path):
+    """The scheduler re-examines every open run on every loop: no more open than the pool can use soon."""
+    for workers, concurrency, expected in ((1, 4, 6), (2, 4, 10), (1, 1, 4)):
+        stack = make(tmp_path, f"s{workers}{concurrency}", transcode_workers=workers,
+                     transcode_concurrency=concurrency)
+        assert stack.values["TRANSCODE_SLOTS"] == str(workers * concurrency)
+        assert stack.config["AIRFLOW__VODFLOW__MAX_ACTIVE_VIDEOS"] == str(expected)

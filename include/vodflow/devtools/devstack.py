@@ -393,6 +393,14 @@ class AirflowStack:
         shutil.rmtree(self.state_dir, ignore_errors=True)
 
 
+def max_active_videos(transcode_slots: int) -> int:
+    """Runs of ``transcode_video`` open at once for a stack of ``transcode_slots``: each slot's video plus two
+    prepared ahead (a prepare and its hops take 2-3 s; two spare cover two slots freed at once). Not more: the
+    scheduler re-examines every open run on every loop, so a run that can only wait for the pool costs its CPU
+    (bench/load.py, bench/control_plane.py)."""
+    return max(4, transcode_slots + 2)
+
+
 def celery_stack(state_dir: Path, *, airflow_db_url: str, redis_url: str, catalog_conn: str, s3_endpoint: str,
                  s3_access_key: str = "vodflow", s3_secret: str = "vodflow-local", bucket: str = "vodflow",
                  transcode_workers: int = 1, transcode_concurrency: int = 4, default_concurrency: int = 4,
@@ -409,7 +417,7 @@ def celery_stack(state_dir: Path, *, airflow_db_url: str, redis_url: str, catalo
     values = {"AIRFLOW_DB_URL": airflow_db_url, "REDIS_URL": redis_url, "CATALOG_CONN": catalog_conn,
               "S3_ENDPOINT": s3_endpoint, "S3_ACCESS_KEY": s3_access_key, "S3_SECRET": s3_secret, "BUCKET": bucket,
               "HEARTBEAT_TIMEOUT": str(heartbeat_timeout), "BIND_HOST": bind_host,
-              "MAX_ACTIVE_VIDEOS": str(max(4, 2 * transcode_workers * transcode_concurrency)),
+              "MAX_ACTIVE_VIDEOS": str(max_active_videos(transcode_workers * transcode_concurrency)),
               "TRANSCODE_SLOTS": str(transcode_workers * transcode_concurrency)}
     port = api_port or free_port()
     values.update(API_PORT=str(port), API_URL=api_url or f"http://{advertise_host}:{port}")
