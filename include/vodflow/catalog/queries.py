@@ -9,9 +9,10 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from vodflow.catalog.connection import reconnecting
+from vodflow.catalog.metrics import adjust_published_bytes
 from vodflow.catalog.records import AlreadyActive, UploadObject
 from vodflow.catalog.schema import (
     ACTIVE_STATUSES,
@@ -23,6 +24,7 @@ from vodflow.catalog.schema import (
     UPLOAD_KNOWN,
     UPLOAD_STARTING,
     UPLOAD_TRIGGERED,
+    VERSION_PUBLISHED,
     VIDEO_STATUSES,
     aware,
     now,
@@ -51,6 +53,32 @@ def _pending(bucket: str) -> sa.ColumnElement[bool]:
     return sa.and_(uploads.c.bucket == bucket, sa.or_(
         uploads.c.state == UPLOAD_CLAIMED,
         sa.and_(uploads.c.state == UPLOAD_STARTING, uploads.c.claimed_at < now() - APP_TRIGGER_GRACE)))
+
+
+# The list counts its matches exactly up to here; beyond, on Postgres, the total is the planner's estimate (counting
+# a million rows per page view is what made the list slow) and the answer says so.
+EXACT_TOTAL_UP_TO = 10_000
+
+
+def _total(conn: Connection, where: list[sa.ColumnElement[bool]]) -> tuple[int, bool]:
+    """The number of videos matching ``where``: exact up to EXACT_TOTAL_UP_TO, else (Postgres) estimated."""
+    matching = sa.select(videos.c.id).where(*where)
+    counted = int(conn.execute(sa.select(sa.func.count()).select_from(
+        matching.limit(EXACT_TOTAL_UP_TO + 1).subquery())).scalar() or 0)
+    if counted <= EXACT_TOTAL_UP_TO or conn.dialect.name != "postgresql":
+        if counted > EXACT_TOTAL_UP_TO:  # SQLite (the embedded demo): small enough to count
+            counted = int(conn.execute(sa.select(sa.func.count()).select_from(matching.subquery())).scalar() or 0)
+        return counted, False
+    compiled = matching.compile(dialect=conn.dialect)
+    plan = conn.exec_driver_sql("EXPLAIN (FORMAT JSON) " + str(compiled), compiled.params).scalar()
+    plan = json.loads(plan) if isinstance(plan, str) else plan
+    return max(int(plan[0]["Plan"]["Plan Rows"]), EXACT_TOTAL_UP_TO + 1), True
+
+
+def _seconds_between(conn: Connection, start: Any, end: Any) -> sa.ColumnElement[float]:
+    if conn.dialect.name == "postgresql":
+        return sa.extract("epoch", end - start)
+    return (sa.func.julianday(end) - sa.func.julianday(start)) * 86400.0
 
 
 class CatalogQueries:
@@ -190,10 +218,21 @@ class CatalogQueries:
             return [{k: aware(v) for k, v in row.items()} for row in rows]
 
     # Operator view -----------------------------------------------------------------------------------------
-    @reconnecting
     def list_videos(self, *, status: str | None = None, search: str | None = None, run_id: str | None = None,
                     limit: int = 50, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
         """A page of videos, newest first, each with its latest version's renditions; and the total count."""
+        found, total, _ = self.list_videos_page(status=status, search=search, run_id=run_id, limit=limit,
+                                                offset=offset)
+        return found, total
+
+    @reconnecting
+    def list_videos_page(self, *, status: str | None = None, search: str | None = None, run_id: str | None = None,
+                         limit: int = 50, offset: int = 0) -> tuple[list[dict[str, Any]], int, bool]:
+        """``list_videos``, and whether the total is the planner's estimate (more than ``EXACT_TOTAL_UP_TO`` match,
+        on Postgres).
+
+        The page's ids come from the index alone (``ix_videos_created_id``, after a status
+        ``ix_videos_status_created_id``), so a deep offset walks index entries, not rows."""
         where: list[sa.ColumnElement[bool]] = []
         if status:
             where.append(videos.c.status == status)
@@ -203,11 +242,12 @@ class CatalogQueries:
             pattern = "%" + search.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
             where.append(sa.or_(sa.func.lower(videos.c.title).like(pattern, escape="\\"),
                                 sa.func.lower(videos.c.id).like(pattern, escape="\\")))
+        newest_first = (videos.c.created_at.desc(), videos.c.id.desc())
         with self.engine.connect() as conn:
-            total = int(conn.execute(sa.select(sa.func.count()).select_from(videos).where(*where)).scalar() or 0)
-            rows = conn.execute(sa.select(videos).where(*where)
-                                .order_by(videos.c.created_at.desc(), videos.c.id).limit(limit).offset(offset)
-                                ).mappings().all()
+            total, estimated = _total(conn, where)
+            page = sa.select(videos.c.id).where(*where).order_by(*newest_first).limit(limit).offset(offset)
+            rows = conn.execute(sa.select(videos).where(videos.c.id.in_(page.scalar_subquery()))
+                                .order_by(*newest_first)).mappings().all()
             found = [{k: aware(v) for k, v in row.items()} for row in rows]
             if found:
                 wanted = sa.tuple_(renditions.c.video_id, renditions.c.version).in_(
@@ -217,7 +257,7 @@ class CatalogQueries:
                     by_video.setdefault(row["video_id"], []).append({k: aware(v) for k, v in row.items()})
                 for video in found:
                     video["renditions"] = by_video.get(video["id"], [])
-        return found, total
+        return found, total, estimated
 
     @reconnecting
     def begin_delete(self, video_id: str) -> bool:
@@ -248,6 +288,9 @@ class CatalogQueries:
                 return False
             if row.status in ACTIVE_STATUSES:
                 raise AlreadyActive(video_id, "")
+            for (version,) in conn.execute(sa.select(video_versions.c.version).where(
+                    video_versions.c.video_id == video_id, video_versions.c.status == VERSION_PUBLISHED)):
+                adjust_published_bytes(conn, video_id, version, -1)
             for table in (renditions, version_outputs, video_versions, video_events):
                 conn.execute(table.delete().where(table.c.video_id == video_id))
             conn.execute(videos.delete().where(videos.c.id == video_id))
@@ -255,18 +298,23 @@ class CatalogQueries:
 
     @reconnecting
     def stats(self, since: datetime) -> dict[str, Any]:
-        """Counts by status, what finished since ``since``, and the mean processing time of those that succeeded."""
+        """Counts by status, what finished since ``since``, and the mean processing time of those that succeeded
+        (added up by the database: a busy day's rows never travel)."""
         with self.engine.connect() as conn:
             by_status = dict.fromkeys(VIDEO_STATUSES, 0)
             by_status.update({row.status: int(row.n) for row in conn.execute(
                 sa.select(videos.c.status, sa.func.count().label("n")).group_by(videos.c.status))})
-            finished = conn.execute(sa.select(videos.c.status, videos.c.started_at, videos.c.finished_at).where(
-                videos.c.finished_at >= since)).all()
-        durations = [(aware(f) - aware(s)).total_seconds() for st, s, f in finished if st == READY and s and f]
+            took = _seconds_between(conn, videos.c.started_at, videos.c.finished_at)
+            finished = {row.status: row for row in conn.execute(
+                sa.select(videos.c.status, sa.func.count().label("n"), sa.func.avg(took).label("mean"))
+                .where(videos.c.finished_at >= since, videos.c.status.in_((READY, FAILED)))
+                .group_by(videos.c.status))}
+        ready = finished.get(READY)
         return {"by_status": by_status,
-                "completed_today": sum(1 for r in finished if r.status == READY),
-                "failed_today": sum(1 for r in finished if r.status == FAILED),
-                "average_processing_seconds": round(sum(durations) / len(durations), 1) if durations else None,
+                "completed_today": int(ready.n) if ready else 0,
+                "failed_today": int(finished[FAILED].n) if FAILED in finished else 0,
+                "average_processing_seconds": round(float(ready.mean), 1) if ready and ready.mean is not None
+                else None,
                 "active": sum(by_status[s] for s in ACTIVE_STATUSES), "queued": by_status[QUEUED]}
 
     @reconnecting

@@ -16,6 +16,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from vodflow.catalog import migrations
 from vodflow.catalog.connection import RECONNECT_SECONDS, reconnecting
+from vodflow.catalog.metrics import adjust_published_bytes
 from vodflow.catalog.records import (
     AlreadyActive,
     AlreadyEncoded,
@@ -310,6 +311,7 @@ class PipelineWrites:
             conn.execute(video_versions.update().where(
                 video_versions.c.video_id == video_id, video_versions.c.version == version
             ).values(status=VERSION_PUBLISHED, published_at=stamp))
+            adjust_published_bytes(conn, video_id, version, 1)
             conn.execute(version_outputs.delete().where(version_outputs.c.video_id == video_id,
                                                         version_outputs.c.version == version))
             rows = [{**o, "video_id": video_id, "version": version} for o in outputs]
@@ -338,9 +340,12 @@ class PipelineWrites:
 
     @reconnecting
     def mark_version(self, video_id: str, version: int, status: str) -> None:
+        where = sa.and_(video_versions.c.video_id == video_id, video_versions.c.version == version)
         with self.engine.begin() as conn:
-            conn.execute(video_versions.update().where(
-                video_versions.c.video_id == video_id, video_versions.c.version == version).values(status=status))
+            was = conn.execute(sa.select(video_versions.c.status).where(where).with_for_update()).scalar()
+            conn.execute(video_versions.update().where(where).values(status=status))
+            if was is not None and (was == VERSION_PUBLISHED) != (status == VERSION_PUBLISHED):
+                adjust_published_bytes(conn, video_id, version, 1 if status == VERSION_PUBLISHED else -1)
 
     @reconnecting
     def fail(self, *, video_id: str, run_id: str, version: int | None, code: str, message: str) -> bool:

@@ -198,14 +198,16 @@ def list_videos(request: Request, status: Annotated[str | None, Query()] = None,
                 run_id: Annotated[str | None, Query(max_length=250)] = None,
                 limit: Annotated[int, Query(ge=1, le=200)] = 50,
                 offset: Annotated[int, Query(ge=0)] = 0) -> dict[str, Any]:
-    """Videos, newest first: filter by ``status``, search ``q`` in title and id, or find the one a run built."""
+    """Videos, newest first: filter by ``status``, search ``q`` in title and id, or find the one a run built.
+    ``total`` is exact up to 10,000 matches; beyond, the database's estimate, and ``total_estimated`` is true."""
     if status and status not in VIDEO_STATUSES:
         raise HTTPException(status_code=422, detail=f"status must be one of {', '.join(VIDEO_STATUSES)}")
     catalog = _catalog()
-    found, total = catalog.list_videos(status=status, search=q, run_id=run_id, limit=limit, offset=offset)
+    found, total, estimated = catalog.list_videos_page(status=status, search=q, run_id=run_id, limit=limit,
+                                                       offset=offset)
     line = queue.safe_snapshot(catalog) if any(v["status"] in ACTIVE_STATUSES for v in found) else None
     return {"videos": [video_json(request, v, v["renditions"], line) for v in found], "total": total,
-            "limit": limit, "offset": offset}
+            "total_estimated": estimated, "limit": limit, "offset": offset}
 
 
 @app.get("/api/videos/{video_id}", dependencies=[CanRead])

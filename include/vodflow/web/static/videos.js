@@ -42,7 +42,7 @@
       state.total = page.total;
       $("rows").replaceChildren(...page.videos.map(row));
       if (!page.videos.length) $("rows").append(el("tr", {}, el("td", { colspan: "7", class: "muted", text: "No videos." })));
-      $("page").textContent = page.total ? `${state.offset + 1}–${state.offset + page.videos.length} of ${page.total}` : "";
+      $("page").textContent = page.total ? `${state.offset + 1}–${state.offset + page.videos.length} of ${page.total_estimated ? "about " : ""}${page.total}` : "";
       $("prev").disabled = state.offset === 0;
       $("next").disabled = state.offset + PAGE >= page.total;
       const s = stats.by_status;
