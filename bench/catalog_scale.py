@@ -1,5 +1,5 @@
 """The catalog at scale (issue 25, 4b): a Postgres catalog of its own seeded with N videos (default 1,000,000, with
-their versions, renditions, outputs and events; bench/catalog_seed.py), the real vodflow FastAPI app served by
+their versions, renditions, outputs and events; vodflow.devtools.catalog_seed), the real vodflow FastAPI app served by
 uvicorn over HTTP against it (Airflow's SimpleAuthManager, a real JWT), and per operator endpoint p50/p95/max of
 ``--requests`` sequential requests; then ``EXPLAIN (ANALYZE, BUFFERS)`` of every catalog query those requests ran
 (captured from SQLAlchemy's ``before_cursor_execute``), with any Seq Scan on a big table flagged; and the catalog
@@ -22,17 +22,14 @@ import sys
 import tempfile
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="vodflow-scale-airflow-"))
 import httpx
 import sqlalchemy as sa
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from catalog_seed import RARE_WORD, RENDITIONS, seed
-
 from vodflow.catalog import Catalog, RenditionPlan, VariantRecord, make_engine, videos
+from vodflow.devtools.catalog_seed import RARE_WORD, RENDITIONS, seed
 from vodflow.devtools.devstack import create_database, drop_database
 
 ADMIN_URL = os.environ.get("VODFLOW_BENCH_PG", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")

@@ -1,0 +1,155 @@
+"""The catalog's operator queries keep to their indexes at scale (issue 25, 4b), on a real Postgres catalog seeded
+with 20,000 videos (vodflow.devtools.catalog_seed: a year of uploads, 4 renditions and 8 events each): every query
+the list (first and deep pages, a status, a search by word and by id, a run), one video, the stats and the metrics
+run is captured and EXPLAINed, and none scans a big table whole. The million-video timings are bench/catalog_scale.py.
+And the metrics' folded totals say what adding up every event would say, before and after a delete and a prune."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from tests.conftest import create_test_database, drop_test_database
+from vodflow.catalog import READY, VERSION_DELETED, Catalog, make_engine, renditions, video_events, videos
+from vodflow.catalog.metrics import Encodes, snapshot
+from vodflow.catalog.queries import EXACT_TOTAL_UP_TO
+from vodflow.devtools.catalog_seed import RARE_WORD, seed
+
+pytestmark = pytest.mark.integration
+VIDEOS = 20_000
+BIG_TABLE_SCAN = re.compile(r"Seq Scan on (videos|renditions|video_events|video_versions|version_outputs)\b")
+
+
+@pytest.fixture(scope="module")
+def seeded() -> Iterator[Catalog]:
+    name = f"vodflow_scale_{uuid.uuid4().hex[:10]}"
+    engine = make_engine(create_test_database(name))
+    try:
+        catalog = Catalog(engine)
+        catalog.migrate()
+        seed(engine, VIDEOS, log=lambda _line: None)
+        snapshot(engine)  # the first scrape folds the seeded history (as revision 0009 does on an upgrade)
+        yield catalog
+    finally:
+        engine.dispose()
+        drop_test_database(name)
+
+
+def newest(catalog: Catalog) -> Any:
+    with catalog.engine.connect() as conn:
+        return conn.execute(sa.select(videos.c.id, videos.c.dag_run_id, videos.c.latest_version)
+                            .where(videos.c.status == READY).order_by(videos.c.created_at.desc()).limit(1)).first()
+
+
+def plans_of(catalog: Catalog, call: Callable[[], Any]) -> list[tuple[str, str]]:
+    """(statement, its plan) of every SELECT ``call`` runs on the catalog."""
+    ran: list[tuple[str, Any]] = []
+
+    def capture(conn, cursor, statement, parameters, context, many) -> None:
+        if statement.lstrip().upper().startswith("SELECT") and "pg_catalog" not in statement:
+            ran.append((statement, parameters))
+
+    sa.event.listen(catalog.engine, "before_cursor_execute", capture)
+    try:
+        call()
+    finally:
+        sa.event.remove(catalog.engine, "before_cursor_execute", capture)
+    raw = catalog.engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        found = []
+        for statement, parameters in ran:
+            cursor.execute("EXPLAIN " + statement, parameters)
+            found.append((" ".join(statement.split())[:160], "\n".join(row[0] for row in cursor.fetchall())))
+        raw.rollback()
+        return found
+    finally:
+        raw.close()
+
+
+CALLS: dict[str, Callable[[Catalog, Any], Any]] = {
+    "list first page": lambda c, v: c.list_videos_page(),
+    "list deep page": lambda c, v: c.list_videos_page(offset=VIDEOS // 2),
+    "list failed": lambda c, v: c.list_videos_page(status="failed"),
+    "list ready, page 3": lambda c, v: c.list_videos_page(status="ready", offset=100),
+    "search a word": lambda c, v: c.list_videos_page(search="sunset"),
+    "search a rare word": lambda c, v: c.list_videos_page(search=RARE_WORD),
+    "search an id": lambda c, v: c.list_videos_page(search=v.id[:9]),
+    "a run's video": lambda c, v: c.list_videos_page(run_id=v.dag_run_id),
+    "one video": lambda c, v: (c.get_video(v.id), c.get_renditions(v.id, v.latest_version), c.get_versions(v.id),
+                               c.get_outputs(v.id, v.latest_version), c.get_events(v.id), c.activity_marker(v.id)),
+    "stats": lambda c, v: c.stats(datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)),
+    "metrics": lambda c, v: snapshot(c.engine),
+}
+
+
+@pytest.mark.parametrize("what", list(CALLS))
+def test_no_operator_query_scans_a_big_table(seeded, what):
+    plans = plans_of(seeded, lambda: CALLS[what](seeded, newest(seeded)))
+    assert plans, "nothing ran"
+    scans = [(statement, plan) for statement, plan in plans if BIG_TABLE_SCAN.search(plan)]
+    assert not scans, "\n\n".join(f"{s}\n{p}" for s, p in scans)
+
+
+def test_a_large_total_is_an_estimate_and_says_so_a_small_one_is_exact(seeded):
+    found, total, estimated = seeded.list_videos_page()
+    assert estimated and total > EXACT_TOTAL_UP_TO and abs(total - VIDEOS) < VIDEOS * 0.2, total
+    assert len(found) == 50 and [v["created_at"] for v in found] == sorted((v["created_at"] for v in found),
+                                                                           reverse=True)
+    _, failed, estimated = seeded.list_videos_page(status="failed")
+    assert not estimated
+    with seeded.engine.connect() as conn:
+        assert failed == conn.execute(sa.select(sa.func.count()).where(videos.c.status == "failed")).scalar()
+    deep, _, _ = seeded.list_videos_page(offset=VIDEOS - 10)
+    assert len(deep) == 10  # the oldest ten, the same rows an exact offset gives
+    rare, count, estimated = seeded.list_videos_page(search=RARE_WORD.upper())
+    assert count == len(rare) == VIDEOS // 2000 and not estimated
+    assert all(RARE_WORD in v["title"] for v in rare)
+
+
+def every_event(catalog: Catalog) -> Encodes:
+    added = Encodes()
+    with catalog.engine.connect() as conn:
+        added.add_events(conn.execute(sa.select(video_events.c.detail).where(video_events.c.kind == "encoded"))
+                         .scalars())
+    return added
+
+
+def published_bytes(catalog: Catalog) -> int:
+    with catalog.engine.connect() as conn:
+        return int(conn.execute(sa.text(
+            "SELECT coalesce(sum(r.bytes), 0) FROM renditions r JOIN video_versions v ON v.video_id = r.video_id "
+            "AND v.version = r.version WHERE v.status = 'published'")).scalar())
+
+
+def test_the_folded_metrics_say_what_adding_up_every_event_says(seeded):
+    first = snapshot(seeded.engine)  # the seeded events are all older than FOLD_AFTER: folded
+    expected = every_event(seeded)
+    assert first.encodes.rows() == expected.rows()
+    assert first.published_bytes == published_bytes(seeded) > 0
+    video = newest(seeded)
+    seeded.add_event(video.id, "encoded", rendition="720p", seconds=3.5, realtime_factor=2.0, bytes=1000)
+    expected.add_events(['{"rendition": "720p", "seconds": 3.5, "realtime_factor": 2.0, "bytes": 1000}'])
+    fresh = snapshot(seeded.engine)  # an event of now: added at scrape time, not folded yet
+    assert fresh.encodes.rows() == expected.rows()
+    assert fresh.encodes.histograms["encode_seconds"]["720p"].counts.get("5.0", 0) == \
+        first.encodes.histograms["encode_seconds"]["720p"].counts.get("5.0", 0) + 1
+
+    with seeded.engine.connect() as conn:
+        other = conn.execute(sa.select(videos.c.id).where(videos.c.status == READY, videos.c.id != video.id)
+                             .limit(1)).scalar()
+        mine, others = (conn.execute(sa.select(sa.func.sum(renditions.c.bytes)).where(renditions.c.video_id == v)
+                                     ).scalar() for v in (video.id, other))
+    seeded.mark_version(other, 1, VERSION_DELETED)  # a prune
+    seeded.mark_version(other, 1, VERSION_DELETED)  # twice: taken away once
+    assert seeded.delete_video(video.id)
+    after = snapshot(seeded.engine)
+    assert after.published_bytes == published_bytes(seeded) == first.published_bytes - mine - others
+    # The folded encodes stay (a counter does not go back); only the fresh event went with its video.
+    assert after.encodes.rows() == first.encodes.rows()
