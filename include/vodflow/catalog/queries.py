@@ -12,7 +12,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from vodflow.catalog.connection import reconnecting
-from vodflow.catalog.metrics import adjust_published_bytes
+from vodflow.catalog.metrics import adjust_published_bytes, videos_by_status
 from vodflow.catalog.records import AlreadyActive, UploadObject
 from vodflow.catalog.schema import (
     ACTIVE_STATUSES,
@@ -25,7 +25,6 @@ from vodflow.catalog.schema import (
     UPLOAD_STARTING,
     UPLOAD_TRIGGERED,
     VERSION_PUBLISHED,
-    VIDEO_STATUSES,
     aware,
     now,
     renditions,
@@ -300,10 +299,8 @@ class CatalogQueries:
     def stats(self, since: datetime) -> dict[str, Any]:
         """Counts by status, what finished since ``since``, and the mean processing time of those that succeeded
         (added up by the database: a busy day's rows never travel)."""
+        by_status = videos_by_status(self.engine)
         with self.engine.connect() as conn:
-            by_status = dict.fromkeys(VIDEO_STATUSES, 0)
-            by_status.update({row.status: int(row.n) for row in conn.execute(
-                sa.select(videos.c.status, sa.func.count().label("n")).group_by(videos.c.status))})
             took = _seconds_between(conn, videos.c.started_at, videos.c.finished_at)
             finished = {row.status: row for row in conn.execute(
                 sa.select(videos.c.status, sa.func.count().label("n"), sa.func.avg(took).label("mean"))

@@ -158,6 +158,13 @@ metric_totals = sa.Table(
     sa.Column("le", sa.String(16), primary_key=True),
     sa.Column("value", sa.Float, nullable=False),
 )
+# Postgres: (status, ±n) rows appended by triggers on ``videos`` (migration 0009) whenever a status changes; the counts
+# by status are their sums (``catalog.metrics.videos_by_status``), compacted by the readers. Unused on SQLite.
+video_status_deltas = sa.Table(
+    "video_status_deltas", metadata,
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("n", sa.BigInteger, nullable=False),
+)
 UPLOAD_CLAIMED, UPLOAD_TRIGGERED, UPLOAD_KNOWN, UPLOAD_STARTING = "claimed", "triggered", "known", "starting"
 # The list's order, alone and after a status filter (newest first: scanned backwards); a run's video; what finished
 # today (the stats); failures by code (the metrics). On Postgres with pg_trgm, migration 0009 adds trigram indexes on

@@ -120,11 +120,14 @@ def seed(engine: sa.Engine, n: int, log=print) -> float:
         ORDER BY v.i, e.k"""),
     ]
     with engine.begin() as conn:
-        conn.exec_driver_sql("SET session_replication_role = replica")
+        conn.exec_driver_sql("SET LOCAL session_replication_role = replica")  # this transaction only
         for table, sql in steps:
             t0 = time.monotonic()
             rows = conn.exec_driver_sql(sql.replace("%", "%%")).rowcount
             log(f"  seeded {table}: {rows:,} rows in {time.monotonic() - t0:.1f} s")
+        if sa.inspect(conn).has_table("video_status_deltas"):  # what the triggers (off while seeding) keep
+            conn.exec_driver_sql("INSERT INTO video_status_deltas (status, n) SELECT status, count(*) FROM videos "
+                                 "GROUP BY status")
         if sa.inspect(conn).has_table("metric_totals"):  # what publish would have kept (revision 0009 on)
             conn.exec_driver_sql(
                 "UPDATE metric_totals SET value = value + (SELECT coalesce(sum(r.bytes), 0) FROM renditions r "

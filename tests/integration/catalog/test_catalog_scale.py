@@ -2,7 +2,8 @@
 with 20,000 videos (vodflow.devtools.catalog_seed: a year of uploads, 4 renditions and 8 events each): every query
 the list (first and deep pages, a status, a search by word and by id, a run), one video, the stats and the metrics
 run is captured and EXPLAINed, and none scans a big table whole. The million-video timings are bench/catalog_scale.py.
-And the metrics' folded totals say what adding up every event would say, before and after a delete and a prune."""
+And the metrics' folded totals say what adding up every event would say, before and after a delete and a prune; the
+counts by status kept by the triggers say what counting the videos says."""
 
 from __future__ import annotations
 
@@ -16,8 +17,19 @@ import pytest
 import sqlalchemy as sa
 
 from tests.conftest import create_test_database, drop_test_database
-from vodflow.catalog import READY, VERSION_DELETED, Catalog, make_engine, renditions, video_events, videos
-from vodflow.catalog.metrics import Encodes, snapshot
+from vodflow.catalog import (
+    READY,
+    VERSION_DELETED,
+    VIDEO_STATUSES,
+    Catalog,
+    make_engine,
+    renditions,
+    video_events,
+    video_status_deltas,
+    videos,
+)
+from vodflow.catalog import metrics as catalog_metrics
+from vodflow.catalog.metrics import Encodes, snapshot, videos_by_status
 from vodflow.catalog.queries import EXACT_TOTAL_UP_TO
 from vodflow.devtools.catalog_seed import RARE_WORD, seed
 
@@ -153,3 +165,29 @@ def test_the_folded_metrics_say_what_adding_up_every_event_says(seeded):
     assert after.published_bytes == published_bytes(seeded) == first.published_bytes - mine - others
     # The folded encodes stay (a counter does not go back); only the fresh event went with its video.
     assert after.encodes.rows() == first.encodes.rows()
+
+
+def test_the_counts_by_status_follow_every_write_and_stay_a_few_rows(seeded, monkeypatch):
+    monkeypatch.setattr(catalog_metrics, "COMPACT_AFTER", 3)
+
+    def counted() -> dict[str, int]:
+        with seeded.engine.connect() as conn:
+            found = dict(conn.execute(sa.select(videos.c.status, sa.func.count()).group_by(videos.c.status)).all())
+        return {status: found.get(status, 0) for status in VIDEO_STATUSES}
+
+    assert videos_by_status(seeded.engine) == counted()
+    video_id, run = f"vid_counts{uuid.uuid4().hex[:8]}", "run-counts"
+    seeded.register(video_id=video_id, source_uri="s3://vodflow/uploads/counts.mp4", etag="e", size=1, title="t",
+                    run_id=run, ladder_version=1)
+    seeded.set_status(video_id, run, "probing")
+    assert videos_by_status(seeded.engine) == counted()
+    seeded.fail(video_id=video_id, run_id=run, version=1, code="source_unreadable", message="no")
+    with seeded.engine.begin() as conn:  # one statement moving several videos, and one that moves none
+        conn.execute(videos.update().where(videos.c.id.in_(
+            sa.select(videos.c.id).where(videos.c.status == READY).limit(7).scalar_subquery())).values(status="failed"))
+        conn.execute(videos.update().where(videos.c.status == "failed").values(title="same status"))
+    assert seeded.delete_video(video_id)
+    assert videos_by_status(seeded.engine) == counted()
+    with seeded.engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(video_status_deltas)).scalar() <= len(
+            VIDEO_STATUSES)  # compacted: a row per status

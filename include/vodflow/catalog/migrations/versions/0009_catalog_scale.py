@@ -6,6 +6,7 @@ alone and after a status, a run's video (``dag_run_id``), what finished today (`
 (``error_code``); on Postgres with ``pg_trgm`` (``CREATE EXTENSION`` needs the right; without it the search stays a
 scan, and works) trigram indexes for the search's ``lower(title) LIKE '%…%'`` and ``lower(id) LIKE '%…%'``.
 
+``video_status_deltas`` (Postgres: kept by triggers on ``videos``): the counts by status, as a sum of a few rows.
 ``metric_totals`` (name, label, le → value): ``published_bytes`` (kept by publish, prune and delete), and the encode
 histograms folded from the ``encoded`` events up to event ``encoded_through`` (newer events are added at scrape
 time). Both are filled here from the rows already there.
@@ -47,15 +48,53 @@ def upgrade() -> None:
         sa.Column("le", sa.String(16), primary_key=True),
         sa.Column("value", sa.Float, nullable=False),
     )
+    op.create_table(
+        "video_status_deltas",
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("n", sa.BigInteger, nullable=False),
+    )
     conn = op.get_bind()
     if conn.dialect.name == "postgresql":
         _trigram_indexes(conn)
+        for statement in STATUS_TRIGGERS:
+            conn.exec_driver_sql(statement)
+        conn.exec_driver_sql("INSERT INTO video_status_deltas (status, n) SELECT status, count(*) FROM videos "
+                             "GROUP BY status")
     published = conn.execute(sa.text(
         "SELECT coalesce(sum(r.bytes), 0) FROM renditions r JOIN video_versions v "
         "ON v.video_id = r.video_id AND v.version = r.version WHERE v.status = 'published'")).scalar()
     rows = {("published_bytes", "", ""): float(published or 0)}
     rows.update(_folded_encodes(conn))
     op.bulk_insert(totals, [{"name": n, "label": label, "le": le, "value": v} for (n, label, le), v in rows.items()])
+
+
+# Postgres: every change of a video's status appends (status, ±n) rows to video_status_deltas, so the counts by
+# status are a sum over a few rows (the readers compact them), not a count over every video. Appending takes no
+# lock that another writer waits for. Statement triggers with transition tables: one per event.
+STATUS_TRIGGERS = (
+    """CREATE FUNCTION vodflow_video_status_deltas() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF TG_OP = 'INSERT' THEN
+            INSERT INTO video_status_deltas (status, n) SELECT status, count(*) FROM new_rows GROUP BY status;
+        ELSIF TG_OP = 'DELETE' THEN
+            INSERT INTO video_status_deltas (status, n) SELECT status, -count(*) FROM old_rows GROUP BY status;
+        ELSE
+            INSERT INTO video_status_deltas (status, n)
+            SELECT status, sum(n) FROM (
+                SELECT o.status, -1 AS n FROM old_rows o JOIN new_rows w ON w.id = o.id WHERE w.status <> o.status
+                UNION ALL
+                SELECT w.status, 1 FROM old_rows o JOIN new_rows w ON w.id = o.id WHERE w.status <> o.status
+            ) AS moved GROUP BY status;
+        END IF;
+        RETURN NULL;
+    END $$""",
+    "CREATE TRIGGER vodflow_status_insert AFTER INSERT ON videos REFERENCING NEW TABLE AS new_rows "
+    "FOR EACH STATEMENT EXECUTE FUNCTION vodflow_video_status_deltas()",
+    "CREATE TRIGGER vodflow_status_update AFTER UPDATE ON videos REFERENCING OLD TABLE AS old_rows "
+    "NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION vodflow_video_status_deltas()",
+    "CREATE TRIGGER vodflow_status_delete AFTER DELETE ON videos REFERENCING OLD TABLE AS old_rows "
+    "FOR EACH STATEMENT EXECUTE FUNCTION vodflow_video_status_deltas()",
+)
 
 
 def _trigram_indexes(conn: sa.Connection) -> None:
@@ -105,6 +144,10 @@ def downgrade() -> None:
     if conn.dialect.name == "postgresql":
         for name in TRIGRAM_INDEXES:
             conn.exec_driver_sql(f"DROP INDEX IF EXISTS {name}")
+        for event in ("insert", "update", "delete"):
+            conn.exec_driver_sql(f"DROP TRIGGER vodflow_status_{event} ON videos")
+        conn.exec_driver_sql("DROP FUNCTION vodflow_video_status_deltas()")
+    op.drop_table("video_status_deltas")
     op.drop_table("metric_totals")
     with op.batch_alter_table("videos") as batch:
         for name in ("ix_videos_error_code", "ix_videos_finished_at", "ix_videos_dag_run_id",
