@@ -22,6 +22,7 @@ import sys
 import tempfile
 import threading
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="vodflow-scale-airflow-"))
@@ -64,8 +65,23 @@ def configure(url: str) -> dict[str, str]:
     return env
 
 
-def serve() -> tuple[str, str, Any]:
-    """vodflow's app under uvicorn in a thread; returns its base URL, an admin's bearer token and the server."""
+def add_runs(engine: sa.Engine, run_ids: list[str]) -> None:
+    """The active videos' runs in Airflow's metadata DB, so the list's queue line looks them up in the catalog."""
+    from airflow.models.dagrun import DagRun
+
+    stamp = datetime.now(UTC)
+    with engine.begin() as conn:
+        conn.execute(DagRun.__table__.delete().where(DagRun.__table__.c.dag_id == "transcode_video"))
+        if run_ids:
+            conn.execute(sa.insert(DagRun.__table__), [
+                {"dag_id": "transcode_video", "run_id": run_id, "run_type": "manual", "state": "running",
+                 "triggering_user_name": "admin", "run_after": stamp, "queued_at": stamp,
+                 "data_interval_start": None, "data_interval_end": None} for run_id in run_ids])
+
+
+def serve(active_runs: list[str]) -> tuple[str, str, Any]:
+    """vodflow's app under uvicorn in a thread (Airflow's metadata DB holding ``active_runs``); returns its base
+    URL, an admin's bearer token and the server."""
     import uvicorn
     from airflow import settings
     from airflow.api_fastapi import app as airflow_app
@@ -75,6 +91,7 @@ def serve() -> tuple[str, str, Any]:
 
     import_all_models()
     Base.metadata.create_all(settings.engine)  # Airflow's metadata DB (SQLite here): the stats read its queue
+    add_runs(settings.engine, active_runs)
     manager = airflow_app.init_auth_manager()
     token = manager.generate_jwt(SimpleAuthManagerUser(username="admin", role="admin"))
     from vodflow.web.api import app
@@ -230,7 +247,10 @@ def main() -> int:
         configure(url)
         captured = Captured()
         sa.event.listen(sa.engine.Engine, "before_cursor_execute", captured)
-        base, token, server = serve()
+        with engine.connect() as conn:
+            active = list(conn.execute(sa.select(videos.c.dag_run_id).where(
+                videos.c.status.in_(("queued", "probing", "transcoding", "publishing")))).scalars())
+        base, token, server = serve(active)
         try:
             timings = measure(base, token, endpoints(catalog), args.requests, args.budget, captured)
         finally:

@@ -171,12 +171,13 @@ UPLOAD_CLAIMED, UPLOAD_TRIGGERED, UPLOAD_KNOWN, UPLOAD_STARTING = "claimed", "tr
 # lower(title) and lower(id) for the search: outside the metadata (optional, Postgres only), and autogenerate and
 # the schema check leave them alone (``OPTIONAL_INDEXES``).
 OPTIONAL_INDEXES = ("ix_videos_title_trgm", "ix_videos_id_trgm")
-sa.Index("ix_videos_status", videos.c.status)  # the counts by status: small (deduplicated), read alone
+sa.Index("ix_videos_status", videos.c.status)  # the active videos; the counts by status on SQLite
 sa.Index("ix_videos_created_id", videos.c.created_at, videos.c.id)
 sa.Index("ix_videos_status_created_id", videos.c.status, videos.c.created_at, videos.c.id)
 sa.Index("ix_videos_dag_run_id", videos.c.dag_run_id)
 sa.Index("ix_videos_finished_at", videos.c.finished_at)
 sa.Index("ix_videos_error_code", videos.c.error_code)
+sa.Index("ix_video_versions_dag_run_id", video_versions.c.dag_run_id)  # the queue: facts about runs in flight
 sa.Index("ix_video_events_video_id", video_events.c.video_id, video_events.c.id)
 sa.Index("ix_videos_source_uploaded_at", videos.c.source_uploaded_at)
 sa.Index("ix_videos_source", videos.c.source_uri, videos.c.source_etag)

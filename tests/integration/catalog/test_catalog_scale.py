@@ -32,9 +32,11 @@ from vodflow.catalog import metrics as catalog_metrics
 from vodflow.catalog.metrics import Encodes, snapshot, videos_by_status
 from vodflow.catalog.queries import EXACT_TOTAL_UP_TO
 from vodflow.devtools.catalog_seed import RARE_WORD, seed
+from vodflow.web import queue
 
 pytestmark = pytest.mark.integration
 VIDEOS = 20_000
+LONG_AGO = datetime(2020, 1, 1, tzinfo=UTC)
 BIG_TABLE_SCAN = re.compile(r"Seq Scan on (videos|renditions|video_events|video_versions|version_outputs)\b")
 
 
@@ -98,6 +100,8 @@ CALLS: dict[str, Callable[[Catalog, Any], Any]] = {
                                c.get_outputs(v.id, v.latest_version), c.get_events(v.id), c.activity_marker(v.id)),
     "stats": lambda c, v: c.stats(datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)),
     "metrics": lambda c, v: snapshot(c.engine),
+    "the queue's facts of runs": lambda c, v: (queue._catalog_facts(c, [v.dag_run_id]),
+                                               queue._encode_starts(c, {v.dag_run_id: LONG_AGO})),
 }
 
 

@@ -1,10 +1,11 @@
 """The catalog at a million videos (issue 25, 4b): indexes for every operator query, and ``metric_totals``, the
 totals the metrics would otherwise add up from all of history on each scrape.
 
-Indexes (``ix_videos_status`` stays: the counts by status read it alone): the list's order (``created_at``, ``id``)
+Indexes (``ix_videos_status`` stays: the active videos, SQLite's counts): the list's order (``created_at``, ``id``)
 alone and after a status, a run's video (``dag_run_id``), what finished today (``finished_at``), failures by code
-(``error_code``); on Postgres with ``pg_trgm`` (``CREATE EXTENSION`` needs the right; without it the search stays a
-scan, and works) trigram indexes for the search's ``lower(title) LIKE '%…%'`` and ``lower(id) LIKE '%…%'``.
+(``error_code``), a run's version (``video_versions.dag_run_id``: the queue's facts about runs in flight); on
+Postgres with ``pg_trgm`` (``CREATE EXTENSION`` needs the right; without it the search stays a scan, and works)
+trigram indexes for the search's ``lower(title) LIKE '%…%'`` and ``lower(id) LIKE '%…%'``.
 
 ``video_status_deltas`` (Postgres: kept by triggers on ``videos``): the counts by status, as a sum of a few rows.
 ``metric_totals`` (name, label, le → value): ``published_bytes`` (kept by publish, prune and delete), and the encode
@@ -41,6 +42,8 @@ def upgrade() -> None:
         batch.create_index("ix_videos_dag_run_id", ["dag_run_id"])
         batch.create_index("ix_videos_finished_at", ["finished_at"])
         batch.create_index("ix_videos_error_code", ["error_code"])
+    with op.batch_alter_table("video_versions") as batch:  # the queue's facts about runs in flight
+        batch.create_index("ix_video_versions_dag_run_id", ["dag_run_id"])
     totals = op.create_table(
         "metric_totals",
         sa.Column("name", sa.String(64), primary_key=True),
@@ -149,6 +152,8 @@ def downgrade() -> None:
         conn.exec_driver_sql("DROP FUNCTION vodflow_video_status_deltas()")
     op.drop_table("video_status_deltas")
     op.drop_table("metric_totals")
+    with op.batch_alter_table("video_versions") as batch:
+        batch.drop_index("ix_video_versions_dag_run_id")
     with op.batch_alter_table("videos") as batch:
         for name in ("ix_videos_error_code", "ix_videos_finished_at", "ix_videos_dag_run_id",
                      "ix_videos_status_created_id", "ix_videos_created_id"):
