@@ -226,12 +226,15 @@ class CatalogQueries:
 
     @reconnecting
     def list_videos_page(self, *, status: str | None = None, search: str | None = None, run_id: str | None = None,
-                         limit: int = 50, offset: int = 0) -> tuple[list[dict[str, Any]], int, bool]:
-        """``list_videos``, and whether the total is the planner's estimate (more than ``EXACT_TOTAL_UP_TO`` match,
-        on Postgres).
+                         limit: int = 50, offset: int = 0, after: str | None = None
+                         ) -> tuple[list[dict[str, Any]], int, bool]:
+        """``list_videos``, and whether the total is the planner's estimate (a search or a run's filter matching
+        more than ``EXACT_TOTAL_UP_TO``, on Postgres; the counts by status are exact there).
 
         The page's ids come from the index alone (``ix_videos_created_id``, after a status
-        ``ix_videos_status_created_id``), so a deep offset walks index entries, not rows."""
+        ``ix_videos_status_created_id``), so a deep offset walks index entries, not rows; ``after`` (the last id of
+        the page before: keyset paging) starts right after that video in the index and walks nothing. The total
+        counts every match, whatever ``after``."""
         where: list[sa.ColumnElement[bool]] = []
         if status:
             where.append(videos.c.status == status)
@@ -243,7 +246,15 @@ class CatalogQueries:
                                 sa.func.lower(videos.c.id).like(pattern, escape="\\")))
         newest_first = (videos.c.created_at.desc(), videos.c.id.desc())
         with self.engine.connect() as conn:
-            total, estimated = _total(conn, where)
+            if not (search or run_id) and conn.dialect.name == "postgresql":
+                counts = videos_by_status(self.engine)
+                total, estimated = (counts.get(status, 0) if status else sum(counts.values())), False
+            else:
+                total, estimated = _total(conn, where)
+            if after:  # an id that is gone (deleted meanwhile) ends the walk: an empty page
+                anchor = conn.execute(sa.select(videos.c.created_at).where(videos.c.id == after)).scalar()
+                where.append(sa.tuple_(videos.c.created_at, videos.c.id) < sa.tuple_(anchor, after)
+                             if anchor is not None else sa.false())
             page = sa.select(videos.c.id).where(*where).order_by(*newest_first).limit(limit).offset(offset)
             rows = conn.execute(sa.select(videos).where(videos.c.id.in_(page.scalar_subquery()))
                                 .order_by(*newest_first)).mappings().all()
