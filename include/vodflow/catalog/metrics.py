@@ -6,7 +6,7 @@ whole-video encode writes per rendition. A scrape must not add up all of history
 events): events older than ``FOLD_AFTER`` are folded once into ``metric_totals`` (cumulative histogram buckets, sums,
 bytes, and ``encoded_through``, the last event id folded), and a scrape adds only the events after that. The fold
 is kept when a video is deleted, as a counter should be. ``published_bytes`` is kept in ``metric_totals`` by publish,
-prune and delete (``adjust_published_bytes``).
+prune and delete (``add_published_bytes``), last in their transactions.
 """
 
 from __future__ import annotations
@@ -136,12 +136,16 @@ def videos_by_status(engine: Engine) -> dict[str, int]:
     return counts
 
 
-def adjust_published_bytes(conn: Connection, video_id: str, version: int, sign: int) -> None:
-    """Add (``sign`` 1) or take away (-1) a version's rendition bytes: it was published, pruned or deleted."""
-    amount = conn.execute(sa.select(sa.func.coalesce(sa.func.sum(renditions.c.bytes), 0)).where(
-        renditions.c.video_id == video_id, renditions.c.version == version)).scalar()
+def version_bytes(conn: Connection, video_id: str, version: int) -> int:
+    return int(conn.execute(sa.select(sa.func.coalesce(sa.func.sum(renditions.c.bytes), 0)).where(
+        renditions.c.video_id == video_id, renditions.c.version == version)).scalar() or 0)
+
+
+def add_published_bytes(conn: Connection, amount: int) -> None:
+    """A version was published (``amount`` > 0), pruned or deleted. Called last in its transaction: the row is
+    everyone's, so it is locked for as short a time as can be, and always after the video's own rows (no cycle)."""
     if amount:
-        _add_totals(conn, {("published_bytes", "", ""): sign * float(amount)})
+        _add_totals(conn, {("published_bytes", "", ""): float(amount)})
 
 
 def fold_encodes(engine: Engine) -> None:

@@ -12,7 +12,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from vodflow.catalog.connection import reconnecting
-from vodflow.catalog.metrics import adjust_published_bytes, videos_by_status
+from vodflow.catalog.metrics import add_published_bytes, version_bytes, videos_by_status
 from vodflow.catalog.records import AlreadyActive, UploadObject
 from vodflow.catalog.schema import (
     ACTIVE_STATUSES,
@@ -60,18 +60,25 @@ EXACT_TOTAL_UP_TO = 10_000
 
 
 def _total(conn: Connection, where: list[sa.ColumnElement[bool]]) -> tuple[int, bool]:
-    """The number of videos matching ``where``: exact up to EXACT_TOTAL_UP_TO, else (Postgres) estimated."""
+    """The number of videos matching ``where``: exact up to EXACT_TOTAL_UP_TO, else (Postgres) the planner's
+    estimate. Postgres asks the planner first: far more matches than that (a common word) are not counted at all."""
     matching = sa.select(videos.c.id).where(*where)
+    if conn.dialect.name == "postgresql":
+        compiled = matching.compile(dialect=conn.dialect)
+        plan = conn.exec_driver_sql("EXPLAIN (FORMAT JSON) " + str(compiled), compiled.params).scalar()
+        estimate = int((json.loads(plan) if isinstance(plan, str) else plan)[0]["Plan"]["Plan Rows"])
+        if estimate > 3 * EXACT_TOTAL_UP_TO:
+            return estimate, True
+    else:
+        estimate = 0
     counted = int(conn.execute(sa.select(sa.func.count()).select_from(
         matching.limit(EXACT_TOTAL_UP_TO + 1).subquery())).scalar() or 0)
-    if counted <= EXACT_TOTAL_UP_TO or conn.dialect.name != "postgresql":
-        if counted > EXACT_TOTAL_UP_TO:  # SQLite (the embedded demo): small enough to count
-            counted = int(conn.execute(sa.select(sa.func.count()).select_from(matching.subquery())).scalar() or 0)
+    if counted <= EXACT_TOTAL_UP_TO:
         return counted, False
-    compiled = matching.compile(dialect=conn.dialect)
-    plan = conn.exec_driver_sql("EXPLAIN (FORMAT JSON) " + str(compiled), compiled.params).scalar()
-    plan = json.loads(plan) if isinstance(plan, str) else plan
-    return max(int(plan[0]["Plan"]["Plan Rows"]), EXACT_TOTAL_UP_TO + 1), True
+    if conn.dialect.name == "postgresql":
+        return max(estimate, counted), True
+    # SQLite (the embedded demo): small enough to count
+    return int(conn.execute(sa.select(sa.func.count()).select_from(matching.subquery())).scalar() or 0), False
 
 
 def _seconds_between(conn: Connection, start: Any, end: Any) -> sa.ColumnElement[float]:
@@ -245,9 +252,9 @@ class CatalogQueries:
             where.append(sa.or_(sa.func.lower(videos.c.title).like(pattern, escape="\\"),
                                 sa.func.lower(videos.c.id).like(pattern, escape="\\")))
         newest_first = (videos.c.created_at.desc(), videos.c.id.desc())
+        counts = videos_by_status(self.engine) if not (search or run_id) and self.engine.name == "postgresql" else None
         with self.engine.connect() as conn:
-            if not (search or run_id) and conn.dialect.name == "postgresql":
-                counts = videos_by_status(self.engine)
+            if counts is not None:  # exact, from the counts by status
                 total, estimated = (counts.get(status, 0) if status else sum(counts.values())), False
             else:
                 total, estimated = _total(conn, where)
@@ -298,12 +305,13 @@ class CatalogQueries:
                 return False
             if row.status in ACTIVE_STATUSES:
                 raise AlreadyActive(video_id, "")
-            for (version,) in conn.execute(sa.select(video_versions.c.version).where(
-                    video_versions.c.video_id == video_id, video_versions.c.status == VERSION_PUBLISHED)):
-                adjust_published_bytes(conn, video_id, version, -1)
+            published = sum(version_bytes(conn, video_id, v) for v in conn.execute(
+                sa.select(video_versions.c.version).where(video_versions.c.video_id == video_id,
+                                                          video_versions.c.status == VERSION_PUBLISHED)).scalars())
             for table in (renditions, version_outputs, video_versions, video_events):
                 conn.execute(table.delete().where(table.c.video_id == video_id))
             conn.execute(videos.delete().where(videos.c.id == video_id))
+            add_published_bytes(conn, -published)
             return True
 
     @reconnecting

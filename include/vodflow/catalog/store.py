@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from vodflow.catalog import migrations
 from vodflow.catalog.connection import RECONNECT_SECONDS, reconnecting
-from vodflow.catalog.metrics import adjust_published_bytes
+from vodflow.catalog.metrics import add_published_bytes, version_bytes
 from vodflow.catalog.records import (
     AlreadyActive,
     AlreadyEncoded,
@@ -311,7 +311,6 @@ class PipelineWrites:
             conn.execute(video_versions.update().where(
                 video_versions.c.video_id == video_id, video_versions.c.version == version
             ).values(status=VERSION_PUBLISHED, published_at=stamp))
-            adjust_published_bytes(conn, video_id, version, 1)
             conn.execute(version_outputs.delete().where(version_outputs.c.video_id == video_id,
                                                         version_outputs.c.version == version))
             rows = [{**o, "video_id": video_id, "version": version} for o in outputs]
@@ -326,7 +325,9 @@ class PipelineWrites:
             older = conn.execute(sa.select(video_versions.c.version).where(
                 video_versions.c.video_id == video_id, video_versions.c.version < version,
                 video_versions.c.status == VERSION_PUBLISHED).order_by(video_versions.c.version.desc())).scalars()
-            return [int(v) for v in older]
+            older = [int(v) for v in older]
+            add_published_bytes(conn, version_bytes(conn, video_id, version))
+            return older
 
     @reconnecting
     def notified(self, video_id: str, event_id: str) -> set[str]:
@@ -345,7 +346,8 @@ class PipelineWrites:
             was = conn.execute(sa.select(video_versions.c.status).where(where).with_for_update()).scalar()
             conn.execute(video_versions.update().where(where).values(status=status))
             if was is not None and (was == VERSION_PUBLISHED) != (status == VERSION_PUBLISHED):
-                adjust_published_bytes(conn, video_id, version, 1 if status == VERSION_PUBLISHED else -1)
+                sign = 1 if status == VERSION_PUBLISHED else -1
+                add_published_bytes(conn, sign * version_bytes(conn, video_id, version))
 
     @reconnecting
     def fail(self, *, video_id: str, run_id: str, version: int | None, code: str, message: str) -> bool:
