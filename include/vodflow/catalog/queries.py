@@ -9,9 +9,10 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from vodflow.catalog.connection import reconnecting
+from vodflow.catalog.metrics import add_published_bytes, version_bytes, videos_by_status
 from vodflow.catalog.records import AlreadyActive, UploadObject
 from vodflow.catalog.schema import (
     ACTIVE_STATUSES,
@@ -23,7 +24,7 @@ from vodflow.catalog.schema import (
     UPLOAD_KNOWN,
     UPLOAD_STARTING,
     UPLOAD_TRIGGERED,
-    VIDEO_STATUSES,
+    VERSION_PUBLISHED,
     aware,
     now,
     renditions,
@@ -51,6 +52,40 @@ def _pending(bucket: str) -> sa.ColumnElement[bool]:
     return sa.and_(uploads.c.bucket == bucket, sa.or_(
         uploads.c.state == UPLOAD_CLAIMED,
         sa.and_(uploads.c.state == UPLOAD_STARTING, uploads.c.claimed_at < now() - APP_TRIGGER_GRACE)))
+
+
+# The list counts its matches exactly up to here; beyond, on Postgres, the total is the planner's estimate (counting
+# a million rows per page view is what made the list slow) and the answer says so.
+EXACT_TOTAL_UP_TO = 10_000
+
+
+def _total(conn: Connection, where: list[sa.ColumnElement[bool]]) -> tuple[int, bool]:
+    """The number of videos matching ``where``: exact up to EXACT_TOTAL_UP_TO, else (Postgres) the planner's
+    estimate. Postgres asks the planner first: when it expects more than that (a common word), nothing is counted
+    (counting a common word's matches was most of a search's time)."""
+    matching = sa.select(videos.c.id).where(*where)
+    if conn.dialect.name == "postgresql":
+        compiled = matching.compile(dialect=conn.dialect)
+        plan = conn.exec_driver_sql("EXPLAIN (FORMAT JSON) " + str(compiled), compiled.params).scalar()
+        estimate = int((json.loads(plan) if isinstance(plan, str) else plan)[0]["Plan"]["Plan Rows"])
+        if estimate > EXACT_TOTAL_UP_TO:
+            return estimate, True
+    else:
+        estimate = 0
+    counted = int(conn.execute(sa.select(sa.func.count()).select_from(
+        matching.limit(EXACT_TOTAL_UP_TO + 1).subquery())).scalar() or 0)
+    if counted <= EXACT_TOTAL_UP_TO:
+        return counted, False
+    if conn.dialect.name == "postgresql":
+        return max(estimate, counted), True
+    # SQLite (the embedded demo): small enough to count
+    return int(conn.execute(sa.select(sa.func.count()).select_from(matching.subquery())).scalar() or 0), False
+
+
+def _seconds_between(conn: Connection, start: Any, end: Any) -> sa.ColumnElement[float]:
+    if conn.dialect.name == "postgresql":
+        return sa.extract("epoch", end - start)
+    return (sa.func.julianday(end) - sa.func.julianday(start)) * 86400.0
 
 
 class CatalogQueries:
@@ -190,10 +225,24 @@ class CatalogQueries:
             return [{k: aware(v) for k, v in row.items()} for row in rows]
 
     # Operator view -----------------------------------------------------------------------------------------
-    @reconnecting
     def list_videos(self, *, status: str | None = None, search: str | None = None, run_id: str | None = None,
                     limit: int = 50, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
         """A page of videos, newest first, each with its latest version's renditions; and the total count."""
+        found, total, _ = self.list_videos_page(status=status, search=search, run_id=run_id, limit=limit,
+                                                offset=offset)
+        return found, total
+
+    @reconnecting
+    def list_videos_page(self, *, status: str | None = None, search: str | None = None, run_id: str | None = None,
+                         limit: int = 50, offset: int = 0, after: str | None = None
+                         ) -> tuple[list[dict[str, Any]], int, bool]:
+        """``list_videos``, and whether the total is the planner's estimate (a search or a run's filter matching
+        more than ``EXACT_TOTAL_UP_TO``, on Postgres; the counts by status are exact there).
+
+        The page's ids come from the index alone (``ix_videos_created_id``, after a status
+        ``ix_videos_status_created_id``), so a deep offset walks index entries, not rows; ``after`` (the last id of
+        the page before: keyset paging) starts right after that video in the index and walks nothing. The total
+        counts every match, whatever ``after``."""
         where: list[sa.ColumnElement[bool]] = []
         if status:
             where.append(videos.c.status == status)
@@ -203,11 +252,20 @@ class CatalogQueries:
             pattern = "%" + search.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
             where.append(sa.or_(sa.func.lower(videos.c.title).like(pattern, escape="\\"),
                                 sa.func.lower(videos.c.id).like(pattern, escape="\\")))
+        newest_first = (videos.c.created_at.desc(), videos.c.id.desc())
+        counts = videos_by_status(self.engine) if not (search or run_id) and self.engine.name == "postgresql" else None
         with self.engine.connect() as conn:
-            total = int(conn.execute(sa.select(sa.func.count()).select_from(videos).where(*where)).scalar() or 0)
-            rows = conn.execute(sa.select(videos).where(*where)
-                                .order_by(videos.c.created_at.desc(), videos.c.id).limit(limit).offset(offset)
-                                ).mappings().all()
+            if counts is not None:  # exact, from the counts by status
+                total, estimated = (counts.get(status, 0) if status else sum(counts.values())), False
+            else:
+                total, estimated = _total(conn, where)
+            if after:  # an id that is gone (deleted meanwhile) ends the walk: an empty page
+                anchor = conn.execute(sa.select(videos.c.created_at).where(videos.c.id == after)).scalar()
+                where.append(sa.tuple_(videos.c.created_at, videos.c.id) < sa.tuple_(anchor, after)
+                             if anchor is not None else sa.false())
+            page = sa.select(videos.c.id).where(*where).order_by(*newest_first).limit(limit).offset(offset)
+            rows = conn.execute(sa.select(videos).where(videos.c.id.in_(page.scalar_subquery()))
+                                .order_by(*newest_first)).mappings().all()
             found = [{k: aware(v) for k, v in row.items()} for row in rows]
             if found:
                 wanted = sa.tuple_(renditions.c.video_id, renditions.c.version).in_(
@@ -217,7 +275,7 @@ class CatalogQueries:
                     by_video.setdefault(row["video_id"], []).append({k: aware(v) for k, v in row.items()})
                 for video in found:
                     video["renditions"] = by_video.get(video["id"], [])
-        return found, total
+        return found, total, estimated
 
     @reconnecting
     def begin_delete(self, video_id: str) -> bool:
@@ -248,25 +306,32 @@ class CatalogQueries:
                 return False
             if row.status in ACTIVE_STATUSES:
                 raise AlreadyActive(video_id, "")
+            published = sum(version_bytes(conn, video_id, v) for v in conn.execute(
+                sa.select(video_versions.c.version).where(video_versions.c.video_id == video_id,
+                                                          video_versions.c.status == VERSION_PUBLISHED)).scalars())
             for table in (renditions, version_outputs, video_versions, video_events):
                 conn.execute(table.delete().where(table.c.video_id == video_id))
             conn.execute(videos.delete().where(videos.c.id == video_id))
+            add_published_bytes(conn, -published)
             return True
 
     @reconnecting
     def stats(self, since: datetime) -> dict[str, Any]:
-        """Counts by status, what finished since ``since``, and the mean processing time of those that succeeded."""
+        """Counts by status, what finished since ``since``, and the mean processing time of those that succeeded
+        (added up by the database: a busy day's rows never travel)."""
+        by_status = videos_by_status(self.engine)
         with self.engine.connect() as conn:
-            by_status = dict.fromkeys(VIDEO_STATUSES, 0)
-            by_status.update({row.status: int(row.n) for row in conn.execute(
-                sa.select(videos.c.status, sa.func.count().label("n")).group_by(videos.c.status))})
-            finished = conn.execute(sa.select(videos.c.status, videos.c.started_at, videos.c.finished_at).where(
-                videos.c.finished_at >= since)).all()
-        durations = [(aware(f) - aware(s)).total_seconds() for st, s, f in finished if st == READY and s and f]
+            took = _seconds_between(conn, videos.c.started_at, videos.c.finished_at)
+            finished = {row.status: row for row in conn.execute(
+                sa.select(videos.c.status, sa.func.count().label("n"), sa.func.avg(took).label("mean"))
+                .where(videos.c.finished_at >= since, videos.c.status.in_((READY, FAILED)))
+                .group_by(videos.c.status))}
+        ready = finished.get(READY)
         return {"by_status": by_status,
-                "completed_today": sum(1 for r in finished if r.status == READY),
-                "failed_today": sum(1 for r in finished if r.status == FAILED),
-                "average_processing_seconds": round(sum(durations) / len(durations), 1) if durations else None,
+                "completed_today": int(ready.n) if ready else 0,
+                "failed_today": int(finished[FAILED].n) if FAILED in finished else 0,
+                "average_processing_seconds": round(float(ready.mean), 1) if ready and ready.mean is not None
+                else None,
                 "active": sum(by_status[s] for s in ACTIVE_STATUSES), "queued": by_status[QUEUED]}
 
     @reconnecting

@@ -148,9 +148,36 @@ limit_refusals = sa.Table(
     sa.Column("reason", sa.String(64), primary_key=True),
     sa.Column("count", sa.BigInteger, nullable=False),
 )
+# Totals the metrics read instead of adding up all of history per scrape (``catalog.metrics``): ``published_bytes``
+# (kept by publish, prune and delete), the encode histograms folded from ``encoded`` events up to the event id in
+# ``encoded_through`` (name, label: the rendition, le: the bucket's bound, "" for none).
+metric_totals = sa.Table(
+    "metric_totals", metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("label", sa.String(64), primary_key=True),
+    sa.Column("le", sa.String(16), primary_key=True),
+    sa.Column("value", sa.Float, nullable=False),
+)
+# Postgres: (status, ±n) rows appended by triggers on ``videos`` (migration 0009) whenever a status changes; the counts
+# by status are their sums (``catalog.metrics.videos_by_status``), compacted by the readers. Unused on SQLite.
+video_status_deltas = sa.Table(
+    "video_status_deltas", metadata,
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("n", sa.BigInteger, nullable=False),
+)
 UPLOAD_CLAIMED, UPLOAD_TRIGGERED, UPLOAD_KNOWN, UPLOAD_STARTING = "claimed", "triggered", "known", "starting"
-sa.Index("ix_videos_status", videos.c.status)
-sa.Index("ix_videos_created_at", videos.c.created_at)
+# The list's order, alone and after a status filter (newest first: scanned backwards); a run's video; what finished
+# today (the stats); failures by code (the metrics). On Postgres with pg_trgm, migration 0009 adds trigram indexes on
+# lower(title) and lower(id) for the search: outside the metadata (optional, Postgres only), and autogenerate and
+# the schema check leave them alone (``OPTIONAL_INDEXES``).
+OPTIONAL_INDEXES = ("ix_videos_title_trgm", "ix_videos_id_trgm")
+sa.Index("ix_videos_status", videos.c.status)  # the active videos; the counts by status on SQLite
+sa.Index("ix_videos_created_id", videos.c.created_at, videos.c.id)
+sa.Index("ix_videos_status_created_id", videos.c.status, videos.c.created_at, videos.c.id)
+sa.Index("ix_videos_dag_run_id", videos.c.dag_run_id)
+sa.Index("ix_videos_finished_at", videos.c.finished_at)
+sa.Index("ix_videos_error_code", videos.c.error_code)
+sa.Index("ix_video_versions_dag_run_id", video_versions.c.dag_run_id)  # the queue: facts about runs in flight
 sa.Index("ix_video_events_video_id", video_events.c.video_id, video_events.c.id)
 sa.Index("ix_videos_source_uploaded_at", videos.c.source_uploaded_at)
 sa.Index("ix_videos_source", videos.c.source_uri, videos.c.source_etag)

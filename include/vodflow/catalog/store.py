@@ -16,6 +16,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from vodflow.catalog import migrations
 from vodflow.catalog.connection import RECONNECT_SECONDS, reconnecting
+from vodflow.catalog.metrics import add_published_bytes, version_bytes
 from vodflow.catalog.records import (
     AlreadyActive,
     AlreadyEncoded,
@@ -324,7 +325,9 @@ class PipelineWrites:
             older = conn.execute(sa.select(video_versions.c.version).where(
                 video_versions.c.video_id == video_id, video_versions.c.version < version,
                 video_versions.c.status == VERSION_PUBLISHED).order_by(video_versions.c.version.desc())).scalars()
-            return [int(v) for v in older]
+            older = [int(v) for v in older]
+            add_published_bytes(conn, version_bytes(conn, video_id, version))
+            return older
 
     @reconnecting
     def notified(self, video_id: str, event_id: str) -> set[str]:
@@ -338,9 +341,13 @@ class PipelineWrites:
 
     @reconnecting
     def mark_version(self, video_id: str, version: int, status: str) -> None:
+        where = sa.and_(video_versions.c.video_id == video_id, video_versions.c.version == version)
         with self.engine.begin() as conn:
-            conn.execute(video_versions.update().where(
-                video_versions.c.video_id == video_id, video_versions.c.version == version).values(status=status))
+            was = conn.execute(sa.select(video_versions.c.status).where(where).with_for_update()).scalar()
+            conn.execute(video_versions.update().where(where).values(status=status))
+            if was is not None and (was == VERSION_PUBLISHED) != (status == VERSION_PUBLISHED):
+                sign = 1 if status == VERSION_PUBLISHED else -1
+                add_published_bytes(conn, sign * version_bytes(conn, video_id, version))
 
     @reconnecting
     def fail(self, *, video_id: str, run_id: str, version: int | None, code: str, message: str) -> bool:

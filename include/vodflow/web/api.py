@@ -197,15 +197,20 @@ def list_videos(request: Request, status: Annotated[str | None, Query()] = None,
                 q: Annotated[str | None, Query(max_length=200)] = None,
                 run_id: Annotated[str | None, Query(max_length=250)] = None,
                 limit: Annotated[int, Query(ge=1, le=200)] = 50,
-                offset: Annotated[int, Query(ge=0)] = 0) -> dict[str, Any]:
-    """Videos, newest first: filter by ``status``, search ``q`` in title and id, or find the one a run built."""
+                offset: Annotated[int, Query(ge=0)] = 0,
+                after: Annotated[str | None, Query(max_length=64)] = None) -> dict[str, Any]:
+    """Videos, newest first: filter by ``status``, search ``q`` in title and id, or find the one a run built.
+    ``after=<id>``: the page after that video (keyset paging: as fast a million videos deep as on the first page;
+    ``offset`` walks the index). ``total``: a search's or a run's matches beyond 10,000 are the database's estimate,
+    and ``total_estimated`` is true."""
     if status and status not in VIDEO_STATUSES:
         raise HTTPException(status_code=422, detail=f"status must be one of {', '.join(VIDEO_STATUSES)}")
     catalog = _catalog()
-    found, total = catalog.list_videos(status=status, search=q, run_id=run_id, limit=limit, offset=offset)
+    found, total, estimated = catalog.list_videos_page(status=status, search=q, run_id=run_id, limit=limit,
+                                                       offset=offset, after=after)
     line = queue.safe_snapshot(catalog) if any(v["status"] in ACTIVE_STATUSES for v in found) else None
     return {"videos": [video_json(request, v, v["renditions"], line) for v in found], "total": total,
-            "limit": limit, "offset": offset}
+            "total_estimated": estimated, "limit": limit, "offset": offset}
 
 
 @app.get("/api/videos/{video_id}", dependencies=[CanRead])

@@ -16,20 +16,15 @@ from fastapi import HTTPException, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
-from vodflow.catalog.metrics import MetricsSnapshot, snapshot
+from vodflow.catalog.metrics import Histogram, MetricsSnapshot, snapshot
 from vodflow.settings import load_settings
 from vodflow.web.waiting import waiting_tasks
 
-ENCODE_SECONDS_BUCKETS = (1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200)
-REALTIME_BUCKETS = (0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32)
 
-
-def _histogram(name: str, doc: str, samples: dict[str, list[float]], buckets: tuple[float, ...]
-               ) -> HistogramMetricFamily:
+def _histogram(name: str, doc: str, by_rendition: dict[str, Histogram]) -> HistogramMetricFamily:
     family = HistogramMetricFamily(name, doc, labels=["rendition"])
-    for rendition, values in sorted(samples.items()):
-        cumulative = [(str(float(b)), sum(1 for v in values if v <= b)) for b in buckets]
-        family.add_metric([rendition], [*cumulative, ("+Inf", len(values))], sum_value=sum(values))
+    for rendition, histogram in sorted(by_rendition.items()):
+        family.add_metric([rendition], histogram.cumulative(), sum_value=histogram.total)
     return family
 
 
@@ -50,18 +45,13 @@ class CatalogCollector:
         for code, count in sorted(data.failures_by_code.items()):
             failures.add_metric([code], count)
         yield failures
-        seconds: dict[str, list[float]] = {}
-        factors: dict[str, list[float]] = {}
-        for e in data.encodes:
-            seconds.setdefault(e.rendition, []).append(e.seconds)
-            if e.realtime_factor:
-                factors.setdefault(e.rendition, []).append(e.realtime_factor)
+        histograms = data.encodes.histograms
         yield _histogram("vodflow_encode_seconds", "Wall time of whole-video encodes, by rendition (renditions "
-                         "of one video share one decode).", seconds, ENCODE_SECONDS_BUCKETS)
+                         "of one video share one decode).", histograms["encode_seconds"])
         yield _histogram("vodflow_encode_realtime_factor", "Seconds of source encoded per second, by rendition.",
-                         factors, REALTIME_BUCKETS)
+                         histograms["encode_realtime_factor"])
         encoded = CounterMetricFamily("vodflow_encoded_bytes", "Bytes of media encoded (whole-video encodes).")
-        encoded.add_metric([], sum(e.bytes for e in data.encodes))
+        encoded.add_metric([], data.encodes.bytes)
         yield encoded
         yield GaugeMetricFamily("vodflow_published_bytes", "Bytes of media in published versions.",
                                 value=data.published_bytes)

@@ -3,12 +3,14 @@ in ``config.attributes["connection"]``, inside that connection's transaction."""
 
 from alembic import context
 
-from vodflow.catalog import metadata
+from vodflow.catalog import OPTIONAL_INDEXES, metadata
 from vodflow.catalog.migrations import VERSION_TABLE
 
 
 def include_name(name: str | None, type_: str, parent_names: dict) -> bool:
     """Autogenerate looks at the catalog's tables only: the database may hold Airflow's and the version tables."""
+    if type_ == "index":
+        return name not in OPTIONAL_INDEXES  # Postgres-only trigram indexes, made by revision 0009 when it can
     return type_ != "table" or name in metadata.tables
 
 

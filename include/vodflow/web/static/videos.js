@@ -2,7 +2,10 @@
 (() => {
   const { el, api } = vodflow;
   const PAGE = 25;
-  const state = { offset: 0, total: 0 };
+  // Pages by keyset: the last id of each page before this one (``after``), so a page deep in a million videos is
+  // as quick as the first and does not shift while new uploads arrive.
+  const state = { cursors: [], total: 0 };
+  const offset = () => state.cursors.length * PAGE;
   const $ = (id) => document.getElementById(id);
 
   // H.264's renditions one by one; each other codec's ladder as one line (its renditions' mean progress).
@@ -34,7 +37,8 @@
   }
 
   async function refresh() {
-    const params = new URLSearchParams({ limit: PAGE, offset: state.offset });
+    const params = new URLSearchParams({ limit: PAGE });
+    if (state.cursors.length) params.set("after", state.cursors[state.cursors.length - 1]);
     if ($("status").value) params.set("status", $("status").value);
     if ($("search").value.trim()) params.set("q", $("search").value.trim());
     try {
@@ -42,9 +46,10 @@
       state.total = page.total;
       $("rows").replaceChildren(...page.videos.map(row));
       if (!page.videos.length) $("rows").append(el("tr", {}, el("td", { colspan: "7", class: "muted", text: "No videos." })));
-      $("page").textContent = page.total ? `${state.offset + 1}–${state.offset + page.videos.length} of ${page.total}` : "";
-      $("prev").disabled = state.offset === 0;
-      $("next").disabled = state.offset + PAGE >= page.total;
+      state.last = page.videos.length ? page.videos[page.videos.length - 1].id : null;
+      $("page").textContent = page.total ? `${offset() + 1}–${offset() + page.videos.length} of ${page.total_estimated ? "about " : ""}${page.total}` : "";
+      $("prev").disabled = state.cursors.length === 0;
+      $("next").disabled = page.videos.length < PAGE || offset() + PAGE >= page.total;
       const s = stats.by_status;
       $("stats").replaceChildren(...[
         ["ready", s.ready], ["in progress", stats.active], ["failed", s.failed], ["completed today", stats.completed_today],
@@ -57,11 +62,11 @@
     }
   }
 
-  $("status").addEventListener("change", () => { state.offset = 0; refresh(); });
+  $("status").addEventListener("change", () => { state.cursors = []; refresh(); });
   let typing;
-  $("search").addEventListener("input", () => { clearTimeout(typing); typing = setTimeout(() => { state.offset = 0; refresh(); }, 250); });
-  $("prev").addEventListener("click", () => { state.offset = Math.max(0, state.offset - PAGE); refresh(); });
-  $("next").addEventListener("click", () => { state.offset += PAGE; refresh(); });
+  $("search").addEventListener("input", () => { clearTimeout(typing); typing = setTimeout(() => { state.cursors = []; refresh(); }, 250); });
+  $("prev").addEventListener("click", () => { state.cursors.pop(); refresh(); });
+  $("next").addEventListener("click", () => { if (state.last) { state.cursors.push(state.last); refresh(); } });
   refresh();
   setInterval(refresh, 2000);
 })();
