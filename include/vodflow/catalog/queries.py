@@ -25,6 +25,8 @@ from vodflow.catalog.schema import (
     UPLOAD_TRIGGERED,
     VIDEO_STATUSES,
     aware,
+    early_segments,
+    early_tracks,
     now,
     renditions,
     upload_time,
@@ -248,7 +250,7 @@ class CatalogQueries:
                 return False
             if row.status in ACTIVE_STATUSES:
                 raise AlreadyActive(video_id, "")
-            for table in (renditions, version_outputs, video_versions, video_events):
+            for table in (renditions, version_outputs, early_segments, early_tracks, video_versions, video_events):
                 conn.execute(table.delete().where(table.c.video_id == video_id))
             conn.execute(videos.delete().where(videos.c.id == video_id))
             return True
