@@ -29,6 +29,15 @@ from vodflow.media.source.info import SourceInfo
 from vodflow.media.source.tracks import alternate_audio
 from vodflow.pipeline.audio_level import audio_gains
 from vodflow.pipeline.auto_captions import recognise_captions
+from vodflow.pipeline.early import AUDIO_TRACK, EarlyTree
+from vodflow.pipeline.early_chunks import (
+    audio_feed,
+    audio_last_seq,
+    chunk_ends,
+    chunk_feed,
+    early_audio_kbps,
+    feeding,
+)
 from vodflow.pipeline.ladder_decision import decided_plan, record_quality, score_chunk
 from vodflow.pipeline.outputs import EncodedRendition, run_codec_tracks, run_encoded
 from vodflow.pipeline.plan import EncodePlan
@@ -164,22 +173,25 @@ def encode_chunk_of_video(services: Services, job: Job, probed: SourceInfo, plan
                           item: ChunkOfVideo) -> ChunkResult:
     """One chunk of the source for every rendition (decoded once), and the pictures in it; the pieces are parked
     in the bucket for the join. A per-title run: every chunk decides the same ladder (``pipeline.ladder_decision``) and
-    scores the VMAF windows that fall in it."""
+    scores the VMAF windows that fall in it. Its H.264 segments join the early tree as they are written."""
     plan = decide_ladder(services, job, probed, plan, record=item.chunk.index == 0)
     chunk, names = item.chunk, plan.all_names
     services.catalog.renditions_progress_at_least(job.video_id, job.version, names, 0)
     workdir = str(work_dir(services.scratch(job), f"chunk{chunk.index:03d}"))
     pictures_dir = os.path.join(workdir, "thumbs")
+    tree = EarlyTree.open(services, job, plan)
 
     def encode(src: str) -> dict[str, str]:
         shutil.rmtree(workdir, ignore_errors=True)
         os.makedirs(pictures_dir)
         marks = local_marks(services, job, workdir)
-        return encode_chunk(src, workdir, probed, chunk, list(plan.renditions), services.settings.encoder,
-                            extra_outputs=lambda video: picture_outputs(
-                                on_pictures(video, marks, probed.width, probed.height), plan.pictures,
-                                pictures_dir, first_frame=chunk.first_frame, frames=chunk.frames),
-                            cmaf_renditions=list(plan.cmaf_renditions), marks=marks)
+        feed = chunk_feed(services, job, tree, plan, workdir, chunk)
+        with feeding(feed, chunk_ends(feed, plan, chunk)):
+            return encode_chunk(src, workdir, probed, chunk, list(plan.renditions), services.settings.encoder,
+                                extra_outputs=lambda video: picture_outputs(
+                                    on_pictures(video, marks, probed.width, probed.height), plan.pictures,
+                                    pictures_dir, first_frame=chunk.first_frame, frames=chunk.frames),
+                                cmaf_renditions=list(plan.cmaf_renditions), marks=marks)
 
     try:
         pieces = confirmed(services, job, probed, encode)
@@ -197,16 +209,22 @@ def encode_chunk_of_video(services: Services, job: Job, probed: SourceInfo, plan
 
 def encode_whole_audio(services: Services, job: Job, probed: SourceInfo, plan: EncodePlan,
                        item: WholeAudio) -> AudioResult:
-    """The whole audio track, once per AAC bitrate."""
+    """The whole audio track, once per AAC bitrate; the early variants' one (``early_audio_kbps``) also as the
+    early tree's ``audio`` track, its segments uploaded as they are written."""
     workdir = str(work_dir(services.scratch(job), "audio"))
     alternates = alternate_audio(probed.audio_tracks)
+    kbps = early_audio_kbps(plan)
+    tree = EarlyTree.open(services, job, plan) if kbps and not job.adaptive else None
+    last = audio_last_seq(probed, services.settings.encoder.segment_seconds)
 
     def encode(src: str) -> dict[int, str]:
         shutil.rmtree(workdir, ignore_errors=True)
         # One gain for each whole track, measured here: never per chunk.
         gains = audio_gains(services, job, probed, src, bool(plan.audio_bitrates), alternates)
-        return encode_audio(src, workdir, probed, plan.audio_bitrates, services.settings.encoder, alternates,
-                            subtitles=True, audio_gains=gains)
+        feed = audio_feed(services, job, tree, probed, workdir)
+        with feeding(feed, lambda: {AUDIO_TRACK: last}):
+            return encode_audio(src, workdir, probed, plan.audio_bitrates, services.settings.encoder, alternates,
+                                subtitles=True, audio_gains=gains, segmented_kbps=kbps if tree else 0)
 
     try:
         tracks = confirmed(services, job, probed, encode)
