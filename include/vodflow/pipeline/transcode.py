@@ -29,6 +29,7 @@ from vodflow.media.source.info import SourceInfo
 from vodflow.media.source.tracks import alternate_audio
 from vodflow.pipeline.audio_level import audio_gains
 from vodflow.pipeline.auto_captions import recognise_captions
+from vodflow.pipeline.early.whole import WholeVideoEarly
 from vodflow.pipeline.ladder_decision import decided_plan, record_quality, score_chunk
 from vodflow.pipeline.outputs import EncodedRendition, run_codec_tracks, run_encoded
 from vodflow.pipeline.plan import EncodePlan
@@ -92,6 +93,7 @@ def encode_whole_video(services: Services, job: Job, probed: SourceInfo, plan: E
 
     alternates = alternate_audio(probed.audio_tracks)
     subs_dir = os.path.join(workdir, "subs")
+    early = WholeVideoEarly(services, job, plan, hls_dir)  # the plan decided: the early tree has its ladder
 
     def encode(src: str) -> list[MeasuredRendition]:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -99,13 +101,15 @@ def encode_whole_video(services: Services, job: Job, probed: SourceInfo, plan: E
         os.makedirs(subs_dir)
         gains = audio_gains(services, job, probed, src, bool(plan.audio_bitrates), alternates)
         marks = local_marks(services, job, workdir)
-        return encode_renditions(src, hls_dir, probed, list(plan.renditions), services.settings.encoder,
-                                 on_progress=report, audio_gains=gains,
-                                 extra_outputs=lambda video: picture_outputs(
-                                     on_pictures(video, marks, probed.width, probed.height), plan.pictures,
-                                     pictures_dir),
-                                 alternates=alternates, subtitles=(subs_dir, list(probed.subtitle_tracks)),
-                                 cmaf_renditions=list(plan.cmaf_renditions), cmaf_root=codecs_dir, marks=marks)
+        with early.watching():
+                return encode_renditions(src, hls_dir, probed, list(plan.renditions), services.settings.encoder,
+                                     on_progress=report, audio_gains=gains,
+                                     extra_outputs=lambda video: picture_outputs(
+                                         on_pictures(video, marks, probed.width, probed.height), plan.pictures,
+                                         pictures_dir),
+                                     alternates=alternates, subtitles=(subs_dir, list(probed.subtitle_tracks)),
+                                     cmaf_renditions=list(plan.cmaf_renditions), cmaf_root=codecs_dir,
+                                     marks=marks)
 
     try:
         # Read the source as it is encoded: no wait for a download, no copy of a huge upload on the worker
@@ -118,10 +122,12 @@ def encode_whole_video(services: Services, job: Job, probed: SourceInfo, plan: E
         audio = audio_group_of(probed, [measure_audio(hls_dir, a) for a in alternates])
         started = time.monotonic()
         keys = services.storage.upload_tree(hls_dir, layout.hls_prefix(job.video_id, job.version),
-                                            exclude=("index.m3u8",))
+                                            exclude=("index.m3u8",), skip=early.uploaded)
+        early.fill(measured)
         pictures = _upload_pictures(services, job, pictures_dir)
-        log.info("Uploaded %d objects (%.1f MB) in %.2f s", len(keys) + len(pictures),
-                 sum(m.bytes for m in measured) / 1e6, time.monotonic() - started)
+        log.info("Uploaded %d objects (%.1f MB) in %.2f s (%d segments by early playback before)",
+                 len(keys) + len(pictures) - len(early.uploaded), sum(m.bytes for m in measured) / 1e6,
+                 time.monotonic() - started, len(early.uploaded))
         outputs = run_encoded(services, job, plan, [
             EncodedRendition(r, m, os.path.join(hls_dir, m.name)) for r, m in zip(plan.renditions, measured,
                                                                                   strict=True)],
@@ -136,6 +142,7 @@ def encode_whole_video(services: Services, job: Job, probed: SourceInfo, plan: E
                                 subtitles=_park_subtitles(services, job, probed, subs_dir), outputs=outputs,
                                 renditions=plan.renditions)
     finally:
+        early.close(services.settings.webhook_deadline_seconds)
         shutil.rmtree(workdir, ignore_errors=True)
 
 
