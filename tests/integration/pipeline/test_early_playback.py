@@ -5,6 +5,7 @@ ready; a run that fails leaves no early object and no playable flag; a re-run of
 
 from __future__ import annotations
 
+import itertools
 import json
 import posixpath
 import threading
@@ -101,7 +102,7 @@ def test_whole_video_early_playlists_grow_and_list_the_vod_segments(airflow_env,
     for track in LADDER:
         texts = poller.texts[track]
         assert len(texts) >= 2, f"{track}: the playlist was seen growing ({len(texts)} snapshot(s))"
-        for before, after in zip(texts, texts[1:], strict=False):
+        for before, after in itertools.pairwise(texts):
             assert after.startswith(before), "a rewrite only appends"
         for text in texts:
             parsed = m3u8.loads(text)  # every snapshot parses
