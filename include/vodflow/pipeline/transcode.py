@@ -30,7 +30,10 @@ from vodflow.media.source.tracks import alternate_audio
 from vodflow.pipeline.audio_level import audio_gains
 from vodflow.pipeline.auto_captions import recognise_captions
 from vodflow.pipeline.early import AUDIO_TRACK, EarlyTree
+from vodflow.pipeline.early.whole import WholeVideoEarly
 from vodflow.pipeline.early_chunks import (
+    EarlyFeed,
+    adopt_audio,
     audio_feed,
     audio_last_seq,
     chunk_ends,
@@ -101,6 +104,7 @@ def encode_whole_video(services: Services, job: Job, probed: SourceInfo, plan: E
 
     alternates = alternate_audio(probed.audio_tracks)
     subs_dir = os.path.join(workdir, "subs")
+    early = WholeVideoEarly(services, job, plan, hls_dir)  # the plan decided: the early tree has its ladder
 
     def encode(src: str) -> list[MeasuredRendition]:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -108,13 +112,15 @@ def encode_whole_video(services: Services, job: Job, probed: SourceInfo, plan: E
         os.makedirs(subs_dir)
         gains = audio_gains(services, job, probed, src, bool(plan.audio_bitrates), alternates)
         marks = local_marks(services, job, workdir)
-        return encode_renditions(src, hls_dir, probed, list(plan.renditions), services.settings.encoder,
-                                 on_progress=report, audio_gains=gains,
-                                 extra_outputs=lambda video: picture_outputs(
-                                     on_pictures(video, marks, probed.width, probed.height), plan.pictures,
-                                     pictures_dir),
-                                 alternates=alternates, subtitles=(subs_dir, list(probed.subtitle_tracks)),
-                                 cmaf_renditions=list(plan.cmaf_renditions), cmaf_root=codecs_dir, marks=marks)
+        with early.watching():
+                return encode_renditions(src, hls_dir, probed, list(plan.renditions), services.settings.encoder,
+                                     on_progress=report, audio_gains=gains,
+                                     extra_outputs=lambda video: picture_outputs(
+                                         on_pictures(video, marks, probed.width, probed.height), plan.pictures,
+                                         pictures_dir),
+                                     alternates=alternates, subtitles=(subs_dir, list(probed.subtitle_tracks)),
+                                     cmaf_renditions=list(plan.cmaf_renditions), cmaf_root=codecs_dir,
+                                     marks=marks)
 
     try:
         # Read the source as it is encoded: no wait for a download, no copy of a huge upload on the worker
@@ -127,10 +133,12 @@ def encode_whole_video(services: Services, job: Job, probed: SourceInfo, plan: E
         audio = audio_group_of(probed, [measure_audio(hls_dir, a) for a in alternates])
         started = time.monotonic()
         keys = services.storage.upload_tree(hls_dir, layout.hls_prefix(job.video_id, job.version),
-                                            exclude=("index.m3u8",))
+                                            exclude=("index.m3u8",), skip=early.uploaded)
+        early.fill(measured)
         pictures = _upload_pictures(services, job, pictures_dir)
-        log.info("Uploaded %d objects (%.1f MB) in %.2f s", len(keys) + len(pictures),
-                 sum(m.bytes for m in measured) / 1e6, time.monotonic() - started)
+        log.info("Uploaded %d objects (%.1f MB) in %.2f s (%d segments by early playback before)",
+                 len(keys) + len(pictures) - len(early.uploaded), sum(m.bytes for m in measured) / 1e6,
+                 time.monotonic() - started, len(early.uploaded))
         outputs = run_encoded(services, job, plan, [
             EncodedRendition(r, m, os.path.join(hls_dir, m.name)) for r, m in zip(plan.renditions, measured,
                                                                                   strict=True)],
@@ -145,6 +153,7 @@ def encode_whole_video(services: Services, job: Job, probed: SourceInfo, plan: E
                                 subtitles=_park_subtitles(services, job, probed, subs_dir), outputs=outputs,
                                 renditions=plan.renditions)
     finally:
+        early.close(services.settings.webhook_deadline_seconds)
         shutil.rmtree(workdir, ignore_errors=True)
 
 
@@ -180,6 +189,7 @@ def encode_chunk_of_video(services: Services, job: Job, probed: SourceInfo, plan
     workdir = str(work_dir(services.scratch(job), f"chunk{chunk.index:03d}"))
     pictures_dir = os.path.join(workdir, "thumbs")
     tree = EarlyTree.open(services, job, plan)
+    adopt_audio(services, job, tree, probed)
 
     def encode(src: str) -> dict[str, str]:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -205,6 +215,8 @@ def encode_chunk_of_video(services: Services, job: Job, probed: SourceInfo, plan
                            vmaf_frames=vmaf, first_frame=chunk.first_frame)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+        if tree is not None:  # its video.playable webhook, if this item made the video playable
+            tree.close(services.settings.webhook_deadline_seconds)
 
 
 def encode_whole_audio(services: Services, job: Job, probed: SourceInfo, plan: EncodePlan,
@@ -214,17 +226,18 @@ def encode_whole_audio(services: Services, job: Job, probed: SourceInfo, plan: E
     workdir = str(work_dir(services.scratch(job), "audio"))
     alternates = alternate_audio(probed.audio_tracks)
     kbps = early_audio_kbps(plan)
-    tree = EarlyTree.open(services, job, plan) if kbps and not job.adaptive else None
     last = audio_last_seq(probed, services.settings.encoder.segment_seconds)
+    feeds: list[EarlyFeed] = []
 
     def encode(src: str) -> dict[int, str]:
         shutil.rmtree(workdir, ignore_errors=True)
         # One gain for each whole track, measured here: never per chunk.
         gains = audio_gains(services, job, probed, src, bool(plan.audio_bitrates), alternates)
-        feed = audio_feed(services, job, tree, probed, workdir)
+        feed = audio_feed(services, job, plan, probed, workdir)
+        feeds[:] = [feed] if feed else []
         with feeding(feed, lambda: {AUDIO_TRACK: last}):
             return encode_audio(src, workdir, probed, plan.audio_bitrates, services.settings.encoder, alternates,
-                                subtitles=True, audio_gains=gains, segmented_kbps=kbps if tree else 0)
+                                subtitles=True, audio_gains=gains, segmented_kbps=kbps if feed else 0)
 
     try:
         tracks = confirmed(services, job, probed, encode)
@@ -237,6 +250,9 @@ def encode_whole_audio(services: Services, job: Job, probed: SourceInfo, plan: E
                            subtitles=_park_subtitles(services, job, probed, workdir))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+        for feed in feeds:
+            if feed.tree is not None:  # its video.playable webhook, if this item made the video playable
+                feed.tree.close(services.settings.webhook_deadline_seconds)
 
 
 # Every kind of work item ``plan_work`` makes, and what runs it: a kind without a handler is an error.

@@ -18,6 +18,8 @@ import pytest
 from vodflow import layout, pipeline
 from vodflow.devtools.conformance import check_tree
 from vodflow.devtools.samples import SampleSpec, make_sample
+from vodflow.pipeline.early import EarlyTree
+from vodflow.pipeline.early_chunks import adopt_audio
 from vodflow.storage import Storage
 
 pytestmark = pytest.mark.integration
@@ -128,3 +130,29 @@ def test_a_chunked_run_is_playable_in_timeline_order_while_it_is_encoded(version
     report = check_tree(tmp_path / "hls", expected_duration=DURATION, expect_audio=True)
     assert report.ok, report.summary()
     assert not services.storage.list_keys(layout.chunks_prefix(job.video_id, job.version))
+
+
+def test_a_per_title_runs_audio_waits_for_the_tree_a_chunk_opens(versioned, tmp_path):
+    """A per-title run's ladder is decided in its chunks, so the audio item never opens the tree (its master names
+    the rungs): its segments go up all the same, and the chunk that opens the tree adds them and ends the track."""
+    services = versioned
+    path = make_sample(str(tmp_path / "src.mp4"), SampleSpec(320, 180, 14.0, "30", audio=True))
+    key = f"uploads/{uuid.uuid4().hex[:6]}/src.mp4"
+    services.storage.client.upload_file(path, BUCKET, key)
+    job, probed, plan, items = pipeline.prepare(
+        {"source": f"s3://{BUCKET}/{key}", "chunk_seconds": 6, "ladder": ["240p"]}, "run-early-adaptive",
+        lambda step, job: None, services)
+    job = replace(job, adaptive=True)
+    assert items[0].label == "audio"
+    pipeline.transcode_dicts(job.to_dict(), probed.to_dict(), plan.to_dict(), items[0].to_dict(), services)
+    prefix = layout.early_prefix(job.video_id, job.version)
+    assert [k.rsplit("/", 1)[1] for k in services.storage.list_keys(f"{prefix}audio/")] == [
+        "seg_00000.ts", "seg_00001.ts", "seg_00002.ts"]
+    assert not services.storage.list_keys(f"{prefix}audio/index.m3u8") and not services.catalog.early_tracks_of(
+        job.video_id, job.version)
+
+    tree = EarlyTree.open(services, job, plan)  # what a chunk item does once its ladder is decided
+    adopt_audio(services, job, tree, probed)
+    final = m3u8.loads(snapshots(services, f"{prefix}audio/index.m3u8")[-1])
+    assert [s.uri for s in final.segments] == ["seg_00000.ts", "seg_00001.ts", "seg_00002.ts"] and final.is_endlist
+    assert sum(s.duration for s in final.segments) == pytest.approx(14.0 + 1024 / 48000)
