@@ -2,17 +2,22 @@
 played in hls.js from its early master while the run is still transcoding, from 0 to its end, with no stall and
 no repeated or missing second; the run then ends ready.
 
-The source is small (240p, 15 fps, one rendition) so that its chunks are encoded faster than they are played even
-on a loaded 2-core machine: a player that starts at the first segment of a run encoding slower than real time
-catches up with the encode and waits, as at any live edge (a 360p/240p ladder at 30 fps stalled so here, with the
-machine's load at 19). What this test is about is the tree: in order, complete, growing in time."""
+What this is about is the tree: in order, complete, growing in time. So the source is small (240p, 15 fps, one
+rendition), encoded faster than it is played even on a loaded 2-core machine (a player that starts at the first
+segment of an encode slower than real time catches up with it and waits, as at any live edge: a 360p/240p ladder
+at 30 fps stalled so with the machine's load at 19), and the player gets the objects from the bucket through a
+small server of this test's, not through the api-server's media route (tested in test_media_route), whose answers
+on that machine came later than hls.js waits for a fragment (fragLoadTimeOut, then stalls)."""
 
 from __future__ import annotations
 
 import itertools
 import json
 import subprocess
+import threading
 import uuid
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -26,7 +31,43 @@ DURATION = 90.0
 SEGMENTS = 15  # 90 s on the 6 s grid
 
 
-def test_a_chunked_run_plays_from_its_early_tree_while_it_is_encoded(embedded_stack, tmp_path):
+@pytest.fixture
+def direct(embedded_stack) -> Iterator[str]:
+    """An HTTP server answering ``GET /videos/...`` with that object of the bucket (read with the stack's
+    credentials): the player's media without the api-server in between."""
+    client = embedded_stack.storage.client
+
+    class Objects(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            key = self.path.split("?", 1)[0].lstrip("/")
+            try:
+                found = client.get_object(Bucket="vodflow", Key=key) if key.startswith("videos/") else None
+            except client.exceptions.NoSuchKey:
+                found = None
+            if found is None:
+                self.send_error(404)
+                return
+            body = found["Body"].read()
+            self.send_response(200)
+            self.send_header("Content-Type", found["ContentType"])
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Objects)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        thread.join()
+
+
+def test_a_chunked_run_plays_from_its_early_tree_while_it_is_encoded(embedded_stack, direct, tmp_path):
     stack = embedded_stack
     path = make_sample(str(tmp_path / "long.mp4"), SampleSpec(426, 240, DURATION, "15", audio=True))
     key = f"uploads/e2e-{uuid.uuid4().hex[:8]}/long.mp4"
@@ -34,13 +75,14 @@ def test_a_chunked_run_plays_from_its_early_tree_while_it_is_encoded(embedded_st
     run_id = f"early-chunks-{uuid.uuid4().hex[:8]}"
     shots = ARTIFACTS / "screenshots"
     shots.mkdir(parents=True, exist_ok=True)
-    browser = subprocess.Popen(["node", str(BROWSER_DIR / "earlychunks.mjs"), stack.airflow.base_url,  # noqa: S603
-                                "admin", "admin", run_id, str(shots)], cwd=BROWSER_DIR, stdout=subprocess.PIPE,
+    command = ["node", str(BROWSER_DIR / "earlychunks.mjs"), stack.airflow.base_url, "admin", "admin", run_id,
+               str(shots), direct]
+    browser = subprocess.Popen(command, cwd=BROWSER_DIR, stdout=subprocess.PIPE,  # noqa: S603
                                stderr=subprocess.PIPE, text=True)
     try:
         stack.client.trigger(DAG, {"source": f"s3://vodflow/{key}", "chunk_seconds": 30,
                                    "ladder": ["240p"]}, run_id=run_id, attempts=4)
-        out, err = browser.communicate(timeout=600)
+        out, err = browser.communicate(timeout=1200)
     finally:
         if browser.poll() is None:
             browser.kill()
