@@ -70,6 +70,10 @@ def transcode(job: Job, probed: SourceInfo, plan: EncodePlan, item: WorkItem,
     if handler is None:
         raise TypeError(f"no handler for work item {item!r}")
     services = services or Services.load()
+    if isinstance(item, WholeAudio):
+        # AAC: one thread, and short. Counted as an encode, it halved the threads of the chunk beside it, whose first
+        # segment is what early playback waits for.
+        return handler(services, job, probed, plan, item)
     with encoder_slot(Path(services.settings.scratch_dir)) as running:
         encoder = services.settings.encoder
         threads = threads_per_encoder(running, encoder.threads)
