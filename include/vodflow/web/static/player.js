@@ -6,8 +6,12 @@
 const vodflowPlayer = {
   // startPosition: where to start (seconds); an early (EVENT) playlist starts at 0, not at its live edge, and the
   // published master, after it, where the early one was.
-  attach(video, url, { audioSelect, textSelect, note, dash, startPosition } = {}) {
-    if (video.vodflowPlayer) video.vodflowPlayer.destroy();
+  // handOver: the hls.js player on the element gives its MediaSource, buffer and all, to the new one (hls.js
+  // transferMedia): from the early playlists to the published master without a gap (the same segments).
+  attach(video, url, { audioSelect, textSelect, note, dash, startPosition, handOver } = {}) {
+    const previous = video.vodflowPlayer;
+    const media = handOver && url && !dash && previous && previous.transferMedia ? previous.transferMedia() || video : video;
+    if (previous) previous.destroy();
     video.vodflowPlayer = null;
     const fail = (details) => { if (note) note.textContent = `Player error: ${details}`; };
     if (dash && window.dashjs && window.MediaSource) return vodflowPlayer.attachDash(video, dash, { audioSelect, textSelect, fail, startPosition });
@@ -36,7 +40,7 @@ const vodflowPlayer = {
       textSelect.onchange = () => { hls.subtitleDisplay = true; hls.subtitleTrack = Number(textSelect.value); };
     }
     hls.loadSource(url);
-    hls.attachMedia(video);
+    hls.attachMedia(media);
     video.vodflowPlayer = hls;
     return hls;
   },

@@ -150,15 +150,18 @@
   // DASH (the cmaf output) when the video has it: its URL comes with the full video, so the player may switch once.
   // early: the first version's early playlists (EVENT: growing while it is encoded), played from 0; a switch
   // (to the published master when it is ready, to DASH) goes on where the player was.
+  let playingEarly = false;
   function play(url, dash, early = false) {
     const player = $("player");
     const startPosition = early ? 0 : (playing ? player.currentTime : undefined); // a switch keeps the position
+    const handOver = playingEarly && !early; // the early player hands its buffer to the published master's
+    playingEarly = early;
     playing = url;
     playingDash = dash || null;
     $("player-note").textContent = early ? `Playing version ${video.latest_version} while it is encoded.`
       : `Playing version ${video.current_version}${dash ? " (DASH)" : ""}.`;
     vodflowPlayer.attach(player, url, { audioSelect: $("audio-track"), textSelect: $("text-track"), note: $("player-note"),
-                                        dash, startPosition });
+                                        dash, startPosition, handOver });
     player.play().catch(() => {});
   }
 
