@@ -2,9 +2,15 @@
 // playing the early (EVENT) playlists while the run is still transcoding, switches to the published master when it
 // is ready, and plays to the end. Samples what the player did against the wall clock, and every segment fetched.
 // Usage: node early.mjs BASE_URL USER PASSWORD VIDEO_ID SCREENSHOT_DIR — prints one JSON line of findings.
-import { asOperator } from "./chromium.mjs";
+import { launch, logIn } from "./chromium.mjs";
 
-await asOperator(async (page, { base, videoId, shots, findings }) => {
+const [base, user, password, videoId, shots] = process.argv.slice(2);
+const findings = {};
+const browser = await launch();
+try {
+  const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+  page.setDefaultTimeout(120000); // a loaded machine's api-server can take a while to answer the login page
+  await logIn(page, base, user, password);
   const t0 = Date.now();
   findings.segments = []; // [ms since start, path under media/]
   findings.playlists = [];
@@ -50,4 +56,9 @@ await asOperator(async (page, { base, videoId, shots, findings }) => {
   findings.history = await page.locator("#events tr td:nth-child(2)").allTextContents();
   await page.screenshot({ path: `${shots}/early-ended.png`, fullPage: true });
   await player.evaluate((v) => v.pause());
-});
+} catch (error) {
+  findings.error = String(error && error.stack || error);
+} finally {
+  await browser.close();
+}
+console.log(JSON.stringify(findings));

@@ -151,6 +151,7 @@
   // early: the first version's early playlists (EVENT: growing while it is encoded), played from 0; a switch
   // (to the published master when it is ready, to DASH) goes on where the player was.
   let playingEarly = false;
+  const EARLY_START_SEGMENTS = 2;
   function play(url, dash, early = false) {
     const player = $("player");
     const startPosition = early ? 0 : (playing ? player.currentTime : undefined); // a switch keeps the position
@@ -160,9 +161,17 @@
     playingDash = dash || null;
     $("player-note").textContent = early ? `Playing version ${video.latest_version} while it is encoded.`
       : `Playing version ${video.current_version}${dash ? " (DASH)" : ""}.`;
-    vodflowPlayer.attach(player, url, { audioSelect: $("audio-track"), textSelect: $("text-track"), note: $("player-note"),
-                                        dash, startPosition, handOver });
-    player.play().catch(() => {});
+    const hls = vodflowPlayer.attach(player, url, { audioSelect: $("audio-track"), textSelect: $("text-track"),
+                                                    note: $("player-note"), dash, startPosition, handOver });
+    if (!early || !hls) { player.play().catch(() => {}); return; }
+    // An early playlist lists a segment once the next one is being encoded, and hls.js looks again about once a
+    // segment: started with two segments listed (or the whole video), playback stays ahead of neither.
+    const start = (_event, data) => {
+      if (data.details.live && data.details.fragments.length < EARLY_START_SEGMENTS) return;
+      hls.off(Hls.Events.LEVEL_LOADED, start);
+      player.play().catch(() => {});
+    };
+    hls.on(Hls.Events.LEVEL_LOADED, start);
   }
 
   function addEvent(e) {
