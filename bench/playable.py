@@ -38,7 +38,7 @@ from vodflow.catalog import Catalog, make_engine, videos
 from vodflow.devtools.devstack import LocalS3
 from vodflow.devtools.samples import SampleSpec, make_sample
 
-EARLY_LINE = re.compile(r"early: (\d+) segment PUTs, (\d+) playlist PUTs")
+EARLY_LINE = re.compile(r"early: (\d+) segment PUTs, (\d+) playlist PUTs \(and the master\), ([0-9.]+) CPU s")
 
 
 def _text(s3, key: str) -> str | None:
@@ -103,12 +103,12 @@ def timed_run(stack, catalog: Catalog, s3, src: Path, until_playable: bool) -> d
             **{name: seen[name] - started for name in ("flag", "hls", "ready") if name in seen}}
 
 
-def early_costs(state: Path, run_id: str) -> tuple[int, int] | None:
+def early_costs(state: Path, run_id: str) -> tuple[int, int, float] | None:
     for path in state.glob(f"logs/dag_id={DAG}/run_id={run_id}/task_id=transcode/**/*.log"):
         for line in path.read_text().splitlines():
             found = EARLY_LINE.search(line)
             if found:
-                return int(found.group(1)), int(found.group(2))
+                return int(found.group(1)), int(found.group(2)), float(found.group(3))
     return None
 
 
@@ -127,7 +127,8 @@ def stack_runs(args: argparse.Namespace, work: Path, src: Path) -> None:
                       + (" (not waited for)" if args.until_playable else ""))
                 if costs:
                     print(f"  early path: {costs[0]} segment PUTs (instead of the item's own), {costs[1]} playlist "
-                          "PUTs + 1 master (extra), each playlist PUT one catalog transaction")
+                          f"PUTs + 1 master (extra), one catalog transaction per segment; {costs[2]:.2f} CPU s in "
+                          "its threads")
     finally:
         s3_server.stop()
 
@@ -169,8 +170,8 @@ def encode_only(args: argparse.Namespace, work: Path, src: Path) -> None:
                       f"wall, {results[early][-1][1]:6.2f} CPU s")
         for early in (False, True):
             walls, cpus = zip(*results[early], strict=True)
-            print(f"early playback {'on ' if early else 'off'}: median wall {sorted(walls)[len(walls) // 2]:6.2f} s, "
-                  f"CPU {sorted(cpus)[len(cpus) // 2]:6.2f} s (this process + its ffmpeg)")
+            print(f"early playback {'on ' if early else 'off'}: mean wall {sum(walls) / len(walls):6.2f} s, "
+                  f"CPU {sum(cpus) / len(cpus):6.2f} s (this process + its ffmpeg)")
     finally:
         s3_server.stop()
 
