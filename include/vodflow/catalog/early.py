@@ -100,7 +100,8 @@ class EarlySession:
         result = self.conn.execute(videos.update().where(
             videos.c.id == self.video_id, videos.c.latest_version == self.version,
             videos.c.current_version.is_(None), videos.c.playable_version.is_(None),
-            videos.c.status.in_(ACTIVE_STATUSES)).values(playable_version=self.version, playable_at=stamp))
+            videos.c.status.in_(ACTIVE_STATUSES)).values(playable_version=self.version, playable_at=stamp,
+                                                         updated_at=stamp))
         if not result.rowcount:
             return False
         self.conn.execute(video_events.insert().values(

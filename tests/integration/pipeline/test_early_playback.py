@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import posixpath
 import threading
 import uuid
@@ -133,16 +134,38 @@ def test_whole_video_early_playlists_grow_and_list_the_vod_segments(airflow_env,
     assert playable["version"] == 1 and "playable_url" in playable
 
 
-def test_the_early_path_puts_each_segment_once(airflow_env, tmp_path, caplog):
+class Lines(logging.Handler):
+    """What one logger says, as the messages (on the logger itself: whatever Airflow's logging config does with
+    propagation, these are seen)."""
+
+    def __init__(self, *names: str) -> None:
+        super().__init__(logging.INFO)
+        self.names, self.lines = names, []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+    def __enter__(self) -> list[str]:
+        for name in self.names:
+            logging.getLogger(name).addHandler(self)
+            logging.getLogger(name).setLevel(logging.INFO)
+        return self.lines
+
+    def __exit__(self, *exc: object) -> None:
+        for name in self.names:
+            logging.getLogger(name).removeHandler(self)
+
+
+def test_the_early_path_puts_each_segment_once(airflow_env, tmp_path):
     services = pipeline.Services.load()
     video_id = f"early-{uuid.uuid4().hex[:8]}"
-    caplog.set_level("INFO", logger="vodflow")
-    run_all(services, {"source": source(services, tmp_path, 20), "video_id": video_id, "ladder": LADDER},
-            f"run-{video_id}")
+    with Lines("vodflow.pipeline.early.whole", "vodflow.pipeline.transcode") as lines:
+        run_all(services, {"source": source(services, tmp_path, 20), "video_id": video_id, "ladder": LADDER},
+                f"run-{video_id}")
     segments = [k for k in services.storage.list_keys(layout.hls_prefix(video_id, 1)) if k.endswith(".ts")]
-    logged = [r.getMessage() for r in caplog.records if r.getMessage().startswith("early: ")]
-    assert logged and logged[0].startswith(f"early: {len(segments)} segment PUTs")
-    uploaded = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Uploaded ")]
+    logged = [line for line in lines if line.startswith("early: ")]
+    assert logged and logged[0].startswith(f"early: {len(segments)} segment PUTs"), lines
+    uploaded = [line for line in lines if line.startswith("Uploaded ")]
     assert f"({len(segments)} segments by early playback before)" in uploaded[0]
 
 

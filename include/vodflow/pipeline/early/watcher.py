@@ -13,6 +13,7 @@ import logging
 import os
 import re
 import threading
+import time
 from collections.abc import Callable
 
 import m3u8
@@ -56,6 +57,7 @@ class SegmentWatcher:
         self.folders, self.on_segment, self.poll_seconds = dict(folders), on_segment, poll_seconds
         self.next_seq = dict.fromkeys(self.folders, 0)  # the first seq not reported yet, per track
         self._pts: dict[tuple[str, int], int] = {}
+        self.cpu_seconds = 0.0  # the watching thread's, once stopped: what watching costs
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="segment-watcher", daemon=True)
@@ -92,11 +94,15 @@ class SegmentWatcher:
         return last
 
     def _run(self) -> None:
-        while not self._stop.is_set():
-            with self._lock:
-                for track in self.folders:
-                    self._scan(track)
-            self._stop.wait(self.poll_seconds)
+        started = time.thread_time()
+        try:
+            while not self._stop.is_set():
+                with self._lock:
+                    for track in self.folders:
+                        self._scan(track)
+                self._stop.wait(self.poll_seconds)
+        finally:
+            self.cpu_seconds = time.thread_time() - started
 
     def _scan(self, track: str) -> None:
         folder = self.folders[track]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
@@ -36,6 +37,7 @@ class WholeVideoEarly:
         self.tree = EarlyTree.open(services, job, plan)
         self.uploaded: set[str] = set()  # keys PUT by the early path (what the item's upload skips)
         self.segment_puts = 0
+        self.cpu_seconds = 0.0  # the uploads' and listings' threads (the watcher's: ``SegmentWatcher.cpu_seconds``)
         self._lock = threading.Lock()
 
     @property
@@ -67,6 +69,7 @@ class WholeVideoEarly:
                 raise
             last = watcher.finish()
             wait(pending)
+        self.cpu_seconds += watcher.cpu_seconds
         for track, seq in last.items():
             if seq is not None:  # ends once every segment is listed (one whose PUT failed: after ``uploaded``)
                 self.tree.complete(track, seq)
@@ -83,21 +86,25 @@ class WholeVideoEarly:
             self.tree.add(missing)
 
     def _upload(self, track: str, seq: int, path: str, duration: float) -> None:
-        key = self.key(track, seq)
+        key, started = self.key(track, seq), time.thread_time()
         try:
-            upload_segment(self.services, key, path)
-        except Exception:  # the item's own upload PUTs it then
-            log.exception("Early upload of %s failed", key)
-            return
-        with self._lock:
-            self.uploaded.add(key)
-            self.segment_puts += 1
-        self.tree.add([EarlySegment(track, seq, f"../../hls/{track}/seg_{seq:05d}.ts", duration)])
+            try:
+                upload_segment(self.services, key, path)
+            except Exception:  # the item's own upload PUTs it then
+                log.exception("Early upload of %s failed", key)
+                return
+            with self._lock:
+                self.uploaded.add(key)
+                self.segment_puts += 1
+            self.tree.add([EarlySegment(track, seq, f"../../hls/{track}/seg_{seq:05d}.ts", duration)])
+        finally:
+            with self._lock:
+                self.cpu_seconds += time.thread_time() - started
 
     def close(self, timeout: float | None = None) -> None:
         """Log the early path's cost and wait for its ``video.playable`` webhook (if one is under way)."""
         if self.tree is None:
             return
-        log.info("early: %d segment PUTs, %d playlist PUTs (and the master)", self.segment_puts,
-                 self.tree.playlist_puts)
+        log.info("early: %d segment PUTs, %d playlist PUTs (and the master), %.2f CPU s in its threads",
+                 self.segment_puts, self.tree.playlist_puts, self.cpu_seconds)
         self.tree.close(timeout)
