@@ -4,6 +4,8 @@
     videos/<video_id>/v<version>/hls/master.m3u8    multivariant playlist
     videos/<video_id>/v<version>/hls/<rendition>/   index.m3u8, iframes.m3u8, seg_NNNNN.ts
     videos/<video_id>/v<version>/thumbs/            poster.jpg, NNN.jpg
+    videos/<video_id>/v<version>/early/             master.m3u8, <track>/index.m3u8 (EVENT playlists, no-cache)
+                                                    while the version is encoded; a chunked run's segments too
     videos/<video_id>/v<version>/mp4/<rendition>.mp4 download renditions (outputs mp4)
     videos/<video_id>/v<version>/webm/<rendition>.webm  AV1 + Opus download renditions (outputs webm)
     videos/<video_id>/v<version>/audio/<title>.m4a  and .mp3, the audio downloads (outputs audio)
@@ -42,6 +44,7 @@ CONTENT_TYPES = {
     ".txt": "text/plain; charset=utf-8",
 }
 IMMUTABLE_CACHE_CONTROL = "public, max-age=31536000, immutable"
+NO_CACHE = "no-cache"  # what changes under its key: the early tree's EVENT playlists
 VIDEO_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 CONTROL_CHARS_RE = re.compile(r"[\x00-\x1f\x7f]")
@@ -93,6 +96,11 @@ def video_prefix(video_id: str) -> str:
 
 def hls_prefix(video_id: str, version: int) -> str:
     return f"{version_prefix(video_id, version)}hls/"
+
+
+def early_prefix(video_id: str, version: int) -> str:
+    """A building version's early tree: EVENT playlists while it is encoded (``pipeline.early``)."""
+    return f"{version_prefix(video_id, version)}early/"
 
 
 def chunks_prefix(video_id: str, version: int) -> str:

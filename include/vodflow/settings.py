@@ -87,6 +87,8 @@ class Settings:
     public_base_url: str = setting("", parse=no_trailing_slash)
     default_ladder: str = "default"
     adaptive_ladder: bool = False  # per-title ladder (VMAF-judged probe), when a run does not say
+    # Early playback: a first version's segments are listed in EVENT playlists as they are encoded (pipeline.early).
+    early_playback: bool = True
     chunk_threshold_seconds: float = 120.0  # longer sources are encoded in chunks, in parallel
     chunk_seconds: float = 30.0  # chunk length (rounded to the 6 s segment grid)
     keep_old_versions: int = 1  # previous versions kept after a publish, for players still on them

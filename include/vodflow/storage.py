@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Collection
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -306,16 +307,20 @@ class Storage:
         """A server-side copy within the bucket; the object's Content-Type and Cache-Control go with it."""
         self.client.copy_object(Bucket=self.bucket, Key=key, CopySource={"Bucket": self.bucket, "Key": source_key})
 
-    def put_text(self, key: str, text: str) -> None:
+    def put_text(self, key: str, text: str, cache_control: str = IMMUTABLE_CACHE_CONTROL) -> None:
+        """``cache_control``: ``layout.NO_CACHE`` for what is rewritten in place (an EVENT playlist)."""
         self.client.put_object(Bucket=self.bucket, Key=key, Body=text.encode("utf-8"),
-                               ContentType=content_type(key), CacheControl=IMMUTABLE_CACHE_CONTROL)
+                               ContentType=content_type(key), CacheControl=cache_control)
 
-    def upload_tree(self, local_dir: str, key_prefix: str, exclude: tuple[str, ...] = ()) -> list[str]:
-        """Upload every file under ``local_dir`` to ``key_prefix`` in parallel; returns the keys."""
+    def upload_tree(self, local_dir: str, key_prefix: str, exclude: tuple[str, ...] = (),
+                    skip: Collection[str] = ()) -> list[str]:
+        """Upload every file under ``local_dir`` to ``key_prefix`` in parallel; returns the keys (those in
+        ``skip``, already uploaded, e.g. by early playback, included but not uploaded again)."""
         files = [p for p in sorted(Path(local_dir).rglob("*")) if p.is_file() and p.name not in exclude]
         keys = [key_prefix + p.relative_to(local_dir).as_posix() for p in files]
+        todo = [(str(p), k) for p, k in zip(files, keys, strict=True) if k not in skip]
         with ThreadPoolExecutor(max_workers=UPLOAD_WORKERS) as pool:
-            list(pool.map(self.upload_file, [str(p) for p in files], keys))
+            list(pool.map(self.upload_file, [p for p, _ in todo], [k for _, k in todo]))
         return keys
 
     def list_keys(self, prefix: str) -> list[str]:

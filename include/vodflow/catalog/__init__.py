@@ -1,7 +1,8 @@
 """The video catalog: Postgres (SQLite only in the embedded demo) through an Airflow connection.
 
 ``schema`` (tables, statuses), ``migrations`` (Alembic), ``connection`` (engines, reconnecting), ``records``
-(values and refusals), ``store`` (the pipeline's writes), ``queries`` (reads). ``Catalog`` is all of them.
+(values and refusals), ``store`` (the pipeline's writes), ``early`` (early playback's), ``queries`` (reads).
+``Catalog`` is all of them.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from vodflow.catalog.connection import (
     make_engine,
     reconnecting,
 )
+from vodflow.catalog.early import EarlyWrites
 from vodflow.catalog.queries import CatalogQueries
 from vodflow.catalog.records import (
     AlreadyActive,
@@ -30,7 +32,7 @@ from vodflow.catalog.schema import *  # noqa: F403 - re-exported: the catalog's 
 from vodflow.catalog.store import PipelineWrites
 
 
-class Catalog(PipelineWrites, CatalogQueries):
+class Catalog(PipelineWrites, EarlyWrites, CatalogQueries):
     """One catalog database: the pipeline's writes and every read."""
 
 

@@ -26,6 +26,8 @@ from vodflow.catalog.schema import (
     UPLOAD_TRIGGERED,
     VERSION_PUBLISHED,
     aware,
+    early_segments,
+    early_tracks,
     now,
     renditions,
     upload_time,
@@ -309,7 +311,7 @@ class CatalogQueries:
             published = sum(version_bytes(conn, video_id, v) for v in conn.execute(
                 sa.select(video_versions.c.version).where(video_versions.c.video_id == video_id,
                                                           video_versions.c.status == VERSION_PUBLISHED)).scalars())
-            for table in (renditions, version_outputs, video_versions, video_events):
+            for table in (renditions, version_outputs, early_segments, early_tracks, video_versions, video_events):
                 conn.execute(table.delete().where(table.c.video_id == video_id))
             conn.execute(videos.delete().where(videos.c.id == video_id))
             add_published_bytes(conn, -published)

@@ -53,6 +53,9 @@ videos = sa.Table(
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("started_at", sa.DateTime(timezone=True)),
     sa.Column("finished_at", sa.DateTime(timezone=True)),
+    # Early playback (``catalog.early``): the building first version a player may start on, and since when.
+    sa.Column("playable_version", sa.Integer),
+    sa.Column("playable_at", sa.DateTime(timezone=True)),
 )
 video_versions = sa.Table(
     "video_versions", metadata,
@@ -164,6 +167,26 @@ video_status_deltas = sa.Table(
     "video_status_deltas", metadata,
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("n", sa.BigInteger, nullable=False),
+)
+# A version's early tree (``catalog.early``, ``pipeline.early``): each track's segments uploaded so far, and the
+# track's state: how many its EVENT playlist lists (the contiguous prefix from seq 0), its last seq once known.
+early_tracks = sa.Table(
+    "early_tracks", metadata,
+    sa.Column("video_id", sa.String(64), sa.ForeignKey("videos.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("track", sa.String(32), primary_key=True),
+    sa.Column("last_seq", sa.Integer),
+    sa.Column("listed", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("ended", sa.Boolean, nullable=False, server_default=sa.false()),
+)
+early_segments = sa.Table(
+    "early_segments", metadata,
+    sa.Column("video_id", sa.String(64), sa.ForeignKey("videos.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("track", sa.String(32), primary_key=True),
+    sa.Column("seq", sa.Integer, primary_key=True),
+    sa.Column("uri", sa.String(255), nullable=False),
+    sa.Column("duration", sa.Float, nullable=False),
 )
 UPLOAD_CLAIMED, UPLOAD_TRIGGERED, UPLOAD_KNOWN, UPLOAD_STARTING = "claimed", "triggered", "known", "starting"
 # The list's order, alone and after a status filter (newest first: scanned backwards); a run's video; what finished

@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection, Engine
 from vodflow.catalog import migrations
 from vodflow.catalog.connection import RECONNECT_SECONDS, reconnecting
 from vodflow.catalog.metrics import add_published_bytes, version_bytes
+from vodflow.catalog.early import drop_early
 from vodflow.catalog.records import (
     AlreadyActive,
     AlreadyEncoded,
@@ -348,6 +349,8 @@ class PipelineWrites:
             if was is not None and (was == VERSION_PUBLISHED) != (status == VERSION_PUBLISHED):
                 sign = 1 if status == VERSION_PUBLISHED else -1
                 add_published_bytes(conn, sign * version_bytes(conn, video_id, version))
+            if status != VERSION_PUBLISHED:  # failed or deleted: its early tree goes with it
+                drop_early(conn, video_id, version)
 
     @reconnecting
     def fail(self, *, video_id: str, run_id: str, version: int | None, code: str, message: str) -> bool:
@@ -362,6 +365,7 @@ class PipelineWrites:
                 conn.execute(renditions.update().where(
                     renditions.c.video_id == video_id, renditions.c.version == version,
                     renditions.c.status.in_((PENDING, RUNNING))).values(status=FAILED, updated_at=now()))
+                drop_early(conn, video_id, version)  # nothing of a failed run stays reachable
             # Only an active video fails: the first reason recorded stands, and `ready` is never undone.
             row = conn.execute(sa.select(videos.c.current_version).where(
                 self._owned(video_id, run_id), videos.c.status.in_(ACTIVE_STATUSES)).with_for_update()).first()

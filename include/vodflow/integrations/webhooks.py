@@ -1,6 +1,6 @@
 """Signed webhooks, the way Stripe and Mux send them: one JSON event per terminal state of a video.
 
-Body ``{"id", "type": "video.ready"|"video.failed", "created", "video_id", "version", …}``; header
+Body ``{"id", "type": "video.ready"|"video.failed"|"video.playable", "created", "video_id", "version", …}``; header
 ``Vodflow-Signature: t=<unix>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`` so a receiver can check who sent it
 and refuse replays (an old ``t``). The event id is derived from (video, version, type): a retry (ours, or an
 Airflow task retry) sends the same id, so a receiver can drop duplicates.
@@ -39,6 +39,7 @@ from vodflow.redact import redact_text, redact_url
 log = logging.getLogger(__name__)
 SIGNATURE_HEADER = "Vodflow-Signature"
 READY_EVENT, FAILED_EVENT = "video.ready", "video.failed"
+PLAYABLE_EVENT = "video.playable"  # early playback: sent once, before video.ready (``pipeline.early``)
 USER_AGENT = "vodflow-webhooks/1"
 MIN_ATTEMPT_SECONDS = 0.5  # less time than this left in the delivery's deadline: no attempt is started
 

@@ -29,6 +29,18 @@ from vodflow.media.source.info import SourceInfo
 from vodflow.media.source.tracks import alternate_audio
 from vodflow.pipeline.audio_level import audio_gains
 from vodflow.pipeline.auto_captions import recognise_captions
+from vodflow.pipeline.early import AUDIO_TRACK, EarlyTree
+from vodflow.pipeline.early.whole import WholeVideoEarly
+from vodflow.pipeline.early_chunks import (
+    EarlyFeed,
+    adopt_audio,
+    audio_feed,
+    audio_last_seq,
+    chunk_ends,
+    chunk_feed,
+    early_audio_kbps,
+    feeding,
+)
 from vodflow.pipeline.ladder_decision import decided_plan, record_quality, score_chunk
 from vodflow.pipeline.outputs import EncodedRendition, run_codec_tracks, run_encoded
 from vodflow.pipeline.plan import EncodePlan
@@ -58,6 +70,10 @@ def transcode(job: Job, probed: SourceInfo, plan: EncodePlan, item: WorkItem,
     if handler is None:
         raise TypeError(f"no handler for work item {item!r}")
     services = services or Services.load()
+    if isinstance(item, WholeAudio):
+        # AAC: one thread, and short. Counted as an encode, it halved the threads of the chunk beside it, whose first
+        # segment is what early playback waits for.
+        return handler(services, job, probed, plan, item)
     with encoder_slot(Path(services.settings.scratch_dir)) as running:
         encoder = services.settings.encoder
         threads = threads_per_encoder(running, encoder.threads)
@@ -92,6 +108,7 @@ def encode_whole_video(services: Services, job: Job, probed: SourceInfo, plan: E
 
     alternates = alternate_audio(probed.audio_tracks)
     subs_dir = os.path.join(workdir, "subs")
+    early = WholeVideoEarly(services, job, plan, hls_dir)  # the plan decided: the early tree has its ladder
 
     def encode(src: str) -> list[MeasuredRendition]:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -99,13 +116,15 @@ def encode_whole_video(services: Services, job: Job, probed: SourceInfo, plan: E
         os.makedirs(subs_dir)
         gains = audio_gains(services, job, probed, src, bool(plan.audio_bitrates), alternates)
         marks = local_marks(services, job, workdir)
-        return encode_renditions(src, hls_dir, probed, list(plan.renditions), services.settings.encoder,
-                                 on_progress=report, audio_gains=gains,
-                                 extra_outputs=lambda video: picture_outputs(
-                                     on_pictures(video, marks, probed.width, probed.height), plan.pictures,
-                                     pictures_dir),
-                                 alternates=alternates, subtitles=(subs_dir, list(probed.subtitle_tracks)),
-                                 cmaf_renditions=list(plan.cmaf_renditions), cmaf_root=codecs_dir, marks=marks)
+        with early.watching():
+                return encode_renditions(src, hls_dir, probed, list(plan.renditions), services.settings.encoder,
+                                     on_progress=report, audio_gains=gains,
+                                     extra_outputs=lambda video: picture_outputs(
+                                         on_pictures(video, marks, probed.width, probed.height), plan.pictures,
+                                         pictures_dir),
+                                     alternates=alternates, subtitles=(subs_dir, list(probed.subtitle_tracks)),
+                                     cmaf_renditions=list(plan.cmaf_renditions), cmaf_root=codecs_dir,
+                                     marks=marks)
 
     try:
         # Read the source as it is encoded: no wait for a download, no copy of a huge upload on the worker
@@ -118,10 +137,12 @@ def encode_whole_video(services: Services, job: Job, probed: SourceInfo, plan: E
         audio = audio_group_of(probed, [measure_audio(hls_dir, a) for a in alternates])
         started = time.monotonic()
         keys = services.storage.upload_tree(hls_dir, layout.hls_prefix(job.video_id, job.version),
-                                            exclude=("index.m3u8",))
+                                            exclude=("index.m3u8",), skip=early.uploaded)
+        early.fill(measured)
         pictures = _upload_pictures(services, job, pictures_dir)
-        log.info("Uploaded %d objects (%.1f MB) in %.2f s", len(keys) + len(pictures),
-                 sum(m.bytes for m in measured) / 1e6, time.monotonic() - started)
+        log.info("Uploaded %d objects (%.1f MB) in %.2f s (%d segments by early playback before)",
+                 len(keys) + len(pictures) - len(early.uploaded), sum(m.bytes for m in measured) / 1e6,
+                 time.monotonic() - started, len(early.uploaded))
         outputs = run_encoded(services, job, plan, [
             EncodedRendition(r, m, os.path.join(hls_dir, m.name)) for r, m in zip(plan.renditions, measured,
                                                                                   strict=True)],
@@ -136,6 +157,7 @@ def encode_whole_video(services: Services, job: Job, probed: SourceInfo, plan: E
                                 subtitles=_park_subtitles(services, job, probed, subs_dir), outputs=outputs,
                                 renditions=plan.renditions)
     finally:
+        early.close(services.settings.webhook_deadline_seconds)
         shutil.rmtree(workdir, ignore_errors=True)
 
 
@@ -164,22 +186,26 @@ def encode_chunk_of_video(services: Services, job: Job, probed: SourceInfo, plan
                           item: ChunkOfVideo) -> ChunkResult:
     """One chunk of the source for every rendition (decoded once), and the pictures in it; the pieces are parked
     in the bucket for the join. A per-title run: every chunk decides the same ladder (``pipeline.ladder_decision``) and
-    scores the VMAF windows that fall in it."""
+    scores the VMAF windows that fall in it. Its H.264 segments join the early tree as they are written."""
     plan = decide_ladder(services, job, probed, plan, record=item.chunk.index == 0)
     chunk, names = item.chunk, plan.all_names
     services.catalog.renditions_progress_at_least(job.video_id, job.version, names, 0)
     workdir = str(work_dir(services.scratch(job), f"chunk{chunk.index:03d}"))
     pictures_dir = os.path.join(workdir, "thumbs")
+    tree = EarlyTree.open(services, job, plan)
+    adopt_audio(services, job, tree, probed)
 
     def encode(src: str) -> dict[str, str]:
         shutil.rmtree(workdir, ignore_errors=True)
         os.makedirs(pictures_dir)
         marks = local_marks(services, job, workdir)
-        return encode_chunk(src, workdir, probed, chunk, list(plan.renditions), services.settings.encoder,
-                            extra_outputs=lambda video: picture_outputs(
-                                on_pictures(video, marks, probed.width, probed.height), plan.pictures,
-                                pictures_dir, first_frame=chunk.first_frame, frames=chunk.frames),
-                            cmaf_renditions=list(plan.cmaf_renditions), marks=marks)
+        feed = chunk_feed(services, job, tree, plan, workdir, chunk)
+        with feeding(feed, chunk_ends(feed, plan, chunk)):
+            return encode_chunk(src, workdir, probed, chunk, list(plan.renditions), services.settings.encoder,
+                                extra_outputs=lambda video: picture_outputs(
+                                    on_pictures(video, marks, probed.width, probed.height), plan.pictures,
+                                    pictures_dir, first_frame=chunk.first_frame, frames=chunk.frames),
+                                cmaf_renditions=list(plan.cmaf_renditions), marks=marks)
 
     try:
         pieces = confirmed(services, job, probed, encode)
@@ -193,20 +219,29 @@ def encode_chunk_of_video(services: Services, job: Job, probed: SourceInfo, plan
                            vmaf_frames=vmaf, first_frame=chunk.first_frame)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+        if tree is not None:  # its video.playable webhook, if this item made the video playable
+            tree.close(services.settings.webhook_deadline_seconds)
 
 
 def encode_whole_audio(services: Services, job: Job, probed: SourceInfo, plan: EncodePlan,
                        item: WholeAudio) -> AudioResult:
-    """The whole audio track, once per AAC bitrate."""
+    """The whole audio track, once per AAC bitrate; the early variants' one (``early_audio_kbps``) also as the
+    early tree's ``audio`` track, its segments uploaded as they are written."""
     workdir = str(work_dir(services.scratch(job), "audio"))
     alternates = alternate_audio(probed.audio_tracks)
+    kbps = early_audio_kbps(plan)
+    last = audio_last_seq(probed, services.settings.encoder.segment_seconds)
+    feeds: list[EarlyFeed] = []
 
     def encode(src: str) -> dict[int, str]:
         shutil.rmtree(workdir, ignore_errors=True)
         # One gain for each whole track, measured here: never per chunk.
         gains = audio_gains(services, job, probed, src, bool(plan.audio_bitrates), alternates)
-        return encode_audio(src, workdir, probed, plan.audio_bitrates, services.settings.encoder, alternates,
-                            subtitles=True, audio_gains=gains)
+        feed = audio_feed(services, job, plan, probed, workdir)
+        feeds[:] = [feed] if feed else []
+        with feeding(feed, lambda: {AUDIO_TRACK: last}):
+            return encode_audio(src, workdir, probed, plan.audio_bitrates, services.settings.encoder, alternates,
+                                subtitles=True, audio_gains=gains, segmented_kbps=kbps if feed else 0)
 
     try:
         tracks = confirmed(services, job, probed, encode)
@@ -219,6 +254,9 @@ def encode_whole_audio(services: Services, job: Job, probed: SourceInfo, plan: E
                            subtitles=_park_subtitles(services, job, probed, workdir))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+        for feed in feeds:
+            if feed.tree is not None:  # its video.playable webhook, if this item made the video playable
+                feed.tree.close(services.settings.webhook_deadline_seconds)
 
 
 # Every kind of work item ``plan_work`` makes, and what runs it: a kind without a handler is an error.

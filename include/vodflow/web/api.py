@@ -11,9 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import re
 from datetime import UTC, datetime
-from email.utils import format_datetime
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
@@ -38,18 +36,20 @@ from vodflow.catalog import (
 )
 from vodflow.dag_ids import TRANSCODE_VIDEO
 from vodflow.errors import NEVER_RETRYABLE
-from vodflow.layout import content_type, parse_source_uri
+from vodflow.layout import parse_source_uri
 from vodflow.media.encode.codecs import H264
 from vodflow.pipeline.delete import delete_video as remove_video
 from vodflow.pipeline.outputs.subtitle_records import api_fields as subtitle_api_fields
-from vodflow.ranges import ByteRange, RangeNotSatisfiable
 from vodflow.request import RequestError, check_overrides, rerun_request
 from vodflow.settings import load_settings
-from vodflow.storage import ObjectMissing, Storage
+from vodflow.storage import Storage
+from vodflow.web import media as media_routes
 from vodflow.web import queue, trigger, upload_routes
 from vodflow.web.codecs_view import codec_outputs, codecs_json
 from vodflow.web.docs import DOCS_OFF, add_docs
+from vodflow.web.media import media_url as _media_url
 from vodflow.web.metrics import metrics_endpoint
+from vodflow.web.playable import playable_json
 from vodflow.web.ratelimits import Limiter, LimitRefused
 from vodflow.web.trigger import check_conf
 from vodflow.web.waiting import waiting_runs, waiting_tasks
@@ -59,13 +59,6 @@ STATIC = Path(__file__).with_name("static")
 CanRead = Depends(requires_access_dag("GET", DagAccessEntity.RUN, TRANSCODE_VIDEO))
 CanTrigger = Depends(requires_access_dag("POST", DagAccessEntity.RUN, TRANSCODE_VIDEO))
 CanEdit = Depends(requires_access_dag("PUT", None, TRANSCODE_VIDEO))
-# A version's published tree (ARCHITECTURE's S3 layout): v<N>/<folder>/…/<name>.<ext>, folders and names of word
-# characters and "-" only (no ".", so no "..": nothing climbs out), at most MEDIA_DEPTH levels (hls/subs/en/x.vtt).
-MEDIA_VERSION = re.compile(r"v[0-9]{1,6}")  # each matched whole (fullmatch: "$" would let a final newline in)
-MEDIA_FOLDERS = ("hls", "thumbs", "mp4", "webm", "audio", "storyboard", "cmaf")  # never chunks/ (a run's intermediates)
-MEDIA_DIR = re.compile(r"[\w-]{1,100}")
-MEDIA_FILE = re.compile(r"[\w-]{1,120}\.(m3u8|ts|jpg|mp4|webm|m4a|mp3|vtt|m4s|mpd)")
-MEDIA_DEPTH = 6
 DOWNLOAD_KINDS = ("mp4", "webm", "audio")  # the outputs listed as ``downloads``, in this order
 SSE_POLL_SECONDS = 0.5
 SSE_HEARTBEAT_SECONDS = 15.0
@@ -75,6 +68,7 @@ app = FastAPI(title="vodflow", description="Videos transcoded by vodflow: upload
 add_docs(app, CanRead)
 app.include_router(trigger.router)
 app.include_router(upload_routes.router)
+app.include_router(media_routes.router, dependencies=[CanRead])
 
 
 # A request waits this long for a restarting catalog database, then gets 503 (tasks wait much longer).
@@ -111,18 +105,6 @@ def _iso(value: Any) -> Any:
     return value.isoformat().replace("+00:00", "Z") if isinstance(value, datetime) else value
 
 
-def _media_url(request: Request, video_id: str, uri: str | None) -> str | None:
-    """Where a player fetches a published object: the public base URL (CDN, bucket) or this API."""
-    if not uri:
-        return None
-    key = parse_source_uri(uri).key
-    base = load_settings().public_base_url
-    if base:
-        return f"{base}/{key}"
-    relative = key[len(layout.video_prefix(video_id)):]
-    return f"{request.scope.get('root_path', '')}/api/videos/{video_id}/media/{relative}"
-
-
 def _rendition_json(r: dict[str, Any]) -> dict[str, Any]:
     return {"name": r["name"], "status": r["status"], "progress": r["progress"], "width": r["width"],
             "height": r["height"], "video_kbps": r["video_kbps"], "audio_kbps": r["audio_kbps"],
@@ -134,8 +116,9 @@ def _rendition_json(r: dict[str, Any]) -> dict[str, Any]:
 
 
 def video_json(request: Request, video: dict[str, Any], renditions: list[dict[str, Any]],
-               line: queue.Snapshot | None = None) -> dict[str, Any]:
-    """``line``: the queue (position, expected start, ETA); None: those fields null (Airflow not readable)."""
+               line: queue.Snapshot | None = None, catalog: Catalog | None = None) -> dict[str, Any]:
+    """``line``: the queue (position, expected start, ETA); None: those fields null (Airflow not readable).
+    ``catalog``: to look up an active video's preview (``web.playable``); None: ``preview_url`` null."""
     progress = 100.0 if video["status"] == READY and not video["error_code"] else (
         round(sum(r["progress"] for r in renditions) / len(renditions), 1) if renditions else 0.0)
     return {
@@ -151,6 +134,7 @@ def video_json(request: Request, video: dict[str, Any], renditions: list[dict[st
         "created_at": _iso(video["created_at"]), "updated_at": _iso(video["updated_at"]),
         "started_at": _iso(video["started_at"]), "finished_at": _iso(video["finished_at"]),
         "renditions": [_rendition_json(r) for r in renditions], **codecs_json(renditions),
+        **playable_json(request, video, catalog),
         **(line.fields(video, progress) if line else {"priority": queue.video_priority(video), **queue.UNKNOWN}),
     }
 
@@ -209,7 +193,7 @@ def list_videos(request: Request, status: Annotated[str | None, Query()] = None,
     found, total, estimated = catalog.list_videos_page(status=status, search=q, run_id=run_id, limit=limit,
                                                        offset=offset, after=after)
     line = queue.safe_snapshot(catalog) if any(v["status"] in ACTIVE_STATUSES for v in found) else None
-    return {"videos": [video_json(request, v, v["renditions"], line) for v in found], "total": total,
+    return {"videos": [video_json(request, v, v["renditions"], line, catalog) for v in found], "total": total,
             "total_estimated": estimated, "limit": limit, "offset": offset}
 
 
@@ -219,7 +203,7 @@ def get_video(request: Request, video_id: str) -> dict[str, Any]:
     catalog = _catalog()
     video = _video_or_404(catalog, video_id)
     line = queue.safe_snapshot(catalog) if video["status"] in ACTIVE_STATUSES else None
-    body = video_json(request, video, catalog.get_renditions(video_id, video["latest_version"]), line)
+    body = video_json(request, video, catalog.get_renditions(video_id, video["latest_version"]), line, catalog)
     version = video["current_version"]
     body.update(outputs_json(request, video_id, catalog.get_outputs(video_id, version) if version else []))
     body["versions"] = [{k: _iso(v) for k, v in row.items() if k != "video_id"}
@@ -258,7 +242,8 @@ async def video_events(request: Request, video_id: str) -> StreamingResponse:
                 for event in await run_in_threadpool(catalog.get_events, video_id, after):
                     after = event["id"]
                     yield f"id: {after}\nevent: history\ndata: {json.dumps({**event, 'at': _iso(event['at'])})}\n\n"
-                yield f"event: video\ndata: {json.dumps(video_json(request, video, rows, line))}\n\n"
+                body = await run_in_threadpool(video_json, request, video, rows, line, catalog)
+                yield f"event: video\ndata: {json.dumps(body)}\n\n"
                 if video["status"] not in ACTIVE_STATUSES:
                     yield f"event: end\ndata: {json.dumps({'status': video['status']})}\n\n"
                     return
@@ -270,48 +255,6 @@ async def video_events(request: Request, video_id: str) -> StreamingResponse:
 
     return StreamingResponse(stream(), media_type="text/event-stream",
                              headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
-
-
-def published_path(path: str) -> bool:
-    """``path`` (under a video's prefix) names an object of a version's published tree."""
-    parts = path.split("/")
-    return (3 <= len(parts) <= MEDIA_DEPTH and bool(MEDIA_VERSION.fullmatch(parts[0])) and parts[1] in MEDIA_FOLDERS
-            and all(MEDIA_DIR.fullmatch(part) for part in parts[2:-1]) and bool(MEDIA_FILE.fullmatch(parts[-1])))
-
-
-@app.api_route("/api/videos/{video_id}/media/{path:path}", methods=["GET", "HEAD"], dependencies=[CanRead])
-def media(request: Request, video_id: str, path: str) -> Response:
-    """A published object (playlist, segment, picture, download), for players when no public base URL is
-    configured: streamed from S3 a chunk at a time (``READ_CHUNK_BYTES``), a single ``Range`` answered with 206
-    (``<video>`` and players seek with it), ``HEAD`` with the headers only."""
-    if not layout.VIDEO_ID_RE.match(video_id) or not published_path(path):
-        raise HTTPException(status_code=404, detail="No such media.")
-    key = layout.video_prefix(video_id) + path
-    headers = {"Cache-Control": "private, max-age=3600", "Accept-Ranges": "bytes", "X-Content-Type-Options": "nosniff"}
-    storage = _storage()
-    try:
-        try:
-            wanted = ByteRange.parse(request.headers.get("range"))
-        except ValueError:  # "bytes=-0": no byte at all
-            raise RangeNotSatisfiable(storage.head_key(key).size) from None
-        found = storage.open_object(key, wanted, body=request.method == "GET")
-    except ObjectMissing:
-        raise HTTPException(status_code=404, detail="No such media.") from None
-    except RangeNotSatisfiable as exc:
-        return Response(status_code=416, headers={**headers, "Content-Range": f"bytes */{exc.size}"})
-    headers["Content-Length"] = str(found.length)
-    if found.partial:
-        headers["Content-Range"] = f"bytes {found.start}-{found.start + found.length - 1}/{found.size}"
-    if found.etag:
-        headers["ETag"] = found.etag
-    if found.last_modified:
-        headers["Last-Modified"] = format_datetime(found.last_modified.astimezone(UTC), usegmt=True)
-    if found.disposition:  # a download keeps the name it was stored with
-        headers["Content-Disposition"] = found.disposition
-    status = 206 if found.partial else 200
-    if request.method == "HEAD":
-        return Response(status_code=status, media_type=content_type(key), headers=headers)
-    return StreamingResponse(found.chunks(), status_code=status, media_type=content_type(key), headers=headers)
 
 
 @app.post("/api/videos/{video_id}/retry", status_code=202, dependencies=[CanTrigger])

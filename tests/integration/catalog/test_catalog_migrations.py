@@ -264,7 +264,8 @@ def test_a_new_database_migrates_to_head_and_matches_the_metadata(engine, caplog
     assert catalog.schema_version() == 0
     assert catalog.migrate() == SCHEMA_VERSION
     assert upgrades_run(caplog) == [" -> 0001", "0001 -> 0002", "0002 -> 0003", "0003 -> 0004", "0004 -> 0005",
-                                   "0005 -> 0006", "0006 -> 0007", "0007 -> 0008", "0008 -> 0009"]
+                                   "0005 -> 0006", "0006 -> 0007", "0007 -> 0008", "0008 -> 0009",
+                                   "0009 -> 0010"]
     assert catalog.schema_version() == SCHEMA_VERSION
     assert alembic_revision(engine) == [revision_id(SCHEMA_VERSION)]
     assert legacy_rows(engine) == list(range(1, SCHEMA_VERSION + 1))  # what a release before Alembic reads
@@ -283,10 +284,11 @@ def test_a_new_database_migrates_to_head_and_matches_the_metadata(engine, caplog
 
 @pytest.mark.parametrize(("release", "expected"), [
     (1, ["0001 -> 0002", "0002 -> 0003", "0003 -> 0004", "0004 -> 0005", "0005 -> 0006", "0006 -> 0007",
-         "0007 -> 0008", "0008 -> 0009"]),
+         "0007 -> 0008", "0008 -> 0009", "0009 -> 0010"]),
     (2, ["0002 -> 0003", "0003 -> 0004", "0004 -> 0005", "0005 -> 0006", "0006 -> 0007", "0007 -> 0008",
-         "0008 -> 0009"]),
-    (3, ["0003 -> 0004", "0004 -> 0005", "0005 -> 0006", "0006 -> 0007", "0007 -> 0008", "0008 -> 0009"]),
+         "0008 -> 0009", "0009 -> 0010"]),
+    (3, ["0003 -> 0004", "0004 -> 0005", "0005 -> 0006", "0006 -> 0007", "0007 -> 0008", "0008 -> 0009",
+         "0009 -> 0010"]),
 ])
 def test_a_catalog_from_before_alembic_is_stamped_and_upgraded_with_its_rows(engine, caplog, release, expected):
     build_release_catalog(engine, release)

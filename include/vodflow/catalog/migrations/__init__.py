@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-HEAD = 9  # the newest revision's number (versions/0009_*.py): the schema this code reads and writes
+HEAD = 10  # the newest revision's number (versions/0010_*.py): the schema this code reads and writes
 # Not Alembic's default `alembic_version`: the catalog may share a database with Airflow's own (Alembic) tables.
 VERSION_TABLE = "vodflow_alembic_version"
 _ADVISORY_LOCK_ID = 0x766F64666C6F77  # "vodflow"; the same lock the hand-rolled migrations took

@@ -14,6 +14,9 @@ Why the seams are invisible:
   shifted to its place in the video (``output_ts_offset``), so the concatenated MPEG-TS has no gap, duplicate
   frame or timestamp jump;
 - audio is never chunked: it is encoded in one pass (no AAC priming or MDCT restart at a seam: no click).
+Each chunk's video is written as segments on that grid while it is encoded (``segmented``), so they can be played
+before the chunk is done; a chunk's file for the join is their concatenation, the same MPEG-TS a single output
+wrote. The audio item cuts one track the same way, from the same packets (the tee muxer).
 Planning here is pure; the three commands are argument lists built with ffmpeg-python.
 """
 
@@ -33,6 +36,7 @@ from vodflow import errors
 from vodflow.errors import BadInput, MediaToolError
 from vodflow.media.encode.diagnose import classify_failure
 from vodflow.media.encode.ffmpeg import (
+    SEGMENT_PATTERN,
     STRIP_METADATA,
     audio_codec_options,
     audio_track,
@@ -54,6 +58,14 @@ from vodflow.media.encode.multicodec import (
 )
 from vodflow.media.encode.process import run_ffmpeg
 from vodflow.media.encode.renditions import alternate_audio_outputs, measure_output, subtitle_outputs
+from vodflow.media.encode.segmented import (
+    audio_cut_frames,
+    concatenate,
+    cut_frames,
+    first_seq,
+    tee_audio_outputs,
+    video_segment_options,
+)
 from vodflow.media.encode.watermark import Watermark
 from vodflow.media.measured import MeasuredRendition
 from vodflow.media.options import EncoderSettings
@@ -109,7 +121,18 @@ def seek_preroll(source: SourceInfo) -> int:
 
 
 def chunk_file(work_dir: str, chunk: Chunk, rendition: str) -> str:
+    """A rendition's chunk for the join: its segments (``chunk_segments``) concatenated."""
     return os.path.join(work_dir, f"{rendition}.c{chunk.index:03d}.ts")
+
+
+def chunk_segments(work_dir: str, chunk: Chunk, rendition: str) -> str:
+    """The folder of a rendition's segments in this chunk, ``seg_<global seq>.ts``, written as it is encoded."""
+    return os.path.join(work_dir, f"{rendition}.c{chunk.index:03d}")
+
+
+def audio_segments(work_dir: str) -> str:
+    """The folder of the early audio track's segments (``seg_<seq>.ts`` from 0), written as it is encoded."""
+    return os.path.join(work_dir, "audio-segments")
 
 
 def chunk_track_file(work_dir: str, chunk: Chunk, rendition: str) -> str:
@@ -125,8 +148,9 @@ def build_chunk_command(src: str, work_dir: str, source: SourceInfo, chunk: Chun
                         settings: EncoderSettings, extra_outputs: ExtraOutputs | None = None,
                         cmaf_renditions: list[Rendition] | None = None, marks: tuple[Watermark, ...] = ()
                         ) -> list[str]:
-    """Decode one chunk of the source once; encode every rendition's video (no audio) into MPEG-TS files, and
-    the other codecs' renditions (``cmaf_renditions``) into fragmented MP4 pieces (``chunk_track_file``).
+    """Decode one chunk of the source once; encode every rendition's video (no audio) into MPEG-TS segments on
+    the grid (``chunk_segments``; ``segmented``), and the other codecs' renditions (``cmaf_renditions``) into
+    fragmented MP4 pieces (``chunk_track_file``).
 
     The chunk keeps the whole video's timeline: the input is read from ``seek_preroll`` s before the chunk, with
     its timestamps as they are (``-copyts``) less the container's start (``setpts``), so every frame has the same
@@ -149,13 +173,19 @@ def build_chunk_command(src: str, work_dir: str, source: SourceInfo, chunk: Chun
     branches, cmaf_branches, outputs = picture_branches(video, source, fps, len(renditions), cmaf_renditions,
                                                         extra_outputs, from_zero=not seek, window=window)
     overlays = overlays_for(marks, source, [*renditions, *cmaf_renditions])
+    seq = first_seq(chunk.start, settings.segment_seconds)
+    end = (chunk.first_frame + chunk.frames if chunk.frames is not None
+           else math.ceil(max(source.picture_end, source.duration) * Fraction(fps)) + 1)
+    cuts = cut_frames(chunk.first_frame, end, seq, fps, settings.segment_seconds)
     for i, rendition in enumerate(renditions):
         # Every chunk shifted by the same base: with B-frames the first DTS is before the first PTS, and a muxer
         # that shifts a negative DTS (the first chunk's) would move only that chunk.
+        folder = chunk_segments(work_dir, chunk, rendition.name)
         options = {**video_codec_options(rendition, settings, first_frame=chunk.first_frame), **STRIP_METADATA,
-                   "an": None, "f": "mpegts", "output_ts_offset": f"{TS_BASE:.6f}", "muxdelay": 0, "muxpreload": 0}
+                   "an": None, **video_segment_options(folder, seq, cuts), "output_ts_offset": f"{TS_BASE:.6f}",
+                   "muxdelay": 0, "muxpreload": 0}
         picture = overlays.on(scaled(branches[i], rendition), rendition.width, rendition.height)
-        outputs.append(picture.output(chunk_file(work_dir, chunk, rendition.name), **options))
+        outputs.append(picture.output(os.path.join(folder, SEGMENT_PATTERN), **options))
     keyframes = keyframe_expression(fps, settings, chunk.first_frame)
     outputs += [cmaf_output(branch, r, source, settings, keyframes, chunk_track_file(work_dir, chunk, r.name),
                             overlays)
@@ -165,20 +195,29 @@ def build_chunk_command(src: str, work_dir: str, source: SourceInfo, chunk: Chun
 
 def build_audio_command(src: str, work_dir: str, source: SourceInfo, bitrates: list[int],
                         alternates: list[AlternateAudio] | None = None, settings: EncoderSettings | None = None,
-                        subtitles: bool = False, audio_gains: Gains | None = None) -> list[str]:
+                        subtitles: bool = False, audio_gains: Gains | None = None, segmented_kbps: int = 0
+                        ) -> list[str]:
     """The whole audio track, encoded once per AAC bitrate (decoded once), on the video's timeline: MPEG-TS
     shifted by the same ``TS_BASE`` as the chunks, so the join lays both side by side as they were in the
-    source. Read like the chunks, with ``-copyts`` less the container's start: read alone, the audio of an MPEG-TS
-    whose video starts first would otherwise be moved to its own start (ffmpeg's "Correcting start time").
+    source. ``segmented_kbps``: that bitrate's packets are also written as audio-only segments on the grid
+    (``audio_segments``), as they are encoded, through the tee muxer: one encode for both. Read like the chunks,
+    with ``-copyts`` less the container's start: read alone, the audio of an MPEG-TS whose video starts first
+    would otherwise be moved to its own start (ffmpeg's "Correcting start time").
     ``audio_gains``: loudness normalisation, one gain per track for the whole of it (never per chunk)."""
     stream = source_input(src)
     origin = source.start_time
     gains = audio_gains or {}
     branches = (audio_track(stream, source, origin=origin, gain=gains.get(source.audio_index))
                 .filter_multi_output("asplit", len(bitrates)) if bitrates else None)
-    outputs = [branches.stream(i).output(audio_file(work_dir, kbps), **audio_codec_options(kbps), **STRIP_METADATA,
-                                         vn=None, f="mpegts", output_ts_offset=f"{TS_BASE:.6f}", muxdelay=0,
-                                         muxpreload=0)
+    cuts = audio_cut_frames(source.picture_end, (settings or EncoderSettings()).segment_seconds)
+
+    def muxer(kbps: int) -> dict[str, object]:
+        if kbps != segmented_kbps:
+            return {"filename": audio_file(work_dir, kbps), "f": "mpegts"}
+        return {"filename": tee_audio_outputs(audio_file(work_dir, kbps), audio_segments(work_dir), cuts), "f": "tee"}
+
+    outputs = [branches.stream(i).output(**muxer(kbps), **audio_codec_options(kbps), **STRIP_METADATA,
+                                         vn=None, output_ts_offset=f"{TS_BASE:.6f}", muxdelay=0, muxpreload=0)
                for i, kbps in enumerate(bitrates) if branches is not None]
     # The other audio tracks: audio-only HLS renditions, as an unchunked encode makes them (``work_dir/hls``).
     outputs += alternate_audio_outputs(stream, source, os.path.join(work_dir, "hls"), alternates or [],
@@ -207,9 +246,11 @@ def encode_chunk(src: str, work_dir: str, source: SourceInfo, chunk: Chunk, rend
                  extra_outputs: ExtraOutputs | None = None,
                  cmaf_renditions: list[Rendition] | None = None, marks: tuple[Watermark, ...] = ()
                  ) -> dict[str, str]:
-    """Encode one chunk for every rendition (and every other-codec one); returns rendition name → file."""
+    """Encode one chunk for every rendition (and every other-codec one); returns rendition name → file (a
+    rendition's segments concatenated; the segments stay in ``chunk_segments``)."""
     cmaf_renditions = cmaf_renditions or []
-    os.makedirs(work_dir, exist_ok=True)
+    for rendition in renditions:
+        os.makedirs(chunk_segments(work_dir, chunk, rendition.name), exist_ok=True)
     seconds = (chunk.frames / float(Fraction(renditions[0].fps)) if chunk.frames is not None
                else max(source.duration - chunk.start, 1.0))
     count = len(renditions) + len(cmaf_renditions)
@@ -222,10 +263,8 @@ def encode_chunk(src: str, work_dir: str, source: SourceInfo, chunk: Chunk, rend
         raise classify_failure(result, work_dir)
     log.info("%s: %s in %.1f s", chunk.label, ", ".join(r.name for r in [*renditions, *cmaf_renditions]),
              result.elapsed)
-    files = {r.name: chunk_file(work_dir, chunk, r.name) for r in renditions}
-    for path in files.values():
-        if not os.path.exists(path):
-            open(path, "wb").close()
+    files = {r.name: concatenate(chunk_segments(work_dir, chunk, r.name), chunk_file(work_dir, chunk, r.name))
+             for r in renditions}
     check_chunk_complete(files[renditions[0].name], source, chunk, renditions[0].fps, settings)
     tracks = {r.name: chunk_track_file(work_dir, chunk, r.name) for r in cmaf_renditions}
     finish_tracks(tracks, cmaf_renditions, source)
@@ -258,12 +297,15 @@ def check_chunk_complete(path: str, source: SourceInfo, chunk: Chunk, fps: str, 
 
 def encode_audio(src: str, work_dir: str, source: SourceInfo, bitrates: list[int],
                  settings: EncoderSettings, alternates: list[AlternateAudio] | None = None,
-                 subtitles: bool = False, audio_gains: Gains | None = None) -> dict[int, str]:
+                 subtitles: bool = False, audio_gains: Gains | None = None, segmented_kbps: int = 0
+                 ) -> dict[int, str]:
     """The main track once per bitrate (for the join), and the alternate tracks' HLS renditions in
-    ``work_dir/hls/audio/<name>/``."""
+    ``work_dir/hls/audio/<name>/``; ``segmented_kbps``: see ``build_audio_command``."""
     os.makedirs(work_dir, exist_ok=True)
+    if segmented_kbps in bitrates:
+        os.makedirs(audio_segments(work_dir), exist_ok=True)
     result = run_ffmpeg(build_audio_command(src, work_dir, source, bitrates, alternates, settings, subtitles,
-                                            audio_gains),
+                                            audio_gains, segmented_kbps),
                         duration=source.duration,
                         timeout=settings.timeout_for(source.duration), redact=src if "://" in src else None)
     if result.returncode != 0:

@@ -4,17 +4,26 @@
 // TYPE=AUDIO) in a selector a viewer can switch. attach() stops whatever player the element had before.
 "use strict";
 const vodflowPlayer = {
-  attach(video, url, { audioSelect, textSelect, note, dash } = {}) {
-    if (video.vodflowPlayer) video.vodflowPlayer.destroy();
+  // startPosition: where to start (seconds); an early (EVENT) playlist starts at 0, not at its live edge, and the
+  // published master, after it, where the early one was.
+  // handOver: the hls.js player on the element gives its MediaSource, buffer and all, to the new one (hls.js
+  // transferMedia): from the early playlists to the published master without a gap (the same segments).
+  attach(video, url, { audioSelect, textSelect, note, dash, startPosition, handOver } = {}) {
+    const previous = video.vodflowPlayer;
+    const media = handOver && url && !dash && previous && previous.transferMedia ? previous.transferMedia() || video : video;
+    if (previous) previous.destroy();
     video.vodflowPlayer = null;
     const fail = (details) => { if (note) note.textContent = `Player error: ${details}`; };
-    if (dash && window.dashjs && window.MediaSource) return vodflowPlayer.attachDash(video, dash, { audioSelect, textSelect, fail });
+    if (dash && window.dashjs && window.MediaSource) return vodflowPlayer.attachDash(video, dash, { audioSelect, textSelect, fail, startPosition });
     if (!url) return null;
     if (!(window.Hls && Hls.isSupported())) {
-      if (video.canPlayType("application/vnd.apple.mpegurl")) video.src = url; // Safari plays HLS, tracks and all
+      if (video.canPlayType("application/vnd.apple.mpegurl")) {
+        video.src = url; // Safari plays HLS, tracks and all
+        if (startPosition) video.addEventListener("loadedmetadata", () => { video.currentTime = startPosition; }, { once: true });
+      }
       return null;
     }
-    const hls = new Hls();
+    const hls = new Hls(startPosition == null ? {} : { startPosition });
     hls.on(Hls.Events.ERROR, (_e, data) => { if (data.fatal) fail(data.details); });
     if (audioSelect) {
       const render = () => vodflowPlayer.renderTracks(audioSelect, hls.audioTracks.map((t) => ({ name: t.name, lang: t.lang })),
@@ -31,12 +40,12 @@ const vodflowPlayer = {
       textSelect.onchange = () => { hls.subtitleDisplay = true; hls.subtitleTrack = Number(textSelect.value); };
     }
     hls.loadSource(url);
-    hls.attachMedia(video);
+    hls.attachMedia(media);
     video.vodflowPlayer = hls;
     return hls;
   },
 
-  attachDash(video, url, { audioSelect, textSelect, fail }) {
+  attachDash(video, url, { audioSelect, textSelect, fail, startPosition }) {
     const player = dashjs.MediaPlayer().create();
     player.updateSettings({ debug: { logLevel: dashjs.Debug.LOG_LEVEL_WARNING } });
     player.on(dashjs.MediaPlayer.events.ERROR, (e) => fail(e.error && (e.error.message || e.error.code) || "DASH"));
@@ -59,6 +68,7 @@ const vodflowPlayer = {
       };
       player.on(dashjs.MediaPlayer.events.STREAM_INITIALIZED, render);
     }
+    if (startPosition) player.on(dashjs.MediaPlayer.events.STREAM_INITIALIZED, () => player.seek(startPosition));
     player.initialize(video, url, false);
     video.vodflowPlayer = { destroy: () => player.destroy(), dash: player };
     return player;

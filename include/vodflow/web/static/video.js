@@ -81,10 +81,13 @@
     if (v.poster_url) $("player").poster = v.poster_url;
     if (v.downloads) renderOutputs(v);
     else if (v.status === "ready" && v.current_version !== shownVersion) refreshOutputs(v.id);
-    // No player for a video with nothing published: an empty black box would claim there is something to play.
-    $("player").hidden = !v.master_url;
-    if (!chosenCodec && v.master_url && v.master_url !== playing) play(v.master_url);
-    if (!v.master_url) $("player-note").textContent = active ? "Nothing published yet." : "Not published.";
+    // No player for a video with nothing to play: an empty black box would claim there is something to play.
+    // While the first version is encoded it may be playable already (its early playlists): from the start; once
+    // it is published, the published master takes over where the early one was.
+    const url = v.master_url || (active ? v.playable_url : null);
+    $("player").hidden = !url;
+    if (!chosenCodec && url && url !== playing) play(url, undefined, url !== v.master_url);
+    if (!url) $("player-note").textContent = active ? "Nothing published yet." : "Not published.";
   }
 
   // Downloads and the storyboard come with the full video (GET /api/videos/{id}), not with every SSE snapshot.
@@ -145,14 +148,30 @@
   }
 
   // DASH (the cmaf output) when the video has it: its URL comes with the full video, so the player may switch once.
-  function play(url, dash) {
+  // early: the first version's early playlists (EVENT: growing while it is encoded), played from 0; a switch
+  // (to the published master when it is ready, to DASH) goes on where the player was.
+  let playingEarly = false;
+  const EARLY_START_SEGMENTS = 2;
+  function play(url, dash, early = false) {
+    const player = $("player");
+    const startPosition = early ? 0 : (playing ? player.currentTime : undefined); // a switch keeps the position
+    const handOver = playingEarly && !early; // the early player hands its buffer to the published master's
+    playingEarly = early;
     playing = url;
     playingDash = dash || null;
-    const player = $("player");
-    $("player-note").textContent = `Playing version ${video.current_version}${dash ? " (DASH)" : ""}.`;
-    vodflowPlayer.attach(player, url, { audioSelect: $("audio-track"), textSelect: $("text-track"), note: $("player-note"),
-                                        dash });
-    player.play().catch(() => {});
+    $("player-note").textContent = early ? `Playing version ${video.latest_version} while it is encoded.`
+      : `Playing version ${video.current_version}${dash ? " (DASH)" : ""}.`;
+    const hls = vodflowPlayer.attach(player, url, { audioSelect: $("audio-track"), textSelect: $("text-track"),
+                                                    note: $("player-note"), dash, startPosition, handOver });
+    if (!early || !hls) { player.play().catch(() => {}); return; }
+    // An early playlist lists a segment once the next one is being encoded, and hls.js looks again about once a
+    // segment: started with two segments listed (or the whole video), playback stays ahead of neither.
+    const start = (_event, data) => {
+      if (data.details.live && data.details.fragments.length < EARLY_START_SEGMENTS) return;
+      hls.off(Hls.Events.LEVEL_LOADED, start);
+      player.play().catch(() => {});
+    };
+    hls.on(Hls.Events.LEVEL_LOADED, start);
   }
 
   function addEvent(e) {

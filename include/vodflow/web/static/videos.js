@@ -28,7 +28,10 @@
     return el("tr", { "data-video": video.id },
       el("td", {}, video.poster_url ? el("img", { class: "thumb", src: video.poster_url, alt: "", loading: "lazy" }) : null,
         link, el("div", { class: "muted" }, el("code", { text: video.id }))),
-      el("td", {}, vodflow.badge(video.status), el("div", { class: "muted", "data-queue": "", text: vodflow.queueNote(video) })),
+      el("td", {}, vodflow.badge(video.status),
+        // Early playback: the first version can be watched while it is encoded.
+        video.playable && video.current_version == null ? el("span", { class: "badge ready", "data-playable": "", text: "playable" }) : null,
+        el("div", { class: "muted", "data-queue": "", text: vodflow.queueNote(video) })),
       el("td", { class: "num", text: vodflow.duration(video.duration) }),
       el("td", { text: video.width ? `${video.width}×${video.height}` : "–" }),
       el("td", {}, renditions(video)),

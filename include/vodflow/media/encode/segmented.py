@@ -1,0 +1,141 @@
+"""A chunked run's outputs cut into segments as ffmpeg writes them, so a chunk's first seconds exist (and can be
+played early) long before the chunk is done. Pure planning, plus the local file work around it.
+
+The cut is on the video's segment grid, counted in frames: global segment ``k`` starts with the first output frame
+at or after ``k × segment_seconds`` (frame ``ceil(k × segment_seconds × fps)``), an IDR of the keyframe grid, so a
+chunk (which starts on the grid) is cut exactly where an encode of the whole video is, whatever the rate. The
+``segment`` muxer cuts at frame numbers (``segment_frames``), not at times: a chunk's times start a fraction of a
+frame after its grid line, and a time test would miss a cut at 29.97 fps. Each piece is an MPEG-TS of its own, and
+their bytes in order are one continuous MPEG-TS: the chunk file the join reads is their concatenation.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from dataclasses import dataclass
+from fractions import Fraction
+
+from vodflow.errors import MediaToolError
+from vodflow.media.encode.ffmpeg import SEGMENT_PATTERN
+from vodflow.media.package.mpegts import index_segment
+
+AAC_FRAME_SAMPLES = 1024
+AAC_RATE = 48000  # ffmpeg.audio_codec_options
+AAC_PRIMING_FRAMES = 1  # ffmpeg's AAC encoder delay: 1024 samples, its first packet stamped before 0
+LIST_NAME = "index.m3u8"  # the segment muxer's list of the segments it finished
+_SEGMENT_NAME = re.compile(r"seg_(\d{5,})\.ts")
+# A tee slave's options end at ':' or ']' and its file name at '|' (unescaped by ffmpeg's av_get_token, which
+# also reads '\\' and "'"): a path holding one of them cannot be said to the tee muxer.
+_TEE_SPECIAL = re.compile(r"[:|\[\]'\\]")
+
+
+@dataclass(frozen=True)
+class Piece:
+    """One written segment: its place on the grid, its file, its length in seconds."""
+
+    seq: int
+    path: str
+    duration: float
+
+
+def first_seq(start: float, segment_seconds: int) -> int:
+    """The grid position of a chunk starting at ``start`` s (a multiple of the segment length)."""
+    return round(start / segment_seconds)
+
+
+def grid_frame(seq: int, fps: str, segment_seconds: int) -> int:
+    """The output frame that starts global segment ``seq``."""
+    return math.ceil(seq * segment_seconds * Fraction(fps))
+
+
+def cut_frames(first_frame: int, end_frame: int, seq: int, fps: str, segment_seconds: int) -> list[int]:
+    """The frames, counted from the chunk's first (``first_frame``, the start of segment ``seq``), where the
+    chunk's later segments start, up to ``end_frame`` (exclusive, on the whole video's grid)."""
+    cuts = []
+    while (frame := grid_frame(seq + len(cuts) + 1, fps, segment_seconds)) < end_frame:
+        cuts.append(frame - first_frame)
+    return cuts
+
+
+def video_segment_options(folder: str, seq: int, cuts: list[int]) -> dict[str, object]:
+    """The ``segment`` muxer writing MPEG-TS pieces named by their global position (``seg_<seq>.ts``), listed in
+    ``folder/index.m3u8`` as each is finished."""
+    options: dict[str, object] = {"f": "segment", "segment_format": "mpegts", "segment_start_number": seq,
+                                  "segment_list": os.path.join(folder, LIST_NAME), "segment_list_type": "m3u8"}
+    if cuts:
+        options["segment_frames"] = ",".join(str(c) for c in cuts)
+    else:  # one segment: no cut at all
+        options["segment_time"] = 10**9
+    return options
+
+
+def audio_cut_frames(duration: float, segment_seconds: int) -> list[int]:
+    """AAC packets (1024 samples at 48 kHz) where the audio's segments after the first start: the first frame
+    at or after every ``segment_seconds`` of the timeline, counted after ffmpeg's priming packet (its encoder
+    delay: the first packet is stamped one frame before 0)."""
+    per_second = Fraction(AAC_RATE, AAC_FRAME_SAMPLES)
+    total = math.ceil(duration * per_second) + AAC_PRIMING_FRAMES
+    cuts = [math.ceil(k * segment_seconds * per_second) + AAC_PRIMING_FRAMES
+            for k in range(1, math.ceil(duration / segment_seconds) + 1)]
+    return [c for c in cuts if c < total]
+
+
+def tee_safe(path: str) -> str:
+    """``path`` as a tee muxer slave's file name or option; MediaToolError for one it cannot hold."""
+    if _TEE_SPECIAL.search(path):
+        raise MediaToolError(f"the work folder {path!r} has a character ffmpeg's tee muxer cannot take (:|[]'\\)")
+    return path
+
+
+def tee_audio_outputs(track_file: str, folder: str, cuts: list[int]) -> str:
+    """The tee muxer's outputs for one encoded AAC: the whole track as one MPEG-TS (for the join) and the same
+    packets as audio-only segments in ``folder`` (``seg_<seq>.ts`` from 0, cut at AAC frame ``cuts``). The
+    slaves' mux delay is 0, as ``-muxdelay 0`` gives the other outputs (a tee slave does not inherit it)."""
+    segment = ("f=segment:segment_format=mpegts:segment_list_type=m3u8:max_delay=0:"
+               f"segment_list={tee_safe(os.path.join(folder, LIST_NAME))}:"
+               + (f"segment_frames={','.join(str(c) for c in cuts)}" if cuts else "segment_time=1000000000"))
+    return f"[f=mpegts:max_delay=0]{tee_safe(track_file)}|[{segment}]{tee_safe(os.path.join(folder, SEGMENT_PATTERN))}"
+
+
+def segment_seq(name: str) -> int | None:
+    """The grid position in a segment's file name (``seg_00012.ts`` → 12); None for another file."""
+    found = _SEGMENT_NAME.fullmatch(name)
+    return int(found.group(1)) if found else None
+
+
+def written(folder: str) -> list[tuple[int, str]]:
+    """The segment files in ``folder``, in grid order."""
+    if not os.path.isdir(folder):
+        return []
+    found = [(seq, os.path.join(folder, name)) for name in os.listdir(folder)
+             if (seq := segment_seq(name)) is not None]
+    return sorted(found)
+
+
+def concatenate(folder: str, out_path: str) -> str:
+    """The segments' bytes in order, one file: the continuous MPEG-TS the join reads (an empty file if none)."""
+    with open(out_path, "wb") as out:
+        for _, path in written(folder):
+            with open(path, "rb") as piece:
+                while block := piece.read(1 << 20):
+                    out.write(block)
+    return out_path
+
+
+def video_piece(seq: int, path: str, fps: str) -> Piece:
+    """A finished video segment, its length counted from its frames."""
+    with open(path, "rb") as file:
+        frames = len(index_segment(file.read()).pes)
+    return Piece(seq=seq, path=path, duration=float(frames / Fraction(fps)))
+
+
+def audio_piece(seq: int, path: str, segment_seconds: int, duration: float) -> Piece:
+    """A finished audio segment, its length from the AAC packets it holds by the cut rule (the first one with
+    the priming packet; the last one to the track's end, ``duration``)."""
+    frame = Fraction(AAC_FRAME_SAMPLES, AAC_RATE)
+    per_second = 1 / frame
+    start = math.ceil(seq * segment_seconds * per_second) * frame if seq else -AAC_PRIMING_FRAMES * frame
+    end = min(Fraction(duration), math.ceil((seq + 1) * segment_seconds * per_second) * frame)
+    return Piece(seq=seq, path=path, duration=max(0.0, float(end - start)))

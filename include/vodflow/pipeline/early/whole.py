@@ -1,0 +1,110 @@
+"""Early playback beside a whole-video encode: each rendition's segments go to their final VOD keys
+(``hls/<rendition>/seg_NNNNN.ts``) as ffmpeg completes them, and into the early tree's EVENT playlists as
+``../../hls/<rendition>/seg_NNNNN.ts``. The item's own upload then skips them: no segment is PUT twice.
+
+Threads: the watcher finds completed segments; a small pool uploads and lists them. Neither is in ffmpeg's path
+(ffmpeg writes its files, the progress reader reads its pipe). A retry of the item re-encodes the same segment
+names and re-uploads them to the same keys; the catalog keeps the first row of each seq.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
+
+from vodflow import layout
+from vodflow.media.measured import MeasuredRendition
+from vodflow.pipeline.early.tree import EarlySegment, EarlyTree, upload_segment
+from vodflow.pipeline.early.watcher import SegmentWatcher
+from vodflow.pipeline.plan import EncodePlan
+from vodflow.pipeline.services import Job, Services
+
+log = logging.getLogger(__name__)
+UPLOADERS = 2  # segments come one per rendition every few seconds: two PUTs at a time keep up
+
+
+class WholeVideoEarly:
+    """The early tree of one whole-video item, fed from its encode's ``hls_dir``."""
+
+    def __init__(self, services: Services, job: Job, plan: EncodePlan, hls_dir: str) -> None:
+        self.services, self.job, self.hls_dir = services, job, hls_dir
+        self.names = plan.names
+        self.tree = EarlyTree.open(services, job, plan)
+        self.uploaded: set[str] = set()  # keys PUT by the early path (what the item's upload skips)
+        self.segment_puts = 0
+        self.cpu_seconds = 0.0  # the uploads' and listings' threads (the watcher's: ``SegmentWatcher.cpu_seconds``)
+        self._lock = threading.Lock()
+
+    @property
+    def on(self) -> bool:
+        return self.tree is not None
+
+    def key(self, name: str, seq: int) -> str:
+        return f"{layout.hls_prefix(self.job.video_id, self.job.version)}{name}/seg_{seq:05d}.ts"
+
+    @contextmanager
+    def watching(self) -> Iterator[None]:
+        """Around one encode attempt: segments are handed on while it runs; the rest and each track's end when it
+        succeeded; nothing more when it failed (a retry's attempt starts over, the same keys)."""
+        if self.tree is None:
+            yield
+            return
+        self.uploaded.clear()  # a new attempt writes every segment anew
+        pending: list[Future] = []
+        with ThreadPoolExecutor(UPLOADERS, thread_name_prefix="early-upload") as pool:
+            def on_segment(track: str, seq: int, path: str, duration: float) -> None:
+                pending.append(pool.submit(self._upload, track, seq, path, duration))
+
+            watcher = SegmentWatcher({n: os.path.join(self.hls_dir, n) for n in self.names}, on_segment).start()
+            try:
+                yield
+            except BaseException:
+                watcher.stop()
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
+            last = watcher.finish()
+            wait(pending)
+        self.cpu_seconds += watcher.cpu_seconds
+        for track, seq in last.items():
+            if seq is not None:  # ends once every segment is listed (one whose PUT failed: after ``uploaded``)
+                self.tree.complete(track, seq)
+
+    def fill(self, measured: list[MeasuredRendition]) -> None:
+        """After the item's own upload: list what the early path could not PUT itself (a gap would hold the
+        early playlist back until the VOD version is published)."""
+        if self.tree is None:
+            return
+        missing = [EarlySegment(m.name, seq, f"../../hls/{m.name}/{s.uri}", round(s.duration, 6))
+                   for m in measured for seq, s in enumerate(m.segments) if self.key(m.name, seq) not in self.uploaded]
+        if missing:
+            log.warning("early: %d segments listed after the item's upload", len(missing))
+            self.tree.add(missing)
+
+    def _upload(self, track: str, seq: int, path: str, duration: float) -> None:
+        key, started = self.key(track, seq), time.thread_time()
+        try:
+            try:
+                upload_segment(self.services, key, path)
+            except Exception:  # the item's own upload PUTs it then
+                log.exception("Early upload of %s failed", key)
+                return
+            with self._lock:
+                self.uploaded.add(key)
+                self.segment_puts += 1
+            self.tree.add([EarlySegment(track, seq, f"../../hls/{track}/seg_{seq:05d}.ts", duration)])
+        finally:
+            with self._lock:
+                self.cpu_seconds += time.thread_time() - started
+
+    def close(self, timeout: float | None = None) -> None:
+        """Log the early path's cost and wait for its ``video.playable`` webhook (if one is under way)."""
+        if self.tree is None:
+            return
+        log.info("early: %d segment PUTs, %d playlist PUTs (and the master), %.2f CPU s in its threads",
+                 self.segment_puts, self.tree.playlist_puts, self.cpu_seconds)
+        self.tree.close(timeout)
