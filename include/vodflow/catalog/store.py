@@ -16,8 +16,8 @@ from sqlalchemy.engine import Connection, Engine
 
 from vodflow.catalog import migrations
 from vodflow.catalog.connection import RECONNECT_SECONDS, reconnecting
-from vodflow.catalog.metrics import add_published_bytes, version_bytes
 from vodflow.catalog.early import drop_early
+from vodflow.catalog.metrics import add_published_bytes, version_bytes
 from vodflow.catalog.records import (
     AlreadyActive,
     AlreadyEncoded,
