@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import socket
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -92,14 +93,18 @@ class Listener:
 class Trickler:
     """An HTTP receiver that reads the request, then answers one byte every ``interval`` seconds: each byte in
     time for any per-socket timeout longer than ``interval``, the whole answer after minutes. The first
-    ``slow_requests`` requests are answered so (all of them by default), later ones at once. It keeps each
+    ``slow_requests`` requests are answered so (all of them by default), later ones at once; with ``slow_if``,
+    only requests whose body it accepts are slow (and counted), the others answered at once. It keeps each
     request's line (path and query as sent) and body."""
 
     ANSWER = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
 
-    def __init__(self, interval: float = 9.0, host: str = "127.0.0.1", slow_requests: int | None = None) -> None:
+    def __init__(self, interval: float = 9.0, host: str = "127.0.0.1", slow_requests: int | None = None,
+                 slow_if: Callable[[bytes], bool] | None = None) -> None:
         self.interval = interval
         self.slow_requests = slow_requests
+        self.slow_if = slow_if
+        self.slow_seen = 0
         self.request_lines: list[str] = []
         self.bodies: list[bytes] = []
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -146,7 +151,11 @@ class Trickler:
                 body += chunk
             self.request_lines.append(lines[0])
             self.bodies.append(body)
-            if self.slow_requests is not None and len(self.bodies) > self.slow_requests:
+            if self.slow_if is not None and not self.slow_if(body):
+                conn.sendall(self.ANSWER)
+                return
+            self.slow_seen += 1
+            if self.slow_requests is not None and self.slow_seen > self.slow_requests:
                 conn.sendall(self.ANSWER)
                 return
             for byte in self.ANSWER:

@@ -46,7 +46,9 @@ def pids_connected_to(port: int) -> set[int]:
 
 def test_publish_killed_while_notifying_is_retried_and_ends_ready(embedded_stack, tmp_path):
     stack = embedded_stack
-    hook = Trickler(interval=9.0, slow_requests=1)  # holds the first delivery; answers the retry's at once
+    # Holds publish's first `video.ready` delivery and answers the retry's at once; `video.playable` (sent by the
+    # encode, before publish) is answered at once.
+    hook = Trickler(interval=9.0, slow_requests=1, slow_if=lambda body: b'"video.ready"' in body)
     try:
         video_id = f"killed-{uuid.uuid4().hex[:8]}"
         source = make_subtitled_sample(str(tmp_path / "talk.mkv"), 14.0)
@@ -56,7 +58,7 @@ def test_publish_killed_while_notifying_is_retried_and_ends_ready(embedded_stack
         run_id = stack.client.trigger(DAG, {"source": f"s3://vodflow/{key}", "video_id": video_id,
                                             "chunk_seconds": 6, "ladder": ["240p"], "callback_url": callback})
         deadline = time.monotonic() + 600
-        while not (pids := pids_connected_to(hook.port)):  # publish switched the catalog and is notifying
+        while not (hook.slow_seen and (pids := pids_connected_to(hook.port))):  # publish switched, is notifying
             assert time.monotonic() < deadline, "publish never called the receiver"
             time.sleep(0.2)
         assert stack.catalog.get_video(video_id)["status"] == "ready"
@@ -84,9 +86,11 @@ def test_publish_killed_while_notifying_is_retried_and_ends_ready(embedded_stack
         assert [m.language for m in master.media if m.type == "SUBTITLES"] == ["en"]
         # The killed try never recorded its outcome, so the retry sent the same event (same id) once more.
         ready = event_id(video_id, 1, "video.ready")
-        assert [json.loads(body)["id"] for body in hook.bodies] == [ready, ready]
+        playable = event_id(video_id, 1, "video.playable")
+        assert [json.loads(body)["id"] for body in hook.bodies] == [playable, ready, ready]
         hooks = [e["detail"] for e in history if e["kind"] == "webhook"]
         assert [(h["event_id"], h["delivered"], h["url"]) for h in hooks] == [
+            (playable, True, f"http://localhost:{hook.port}/hooks/slow"),
             (ready, True, f"http://localhost:{hook.port}/hooks/slow")]
         assert "app-secret-token" not in json.dumps(history, default=str)
     finally:
