@@ -185,7 +185,14 @@ def test_outputs_off_by_default_keep_todays_tree_exactly(services, media, tmp_pa
         expected |= {f"hls/{folder}/{s.uri}" for s in m3u8.load(str(local / "hls" / variant.uri)).segments}
     thumbs = {k for k in keys if k.startswith("thumbs/")}
     assert "thumbs/poster.jpg" in thumbs and all(re.fullmatch(r"thumbs/(poster|\d{3})\.jpg", k) for k in thumbs)
-    assert keys == expected | thumbs
+    # The early tree of a first version (early playback): its EVENT playlists only, over the VOD's own segments.
+    early = {"early/master.m3u8"} | {f"early/{v.uri.rsplit('/', 1)[0]}/index.m3u8" for v in master.playlists}
+    assert keys == expected | thumbs | early
+    for variant in master.playlists:
+        folder = variant.uri.rsplit("/", 1)[0]
+        listed = m3u8.loads(services.storage.get_bytes(f"{prefix}early/{folder}/index.m3u8").decode())
+        assert listed.is_endlist and [s.uri for s in listed.segments] == [
+            f"../../hls/{folder}/{s.uri}" for s in m3u8.load(str(local / "hls" / variant.uri)).segments]
     assert [o["kind"] for o in services.catalog.get_outputs(job.video_id, job.version)] == ["hls"]
 
 
