@@ -108,7 +108,9 @@ def test_a_chunked_run_plays_from_its_early_tree_while_it_is_encoded(embedded_st
     for sample in samples:
         if not sample["ended"]:
             drift = (sample["t"] - first["t"]) - (sample["wall"] - first["wall"]) / 1000
-            assert abs(drift) < 1.0, (sample, first)
+            # Ahead of the wall clock by a second: a second skipped. Behind it: time spent still, in all at most
+            # what the unchunked test allows (2.5 s; a loaded machine's browser hiccups, no `waiting` event).
+            assert -2.5 < drift < 1.0, (sample, first)
     # Every segment of the video and of the audio fetched, in order of the timeline.
     main = [f for f in findings["frags"] if f["type"] == "main"]
     audio = [f for f in findings["frags"] if f["type"] == "audio"]
