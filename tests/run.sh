@@ -3,7 +3,8 @@
 # that mostly waits on the real Airflow stack (retry delays, heartbeats, an S3 outage) with one that keeps the
 # cores busy (ffmpeg), so a 2-core machine is not idle half the time. Still one Airflow stack per session.
 #   1. tests/e2e/test_celery.py (it restarts this machine's PostgreSQL and Redis) beside what needs neither:
-#      tests/unit (pure) and the media and player tests (ffmpeg, Chromium);
+#      tests/unit (pure) and the media and player tests (ffmpeg, Chromium), less the two web tests that use
+#      Postgres (they run in phase 2);
 #   2. the rest of tests/e2e beside the rest of tests/integration (Postgres, S3 over HTTP), and beside both the
 #      early-playback e2e tests (a browser playing in real time: mostly waiting) in a session of their own, with
 #      its own embedded stack, so their minutes of playback overlap the others instead of adding to them.
@@ -48,9 +49,12 @@ pair() {  # pair NAME "FOREGROUND ARGS" "ALONGSIDE ARGS" ["ALONGSIDE ARGS" ...]
 }
 
 status=0
-pair media "tests/e2e/test_celery.py" "tests/unit tests/integration/media tests/integration/web" || status=1
+# The web tests that use the catalog's Postgres run in phase 2: test_celery.py restarts PostgreSQL.
+ON_PG="tests/integration/web/test_ratelimits.py tests/integration/web/test_early_media.py"
+pair media "tests/e2e/test_celery.py" "tests/unit tests/integration/media tests/integration/web \
+  --ignore=tests/integration/web/test_ratelimits.py --ignore=tests/integration/web/test_early_media.py" || status=1
 EARLY="tests/e2e/test_early_playback.py tests/e2e/test_early_chunks.py"
 pair integration "tests/e2e --ignore=tests/e2e/test_celery.py --ignore=tests/e2e/test_early_playback.py \
   --ignore=tests/e2e/test_early_chunks.py" \
-  "tests/integration --ignore=tests/integration/media --ignore=tests/integration/web" "$EARLY" || status=1
+  "tests/integration --ignore=tests/integration/media --ignore=tests/integration/web" "$EARLY $ON_PG" || status=1
 exit $status
