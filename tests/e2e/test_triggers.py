@@ -55,14 +55,14 @@ def restart(stack, *names: str) -> None:
 def backfill_create(stack, *args: str) -> None:
     """`airflow backfill create`, as an operator types it. On SQLite its one transaction can meet the
     scheduler's write lock ("database is locked", not waited for); it is all-or-nothing, so try again."""
-    for attempt in range(5):
+    for attempt in range(8):  # 5 tries 2 s apart all met the lock once, on a machine running three test sessions
         try:
             stack.airflow.run_cli("backfill", "create", *args)
             return
         except RuntimeError as exc:
-            if "database is locked" not in str(exc) or attempt == 4:
+            if "database is locked" not in str(exc) or attempt == 7:
                 raise
-            time.sleep(2)
+            time.sleep(2 + attempt)
 
 
 def test_upload_endpoint_needs_a_user_allowed_to_trigger(embedded_stack):
