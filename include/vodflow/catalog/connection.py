@@ -11,11 +11,19 @@ from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
 
 log = logging.getLogger(__name__)
 P = ParamSpec("P")
 T = TypeVar("T")
+
+
+def dialect_insert(conn: Connection) -> Callable[..., Any]:
+    """The dialect's ``insert`` (Postgres or SQLite), for its ``ON CONFLICT`` clauses."""
+    return postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+
+
 # How long a catalog call keeps retrying while the database is unreachable (e.g. Postgres restarting).
 RECONNECT_SECONDS = 90.0
 

@@ -15,9 +15,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
+from vodflow.catalog.connection import dialect_insert
 from vodflow.catalog.schema import limit_refusals, rate_counters
 
 
@@ -42,13 +42,9 @@ class Outcome:
     used: int = 0
 
 
-def _insert(conn: Connection):
-    return postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-
-
 def _take(conn: Connection, take: Take) -> int | None:
     """The new count, or None when ``take`` would pass its limit (nothing changed)."""
-    statement = _insert(conn)(rate_counters).values(
+    statement = dialect_insert(conn)(rate_counters).values(
         subject=take.subject, bucket=take.bucket, window_start=take.window_start, count=take.amount)
     statement = statement.on_conflict_do_update(
         index_elements=["subject", "bucket", "window_start"],
@@ -90,7 +86,7 @@ def take_all(engine: Engine, takes: list[Take]) -> Outcome:
 
 def count_refusal(engine: Engine, reason: str) -> None:
     with engine.begin() as conn:
-        statement = _insert(conn)(limit_refusals).values(reason=reason, count=1)
+        statement = dialect_insert(conn)(limit_refusals).values(reason=reason, count=1)
         conn.execute(statement.on_conflict_do_update(
             index_elements=["reason"], set_={"count": limit_refusals.c.count + 1}))
 

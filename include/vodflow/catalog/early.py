@@ -15,10 +15,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
-from vodflow.catalog.connection import reconnecting
+from vodflow.catalog.connection import dialect_insert, reconnecting
 from vodflow.catalog.schema import (
     ACTIVE_STATUSES,
     VERSION_BUILDING,
@@ -48,10 +47,6 @@ class SegmentRow:
     duration: float
 
 
-def _insert(conn: Connection):
-    return postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-
-
 class EarlySession:
     """One locked transaction on a building version's early tree (``EarlyWrites.early_session``)."""
 
@@ -66,14 +61,14 @@ class EarlySession:
         rows = [{"video_id": self.video_id, "version": self.version, "track": t, "listed": 0, "ended": False}
                 for t in tracks]
         if rows:
-            self.conn.execute(_insert(self.conn)(early_tracks).values(rows).on_conflict_do_nothing())
+            self.conn.execute(dialect_insert(self.conn)(early_tracks).values(rows).on_conflict_do_nothing())
 
     def insert(self, segments: Iterable[tuple[str, int, str, float]]) -> None:
         """(track, seq, uri, duration) rows; a seq already recorded keeps its row (a retry's is the same)."""
         rows = [{"video_id": self.video_id, "version": self.version, "track": track, "seq": seq, "uri": uri,
                  "duration": duration} for track, seq, uri, duration in segments]
         if rows:
-            self.conn.execute(_insert(self.conn)(early_segments).values(rows).on_conflict_do_nothing())
+            self.conn.execute(dialect_insert(self.conn)(early_segments).values(rows).on_conflict_do_nothing())
 
     def set_last(self, track: str, last_seq: int) -> None:
         self.conn.execute(early_tracks.update().where(self._mine(early_tracks), early_tracks.c.track == track)

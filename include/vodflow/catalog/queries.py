@@ -8,10 +8,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
-from vodflow.catalog.connection import reconnecting
+from vodflow.catalog.connection import dialect_insert, reconnecting
 from vodflow.catalog.metrics import add_published_bytes, version_bytes, videos_by_status
 from vodflow.catalog.records import AlreadyActive, UploadObject
 from vodflow.catalog.schema import (
@@ -108,7 +107,7 @@ class CatalogQueries:
         """
         stamp = now()
         with self.engine.begin() as conn:
-            insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+            insert = dialect_insert(conn)
             for obj in found:
                 video_id = video_id_for(obj)
                 # Already registered, whatever its id: an app uploaded it and started the run itself.
@@ -140,7 +139,7 @@ class CatalogQueries:
         if conf is not None and not starting:
             raise ValueError("a conf is kept only with a starting claim (the checked trigger's)")
         with self.engine.begin() as conn:
-            insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+            insert = dialect_insert(conn)
             row = conn.execute(insert(uploads).values(
                 bucket=obj.bucket, key=obj.key, etag=obj.etag, size=obj.size, last_modified=obj.last_modified,
                 video_id=video_id, dag_run_id=run_id, state=UPLOAD_STARTING if starting else UPLOAD_KNOWN,

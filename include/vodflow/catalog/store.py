@@ -11,11 +11,10 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from vodflow.catalog import migrations
-from vodflow.catalog.connection import RECONNECT_SECONDS, reconnecting
+from vodflow.catalog.connection import RECONNECT_SECONDS, dialect_insert, reconnecting
 from vodflow.catalog.early import drop_early
 from vodflow.catalog.metrics import add_published_bytes, version_bytes
 from vodflow.catalog.records import (
@@ -126,7 +125,7 @@ class PipelineWrites:
             stamp = now()
             # Insert-if-absent first: of two runs registering a new video at once, one creates the row and the
             # other waits for it and then sees an active video, instead of failing on the primary key.
-            insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+            insert = dialect_insert(conn)
             created = conn.execute(insert(videos).values(
                 id=video_id, source_uri=source_uri, source_etag=etag, source_size=size, title=title,
                 status=QUEUED, latest_version=0, created_at=stamp, updated_at=stamp,
