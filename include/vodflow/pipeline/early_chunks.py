@@ -23,6 +23,7 @@ from contextlib import contextmanager
 
 from vodflow import layout
 from vodflow.media.encode.chunks import Chunk, audio_segments, chunk_segments
+from vodflow.media.encode.ffmpeg import segment_name
 from vodflow.media.encode.segmented import (
     LIST_NAME,
     Piece,
@@ -110,7 +111,7 @@ class EarlyFeed:
                     self.done[segment.track].add(segment.seq)
 
     def _upload(self, track: str, seq: int, folder: str) -> None:
-        name = f"seg_{seq:05d}.ts"
+        name = segment_name(seq)
         try:
             piece = self.measure(track, seq, os.path.join(folder, name))
             upload_segment(self.services, f"{self.prefix}{track}/{name}", piece.path)

@@ -19,6 +19,12 @@ from vodflow.media.options import EncoderSettings
 from vodflow.media.source.info import SourceInfo
 
 SEGMENT_PATTERN = "seg_%05d.ts"
+
+
+def segment_name(seq: int) -> str:
+    """A TS segment's file name (and its key's last part): what ``SEGMENT_PATTERN`` makes ffmpeg write."""
+    return SEGMENT_PATTERN % seq
+
 # HDR (PQ/HLG) to SDR BT.709: linearise, tone-map, back to BT.709 limited range. The last zscale itself makes
 # the YUV (its BT.709 matrix, dithered to 8 bits): left in RGB, the picture was turned into YUV by the scale filter
 # with swscale's default BT.601 matrix, and the encoder got no matrix to write. So the frames carry BT.709

@@ -11,26 +11,22 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import threading
 import time
 from collections.abc import Callable
 
 import m3u8
 
+from vodflow.media.encode.ffmpeg import segment_name
+from vodflow.media.encode.segmented import segment_seq
 from vodflow.media.package.mpegts import PACKET, PTS_HZ, index_segment
 
 log = logging.getLogger(__name__)
-SEGMENT_RE = re.compile(r"^seg_(\d{5,})\.ts$")
 PTS_WRAP = 1 << 33
 HEAD_BYTES = 64 * PACKET  # enough for the PAT, the PMT and the first video PES header
 
 # (track, seq, path, duration): called on the watcher's thread, in seq order per track; keep it short.
 OnSegment = Callable[[str, int, str, float], None]
-
-
-def segment_name(seq: int) -> str:
-    return f"seg_{seq:05d}.ts"
 
 
 def first_pts(path: str) -> int | None:
@@ -82,10 +78,9 @@ class SegmentWatcher:
                 entries = m3u8.load(playlist).segments if os.path.exists(playlist) else []
                 seqs = []
                 for entry in entries:
-                    match = SEGMENT_RE.match(os.path.basename(entry.uri))
-                    if not match:
+                    seq = segment_seq(os.path.basename(entry.uri))
+                    if seq is None:
                         continue
-                    seq = int(match.group(1))
                     seqs.append(seq)
                     if seq >= self.next_seq[track]:
                         self._report(track, seq, os.path.join(folder, entry.uri), float(entry.duration))

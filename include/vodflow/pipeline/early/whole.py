@@ -18,6 +18,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 
 from vodflow import layout
+from vodflow.media.encode.ffmpeg import segment_name
 from vodflow.media.measured import MeasuredRendition
 from vodflow.pipeline.early.tree import EarlySegment, EarlyTree, upload_segment
 from vodflow.pipeline.early.watcher import SegmentWatcher
@@ -45,7 +46,7 @@ class WholeVideoEarly:
         return self.tree is not None
 
     def key(self, name: str, seq: int) -> str:
-        return f"{layout.hls_prefix(self.job.video_id, self.job.version)}{name}/seg_{seq:05d}.ts"
+        return f"{layout.hls_prefix(self.job.video_id, self.job.version)}{name}/{segment_name(seq)}"
 
     @contextmanager
     def watching(self) -> Iterator[None]:
@@ -96,7 +97,7 @@ class WholeVideoEarly:
             with self._lock:
                 self.uploaded.add(key)
                 self.segment_puts += 1
-            self.tree.add([EarlySegment(track, seq, f"../../hls/{track}/seg_{seq:05d}.ts", duration)])
+            self.tree.add([EarlySegment(track, seq, f"../../hls/{track}/{segment_name(seq)}", duration)])
         finally:
             with self._lock:
                 self.cpu_seconds += time.thread_time() - started
