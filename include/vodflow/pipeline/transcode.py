@@ -117,14 +117,13 @@ def encode_whole_video(services: Services, job: Job, probed: SourceInfo, plan: E
         gains = audio_gains(services, job, probed, src, bool(plan.audio_bitrates), alternates)
         marks = local_marks(services, job, workdir)
         with early.watching():
-                return encode_renditions(src, hls_dir, probed, list(plan.renditions), services.settings.encoder,
+            return encode_renditions(src, hls_dir, probed, list(plan.renditions), services.settings.encoder,
                                      on_progress=report, audio_gains=gains,
                                      extra_outputs=lambda video: picture_outputs(
                                          on_pictures(video, marks, probed.width, probed.height), plan.pictures,
                                          pictures_dir),
                                      alternates=alternates, subtitles=(subs_dir, list(probed.subtitle_tracks)),
-                                     cmaf_renditions=list(plan.cmaf_renditions), cmaf_root=codecs_dir,
-                                     marks=marks)
+                                     cmaf_renditions=list(plan.cmaf_renditions), cmaf_root=codecs_dir, marks=marks)
 
     try:
         # Read the source as it is encoded: no wait for a download, no copy of a huge upload on the worker
