@@ -56,12 +56,15 @@ class EarlySession:
     def _mine(self, table: sa.Table) -> sa.ColumnElement[bool]:
         return sa.and_(table.c.video_id == self.video_id, table.c.version == self.version)
 
-    def open_tracks(self, tracks: Iterable[str]) -> None:
-        """The tree's tracks (insert-if-absent: every work item of the version opens the same tree)."""
+    def open_tracks(self, tracks: Iterable[str]) -> bool:
+        """The tree's tracks (insert-if-absent: every work item of the version opens the same tree); True when
+        this session created them (the one that writes the master)."""
         rows = [{"video_id": self.video_id, "version": self.version, "track": t, "listed": 0, "ended": False}
                 for t in tracks]
-        if rows:
-            self.conn.execute(dialect_insert(self.conn)(early_tracks).values(rows).on_conflict_do_nothing())
+        if not rows:
+            return False
+        return bool(self.conn.execute(
+            dialect_insert(self.conn)(early_tracks).values(rows).on_conflict_do_nothing()).rowcount)
 
     def insert(self, segments: Iterable[tuple[str, int, str, float]]) -> None:
         """(track, seq, uri, duration) rows; a seq already recorded keeps its row (a retry's is the same)."""

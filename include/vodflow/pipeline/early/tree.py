@@ -74,11 +74,11 @@ class EarlyTree:
             with services.catalog.early_session(job.video_id, job.version) as session:
                 if session is None:
                     return None
-                session.open_tracks(tracks)
-                variants = [EventVariant(r.name, r.width, r.height, r.video_kbps, r.audio_kbps, r.fps)
-                            for r in plan.renditions]
-                master = event_master(variants, f"{AUDIO_TRACK}/index.m3u8" if AUDIO_TRACK in tracks else None)
-                services.storage.put_text(tree.prefix + MASTER, master, cache_control=NO_CACHE)
+                if session.open_tracks(tracks):  # the first item to open the tree writes its master, once
+                    variants = [EventVariant(r.name, r.width, r.height, r.video_kbps, r.audio_kbps, r.fps)
+                                for r in plan.renditions]
+                    master = event_master(variants, f"{AUDIO_TRACK}/index.m3u8" if AUDIO_TRACK in tracks else None)
+                    services.storage.put_text(tree.prefix + MASTER, master, cache_control=NO_CACHE)
         except Exception:
             log.exception("Early playback of %s v%d could not start; the encode goes on without it",
                           job.video_id, job.version)
