@@ -5,13 +5,14 @@ ready; a run that fails leaves no early object and no playable flag; a re-run of
 
 from __future__ import annotations
 
+import collections
 import itertools
 import json
 import logging
 import posixpath
 import threading
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import m3u8
@@ -156,13 +157,23 @@ class Lines(logging.Handler):
             logging.getLogger(name).removeHandler(self)
 
 
-def test_the_early_path_puts_each_segment_once(airflow_env, tmp_path):
+def test_the_early_path_puts_each_segment_once(airflow_env, tmp_path, monkeypatch):
     services = pipeline.Services.load()
     video_id = f"early-{uuid.uuid4().hex[:8]}"
+    puts: collections.Counter[str] = collections.Counter()
+    counting, real_upload = threading.Lock(), services.storage.upload_file
+
+    def upload_file(path: str, key: str, *args, **kwargs) -> int:  # the real PUT, counted per key
+        with counting:
+            puts[key] += 1
+        return real_upload(path, key, *args, **kwargs)
+
+    monkeypatch.setattr(services.storage, "upload_file", upload_file)
     with Lines("vodflow.pipeline.early.whole", "vodflow.pipeline.transcode") as lines:
         run_all(services, {"source": source(services, tmp_path, 20), "video_id": video_id, "ladder": LADDER},
                 f"run-{video_id}")
     segments = [k for k in services.storage.list_keys(layout.hls_prefix(video_id, 1)) if k.endswith(".ts")]
+    assert segments and {k: puts[k] for k in segments} == dict.fromkeys(segments, 1), "each segment PUT once"
     logged = [line for line in lines if line.startswith("early: ")]
     assert logged and logged[0].startswith(f"early: {len(segments)} segment PUTs"), lines
     uploaded = [line for line in lines if line.startswith("Uploaded ")]
@@ -209,6 +220,22 @@ def test_a_forced_failure_in_publish_clears_playable(airflow_env, tmp_path, monk
                                               ladder="default"), services)
     assert services.storage.list_keys(layout.version_prefix(video_id, 1)) == []
     assert services.catalog.get_video(video_id)["playable_version"] is None
+
+
+def test_a_rerun_of_a_video_published_without_early_playback_is_never_marked_playable(airflow_env, tmp_path):
+    """Its published version is what viewers see: the re-run's early tree is a preview, not a playable flag."""
+    services = pipeline.Services.load()
+    video_id = f"early-off-{uuid.uuid4().hex[:6]}"
+    params = {"source": source(services, tmp_path, 14), "video_id": video_id, "ladder": ["240p"]}
+    run_all(replace(services, settings=replace(services.settings, early_playback=False)), params, f"run-{video_id}")
+    assert services.catalog.get_video(video_id)["playable_version"] is None
+    job, probed, plan, items = pipeline.prepare(params, f"rerun-{video_id}", lambda step, job: None, services)
+    for item in items:
+        pipeline.transcode(job, probed, plan, item, services)
+    assert services.catalog.early_tracks_of(video_id, 2), "the re-run has its early tree (a preview)"
+    video = services.catalog.get_video(video_id)
+    assert (video["current_version"], video["playable_version"], video["playable_at"]) == (1, None, None)
+    assert [d for kind, d in history(services, video_id) if kind == "playable"] == []
 
 
 def test_a_rerun_of_a_ready_video_keeps_playable_url_and_gets_a_preview(airflow_env, tmp_path):
