@@ -150,13 +150,15 @@ STRIP_METADATA: dict[str, object] = {"map_metadata": -1, "map_chapters": -1}
 
 
 def hls_muxer_options(settings: EncoderSettings, out_dir: str) -> dict[str, object]:
-    """VOD HLS with MPEG-TS segments cut on the keyframe grid (the playlists are rewritten from measurements)."""
+    """HLS with MPEG-TS segments cut on the keyframe grid (the published playlists are rewritten from
+    measurements). An ``event`` playlist, rewritten after each segment, and ``temp_file`` (a segment appears under
+    its name once complete): early playback takes each segment as ffmpeg closes it (``pipeline.early.watcher``)."""
     return {
         "f": "hls",
         "hls_time": settings.segment_seconds,
-        "hls_playlist_type": "vod",
+        "hls_playlist_type": "event",
         "hls_segment_type": "mpegts",
         "hls_list_size": 0,
-        "hls_flags": "independent_segments",
+        "hls_flags": "independent_segments+temp_file",
         "hls_segment_filename": os.path.join(out_dir, SEGMENT_PATTERN),
     }

@@ -1,10 +1,10 @@
 """Segments as ffmpeg finishes them: a thread beside the encode, never in its path.
 
-ffmpeg's HLS muxer with ``hls_playlist_type vod`` (what our encodes use) writes ``index.m3u8`` only when it exits
-(checked with ffmpeg 5.1), and writes each segment under its final name; it closes segment N before it opens N+1.
-So segment N is complete once N+1 exists; its duration is the distance between the two segments' first video
-PTS — what ffmpeg's own EXTINF says, since it cuts on those packets. The last segment (no N+1) and any not yet
-reported are reported from ffmpeg's playlist once it exits (``finish``).
+ffmpeg's HLS muxer (5.1) holds a segment in memory and writes its file when the segment is complete. Our encodes
+ask for ``hls_flags temp_file`` (the file is written as ``seg_NNNNN.ts.tmp`` and renamed) and an ``event``
+playlist, which ffmpeg rewrites (through a temporary file too) after each segment. So a segment the local
+playlist lists under a file that exists is complete, with ffmpeg's own EXTINF — as soon as ffmpeg closes it, not
+one segment later. ``finish`` reports what is left from the final playlist once ffmpeg has exited.
 """
 
 from __future__ import annotations
@@ -17,31 +17,28 @@ from collections.abc import Callable
 
 import m3u8
 
-from vodflow.media.encode.ffmpeg import segment_name
 from vodflow.media.encode.segmented import segment_seq
-from vodflow.media.package.mpegts import PACKET, PTS_HZ, index_segment
 
 log = logging.getLogger(__name__)
-PTS_WRAP = 1 << 33
-HEAD_BYTES = 64 * PACKET  # enough for the PAT, the PMT and the first video PES header
+PLAYLIST = "index.m3u8"
 
 # (track, seq, path, duration): called on the watcher's thread, in seq order per track; keep it short.
 OnSegment = Callable[[str, int, str, float], None]
 
 
-def first_pts(path: str) -> int | None:
-    """The first video PTS of a TS segment, from its head (None while too little of it is written)."""
+def listed_segments(folder: str) -> list[tuple[int, str, float]]:
+    """(seq, path, duration) of each segment ffmpeg's playlist in ``folder`` lists (none before it is written)."""
     try:
-        with open(path, "rb") as f:
-            head = f.read(HEAD_BYTES)
+        with open(os.path.join(folder, PLAYLIST)) as f:
+            text = f.read()
     except OSError:
-        return None
-    head = head[: len(head) - len(head) % PACKET]
-    try:
-        pes = index_segment(head).pes
-    except (ValueError, IndexError):
-        return None
-    return next((p.pts for p in pes if p.pts is not None), None)
+        return []
+    found = []
+    for entry in m3u8.loads(text).segments:
+        seq = segment_seq(os.path.basename(entry.uri))
+        if seq is not None:
+            found.append((seq, os.path.join(folder, entry.uri), float(entry.duration)))
+    return found
 
 
 class SegmentWatcher:
@@ -49,13 +46,13 @@ class SegmentWatcher:
     segment. ``start`` before ffmpeg runs; ``finish`` after it exited well (reports the rest, returns each
     track's last seq), ``stop`` after a failure (reports nothing more)."""
 
-    def __init__(self, folders: dict[str, str], on_segment: OnSegment, poll_seconds: float = 0.25) -> None:
+    def __init__(self, folders: dict[str, str], on_segment: OnSegment, poll_seconds: float = 0.1) -> None:
         self.folders, self.on_segment, self.poll_seconds = dict(folders), on_segment, poll_seconds
         self.next_seq = dict.fromkeys(self.folders, 0)  # the first seq not reported yet, per track
-        self._pts: dict[tuple[str, int], int] = {}
         self.cpu_seconds = 0.0  # the watching thread's, once stopped: what watching costs
         self._stop = threading.Event()
         self._lock = threading.Lock()
+        self._mtimes: dict[str, float] = {}  # each playlist's, when last read: a stat per poll, a parse per change
         self._thread = threading.Thread(target=self._run, name="segment-watcher", daemon=True)
 
     def start(self) -> SegmentWatcher:
@@ -74,18 +71,9 @@ class SegmentWatcher:
         last: dict[str, int | None] = {}
         with self._lock:
             for track, folder in self.folders.items():
-                playlist = os.path.join(folder, "index.m3u8")
-                entries = m3u8.load(playlist).segments if os.path.exists(playlist) else []
-                seqs = []
-                for entry in entries:
-                    seq = segment_seq(os.path.basename(entry.uri))
-                    if seq is None:
-                        continue
-                    seqs.append(seq)
-                    if seq >= self.next_seq[track]:
-                        self._report(track, seq, os.path.join(folder, entry.uri), float(entry.duration))
-                        self.next_seq[track] = seq + 1
-                last[track] = max(seqs) if seqs else None
+                listed = listed_segments(folder)
+                self._report_new(track, listed)
+                last[track] = max((seq for seq, _, _ in listed), default=None)
         return last
 
     def _run(self) -> None:
@@ -93,34 +81,36 @@ class SegmentWatcher:
         try:
             while not self._stop.is_set():
                 with self._lock:
-                    for track in self.folders:
-                        self._scan(track)
+                    for track, folder in self.folders.items():
+                        if self._changed(folder):
+                            listed = listed_segments(folder)
+                            done = [s for s in listed if os.path.exists(s[1])]
+                            if len(done) < len(listed):
+                                self._mtimes.pop(folder)  # listed before it was renamed: read it again
+                            self._report_new(track, done)
                 self._stop.wait(self.poll_seconds)
         finally:
             self.cpu_seconds = time.thread_time() - started
 
-    def _scan(self, track: str) -> None:
-        folder = self.folders[track]
-        while not self._stop.is_set():
-            seq = self.next_seq[track]
-            following = os.path.join(folder, segment_name(seq + 1))
-            if not os.path.exists(following):
-                return
-            start, end = self._first_pts(track, seq), self._first_pts(track, seq + 1)
-            if start is None or end is None:
-                return  # N+1 has too few bytes yet: next poll
-            self._report(track, seq, os.path.join(folder, segment_name(seq)), ((end - start) % PTS_WRAP) / PTS_HZ)
-            self.next_seq[track] = seq + 1
-            self._pts.pop((track, seq), None)
+    def _changed(self, folder: str) -> bool:
+        try:
+            mtime = os.stat(os.path.join(folder, PLAYLIST)).st_mtime_ns
+        except OSError:
+            return False
+        if self._mtimes.get(folder) == mtime:
+            return False
+        self._mtimes[folder] = mtime
+        return True
 
-    def _first_pts(self, track: str, seq: int) -> int | None:
-        key = (track, seq)
-        if key not in self._pts:
-            found = first_pts(os.path.join(self.folders[track], segment_name(seq)))
-            if found is None:
-                return None
-            self._pts[key] = found
-        return self._pts[key]
+    def _report_new(self, track: str, listed: list[tuple[int, str, float]]) -> None:
+        """In seq order, from the first not reported, and only while contiguous."""
+        for seq, path, duration in sorted(listed):
+            if seq < self.next_seq[track]:
+                continue
+            if seq != self.next_seq[track]:
+                return
+            self._report(track, seq, path, duration)
+            self.next_seq[track] = seq + 1
 
     def _report(self, track: str, seq: int, path: str, duration: float) -> None:
         try:
