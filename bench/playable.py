@@ -5,11 +5,13 @@ early path costs an encode. Prints; asserts nothing.
     .venv/bin/python bench/playable.py --duration 600 --until-playable   # 10 min 1080p30: stop at playable
     .venv/bin/python bench/playable.py --encode-only --runs 2            # the encode with early playback off/on
 
-A warm-up run (a 2 s clip) first. Playable is read two ways: the API's flag (the catalog's ``playable_at``, polled every 0.1 s) and when hls.js
-could start (the first segment of every rendition of ``early/master.m3u8`` listed in its EVENT playlist, polled
-from S3 every 0.1 s). The early path's cost: the transcode task's log line ``early: N segment PUTs, M playlist
-PUTs`` (segment PUTs replace the item's own; playlist PUTs and the master are extra), and ``--encode-only``: one
-whole-video encode (prepare + transcode, in this process, against a local S3 and a SQLite catalog) with the
+A warm-up run (a 2 s clip) first. Playable is read two ways: the API's flag (the catalog's ``playable_at``,
+polled every 0.1 s) and when hls.js could start (the first segment of every rendition of ``early/master.m3u8``
+listed in its EVENT playlist, read from S3 once the flag is up). Beside them, the floor: the pipeline's own
+encode command run bare on the same source, and when ffmpeg closed the first segment of every rendition.
+The early path's cost: the transcode task's log line ``early: N segment PUTs, M playlist PUTs`` (segment PUTs
+replace the item's own; playlist PUTs and the master are extra), and ``--encode-only``: one whole-video encode
+(prepare + transcode, in this process, against a local S3 and a SQLite catalog) with the
 setting off and on, alternately, wall and CPU (this process and its ffmpeg).
 """
 
@@ -21,6 +23,7 @@ import os
 import re
 import resource
 import shutil
+import subprocess
 import sys
 import tempfile
 import threading
@@ -80,14 +83,17 @@ def timed_run(stack, catalog: Catalog, s3, src: Path, until_playable: bool) -> d
                 seen.setdefault("flag", now)
             if row is not None and row.status == "ready":
                 seen.setdefault("ready", now)
-            if "hls" not in seen and hls_js_could_start(s3, prefix):
+            # S3 only once the flag is up (the same transaction lists every first segment): 50 GETs a second
+            # from the start would take CPU from the encode being measured.
+            if "flag" in seen and "hls" not in seen and hls_js_could_start(s3, prefix):
                 seen.setdefault("hls", now)
             time.sleep(0.1)
 
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
     started = time.time()
-    run_id = client.trigger(DAG, {"source": f"s3://vodflow/{key}", "video_id": video_id})
+    # Unchunked, whatever the length (bench/early_chunks.py measures chunked runs).
+    run_id = client.trigger(DAG, {"source": f"s3://vodflow/{key}", "video_id": video_id, "chunk_seconds": 0})
     try:
         while True:
             if until_playable and "flag" in seen and "hls" in seen:
@@ -118,6 +124,38 @@ def early_costs(state: Path, run_id: str) -> tuple[int, int, float] | None:
     return None
 
 
+def bare_first_segment(work: Path, src: Path, whole: bool) -> tuple[float, float | None]:
+    """The pipeline's whole-video command (every rendition, one decode) run bare: when ffmpeg has closed the
+    first segment of every rendition, and when it exited (seconds from its start; ``whole`` False: stopped
+    there, None)."""
+    from vodflow.media.encode.ladder import plan_ladder
+    from vodflow.media.encode.renditions import build_multi_encode_command
+    from vodflow.media.options import EncoderSettings
+    from vodflow.media.source.inputs import FILE_PROTOCOLS
+    from vodflow.media.source.probe import probe
+
+    with open(src, "rb") as f:
+        source = probe(str(src), src.stat().st_size, f.read(4096), protocols=FILE_PROTOCOLS)
+    ladder = plan_ladder(source.width, source.height, source.fps, source.has_audio)
+    out = work / "bare"
+    for rendition in ladder.renditions:
+        (out / rendition.name).mkdir(parents=True, exist_ok=True)
+    args = build_multi_encode_command(str(src), str(out), source, list(ladder.renditions), EncoderSettings())
+    firsts = [out / r.name / "seg_00000.ts" for r in ladder.renditions]
+    started = time.monotonic()
+    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603 - argument list
+    first = None
+    while process.poll() is None:
+        if first is None and all(path.exists() for path in firsts):
+            first = time.monotonic() - started
+            if not whole:
+                process.kill()
+        time.sleep(0.02)
+    ended = time.monotonic() - started if whole else None
+    shutil.rmtree(out, ignore_errors=True)
+    return first if first is not None else float("nan"), ended
+
+
 def stack_runs(args: argparse.Namespace, work: Path, src: Path) -> None:
     s3_server = LocalS3(work).start(buckets=["vodflow"])
     started = (celery_bench_stack(work, s3_server.endpoint, "playable") if args.executor == "celery"
@@ -143,6 +181,9 @@ def stack_runs(args: argparse.Namespace, work: Path, src: Path) -> None:
                           "its threads")
     finally:
         s3_server.stop()
+    first, total = bare_first_segment(work, src, whole=not args.until_playable)
+    print(f"bare ffmpeg, the same command: first segment of every rendition closed at {first:.2f} s"
+          + (f", exited at {total:.2f} s" if total is not None else ""))
 
 
 def _seconds(result: dict, name: str) -> str:

@@ -40,7 +40,7 @@ def test_each_segment_is_handed_on_as_ffmpeg_closes_it(tmp_path: Path):
             .global_args("-hide_banner", "-nostdin", "-loglevel", "error").compile())
     watcher = SegmentWatcher({"240p": str(out)}, on_segment).start()
     ffmpeg_running.set()
-    subprocess.run(args, check=True, timeout=120)
+    subprocess.run(args, check=True, timeout=120)  # noqa: S603 - argument list
     ffmpeg_running.clear()
     last = watcher.finish()
 
