@@ -51,6 +51,7 @@ from vodflow.web.media import media_url as _media_url
 from vodflow.web.metrics import metrics_endpoint
 from vodflow.web.playable import playable_json
 from vodflow.web.ratelimits import Limiter, LimitRefused
+from vodflow.web.timestamps import iso
 from vodflow.web.trigger import check_conf
 from vodflow.web.waiting import waiting_runs, waiting_tasks
 
@@ -101,16 +102,12 @@ def _storage() -> Storage:
     return Storage(settings.aws_conn_id, settings.bucket)
 
 
-def _iso(value: Any) -> Any:
-    return value.isoformat().replace("+00:00", "Z") if isinstance(value, datetime) else value
-
-
 def _rendition_json(r: dict[str, Any]) -> dict[str, Any]:
     return {"name": r["name"], "status": r["status"], "progress": r["progress"], "width": r["width"],
             "height": r["height"], "video_kbps": r["video_kbps"], "audio_kbps": r["audio_kbps"],
             "bandwidth": r["bandwidth"], "average_bandwidth": r["average_bandwidth"], "codecs": r["codecs"],
             "frame_rate": r["frame_rate"], "bytes": r["bytes"], "segments": r["segments"],
-            "error_message": r["error_message"], "updated_at": _iso(r["updated_at"]),
+            "error_message": r["error_message"], "updated_at": iso(r["updated_at"]),
             "vmaf": r.get("vmaf"), "vmaf_p5": r.get("vmaf_p5"), "codec": r.get("codec") or H264,
             "dynamic_range": r.get("dynamic_range") or "SDR"}
 
@@ -131,8 +128,8 @@ def video_json(request: Request, video: dict[str, Any], renditions: list[dict[st
         "dag_run_id": video["dag_run_id"], "progress": progress, "retry_refusal": retry_refusal(video),
         "master_url": _media_url(request, video["id"], video["master_uri"]),
         "poster_url": _media_url(request, video["id"], video["poster_uri"]),
-        "created_at": _iso(video["created_at"]), "updated_at": _iso(video["updated_at"]),
-        "started_at": _iso(video["started_at"]), "finished_at": _iso(video["finished_at"]),
+        "created_at": iso(video["created_at"]), "updated_at": iso(video["updated_at"]),
+        "started_at": iso(video["started_at"]), "finished_at": iso(video["finished_at"]),
         "renditions": [_rendition_json(r) for r in renditions], **codecs_json(renditions),
         **playable_json(request, video, catalog),
         **(line.fields(video, progress) if line else {"priority": queue.video_priority(video), **queue.UNKNOWN}),
@@ -206,9 +203,9 @@ def get_video(request: Request, video_id: str) -> dict[str, Any]:
     body = video_json(request, video, catalog.get_renditions(video_id, video["latest_version"]), line, catalog)
     version = video["current_version"]
     body.update(outputs_json(request, video_id, catalog.get_outputs(video_id, version) if version else []))
-    body["versions"] = [{k: _iso(v) for k, v in row.items() if k != "video_id"}
+    body["versions"] = [{k: iso(v) for k, v in row.items() if k != "video_id"}
                         for row in catalog.get_versions(video_id)]
-    body["events"] = [{**e, "at": _iso(e["at"])} for e in catalog.get_events(video_id)]
+    body["events"] = [{**e, "at": iso(e["at"])} for e in catalog.get_events(video_id)]
     return body
 
 
@@ -241,7 +238,7 @@ async def video_events(request: Request, video_id: str) -> StreamingResponse:
                 rows = await run_in_threadpool(catalog.get_renditions, video_id, video["latest_version"])
                 for event in await run_in_threadpool(catalog.get_events, video_id, after):
                     after = event["id"]
-                    yield f"id: {after}\nevent: history\ndata: {json.dumps({**event, 'at': _iso(event['at'])})}\n\n"
+                    yield f"id: {after}\nevent: history\ndata: {json.dumps({**event, 'at': iso(event['at'])})}\n\n"
                 body = await run_in_threadpool(video_json, request, video, rows, line, catalog)
                 yield f"event: video\ndata: {json.dumps(body)}\n\n"
                 if video["status"] not in ACTIVE_STATUSES:
@@ -319,7 +316,7 @@ def stats() -> dict[str, Any]:
     body = _catalog().stats(today)
     body["queue_length"] = waiting_tasks(dag_id=TRANSCODE_VIDEO)  # its tasks waiting for a worker slot
     body["runs_waiting"] = waiting_runs()  # its videos are not in the catalog yet
-    body["since"] = _iso(today)
+    body["since"] = iso(today)
     return body
 
 

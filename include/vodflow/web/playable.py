@@ -16,6 +16,7 @@ from vodflow.catalog import ACTIVE_STATUSES, Catalog
 from vodflow.pipeline.early.tree import MASTER
 from vodflow.settings import load_settings
 from vodflow.web.media import media_url
+from vodflow.web.timestamps import iso
 
 
 def early_master_url(request: Request, video_id: str, version: int) -> str | None:
@@ -37,6 +38,5 @@ def playable_json(request: Request, video: dict[str, Any], catalog: Catalog | No
     building = active and latest and latest != video["current_version"]
     if building and catalog is not None and catalog.early_tracks_of(video["id"], latest):
         preview = early_master_url(request, video["id"], latest)
-    at = video.get("playable_at")
     return {"playable": bool(published or building_playable), "playable_url": url,
-            "playable_at": at.isoformat().replace("+00:00", "Z") if at else None, "preview_url": preview}
+            "playable_at": iso(video.get("playable_at")), "preview_url": preview}

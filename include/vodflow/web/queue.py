@@ -27,6 +27,7 @@ from vodflow.catalog.schema import renditions, video_events, video_versions, vid
 from vodflow.dag_ids import TRANSCODE_VIDEO
 from vodflow.priority import NORMAL, TRANSCODE_POOL, parse_by_user, run_priority, weight
 from vodflow.settings import load_settings
+from vodflow.web.timestamps import iso
 
 log = logging.getLogger(__name__)
 TTL = 2.0  # seconds a snapshot is reused
@@ -54,14 +55,14 @@ class Snapshot:
         if video.get("status") not in ACTIVE_STATUSES or not run:
             return out
         if run in self.encoding:
-            out["eta"] = _iso(eta.encode_eta(progress, self.encoding[run], self.taken_at))
+            out["eta"] = iso(eta.encode_eta(progress, self.encoding[run], self.taken_at))
         elif run in self.waiting:
             place = self.waiting.index(run)
             out["queue_position"] = place + 1
             ahead = [self.rate.encode_seconds(self.durations.get(r)) for r in self.waiting[:place]]
             busy = [eta.encode_eta(self.progress.get(r, 0.0), start, self.taken_at)
                     for r, start in self.encoding.items()]
-            out["expected_start"] = _iso(eta.expected_start(self.taken_at, self.slots, busy, ahead,
+            out["expected_start"] = iso(eta.expected_start(self.taken_at, self.slots, busy, ahead,
                                                             self.rate.fallback_seconds))
         return out
 
@@ -91,8 +92,6 @@ def video_priority(video: Mapping[str, Any]) -> str:
         return NORMAL
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value else None
 
 
 _lock = threading.Lock()
