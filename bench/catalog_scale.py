@@ -31,7 +31,7 @@ import sqlalchemy as sa
 
 from vodflow.catalog import Catalog, RenditionPlan, VariantRecord, make_engine, videos
 from vodflow.devtools.catalog_seed import RARE_WORD, RENDITIONS, seed
-from vodflow.devtools.devstack import create_database, drop_database
+from vodflow.devtools.databases import create_database, drop_database
 
 ADMIN_URL = os.environ.get("VODFLOW_BENCH_PG", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
 BIG_TABLES = ("videos", "renditions", "video_events", "video_versions", "version_outputs")

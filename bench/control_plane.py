@@ -5,7 +5,7 @@ Prints (exit 1 only if a video did not end ready):
 - the caps the stack ran with (max_active_runs, the transcode pool, parallelism, the workers' concurrency);
 - videos per minute (first trigger → last ready) and trigger → ready p50/p95 (the run's trigger in Airflow's
   metadata DB → `finished_at` of the video in the catalog);
-- CPU seconds per video of each process of the stack (`benchstack.CpuMeter`: scheduler, api-server,
+- CPU seconds per video of each process of the stack (`cpumeter.CpuMeter`: scheduler, api-server,
   dag-processor, triggerer, each Celery worker, the stack's Postgres backends, Postgres's shared processes,
   Redis, the S3 endpoint), the workers split into ffmpeg/ffprobe and the rest (the task SDK supervisor, the task
   process's start-up and vodflow's own code);
@@ -38,7 +38,8 @@ from pathlib import Path
 import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchstack import DAG, celery_bench_stack, s3_client, stack_meter
+from benchstack import DAG, celery_bench_stack, s3_client
+from cpumeter import stack_meter
 from timeline import read_batch, report
 
 from vodflow.catalog import make_engine, videos

@@ -1,4 +1,4 @@
-"""Checks `benchstack.CpuMeter` against numbers the kernel gives another way. Prints both; asserts nothing.
+"""Checks `cpumeter.CpuMeter` against numbers the kernel gives another way. Prints both; asserts nothing.
 
     .venv/bin/python bench/cpucheck.py [--duration 3]
 
@@ -27,7 +27,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchstack import CpuMeter, children_cpu
+from benchstack import children_cpu
+from cpumeter import CpuMeter
 
 
 def encode(out: Path, duration: float, benchmark: bool = False) -> str:

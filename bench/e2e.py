@@ -13,7 +13,7 @@ The Celery stack uses this machine's Postgres and Redis (fresh databases, droppe
 Cost: CPU seconds (user + system) for the same work. The pipeline's: every process of the stack — api-server,
 scheduler, dag-processor, workers with their task processes and ffmpeg, the S3 endpoint, the Postgres backends
 of its databases and Postgres's shared processes, Redis — from the trigger request until the run has finished
-(`benchstack.CpuMeter` says how it is read from /proc and why that way). Bare ffmpeg's: getrusage of its
+(`cpumeter.CpuMeter` says how it is read from /proc and why that way). Bare ffmpeg's: getrusage of its
 processes. Also the idle baseline: the same stack's CPU per second with nothing to do, measured before the
 runs and printed on its own line; it is part of the pipeline figures (the control plane keeps running during
 a run), never subtracted from them.
@@ -42,17 +42,8 @@ from typing import NamedTuple
 import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchstack import (
-    DAG,
-    CpuMeter,
-    CpuUsage,
-    celery_bench_stack,
-    children_cpu,
-    embedded_bench_stack,
-    iso_seconds,
-    s3_client,
-    stack_meter,
-)
+from benchstack import DAG, celery_bench_stack, children_cpu, embedded_bench_stack, iso_seconds, s3_client
+from cpumeter import CpuMeter, CpuUsage, stack_meter
 
 from vodflow.catalog import Catalog, make_engine, videos
 from vodflow.devtools.devstack import AirflowStack, LocalS3

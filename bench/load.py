@@ -7,7 +7,7 @@ did not end ready):
   below half load (an idle gap between tasks would show here);
 - the same work done by bare ffmpeg, video after video (each video's renditions in parallel), and the ratio;
 - CPU seconds per upload (user + system) of the pipeline — every process of the stack, from the first trigger
-  until the last run finished (`benchstack.CpuMeter`) — and of bare ffmpeg (getrusage), and their ratio;
+  until the last run finished (`cpumeter.CpuMeter`) — and of bare ffmpeg (getrusage), and their ratio;
 - the idle baseline: the stack's CPU per second with nothing to do, measured before the load, printed on its
   own (it is part of the pipeline's figure, not subtracted from it).
 
@@ -29,7 +29,8 @@ from pathlib import Path
 import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchstack import DAG, CpuMeter, CpuUsage, celery_bench_stack, s3_client, stack_meter
+from benchstack import DAG, celery_bench_stack, s3_client
+from cpumeter import CpuMeter, CpuUsage, stack_meter
 from e2e import bare, idle_line
 from timeline import read_batch, report
 

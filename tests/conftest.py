@@ -18,7 +18,7 @@ os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="vodflow-test-airf
 import pytest
 import sqlalchemy as sa
 
-from vodflow.devtools.devstack import create_database, drop_database
+from vodflow.devtools.databases import create_database, drop_database
 from vodflow.devtools.samples import SampleSpec, make_sample
 
 PG_ADMIN_URL = os.environ.get("VODFLOW_TEST_PG", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")

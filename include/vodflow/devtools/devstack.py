@@ -151,37 +151,6 @@ class LocalS3:
         self.process.stop(grace=5)
 
 
-def create_database(admin_url: str, name: str, exist_ok: bool = False) -> str:
-    """CREATE DATABASE ``name`` on the server of ``admin_url``; returns the new database's URL."""
-    import sqlalchemy as sa
-
-    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            exists = conn.execute(sa.text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first()
-            if exists and not exist_ok:
-                raise RuntimeError(f"database {name} already exists")
-            if not exists:
-                conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    finally:
-        admin.dispose()
-    return sa.make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-
-
-def drop_database(admin_url: str, name: str) -> None:
-    """Drop a database we created, disconnecting whoever still uses it."""
-    import sqlalchemy as sa
-
-    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(sa.text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"),
-                         {"n": name})
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
-    finally:
-        admin.dispose()
-
-
 def render_env(template: Path, values: dict[str, str]) -> dict[str, str]:
     """KEY=VALUE lines with ${NAME} placeholders; a missing placeholder is an error, not an empty string."""
     rendered = {}

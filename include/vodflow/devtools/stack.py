@@ -20,7 +20,8 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from vodflow.devtools.devstack import REPO, USERS, LocalS3, celery_stack, create_database
+from vodflow.devtools.databases import create_database
+from vodflow.devtools.devstack import REPO, USERS, LocalS3, celery_stack
 
 DEFAULT_PG = "postgresql+psycopg2://postgres@127.0.0.1:5432"
 
