@@ -47,11 +47,11 @@ from vodflow.web import media as media_routes
 from vodflow.web import queue, trigger, upload_routes
 from vodflow.web.codecs_view import codec_outputs, codecs_json
 from vodflow.web.docs import DOCS_OFF, add_docs
+from vodflow.web.isotime import iso
 from vodflow.web.media import media_url as _media_url
 from vodflow.web.metrics import metrics_endpoint
 from vodflow.web.playable import playable_json
 from vodflow.web.ratelimits import Limiter, LimitRefused
-from vodflow.web.timestamps import iso
 from vodflow.web.trigger import check_conf
 from vodflow.web.waiting import waiting_runs, waiting_tasks
 

@@ -15,8 +15,8 @@ from vodflow import layout
 from vodflow.catalog import ACTIVE_STATUSES, Catalog
 from vodflow.pipeline.early.tree import MASTER
 from vodflow.settings import load_settings
+from vodflow.web.isotime import iso
 from vodflow.web.media import media_url
-from vodflow.web.timestamps import iso
 
 
 def early_master_url(request: Request, video_id: str, version: int) -> str | None:

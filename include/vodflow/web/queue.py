@@ -27,7 +27,7 @@ from vodflow.catalog.schema import renditions, video_events, video_versions, vid
 from vodflow.dag_ids import TRANSCODE_VIDEO
 from vodflow.priority import NORMAL, TRANSCODE_POOL, parse_by_user, run_priority, weight
 from vodflow.settings import load_settings
-from vodflow.web.timestamps import iso
+from vodflow.web.isotime import iso
 
 log = logging.getLogger(__name__)
 TTL = 2.0  # seconds a snapshot is reused

@@ -38,6 +38,7 @@ from vodflow.media.encode.diagnose import classify_failure
 from vodflow.media.encode.ffmpeg import (
     SEGMENT_PATTERN,
     STRIP_METADATA,
+    as_vod_playlists,
     audio_codec_options,
     audio_track,
     ffmpeg_command,
@@ -321,4 +322,5 @@ def join_rendition(parts: list[str], audio: str | None, out_dir: str, rendition:
     result = run_ffmpeg(build_join_command(parts, audio, out_dir, rendition, settings), timeout=600.0)
     if result.returncode != 0:
         raise classify_failure(result, out_dir)
+    as_vod_playlists(out_dir)
     return measure_output(out_dir, rendition)

@@ -162,3 +162,19 @@ def hls_muxer_options(settings: EncoderSettings, out_dir: str) -> dict[str, obje
         "hls_flags": "independent_segments+temp_file",
         "hls_segment_filename": os.path.join(out_dir, SEGMENT_PATTERN),
     }
+
+
+def as_vod_playlists(folder: str) -> None:
+    """Once ffmpeg has exited well: the ``event`` playlists it wrote under ``folder`` (``hls_muxer_options``) say
+    VOD, as they did before early playback. They are complete (ENDLIST); a newer ffmpeg's HLS demuxer (the VMAF
+    build's) reads a finished EVENT playlist differently: its frames no longer lined up with the source's."""
+    for root, _, files in os.walk(folder):
+        for name in files:
+            if not name.endswith(".m3u8"):
+                continue
+            path = os.path.join(root, name)
+            with open(path) as f:
+                text = f.read()
+            if "#EXT-X-PLAYLIST-TYPE:EVENT\n" in text and "#EXT-X-ENDLIST" in text:
+                with open(path, "w") as f:
+                    f.write(text.replace("#EXT-X-PLAYLIST-TYPE:EVENT\n", "#EXT-X-PLAYLIST-TYPE:VOD\n", 1))

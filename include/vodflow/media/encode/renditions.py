@@ -20,6 +20,7 @@ from vodflow.errors import BadInput, MediaToolError
 from vodflow.media.encode.diagnose import classify_failure, raise_if_disk_full
 from vodflow.media.encode.ffmpeg import (
     STRIP_METADATA,
+    as_vod_playlists,
     audio_codec_options,
     audio_track,
     ffmpeg_command,
@@ -255,6 +256,7 @@ def _run_and_measure(args: list[str], src: str, scratch: str, source: SourceInfo
                         on_progress=on_progress, redact=src if "://" in src else None)
     if result.returncode != 0:
         raise classify_failure(result, scratch)
+    as_vod_playlists(scratch)
     names = ", ".join([*(r.name for _, r in outputs), *tracks])
     if result.stderr_tail.strip():
         log.warning("ffmpeg warnings for %s:\n%s", names, result.stderr_tail.strip()[-2000:])
