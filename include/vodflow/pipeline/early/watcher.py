@@ -52,7 +52,7 @@ class SegmentWatcher:
         self.cpu_seconds = 0.0  # the watching thread's, once stopped: what watching costs
         self._stop = threading.Event()
         self._lock = threading.Lock()
-        self._mtimes: dict[str, float] = {}  # each playlist's, when last read: a stat per poll, a parse per change
+        self._seen: dict[str, tuple[int, int, int]] = {}  # each playlist's stat when last read: a parse per change
         self._thread = threading.Thread(target=self._run, name="segment-watcher", daemon=True)
 
     def start(self) -> SegmentWatcher:
@@ -86,20 +86,22 @@ class SegmentWatcher:
                             listed = listed_segments(folder)
                             done = [s for s in listed if os.path.exists(s[1])]
                             if len(done) < len(listed):
-                                self._mtimes.pop(folder)  # listed before it was renamed: read it again
+                                self._seen.pop(folder)  # listed before it was renamed: read it again
                             self._report_new(track, done)
                 self._stop.wait(self.poll_seconds)
         finally:
             self.cpu_seconds = time.thread_time() - started
 
     def _changed(self, folder: str) -> bool:
+        """ffmpeg renames each new text over the last: a new inode, whatever the clock's granularity."""
         try:
-            mtime = os.stat(os.path.join(folder, PLAYLIST)).st_mtime_ns
+            stat = os.stat(os.path.join(folder, PLAYLIST))
         except OSError:
             return False
-        if self._mtimes.get(folder) == mtime:
+        key = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+        if self._seen.get(folder) == key:
             return False
-        self._mtimes[folder] = mtime
+        self._seen[folder] = key
         return True
 
     def _report_new(self, track: str, listed: list[tuple[int, str, float]]) -> None:
