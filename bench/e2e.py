@@ -103,7 +103,7 @@ def _log_events(state: Path, run_id: str, map_index: int) -> dict[str, float]:
 
 def run_pipeline(stack: AirflowStack, catalog: Catalog, storage_client, src: Path, label: str,
                  meter: CpuMeter, conf: dict | None = None) -> dict:
-    key = f"uploads/bench-{uuid.uuid4().hex[:6]}/{src.name}"
+    key = f"sources/bench-{uuid.uuid4().hex[:6]}/{src.name}"  # not under watch_prefix: no second run
     storage_client.upload_file(str(src), "vodflow", key)
     client = stack.client()
     ready_at: dict[str, float] = {}

@@ -31,7 +31,7 @@ from vodflow.devtools.samples import SampleSpec, make_sample
 
 
 def run(stack: AirflowStack, catalog: Catalog, s3, src: Path, conf: dict, until_playable: bool = False) -> dict:
-    key = f"uploads/bench-{uuid.uuid4().hex[:6]}/{src.name}"
+    key = f"sources/bench-{uuid.uuid4().hex[:6]}/{src.name}"  # not under watch_prefix: no second run
     with open(src, "rb") as body:  # one PUT: moto's multipart complete has answered 500 while the stack boots
         s3.put_object(Bucket="vodflow", Key=key, Body=body)
     client = stack.client()

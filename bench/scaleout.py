@@ -46,7 +46,7 @@ def chunk_shapes(src: Path, work: Path, chunk_seconds: float) -> tuple[float, fl
 
 
 def timed_run(stack: AirflowStack, s3, src: Path, conf: dict) -> tuple[float, int]:
-    key = f"uploads/scaleout/{uuid.uuid4().hex[:8]}.mp4"
+    key = f"sources/scaleout/{uuid.uuid4().hex[:8]}.mp4"  # not under watch_prefix: no second run
     s3.upload_file(str(src), "vodflow", key)
     client = stack.client()
     client.timeout = 120
