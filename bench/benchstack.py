@@ -19,6 +19,9 @@ import redis
 from vodflow.devtools.databases import create_database, drop_database
 from vodflow.devtools.devstack import AirflowStack, celery_stack
 from vodflow.devtools.stack import catalog_connection
+from vodflow.media.source.info import SourceInfo
+from vodflow.media.source.inputs import FILE_PROTOCOLS
+from vodflow.media.source.probe import probe
 
 PG_ADMIN = os.environ.get("VODFLOW_TEST_PG", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("VODFLOW_BENCH_REDIS", "redis://127.0.0.1:6379/12")
@@ -95,3 +98,10 @@ def wall_and_cpu(command: list[str]) -> tuple[float, float]:
     started = time.monotonic()
     subprocess.run(command, check=True, capture_output=True)  # noqa: S603 - argument list
     return time.monotonic() - started, children_cpu() - before
+
+
+def probe_file(path: Path) -> SourceInfo:
+    """A local source as the pipeline probes one (its first 4 KiB as the head: not the whole file read)."""
+    with open(path, "rb") as f:
+        head = f.read(4096)
+    return probe(str(path), path.stat().st_size, head, protocols=FILE_PROTOCOLS)

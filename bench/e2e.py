@@ -42,7 +42,7 @@ from typing import NamedTuple
 import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchstack import DAG, celery_bench_stack, children_cpu, embedded_bench_stack, iso_seconds, s3_client
+from benchstack import DAG, celery_bench_stack, children_cpu, embedded_bench_stack, iso_seconds, probe_file, s3_client
 from cpumeter import CpuMeter, CpuUsage, stack_meter
 
 from vodflow.catalog import Catalog, make_engine, videos
@@ -51,8 +51,6 @@ from vodflow.devtools.samples import SampleSpec, make_sample
 from vodflow.media.encode.ladder import plan_ladder
 from vodflow.media.encode.renditions import build_encode_command, build_multi_encode_command
 from vodflow.media.options import EncoderSettings
-from vodflow.media.source.inputs import FILE_PROTOCOLS
-from vodflow.media.source.probe import probe
 
 
 class Bare(NamedTuple):
@@ -65,7 +63,7 @@ class Bare(NamedTuple):
 
 
 def bare(src: Path, work: Path, cpus: str | None = None) -> Bare:
-    source = probe(str(src), src.stat().st_size, src.read_bytes()[:4096], protocols=FILE_PROTOCOLS)
+    source = probe_file(src)
     renditions = list(plan_ladder(source.width, source.height, source.fps, source.has_audio).renditions)
     settings = EncoderSettings()
     shutil.rmtree(work, ignore_errors=True)

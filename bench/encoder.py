@@ -20,19 +20,12 @@ from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchstack import wall_and_cpu
+from benchstack import probe_file, wall_and_cpu
 
 from vodflow.devtools.samples import SampleSpec, make_action_sample, make_lecture_sample, make_sample
 from vodflow.media.encode.ladder import plan_ladder
 from vodflow.media.encode.renditions import build_encode_command
 from vodflow.media.options import EncoderSettings
-from vodflow.media.source.info import SourceInfo
-from vodflow.media.source.inputs import FILE_PROTOCOLS
-from vodflow.media.source.probe import probe
-
-
-def probe_file(path: Path) -> SourceInfo:
-    return probe(str(path), path.stat().st_size, path.read_bytes()[:4096], protocols=FILE_PROTOCOLS)
 
 
 def ssim(src: Path, playlist: Path, width: int, height: int) -> float:

@@ -29,7 +29,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchstack import children_cpu
+from benchstack import children_cpu, probe_file
 
 from vodflow.devtools.samples import SampleSpec, make_action_sample, make_lecture_sample, make_sample
 from vodflow.media.encode.chunks import encode_chunk, plan_chunks
@@ -42,8 +42,6 @@ from vodflow.media.quality.per_title import quality_ladder
 from vodflow.media.quality.trials import probe_quality
 from vodflow.media.quality.vmaf import ScoreWindow, VmafScore, pooled, rendition_frame_scores, score_renditions
 from vodflow.media.source.info import SourceInfo
-from vodflow.media.source.inputs import FILE_PROTOCOLS
-from vodflow.media.source.probe import probe
 from vodflow.pipeline.ladder_decision import chunk_windows, quality_windows
 from vodflow.pipeline.work import EncodePlan
 
@@ -65,10 +63,6 @@ class Meter:
 
     def done(self) -> tuple[float, float]:
         return children_cpu() - self.cpu, time.monotonic() - self.wall
-
-
-def probe_file(path: Path) -> SourceInfo:
-    return probe(str(path), path.stat().st_size, path.read_bytes()[:4096], protocols=FILE_PROTOCOLS)
 
 
 def encode(src: Path, source: SourceInfo, ladder: Ladder, out: Path) -> tuple[list[MeasuredRendition], float]:

@@ -35,7 +35,7 @@ import m3u8
 import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchstack import DAG, celery_bench_stack, embedded_bench_stack, iso_seconds, s3_client
+from benchstack import DAG, celery_bench_stack, embedded_bench_stack, iso_seconds, probe_file, s3_client
 
 from vodflow.catalog import Catalog, make_engine, videos
 from vodflow.devtools.devstack import LocalS3
@@ -131,11 +131,8 @@ def bare_first_segment(work: Path, src: Path, whole: bool) -> tuple[float, float
     from vodflow.media.encode.ladder import plan_ladder
     from vodflow.media.encode.renditions import build_multi_encode_command
     from vodflow.media.options import EncoderSettings
-    from vodflow.media.source.inputs import FILE_PROTOCOLS
-    from vodflow.media.source.probe import probe
 
-    with open(src, "rb") as f:
-        source = probe(str(src), src.stat().st_size, f.read(4096), protocols=FILE_PROTOCOLS)
+    source = probe_file(src)
     ladder = plan_ladder(source.width, source.height, source.fps, source.has_audio)
     out = work / "bare"
     for rendition in ladder.renditions:

@@ -21,20 +21,18 @@ import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchstack import DAG, celery_bench_stack, iso_seconds, s3_client, wall_and_cpu
+from benchstack import DAG, celery_bench_stack, iso_seconds, probe_file, s3_client, wall_and_cpu
 
 from vodflow.devtools.devstack import AirflowStack, Component, LocalS3
 from vodflow.devtools.samples import SampleSpec, make_sample
 from vodflow.media.encode.chunks import build_chunk_command, plan_chunks
 from vodflow.media.encode.ladder import plan_ladder
 from vodflow.media.options import EncoderSettings
-from vodflow.media.source.inputs import FILE_PROTOCOLS
-from vodflow.media.source.probe import probe
 
 
 def chunk_shapes(src: Path, work: Path, chunk_seconds: float) -> tuple[float, float]:
     """CPU seconds for one chunk: all renditions from one decode, and one ffmpeg per rendition."""
-    source = probe(str(src), src.stat().st_size, src.read_bytes()[:4096], protocols=FILE_PROTOCOLS)
+    source = probe_file(src)
     renditions = list(plan_ladder(source.width, source.height, source.fps, source.has_audio).renditions)
     chunk = plan_chunks(source.duration, renditions[0].fps, chunk_seconds)[1]
     settings = EncoderSettings(threads=1)
