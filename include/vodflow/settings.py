@@ -166,7 +166,8 @@ class Settings:
         min_dimension="min_dimension", max_dimension="max_dimension", max_decode_pixels="max_decode_pixels",
         max_audio_tracks="max_audio_tracks", max_subtitle_tracks="max_subtitle_tracks", max_streams="max_streams"))
     encoder: EncoderSettings = field(default_factory=EncoderSettings, metadata=group(
-        preset="x264_preset", threads="encoder_threads", timeout_base="encode_timeout_base_seconds",
+        preset="x264_preset", threads="encoder_threads", early_lead_seconds="early_lead_seconds",
+        timeout_base="encode_timeout_base_seconds",
         timeout_per_source_second="encode_timeout_per_source_second"))
     # What the per-title ladder aims at.
     quality: QualityPolicy = field(default_factory=QualityPolicy, metadata=group(

@@ -14,6 +14,9 @@ class EncoderSettings:
     preset: str = "veryfast"
     keyframe_seconds: int = 2
     segment_seconds: int = 6
+    # Early playback: the first segment is also cut into pieces this long (media.encode.segmented.EarlyGrid), so a
+    # player can start once the first is written; segment_seconds: no lead-in.
+    early_lead_seconds: int = 2
     threads: int = 0  # 0: let x264 decide
     timeout_base: float = 600.0
     timeout_per_source_second: float = 6.0

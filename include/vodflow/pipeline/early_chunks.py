@@ -25,10 +25,12 @@ from vodflow import layout
 from vodflow.media.encode.chunks import Chunk, audio_segments, chunk_segments
 from vodflow.media.encode.ffmpeg import segment_name
 from vodflow.media.encode.segmented import (
-    LIST_NAME,
+    EarlyGrid,
     Piece,
     audio_cut_frames,
     audio_piece,
+    early_grid,
+    listed,
     segment_seq,
     video_piece,
 )
@@ -41,17 +43,6 @@ from vodflow.pipeline.services import Job, Services
 log = logging.getLogger(__name__)
 POLL_SECONDS = 0.25
 Measure = Callable[[str, int, str], Piece]  # (track, seq, path) → the finished segment
-
-
-def listed(folder: str) -> list[int]:
-    """The segments the muxer's list in ``folder`` names as finished (whole lines only: it may be mid-write)."""
-    try:
-        with open(os.path.join(folder, LIST_NAME)) as file:
-            text = file.read()
-    except OSError:
-        return []
-    lines = text.split("\n")[:-1]  # the last piece has no newline yet, or is empty
-    return sorted(seq for line in lines if (seq := segment_seq(os.path.basename(line.strip()))) is not None)
 
 
 class EarlyFeed:
@@ -166,9 +157,9 @@ def early_audio_kbps(plan: EncodePlan) -> int:
     return (plan.renditions[0].audio_kbps if plan.renditions else 0) or max(plan.audio_bitrates, default=0)
 
 
-def audio_last_seq(probed: SourceInfo, segment_seconds: int) -> int:
+def audio_last_seq(probed: SourceInfo, grid: EarlyGrid) -> int:
     """The audio track's last segment: fixed by the picture's end, whoever asks."""
-    return len(audio_cut_frames(probed.picture_end, segment_seconds))
+    return len(audio_cut_frames(probed.picture_end, grid))
 
 
 def audio_feed(services: Services, job: Job, plan: EncodePlan, probed: SourceInfo, workdir: str
@@ -180,10 +171,10 @@ def audio_feed(services: Services, job: Job, plan: EncodePlan, probed: SourceInf
     tree = None if job.adaptive else EarlyTree.open(services, job, plan)
     if tree is None and not job.adaptive:
         return None
-    seconds = services.settings.encoder.segment_seconds
+    grid = early_grid(services.settings.encoder)
     return EarlyFeed(services, job, tree or (lambda: opened_tree(services, job)),
                      {AUDIO_TRACK: audio_segments(workdir)},
-                     lambda track, seq, path: audio_piece(seq, path, seconds, probed.picture_end))
+                     lambda track, seq, path: audio_piece(seq, path, grid, probed.picture_end))
 
 
 def opened_tree(services: Services, job: Job) -> EarlyTree | None:
@@ -203,13 +194,13 @@ def adopt_audio(services: Services, job: Job, tree: EarlyTree | None, probed: So
     (and the track's end, fixed by the picture's); best effort."""
     if tree is None or not job.adaptive or AUDIO_TRACK not in tree.tracks:
         return
-    seconds = services.settings.encoder.segment_seconds
+    grid = early_grid(services.settings.encoder)
     try:
         names = [key.rsplit("/", 1)[1] for key in services.storage.list_keys(f"{tree.prefix}{AUDIO_TRACK}/")]
         found = [(seq, name) for name in names if (seq := segment_seq(name)) is not None]
         if found:
-            tree.add([EarlySegment(AUDIO_TRACK, seq, name, audio_piece(seq, name, seconds, probed.picture_end).duration)
+            tree.add([EarlySegment(AUDIO_TRACK, seq, name, audio_piece(seq, name, grid, probed.picture_end).duration)
                       for seq, name in sorted(found)])
-        tree.complete(AUDIO_TRACK, audio_last_seq(probed, seconds))
+        tree.complete(AUDIO_TRACK, audio_last_seq(probed, grid))
     except Exception:
         log.exception("Early audio of %s v%d not adopted", job.video_id, job.version)

@@ -22,6 +22,7 @@ from vodflow.media.encode.chunks import encode_audio, encode_chunk
 from vodflow.media.encode.multicodec import track_path
 from vodflow.media.encode.process import Throttle
 from vodflow.media.encode.renditions import audio_group_of, encode_renditions, measure_audio, subtitle_file
+from vodflow.media.encode.segmented import early_grid
 from vodflow.media.encode.watermark import on_pictures
 from vodflow.media.measured import MeasuredRendition
 from vodflow.media.pictures.thumbnails import choose_poster, picture_outputs
@@ -108,7 +109,8 @@ def encode_whole_video(services: Services, job: Job, probed: SourceInfo, plan: E
 
     alternates = alternate_audio(probed.audio_tracks)
     subs_dir = os.path.join(workdir, "subs")
-    early = WholeVideoEarly(services, job, plan, hls_dir)  # the plan decided: the early tree has its ladder
+    # The plan decided: the early tree has its ladder.
+    early = WholeVideoEarly(services, job, plan, hls_dir, os.path.join(workdir, "lead"))
 
     def encode(src: str) -> list[MeasuredRendition]:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -123,7 +125,8 @@ def encode_whole_video(services: Services, job: Job, probed: SourceInfo, plan: E
                                          on_pictures(video, marks, probed.width, probed.height), plan.pictures,
                                          pictures_dir),
                                      alternates=alternates, subtitles=(subs_dir, list(probed.subtitle_tracks)),
-                                     cmaf_renditions=list(plan.cmaf_renditions), cmaf_root=codecs_dir, marks=marks)
+                                     cmaf_renditions=list(plan.cmaf_renditions), cmaf_root=codecs_dir, marks=marks,
+                                     lead_root=early.lead_root)
 
     try:
         # Read the source as it is encoded: no wait for a download, no copy of a huge upload on the worker
@@ -229,7 +232,7 @@ def encode_whole_audio(services: Services, job: Job, probed: SourceInfo, plan: E
     workdir = str(work_dir(services.scratch(job), "audio"))
     alternates = alternate_audio(probed.audio_tracks)
     kbps = early_audio_kbps(plan)
-    last = audio_last_seq(probed, services.settings.encoder.segment_seconds)
+    last = audio_last_seq(probed, early_grid(services.settings.encoder))
     feeds: list[EarlyFeed] = []
 
     def encode(src: str) -> dict[int, str]:

@@ -77,17 +77,19 @@ def test_a_chunked_run_is_playable_in_timeline_order_while_it_is_encoded(version
         return services.catalog.get_video(job.video_id)["playable_version"] == job.version
 
     results = {}
+    # Early seqs: the first 6 s in three 2 s lead-in pieces (0-2), then one per 6 s segment: 3 is 6-12 s (chunk
+    # 00), 4 and 5 chunk 01, 6 and 7 chunk 02 (24-30 and 30-31 s).
     # The last chunk first: its segments are up, but nothing may be listed before seq 0 is.
     results[3] = run(items[3])
     assert [listed(t) for t in ("360p", "240p")] == [[], []] and not playable()
     assert len(services.storage.list_keys(f"{prefix}360p/")) == 2  # 24-30 and 30-31 s: uploaded, unlisted
     results[1] = run(items[1])
-    assert listed("360p") == [0, 1] and not playable()  # no audio yet
+    assert listed("360p") == [0, 1, 2, 3] and not playable()  # no audio yet
     results[0] = run(items[0])
-    assert listed("audio") == [0, 1, 2, 3, 4, 5] and playable()
-    assert listed("360p") == [0, 1]  # seq 2 and 3 (chunk 01) missing: 4, 5 wait behind the gap
+    assert listed("audio") == list(range(8)) and playable()
+    assert listed("360p") == [0, 1, 2, 3]  # seq 4 and 5 (chunk 01) missing: 6, 7 wait behind the gap
     results[2] = run(items[2])
-    assert listed("360p") == listed("240p") == [0, 1, 2, 3, 4, 5]
+    assert listed("360p") == listed("240p") == list(range(8))
     pipeline.publish_dicts(job.to_dict(), plan.to_dict(), [item.to_dict() for item in items],
                            [results[i] for i in range(len(items))], services)
     assert services.catalog.get_video(job.video_id)["status"] == "ready"
@@ -102,7 +104,8 @@ def test_a_chunked_run_is_playable_in_timeline_order_while_it_is_encoded(version
             assert after.startswith(before) and after != before  # only ever appended
         final = m3u8.loads(texts[-1])
         assert final.playlist_type == "event" and final.is_endlist and final.media_sequence == 0
-        assert [s.uri for s in final.segments] == [f"seg_{seq:05d}.ts" for seq in range(6)]
+        assert [s.uri for s in final.segments] == [f"seg_{seq:05d}.ts" for seq in range(8)]
+        assert [round(s.duration) for s in final.segments[:4]] == [2, 2, 2, 6]
         assert all(s.duration <= final.target_duration + 0.5 for s in final.segments)
         assert sum(s.duration for s in final.segments) == pytest.approx(DURATION, abs=2 / FPS)
         (local / track).mkdir(parents=True)
@@ -146,13 +149,13 @@ def test_a_per_title_runs_audio_waits_for_the_tree_a_chunk_opens(versioned, tmp_
     assert items[0].label == "audio"
     pipeline.transcode_dicts(job.to_dict(), probed.to_dict(), plan.to_dict(), items[0].to_dict(), services)
     prefix = layout.early_prefix(job.video_id, job.version)
-    assert [k.rsplit("/", 1)[1] for k in services.storage.list_keys(f"{prefix}audio/")] == [
-        "seg_00000.ts", "seg_00001.ts", "seg_00002.ts"]
+    names = [f"seg_{seq:05d}.ts" for seq in range(5)]  # 2, 2, 2 s (the lead-in), 6 s, 2 s
+    assert [k.rsplit("/", 1)[1] for k in services.storage.list_keys(f"{prefix}audio/")] == names
     assert not services.storage.list_keys(f"{prefix}audio/index.m3u8") and not services.catalog.early_tracks_of(
         job.video_id, job.version)
 
     tree = EarlyTree.open(services, job, plan)  # what a chunk item does once its ladder is decided
     adopt_audio(services, job, tree, probed)
     final = m3u8.loads(snapshots(services, f"{prefix}audio/index.m3u8")[-1])
-    assert [s.uri for s in final.segments] == ["seg_00000.ts", "seg_00001.ts", "seg_00002.ts"] and final.is_endlist
+    assert [s.uri for s in final.segments] == names and final.is_endlist
     assert sum(s.duration for s in final.segments) == pytest.approx(14.0 + 1024 / 48000)

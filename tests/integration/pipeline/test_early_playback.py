@@ -1,6 +1,7 @@
 """Early playback of a whole-video encode, end to end on real ffmpeg, S3 over HTTP and the Postgres catalog:
 the EVENT playlists a player could fetch during the encode (polled from S3 as it runs) only ever grow, end with
-ENDLIST, and list the VOD version's own segments (the same bytes, PUT once); the video is playable before it is
+ENDLIST, and list the first 6 s as three 2 s lead-in pieces, then the VOD version's own segments (the same
+bytes, PUT once); the video is playable before it is
 ready; a run that fails leaves no early object and no playable flag; a re-run of a ready video is a preview."""
 
 from __future__ import annotations
@@ -113,11 +114,17 @@ def test_whole_video_early_playlists_grow_and_list_the_vod_segments(airflow_env,
         assert final.is_endlist and texts[-1].count("#EXT-X-ENDLIST") == 1
         assert not any(m3u8.loads(t).is_endlist for t in texts[:-1])
         vod = m3u8.loads(services.storage.get_bytes(f"{hls}{track}/index.m3u8").decode())
-        assert [f"../../hls/{track}/{s.uri}" for s in vod.segments] == [s.uri for s in final.segments]
-        assert [round(s.duration, 3) for s in vod.segments] == [round(s.duration, 3) for s in final.segments]
-        for segment in vod.segments:  # what a player got while encoding is the VOD's own bytes
+        # The first VOD segment as its three 2 s lead-in pieces (early/<track>/), then the VOD's own segments.
+        lead, rest = final.segments[:3], final.segments[3:]
+        assert [s.uri for s in lead] == ["seg_00000.ts", "seg_00001.ts", "seg_00002.ts"]
+        assert [s.duration for s in lead] == [2.0, 2.0, 2.0]
+        assert sum(s.duration for s in lead) == pytest.approx(vod.segments[0].duration)
+        assert [f"../../hls/{track}/{s.uri}" for s in vod.segments[1:]] == [s.uri for s in rest]
+        assert [round(s.duration, 3) for s in vod.segments[1:]] == [round(s.duration, 3) for s in rest]
+        for segment in vod.segments[1:]:  # what a player got while encoding is the VOD's own bytes
             key = f"{hls}{track}/{segment.uri}"
             assert poller.first_bytes[key] == services.storage.get_bytes(key)
+        assert texts[0].count("#EXTINF") < 3, f"{track}: first seen with {texts[0].count('#EXTINF')} segments"
         head = services.storage.client.head_object(Bucket="vodflow", Key=f"{layout.early_prefix(video_id, 1)}"
                                                    f"{track}/index.m3u8")
         assert head["CacheControl"] == "no-cache"
@@ -175,9 +182,11 @@ def test_the_early_path_puts_each_segment_once(airflow_env, tmp_path, monkeypatc
     segments = [k for k in services.storage.list_keys(layout.hls_prefix(video_id, 1)) if k.endswith(".ts")]
     assert segments and {k: puts[k] for k in segments} == dict.fromkeys(segments, 1), "each segment PUT once"
     logged = [line for line in lines if line.startswith("early: ")]
-    assert logged and logged[0].startswith(f"early: {len(segments)} segment PUTs"), lines
+    # The early path PUT every VOD segment but the first (its lead-in pieces stand for it), and the pieces.
+    assert logged and logged[0].startswith(f"early: {len(segments) - len(LADDER)} segment PUTs, "
+                                           f"{3 * len(LADDER)} lead-in piece PUTs"), lines
     uploaded = [line for line in lines if line.startswith("Uploaded ")]
-    assert f"({len(segments)} segments by early playback before)" in uploaded[0]
+    assert f"({len(segments) - len(LADDER)} segments by early playback before)" in uploaded[0]
 
 
 def test_a_failed_run_leaves_no_early_object_and_no_playable_flag(airflow_env, tmp_path):

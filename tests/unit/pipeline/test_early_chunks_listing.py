@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from vodflow.media.encode.segmented import audio_cut_frames
+from vodflow.media.encode.segmented import EarlyGrid, audio_cut_frames
 from vodflow.pipeline.early_chunks import audio_last_seq, early_audio_kbps, listed
 
 
@@ -22,8 +22,11 @@ def test_no_list_yet_is_nothing_finished(tmp_path):
 
 
 def test_the_audio_tracks_last_segment_follows_the_cuts():
-    assert audio_last_seq(SimpleNamespace(picture_end=31.0), 6) == len(audio_cut_frames(31.0, 6)) == 5  # 30-31 s
-    assert audio_last_seq(SimpleNamespace(picture_end=30.0), 6) == 4
+    plain, lead_in = EarlyGrid(6, 6), EarlyGrid(6, 2)
+    # 30-31 s is the last
+    assert audio_last_seq(SimpleNamespace(picture_end=31.0), plain) == len(audio_cut_frames(31.0, plain)) == 5
+    assert audio_last_seq(SimpleNamespace(picture_end=30.0), plain) == 4
+    assert audio_last_seq(SimpleNamespace(picture_end=30.0), lead_in) == 6
 
 
 def test_the_early_audio_is_the_top_renditions():

@@ -63,6 +63,7 @@ from vodflow.media.encode.segmented import (
     audio_cut_frames,
     concatenate,
     cut_frames,
+    early_grid,
     first_seq,
     tee_audio_outputs,
     video_segment_options,
@@ -174,10 +175,11 @@ def build_chunk_command(src: str, work_dir: str, source: SourceInfo, chunk: Chun
     branches, cmaf_branches, outputs = picture_branches(video, source, fps, len(renditions), cmaf_renditions,
                                                         extra_outputs, from_zero=not seek, window=window)
     overlays = overlays_for(marks, source, [*renditions, *cmaf_renditions])
-    seq = first_seq(chunk.start, settings.segment_seconds)
+    grid = early_grid(settings)
+    seq = first_seq(chunk.start, grid)
     end = (chunk.first_frame + chunk.frames if chunk.frames is not None
            else math.ceil(max(source.picture_end, source.duration) * Fraction(fps)) + 1)
-    cuts = cut_frames(chunk.first_frame, end, seq, fps, settings.segment_seconds)
+    cuts = cut_frames(chunk.first_frame, end, seq, fps, grid)
     for i, rendition in enumerate(renditions):
         # Every chunk shifted by the same base: with B-frames the first DTS is before the first PTS, and a muxer
         # that shifts a negative DTS (the first chunk's) would move only that chunk.
@@ -210,7 +212,7 @@ def build_audio_command(src: str, work_dir: str, source: SourceInfo, bitrates: l
     gains = audio_gains or {}
     branches = (audio_track(stream, source, origin=origin, gain=gains.get(source.audio_index))
                 .filter_multi_output("asplit", len(bitrates)) if bitrates else None)
-    cuts = audio_cut_frames(source.picture_end, (settings or EncoderSettings()).segment_seconds)
+    cuts = audio_cut_frames(source.picture_end, early_grid(settings or EncoderSettings()))
 
     def muxer(kbps: int) -> dict[str, object]:
         if kbps != segmented_kbps:

@@ -43,6 +43,13 @@ from vodflow.media.encode.multicodec import (
     track_path,
 )
 from vodflow.media.encode.process import run_ffmpeg
+from vodflow.media.encode.segmented import (
+    discard_after_lead_in,
+    early_grid,
+    lead_in_cuts,
+    lead_in_options,
+    tee_safe,
+)
 from vodflow.media.encode.watermark import Watermark
 from vodflow.media.measured import IFrame, MeasuredAudio, MeasuredRendition, Segment
 from vodflow.media.options import EncoderSettings
@@ -62,6 +69,21 @@ def output_options(rendition: Rendition, settings: EncoderSettings, out_dir: str
     if rendition.audio_kbps:
         options.update(audio_codec_options(rendition.audio_kbps))
     return options
+
+
+def hls_output(streams: list[ffmpeg.nodes.FilterableStream], rendition: Rendition, settings: EncoderSettings,
+               out_dir: str, lead_dir: str | None = None) -> ffmpeg.nodes.OutputStream:
+    """One HLS rendition into ``out_dir``; with ``lead_dir``, the same packets also cut into the early grid's
+    lead-in pieces there (``segmented.lead_in_options``), through the tee muxer: one encode for both."""
+    playlist = os.path.join(out_dir, "index.m3u8")
+    options = output_options(rendition, settings, out_dir)
+    if lead_dir is None:
+        return ffmpeg.output(*streams, playlist, **options)
+    muxer = {k: options.pop(k) for k in list(hls_muxer_options(settings, out_dir))}
+    muxer.pop("f")
+    hls = ":".join(f"{k}={tee_safe(str(v))}" for k, v in muxer.items())
+    lead = lead_in_options(lead_dir, lead_in_cuts(rendition.fps, early_grid(settings)))
+    return ffmpeg.output(*streams, f"[f=hls:max_delay=700000:{hls}]{tee_safe(playlist)}|{lead}", f="tee", **options)
 
 
 def build_encode_command(src: str, out_dir: str, source: SourceInfo, rendition: Rendition,
@@ -133,7 +155,8 @@ def build_multi_encode_command(src: str, out_root: str, source: SourceInfo, rend
                                alternates: list[AlternateAudio] | None = None,
                                subtitles: tuple[str, list[SubtitleTrack]] | None = None,
                                cmaf_renditions: list[Rendition] | None = None, cmaf_root: str | None = None,
-                               marks: tuple[Watermark, ...] = (), audio_gains: Gains | None = None) -> list[str]:
+                               marks: tuple[Watermark, ...] = (), audio_gains: Gains | None = None,
+                               lead_root: str | None = None) -> list[str]:
     """One ffmpeg that decodes the source once and encodes every rendition (into ``out_root/<name>/``).
 
     ``extra_outputs`` may add outputs fed from the same decoded picture (the poster and thumbnails);
@@ -141,7 +164,8 @@ def build_multi_encode_command(src: str, out_root: str, source: SourceInfo, rend
     ``cmaf_renditions``, the other codecs' renditions, each one fragmented MP4 (``multicodec.track_path`` under
     ``cmaf_root``, by default ``out_root``), from the same decode, with the ffmpeg that has their encoders;
     ``marks``, watermarks on every rendition of every codec (``watermark.overlaid``, after its scale);
-    ``audio_gains``, the audio tracks' loudness normalisation (``loudness``: one gain per track, by ``a:N``)."""
+    ``audio_gains``, the audio tracks' loudness normalisation (``loudness``: one gain per track, by ``a:N``);
+    ``lead_root``, each rendition's early lead-in pieces too (``lead_root/<name>/``, ``hls_output``)."""
     cmaf_renditions = cmaf_renditions or []
     stream = source_input(src)
     fps = {r.fps for r in [*renditions, *cmaf_renditions]}
@@ -160,8 +184,8 @@ def build_multi_encode_command(src: str, out_root: str, source: SourceInfo, rend
         streams = [overlays.on(scaled(videos[i], rendition), rendition.width, rendition.height)]
         if rendition.audio_kbps and audios is not None:
             streams.append(audios.stream(audio_renditions.index(rendition)))
-        outputs.append(ffmpeg.output(*streams, os.path.join(out_dir, "index.m3u8"),
-                                     **output_options(rendition, settings, out_dir)))
+        outputs.append(hls_output(streams, rendition, settings, out_dir,
+                                  os.path.join(lead_root, rendition.name) if lead_root else None))
     keyframes = keyframe_expression(rate, settings)
     outputs += [cmaf_output(branch, r, source, settings, keyframes, track_path(cmaf_root or out_root, r.name),
                             overlays)
@@ -222,18 +246,22 @@ def encode_renditions(src: str, out_root: str, source: SourceInfo, renditions: l
                       alternates: list[AlternateAudio] | None = None,
                       subtitles: tuple[str, list[SubtitleTrack]] | None = None,
                       cmaf_renditions: list[Rendition] | None = None, cmaf_root: str | None = None,
-                      marks: tuple[Watermark, ...] = (), audio_gains: Gains | None = None
-                      ) -> list[MeasuredRendition]:
+                      marks: tuple[Watermark, ...] = (), audio_gains: Gains | None = None,
+                      lead_root: str | None = None) -> list[MeasuredRendition]:
     """Every rendition from one decode of the source (into ``out_root/<name>/``), each measured; the alternate
     audio renditions too (``measure_audio`` reads them back); the other codecs' renditions as fragmented MP4s
-    (``multicodec.track_path(cmaf_root or out_root, name)``, checked; ``package.cmaf.codec_track`` cuts them)."""
+    (``multicodec.track_path(cmaf_root or out_root, name)``, checked; ``package.cmaf.codec_track`` cuts them);
+    with ``lead_root``, each rendition's lead-in pieces as it encodes (early playback: ``hls_output``)."""
     cmaf_renditions = cmaf_renditions or []
     outputs = [(os.path.join(out_root, r.name), r) for r in renditions]
     tracks = {r.name: track_path(cmaf_root or out_root, r.name) for r in cmaf_renditions}
     for out_dir in [o for o, _ in outputs] + [os.path.dirname(p) for p in tracks.values()]:
         os.makedirs(out_dir, exist_ok=True)
+    if lead_root is not None:
+        for r in renditions:
+            discard_after_lead_in(os.path.join(lead_root, r.name), early_grid(settings).lead)
     args = build_multi_encode_command(src, out_root, source, renditions, settings, extra_outputs, alternates,
-                                      subtitles, cmaf_renditions, cmaf_root, marks, audio_gains)
+                                      subtitles, cmaf_renditions, cmaf_root, marks, audio_gains, lead_root)
     return _run_and_measure(args, src, out_root, source, outputs, settings, on_progress, tracks, cmaf_renditions)
 
 
