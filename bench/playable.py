@@ -8,9 +8,11 @@ early path costs an encode. Prints; asserts nothing.
 A warm-up run (a 2 s clip) first. Playable is read two ways: the API's flag (the catalog's ``playable_at``,
 polled every 0.1 s) and when hls.js could start (the first segment of every rendition of ``early/master.m3u8``
 listed in its EVENT playlist, read from S3 once the flag is up). Beside them, the floor: the pipeline's own
-encode command run bare on the same source, and when ffmpeg closed the first segment of every rendition.
-The early path's cost: the transcode task's log line ``early: N segment PUTs, M playlist PUTs`` (segment PUTs
-replace the item's own; playlist PUTs and the master are extra), and ``--encode-only``: one whole-video encode
+encode command run bare on the same source, and when ffmpeg closed the first lead-in piece (2 s) and the first
+segment (6 s) of every rendition.
+The early path's cost: the transcode task's log line ``early: N segment PUTs, L lead-in piece PUTs, M playlist
+PUTs`` (segment PUTs replace the item's own; lead-in pieces, playlist PUTs and the master are extra), and
+``--encode-only``: one whole-video encode
 (prepare + transcode, in this process, against a local S3 and a SQLite catalog) with the
 setting off and on, alternately, wall and CPU (this process and its ffmpeg).
 """
@@ -41,7 +43,8 @@ from vodflow.catalog import Catalog, make_engine, videos
 from vodflow.devtools.devstack import LocalS3
 from vodflow.devtools.samples import SampleSpec, make_sample
 
-EARLY_LINE = re.compile(r"early: (\d+) segment PUTs, (\d+) playlist PUTs \(and the master\), ([0-9.]+) CPU s")
+EARLY_LINE = re.compile(r"early: (\d+) segment PUTs, (\d+) lead-in piece PUTs, (\d+) playlist PUTs \(and the master\), "
+                        r"([0-9.]+) CPU s")
 
 
 def _text(s3, key: str) -> str | None:
@@ -115,42 +118,47 @@ def timed_run(stack, catalog: Catalog, s3, src: Path, until_playable: bool) -> d
             **{name: seen[name] - started for name in ("flag", "hls", "ready") if name in seen}}
 
 
-def early_costs(state: Path, run_id: str) -> tuple[int, int, float] | None:
+def early_costs(state: Path, run_id: str) -> tuple[int, int, int, float] | None:
     for path in state.glob(f"logs/dag_id={DAG}/run_id={run_id}/task_id=transcode/**/*.log"):
         for line in path.read_text().splitlines():
             found = EARLY_LINE.search(line)
             if found:
-                return int(found.group(1)), int(found.group(2)), float(found.group(3))
+                return int(found.group(1)), int(found.group(2)), int(found.group(3)), float(found.group(4))
     return None
 
 
-def bare_first_segment(work: Path, src: Path, whole: bool) -> tuple[float, float | None]:
-    """The pipeline's whole-video command (every rendition, one decode) run bare: when ffmpeg has closed the
-    first segment of every rendition, and when it exited (seconds from its start; ``whole`` False: stopped
-    there, None)."""
+def bare_first_segment(work: Path, src: Path, whole: bool) -> tuple[float, float, float | None]:
+    """The pipeline's whole-video command with early playback's lead-in (every rendition, one decode) run bare:
+    when ffmpeg has closed the first lead-in piece of every rendition, the first 6 s segment of every rendition,
+    and when it exited (seconds from its start; ``whole`` False: stopped at the segment, None)."""
     from vodflow.media.encode.ladder import plan_ladder
     from vodflow.media.encode.renditions import build_multi_encode_command
+    from vodflow.media.encode.segmented import discard_after_lead_in, early_grid, listed
     from vodflow.media.options import EncoderSettings
 
     source = probe_file(src)
     ladder = plan_ladder(source.width, source.height, source.fps, source.has_audio)
-    out = work / "bare"
+    out, lead = work / "bare" / "hls", work / "bare" / "lead"
     for rendition in ladder.renditions:
         (out / rendition.name).mkdir(parents=True, exist_ok=True)
-    args = build_multi_encode_command(str(src), str(out), source, list(ladder.renditions), EncoderSettings())
+        discard_after_lead_in(str(lead / rendition.name), early_grid(EncoderSettings()).lead)
+    args = build_multi_encode_command(str(src), str(out), source, list(ladder.renditions), EncoderSettings(),
+                                      lead_root=str(lead))
     firsts = [out / r.name / "seg_00000.ts" for r in ladder.renditions]
     started = time.monotonic()
     process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603 - argument list
-    first = None
+    piece = first = None
     while process.poll() is None:
+        if piece is None and all(0 in listed(str(lead / r.name)) for r in ladder.renditions):
+            piece = time.monotonic() - started
         if first is None and all(path.exists() for path in firsts):
             first = time.monotonic() - started
             if not whole:
                 process.kill()
         time.sleep(0.02)
     ended = time.monotonic() - started if whole else None
-    shutil.rmtree(out, ignore_errors=True)
-    return first if first is not None else float("nan"), ended
+    shutil.rmtree(work / "bare", ignore_errors=True)
+    return (piece if piece is not None else float("nan")), (first if first is not None else float("nan")), ended
 
 
 def stack_runs(args: argparse.Namespace, work: Path, src: Path) -> None:
@@ -173,14 +181,14 @@ def stack_runs(args: argparse.Namespace, work: Path, src: Path) -> None:
                 print("  steps: " + ", ".join(f"{name} {at:.2f}" for name, at in sorted(
                     r["steps"].items(), key=lambda step: step[1])))
                 if costs:
-                    print(f"  early path: {costs[0]} segment PUTs (instead of the item's own), {costs[1]} playlist "
-                          f"PUTs + 1 master (extra), one catalog transaction per segment; {costs[2]:.2f} CPU s in "
-                          "its threads")
+                    print(f"  early path: {costs[0]} segment PUTs (instead of the item's own), {costs[1]} lead-in "
+                          f"piece PUTs and {costs[2]} playlist PUTs + 1 master (extra), one catalog transaction per "
+                          f"segment; {costs[3]:.2f} CPU s in its threads")
     finally:
         s3_server.stop()
-    first, total = bare_first_segment(work, src, whole=not args.until_playable)
-    print(f"bare ffmpeg, the same command: first segment of every rendition closed at {first:.2f} s"
-          + (f", exited at {total:.2f} s" if total is not None else ""))
+    piece, first, total = bare_first_segment(work, src, whole=not args.until_playable)
+    print(f"bare ffmpeg, the same command: first lead-in piece of every rendition closed at {piece:.2f} s, first "
+          f"6 s segment at {first:.2f} s" + (f", exited at {total:.2f} s" if total is not None else ""))
 
 
 def _seconds(result: dict, name: str) -> str:
