@@ -44,6 +44,7 @@ from vodflow.media.encode.multicodec import (
 )
 from vodflow.media.encode.process import run_ffmpeg
 from vodflow.media.encode.segmented import (
+    OUTPUT_MUX_DELAY,
     discard_after_lead_in,
     early_grid,
     lead_in_cuts,
@@ -83,7 +84,7 @@ def hls_output(streams: list[ffmpeg.nodes.FilterableStream], rendition: Renditio
     muxer.pop("f")
     hls = ":".join(f"{k}={tee_safe(str(v))}" for k, v in muxer.items())
     lead = lead_in_options(lead_dir, lead_in_cuts(rendition.fps, early_grid(settings)))
-    return ffmpeg.output(*streams, f"[f=hls:max_delay=700000:{hls}]{tee_safe(playlist)}|{lead}", f="tee", **options)
+    return ffmpeg.output(*streams, f"[f=hls:{OUTPUT_MUX_DELAY}:{hls}]{tee_safe(playlist)}|{lead}", f="tee", **options)
 
 
 def build_encode_command(src: str, out_dir: str, source: SourceInfo, rendition: Rendition,

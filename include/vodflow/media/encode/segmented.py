@@ -32,6 +32,9 @@ _SEGMENT_NAME = re.compile(r"seg_(\d{5,})\.ts")
 # A tee slave's options end at ':' or ']' and its file name at '|' (unescaped by ffmpeg's av_get_token, which
 # also reads '\\' and "'"): a path holding one of them cannot be said to the tee muxer.
 _TEE_SPECIAL = re.compile(r"[:|\[\]'\\]")
+# ffmpeg's own mux delay for an output (``-muxdelay`` 0.7 s, the same in 5.1 and 9), which a tee slave does not
+# inherit: given to the slaves of an output that is also HLS, their timestamps are what the HLS output's would be.
+OUTPUT_MUX_DELAY = "max_delay=700000"
 
 
 @dataclass(frozen=True)
@@ -153,9 +156,9 @@ def tee_audio_outputs(track_file: str, folder: str, cuts: list[int]) -> str:
 def lead_in_options(folder: str, cuts: list[int]) -> str:
     """A tee slave writing the lead-in pieces (``seg_<seq>.ts`` from 0, cut at frames ``cuts``) of an output the
     HLS muxer writes too, listed in ``folder/index.m3u8``. The piece after the last cut (the rest of the video)
-    goes to the null device (``discard_after_lead_in``). ``max_delay``: ffmpeg's own default for an output, which a
-    tee slave does not inherit, so the pieces carry the same timestamps as the HLS segments."""
-    segment = ("f=segment:segment_format=mpegts:segment_list_type=m3u8:max_delay=700000:"
+    goes to the null device (``discard_after_lead_in``); the same timestamps as the HLS segments
+    (``OUTPUT_MUX_DELAY``)."""
+    segment = (f"f=segment:segment_format=mpegts:segment_list_type=m3u8:{OUTPUT_MUX_DELAY}:"
                f"segment_list={tee_safe(os.path.join(folder, LIST_NAME))}:"
                f"segment_frames={','.join(str(c) for c in cuts)}")
     return f"[{segment}]{tee_safe(os.path.join(folder, SEGMENT_PATTERN))}"
@@ -164,7 +167,9 @@ def lead_in_options(folder: str, cuts: list[int]) -> str:
 def discard_after_lead_in(folder: str, lead: int) -> None:
     """The piece after the lead-in is the whole rest of the video again: written to the null device, not the disk."""
     os.makedirs(folder, exist_ok=True)
-    os.symlink(os.devnull, os.path.join(folder, SEGMENT_PATTERN % lead))
+    rest = os.path.join(folder, SEGMENT_PATTERN % lead)
+    if not os.path.islink(rest):
+        os.symlink(os.devnull, rest)
 
 
 def listed(folder: str) -> list[int]:

@@ -38,7 +38,7 @@ MASTER = "master.m3u8"
 @dataclass(frozen=True)
 class EarlySegment:
     track: str  # rendition name, or "audio"
-    seq: int  # position on the video's segment grid, from 0
+    seq: int  # position on the early grid (``segmented.EarlyGrid``: the lead-in, then the VOD's 6 s), from 0
     uri: str  # as written in the playlist (relative to early/<track>/)
     duration: float  # seconds
 

@@ -59,8 +59,8 @@ class WholeVideoEarly:
         """An early seq's object key and its URI in the track's EVENT playlist: a lead-in piece's own, or the VOD
         segment's."""
         if self.lead_root is not None and seq < self.grid.lead:
-            return f"{layout.early_prefix(self.job.video_id, self.job.version)}{track}/{segment_name(seq)}", \
-                segment_name(seq)
+            early = layout.early_prefix(self.job.video_id, self.job.version)
+            return f"{early}{track}/{segment_name(seq)}", segment_name(seq)
         vod_seq = seq - self.grid.lead + 1 if self.lead_root is not None else seq
         return self.key(track, vod_seq), f"../../hls/{track}/{segment_name(vod_seq)}"
 
