@@ -5,6 +5,11 @@ early path costs an encode. Prints; asserts nothing.
     .venv/bin/python bench/playable.py --duration 600 --until-playable   # 10 min 1080p30: stop at playable
     .venv/bin/python bench/playable.py --encode-only --runs 2            # the encode with early playback off/on
 
+The source is ffmpeg's default MP4, its index (moov) at the end: a reader over HTTP reads the head, seeks to the
+end and back. ``--faststart`` puts it first. The local S3 endpoint (moto) answers each ranged GET of a big object
+in about a second, an open-ended one in more (it copies the object): for the 914 MB 10-minute source that is
+seconds per open that real S3 does not cost (``docs/speed.md``).
+
 A warm-up run (a 2 s clip) first. Playable is read two ways: the API's flag (the catalog's ``playable_at``,
 polled every 0.1 s) and when hls.js could start (the first segment of every rendition of ``early/master.m3u8``
 listed in its EVENT playlist, read from S3 once the flag is up). Beside them, the floor: the pipeline's own
@@ -247,12 +252,19 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--until-playable", action="store_true", help="stop waiting once it is playable")
     parser.add_argument("--encode-only", action="store_true", help="the encode alone, early playback off and on")
+    parser.add_argument("--faststart", action="store_true", help="the source's index (moov) before its media")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="vodflow-playable-"))
     width = args.height * 16 // 9
     src = work / f"clip-{args.height}p30.mp4"
     make_sample(str(src), SampleSpec(width, args.height, args.duration, "30", audio=True))
-    print(f"source: {src.stat().st_size / 1e6:.1f} MB, {args.duration:g} s {args.height}p30 with audio; "
+    if args.faststart:  # the index before the media: a reader over HTTP never seeks to the end
+        moved = src.with_suffix(".faststart.mp4")
+        subprocess.run(["ffmpeg", "-v", "error", "-i", str(src), "-c", "copy", "-map", "0",  # noqa: S603
+                        "-movflags", "+faststart", str(moved)], check=True)
+        moved.replace(src)
+    print(f"source: {src.stat().st_size / 1e6:.1f} MB, {args.duration:g} s {args.height}p30 with audio"
+          f"{' (faststart)' if args.faststart else ' (index at the end)'}; "
           f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} (a shared machine)")
     try:
         (encode_only if args.encode_only else stack_runs)(args, work, src)

@@ -63,6 +63,9 @@ from vodflow.pipeline.work import (
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+# With early playback, a chunk after the first runs its ffmpeg at this lower CPU priority: beside the first chunk
+# on a machine, it takes what the first leaves (the video is playable sooner; the work done is the same).
+LATER_CHUNK_NICENESS = 5
 
 
 def transcode(job: Job, probed: SourceInfo, plan: EncodePlan, item: WorkItem,
@@ -77,12 +80,18 @@ def transcode(job: Job, probed: SourceInfo, plan: EncodePlan, item: WorkItem,
         return handler(services, job, probed, plan, item)
     with encoder_slot(Path(services.settings.scratch_dir)) as running:
         encoder = services.settings.encoder
-        threads = threads_per_encoder(running, encoder.threads)
+        # The first chunk is what early playback waits for: it takes every core, the others yield to it.
+        threads = threads_per_encoder(1 if leads_playback(services, item) else running, encoder.threads)
         if threads != encoder.threads:
             log.info("%d encodes on this machine: %d thread(s) per encoder", running, threads)
             services = replace(services, settings=replace(services.settings, encoder=replace(encoder,
                                                                                              threads=threads)))
         return handler(services, job, probed, plan, item)
+
+
+def leads_playback(services: Services, item: WorkItem) -> bool:
+    """A chunked run's first chunk, with early playback on: the video is playable once its first segments are up."""
+    return services.settings.early_playback and isinstance(item, ChunkOfVideo) and item.chunk.index == 0
 
 
 def transcode_dicts(job: dict[str, Any], probed: dict[str, Any], plan: dict[str, Any], item: dict[str, Any],
@@ -207,7 +216,9 @@ def encode_chunk_of_video(services: Services, job: Job, probed: SourceInfo, plan
                                 extra_outputs=lambda video: picture_outputs(
                                     on_pictures(video, marks, probed.width, probed.height), plan.pictures,
                                     pictures_dir, first_frame=chunk.first_frame, frames=chunk.frames),
-                                cmaf_renditions=list(plan.cmaf_renditions), marks=marks)
+                                cmaf_renditions=list(plan.cmaf_renditions), marks=marks,
+                                niceness=LATER_CHUNK_NICENESS if services.settings.early_playback and chunk.index
+                                else 0)
 
     try:
         pieces = confirmed(services, job, probed, encode)

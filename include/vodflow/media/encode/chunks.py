@@ -247,10 +247,11 @@ def build_join_command(parts: list[str], audio: str | None, out_dir: str, rendit
 def encode_chunk(src: str, work_dir: str, source: SourceInfo, chunk: Chunk, renditions: list[Rendition],
                  settings: EncoderSettings, on_progress: Any = None,
                  extra_outputs: ExtraOutputs | None = None,
-                 cmaf_renditions: list[Rendition] | None = None, marks: tuple[Watermark, ...] = ()
-                 ) -> dict[str, str]:
+                 cmaf_renditions: list[Rendition] | None = None, marks: tuple[Watermark, ...] = (),
+                 niceness: int = 0) -> dict[str, str]:
     """Encode one chunk for every rendition (and every other-codec one); returns rendition name → file (a
-    rendition's segments concatenated; the segments stay in ``chunk_segments``)."""
+    rendition's segments concatenated; the segments stay in ``chunk_segments``). ``niceness``: see
+    ``run_ffmpeg``."""
     cmaf_renditions = cmaf_renditions or []
     for rendition in renditions:
         os.makedirs(chunk_segments(work_dir, chunk, rendition.name), exist_ok=True)
@@ -261,7 +262,7 @@ def encode_chunk(src: str, work_dir: str, source: SourceInfo, chunk: Chunk, rend
                                             cmaf_renditions, marks),
                         duration=seconds,
                         timeout=settings.timeout_for(seconds * count), on_progress=on_progress,
-                        redact=src if "://" in src else None)
+                        redact=src if "://" in src else None, niceness=niceness)
     if result.returncode != 0:
         raise classify_failure(result, work_dir)
     log.info("%s: %s in %.1f s", chunk.label, ", ".join(r.name for r in [*renditions, *cmaf_renditions]),
