@@ -6,8 +6,12 @@ import multiprocessing
 import os
 import signal
 from pathlib import Path
+from types import SimpleNamespace
 
+from vodflow.media.encode.chunks import Chunk
 from vodflow.pipeline.scratch import encoder_slot, threads_per_encoder
+from vodflow.pipeline.transcode import leads_playback
+from vodflow.pipeline.work import ChunkOfVideo, WholeAudio
 
 
 def _hold_a_slot(root: str, ready, release) -> None:
@@ -46,3 +50,10 @@ def test_threads_are_the_encodes_share_of_the_cores() -> None:
     assert threads_per_encoder(2, 0) == max(1, cores // 2)
     assert threads_per_encoder(cores * 2, 0) == 1
     assert threads_per_encoder(4, 3) == 3  # a configured count stands
+
+
+def test_the_first_chunk_leads_when_early_playback_is_on():
+    on, off = (SimpleNamespace(settings=SimpleNamespace(early_playback=flag)) for flag in (True, False))
+    first, second = ChunkOfVideo(Chunk(0, 0.0, 0, 900)), ChunkOfVideo(Chunk(1, 30.0, 900, 900))
+    assert leads_playback(on, first)
+    assert not leads_playback(on, second) and not leads_playback(off, first) and not leads_playback(on, WholeAudio())
