@@ -151,7 +151,10 @@
   // early: the first version's early playlists (EVENT: growing while it is encoded), played from 0; a switch
   // (to the published master when it is ready, to DASH) goes on where the player was.
   let playingEarly = false;
-  const EARLY_START_SEGMENTS = 2;
+  // Early playlists list the first 6 s as three 2 s pieces (a player can start after the first: the API's
+  // playable), but hls.js reloads a growing playlist about once a target duration (7 s) and waits at the end of
+  // what it has: the page starts once 12 s are listed (or the whole video), so playback stays ahead of neither.
+  const EARLY_START_SECONDS = 12;
   function play(url, dash, early = false) {
     const player = $("player");
     const startPosition = early ? 0 : (playing ? player.currentTime : undefined); // a switch keeps the position
@@ -164,10 +167,8 @@
     const hls = vodflowPlayer.attach(player, url, { audioSelect: $("audio-track"), textSelect: $("text-track"),
                                                     note: $("player-note"), dash, startPosition, handOver });
     if (!early || !hls) { player.play().catch(() => {}); return; }
-    // An early playlist lists a segment once the next one is being encoded, and hls.js looks again about once a
-    // segment: started with two segments listed (or the whole video), playback stays ahead of neither.
     const start = (_event, data) => {
-      if (data.details.live && data.details.fragments.length < EARLY_START_SEGMENTS) return;
+      if (data.details.live && data.details.totalduration < EARLY_START_SECONDS) return;
       hls.off(Hls.Events.LEVEL_LOADED, start);
       player.play().catch(() => {});
     };
