@@ -152,9 +152,10 @@
   // (to the published master when it is ready, to DASH) goes on where the player was.
   let playingEarly = false;
   // Early playlists list the first 6 s as three 2 s pieces (a player can start after the first: the API's
-  // playable), but hls.js reloads a growing playlist about once a target duration (7 s) and waits at the end of
-  // what it has: the page starts once 12 s are listed (or the whole video), so playback stays ahead of neither.
-  const EARLY_START_SECONDS = 12;
+  // playable). Near the end of what is encoded, hls.js fetches the next piece late and waits at the end of what it
+  // has (seen: at 1.97 s for 2-4 s): the page starts once the three pieces are buffered (6 s, less the audio a
+  // cut leaves to the next piece), or the playlist is complete, so playback stays ahead of the encode.
+  const EARLY_START_SECONDS = 5.5;
   function play(url, dash, early = false) {
     const player = $("player");
     const startPosition = early ? 0 : (playing ? player.currentTime : undefined); // a switch keeps the position
@@ -167,12 +168,22 @@
     const hls = vodflowPlayer.attach(player, url, { audioSelect: $("audio-track"), textSelect: $("text-track"),
                                                     note: $("player-note"), dash, startPosition, handOver });
     if (!early || !hls) { player.play().catch(() => {}); return; }
-    const start = (_event, data) => {
-      if (data.details.live && data.details.totalduration < EARLY_START_SECONDS) return;
+    let complete = false;
+    const ahead = () => { // buffered from 0, across holes of less than a quarter second (hls.js jumps those)
+      const ranges = player.buffered;
+      let end = 0;
+      for (let i = 0; i < ranges.length; i++) if (ranges.start(i) <= end + 0.25) end = Math.max(end, ranges.end(i));
+      return end;
+    };
+    const start = (event, data) => {
+      if (event === Hls.Events.LEVEL_LOADED) complete = complete || !data.details.live;
+      if (!complete && ahead() < EARLY_START_SECONDS) return;
       hls.off(Hls.Events.LEVEL_LOADED, start);
+      hls.off(Hls.Events.FRAG_BUFFERED, start);
       player.play().catch(() => {});
     };
     hls.on(Hls.Events.LEVEL_LOADED, start);
+    hls.on(Hls.Events.FRAG_BUFFERED, start);
   }
 
   function addEvent(e) {
