@@ -185,14 +185,24 @@ def test_outputs_off_by_default_keep_todays_tree_exactly(services, media, tmp_pa
         expected |= {f"hls/{folder}/{s.uri}" for s in m3u8.load(str(local / "hls" / variant.uri)).segments}
     thumbs = {k for k in keys if k.startswith("thumbs/")}
     assert "thumbs/poster.jpg" in thumbs and all(re.fullmatch(r"thumbs/(poster|\d{3})\.jpg", k) for k in thumbs)
-    # The early tree of a first version (early playback): its EVENT playlists only, over the VOD's own segments.
-    early = {"early/master.m3u8"} | {f"early/{v.uri.rsplit('/', 1)[0]}/index.m3u8" for v in master.playlists}
+    # The early tree of a first version (early playback): its EVENT playlists and the lead-in pieces they list
+    # (the first 6 s in 2 s pieces), then the VOD's own segments.
+    early = {"early/master.m3u8"}
+    for variant in master.playlists:
+        folder = variant.uri.rsplit("/", 1)[0]
+        listing = m3u8.loads(services.storage.get_bytes(f"{prefix}early/{folder}/index.m3u8").decode())
+        pieces = {f"early/{folder}/{s.uri}" for s in listing.segments if not s.uri.startswith("../")}
+        assert 1 <= len(pieces) <= 3, pieces
+        early |= {f"early/{folder}/index.m3u8"} | pieces
     assert keys == expected | thumbs | early
     for variant in master.playlists:
         folder = variant.uri.rsplit("/", 1)[0]
         listed = m3u8.loads(services.storage.get_bytes(f"{prefix}early/{folder}/index.m3u8").decode())
-        assert listed.is_endlist and [s.uri for s in listed.segments] == [
-            f"../../hls/{folder}/{s.uri}" for s in m3u8.load(str(local / "hls" / variant.uri)).segments]
+        vod = m3u8.load(str(local / "hls" / variant.uri)).segments
+        lead = [s for s in listed.segments if not s.uri.startswith("../")]
+        assert sum(s.duration for s in lead) == pytest.approx(vod[0].duration, abs=1 / 30)
+        assert listed.is_endlist and [s.uri for s in listed.segments[len(lead):]] == [
+            f"../../hls/{folder}/{s.uri}" for s in vod[1:]]
     assert [o["kind"] for o in services.catalog.get_outputs(job.video_id, job.version)] == ["hls"]
 
 
