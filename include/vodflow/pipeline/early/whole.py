@@ -21,7 +21,7 @@ from contextlib import contextmanager
 
 from vodflow import layout
 from vodflow.media.encode.ffmpeg import segment_name
-from vodflow.media.encode.segmented import early_grid, listed, video_piece
+from vodflow.media.encode.segmented import EarlyGrid, early_grid, listed, video_piece
 from vodflow.media.measured import MeasuredRendition
 from vodflow.pipeline.early.tree import EarlySegment, EarlyTree, upload_segment
 from vodflow.pipeline.early.watcher import LeadIn, SegmentWatcher
@@ -39,9 +39,11 @@ class WholeVideoEarly:
         self.services, self.job, self.hls_dir = services, job, hls_dir
         self.names = plan.names
         self.tree = EarlyTree.open(services, job, plan)
-        self.grid = early_grid(services.settings.encoder)
+        grid = early_grid(services.settings.encoder)
         # Where the encode writes the lead-in pieces (None: no tree, or no lead-in): ``encode_renditions``.
-        self.lead_root = lead_root if self.tree is not None and self.grid.lead > 1 else None
+        self.lead_root = lead_root if self.tree is not None and grid.lead > 1 else None
+        # The early seqs this item lists: without lead-in pieces, one per VOD segment.
+        self.grid = grid if self.lead_root is not None else EarlyGrid(grid.segment_seconds, grid.segment_seconds)
         self.fps = {r.name: r.fps for r in plan.renditions}
         self.uploaded: set[str] = set()  # VOD keys PUT by the early path (what the item's upload skips)
         self.lead_up: set[str] = set()  # lead-in pieces PUT
@@ -61,7 +63,7 @@ class WholeVideoEarly:
         if self.lead_root is not None and seq < self.grid.lead:
             early = layout.early_prefix(self.job.video_id, self.job.version)
             return f"{early}{track}/{segment_name(seq)}", segment_name(seq)
-        vod_seq = seq - self.grid.lead + 1 if self.lead_root is not None else seq
+        vod_seq = seq - self.grid.lead + 1  # the inverse of EarlyGrid.early_seq past the lead-in
         return self.key(track, vod_seq), f"../../hls/{track}/{segment_name(vod_seq)}"
 
     def lead_folder(self, track: str) -> str:
@@ -103,10 +105,9 @@ class WholeVideoEarly:
         early playlist back until the VOD version is published)."""
         if self.tree is None:
             return
-        shift = self.grid.lead - 1 if self.lead_root is not None else 0
-        missing = [EarlySegment(m.name, seq + shift, f"../../hls/{m.name}/{s.uri}", round(s.duration, 6))
+        missing = [EarlySegment(m.name, self.grid.early_seq(seq), f"../../hls/{m.name}/{s.uri}", round(s.duration, 6))
                    for m in measured for seq, s in enumerate(m.segments)
-                   if self.key(m.name, seq) not in self.uploaded and not (shift and seq == 0)]
+                   if self.key(m.name, seq) not in self.uploaded and (seq or self.grid.lead == 1)]
         if missing:
             log.warning("early: %d segments listed after the item's upload", len(missing))
             self.tree.add(missing)
