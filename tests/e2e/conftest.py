@@ -60,6 +60,9 @@ def embedded_stack(s3: str, airflow_env, tmp_path_factory: pytest.TempPathFactor
     # The SQS watcher talks to moto directly (its own connection): cutting S3 off in a test leaves it alone.
     sqs_conn = json.loads(airflow_env["AIRFLOW_CONN_AWS_DEFAULT"])
     airflow = AirflowStack(state, "embedded.env", {"S3_ENDPOINT": proxy.endpoint}, extra_env={
+        # The scheduler looks for orphaned tasks every 5 s (every 300 s by default), so that if a stall ever made it
+        # take itself for dead and reset its own tasks, it would do so in every test that stalls it (test_stall).
+        "AIRFLOW__SCHEDULER__ORPHANED_TASKS_CHECK_INTERVAL": "5",
         "AIRFLOW__VODFLOW__MAX_DURATION_SECONDS": "120",  # so that a limit can be tested with a short file
         "AIRFLOW__VODFLOW__WATCH_PREFIX": WATCH_PREFIX, "AIRFLOW__VODFLOW__WATCH_POLL_SECONDS": "1",
         "AIRFLOW__VODFLOW__WATCH_SETTLE_SECONDS": "2",

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-import sqlite3
 import time
 import uuid
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 import pytest
 import requests
 
+from tests.e2e.test_stall import metadata_locked
 from vodflow import errors, layout
 
 pytestmark = pytest.mark.e2e
@@ -150,20 +150,8 @@ def test_a_checked_trigger_that_airflow_refuses_is_started_by_the_watcher(embedd
     key = f"uploads/refused-{uuid.uuid4().hex[:8]}/clip.mp4"
     stack.storage.client.upload_file(str(media["small"]), "vodflow", key)
     source = f"s3://vodflow/{key}"
-    database = sqlite3.connect(stack.state_dir / "airflow" / "airflow.db", timeout=0, isolation_level=None)
-    deadline = time.monotonic() + 60
-    while True:  # take the write lock between the scheduler's own writes
-        try:
-            database.execute("BEGIN IMMEDIATE")
-            break
-        except sqlite3.OperationalError:
-            assert time.monotonic() < deadline, "the metadata database never came free"
-            time.sleep(0.05)
-    try:
+    with metadata_locked(stack.state_dir):
         refused = checked_trigger(stack, {"source": source, "title": "Refused once ✓", "ladder": ["240p"]})
-    finally:
-        database.execute("ROLLBACK")
-        database.close()
     answered = time.monotonic()
     assert refused.status_code == 503 and "upload watcher will start" in refused.json()["detail"], refused.text
     run_id = re.search(r"as run (app__\S+)", refused.json()["detail"]).group(1)
