@@ -79,6 +79,11 @@ def embedded_stack(s3: str, airflow_env, tmp_path_factory: pytest.TempPathFactor
         client = airflow.client()
         client.timeout = 120  # a loaded 2-core machine can keep the API busy
         client.wait_for_dag("transcode_video")
+        # Paused: moto lists every unfinished multipart upload as initiated in 2010, so the hourly cleanup would
+        # abort a test's upload in flight at the top of the hour (tests/integration/triggers/test_multipart.py
+        # tests the cleanup itself).
+        client.wait_for_dag("cleanup_uploads")
+        client.request("PATCH", "/api/v2/dags/cleanup_uploads", json={"is_paused": True})
         yield Stack(airflow, client, Catalog(make_engine(f"sqlite:///{state / 'catalog.db'}")),
                     Storage("aws_default", "vodflow"), state, proxy)
     finally:
