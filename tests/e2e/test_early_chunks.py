@@ -102,15 +102,21 @@ def test_a_chunked_run_plays_from_its_early_tree_while_it_is_encoded(embedded_st
     samples = findings["samples"]
     assert findings["end"]["ended"] and findings["end"]["t"] == pytest.approx(DURATION, abs=0.5)
     assert not findings["waiting"], findings["waiting"]
-    first = samples[0]
+    first, still, longest = samples[0], 0.0, 0.0
     for a, b in itertools.pairwise(samples):
         assert b["t"] >= a["t"]  # never back
+        if not b["ended"]:  # a stall: the picture still for over a second (samples are 250 ms apart)
+            still = still + (b["wall"] - a["wall"]) / 1000 if b["t"] - a["t"] < 0.05 else 0.0
+            longest = max(longest, still)
+    assert longest <= 1.0, f"stalled for {longest:.2f} s"
     for sample in samples:
         if not sample["ended"]:
-            drift = (sample["t"] - first["t"]) - (sample["wall"] - first["wall"]) / 1000
-            # Ahead of the wall clock by a second: a second skipped. Behind it: time spent still, in all at most
-            # what the unchunked test allows (2.5 s; a loaded machine's browser hiccups, no `waiting` event).
-            assert -2.5 < drift < 1.0, (sample, first)
+            elapsed = (sample["wall"] - first["wall"]) / 1000
+            drift = (sample["t"] - first["t"]) - elapsed
+            # Ahead of the wall clock by a second: a second skipped. Behind it: what the unchunked test allows
+            # (2.5 s) and 3 % of the time played: a starved headless Chromium's media clock runs that much slower
+            # than the wall clock, smoothly, with no still picture and no `waiting` (seen in make test: 3.4 %).
+            assert -(2.5 + 0.03 * elapsed) < drift < 1.0, (sample, first)
     # Every segment of the video and of the audio fetched, in order of the timeline.
     main = [f for f in findings["frags"] if f["type"] == "main"]
     audio = [f for f in findings["frags"] if f["type"] == "audio"]

@@ -87,13 +87,15 @@ def test_a_video_plays_from_its_early_playlists_while_it_is_transcoding(embedded
     played_for = (samples[-1][0] - findings["started"]["at"]) / 1000
     assert longest <= 1.5, f"stalled for {longest:.2f} s"  # at most the switch to the published master
     assert stalls <= 2.5 and played_for <= SECONDS - started["t"] + 3.0, (stalls, played_for)
-    # Every second of the timeline fetched, hardly any twice (the switch refetches the one playing): the first
-    # 6 s as the three 2 s lead-in pieces (early/), then the VOD's own objects.
+    # Every second of the timeline fetched, hardly any twice: the first 6 s as the three 2 s lead-in pieces
+    # (early/), then the VOD's own objects. The switch to the published master fetches the segment playing twice
+    # (hls.js loads the fragment at its start position to learn the stream's timestamps, then for the picture)
+    # and again the one or two that were still being appended when the buffer was handed over.
     fetched = [("/early/" in p, int(Path(p).stem.split("_")[1])) for _, p in findings["segments"]]
     lead, vod = [seq for early, seq in fetched if early], [seq for early, seq in fetched if not early]
     assert all("/early/" in p or "/hls/" in p for _, p in findings["segments"]), findings["segments"]
     assert set(lead) == {0, 1, 2} and set(vod) >= set(range(1, SEGMENTS)), sorted(fetched)
-    assert len(fetched) <= SEGMENTS + 2 + 3, sorted(fetched)
+    assert len(lead) == 3 and len(vod) - len(set(vod)) <= 3, sorted(fetched)
 
     # Ready, with the usual VOD tree; playable before ready in the history; the app told once each, in order.
     video = _get(stack, f"/api/videos/{video_id}").json()
