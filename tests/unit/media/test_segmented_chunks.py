@@ -14,7 +14,6 @@ from vodflow.media.encode.segmented import (
     audio_cut_frames,
     audio_piece,
     cut_frames,
-    first_seq,
     grid_frame,
     lead_in_cuts,
     tee_audio_outputs,
@@ -33,7 +32,7 @@ def test_chunk_cuts_are_the_whole_videos_grid(fps, grid):
     whole = [grid_frame(k, fps, grid) for k in range(1, 110) if grid_frame(k, fps, grid) < end]
     found = []
     for chunk in planned:
-        seq = first_seq(chunk.start, grid)
+        seq = grid.seq_at(chunk.start)
         assert grid_frame(seq, fps, grid) == chunk.first_frame  # a chunk starts on a grid line
         if chunk.index:
             found.append(chunk.first_frame)

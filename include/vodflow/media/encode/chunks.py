@@ -64,7 +64,6 @@ from vodflow.media.encode.segmented import (
     concatenate,
     cut_frames,
     early_grid,
-    first_seq,
     tee_audio_outputs,
     video_segment_options,
 )
@@ -176,7 +175,7 @@ def build_chunk_command(src: str, work_dir: str, source: SourceInfo, chunk: Chun
                                                         extra_outputs, from_zero=not seek, window=window)
     overlays = overlays_for(marks, source, [*renditions, *cmaf_renditions])
     grid = early_grid(settings)
-    seq = first_seq(chunk.start, grid)
+    seq = grid.seq_at(chunk.start)
     end = (chunk.first_frame + chunk.frames if chunk.frames is not None
            else math.ceil(max(source.picture_end, source.duration) * Fraction(fps)) + 1)
     cuts = cut_frames(chunk.first_frame, end, seq, fps, grid)

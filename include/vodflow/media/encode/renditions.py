@@ -66,7 +66,12 @@ AAC_LC = "mp4a.40.2"
 
 def output_options(rendition: Rendition, settings: EncoderSettings, out_dir: str) -> dict[str, object]:
     """One HLS rendition's output: its codecs, no user metadata, the HLS muxer."""
-    options = {**video_codec_options(rendition, settings), **STRIP_METADATA, **hls_muxer_options(settings, out_dir)}
+    return {**codec_options(rendition, settings), **hls_muxer_options(settings, out_dir)}
+
+
+def codec_options(rendition: Rendition, settings: EncoderSettings) -> dict[str, object]:
+    """One rendition's encoders (and no user metadata): what its output has whatever muxes it."""
+    options = {**video_codec_options(rendition, settings), **STRIP_METADATA}
     if rendition.audio_kbps:
         options.update(audio_codec_options(rendition.audio_kbps))
     return options
@@ -77,14 +82,13 @@ def hls_output(streams: list[ffmpeg.nodes.FilterableStream], rendition: Renditio
     """One HLS rendition into ``out_dir``; with ``lead_dir``, the same packets also cut into the early grid's
     lead-in pieces there (``segmented.lead_in_options``), through the tee muxer: one encode for both."""
     playlist = os.path.join(out_dir, "index.m3u8")
-    options = output_options(rendition, settings, out_dir)
     if lead_dir is None:
-        return ffmpeg.output(*streams, playlist, **options)
-    muxer = {k: options.pop(k) for k in list(hls_muxer_options(settings, out_dir))}
-    muxer.pop("f")
+        return ffmpeg.output(*streams, playlist, **output_options(rendition, settings, out_dir))
+    muxer = {k: v for k, v in hls_muxer_options(settings, out_dir).items() if k != "f"}
     hls = ":".join(f"{k}={tee_safe(str(v))}" for k, v in muxer.items())
     lead = lead_in_options(lead_dir, lead_in_cuts(rendition.fps, early_grid(settings)))
-    return ffmpeg.output(*streams, f"[f=hls:{OUTPUT_MUX_DELAY}:{hls}]{tee_safe(playlist)}|{lead}", f="tee", **options)
+    return ffmpeg.output(*streams, f"[f=hls:{OUTPUT_MUX_DELAY}:{hls}]{tee_safe(playlist)}|{lead}", f="tee",
+                         **codec_options(rendition, settings))
 
 
 def build_encode_command(src: str, out_dir: str, source: SourceInfo, rendition: Rendition,

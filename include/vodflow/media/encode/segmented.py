@@ -85,11 +85,6 @@ class Piece:
     duration: float
 
 
-def first_seq(start: float, grid: EarlyGrid) -> int:
-    """The early seq of a chunk starting at ``start`` s (a multiple of the segment length)."""
-    return grid.seq_at(start)
-
-
 def grid_frame(seq: int, fps: str, grid: EarlyGrid) -> int:
     """The output frame that starts early segment ``seq``."""
     return math.ceil(grid.start(seq) * Fraction(fps))
