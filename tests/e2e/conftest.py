@@ -83,7 +83,7 @@ def embedded_stack(s3: str, airflow_env, tmp_path_factory: pytest.TempPathFactor
         # abort a test's upload in flight at the top of the hour (tests/integration/triggers/test_multipart.py
         # tests the cleanup itself).
         client.wait_for_dag("cleanup_uploads")
-        client.request("PATCH", "/api/v2/dags/cleanup_uploads", json={"is_paused": True})
+        client.set_paused("cleanup_uploads")
         yield Stack(airflow, client, Catalog(make_engine(f"sqlite:///{state / 'catalog.db'}")),
                     Storage("aws_default", "vodflow"), state, proxy)
     finally:

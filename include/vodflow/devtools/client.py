@@ -76,6 +76,17 @@ class AirflowClient:
             time.sleep(2.0 * attempt)
         raise AssertionError("unreachable")
 
+    def set_paused(self, dag_id: str, paused: bool = True, attempts: int = 4) -> None:
+        """Pause (or unpause) a DAG; sent again on a 5xx (the embedded stack's SQLite, locked for up to 30 s)."""
+        for attempt in range(1, attempts + 1):
+            try:
+                self.request("PATCH", f"/api/v2/dags/{dag_id}", json={"is_paused": paused})
+                return
+            except ApiError as exc:
+                if exc.status_code < 500 or attempt == attempts:
+                    raise
+            time.sleep(2.0 * attempt)
+
     def run(self, dag_id: str, run_id: str) -> dict[str, Any]:
         return self.request("GET", f"/api/v2/dags/{dag_id}/dagRuns/{requests.utils.quote(run_id, safe='')}")
 
