@@ -112,7 +112,9 @@ def test_the_switch_to_the_published_master_hands_the_buffer_over(tmp_path):
     assert handed["switchedAt"] > SWITCH_AT and handed["samples"][-1][1] > SWITCH_AT + 3
     assert back == 0.0 and behind < 0.5, (behind, back)  # no second twice, no gap
     assert handed["segments"][0] == "v1/hls/180p/seg_00000.ts"  # the VOD's objects (the sample's own size)
-    assert len(handed["segments"]) <= segments + 2, handed["segments"]
+    # Each segment once, then what hls.js fetches again at the hand-over: the segment playing twice (once to learn
+    # the stream's timestamps) and one or two still being appended (seen: 2 and 3 repeats; tests/e2e the same).
+    assert len(handed["segments"]) <= segments + 3, handed["segments"]
     # Without the hand-over (`handover=False`: the same switch from an empty buffer) the position falls back to 0
     # first, so `back == 0.0` above fails: seen when this test was written. Not replayed on every run: on a loaded
     # machine the restarted player's fall-back is not always sampled, and it is not what this test is about.
