@@ -22,7 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from tests.conftest import ARTIFACTS
-from tests.e2e.pages import BROWSER_DIR
+from tests.e2e.pages import BROWSER_DIR, longest_still
 from vodflow.devtools.samples import SampleSpec, make_sample
 
 pytestmark = pytest.mark.e2e
@@ -102,12 +102,11 @@ def test_a_chunked_run_plays_from_its_early_tree_while_it_is_encoded(embedded_st
     samples = findings["samples"]
     assert findings["end"]["ended"] and findings["end"]["t"] == pytest.approx(DURATION, abs=0.5)
     assert not findings["waiting"], findings["waiting"]
-    first, still, longest = samples[0], 0.0, 0.0
+    first = samples[0]
     for a, b in itertools.pairwise(samples):
         assert b["t"] >= a["t"]  # never back
-        if not b["ended"]:  # a stall: the picture still for over a second (samples are 250 ms apart)
-            still = still + (b["wall"] - a["wall"]) / 1000 if b["t"] - a["t"] < 0.05 else 0.0
-            longest = max(longest, still)
+    # A stall: the picture still for over a second (samples are 250 ms apart).
+    longest = longest_still((s["wall"], s["t"]) for s in samples if not s["ended"])
     assert longest <= 1.0, f"stalled for {longest:.2f} s"
     for sample in samples:
         if not sample["ended"]:

@@ -188,16 +188,17 @@ def test_outputs_off_by_default_keep_todays_tree_exactly(services, media, tmp_pa
     # The early tree of a first version (early playback): its EVENT playlists and the lead-in pieces they list
     # (the first 6 s in 2 s pieces), then the VOD's own segments.
     early = {"early/master.m3u8"}
+    listings = {}
     for variant in master.playlists:
         folder = variant.uri.rsplit("/", 1)[0]
-        listing = m3u8.loads(services.storage.get_bytes(f"{prefix}early/{folder}/index.m3u8").decode())
-        pieces = {f"early/{folder}/{s.uri}" for s in listing.segments if not s.uri.startswith("../")}
+        listings[folder] = m3u8.loads(services.storage.get_bytes(f"{prefix}early/{folder}/index.m3u8").decode())
+        pieces = {f"early/{folder}/{s.uri}" for s in listings[folder].segments if not s.uri.startswith("../")}
         assert 1 <= len(pieces) <= 3, pieces
         early |= {f"early/{folder}/index.m3u8"} | pieces
     assert keys == expected | thumbs | early
     for variant in master.playlists:
         folder = variant.uri.rsplit("/", 1)[0]
-        listed = m3u8.loads(services.storage.get_bytes(f"{prefix}early/{folder}/index.m3u8").decode())
+        listed = listings[folder]
         vod = m3u8.load(str(local / "hls" / variant.uri)).segments
         lead = [s for s in listed.segments if not s.uri.startswith("../")]
         assert sum(s.duration for s in lead) == pytest.approx(vod[0].duration, abs=1 / 30)
