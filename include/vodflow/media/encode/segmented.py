@@ -57,7 +57,7 @@ class EarlyGrid:
 
     def start(self, seq: int) -> int:
         """The grid line (s) where early segment ``seq`` starts."""
-        return seq * self.lead_seconds if seq <= self.lead else (seq - self.lead + 1) * self.segment_seconds
+        return seq * self.lead_seconds if seq <= self.lead else self.vod_seq(seq) * self.segment_seconds
 
     def seq_at(self, seconds: float) -> int:
         """The early seq that starts on VOD segment line ``seconds`` (a chunk's start)."""
@@ -66,6 +66,10 @@ class EarlyGrid:
     def early_seq(self, vod_seq: int) -> int:
         """The early seq of VOD segment ``vod_seq`` (the first one's: its first lead-in piece)."""
         return vod_seq + self.lead - 1 if vod_seq else 0
+
+    def vod_seq(self, seq: int) -> int:
+        """The VOD segment that early seq ``seq`` lists, past the lead-in (``seq >= lead``): ``early_seq``'s inverse."""
+        return seq - self.lead + 1
 
 
 def early_grid(settings: EncoderSettings) -> EarlyGrid:

@@ -63,7 +63,7 @@ class WholeVideoEarly:
         if self.lead_root is not None and seq < self.grid.lead:
             early = layout.early_prefix(self.job.video_id, self.job.version)
             return f"{early}{track}/{segment_name(seq)}", segment_name(seq)
-        vod_seq = seq - self.grid.lead + 1  # the inverse of EarlyGrid.early_seq past the lead-in
+        vod_seq = self.grid.vod_seq(seq)
         return self.key(track, vod_seq), f"../../hls/{track}/{segment_name(vod_seq)}"
 
     def lead_folder(self, track: str) -> str:
