@@ -74,7 +74,8 @@ def transcode_video() -> None:
 
     @task(on_failure_callback=prepare_failed)
     def prepare() -> list[dict[str, Any]]:
-        """The work items (what `transcode` maps over); the job, the probed source and the plan go out as XComs."""
+        """The work items (what `transcode` maps over); the job, the probed source and the plan go out together as
+        the XCom `run`: one write here and one read per later task, not three."""
         context = get_current_context()
         params = dict(context["params"])
         # The priority the run got (the conf's, else the user's default) is kept with the request: a retry or a
@@ -85,8 +86,7 @@ def transcode_video() -> None:
             values, items = pipeline.prepare_dicts(params, context["run_id"], prepare_failed.at)
         except AlreadyActive as busy:  # the same video twice at once: the first run wins, this one stands down
             raise AirflowSkipException(str(busy)) from None
-        for key, value in values.items():
-            context["ti"].xcom_push(key, value)
+        context["ti"].xcom_push(pipeline.RUN, values)
         return items
 
     # One work item: the whole video ("1080p 720p 480p 360p"), or for a long source a chunk of it ("chunk 03") or
@@ -95,29 +95,29 @@ def transcode_video() -> None:
     # skips it for runs with such a cap; this DAG cannot deadlock: publish is a teardown and runs after anything).
     # In the pool `transcode` (sized to the transcode workers' slots): items wait in the scheduler, which hands the
     # next free slot to the highest priority (vodflow.priority); on the broker they would be first in, first out.
-    @task(queue=TRANSCODE_QUEUE, pool=TRANSCODE_POOL, map_index_template="{{ work_label }}",
+    # multiple_outputs=False (here and on publish): a dict return would otherwise also be pushed key by key, 13 XCom
+    # writes a video (an API call and a database row each) that nothing read.
+    @task(queue=TRANSCODE_QUEUE, pool=TRANSCODE_POOL, map_index_template="{{ work_label }}", multiple_outputs=False,
           execution_timeout=timedelta(hours=12), max_active_tis_per_dagrun=SHAPE.max_items_per_video,
           on_failure_callback=pipeline.TaskFailed("transcode", per_item=True))
-    def transcode(job: dict[str, Any], probed: dict[str, Any], plan: dict[str, Any],
-                  item: dict[str, Any]) -> dict[str, Any]:
+    def transcode(run: dict[str, Any], item: dict[str, Any]) -> dict[str, Any]:
         get_current_context()["work_label"] = item["label"]
-        return pipeline.transcode_dicts(job, probed, plan, item)
+        return pipeline.transcode_dicts(run["job"], run["probed"], run["plan"], item)
 
     # The last task: when it fails, nothing after it removes a half-published version, so its callback does.
-    @task(on_failure_callback=pipeline.TaskFailed("publish", discard=True))
-    def publish(job: dict[str, Any], plan: dict[str, Any], items: list[dict[str, Any]],
-                results: list[dict[str, Any]]) -> dict[str, Any]:
+    @task(on_failure_callback=pipeline.TaskFailed("publish", discard=True), multiple_outputs=False)
+    def publish(run: dict[str, Any], items: list[dict[str, Any]], results: list[dict[str, Any]]) -> dict[str, Any]:
         """A failed work item left no result: then nothing is published, and the run fails with this task."""
         try:
-            return pipeline.publish_dicts(job, plan, list(items), list(results))
+            return pipeline.publish_dicts(run["job"], run["plan"], list(items), list(results))
         except pipeline.WorkItemsFailed as failed:
             raise AirflowFailException(failed.message) from None
 
     items = prepare()
-    job, probed, plan = (XComArg(items.operator, key=key) for key in ("job", "probed", "plan"))
-    results = transcode.partial(job=job, probed=probed, plan=plan).expand(item=items)
+    run = XComArg(items.operator, key=pipeline.RUN)
+    results = transcode.partial(run=run).expand(item=items)
     # A teardown whose failure fails the run: it is the run's outcome, publish or not.
-    publish(job, plan, items, results).as_teardown(setups=items, on_failure_fail_dagrun=True)
+    publish(run, items, results).as_teardown(setups=items, on_failure_fail_dagrun=True)
 
 
 transcode_video()

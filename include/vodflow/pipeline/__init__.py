@@ -7,13 +7,13 @@ once); anything else is retried. Each task's failure callback (``callbacks``) ha
 ``record_failure``: the one place a failure reaches the catalog.
 """
 
-from vodflow.pipeline.callbacks import PrepareFailed, TaskFailed
+from vodflow.pipeline.callbacks import RUN, PrepareFailed, TaskFailed
 from vodflow.pipeline.failures import describe_failure, record_failure
 from vodflow.pipeline.prepare import plan_work, prepare, prepare_dicts, probe_source, register
 from vodflow.pipeline.publish import WorkItemsFailed, discard_unpublished, publish, publish_dicts
 from vodflow.pipeline.services import Job, Services
 from vodflow.pipeline.transcode import transcode, transcode_dicts
 
-__all__ = ["Job", "PrepareFailed", "Services", "TaskFailed", "WorkItemsFailed", "describe_failure",
+__all__ = ["RUN", "Job", "PrepareFailed", "Services", "TaskFailed", "WorkItemsFailed", "describe_failure",
            "discard_unpublished", "plan_work", "prepare", "prepare_dicts", "probe_source", "publish", "publish_dicts",
            "record_failure", "register", "transcode", "transcode_dicts"]

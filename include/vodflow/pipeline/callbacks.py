@@ -16,6 +16,8 @@ from vodflow.pipeline.publish import discard_unpublished
 from vodflow.pipeline.services import Job
 from vodflow.pipeline.work import Captions
 
+RUN = "run"  # prepare's XCom of the job, the probed source and the plan, which every later task reads
+
 
 @dataclass
 class PrepareFailed:
@@ -36,9 +38,9 @@ class PrepareFailed:
 
 @dataclass(frozen=True)
 class TaskFailed:
-    """A later task's callback: the job is ``prepare``'s XCom. ``per_item``: the failed work item's renditions
-    fail too (a mapped task's name is its item's label); ``discard``: the last task removes the version it left
-    half published, since nothing after it would."""
+    """A later task's callback: the job is in ``prepare``'s XCom ``run``. ``per_item``: the failed work item's
+    renditions fail too (a mapped task's name is its item's label); ``discard``: the last task removes the version
+    it left half published, since nothing after it would."""
 
     step: str
     per_item: bool = False
@@ -46,7 +48,7 @@ class TaskFailed:
 
     def __call__(self, context: Mapping[str, Any]) -> None:
         ti = context["ti"]
-        job = ti.xcom_pull(task_ids="prepare", key="job")
+        job = (ti.xcom_pull(task_ids="prepare", key=RUN) or {}).get("job")
         if self.per_item and ti.rendered_map_index == Captions().label:  # optional: the video goes on without
             captions_failed(job, context.get("exception"))
             return

@@ -19,8 +19,8 @@ class FakeTI:
     rendered_map_index = "720p 360p"
 
     def xcom_pull(self, task_ids: str, key: str) -> Any:
-        assert (task_ids, key) == ("prepare", "job")
-        return JOB.to_dict()
+        assert (task_ids, key) == ("prepare", "run")
+        return {"job": JOB.to_dict(), "probed": {}, "plan": {}}
 
 
 @pytest.fixture
