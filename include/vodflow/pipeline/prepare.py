@@ -264,7 +264,7 @@ def rendition_plan(r: Rendition) -> RenditionPlan:
 
 def prepare_dicts(params: dict[str, Any], run_id: str, on_step: StepListener,
                   services: Services | None = None) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
-    """The task boundary: the job, the probed source and the plan (one XCom each, by these names), and the work
-    items ``transcode`` is mapped over, as JSON."""
+    """The task boundary: the job, the probed source and the plan by these names (the DAG writes them as one XCom,
+    ``callbacks.RUN``), and the work items ``transcode`` is mapped over, as JSON."""
     job, probed, plan, items = prepare(params, run_id, on_step, services)
     return {"job": encode(job), "probed": encode(probed), "plan": encode(plan)}, [encode(item) for item in items]
