@@ -91,7 +91,8 @@ def test_only_the_encodes_go_to_the_transcode_queue(dagbag) -> None:
 
 def test_each_task_of_a_video_writes_only_the_xcoms_a_later_task_reads(dagbag) -> None:
     """A TaskFlow task returning a dict pushes each key as an XCom of its own as well, unless told not to: 13
-    writes a video (an API call, a database row) that nothing read, 8 % of a batch's CPU (bench/load.py)."""
+    writes a video (an API call, a database row each) that nothing read: a quarter of the api-server's CPU in a
+    batch (bench/load.py)."""
     bag, _ = dagbag
     dag = bag.dags[TRANSCODE_VIDEO]
     assert {task.task_id: task.multiple_outputs for task in dag.tasks} == {
