@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import requests
 
 from vodflow.errors import VodflowError
+
+T = TypeVar("T")
 
 TERMINAL_RUN_STATES = {"success", "failed"}
 
@@ -62,30 +65,37 @@ class AirflowClient:
         body: dict[str, Any] = {"logical_date": None, "conf": conf}
         if run_id:
             body["dag_run_id"] = run_id
-        for attempt in range(1, attempts + 1):
-            try:
-                return self.request("POST", f"/api/v2/dags/{dag_id}/dagRuns", json=body)["dag_run_id"]
-            except ApiError as exc:
-                if run_id and attempt > 1 and exc.status_code == 409:
-                    return run_id
-                if not run_id or exc.status_code < 500 or attempt == attempts:
-                    raise
-            except requests.RequestException:
-                if not run_id or attempt == attempts:
-                    raise
-            time.sleep(2.0 * attempt)
-        raise AssertionError("unreachable")
+
+        def send() -> str:
+            return self.request("POST", f"/api/v2/dags/{dag_id}/dagRuns", json=body)["dag_run_id"]
+
+        if not run_id:  # without an id of its own a second send could start a second run
+            return send()
+        return self._sent_again(send, attempts, network=True, on_conflict=lambda: run_id)
 
     def set_paused(self, dag_id: str, paused: bool = True, attempts: int = 4) -> None:
         """Pause (or unpause) a DAG; sent again on a 5xx (the embedded stack's SQLite, locked for up to 30 s)."""
+        self._sent_again(lambda: self.request("PATCH", f"/api/v2/dags/{dag_id}", json={"is_paused": paused}),
+                         attempts)
+
+    def _sent_again(self, send: Callable[[], T], attempts: int, network: bool = False,
+                    on_conflict: Callable[[], T] | None = None) -> T:
+        """``send()``, sent again on a 5xx (and with ``network`` on a connection error or timeout) up to
+        ``attempts`` times, 2 s × the attempt apart. ``on_conflict``: the answer when a later attempt gets a 409
+        (an earlier one did land)."""
         for attempt in range(1, attempts + 1):
             try:
-                self.request("PATCH", f"/api/v2/dags/{dag_id}", json={"is_paused": paused})
-                return
+                return send()
             except ApiError as exc:
+                if on_conflict is not None and attempt > 1 and exc.status_code == 409:
+                    return on_conflict()
                 if exc.status_code < 500 or attempt == attempts:
                     raise
+            except requests.RequestException:
+                if not network or attempt == attempts:
+                    raise
             time.sleep(2.0 * attempt)
+        raise AssertionError("unreachable")
 
     def run(self, dag_id: str, run_id: str) -> dict[str, Any]:
         return self.request("GET", f"/api/v2/dags/{dag_id}/dagRuns/{requests.utils.quote(run_id, safe='')}")
